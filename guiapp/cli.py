@@ -1,0 +1,210 @@
+"""guiapp-cli: the headless entry point. Thin over guiapp.core; never imports Qt.
+
+User mistakes (bad labels, unreadable files, unwritable folders) print one line and exit
+with status 2; an attack that does not reach its target exits 1; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from . import __version__
+from .core import attack as attack_mod
+from .core.errors import GuiappError
+from .progress import ProgressBar
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="efficientnet-lite0", help="classifier (guiapp-cli models lists them)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--weights", type=Path, help="local state dict for the model (offline use)")
+
+
+def add_attack_args(p: argparse.ArgumentParser) -> None:
+    """Attack settings shared by `attack` and `batch`."""
+    d = attack_mod.AttackConfig()
+    p.add_argument("--eps", type=float, default=d.eps, help=f"L-inf budget in /255 units (default {d.eps:g})")
+    p.add_argument("--steps", type=int, default=d.max_steps, help=f"maximum gradient steps (default {d.max_steps})")
+    p.add_argument("--refine-steps", type=int, default=d.refine_steps, help="steps spent shrinking the noise after success")
+    p.add_argument("--confidence", type=float, default=d.confidence, help="required target probability (0 = top-1 suffices)")
+    p.add_argument("--centroid-weight", type=float, default=d.centroid_weight, help="pull toward the target centroid")
+    p.add_argument("--centroids", default="auto", help="centroid file, 'auto' (shipped) or 'none'")
+    p.add_argument("--seed", type=int, default=d.seed)
+    _add_model_args(p)
+
+
+def config_from_args(args: argparse.Namespace) -> attack_mod.AttackConfig:
+    try:
+        return attack_mod.AttackConfig(
+            eps=args.eps,
+            max_steps=args.steps,
+            refine_steps=args.refine_steps,
+            confidence=args.confidence,
+            centroid_weight=args.centroid_weight,
+            seed=args.seed,
+            start_eps=min(attack_mod.AttackConfig().start_eps, args.eps),
+        )
+    except ValueError as exc:
+        raise GuiappError(str(exc)) from exc
+
+
+def centroids_arg(value: str) -> str | None:
+    return None if value.lower() == "none" else value
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .core import load_model, predict_image
+    from .core.imageio import load_image
+
+    model = load_model(args.model, args.device, args.weights)
+    results = {}
+    for path in args.images:
+        preds = predict_image(model, load_image(path), args.top)
+        results[str(path)] = [p.__dict__ for p in preds]
+        if not args.json:
+            print(path)
+            for p in preds:
+                print(f"  {p.confidence:7.2%}  {p.index:4d}  {p.name}")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+def cmd_attack(args: argparse.Namespace) -> int:
+    from .core import attack_file, load_model
+
+    config = config_from_args(args)
+    model = load_model(args.model, args.device, args.weights)
+    bar = None if args.json or args.quiet else ProgressBar(config.max_steps, "attack")
+
+    def on_step(r: attack_mod.StepRecord) -> None:
+        if bar:
+            best = "" if math.isnan(r.best_psnr) else f" best {r.best_psnr:.1f}dB"
+            bar.update(r.step, f"{r.phase} target {r.target_conf:.2f}{best}")
+
+    report = attack_file(
+        args.image,
+        args.target,
+        args.output,
+        model=model,
+        config=config,
+        centroids=centroids_arg(args.centroids),
+        on_step=on_step,
+    )
+    if bar:
+        bar.close()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        for note in report.notes:
+            print(f"note: {note}", file=sys.stderr)
+        print(f"source : {report.source_name} ({report.source_conf:.1%})")
+        print(f"target : {report.target_name} [{report.target}]")
+        print(f"result : {report.final_name} ({report.final_conf:.1%}) as re-read from {report.output}")
+        print(
+            f"noise  : L-inf {report.linf:.0f}/255, L2 {report.l2:.3f}, PSNR {report.psnr:.1f} dB, SSIM {report.ssim:.4f}"
+        )
+        print(f"effort : {report.steps} steps, {report.seconds:.1f} s on {model.device} ({report.width}x{report.height})")
+        print("SUCCESS" if report.success else "FAILED: the saved image is not classified as the target")
+    return 0 if report.success else 1
+
+
+def cmd_labels(args: argparse.Namespace) -> int:
+    from .core.labels import imagenet_labels
+
+    hits = imagenet_labels().search(args.search or "")
+    for c in hits:
+        print(f"{c.index:4d}  {c.wnid}  {c.name}" + (f"  ({', '.join(c.synonyms[1:])})" if len(c.synonyms) > 1 else ""))
+    if not hits:
+        print(f"no class matches {args.search!r}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .core.models import available_models, model_status
+
+    for name in available_models():
+        ok, why = model_status(name)
+        print(f"{'ok ' if ok else '-- '} {name:22s} {why}")
+    return 0
+
+
+def cmd_centroids_build(args: argparse.Namespace) -> int:
+    from .core import load_model
+    from .core.centroids import CentroidBuilder, default_centroid_path
+
+    model = load_model(args.model, args.device, args.weights)
+    builder = CentroidBuilder(model, args.images, views=args.views, k=args.k, seed=args.seed)
+    bar = ProgressBar(len(builder.per_class), "centroids")
+    for p in builder.run():
+        bar.update(p.done, p.label)
+    bar.close()
+    out = args.output or default_centroid_path(model.name)
+    builder.centroids.save(out)
+    for s in builder.skipped:
+        print(f"skipped: {s}", file=sys.stderr)
+    meta = builder.centroids.meta
+    print(f"wrote {out}: {meta['classes']} classes, {len(builder.centroids.centres)} centres (k={args.k}, {args.views} views)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="guiapp-cli", description="Targeted adversarial noise for ImageNet classifiers.")
+    parser.add_argument("--version", action="version", version=f"guiapp {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="top-k classes of images")
+    p.add_argument("images", nargs="+", type=Path)
+    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("attack", help="make an image classified as TARGET, saved as PNG")
+    p.add_argument("image", type=Path)
+    p.add_argument("--target", "-t", required=True, help="class name, synonym, WordNet id or index")
+    p.add_argument("--output", "-o", type=Path, help="output PNG (default: <image>_adv_<target>.png)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_attack_args(p)
+    p.set_defaults(func=cmd_attack)
+
+    p = sub.add_parser("labels", help="list or search the classes")
+    p.add_argument("search", nargs="?", help="text to look for in names, synonyms, wnids")
+    p.set_defaults(func=cmd_labels)
+
+    p = sub.add_parser("models", help="list models and whether their weights are available")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("centroids", help="class centroid files")
+    csub = p.add_subparsers(dest="centroids_command", required=True)
+    b = csub.add_parser("build", help="encode sample images per class and cluster them")
+    b.add_argument("--images", required=True, type=Path, help="ImageFolder tree or flat <wnid>_*.ext files")
+    b.add_argument("--output", "-o", type=Path, help="default: centroids/<model>.npz")
+    b.add_argument("--views", type=int, default=8, help="augmented views per image")
+    b.add_argument("--k", type=int, default=2, help="KMeans centres per class")
+    b.add_argument("--seed", type=int, default=0)
+    _add_model_args(b)
+    b.set_defaults(func=cmd_centroids_build)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except GuiappError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""File-level operations for scripts, the CLI and the GUI: predict a file, attack a file.
+
+    from guiapp.core import attack_file
+    report = attack_file("cat.jpg", "goldfish", "cat_goldfish.png")
+    print(report.success, report.final_label, report.psnr)
+
+`attack_file` loads the image, runs the attack, saves the PNG atomically, then re-loads
+the PNG from disk and classifies it through the standard PIL preprocessing, so the
+reported label is what any other program will see.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .attack import AttackConfig, StepRecord, TargetedAttack, classify_pil, meets_target
+from .centroids import Centroids, load_centroids, shipped_centroids
+from .imageio import LoadedImage, check_output_path, load_image, save_png
+from .metrics import distortion
+from .models import DEFAULT_MODEL, Classifier, load_model
+
+
+@dataclass(frozen=True)
+class Prediction:
+    index: int
+    name: str
+    confidence: float
+
+
+def predict_image(model: Classifier, image: LoadedImage | np.ndarray, k: int = 5) -> list[Prediction]:
+    """Top-k of an image through the model's standard PIL preprocessing."""
+    rgb = image.rgb if isinstance(image, LoadedImage) else image
+    probs = classify_pil(model, Image.fromarray(rgb))
+    conf, idx = probs.topk(k)
+    return [Prediction(int(i), model.labels[int(i)].name, float(c)) for c, i in zip(conf, idx)]
+
+
+def predict_file(path: str | Path, model: str | Classifier = DEFAULT_MODEL, k: int = 5, device: str | None = None) -> list[Prediction]:
+    clf = model if isinstance(model, Classifier) else load_model(model, device)
+    return predict_image(clf, load_image(path), k)
+
+
+@dataclass
+class AttackReport:
+    input: str
+    output: str | None
+    model: str
+    target: int
+    target_name: str
+    source: int
+    source_name: str
+    source_conf: float
+    final: int  # top-1 of the saved file re-loaded from disk
+    final_name: str
+    final_conf: float
+    target_conf: float
+    success: bool
+    cancelled: bool
+    linf: float
+    l2: float
+    psnr: float
+    ssim: float
+    steps: int
+    seconds: float
+    centroids: bool
+    width: int
+    height: int
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_output_path(image_path: Path, target_name: str) -> Path:
+    slug = "".join(ch if ch.isalnum() else "_" for ch in target_name.lower()).strip("_")
+    return image_path.with_name(f"{image_path.stem}_adv_{slug}.png")
+
+
+def resolve_centroids(model: Classifier, centroids: str | Path | Centroids | None, notes: list[str]) -> Centroids | None:
+    """'auto' -> the shipped file if this model has one; a path -> that file; None -> none."""
+    if isinstance(centroids, Centroids) or centroids is None:
+        return centroids
+    if centroids == "auto":
+        found = shipped_centroids(model)
+        if found is None:
+            notes.append(f"no centroid file for {model.name}: attacking with the classification term only")
+        return found
+    return load_centroids(centroids, model)
+
+
+def attack_file(
+    image: str | Path,
+    target: str | int,
+    output: str | Path | None = None,
+    *,
+    model: str | Classifier = DEFAULT_MODEL,
+    device: str | None = None,
+    weights: str | Path | None = None,
+    config: AttackConfig | None = None,
+    centroids: str | Path | Centroids | None = "auto",
+    on_step: Callable[[StepRecord], None] | None = None,
+    attack_hook: Callable[[TargetedAttack], None] | None = None,
+    metadata: dict[str, str] | None = None,
+) -> AttackReport:
+    """Attack one image file toward `target` and save the adversarial PNG.
+
+    `target` is a class name, synonym, WordNet id or index. The output defaults to
+    `<input>_adv_<target>.png` beside the input; the input is never overwritten. The
+    returned report's `final*` fields come from the saved file re-read from disk.
+    `attack_hook` receives the attack object before it starts (to cancel it from elsewhere).
+    """
+    config = config or AttackConfig()
+    clf = model if isinstance(model, Classifier) else load_model(model, device, weights)
+    target_index = clf.labels.resolve(target)
+    target_name = clf.labels[target_index].name
+    path = Path(image)
+    out = Path(output) if output else default_output_path(path, target_name)
+    check_output_path(out, [path])  # fail before spending minutes on the attack
+    loaded = load_image(path)
+    notes: list[str] = []
+    cents = resolve_centroids(clf, centroids, notes) if config.centroid_weight > 0 else None
+
+    source = predict_image(clf, loaded, 1)[0]
+    attack = TargetedAttack(clf, loaded.rgb, target_index, config, cents)
+    if attack_hook:
+        attack_hook(attack)
+    start = time.perf_counter()
+    for record in attack.steps():
+        if on_step:
+            on_step(record)
+    result = attack.result
+    seconds = time.perf_counter() - start
+    assert result is not None
+
+    dist = distortion(loaded.rgb, result.adversarial)
+    saved: Path | None = None
+    final = Prediction(result.top1, clf.labels[result.top1].name, result.top1_conf)
+    target_conf = result.target_conf
+    if not result.cancelled:
+        meta = {
+            "model": clf.name,
+            "weights": clf.fingerprint,
+            "target": f"{target_index} {target_name}",
+            "eps": str(config.eps),
+            "steps": str(result.steps),
+            "psnr": f"{dist.psnr:.2f}",
+            "source": str(path.name),
+            **(metadata or {}),
+        }
+        saved = save_png(out, result.adversarial, loaded.alpha, meta, protect=[path])
+        # Prove it: read the file back and classify it the way any other program would.
+        probs = classify_pil(clf, Image.fromarray(load_image(saved).rgb))
+        final = Prediction(int(probs.argmax()), clf.labels[int(probs.argmax())].name, float(probs.max()))
+        target_conf = float(probs[target_index])
+        success = meets_target(probs, target_index, config.confidence)
+    else:
+        success = False
+    return AttackReport(
+        input=str(path),
+        output=str(saved) if saved else None,
+        model=clf.name,
+        target=target_index,
+        target_name=target_name,
+        source=source.index,
+        source_name=source.name,
+        source_conf=source.confidence,
+        final=final.index,
+        final_name=final.name,
+        final_conf=final.confidence,
+        target_conf=target_conf,
+        success=success,
+        cancelled=result.cancelled,
+        linf=dist.linf,
+        l2=dist.l2,
+        psnr=dist.psnr,
+        ssim=dist.ssim,
+        steps=result.steps,
+        seconds=seconds,
+        centroids=cents is not None,
+        width=loaded.size[0],
+        height=loaded.size[1],
+        notes=notes,
+    )
+

@@ -1,0 +1,275 @@
+"""The targeted attack: one step generator shared by the CLI, the GUI and the batch runner.
+
+Two phases, both on a perturbation `delta` at the image's original resolution:
+
+1. search: RMS-normalised gradient steps inside an L-inf box that starts at 1/255 and
+   grows x1.4 every 4 steps up to the budget, until the *8-bit* image is classified as
+   the target. Starting tiny and growing keeps the first success close to the smallest
+   box that works.
+2. refine: a decoupled-direction-and-norm (DDN, Rony et al. 2019) phase that shrinks the
+   L2 norm of delta by 20% after every step that is still adversarial and grows it 5%
+   after one that is not, keeping the smallest adversarial image seen. On 16 ImageNet
+   samples this took median PSNR from 46 to 54 dB for 10 extra steps.
+
+8-bit rounding is inside the loop (straight-through gradient), so every logit we look at
+is the logit of an image that can actually be saved. A candidate counts only once the
+separate criterion — the standard PIL preprocessing of that 8-bit image — agrees.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .centroids import Centroids
+from .metrics import psnr_from_mse
+from .models import Classifier
+from .preprocess import pil_model_input
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttackConfig:
+    """Settings of one targeted attack; the defaults are the measured ones (docs/BENCHMARKS.md)."""
+
+    eps: float = 16.0  # L-inf budget, in 1/255 units of the 8-bit image
+    max_steps: int = 200  # give up after this many gradient steps
+    refine_steps: int = 10  # steps spent shrinking the noise after the first success
+    confidence: float = 0.0  # required softmax probability of the target (0 = top-1 is enough)
+    margin: float = 0.5  # extra logit margin so tiny resampling differences cannot flip the result
+    centroid_weight: float = 0.0  # weight of the pull toward the target's centroid
+    start_eps: float = 1.0  # initial L-inf box, 1/255 units
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0 < self.eps <= 255, "eps must be in (0, 255] (1/255 units)"),
+            (self.max_steps >= 1, "max_steps must be at least 1"),
+            (self.refine_steps >= 0, "refine_steps must be >= 0"),
+            (0.0 <= self.confidence < 1.0, "confidence must be in [0, 1)"),
+            (self.margin >= 0, "margin must be >= 0"),
+            (self.centroid_weight >= 0, "centroid_weight must be >= 0"),
+            (0 < self.start_eps <= self.eps, "start_eps must be in (0, eps]"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What one step reports; plain Python values so it can cross threads as-is."""
+
+    step: int
+    phase: str  # "search" or "refine"
+    loss: float
+    class_loss: float
+    centroid_loss: float
+    target_conf: float
+    source_conf: float
+    top1: int
+    linf: float  # 1/255 units, of the 8-bit image
+    psnr: float  # dB, of the 8-bit image
+    adversarial: bool  # this step's 8-bit image meets the target in the model's own path
+    best_psnr: float  # best adversarial PSNR so far (nan before the first)
+
+
+@dataclass
+class AttackResult:
+    adversarial: np.ndarray  # (H, W, 3) uint8
+    success: bool  # passed the PIL-path criterion
+    cancelled: bool
+    steps: int
+    source: int
+    target: int
+    target_conf: float  # PIL-path probability of the target
+    top1: int  # PIL-path top-1 of the adversarial image
+    top1_conf: float
+    history: list[StepRecord] = field(default_factory=list)
+
+
+def classify_pil(model: Classifier, image: Image.Image) -> torch.Tensor:
+    """Softmax probabilities of an image through the model's standard PIL preprocessing."""
+    with torch.no_grad():
+        x = pil_model_input(image, model.spec).to(model.device)
+        return model.head(model.features(x)).softmax(1)[0].cpu()
+
+
+def meets_target(probs: torch.Tensor, target: int, confidence: float) -> bool:
+    return int(probs.argmax()) == target and float(probs[target]) >= confidence
+
+
+class TargetedAttack:
+    """`for record in attack.steps(): ...` then `attack.result`; `cancel()` from any thread."""
+
+    def __init__(
+        self,
+        model: Classifier,
+        image: np.ndarray,
+        target: int,
+        config: AttackConfig | None = None,
+        centroids: Centroids | None = None,
+    ) -> None:
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError("image must be an (H, W, 3) uint8 array")
+        if not 0 <= target < model.num_classes:
+            raise ValueError(f"target {target} outside 0..{model.num_classes - 1}")
+        self.model = model
+        self.image = image
+        self.target = target
+        self.config = config or AttackConfig()
+        self.centroids = centroids
+        self._cancel = threading.Event()
+        self.result: AttackResult | None = None
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def _losses(self, x_adv: torch.Tensor, target_t: torch.Tensor, centres: torch.Tensor | None):
+        feats = self.model.features(self.model.preprocess(x_adv))
+        logits = self.model.head(feats)
+        class_loss = F.cross_entropy(logits, target_t)
+        if centres is None or self.config.centroid_weight == 0:
+            centroid_loss = torch.zeros((), device=logits.device)
+        else:
+            # Squared distance to the nearest centre, relative to that centre's norm, so the
+            # weight means the same across models with different feature scales.
+            d2 = ((feats[:, None, :] - centres[None]) ** 2).sum(-1)
+            nearest = d2.argmin(1)
+            centroid_loss = (d2.gather(1, nearest[:, None]) / (centres[nearest] ** 2).sum(-1, keepdim=True)).mean()
+        loss = class_loss + self.config.centroid_weight * centroid_loss
+        return logits, loss, class_loss, centroid_loss
+
+    def steps(self) -> Iterator[StepRecord]:
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        dev = self.model.device
+        x = torch.from_numpy(self.image).to(dev).permute(2, 0, 1).unsqueeze(0).float().div_(255)
+        delta = torch.zeros_like(x, requires_grad=True)
+        target_t = torch.tensor([self.target], device=dev)
+        centres = None
+        if self.centroids is not None and cfg.centroid_weight > 0:
+            centres = self.centroids.for_class(self.target).to(dev)
+
+        with torch.no_grad():
+            clean_probs = self.model.logits(x).softmax(1)[0]
+        source = int(clean_probs.argmax())
+        eps_cap = cfg.eps / 255
+        box = cfg.start_eps / 255
+        l2_radius: float | None = None
+        margin = cfg.margin
+        candidates: list[tuple[float, np.ndarray]] = []  # (mse, uint8 image), best first
+        best_psnr = math.nan
+        history: list[StepRecord] = []
+        first_success: int | None = None
+        step = 0
+        passed: tuple[np.ndarray, torch.Tensor] | None = None
+
+        while step < cfg.max_steps and not self._cancel.is_set():
+            step += 1
+            x_adv = (x + delta).clamp(0, 1)
+            # Straight-through rounding: the forward pass sees the 8-bit image.
+            x_q = x_adv + (torch.round(x_adv * 255) / 255 - x_adv).detach()
+            logits, loss, class_loss, centroid_loss = self._losses(x_q, target_t, centres)
+            probs = logits.detach().softmax(1)[0]
+            z = logits.detach()[0]
+            runner_up = torch.cat([z[: self.target], z[self.target + 1 :]]).max()
+            adversarial = bool(z[self.target] - runner_up >= margin) and float(probs[self.target]) >= cfg.confidence
+            with torch.no_grad():
+                diff255 = torch.round((x_q.detach() - x) * 255)
+                mse = float(diff255.pow(2).mean())
+                linf = float(diff255.abs().max())
+            if adversarial:
+                if first_success is None:
+                    first_success = step
+                q8 = (x_q.detach()[0].permute(1, 2, 0) * 255).round().clamp(0, 255).byte().cpu().numpy()
+                candidates.append((mse, q8))
+                candidates.sort(key=lambda c: c[0])
+                del candidates[5:]
+                best_psnr = psnr_from_mse(candidates[0][0])
+            record = StepRecord(
+                step=step,
+                phase="search" if first_success is None or step == first_success else "refine",
+                loss=float(loss.detach()),
+                class_loss=float(class_loss.detach()),
+                centroid_loss=float(centroid_loss.detach()),
+                target_conf=float(probs[self.target]),
+                source_conf=float(probs[source]),
+                top1=int(probs.argmax()),
+                linf=linf,
+                psnr=psnr_from_mse(mse),
+                adversarial=adversarial,
+                best_psnr=best_psnr,
+            )
+            history.append(record)
+            yield record
+
+            if first_success is not None and step - first_success >= cfg.refine_steps:
+                passed = self._first_passing(candidates)
+                if passed is not None:
+                    break
+                # The PIL path disagreed with every candidate (resampling differences at
+                # a razor-thin margin): demand a wider margin and keep optimising.
+                margin = margin * 2 + 0.5
+                first_success, candidates, l2_radius = None, [], None
+
+            grad, = torch.autograd.grad(loss, delta)
+            with torch.no_grad():
+                if first_success is None:
+                    delta -= (box / 3) * grad / (grad.pow(2).mean().sqrt() + 1e-12)
+                    delta.clamp_(-box, box)
+                    if step % 4 == 0:
+                        box = min(eps_cap, box * 1.4)
+                else:
+                    if l2_radius is None:
+                        l2_radius = float(delta.norm())
+                    l2_radius *= 0.8 if adversarial else 1.05
+                    delta -= 0.2 * l2_radius * grad / (grad.norm() + 1e-12)
+                    norm = float(delta.norm())
+                    if norm > l2_radius:
+                        delta *= l2_radius / norm
+                    delta.clamp_(-eps_cap, eps_cap)
+                # Keep x + delta inside [0, 1] so clamping does not hide part of delta.
+                torch.maximum(delta, -x, out=delta)
+                torch.minimum(delta, 1 - x, out=delta)
+
+        if passed is None and candidates and not self._cancel.is_set():
+            passed = self._first_passing(candidates)
+        if passed is not None:
+            adv, judge = passed
+        else:
+            # No success: return the last iterate so the user can see how far it got.
+            with torch.no_grad():
+                last = (x + delta).clamp(0, 1)
+            adv = (last[0].permute(1, 2, 0) * 255).round().clamp(0, 255).byte().cpu().numpy()
+            judge = classify_pil(self.model, Image.fromarray(adv))
+        self.result = AttackResult(
+            adversarial=adv,
+            success=passed is not None,
+            cancelled=self._cancel.is_set(),
+            steps=step,
+            source=source,
+            target=self.target,
+            target_conf=float(judge[self.target]),
+            top1=int(judge.argmax()),
+            top1_conf=float(judge.max()),
+            history=history,
+        )
+
+    def _first_passing(self, candidates: list[tuple[float, np.ndarray]]) -> tuple[np.ndarray, torch.Tensor] | None:
+        """The smallest candidate that the PIL-path criterion accepts, with its probabilities."""
+        for _, image in candidates:
+            probs = classify_pil(self.model, Image.fromarray(image))
+            if meets_target(probs, self.target, self.config.confidence):
+                return image, probs
+        return None

