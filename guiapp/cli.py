@@ -153,6 +153,65 @@ def cmd_centroids_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    import signal
+
+    from .core import load_model
+    from .core.batch import BatchRunner, TargetSpec, read_targets_csv
+
+    if args.targets:
+        spec = TargetSpec(mapping=read_targets_csv(args.targets, args.input_dir))
+    elif args.random_targets:
+        spec = TargetSpec(random_seed=args.seed)
+    elif args.target is not None:
+        spec = TargetSpec(label=args.target)
+    else:
+        raise GuiappError("give --target LABEL, --targets FILE.csv or --random-targets")
+    model = load_model(args.model, args.device, args.weights)
+    runner = BatchRunner(
+        args.input_dir,
+        args.out,
+        model,
+        spec,
+        config_from_args(args),
+        centroids=centroids_arg(args.centroids),
+        recursive=args.recursive,
+        force=args.force,
+        allow_output_in_input=args.allow_output_in_input,
+    )
+    interrupts = 0
+
+    def on_sigint(signum, frame) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            print("\nstopping after the current image (Ctrl-C again to stop now)", file=sys.stderr)
+            runner.stop_after_current()
+        else:
+            runner.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    bar = None
+    try:
+        for p in runner.run():
+            if bar is None:
+                bar = ProgressBar(p.total, "batch")
+            bar.update(p.done, f"{p.row.status:8s} {p.row.input[-40:]}", force=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if bar:
+            bar.close()
+    summary = runner.summary()
+    for row in runner.rows.values():
+        if row.status in ("error", "failed"):
+            print(f"{row.status}: {row.error}", file=sys.stderr)
+    print(summary.line())
+    print(f"report: {args.out / 'report.csv'} and report.json")
+    if summary.cancelled:
+        return 130
+    return 0 if summary.failed == 0 and summary.errors == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="guiapp-cli", description="Targeted adversarial noise for ImageNet classifiers.")
     parser.add_argument("--version", action="version", version=f"guiapp {__version__}")
@@ -173,6 +232,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_attack_args(p)
     p.set_defaults(func=cmd_attack)
+
+    p = sub.add_parser("batch", help="attack every image of a folder; resumable, with a report")
+    p.add_argument("input_dir", type=Path)
+    p.add_argument("--out", required=True, type=Path, help="output folder (mirrors the input tree as PNGs)")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--target", "-t", help="one label for all images")
+    group.add_argument("--targets", type=Path, help="CSV of 'image path,label' rows")
+    group.add_argument("--random-targets", action="store_true", help="a seeded random target per image (--seed)")
+    p.add_argument("--recursive", "-r", action="store_true")
+    p.add_argument("--force", action="store_true", help="redo images already done in an earlier run")
+    p.add_argument("--allow-output-in-input", action="store_true", help="permit OUT inside INPUT_DIR")
+    add_attack_args(p)
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("labels", help="list or search the classes")
     p.add_argument("search", nargs="?", help="text to look for in names, synonyms, wnids")

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from .attack import AttackConfig, StepRecord, TargetedAttack, classify_pil, meets_target
@@ -94,6 +95,21 @@ def resolve_centroids(model: Classifier, centroids: str | Path | Centroids | Non
     return load_centroids(centroids, model)
 
 
+def save_and_verify(
+    model: Classifier,
+    out: str | Path,
+    rgb: np.ndarray,
+    alpha: np.ndarray | None,
+    metadata: dict[str, str],
+    protect: list[Path],
+) -> tuple[Path, torch.Tensor]:
+    """Save the PNG atomically, then read it back from disk and classify it the way any
+    other program would (the proof that the noise survived saving). Returns the path and
+    the class probabilities of the re-read file."""
+    saved = save_png(out, rgb, alpha, metadata, protect=protect)
+    return saved, classify_pil(model, Image.fromarray(load_image(saved).rgb))
+
+
 def attack_file(
     image: str | Path,
     target: str | int,
@@ -153,9 +169,7 @@ def attack_file(
             "source": str(path.name),
             **(metadata or {}),
         }
-        saved = save_png(out, result.adversarial, loaded.alpha, meta, protect=[path])
-        # Prove it: read the file back and classify it the way any other program would.
-        probs = classify_pil(clf, Image.fromarray(load_image(saved).rgb))
+        saved, probs = save_and_verify(clf, out, result.adversarial, loaded.alpha, meta, protect=[path])
         final = Prediction(int(probs.argmax()), clf.labels[int(probs.argmax())].name, float(probs.max()))
         target_conf = float(probs[target_index])
         success = meets_target(probs, target_index, config.confidence)

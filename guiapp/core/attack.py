@@ -127,6 +127,16 @@ class TargetedAttack:
         self.centroids = centroids
         self._cancel = threading.Event()
         self.result: AttackResult | None = None
+        self._current: torch.Tensor | None = None
+
+    def current_image(self) -> np.ndarray | None:
+        """The 8-bit image of the latest step, (H,W,3) uint8; for live previews.
+
+        Call it from the thread iterating `steps()`, between steps.
+        """
+        if self._current is None:
+            return None
+        return (self._current[0].permute(1, 2, 0) * 255).round().clamp(0, 255).byte().cpu().numpy()
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -212,6 +222,7 @@ class TargetedAttack:
                 best_psnr=best_psnr,
             )
             history.append(record)
+            self._current = x_q.detach()
             yield record
 
             if first_success is not None and step - first_success >= cfg.refine_steps:

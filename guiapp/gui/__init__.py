@@ -1,0 +1,1 @@
+"""The Qt desktop application. Builds on guiapp.core; never re-implements the engine."""

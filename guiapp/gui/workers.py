@@ -1,0 +1,130 @@
+"""Running engine work off the GUI thread.
+
+One worker object per job, moved to its own QThread (the habit of napari's thread_worker
+and Orange3's TaskState): `started -> run`, `done/failed -> quit`, `finished ->
+deleteLater`. Every signal carries the job id, so the window can drop results of a job it
+has already replaced. Only plain Python/numpy values cross threads. `live_threads()` lets
+the window's closeEvent (and the tests) make sure nothing is left running.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from ..core.attack import AttackConfig, TargetedAttack
+from ..core.centroids import Centroids
+from ..core.errors import GuiappError
+from ..core.models import Classifier
+
+_LIVE: set[QThread] = set()
+PREVIEW_INTERVAL_S = 0.4
+
+
+def live_threads() -> list[QThread]:
+    return [t for t in _LIVE if t.isRunning()]
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, GuiappError):
+        return str(exc)
+    # A bug, not a user error: keep the traceback for the details pane.
+    return f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
+
+
+class Worker(QObject):
+    """Base: subclasses implement work(); run() reports done/failed with the job id."""
+
+    done = Signal(int, object)
+    failed = Signal(int, str)
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__()
+        self.job_id = job_id
+
+    def work(self) -> Any:
+        raise NotImplementedError
+
+    def cancel(self) -> None:
+        """Ask the job to stop; safe from any thread."""
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self.work()
+        except BaseException as exc:  # noqa: BLE001 - reported to the window, never lost
+            self.failed.emit(self.job_id, _describe(exc))
+        else:
+            self.done.emit(self.job_id, result)
+
+
+class FunctionWorker(Worker):
+    """Runs one callable (model loading, image loading, saving...)."""
+
+    def __init__(self, job_id: int, fn: Callable[[], Any]) -> None:
+        super().__init__(job_id)
+        self.fn = fn
+
+    def work(self) -> Any:
+        return self.fn()
+
+
+class AttackWorker(Worker):
+    """Iterates the engine's step generator; emits each record and a throttled preview."""
+
+    step = Signal(int, object)  # StepRecord (frozen dataclass of floats/ints)
+    preview = Signal(int, object)  # (H, W, 3) uint8 of the current iterate
+
+    def __init__(self, job_id: int, model: Classifier, image, target: int, config: AttackConfig,
+                 centroids: Centroids | None) -> None:
+        super().__init__(job_id)
+        self.attack = TargetedAttack(model, image, target, config, centroids)
+
+    def cancel(self) -> None:
+        self.attack.cancel()
+
+    def work(self) -> Any:
+        last_preview = 0.0
+        for record in self.attack.steps():
+            self.step.emit(self.job_id, record)
+            now = time.perf_counter()
+            if now - last_preview >= PREVIEW_INTERVAL_S:
+                last_preview = now
+                self.preview.emit(self.job_id, self.attack.current_image())
+        return self.attack.result
+
+
+def start_worker(worker: Worker, parent: QObject | None = None) -> QThread:
+    """Move `worker` to a new QThread, wire the lifecycle, start it."""
+    thread = QThread(parent)
+    worker.moveToThread(thread)
+    thread.started.connect(worker.run)
+    worker.done.connect(thread.quit)
+    worker.failed.connect(thread.quit)
+    thread.finished.connect(worker.deleteLater)
+    thread.finished.connect(lambda: _LIVE.discard(thread))
+    thread.finished.connect(thread.deleteLater)
+    # Keep a Python reference to the worker for as long as the thread lives.
+    thread._worker = worker  # type: ignore[attr-defined]
+    _LIVE.add(thread)
+    thread.start()
+    return thread
+
+
+def stop_all(timeout_ms: int = 5000) -> bool:
+    """Cancel every running worker and wait for its thread; True if all stopped."""
+    threads = list(_LIVE)
+    for t in threads:
+        worker = getattr(t, "_worker", None)
+        if worker is not None:
+            worker.cancel()
+    ok = True
+    for t in threads:
+        if t.isRunning():
+            t.quit()
+            ok = t.wait(timeout_ms) and ok
+    return ok

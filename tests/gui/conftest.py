@@ -1,0 +1,35 @@
+import pytest
+from PySide6.QtCore import QSettings
+
+
+@pytest.fixture
+def settings(tmp_path):
+    # An isolated settings file per test: never read or write the user's real settings.
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_threads(qtbot):
+    """Fail a test that leaves a worker thread running."""
+    yield
+    from guiapp.gui.workers import live_threads, stop_all
+
+    leftovers = live_threads()
+    if leftovers:
+        stop_all(2000)
+    assert not leftovers, f"{len(leftovers)} QThread(s) still running after the test"
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    import pyqtgraph as pg
+
+    from guiapp.gui.main_window import MainWindow
+
+    pg.setConfigOptions(imageAxisOrder="row-major")
+    win = MainWindow(settings=settings, device="cpu")
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.model is not None, timeout=30000)
+    yield win
+    win.close()

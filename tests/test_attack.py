@@ -1,0 +1,97 @@
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from guiapp.core import AttackConfig, TargetedAttack, attack_file
+from guiapp.core.attack import classify_pil
+from guiapp.core.errors import LabelError, OutputError
+from guiapp.core.imageio import load_image, read_png_metadata
+
+
+def test_end_to_end_saved_png_is_classified_as_target(model, cat_path, tmp_path):
+    before = cat_path.read_bytes()
+    steps = []
+    report = attack_file(cat_path, "goldfish", tmp_path / "out.png", model=model, on_step=steps.append)
+    assert report.success and report.final == 1 and report.final_name == "goldfish"
+    assert report.source in (281, 282, 285)  # a cat
+    # Independent re-check of the file on disk, through the PIL path.
+    probs = classify_pil(model, Image.open(tmp_path / "out.png"))
+    assert int(probs.argmax()) == 1
+    saved = load_image(tmp_path / "out.png")
+    assert saved.size == load_image(cat_path).size == (451, 300)
+    assert report.psnr > 40 and report.linf <= 16
+    assert steps and steps[-1].step == report.steps and len(steps) == report.steps
+    assert read_png_metadata(tmp_path / "out.png")["target"] == "1 goldfish"
+    assert cat_path.read_bytes() == before
+
+
+def test_confidence_is_honoured(model, coffee_path, tmp_path):
+    report = attack_file(
+        coffee_path, "tabby", tmp_path / "o.png", model=model, config=AttackConfig(confidence=0.6)
+    )
+    assert report.success and report.target_conf >= 0.6
+
+
+def test_full_resolution_is_kept(model, tmp_path, cat_path):
+    big = Image.open(cat_path).resize((1200, 800), Image.BICUBIC)
+    big.save(tmp_path / "big.png")
+    report = attack_file(tmp_path / "big.png", "tench", tmp_path / "big_adv.png", model=model)
+    assert report.success
+    assert load_image(tmp_path / "big_adv.png").size == (1200, 800)
+
+
+def test_deterministic_for_a_seed(model, cat_path):
+    img = load_image(cat_path).rgb
+    outs = []
+    for _ in range(2):
+        a = TargetedAttack(model, img, 1, AttackConfig(max_steps=8, refine_steps=2, seed=3))
+        list(a.steps())
+        outs.append(a.result.adversarial)
+    assert np.array_equal(outs[0], outs[1])
+
+
+def test_cancel_stops_between_steps(model, cat_path):
+    a = TargetedAttack(model, load_image(cat_path).rgb, 1)
+    seen = 0
+    for record in a.steps():
+        seen += 1
+        if record.step == 2:
+            a.cancel()
+    assert seen == 2 and a.result.cancelled and not a.result.success
+
+
+def test_cancelled_file_attack_writes_nothing(model, cat_path, tmp_path):
+    holder = {}
+
+    def cancel_on_first_step(record):
+        holder["attack"].cancel()
+
+    report = attack_file(
+        cat_path, 1, tmp_path / "o.png", model=model, on_step=cancel_on_first_step,
+        attack_hook=lambda a: holder.setdefault("attack", a),
+    )
+    assert report.cancelled and not report.success and report.output is None
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_failure_is_reported_not_faked(model, cat_path, tmp_path):
+    report = attack_file(
+        cat_path, "goldfish", tmp_path / "o.png", model=model, config=AttackConfig(max_steps=1, eps=1)
+    )
+    assert not report.success and report.final != 1
+
+
+def test_bad_label_and_output_fail_before_work(model, cat_path):
+    with pytest.raises(LabelError):
+        attack_file(cat_path, "crane", model=model)
+    with pytest.raises(OutputError):
+        attack_file(cat_path, "goldfish", cat_path, model=model)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError):
+        AttackConfig(eps=0)
+    with pytest.raises(ValueError):
+        AttackConfig(confidence=1.5)

@@ -1,0 +1,50 @@
+import json
+import subprocess
+import sys
+
+from guiapp.cli import main
+
+
+def test_predict_json(cat_path, capsys):
+    assert main(["predict", str(cat_path), "--json", "--device", "cpu"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    top = out[str(cat_path)]
+    assert len(top) == 5 and top[0]["name"] in ("Egyptian cat", "tiger cat", "tabby")
+
+
+def test_attack_json_and_exit_code(cat_path, tmp_path, capsys):
+    out = tmp_path / "o.png"
+    rc = main(["attack", str(cat_path), "-t", "n01443537", "-o", str(out), "--json", "--device", "cpu"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0 and report["success"] and report["final_name"] == "goldfish" and out.exists()
+
+
+def test_user_errors_are_one_line_exit_2(cat_path, tmp_path, capsys):
+    assert main(["attack", str(cat_path), "-t", "crane", "-o", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: label 'crane' is ambiguous") and "Traceback" not in err
+    assert main(["attack", str(tmp_path / "missing.jpg"), "-t", "goldfish"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["attack", str(cat_path), "-t", "goldfish", "--eps", "-3"]) == 2
+
+
+def test_failed_attack_exits_1(cat_path, tmp_path, capsys):
+    rc = main(["attack", str(cat_path), "-t", "goldfish", "-o", str(tmp_path / "o.png"), "--steps", "1", "--eps", "1", "-q"])
+    assert rc == 1 and "FAILED" in capsys.readouterr().out
+
+
+def test_labels_search(capsys):
+    assert main(["labels", "corgi"]) == 0
+    out = capsys.readouterr().out
+    assert "Pembroke" in out and "Cardigan" in out
+    assert main(["labels", "zzzzqqq"]) == 1
+
+
+def test_core_and_cli_never_import_qt():
+    code = (
+        "import sys, guiapp.core, guiapp.cli, guiapp.core.centroids, guiapp.core.api;"
+        "bad=[m for m in sys.modules if m.split('.')[0] in ('PySide6','pyqtgraph','shiboken6')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
