@@ -1,6 +1,6 @@
-from pathlib import Path
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from PIL import Image

@@ -148,7 +148,8 @@ def save_png(
     try:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{out.name}.", suffix=".tmp", delete=False) as tmp:
             tmp_name = tmp.name
-            img.save(tmp, format="PNG", pnginfo=info)
+            # Level 3: a third of level 6's time on multi-megapixel images, files ~5% larger.
+            img.save(tmp, format="PNG", pnginfo=info, compress_level=3)
             tmp.flush()
             os.fsync(tmp.fileno())
         # Temp files are created 0600; give the PNG the permissions a plain open() would.

@@ -32,13 +32,17 @@ class LivePlot(QWidget):
         self.canvas.setBackground("#202124")
         self.loss_plot = self.canvas.addPlot(row=0, col=0, title="Loss")
         self.conf_plot = self.canvas.addPlot(row=1, col=0, title="Confidence")
-        self.conf_plot.setYRange(0, 1)
+        self.conf_plot.setYRange(0, 1, padding=0.02)
+        self.conf_plot.getAxis("left").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")]])
         self.conf_plot.setXLink(self.loss_plot)
         self.conf_plot.setLabel("bottom", "step")
         plots = {"loss": self.loss_plot, "conf": self.conf_plot}
-        for plot in plots.values():
+        # Losses fall from the top-left and confidences rise from the bottom-left, so
+        # those legends go top-right and top-left, where the curves rarely are.
+        for plot, offset in ((self.loss_plot, (-10, 10)), (self.conf_plot, (60, 10))):
             plot.showGrid(x=True, y=True, alpha=0.2)
-            plot.addLegend(offset=(-10, 10))
+            legend = plot.addLegend(offset=offset)
+            legend.setBrush(pg.mkBrush(32, 33, 36, 200))
         self.steps: list[int] = []
         self.buffers: dict[str, list[float]] = {k: [] for k in SERIES}
         self.curves = {

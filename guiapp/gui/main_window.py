@@ -121,8 +121,7 @@ class MainWindow(QMainWindow):
 
         # Right: what to do, then what happened.
         side = QWidget()
-        side.setMinimumWidth(300)
-        side.setMaximumWidth(420)
+        side.setMinimumWidth(320)
         col = QVBoxLayout(side)
         target_box = QGroupBox("Target")
         tl = QVBoxLayout(target_box)
@@ -158,6 +157,7 @@ class MainWindow(QMainWindow):
 
         self.live_label = QLabel("–")
         self.live_label.setTextFormat(Qt.RichText)
+        self.live_label.setWordWrap(True)
         col.addWidget(self.live_label)
 
         pred_box = QGroupBox("Predictions")
@@ -179,6 +179,8 @@ class MainWindow(QMainWindow):
         self.hsplit.addWidget(self.split)
         self.hsplit.addWidget(side)
         self.hsplit.setStretchFactor(0, 1)
+        self.hsplit.setStretchFactor(1, 0)
+        self.hsplit.setSizes([1000, 360])
         self.setCentralWidget(self.hsplit)
 
         self.status_device = QLabel()

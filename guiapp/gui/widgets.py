@@ -67,7 +67,12 @@ class PredictionTable(QTableWidget):
         self.setEditTriggers(QTableWidget.NoEditTriggers)
         self.setSelectionMode(QTableWidget.NoSelection)
         self.setFocusPolicy(Qt.NoFocus)
-        self.setMaximumHeight(self.verticalHeader().defaultSectionSize() * 5 + self.horizontalHeader().height() + 6)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        row = self.fontMetrics().height() + 8
+        self.verticalHeader().setDefaultSectionSize(row)
+        height = row * 5 + self.horizontalHeader().sizeHint().height() + 2 * self.frameWidth()
+        self.setFixedHeight(height)
 
     def show_predictions(self, preds: list[Prediction], target: int | None = None) -> None:
         self.clearContents()
