@@ -1,13 +1,12 @@
+import dataclasses
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from guiapp.core.centroids import CentroidBuilder, find_class_images, load_centroids
 from guiapp.core.errors import CentroidError
-from guiapp.core.models import Classifier
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 
@@ -39,7 +38,7 @@ def test_round_trip_and_fingerprint_refusal(built, model, tmp_path):
     again = load_centroids(path, model)
     assert np.array_equal(again.centres, builder.centroids.centres)
     assert again.for_class(281).shape == (2, 1280)
-    other = Classifier(**{**model.__dict__, "fingerprint": "0000000000000000", "_lock": model._lock})
+    other = dataclasses.replace(model, fingerprint="0000000000000000")
     with pytest.raises(CentroidError, match="rebuild"):
         load_centroids(path, other)
 

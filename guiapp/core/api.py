@@ -95,6 +95,19 @@ def resolve_centroids(model: Classifier, centroids: str | Path | Centroids | Non
     return load_centroids(centroids, model)
 
 
+def output_metadata(model: Classifier, target: int, config: AttackConfig, steps: int, source: str) -> dict[str, str]:
+    """The PNG text chunks that say how an adversarial image was made."""
+    return {
+        "model": model.name,
+        "weights": model.fingerprint,
+        "target": f"{target} {model.labels[target].name}",
+        "eps": str(config.eps),
+        "robust": str(config.robust),
+        "steps": str(steps),
+        "source": source,
+    }
+
+
 def save_and_verify(
     model: Classifier,
     out: str | Path,
@@ -159,16 +172,8 @@ def attack_file(
     final = Prediction(result.top1, clf.labels[result.top1].name, result.top1_conf)
     target_conf = result.target_conf
     if not result.cancelled:
-        meta = {
-            "model": clf.name,
-            "weights": clf.fingerprint,
-            "target": f"{target_index} {target_name}",
-            "eps": str(config.eps),
-            "steps": str(result.steps),
-            "psnr": f"{dist.psnr:.2f}",
-            "source": str(path.name),
-            **(metadata or {}),
-        }
+        meta = output_metadata(clf, target_index, config, result.steps, path.name)
+        meta.update({"psnr": f"{dist.psnr:.2f}", **(metadata or {})})
         saved, probs = save_and_verify(clf, out, result.adversarial, loaded.alpha, meta, protect=[path])
         final = Prediction(int(probs.argmax()), clf.labels[int(probs.argmax())].name, float(probs.max()))
         target_conf = float(probs[target_index])

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from . import defences
 from .centroids import Centroids
 from .metrics import psnr_from_mse
 from .models import Classifier
@@ -44,8 +45,9 @@ class AttackConfig:
     confidence: float = 0.0  # required softmax probability of the target (0 = top-1 is enough)
     margin: float = 0.5  # extra logit margin so tiny resampling differences cannot flip the result
     centroid_weight: float = 0.0  # weight of the pull toward the target's centroid
-    start_eps: float = 1.0  # initial L-inf box, 1/255 units
+    start_eps: float | None = None  # initial L-inf box (1/255); default 1, or 4 in robust mode
     seed: int = 0
+    robust: bool = False  # expectation over JPEG-75 and 2x-rescale views (survives them)
 
     def __post_init__(self) -> None:
         checks = [
@@ -55,7 +57,7 @@ class AttackConfig:
             (0.0 <= self.confidence < 1.0, "confidence must be in [0, 1)"),
             (self.margin >= 0, "margin must be >= 0"),
             (self.centroid_weight >= 0, "centroid_weight must be >= 0"),
-            (0 < self.start_eps <= self.eps, "start_eps must be in (0, eps]"),
+            (self.start_eps is None or self.start_eps > 0, "start_eps must be > 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -101,8 +103,31 @@ def classify_pil(model: Classifier, image: Image.Image) -> torch.Tensor:
         return model.head(model.features(x)).softmax(1)[0].cpu()
 
 
+def classify_view(model: Classifier, view: np.ndarray) -> torch.Tensor:
+    """Softmax of an 8-bit image that already is the model's input crop (no resize)."""
+    spec = model.spec
+    x = torch.from_numpy(np.ascontiguousarray(view)).permute(2, 0, 1).unsqueeze(0).float().div(255)
+    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        return model.head(model.features(((x - mean) / std).to(model.device))).softmax(1)[0].cpu()
+
+
 def meets_target(probs: torch.Tensor, target: int, confidence: float) -> bool:
     return int(probs.argmax()) == target and float(probs[target]) >= confidence
+
+
+ROBUST_DEFENCES = ("jpeg", "rescale")  # what robust mode optimises for and is judged on
+
+
+def robust_check(model: Classifier, image: np.ndarray, target: int, confidence: float = 0.0) -> bool:
+    """Does the target hold after each of ROBUST_DEFENCES (applied to the model's view)?"""
+    view = defences.model_view(image, model.spec)
+    for name in ROBUST_DEFENCES:
+        probs = classify_view(model, defences.DEFENCES[name](view))
+        if not meets_target(probs, target, confidence):
+            return False
+    return True
 
 
 class TargetedAttack:
@@ -145,10 +170,31 @@ class TargetedAttack:
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
+    def _views(self, x_adv: torch.Tensor) -> torch.Tensor:
+        """Normalised model inputs: the image itself, plus in robust mode the purified
+        versions the noise must survive (what `robust_check` judges)."""
+        x_in = self.model.preprocess(x_adv)
+        if not self.config.robust:
+            return x_in
+        spec = self.model.spec
+        mean = torch.tensor(spec.mean, device=x_in.device).view(1, 3, 1, 1)
+        std = torch.tensor(spec.std, device=x_in.device).view(1, 3, 1, 1)
+        v = (x_in * std + mean).clamp(0, 1)
+        # The judge purifies the 8-bit crop; round here too (straight-through).
+        v = v + (torch.round(v * 255) / 255 - v).detach()
+        size = v.shape[-2:]
+        half = F.interpolate(v, scale_factor=0.5, mode="bilinear", antialias=True, align_corners=False)
+        rescaled = F.interpolate(half, size=size, mode="bilinear", align_corners=False)
+        # JPEG has no useful gradient: real JPEG forward, identity backward (BPDA).
+        v8 = (v.detach()[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
+        jpeg_v = torch.from_numpy(defences.jpeg(v8, 75)).to(v.device).permute(2, 0, 1).unsqueeze(0).float() / 255
+        jpegged = v + (jpeg_v - v).detach()
+        return (torch.cat([v, rescaled, jpegged]) - mean) / std
+
     def _losses(self, x_adv: torch.Tensor, target_t: torch.Tensor, centres: torch.Tensor | None):
-        feats = self.model.features(self.model.preprocess(x_adv))
+        feats = self.model.features(self._views(x_adv))
         logits = self.model.head(feats)
-        class_loss = F.cross_entropy(logits, target_t)
+        class_loss = F.cross_entropy(logits, target_t.expand(len(logits)))
         if centres is None or self.config.centroid_weight == 0:
             centroid_loss = torch.zeros((), device=logits.device)
         else:
@@ -175,7 +221,8 @@ class TargetedAttack:
             clean_probs = self.model.logits(x).softmax(1)[0]
         source = int(clean_probs.argmax())
         eps_cap = cfg.eps / 255
-        box = cfg.start_eps / 255
+        # Robust mode needs larger noise anyway; starting at 4/255 saves ~40% of its steps.
+        box = min(cfg.start_eps or (4.0 if cfg.robust else 1.0), cfg.eps) / 255
         l2_radius: float | None = None
         margin = cfg.margin
         candidates: list[tuple[float, np.ndarray]] = []  # (mse, uint8 image), best first
@@ -191,10 +238,13 @@ class TargetedAttack:
             # Straight-through rounding: the forward pass sees the 8-bit image.
             x_q = x_adv + (torch.round(x_adv * 255) / 255 - x_adv).detach()
             logits, loss, class_loss, centroid_loss = self._losses(x_q, target_t, centres)
-            probs = logits.detach().softmax(1)[0]
-            z = logits.detach()[0]
-            runner_up = torch.cat([z[: self.target], z[self.target + 1 :]]).max()
-            adversarial = bool(z[self.target] - runner_up >= margin) and float(probs[self.target]) >= cfg.confidence
+            all_probs = logits.detach().softmax(1)
+            probs = all_probs[0]
+            z = logits.detach()
+            others = torch.cat([z[:, : self.target], z[:, self.target + 1 :]], 1).amax(1)
+            # Every view (just the image, or also its purified versions) must hold.
+            adversarial = bool(((z[:, self.target] - others) >= margin).all()) and float(
+                all_probs[:, self.target].min()) >= cfg.confidence
             with torch.no_grad():
                 diff255 = torch.round((x_q.detach() - x) * 255)
                 mse = float(diff255.pow(2).mean())
@@ -281,6 +331,8 @@ class TargetedAttack:
         """The smallest candidate that the PIL-path criterion accepts, with its probabilities."""
         for _, image in candidates:
             probs = classify_pil(self.model, Image.fromarray(image))
-            if meets_target(probs, self.target, self.config.confidence):
+            if meets_target(probs, self.target, self.config.confidence) and (
+                not self.config.robust or robust_check(self.model, image, self.target, self.config.confidence)
+            ):
                 return image, probs
         return None

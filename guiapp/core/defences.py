@@ -114,7 +114,6 @@ def deep_image_prior(
     z = (torch.rand(1, 8, h, w, generator=gen) * 0.1).to(dev)
     net = _DIPNet().to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    out = target
     for i in range(1, iterations + 1):
         if cancel is not None and cancel.is_set():
             raise Cancelled("Deep Image Prior cancelled")
@@ -125,7 +124,7 @@ def deep_image_prior(
         loss.backward()
         opt.step()
         if progress is not None and (i % 10 == 0 or i == iterations):
-            progress(i, iterations, float(loss))
+            progress(i, iterations, float(loss.detach()))
     with torch.no_grad():
         out = net(z)
     return (out[0].permute(1, 2, 0) * 255).round().clamp(0, 255).byte().cpu().numpy()

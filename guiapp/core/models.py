@@ -18,7 +18,7 @@ import hashlib
 import importlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,7 +27,7 @@ from torch import nn
 from .device import pick_device
 from .errors import ModelUnavailableError
 from .labels import LabelSet, imagenet_labels
-from .preprocess import IMAGENET, PM1, PreprocessSpec, to_model_input
+from .preprocess import PM1, PreprocessSpec, to_model_input
 
 DEFAULT_MODEL = "efficientnet-lite0"
 
@@ -43,7 +43,6 @@ class Classifier:
     feature_net: nn.Module
     head_net: nn.Module
     weights_source: str = ""
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def num_classes(self) -> int:

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -25,8 +26,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.api import Prediction, predict_image, resolve_centroids, save_and_verify
+from ..core.api import (
+    Prediction,
+    default_output_path,
+    output_metadata,
+    predict_image,
+    resolve_centroids,
+    save_and_verify,
+)
 from ..core.attack import AttackResult, StepRecord, meets_target
+from ..core.defences import DEFENCES, UNAVAILABLE
 from ..core.device import describe_device
 from ..core.errors import GuiappError
 from ..core.imageio import IMAGE_SUFFIXES, LoadedImage, check_output_path, load_image
@@ -35,7 +44,7 @@ from ..core.models import DEFAULT_MODEL, Classifier, available_models, load_mode
 from .image_views import ImageTriptych
 from .live_plot import LivePlot
 from .widgets import LabelCombo, PredictionTable, SettingsForm
-from .workers import AttackWorker, FunctionWorker, live_threads, start_worker, stop_all
+from .workers import AttackWorker, DefenceWorker, FunctionWorker, live_threads, start_worker, stop_all
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "samples"
 MAX_RECENT = 8
@@ -49,6 +58,7 @@ class MainWindow(QMainWindow):
     saved = Signal(str)
     model_ready = Signal()
     error_shown = Signal(str)
+    defence_done = Signal(bool)  # did the target survive
 
     def __init__(self, settings: QSettings | None = None, device: str | None = None) -> None:
         super().__init__()
@@ -173,6 +183,7 @@ class MainWindow(QMainWindow):
         self.result_label.setWordWrap(True)
         self.result_label.setTextFormat(Qt.RichText)
         col.addWidget(self.result_label)
+        col.addWidget(self._build_defence_box())
         col.addStretch(1)
 
         self.hsplit = QSplitter(Qt.Horizontal)
@@ -195,6 +206,78 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.busy)
         self._set_running(False)
 
+    def _build_defence_box(self) -> QGroupBox:
+        box = QGroupBox("Defences")
+        box.setToolTip("Purify the adversarial image as a defender would, and see if the target survives.\n"
+                       "Defences act on the 224-px image the model sees.")
+        lay = QVBoxLayout(box)
+        row = QHBoxLayout()
+        self.defence_combo = QComboBox()
+        for name, d in DEFENCES.items():
+            self.defence_combo.addItem(d.label, name)
+            self.defence_combo.setItemData(self.defence_combo.count() - 1, d.description, Qt.ToolTipRole)
+        for name, why in UNAVAILABLE.items():
+            self.defence_combo.addItem(f"{name} (unavailable)", name)
+            i = self.defence_combo.count() - 1
+            self.defence_combo.setItemData(i, why, Qt.ToolTipRole)
+            self.defence_combo.model().item(i).setEnabled(False)
+        self.defence_button = QPushButton("Apply")
+        self.defence_button.clicked.connect(self.apply_defence)
+        row.addWidget(self.defence_combo, 1)
+        row.addWidget(self.defence_button)
+        lay.addLayout(row)
+        self.defence_image = QLabel()
+        self.defence_image.setAlignment(Qt.AlignCenter)
+        self.defence_image.setMinimumHeight(120)
+        lay.addWidget(self.defence_image)
+        self.defence_label = QLabel("Run an attack, then apply a defence to it.")
+        self.defence_label.setWordWrap(True)
+        self.defence_label.setTextFormat(Qt.RichText)
+        lay.addWidget(self.defence_label)
+        return box
+
+    def apply_defence(self) -> None:
+        """Purify the current adversarial image (or the original, before any attack)."""
+        if self.model is None or self.image is None:
+            return
+        result = self.result if self.result is not None and not self.result.cancelled else None
+        image = result.adversarial if result is not None else self.image.rgb
+        target = result.target if result is not None else -1
+        defence = DEFENCES[self.defence_combo.currentData()]
+        job = self._next_job()
+        worker = DefenceWorker(job, self.model, image, defence, target)
+        worker.progress.connect(self._on_defence_progress)
+        worker.done.connect(self._on_defence_done)
+        worker.failed.connect(self._job_failed)
+        self._defence_worker = worker
+        self.defence_button.setEnabled(False)
+        self.defence_label.setText(f"applying {defence.label}…")
+        self.busy.show()
+        start_worker(worker, self)
+
+    def _on_defence_progress(self, job: int, i: int, total: int) -> None:
+        if job == self._job:
+            self.defence_label.setText(f"Deep Image Prior: iteration {i}/{total}…")
+
+    def _on_defence_done(self, job: int, outcome) -> None:
+        self.busy.hide()
+        self.defence_button.setEnabled(True)
+        self._defence_worker = None
+        if job != self._job:
+            return
+        purified, preds, survived = outcome
+        qimg = QImage(purified.data, purified.shape[1], purified.shape[0], purified.strides[0], QImage.Format_RGB888)
+        self.defence_image.setPixmap(QPixmap.fromImage(qimg.copy()).scaledToHeight(160, Qt.SmoothTransformation))
+        top = ", ".join(f"{p.name} {p.confidence:.0%}" for p in preds[:3])
+        if self.result is None or self.result.cancelled:
+            verdict = ""
+        elif survived:
+            verdict = "<span style='color:#188038'><b>target survived</b></span> · "
+        else:
+            verdict = "<span style='color:#d93025'><b>target removed</b></span> · "
+        self.defence_label.setText(f"{verdict}{top}")
+        self.defence_done.emit(survived)
+
     # ---------------------------------------------------------------- settings
     def _restore_settings(self) -> None:
         s = self.settings
@@ -211,6 +294,7 @@ class MainWindow(QMainWindow):
         for key, box in self.form.spinboxes().items():
             if s.value(f"attack/{key}") is not None:
                 box.setValue(float(s.value(f"attack/{key}")))
+        self.form.robust.setChecked(s.value("attack/robust", "false") in (True, "true"))
         model = s.value("model", DEFAULT_MODEL)
         i = self.model_combo.findData(model)
         self.model_combo.setCurrentIndex(i if i >= 0 and model_status(model)[0] else self.model_combo.findData(DEFAULT_MODEL))
@@ -228,6 +312,7 @@ class MainWindow(QMainWindow):
         s.setValue("hsplit", self.hsplit.saveState())
         for key, box in self.form.spinboxes().items():
             s.setValue(f"attack/{key}", box.value())
+        s.setValue("attack/robust", self.form.robust.isChecked())
         s.setValue("model", self.model_combo.currentData())
         if self.target_combo.currentIndex() >= 0:
             s.setValue("target", int(self.target_combo.currentData()))
@@ -452,14 +537,13 @@ class MainWindow(QMainWindow):
             w.setEnabled(running)
         self.act_save.setEnabled(not running and self.result is not None and not self.result.cancelled)
         self.model_combo.setEnabled(not running)
+        self.defence_button.setEnabled(not running and ready)
 
     # ---------------------------------------------------------------- save
     def _save_dialog(self) -> None:
         if self.result is None or self.image is None or self.image.path is None:
             return
-        target_name = imagenet_labels()[self.result.target].name
-        slug = "".join(ch if ch.isalnum() else "_" for ch in target_name.lower()).strip("_")
-        suggestion = self.image.path.with_name(f"{self.image.path.stem}_adv_{slug}.png")
+        suggestion = default_output_path(self.image.path, imagenet_labels()[self.result.target].name)
         path, _ = QFileDialog.getSaveFileName(self, "Save adversarial PNG", str(suggestion), "PNG (*.png)")
         if path:
             self.save_result(path if path.lower().endswith(".png") else path + ".png")
@@ -475,9 +559,7 @@ class MainWindow(QMainWindow):
             self.show_error(str(exc))
             return
         config = self.form.config()
-        meta = {"model": model.name, "weights": model.fingerprint,
-                "target": f"{result.target} {model.labels[result.target].name}", "eps": str(config.eps),
-                "steps": str(result.steps), "source": image.path.name if image.path else ""}
+        meta = output_metadata(model, result.target, config, result.steps, image.path.name if image.path else "")
 
         def done(saved_and_probs) -> None:
             saved, probs = saved_and_probs

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QCompleter,
     QDoubleSpinBox,
@@ -111,6 +112,9 @@ class SettingsForm(QWidget):
         self.confidence.setToolTip("Required probability of the target in the saved image (0 = being top-1 is enough).")
         self.centroid = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=10.0, singleStep=0.1, value=d.centroid_weight)
         self.centroid.setToolTip("Pull the image's feature vector toward the target's typical vector (its centroid).")
+        self.robust = QCheckBox("survive JPEG and rescaling")
+        self.robust.setToolTip("Robust mode: optimise through JPEG-75 and 2x down/up-scaling of the model's view,\n"
+                               "and accept a result only if the target survives both. Stronger, more visible noise.")
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Budget", self.eps)
@@ -118,6 +122,7 @@ class SettingsForm(QWidget):
         form.addRow("Refine steps", self.refine)
         form.addRow("Confidence", self.confidence)
         form.addRow("Centroid weight", self.centroid)
+        form.addRow("Robust", self.robust)
 
     def config(self) -> AttackConfig:
         return AttackConfig(
@@ -126,7 +131,7 @@ class SettingsForm(QWidget):
             refine_steps=self.refine.value(),
             confidence=self.confidence.value(),
             centroid_weight=self.centroid.value(),
-            start_eps=min(AttackConfig().start_eps, self.eps.value()),
+            robust=self.robust.isChecked(),
         )
 
     def spinboxes(self) -> dict[str, QDoubleSpinBox | QSpinBox]:

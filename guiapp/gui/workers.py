@@ -9,6 +9,7 @@ the window's closeEvent (and the tests) make sure nothing is left running.
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -128,3 +129,33 @@ def stop_all(timeout_ms: int = 5000) -> bool:
             t.quit()
             ok = t.wait(timeout_ms) and ok
     return ok
+
+
+class DefenceWorker(Worker):
+    """Purify the model's view of an image with one defence and classify the result."""
+
+    progress = Signal(int, int, int)  # job id, iteration, total (Deep Image Prior only)
+
+    def __init__(self, job_id: int, model: Classifier, image, defence, target: int) -> None:
+        super().__init__(job_id)
+        self.model, self.image, self.defence, self.target = model, image, defence, target
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def work(self) -> Any:
+        from ..core import defences
+        from ..core.api import Prediction
+        from ..core.attack import classify_view
+
+        view = defences.model_view(self.image, self.model.spec)
+        extra = {}
+        if self.defence.name == "dip":
+            extra = {"progress": lambda i, n, mse: self.progress.emit(self.job_id, i, n), "cancel": self._cancel,
+                     "device": self.model.device}
+        purified = self.defence(view, **extra)
+        probs = classify_view(self.model, purified)
+        conf, idx = probs.topk(5)
+        preds = [Prediction(int(i), self.model.labels[int(i)].name, float(c)) for c, i in zip(conf, idx)]
+        return purified, preds, int(probs.argmax()) == self.target

@@ -140,3 +140,18 @@ def test_difference_view_amplifies():
     b[0, 0, 0] = 101
     d = amplified_difference(a, b, 20)
     assert d[0, 0, 0] == 148 and d[1, 1, 1] == 128
+
+
+def test_defence_panel_reports_survival(qtbot, window):
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    window.target_combo.set_target(1)
+    window.form.robust.setChecked(True)
+    with qtbot.waitSignal(window.attack_finished, timeout=120000) as blocker:
+        window.start_attack()
+    assert blocker.args[0].success
+    window.defence_combo.setCurrentIndex(window.defence_combo.findData("jpeg"))
+    with qtbot.waitSignal(window.defence_done, timeout=30000) as done:
+        window.apply_defence()
+    assert done.args[0] is True  # robust noise survives JPEG-75
+    assert "survived" in window.defence_label.text()
+    assert window.defence_image.pixmap() is not None and not window.defence_image.pixmap().isNull()

@@ -1,0 +1,238 @@
+"""guiapp against torchattacks and Foolbox: same images, targets, model, device and judge.
+
+    pip install -e '.[bench]'
+    python bench/compare.py --n 20 --seed 0 [--out docs/compare]
+
+Every method attacks the same full-resolution image through the same differentiable
+preprocessing of EfficientNet-Lite0 (a module taking [0, 1] images of any size), with the
+same seeded random target. Every output is rounded to 8 bits, saved as PNG, re-read, and
+judged by the standard PIL pipeline. Survival: the target still top-1 after JPEG-75 or a
+2x down/up rescale of the model's 224-px view. Transfer: top-1 on EfficientNet-Lite2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import DEFAULT_IMAGES, machine, pct, sample_images  # noqa: E402
+
+from guiapp.core import AttackConfig, TargetedAttack, load_model  # noqa: E402
+from guiapp.core import defences as D  # noqa: E402
+from guiapp.core.attack import classify_pil, classify_view  # noqa: E402
+from guiapp.core.imageio import load_image, save_png  # noqa: E402
+from guiapp.core.metrics import distortion  # noqa: E402
+
+
+class CountingModel(torch.nn.Module):
+    """[0,1] image at any size -> logits, counting images passed forward."""
+
+    def __init__(self, clf) -> None:
+        super().__init__()
+        self.clf = clf
+        self.forwards = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.forwards += x.shape[0]
+        return self.clf.logits(x)
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    return (x[0].detach().permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
+
+
+def run_guiapp(robust: bool):
+    def attack(model: CountingModel, x: torch.Tensor, img: np.ndarray, target: int):
+        a = TargetedAttack(model.clf, img, target, AttackConfig(robust=robust))
+        list(a.steps())
+        views = 3 if robust else 1
+        model.forwards += a.result.steps * views + 1  # steps (x views), clean pass; judge calls excluded
+        return a.result.adversarial, a.result.success
+    return attack
+
+
+def run_torchattacks(name: str):
+    import torchattacks
+
+    def attack(model: CountingModel, x: torch.Tensor, img: np.ndarray, target: int):
+        atk = {
+            "PGD": lambda: torchattacks.PGD(model, eps=8 / 255, alpha=2 / 255, steps=10, random_start=True),
+            "MIFGSM": lambda: torchattacks.MIFGSM(model, eps=8 / 255, alpha=2 / 255, steps=10, decay=1.0),
+            "CW": lambda: torchattacks.CW(model, c=1, kappa=0, steps=50, lr=0.01),
+        }[name]()
+        atk.set_mode_targeted_by_label(quiet=True)
+        adv = atk(x, torch.tensor([target]))
+        with torch.no_grad():
+            claimed = int(model.clf.logits(adv).argmax()) == target
+        return to_uint8(adv), claimed
+    return attack
+
+
+def run_foolbox(name: str):
+    import foolbox as fb
+
+    def attack(model: CountingModel, x: torch.Tensor, img: np.ndarray, target: int):
+        fmodel = fb.PyTorchModel(model.eval(), bounds=(0, 1))
+        criterion = fb.criteria.TargetedMisclassification(torch.tensor([target]))
+        if name == "LinfPGD":
+            _, adv, ok = fb.attacks.LinfPGD()(fmodel, x, criterion, epsilons=8 / 255)
+        else:  # minimum-norm: fast minimal norm (Pintor et al. 2021), L2
+            _, adv, ok = fb.attacks.L2FMNAttack(steps=100)(fmodel, x, criterion, epsilons=None)
+        return to_uint8(adv), bool(ok.item())
+    return attack
+
+
+# id -> (name shown in the report, attack)
+METHODS = {
+    "guiapp": ("guiapp default", run_guiapp(False)),
+    "guiapp-robust": ("guiapp robust", run_guiapp(True)),
+    "ta-pgd": ("torchattacks PGD (8/255, 10 steps)", run_torchattacks("PGD")),
+    "ta-mifgsm": ("torchattacks MI-FGSM (8/255, 10 steps)", run_torchattacks("MIFGSM")),
+    "ta-cw": ("torchattacks CW (c=1, 50 steps)", run_torchattacks("CW")),
+    "fb-pgd": ("Foolbox LinfPGD (8/255, 40 steps)", run_foolbox("LinfPGD")),
+    "fb-fmn": ("Foolbox L2 FMN (100 steps)", run_foolbox("FMN")),
+}
+BASELINE = "ta-pgd"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
+    ap.add_argument("--n", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma list of method ids: " + ",".join(METHODS))
+    ap.add_argument("--out", type=Path, default=Path("docs/compare"))
+    args = ap.parse_args()
+
+    clf = load_model("efficientnet-lite0", "cpu")
+    second = load_model("efficientnet-lite2", "cpu")
+    model = CountingModel(clf).eval()
+    chosen = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown:
+        raise SystemExit(f"unknown method ids {unknown}; choose from {list(METHODS)}")
+    items = sample_images(args.images, args.n, args.seed)
+    rows: dict[str, list[dict]] = {m: [] for m in chosen}
+    errors: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, (path, _, target) in enumerate(items):
+            img = load_image(path).rgb
+            x = torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0).float() / 255
+            for name in chosen:
+                if name in errors:
+                    continue
+                model.forwards = 0
+                start = time.perf_counter()
+                try:
+                    adv, claimed = METHODS[name][1](model, x, img, target)
+                except Exception as exc:  # a peer that cannot run is reported, not hidden
+                    errors[name] = f"{type(exc).__name__}: {exc}"
+                    continue
+                seconds = time.perf_counter() - start
+                png = save_png(Path(tmp) / f"{k}.png", adv)
+                saved = load_image(png).rgb
+                ok = int(classify_pil(clf, Image.fromarray(saved)).argmax()) == target
+                view = D.model_view(saved, clf.spec)
+                dist = distortion(img, saved)
+                rows[name].append({
+                    "file": path.name, "target": target, "success": ok, "claimed": claimed,
+                    "psnr": dist.psnr, "ssim": dist.ssim, "linf": dist.linf, "seconds": seconds,
+                    "forwards": model.forwards,
+                    "jpeg75": ok and int(classify_view(clf, D.jpeg(view, 75)).argmax()) == target,
+                    "rescale2x": ok and int(classify_view(clf, D.rescale(view, 0.5)).argmax()) == target,
+                    "lite2": int(classify_pil(second, Image.fromarray(saved)).argmax()) == target,
+                })
+                r = rows[name][-1]
+                print(f"{k + 1:3d} {METHODS[name][0]:40s} {'ok ' if ok else 'FAIL'} psnr {r['psnr']:5.1f} {seconds:5.2f}s "
+                      f"jpeg {int(r['jpeg75'])} rescale {int(r['rescale2x'])} lite2 {int(r['lite2'])}", flush=True)
+    write_report(rows, errors, args, items)
+
+
+def summarise(rs: list[dict]) -> dict:
+    finite = [r["psnr"] if np.isfinite(r["psnr"]) else 99.0 for r in rs]
+    return {
+        "n": len(rs),
+        "success": 100 * np.mean([r["success"] for r in rs]),
+        "claimed": 100 * np.mean([r["claimed"] for r in rs]),
+        "psnr_median": float(np.median(finite)),
+        "psnr_p10": pct(finite, 10),
+        "ssim_median": float(np.median([r["ssim"] for r in rs])),
+        "linf_median": float(np.median([r["linf"] for r in rs])),
+        "seconds_median": float(np.median([r["seconds"] for r in rs])),
+        "forwards_median": float(np.median([r["forwards"] for r in rs])),
+        "jpeg75": 100 * np.mean([r["jpeg75"] for r in rs]),
+        "rescale2x": 100 * np.mean([r["rescale2x"] for r in rs]),
+        "lite2": 100 * np.mean([r["lite2"] for r in rs]),
+    }
+
+
+def write_report(rows, errors, args, items) -> None:
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary = {name: summarise(rs) for name, rs in rows.items() if rs}
+    base = summary.get(BASELINE)
+    lines = [
+        f"`python bench/compare.py --n {args.n} --seed {args.seed}` — {len(items)} images, {machine()}, CPU.",
+        "",
+        "| method | success (PNG, PIL judge) | own claim | PSNR median / p10 | SSIM | L-inf | s/image | forwards/image "
+        "| JPEG-75 survives | 2x rescale survives | transfers to Lite2 | PSNR vs PGD | time vs PGD |",
+        "|---" * 13 + "|",
+    ]
+    for name, s in summary.items():
+        shown = METHODS[name][0]
+        ratio_psnr = f"{s['psnr_median'] - base['psnr_median']:+.1f} dB" if base else "—"
+        ratio_time = f"{s['seconds_median'] / base['seconds_median']:.1f}x" if base else "—"
+        lines.append(
+            f"| {shown} | {s['success']:.0f}% | {s['claimed']:.0f}% | {s['psnr_median']:.1f} / {s['psnr_p10']:.1f} dB "
+            f"| {s['ssim_median']:.4f} | {s['linf_median']:.0f}/255 | {s['seconds_median']:.2f} | {s['forwards_median']:.0f} "
+            f"| {s['jpeg75']:.0f}% | {s['rescale2x']:.0f}% | {s['lite2']:.0f}% | {ratio_psnr} | {ratio_time} |"
+        )
+    for name, err in errors.items():
+        lines.append(f"| {METHODS[name][0]} | could not run: {err[:120]} |" + " |" * 11)
+    (args.out / "compare.md").write_text("\n".join(lines) + "\n")
+    (args.out / "compare.json").write_text(json.dumps({"summary": summary, "errors": errors, "rows": rows}, indent=1))
+    print("\n".join(lines))
+    plot(summary, args.out / "compare.png")
+
+
+def plot(summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for key, s in summary.items():
+        name = METHODS[key][0]
+        colour = "#188038" if name.startswith("guiapp") else "#5f6368"
+        axes[0].scatter(s["seconds_median"], s["psnr_median"], s=60, color=colour)
+        axes[0].annotate(name.split(" (")[0], (s["seconds_median"], s["psnr_median"]), fontsize=8,
+                         xytext=(4, 4), textcoords="offset points")
+        survival = min(s["jpeg75"], s["rescale2x"])
+        axes[1].scatter(s["psnr_median"], survival, s=60, color=colour)
+        axes[1].annotate(name.split(" (")[0], (s["psnr_median"], survival), fontsize=8, xytext=(4, 4),
+                         textcoords="offset points")
+    axes[0].set_xlabel("median seconds per image (CPU)")
+    axes[0].set_ylabel("median PSNR (dB, higher = less visible)")
+    axes[0].set_xscale("log")
+    axes[1].set_xlabel("median PSNR (dB)")
+    axes[1].set_ylabel("% surviving both JPEG-75 and 2x rescale")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.suptitle("Targeted attacks on EfficientNet-Lite0 (green: guiapp)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
