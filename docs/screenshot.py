@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from guiapp.gui.main_window import SAMPLES_DIR, MainWindow  # noqa: E402
 
 
-def main(out: str, size=(1400, 860), stop_at_step: int = 14) -> None:
+def main(out: str, size=(1280, 800), stop_at_step: int = 14) -> None:
     app = QApplication([])
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.IniFormat)

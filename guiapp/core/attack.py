@@ -32,7 +32,7 @@ from . import defences
 from .centroids import Centroids
 from .metrics import psnr_from_mse
 from .models import Classifier
-from .preprocess import pil_model_input
+from .preprocess import denormalise, normalise, pil_model_input
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,12 +105,9 @@ def classify_pil(model: Classifier, image: Image.Image) -> torch.Tensor:
 
 def classify_view(model: Classifier, view: np.ndarray) -> torch.Tensor:
     """Softmax of an 8-bit image that already is the model's input crop (no resize)."""
-    spec = model.spec
     x = torch.from_numpy(np.ascontiguousarray(view)).permute(2, 0, 1).unsqueeze(0).float().div(255)
-    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std).view(1, 3, 1, 1)
     with torch.no_grad():
-        return model.head(model.features(((x - mean) / std).to(model.device))).softmax(1)[0].cpu()
+        return model.head(model.features(normalise(x.to(model.device), model.spec))).softmax(1)[0].cpu()
 
 
 def meets_target(probs: torch.Tensor, target: int, confidence: float) -> bool:
@@ -177,9 +174,7 @@ class TargetedAttack:
         if not self.config.robust:
             return x_in
         spec = self.model.spec
-        mean = torch.tensor(spec.mean, device=x_in.device).view(1, 3, 1, 1)
-        std = torch.tensor(spec.std, device=x_in.device).view(1, 3, 1, 1)
-        v = (x_in * std + mean).clamp(0, 1)
+        v = denormalise(x_in, spec).clamp(0, 1)
         # The judge purifies the 8-bit crop; round here too (straight-through).
         v = v + (torch.round(v * 255) / 255 - v).detach()
         size = v.shape[-2:]
@@ -189,7 +184,7 @@ class TargetedAttack:
         v8 = (v.detach()[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
         jpeg_v = torch.from_numpy(defences.jpeg(v8, 75)).to(v.device).permute(2, 0, 1).unsqueeze(0).float() / 255
         jpegged = v + (jpeg_v - v).detach()
-        return (torch.cat([v, rescaled, jpegged]) - mean) / std
+        return normalise(torch.cat([v, rescaled, jpegged]), spec)
 
     def _losses(self, x_adv: torch.Tensor, target_t: torch.Tensor, centres: torch.Tensor | None):
         feats = self.model.features(self._views(x_adv))

@@ -32,6 +32,7 @@ from .errors import Cancelled, GuiappError
 from .imageio import load_image
 from .metrics import psnr_from_mse
 from .models import Classifier
+from .preprocess import normalise
 
 STUDY = {  # Inception-v1, FGSM eps 16, 100 ImageNet images: top-1 / top-3 (%)
     "clean": (63, 79), "fgsm": (12, 25), "ppgn": (18, 33), "dip": (30, 58),
@@ -41,11 +42,9 @@ STUDY = {  # Inception-v1, FGSM eps 16, 100 ImageNet images: top-1 / top-3 (%)
 
 def fgsm_view(model: Classifier, view: np.ndarray, label: int, eps: float = 16.0) -> np.ndarray:
     """Untargeted FGSM on the 8-bit model view: x + eps * sign(grad CE(true label))."""
-    spec = model.spec
     x = torch.from_numpy(view).permute(2, 0, 1).unsqueeze(0).float().div(255).to(model.device).requires_grad_(True)
-    mean = torch.tensor(spec.mean, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std, device=x.device).view(1, 3, 1, 1)
-    loss = F.cross_entropy(model.head(model.features((x - mean) / std)), torch.tensor([label], device=x.device))
+    logits = model.head(model.features(normalise(x, model.spec)))
+    loss = F.cross_entropy(logits, torch.tensor([label], device=x.device))
     grad, = torch.autograd.grad(loss, x)
     adv = (x + eps / 255 * grad.sign()).clamp(0, 1)
     return (adv[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()

@@ -45,6 +45,24 @@ PM1 = PreprocessSpec(256, 224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 IMAGENET = PreprocessSpec(256, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
+def _stats(spec: PreprocessSpec, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    mean = torch.tensor(spec.mean, device=like.device, dtype=like.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std, device=like.device, dtype=like.dtype).view(1, 3, 1, 1)
+    return mean, std
+
+
+def normalise(x: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
+    """[0,1] images (N,3,H,W) -> the model's input scaling."""
+    mean, std = _stats(spec, x)
+    return (x - mean) / std
+
+
+def denormalise(x: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
+    """Inverse of `normalise`."""
+    mean, std = _stats(spec, x)
+    return x * std + mean
+
+
 def to_model_input(x: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
     """Differentiable: (N,3,H,W) in [0,1] at any size -> normalised (N,3,crop,crop)."""
     h, w = x.shape[-2:]
@@ -52,10 +70,7 @@ def to_model_input(x: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
     if (rh, rw) != (h, w):
         x = F.interpolate(x, size=(rh, rw), mode="bilinear", antialias=True, align_corners=False)
     top, left = spec.crop_box(h, w)
-    x = x[..., top : top + spec.crop, left : left + spec.crop]
-    mean = torch.tensor(spec.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return normalise(x[..., top : top + spec.crop, left : left + spec.crop], spec)
 
 
 def pil_model_input(image: Image.Image, spec: PreprocessSpec) -> torch.Tensor:
@@ -71,7 +86,4 @@ def pil_model_input(image: Image.Image, spec: PreprocessSpec) -> torch.Tensor:
     top, left = spec.crop_box(h, w)
     arr = np.asarray(image, dtype=np.float32) / 255.0
     x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
-    x = x[..., top : top + spec.crop, left : left + spec.crop]
-    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return normalise(x[..., top : top + spec.crop, left : left + spec.crop], spec)

@@ -12,6 +12,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIm
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QStyle,
     QToolBar,
@@ -186,9 +188,16 @@ class MainWindow(QMainWindow):
         col.addWidget(self._build_defence_box())
         col.addStretch(1)
 
+        # Scrollable, so the window fits a 1280x800 screen whatever the panel holds.
+        side_scroll = QScrollArea()
+        side_scroll.setWidget(side)
+        side_scroll.setWidgetResizable(True)
+        side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        side_scroll.setFrameShape(QFrame.NoFrame)
+        side_scroll.setMinimumWidth(side.minimumWidth() + 16)
         self.hsplit = QSplitter(Qt.Horizontal)
         self.hsplit.addWidget(self.split)
-        self.hsplit.addWidget(side)
+        self.hsplit.addWidget(side_scroll)
         self.hsplit.setStretchFactor(0, 1)
         self.hsplit.setStretchFactor(1, 0)
         self.hsplit.setSizes([1000, 360])
@@ -228,7 +237,7 @@ class MainWindow(QMainWindow):
         lay.addLayout(row)
         self.defence_image = QLabel()
         self.defence_image.setAlignment(Qt.AlignCenter)
-        self.defence_image.setMinimumHeight(120)
+        self.defence_image.setMinimumHeight(90)
         lay.addWidget(self.defence_image)
         self.defence_label = QLabel("Run an attack, then apply a defence to it.")
         self.defence_label.setWordWrap(True)
