@@ -120,8 +120,8 @@ class BatchSummary:
     errors: int  # could not be processed (bad file...)
     skipped: int  # non-images and already-done outputs
     cancelled: bool
-    seconds: float
-    images_per_second: float
+    seconds: float  # wall-clock time of the run, loading and saving included
+    images_per_second: float  # images attacked in this run / seconds
 
     def line(self) -> str:
         return (
@@ -160,6 +160,9 @@ class BatchRunner:
         self._current: TargetedAttack | None = None
         self._cancel_now = threading.Event()
         self.rows: dict[str, BatchRow] = {}
+        self._wall = 0.0  # seconds of the current/last run
+        self._attacked = 0  # images attacked (not skipped) in the current/last run
+        self._cancelled = False
         self._fixed_target = model.labels.resolve(targets.label) if targets.label is not None else None
         self._mapping = self._resolve_mapping(model.labels) if targets.mapping is not None else None
 
@@ -234,7 +237,7 @@ class BatchRunner:
             done += 1
             yield BatchProgress(done, total, row, time.perf_counter() - start, float("nan"))
         taken: set[Path] = set()
-        self._cancelled = False
+        self._cancelled, self._attacked = False, 0
         for rel in images:
             key = rel.as_posix()
             out = self.output_for(rel, taken)
@@ -258,6 +261,7 @@ class BatchRunner:
                 row_for_progress = row
                 attacked_time += time.perf_counter() - t0
                 attacked += 1
+                self._attacked = attacked
             done += 1
             self._write_reports(start)
             eta = attacked_time / attacked * (total - done) if attacked else float("nan")
@@ -311,20 +315,20 @@ class BatchRunner:
 
     def summary(self) -> BatchSummary:
         rows = list(self.rows.values())
-        seconds = sum(r.seconds for r in rows)
-        attacked = [r for r in rows if r.status in ("ok", "failed") and r.seconds > 0]
+        wall, attacked = self._wall, self._attacked
         return BatchSummary(
             total=len(rows),
             succeeded=sum(r.status == "ok" for r in rows),
             failed=sum(r.status == "failed" for r in rows),
             errors=sum(r.status == "error" for r in rows),
             skipped=sum(r.status == "skipped" for r in rows),
-            cancelled=getattr(self, "_cancelled", False),
-            seconds=seconds,
-            images_per_second=len(attacked) / max(sum(r.seconds for r in attacked), 1e-9) if attacked else 0.0,
+            cancelled=self._cancelled,
+            seconds=wall,
+            images_per_second=attacked / wall if attacked and wall > 0 else 0.0,
         )
 
     def _write_reports(self, start: float) -> None:
+        self._wall = time.perf_counter() - start
         rows = [asdict(r) for r in sorted(self.rows.values(), key=lambda r: r.input)]
         payload = {
             "input_dir": str(self.input_dir),
