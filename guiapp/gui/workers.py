@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from ..core.attack import AttackConfig, TargetedAttack
 from ..core.centroids import Centroids
@@ -27,7 +27,7 @@ PREVIEW_INTERVAL_S = 0.4
 
 
 def live_threads() -> list[QThread]:
-    return [t for t in _LIVE if t.isRunning()]
+    return [t for t in list(_LIVE) if t.isRunning()]
 
 
 def _describe(exc: BaseException) -> str:
@@ -116,6 +116,20 @@ def start_worker(worker: Worker, parent: QObject | None = None) -> QThread:
     return thread
 
 
+def wait_for(thread: QThread, timeout_ms: int) -> bool:
+    """Wait for a thread to end without holding the GIL or starving queued events.
+
+    QThread.wait() blocks the GUI thread inside C++; a worker that still needs the GIL
+    (its Python loop, a finished-handler) or a queued call could then stall. Polling with
+    time.sleep always releases the GIL.
+    """
+    deadline = time.perf_counter() + timeout_ms / 1000
+    while thread.isRunning() and time.perf_counter() < deadline:
+        QCoreApplication.processEvents()
+        time.sleep(0.01)
+    return not thread.isRunning()
+
+
 def stop_all(timeout_ms: int = 5000) -> bool:
     """Cancel every running worker and wait for its thread; True if all stopped."""
     threads = list(_LIVE)
@@ -123,12 +137,8 @@ def stop_all(timeout_ms: int = 5000) -> bool:
         worker = getattr(t, "_worker", None)
         if worker is not None:
             worker.cancel()
-    ok = True
-    for t in threads:
-        if t.isRunning():
-            t.quit()
-            ok = t.wait(timeout_ms) and ok
-    return ok
+        t.quit()
+    return all([wait_for(t, timeout_ms) for t in threads])
 
 
 class DefenceWorker(Worker):
