@@ -46,7 +46,7 @@ from ..core.models import DEFAULT_MODEL, Classifier, available_models, load_mode
 from .image_views import ImageTriptych
 from .live_plot import LivePlot
 from .widgets import LabelCombo, PredictionTable, SettingsForm
-from .workers import AttackWorker, DefenceWorker, FunctionWorker, live_threads, start_worker, stop_all
+from .workers import AttackWorker, DefenceWorker, FunctionWorker, start_worker, stop_all
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "samples"
 MAX_RECENT = 8
@@ -258,7 +258,6 @@ class MainWindow(QMainWindow):
         worker.progress.connect(self._on_defence_progress)
         worker.done.connect(self._on_defence_done)
         worker.failed.connect(self._job_failed)
-        self._defence_worker = worker
         self.defence_button.setEnabled(False)
         self.defence_label.setText(f"applying {defence.label}…")
         self.busy.show()
@@ -271,7 +270,6 @@ class MainWindow(QMainWindow):
     def _on_defence_done(self, job: int, outcome) -> None:
         self.busy.hide()
         self.defence_button.setEnabled(True)
-        self._defence_worker = None
         if job != self._job:
             return
         purified, preds, survived = outcome
@@ -607,6 +605,3 @@ class MainWindow(QMainWindow):
         if not stop_all(timeout_ms=5000):
             self.statusBar().showMessage("Waiting for background work to stop…")
         event.accept()
-
-    def running_threads(self) -> int:
-        return len(live_threads())

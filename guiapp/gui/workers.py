@@ -99,16 +99,38 @@ class AttackWorker(Worker):
         return self.attack.result
 
 
+class _Reaper(QObject):
+    """Lives in the GUI thread and cleans up finished threads there.
+
+    Workers must not be destroyed in their own thread (no `finished -> worker.deleteLater`):
+    ~QObject then holds a Qt mutex while PySide asks for the GIL, and the GUI thread,
+    holding the GIL inside QObject::connect, waits for that mutex — a deadlock seen in CI.
+    Here, `finished` is queued to the GUI thread, which drops the Python references
+    (destroying the worker with the GIL held) and deletes the thread object.
+    """
+
+    @Slot()
+    def reap(self) -> None:
+        for thread in [t for t in list(_LIVE) if t.isFinished()]:
+            _LIVE.discard(thread)
+            thread._worker = None  # type: ignore[attr-defined]
+            thread.deleteLater()
+
+
+_REAPER: _Reaper | None = None
+
+
 def start_worker(worker: Worker, parent: QObject | None = None) -> QThread:
-    """Move `worker` to a new QThread, wire the lifecycle, start it."""
+    """Move `worker` to a new QThread, wire the lifecycle, start it (call from the GUI thread)."""
+    global _REAPER
+    if _REAPER is None:
+        _REAPER = _Reaper()
     thread = QThread(parent)
     worker.moveToThread(thread)
     thread.started.connect(worker.run)
     worker.done.connect(thread.quit)
     worker.failed.connect(thread.quit)
-    thread.finished.connect(worker.deleteLater)
-    thread.finished.connect(lambda: _LIVE.discard(thread))
-    thread.finished.connect(thread.deleteLater)
+    thread.finished.connect(_REAPER.reap)
     # Keep a Python reference to the worker for as long as the thread lives.
     thread._worker = worker  # type: ignore[attr-defined]
     _LIVE.add(thread)
@@ -127,6 +149,7 @@ def wait_for(thread: QThread, timeout_ms: int) -> bool:
     while thread.isRunning() and time.perf_counter() < deadline:
         QCoreApplication.processEvents()
         time.sleep(0.01)
+    QCoreApplication.processEvents()  # let the reaper run for it
     return not thread.isRunning()
 
 
