@@ -33,6 +33,7 @@ from guiapp.core import defences as D  # noqa: E402
 from guiapp.core.attack import classify_pil, classify_view  # noqa: E402
 from guiapp.core.imageio import load_image, save_png  # noqa: E402
 from guiapp.core.metrics import distortion  # noqa: E402
+from guiapp.core.preprocess import image_to_tensor, tensor_to_image  # noqa: E402
 
 
 class CountingModel(torch.nn.Module):
@@ -46,10 +47,6 @@ class CountingModel(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.forwards += x.shape[0]
         return self.clf.logits(x)
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    return (x[0].detach().permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
 
 
 def run_guiapp(robust: bool, refine_steps: int = AttackConfig().refine_steps):
@@ -75,7 +72,7 @@ def run_torchattacks(name: str):
         adv = atk(x, torch.tensor([target]))
         with torch.no_grad():
             claimed = int(model.clf.logits(adv).argmax()) == target
-        return to_uint8(adv), claimed
+        return tensor_to_image(adv), claimed
     return attack
 
 
@@ -89,7 +86,7 @@ def run_foolbox(name: str):
             _, adv, ok = fb.attacks.LinfPGD()(fmodel, x, criterion, epsilons=8 / 255)
         else:  # minimum-norm: fast minimal norm (Pintor et al. 2021), L2
             _, adv, ok = fb.attacks.L2FMNAttack(steps=100)(fmodel, x, criterion, epsilons=None)
-        return to_uint8(adv), bool(ok.item())
+        return tensor_to_image(adv), bool(ok.item())
     return attack
 
 
@@ -134,7 +131,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for k, (path, _, target) in enumerate(items):
             img = load_image(path).rgb
-            x = torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0).float() / 255
+            x = image_to_tensor(img)
             for name in chosen:
                 if name in errors:
                     continue

@@ -38,7 +38,7 @@ from . import defences
 from .centroids import Centroids
 from .metrics import psnr_from_mse
 from .models import Classifier
-from .preprocess import denormalise, normalise, pil_model_input
+from .preprocess import denormalise, image_to_tensor, normalise, pil_model_input, tensor_to_image
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,9 +111,9 @@ def classify_pil(model: Classifier, image: Image.Image) -> torch.Tensor:
 
 def classify_view(model: Classifier, view: np.ndarray) -> torch.Tensor:
     """Softmax of an 8-bit image that already is the model's input crop (no resize)."""
-    x = torch.from_numpy(np.ascontiguousarray(view)).permute(2, 0, 1).unsqueeze(0).float().div(255)
+    x = image_to_tensor(view, model.device)
     with torch.no_grad():
-        return model.head(model.features(normalise(x.to(model.device), model.spec))).softmax(1)[0].cpu()
+        return model.head(model.features(normalise(x, model.spec))).softmax(1)[0].cpu()
 
 
 def meets_target(probs: torch.Tensor, target: int, confidence: float) -> bool:
@@ -164,7 +164,7 @@ class TargetedAttack:
         """
         if self._current is None:
             return None
-        return (self._current[0].permute(1, 2, 0) * 255).round().clamp(0, 255).byte().cpu().numpy()
+        return tensor_to_image(self._current)
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -187,8 +187,7 @@ class TargetedAttack:
         half = F.interpolate(v, scale_factor=0.5, mode="bilinear", antialias=True, align_corners=False)
         rescaled = F.interpolate(half, size=size, mode="bilinear", align_corners=False)
         # JPEG has no useful gradient: real JPEG forward, identity backward (BPDA).
-        v8 = (v.detach()[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
-        jpeg_v = torch.from_numpy(defences.jpeg(v8, 75)).to(v.device).permute(2, 0, 1).unsqueeze(0).float() / 255
+        jpeg_v = image_to_tensor(defences.jpeg(tensor_to_image(v), 75), v.device)
         jpegged = v + (jpeg_v - v).detach()
         return normalise(torch.cat([v, rescaled, jpegged]), spec)
 
@@ -211,7 +210,7 @@ class TargetedAttack:
         cfg = self.config
         torch.manual_seed(cfg.seed)
         dev = self.model.device
-        x = torch.from_numpy(self.image).to(dev).permute(2, 0, 1).unsqueeze(0).float().div_(255)
+        x = image_to_tensor(self.image, dev)
         delta = torch.zeros_like(x, requires_grad=True)
         target_t = torch.tensor([self.target], device=dev)
         centres = None
@@ -253,7 +252,7 @@ class TargetedAttack:
             if adversarial:
                 if first_success is None:
                     first_success = step
-                q8 = (x_q.detach()[0].permute(1, 2, 0) * 255).round().clamp(0, 255).byte().cpu().numpy()
+                q8 = tensor_to_image(x_q)
                 candidates.append((mse, q8))
                 candidates.sort(key=lambda c: c[0])
                 del candidates[5:]
@@ -313,7 +312,7 @@ class TargetedAttack:
             # No success: return the last iterate so the user can see how far it got.
             with torch.no_grad():
                 last = (x + delta).clamp(0, 1)
-            adv = (last[0].permute(1, 2, 0) * 255).round().clamp(0, 255).byte().cpu().numpy()
+            adv = tensor_to_image(last)
             judge = classify_pil(self.model, Image.fromarray(adv))
         self.result = AttackResult(
             adversarial=adv,

@@ -28,6 +28,7 @@ import torch
 from .errors import CentroidError, ImageLoadError
 from .imageio import IMAGE_SUFFIXES, load_image
 from .models import Classifier
+from .preprocess import image_to_tensor
 
 FORMAT_VERSION = 1
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "centroids"
@@ -190,7 +191,7 @@ class CentroidBuilder:
                 except ImageLoadError as exc:
                     self.skipped.append(str(exc))
                     continue
-                x = torch.from_numpy(img.rgb).permute(2, 0, 1).unsqueeze(0).float() / 255
+                x = image_to_tensor(img.rgb)
                 with torch.no_grad():
                     batch = torch.cat([self.model.preprocess(v) for v in _views(x, self.views, gen)])
                     vectors.append(self.model.features(batch.to(self.model.device)).cpu().numpy())

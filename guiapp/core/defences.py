@@ -23,7 +23,7 @@ from PIL import Image, ImageFilter
 from torch import nn
 
 from .errors import Cancelled, GuiappError
-from .preprocess import PreprocessSpec
+from .preprocess import PreprocessSpec, image_to_tensor, tensor_to_image
 
 
 def model_view(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
@@ -109,7 +109,7 @@ def deep_image_prior(
     dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    target = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float().div(255).to(dev)
+    target = image_to_tensor(image, dev)
     h, w = image.shape[:2]
     z = (torch.rand(1, 8, h, w, generator=gen) * 0.1).to(dev)
     net = _DIPNet().to(dev)
@@ -127,7 +127,7 @@ def deep_image_prior(
             progress(i, iterations, float(loss.detach()))
     with torch.no_grad():
         out = net(z)
-    return (out[0].permute(1, 2, 0) * 255).round().clamp(0, 255).byte().cpu().numpy()
+    return tensor_to_image(out)
 
 
 # --- registry ----------------------------------------------------------------------------

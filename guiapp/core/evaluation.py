@@ -32,7 +32,7 @@ from .errors import Cancelled, GuiappError
 from .imageio import load_image
 from .metrics import psnr_from_mse
 from .models import Classifier
-from .preprocess import normalise
+from .preprocess import image_to_tensor, normalise, tensor_to_image
 
 STUDY = {  # Inception-v1, FGSM eps 16, 100 ImageNet images: top-1 / top-3 (%)
     "clean": (63, 79), "fgsm": (12, 25), "ppgn": (18, 33), "dip": (30, 58),
@@ -42,12 +42,12 @@ STUDY = {  # Inception-v1, FGSM eps 16, 100 ImageNet images: top-1 / top-3 (%)
 
 def fgsm_view(model: Classifier, view: np.ndarray, label: int, eps: float = 16.0) -> np.ndarray:
     """Untargeted FGSM on the 8-bit model view: x + eps * sign(grad CE(true label))."""
-    x = torch.from_numpy(view).permute(2, 0, 1).unsqueeze(0).float().div(255).to(model.device).requires_grad_(True)
+    x = image_to_tensor(view, model.device).requires_grad_(True)
     logits = model.head(model.features(normalise(x, model.spec)))
     loss = F.cross_entropy(logits, torch.tensor([label], device=x.device))
     grad, = torch.autograd.grad(loss, x)
     adv = (x + eps / 255 * grad.sign()).clamp(0, 1)
-    return (adv[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
+    return tensor_to_image(adv)
 
 
 def _topk_hit(probs: torch.Tensor, label: int) -> tuple[bool, bool]:

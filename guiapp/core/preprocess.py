@@ -45,6 +45,17 @@ PM1 = PreprocessSpec(256, 224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 IMAGENET = PreprocessSpec(256, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
+def image_to_tensor(rgb: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
+    """(H,W,3) uint8 -> (1,3,H,W) float32 in [0, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).to(device)
+    return x.permute(2, 0, 1).unsqueeze(0).float().div_(255)
+
+
+def tensor_to_image(x: torch.Tensor) -> np.ndarray:
+    """First image of (N,3,H,W) in [0, 1] -> (H,W,3) uint8, rounded to the nearest level."""
+    return (x.detach()[0].permute(1, 2, 0) * 255).round().clamp(0, 255).byte().cpu().numpy()
+
+
 def _stats(spec: PreprocessSpec, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     mean = torch.tensor(spec.mean, device=like.device, dtype=like.dtype).view(1, 3, 1, 1)
     std = torch.tensor(spec.std, device=like.device, dtype=like.dtype).view(1, 3, 1, 1)
