@@ -149,7 +149,7 @@ class BatchDialog(QDialog):
         self.worker.done.connect(self._on_done)
         self.worker.failed.connect(self._on_failed)
         self._set_running(True)
-        start_worker(self.worker, self)
+        start_worker(self.worker)
 
     def cancel(self) -> None:
         if self.worker is not None:

@@ -1,8 +1,8 @@
 """Running engine work off the GUI thread.
 
 One worker object per job, moved to its own QThread (the habit of napari's thread_worker
-and Orange3's TaskState): `started -> run`, `done/failed -> quit`, `finished ->
-deleteLater`. Every signal carries the job id, so the window can drop results of a job it
+and Orange3's TaskState): `started -> run`, `done/failed -> quit`, `finished -> reap` (in
+the GUI thread; see _Reaper for why not deleteLater). Every signal carries the job id, so the window can drop results of a job it
 has already replaced. Only plain Python/numpy values cross threads. `live_threads()` lets
 the window's closeEvent (and the tests) make sure nothing is left running.
 """
@@ -15,14 +15,14 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from ..core.attack import AttackConfig, TargetedAttack
 from ..core.centroids import Centroids
 from ..core.errors import GuiappError
 from ..core.models import Classifier
 
-_LIVE: set[QThread] = set()
+_LIVE: dict[QThread, "Worker"] = {}
 PREVIEW_INTERVAL_S = 0.4
 
 
@@ -100,40 +100,53 @@ class AttackWorker(Worker):
 
 
 class _Reaper(QObject):
-    """Lives in the GUI thread and cleans up finished threads there.
+    """Lives in the GUI thread and releases finished threads there.
 
-    Workers must not be destroyed in their own thread (no `finished -> worker.deleteLater`):
-    ~QObject then holds a Qt mutex while PySide asks for the GIL, and the GUI thread,
-    holding the GIL inside QObject::connect, waits for that mutex — a deadlock seen in CI.
-    Here, `finished` is queued to the GUI thread, which drops the Python references
-    (destroying the worker with the GIL held) and deletes the thread object.
+    Lifecycle rules, each learnt from a crash or hang seen in CI:
+    - Threads have no Qt parent and are never `deleteLater`-ed: Python owns them, so a
+      QThread object stays valid for as long as any code (stop_all, a test) holds it, and
+      closing a dialog or window never deletes a thread that is still running.
+    - Workers are not destroyed in their own thread (no `finished -> worker.deleteLater`):
+      ~QObject then holds a Qt mutex while PySide asks for the GIL, and the GUI thread,
+      holding the GIL inside QObject::connect, waits for that mutex (a deadlock).
+    So `finished` is queued to this object, which drops the last references to the thread
+    and its worker in the GUI thread once the thread has really ended.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._finishing: set[QThread] = set()
 
     @Slot()
     def reap(self) -> None:
-        for thread in [t for t in list(_LIVE) if t.isFinished()]:
-            _LIVE.discard(thread)
-            thread._worker = None  # type: ignore[attr-defined]
-            thread.deleteLater()
+        sender = self.sender()
+        if isinstance(sender, QThread):
+            self._finishing.add(sender)
+        for thread in list(self._finishing):
+            if thread.isFinished():
+                self._finishing.discard(thread)
+                _LIVE.pop(thread, None)  # the last references: thread and worker go here
+        if self._finishing:
+            # `finished` is emitted just before the thread marks itself finished; look again.
+            QTimer.singleShot(20, self.reap)
 
 
 _REAPER: _Reaper | None = None
 
 
-def start_worker(worker: Worker, parent: QObject | None = None) -> QThread:
+def start_worker(worker: Worker) -> QThread:
     """Move `worker` to a new QThread, wire the lifecycle, start it (call from the GUI thread)."""
     global _REAPER
     if _REAPER is None:
         _REAPER = _Reaper()
-    thread = QThread(parent)
+    thread = QThread()
     worker.moveToThread(thread)
     thread.started.connect(worker.run)
     worker.done.connect(thread.quit)
     worker.failed.connect(thread.quit)
     thread.finished.connect(_REAPER.reap)
-    # Keep a Python reference to the worker for as long as the thread lives.
-    thread._worker = worker  # type: ignore[attr-defined]
-    _LIVE.add(thread)
+    # The registry holds the thread and its worker for as long as the thread lives.
+    _LIVE[thread] = worker
     thread.start()
     return thread
 
@@ -143,7 +156,7 @@ def wait_for(thread: QThread, timeout_ms: int) -> bool:
 
     QThread.wait() blocks the GUI thread inside C++; a worker that still needs the GIL
     (its Python loop, a finished-handler) or a queued call could then stall. Polling with
-    time.sleep always releases the GIL.
+    time.sleep always releases the GIL. The caller holds `thread`, so it stays valid.
     """
     deadline = time.perf_counter() + timeout_ms / 1000
     while thread.isRunning() and time.perf_counter() < deadline:
@@ -155,13 +168,11 @@ def wait_for(thread: QThread, timeout_ms: int) -> bool:
 
 def stop_all(timeout_ms: int = 5000) -> bool:
     """Cancel every running worker and wait for its thread; True if all stopped."""
-    threads = list(_LIVE)
-    for t in threads:
-        worker = getattr(t, "_worker", None)
-        if worker is not None:
-            worker.cancel()
-        t.quit()
-    return all([wait_for(t, timeout_ms) for t in threads])
+    jobs = list(_LIVE.items())
+    for thread, worker in jobs:
+        worker.cancel()
+        thread.quit()
+    return all([wait_for(thread, timeout_ms) for thread, _ in jobs])
 
 
 class DefenceWorker(Worker):

@@ -31,5 +31,4 @@ def window(qtbot, settings):
     qtbot.addWidget(win)
     win.show()
     qtbot.waitUntil(lambda: win.model is not None, timeout=30000)
-    yield win
-    win.close()
+    yield win  # qtbot closes it (closeEvent stops its workers) and deletes it
