@@ -29,7 +29,9 @@ def add_attack_args(p: argparse.ArgumentParser) -> None:
     d = attack_mod.AttackConfig()
     p.add_argument("--eps", type=float, default=d.eps, help=f"L-inf budget in /255 units (default {d.eps:g})")
     p.add_argument("--steps", type=int, default=d.max_steps, help=f"maximum gradient steps (default {d.max_steps})")
-    p.add_argument("--refine-steps", type=int, default=d.refine_steps, help="steps spent shrinking the noise after success")
+    p.add_argument("--refine-steps", type=int, default=None,
+                   help="steps spent shrinking the noise after success (default 2; 10 with --robust; "
+                        "10 gives ~7 dB more PSNR for twice the time)")
     p.add_argument("--confidence", type=float, default=d.confidence, help="required target probability (0 = top-1 suffices)")
     p.add_argument("--centroid-weight", type=float, default=d.centroid_weight, help="pull toward the target centroid")
     p.add_argument("--centroids", default="auto", help="centroid file, 'auto' (shipped) or 'none'")

@@ -253,6 +253,10 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
         feats, head, spec, layer, state, source = _LOADERS[name](weights_path)
         for module in (feats, head):
             module.eval().requires_grad_(False).to(dev)
+        if dev.type == "cpu":
+            # oneDNN's convolutions run ~30% faster forward+backward on channels-last
+            # weights (Lite0 at 224 px on a 2-core CPU: 51 -> 37 ms); inputs may stay NCHW.
+            feats.to(memory_format=torch.channels_last)
         model = Classifier(
             name=name,
             spec=spec,

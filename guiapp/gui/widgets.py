@@ -103,11 +103,14 @@ class SettingsForm(QWidget):
         self.eps = QDoubleSpinBox(decimals=1, minimum=0.5, maximum=64.0, singleStep=1.0, value=d.eps)
         self.eps.setSuffix(" /255")
         self.eps.setToolTip("L-inf budget: no pixel channel changes by more than this many 8-bit levels.\n"
-                            "The attack starts at 1/255 and grows only as needed, so most results stay far below.")
+                            "The attack starts at 2/255 and grows only as needed, so most results stay far below.")
         self.steps = QSpinBox(minimum=1, maximum=5000, value=d.max_steps)
         self.steps.setToolTip("Give up after this many gradient steps.")
-        self.refine = QSpinBox(minimum=0, maximum=500, value=d.refine_steps)
-        self.refine.setToolTip("Steps spent shrinking the noise once the target is reached (more = less visible, slower).")
+        # -1 shows as "auto": the engine's default for the mode (2 steps, 10 in robust mode).
+        self.refine = QSpinBox(minimum=-1, maximum=500, value=-1)
+        self.refine.setSpecialValueText("auto")
+        self.refine.setToolTip("Steps spent shrinking the noise once the target is reached (more = less visible, slower).\n"
+                               "auto: 2 steps (10 in robust mode); 10 steps give about 7 dB more PSNR in twice the time.")
         self.confidence = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.99, singleStep=0.05, value=d.confidence)
         self.confidence.setToolTip("Required probability of the target in the saved image (0 = being top-1 is enough).")
         self.centroid = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=10.0, singleStep=0.1, value=d.centroid_weight)
@@ -128,7 +131,7 @@ class SettingsForm(QWidget):
         return AttackConfig(
             eps=self.eps.value(),
             max_steps=self.steps.value(),
-            refine_steps=self.refine.value(),
+            refine_steps=None if self.refine.value() < 0 else self.refine.value(),
             confidence=self.confidence.value(),
             centroid_weight=self.centroid.value(),
             robust=self.robust.isChecked(),
