@@ -1,4 +1,4 @@
-"""guiapp against torchattacks and Foolbox: same images, targets, model, device and judge.
+"""guiapp against torchattacks, Foolbox and ART: same images, targets, model, device and judge.
 
     pip install -e '.[bench]'
     python bench/compare.py --n 20 --seed 0 [--out docs/compare]
@@ -90,6 +90,25 @@ def run_foolbox(name: str):
     return attack
 
 
+def run_art(name: str):
+    def attack(model: CountingModel, x: torch.Tensor, img: np.ndarray, target: int):
+        from art.attacks.evasion import ProjectedGradientDescent
+        from art.estimators.classification import PyTorchClassifier
+
+        # ART fixes the input shape per estimator, so one is made per image (cheap).
+        estimator = PyTorchClassifier(model=model.eval(), loss=torch.nn.CrossEntropyLoss(), input_shape=tuple(x.shape[1:]),
+                                      nb_classes=1000, clip_values=(0.0, 1.0), device_type="cpu")
+        if name == "PGD":  # the same setting as torchattacks' PGD, for a like-for-like row
+            atk = ProjectedGradientDescent(estimator, norm=np.inf, eps=8 / 255, eps_step=2 / 255, max_iter=10,
+                                           targeted=True, num_random_init=1, batch_size=1, verbose=False)
+        adv = atk.generate(x=x.numpy(), y=np.array([target]))
+        adv_t = torch.from_numpy(adv)
+        with torch.no_grad():
+            claimed = int(model.clf.logits(adv_t).argmax()) == target
+        return tensor_to_image(adv_t), claimed
+    return attack
+
+
 # id -> (name shown in the report, attack)
 METHODS = {
     "guiapp": ("guiapp default", run_guiapp(False)),
@@ -100,6 +119,7 @@ METHODS = {
     "ta-cw": ("torchattacks CW (c=1, 50 steps)", run_torchattacks("CW")),
     "fb-pgd": ("Foolbox LinfPGD (8/255, 40 steps)", run_foolbox("LinfPGD")),
     "fb-fmn": ("Foolbox L2 FMN (100 steps)", run_foolbox("FMN")),
+    "art-pgd": ("ART PGD (8/255, 2/255, 10 steps)", run_art("PGD")),
 }
 BASELINE = "ta-pgd"
 
