@@ -94,3 +94,31 @@ def test_config_validation():
         AttackConfig(eps=0)
     with pytest.raises(ValueError):
         AttackConfig(confidence=1.5)
+
+
+def test_mode_defaults_and_explicit_refine():
+    plain, robust = AttackConfig(), AttackConfig(robust=True)
+    assert (plain.refine_budget, plain.start_box) == (2, 2.0)
+    assert (robust.refine_budget, robust.start_box) == (10, 4.0)
+    assert AttackConfig(refine_steps=0, robust=True).refine_budget == 0
+    assert AttackConfig(eps=1.5).start_box == 1.5  # never above the budget
+
+
+def test_auto_refine_goes_on_only_while_psnr_is_low(model, cat_path):
+    from guiapp.core.attack import REFINE_EXTRA, REFINE_FLOOR_DB
+
+    assert REFINE_FLOOR_DB - 6 < 40.0 < REFINE_FLOOR_DB < 50.0
+    img = load_image(cat_path).rgb
+    auto = TargetedAttack(model, img, 1)
+    assert not auto._refine_done(2, best_psnr=40.0)  # low PSNR: keep shrinking
+    assert auto._refine_done(2, best_psnr=50.0)
+    assert auto._refine_done(2 + REFINE_EXTRA, best_psnr=40.0)  # but only up to REFINE_EXTRA more
+    explicit = TargetedAttack(model, img, 1, AttackConfig(refine_steps=2))
+    assert explicit._refine_done(2, best_psnr=40.0)  # an explicit count is exact
+
+
+def test_source_is_known_even_if_cancelled_before_the_first_step(model, cat_path):
+    a = TargetedAttack(model, load_image(cat_path).rgb, 1)
+    a.cancel()
+    list(a.steps())
+    assert a.result.source in (281, 282, 285) and a.result.steps == 0
