@@ -232,26 +232,48 @@ def write_report(rows, errors, args, items) -> None:
     plot(summary, args.out / "compare.png")
 
 
+def _place_labels(ax, pts: list[tuple[float, float, str]]) -> None:
+    """Annotate points; a label that would overlap an earlier one moves up until it is free."""
+    ax.margins(x=0.15, y=0.12)
+    ax.autoscale_view()  # fix the limits now: label positions are computed from them
+    to_axes = ax.transData + ax.transAxes.inverted()
+    line = 0.055  # one label's height, in axes fractions
+    # (left, bottom, right) in axes fractions of what is drawn: the markers, then labels.
+    boxes = [(fx - 0.015, fy - line / 2, fx + 0.008) for fx, fy in (to_axes.transform(p[:2]) for p in pts)]
+    for x, y, name in sorted(pts, key=lambda p: (p[1], p[0])):
+        fx, fy = to_axes.transform((x, y))
+        left, right, bottom = fx + 0.01, fx + 0.01 + 0.0125 * len(name), fy - line / 2
+        while any(l < right and left < r and abs(b - bottom) < line for l, b, r in boxes):
+            bottom += line
+        moved = bottom > fy - line / 2 + 1e-9
+        boxes.append((left, bottom, right))
+        ax.annotate(name, (x, y), xytext=(left, bottom + line / 2), textcoords="axes fraction", fontsize=8, va="center",
+                    arrowprops={"arrowstyle": "-", "color": "#aaaaaa", "lw": 0.6} if moved else None)
+
+
 def plot(summary: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    points: list[list[tuple[float, float, str]]] = [[], []]
     for key, s in summary.items():
         name = METHODS[key][0]
         colour = "#188038" if name.startswith("guiapp") else "#5f6368"
-        axes[0].scatter(s["seconds_median"], s["psnr_median"], s=60, color=colour)
-        axes[0].annotate(name.split(" (")[0], (s["seconds_median"], s["psnr_median"]), fontsize=8,
-                         xytext=(4, 4), textcoords="offset points")
         survival = min(s["jpeg75"], s["rescale2x"])
-        axes[1].scatter(s["psnr_median"], survival, s=60, color=colour)
-        axes[1].annotate(name.split(" (")[0], (s["psnr_median"], survival), fontsize=8, xytext=(4, 4),
-                         textcoords="offset points")
+        for ax, pts, xy in zip(axes, points, [(s["seconds_median"], s["psnr_median"]), (s["psnr_median"], survival)]):
+            ax.scatter(*xy, s=60, color=colour)
+            pts.append((*xy, name.split(" (")[0]))
+    axes[0].set_xscale("log")
+    axes[0].set_xticks([0.3, 0.5, 1, 2, 5], ["0.3", "0.5", "1", "2", "5"])
+    axes[0].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    for ax, pts in zip(axes, points):
+        _place_labels(ax, pts)
     axes[0].set_xlabel("median seconds per image (CPU)")
     axes[0].set_ylabel("median PSNR (dB, higher = less visible)")
-    axes[0].set_xscale("log")
     axes[1].set_xlabel("median PSNR (dB)")
     axes[1].set_ylabel("% surviving both JPEG-75 and 2x rescale")
     for ax in axes:
