@@ -217,7 +217,7 @@ def write_report(rows, errors, args, items) -> None:
     for name, s in summary.items():
         shown = METHODS[name][0]
         ratio_psnr = f"{s['psnr_median'] - base['psnr_median']:+.1f} dB" if base else "—"
-        ratio_time = f"{s['seconds_median'] / base['seconds_median']:.1f}x" if base else "—"
+        ratio_time = f"{s['seconds_median'] / base['seconds_median']:.2f}x" if base else "—"
         lines.append(
             f"| {shown} | {s['success']:.0f}% | {s['claimed']:.0f}% | {s['psnr_median']:.1f} / {s['psnr_p10']:.1f} dB "
             f"| {s['ssim_median']:.4f} | {s['linf_median']:.0f}/255 | {s['seconds_median']:.2f} | {s['forwards_median']:.0f} "
