@@ -73,6 +73,9 @@ def test_interrupted_run_resumes(tree, model):
         assert statuses[key] == "skipped"
         assert (out / _rows(out)[key]["output"]).stat().st_mtime_ns == stamp[key]
     assert sum(r["status"] == "ok" for r in _rows(out).values()) == 3
+    summary = second.summary()
+    assert summary.succeeded == 3 and summary.resumed == len(done_before)
+    assert f"({len(done_before)} in an earlier run)" in summary.line()
 
 
 def test_output_inside_input_is_refused(tree, model):

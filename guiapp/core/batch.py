@@ -118,14 +118,16 @@ class BatchSummary:
     succeeded: int
     failed: int  # attacked but the target was not reached
     errors: int  # could not be processed (bad file...)
-    skipped: int  # non-images and already-done outputs
+    skipped: int  # non-images (and, with a targets CSV, files it does not list)
     cancelled: bool
     seconds: float  # wall-clock time of the run, loading and saving included
     images_per_second: float  # images attacked in this run / seconds
+    resumed: int = 0  # of `succeeded`, those done in an earlier run and kept
 
     def line(self) -> str:
         return (
-            f"done {self.succeeded + self.failed + self.errors}/{self.total}: {self.succeeded} succeeded, "
+            f"done {self.succeeded + self.failed + self.errors}/{self.total}: {self.succeeded} succeeded"
+            f"{f' ({self.resumed} in an earlier run)' if self.resumed else ''}, "
             f"{self.failed} failed, {self.errors} errors, {self.skipped} skipped"
             f"{' (cancelled)' if self.cancelled else ''}; {self.images_per_second:.2f} images/s"
         )
@@ -162,6 +164,7 @@ class BatchRunner:
         self.rows: dict[str, BatchRow] = {}
         self._wall = 0.0  # seconds of the current/last run
         self._attacked = 0  # images attacked (not skipped) in the current/last run
+        self._resumed = 0  # images kept from an earlier run (their output and ok row exist)
         self._cancelled = False
         self._fixed_target = model.labels.resolve(targets.label) if targets.label is not None else None
         self._mapping = self._resolve_mapping(model.labels) if targets.mapping is not None else None
@@ -237,7 +240,7 @@ class BatchRunner:
             done += 1
             yield BatchProgress(done, total, row, time.perf_counter() - start, float("nan"))
         taken: set[Path] = set()
-        self._cancelled, self._attacked = False, 0
+        self._cancelled, self._attacked, self._resumed = False, 0, 0
         for rel in images:
             key = rel.as_posix()
             out = self.output_for(rel, taken)
@@ -250,6 +253,7 @@ class BatchRunner:
                 row.status, row.error = "ok", ""
                 self.rows[key] = row
                 row_for_progress = BatchRow(key, output=row.output, status="skipped", error="done in an earlier run")
+                self._resumed += 1
             else:
                 t0 = time.perf_counter()
                 row = self._process(rel, out)
@@ -325,6 +329,7 @@ class BatchRunner:
             cancelled=self._cancelled,
             seconds=wall,
             images_per_second=attacked / wall if attacked and wall > 0 else 0.0,
+            resumed=self._resumed,
         )
 
     def _write_reports(self, start: float) -> None:
