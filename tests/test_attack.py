@@ -107,7 +107,7 @@ def test_mode_defaults_and_explicit_refine():
 def test_auto_refine_goes_on_only_while_psnr_is_low(model, cat_path):
     from guiapp.core.attack import REFINE_EXTRA, REFINE_FLOOR_DB
 
-    assert REFINE_FLOOR_DB - 6 < 40.0 < REFINE_FLOOR_DB < 50.0
+    assert 40.0 < REFINE_FLOOR_DB < 50.0  # the PSNRs used below sit on either side
     img = load_image(cat_path).rgb
     auto = TargetedAttack(model, img, 1)
     assert not auto._refine_done(2, best_psnr=40.0)  # low PSNR: keep shrinking
