@@ -90,7 +90,8 @@ def run_foolbox(name: str):
     return attack
 
 
-def run_art(name: str):
+def run_art_pgd():
+    """ART's PGD at torchattacks' PGD settings, for a like-for-like row."""
     def attack(model: CountingModel, x: torch.Tensor, img: np.ndarray, target: int):
         from art.attacks.evasion import ProjectedGradientDescent
         from art.estimators.classification import PyTorchClassifier
@@ -98,9 +99,8 @@ def run_art(name: str):
         # ART fixes the input shape per estimator, so one is made per image (cheap).
         estimator = PyTorchClassifier(model=model.eval(), loss=torch.nn.CrossEntropyLoss(), input_shape=tuple(x.shape[1:]),
                                       nb_classes=1000, clip_values=(0.0, 1.0), device_type="cpu")
-        if name == "PGD":  # the same setting as torchattacks' PGD, for a like-for-like row
-            atk = ProjectedGradientDescent(estimator, norm=np.inf, eps=8 / 255, eps_step=2 / 255, max_iter=10,
-                                           targeted=True, num_random_init=1, batch_size=1, verbose=False)
+        atk = ProjectedGradientDescent(estimator, norm=np.inf, eps=8 / 255, eps_step=2 / 255, max_iter=10,
+                                       targeted=True, num_random_init=1, batch_size=1, verbose=False)
         adv = atk.generate(x=x.numpy(), y=np.array([target]))
         adv_t = torch.from_numpy(adv)
         with torch.no_grad():
@@ -119,7 +119,7 @@ METHODS = {
     "ta-cw": ("torchattacks CW (c=1, 50 steps)", run_torchattacks("CW")),
     "fb-pgd": ("Foolbox LinfPGD (8/255, 40 steps)", run_foolbox("LinfPGD")),
     "fb-fmn": ("Foolbox L2 FMN (100 steps)", run_foolbox("FMN")),
-    "art-pgd": ("ART PGD (8/255, 2/255, 10 steps)", run_art("PGD")),
+    "art-pgd": ("ART PGD (8/255, 2/255, 10 steps)", run_art_pgd()),
 }
 BASELINE = "ta-pgd"
 

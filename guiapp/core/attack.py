@@ -82,6 +82,12 @@ class AttackConfig:
         return 10 if self.robust else 2
 
     @property
+    def refine_extra(self) -> int:
+        """Auto mode (no explicit `refine_steps`, not robust) may refine this many more
+        steps while the best PSNR is below REFINE_FLOOR_DB; explicit counts are exact."""
+        return REFINE_EXTRA if self.refine_steps is None and not self.robust else 0
+
+    @property
     def start_box(self) -> float:
         """Initial L-inf box in 1/255 units: `start_eps`, or the mode's default, within eps."""
         return min(self.start_eps or (4.0 if self.robust else 2.0), self.eps)
@@ -350,15 +356,13 @@ class TargetedAttack:
         )
 
     def _refine_done(self, refined: int, best_psnr: float) -> bool:
-        """Stop refining after the budget; in auto mode, go on (up to REFINE_EXTRA more
-        steps) while the best result is still below REFINE_FLOOR_DB, so the few hard
-        images get the time and the easy ones finish fast."""
+        """Stop refining after the budget, or up to `refine_extra` steps later while the best
+        result is still below REFINE_FLOOR_DB: the few hard images get the time and the
+        easy ones finish fast."""
         cfg = self.config
         if refined < cfg.refine_budget:
             return False
-        if cfg.refine_steps is None and not cfg.robust and best_psnr < REFINE_FLOOR_DB:
-            return refined >= cfg.refine_budget + REFINE_EXTRA
-        return True
+        return best_psnr >= REFINE_FLOOR_DB or refined >= cfg.refine_budget + cfg.refine_extra
 
     def _first_passing(self, candidates: list[tuple[float, np.ndarray]]) -> tuple[np.ndarray, torch.Tensor] | None:
         """The smallest candidate that the PIL-path criterion accepts, with its probabilities."""

@@ -254,8 +254,9 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
         for module in (feats, head):
             module.eval().requires_grad_(False).to(dev)
         if dev.type == "cpu":
-            # oneDNN's convolutions run ~30% faster forward+backward on channels-last
-            # weights (Lite0 at 224 px on a 2-core CPU: 51 -> 37 ms); inputs may stay NCHW.
+            # oneDNN's convolutions are faster on channels-last weights (Lite0 forward+backward
+            # at 224 px, 2-core CPU: 51 -> 37 ms alone, ~4% of a whole attack step, whose
+            # resize and rounding do not benefit); inputs may stay NCHW.
             feats.to(memory_format=torch.channels_last)
         model = Classifier(
             name=name,

@@ -1,10 +1,11 @@
 """Running engine work off the GUI thread.
 
 One worker object per job, moved to its own QThread (the habit of napari's thread_worker
-and Orange3's TaskState): `started -> run`, `done/failed -> quit`, `finished -> reap` (in
-the GUI thread; see _Reaper for why not deleteLater). Every signal carries the job id, so the window can drop results of a job it
-has already replaced. Only plain Python/numpy values cross threads. `live_threads()` lets
-the window's closeEvent (and the tests) make sure nothing is left running.
+and Orange3's TaskState): `started -> run`, `done/failed -> quit`, `finished -> reap` in
+the GUI thread (see _Reaper for why not deleteLater). Every signal carries the job id, so
+the window can drop results of a job it has already replaced. Only plain Python/numpy
+values cross threads. `live_threads()` lets the window's closeEvent (and the tests) make
+sure nothing is left running.
 """
 
 from __future__ import annotations
