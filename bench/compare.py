@@ -51,7 +51,7 @@ class CountingModel(torch.nn.Module):
 
 def run_guiapp(robust: bool, refine_steps: int | None = None):
     def attack(model: CountingModel, x: torch.Tensor, img: np.ndarray, target: int):
-        a = TargetedAttack(model.clf, img, target, AttackConfig(robust=robust, refine_steps=refine_steps))
+        a = TargetedAttack(model.clf, img, target, AttackConfig(mode="robust" if robust else "default", refine_steps=refine_steps))
         list(a.steps())
         views = 3 if robust else 1
         model.forwards += a.result.steps * views  # step 1 is the clean pass; judge calls excluded

@@ -97,10 +97,10 @@ def test_config_validation():
 
 
 def test_mode_defaults_and_explicit_refine():
-    plain, robust = AttackConfig(), AttackConfig(robust=True)
+    plain, robust = AttackConfig(), AttackConfig(mode="robust")
     assert (plain.refine_budget, plain.start_box) == (2, 2.0)
     assert (robust.refine_budget, robust.start_box) == (10, 4.0)
-    assert AttackConfig(refine_steps=0, robust=True).refine_budget == 0
+    assert AttackConfig(refine_steps=0, mode="robust").refine_budget == 0
     assert AttackConfig(eps=1.5).start_box == 1.5  # never above the budget
 
 

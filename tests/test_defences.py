@@ -80,7 +80,7 @@ def test_robust_mode_survives_jpeg_and_rescale(model):
     img = load_image(SAMPLES / "chelsea_cat.jpg").rgb
     plain = TargetedAttack(model, img, 1, AttackConfig())
     list(plain.steps())
-    robust = TargetedAttack(model, img, 1, AttackConfig(robust=True))
+    robust = TargetedAttack(model, img, 1, AttackConfig(mode="robust"))
     list(robust.steps())
     assert robust.result.success
     assert robust_check(model, robust.result.adversarial, 1)

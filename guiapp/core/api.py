@@ -102,7 +102,7 @@ def output_metadata(model: Classifier, target: int, config: AttackConfig, steps:
         "weights": model.fingerprint,
         "target": f"{target} {model.labels[target].name}",
         "eps": str(config.eps),
-        "robust": str(config.robust),
+        "mode": config.mode,
         "steps": str(steps),
         "source": source,
     }

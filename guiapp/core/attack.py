@@ -14,7 +14,7 @@ The defaults are chosen by measurement (docs/BENCHMARKS.md): on 20 ImageNet samp
 start 2/255 + 2 refine steps gives median PSNR 50 dB in 9 steps — as fast as 10 steps of
 targeted PGD — while start 1/255 + 10 refine steps gives 57 dB in 20 steps (twice the time).
 
-Robust mode (`robust=True`) evaluates every step on three views of the model's 224-px
+Robust mode (`mode="robust"`) evaluates every step on three views of the model's 224-px
 input — as is, 2x down/up rescaled (differentiable), JPEG-75 (real JPEG forward, identity
 gradient) — averages their losses, requires all three to hold, and accepts a result only
 if `robust_check` (the real defences) agrees. On 100 ImageNet samples it survives both
@@ -44,6 +44,9 @@ from .models import Classifier
 from .preprocess import denormalise, image_to_tensor, normalise, pil_model_input, tensor_to_image
 
 
+WHITE_BOX_MODES = ("default", "robust")
+
+
 @dataclass(frozen=True, kw_only=True)
 class AttackConfig:
     """Settings of one targeted attack; the defaults are the measured ones (docs/BENCHMARKS.md)."""
@@ -56,10 +59,14 @@ class AttackConfig:
     centroid_weight: float = 0.0  # weight of the pull toward the target's centroid
     start_eps: float | None = None  # initial L-inf box (1/255); None: 2, robust 4
     seed: int = 0
-    robust: bool = False  # expectation over JPEG-75 and 2x-rescale views (survives them)
+    # "default": the smallest noise that flips this model; "robust": expectation over
+    # JPEG-75 and 2x-rescale views, so the target survives them. (The transfer mode has
+    # its own config, guiapp.core.transfer.TransferConfig.)
+    mode: str = "default"
 
     def __post_init__(self) -> None:
         checks = [
+            (self.mode in WHITE_BOX_MODES, f"mode must be one of {', '.join(WHITE_BOX_MODES)} (transfer has its own config)"),
             (0 < self.eps <= 255, "eps must be in (0, 255] (1/255 units)"),
             (self.max_steps >= 1, "max_steps must be at least 1"),
             (self.refine_steps is None or self.refine_steps >= 0, "refine_steps must be >= 0"),
@@ -71,6 +78,10 @@ class AttackConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+
+    @property
+    def robust(self) -> bool:
+        return self.mode == "robust"
 
     # Robust mode needs larger noise anyway (starting at 4/255 saves ~40% of its steps),
     # and its refine phase buys more (40 -> 45 dB median for 8 more steps on 12 samples).

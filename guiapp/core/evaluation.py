@@ -131,7 +131,7 @@ class Evaluation:
         target = random_target(path.name, self.seed, source, m.num_classes)
         row["target"] = target
         for mode in self.modes:
-            attack = TargetedAttack(m, image, target, AttackConfig(robust=mode == "robust"))
+            attack = TargetedAttack(m, image, target, AttackConfig(mode=mode))
             for _ in attack.steps():
                 if self._cancel.is_set():
                     attack.cancel()

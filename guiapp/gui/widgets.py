@@ -134,7 +134,7 @@ class SettingsForm(QWidget):
             refine_steps=None if self.refine.value() < 0 else self.refine.value(),
             confidence=self.confidence.value(),
             centroid_weight=self.centroid.value(),
-            robust=self.robust.isChecked(),
+            mode="robust" if self.robust.isChecked() else "default",
         )
 
     def spinboxes(self) -> dict[str, QDoubleSpinBox | QSpinBox]:
