@@ -25,6 +25,7 @@ def test_ambiguous_label_lists_candidates(labels):
         labels.resolve("crane")
     message = str(info.value)
     assert "ambiguous" in message and "134" in message and "517" in message
+    assert "crane (bird)" in message and "crane (machine)" in message
 
 
 def test_unknown_label_suggests_close_names(labels):
@@ -45,3 +46,63 @@ def test_display_names_are_unique(labels):
 def test_search_matches_synonyms(labels):
     hits = {c.index for c in labels.search("corgi")}
     assert hits == {263, 264}
+
+
+def _names(classes):
+    return [c.name for c in classes]
+
+
+def test_search_ranks_whole_words_before_parts_of_words(labels):
+    names = _names(labels.search("cat"))
+    cats = ["tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"]
+    assert names[:5] == cats
+    # "bullfrog, Rana catesbeiana" only starts a word with "cat": after every cat class.
+    assert names.index("bullfrog") > max(names.index(c) for c in cats)
+
+
+def test_search_puts_the_exact_name_first(labels):
+    assert labels.search("tiger")[0].name == "tiger"
+    assert labels.search("goldfish")[0].name == "goldfish"
+    assert _names(labels.search("281")) == ["tabby"]
+
+
+def test_suggest_finds_misspellings(labels):
+    assert labels.suggest("golfish")[0].name == "goldfish"
+    assert labels.suggest("tabyy")[0].name == "tabby"
+    assert labels.suggest("zzzzqqq") == [] and labels.suggest("") == []
+
+
+def test_unknown_label_suggests_the_ranked_matches(labels):
+    with pytest.raises(LabelError) as info:
+        labels.resolve("cat")
+    message = str(info.value)
+    assert "'tabby'" in message and "'tiger cat'" in message
+    assert "crate" not in message and "coast" not in message
+    with pytest.raises(LabelError, match="did you mean: 'goldfish'"):
+        labels.resolve("golfish")
+
+
+def test_label_errors_name_no_front_end(labels):
+    # The GUI shows these messages too: no CLI command or flag in them.
+    for bad in ("golfish", "crane", "zzzzqqq", ""):
+        with pytest.raises(LabelError) as info:
+            labels.resolve(bad)
+        assert "guiapp-cli" not in str(info.value) and "--" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "wnid, name",
+    [
+        ("n02012849", "crane (bird)"),
+        ("n03126707", "crane (machine)"),
+        ("n03710637", "maillot (dancer's tights)"),
+        ("n03710721", "maillot (tank suit, swimsuit)"),
+        ("n02113186", "Cardigan (Welsh corgi dog)"),
+        ("n02963159", "cardigan (sweater)"),
+    ],
+)
+def test_shared_names_say_which_is_which(labels, wnid, name):
+    c = next(c for c in labels.classes if c.wnid == wnid)
+    assert c.name == name
+    assert labels.resolve(name) == c.index
+    assert name in _names(labels.search(name.split()[0]))

@@ -1,8 +1,12 @@
-"""ImageNet class names and the resolution of a user's label string to a class index.
+"""ImageNet class names, a ranked label search, and the resolution of a label to a class.
 
 A label resolves case-insensitively by class index, WordNet id, the class's display name
 or any of its synonyms. Several classes share a synonym ("crane" is a bird and a machine),
 so ambiguity is an error that lists the candidates rather than a silent first match.
+
+One ranked search serves every entry point (the GUI's completer, `guiapp-cli labels`,
+the suggestions in an error message), so they all answer "cat" with the cat classes and
+"golfish" with goldfish.
 """
 
 from __future__ import annotations
@@ -17,6 +21,19 @@ from .errors import LabelError
 
 SYNSETS_FILE = Path(__file__).resolve().parents[2] / "resources" / "imagenet_synsets.txt"
 
+# The synset file has no WordNet parents, and six classes share their first synonym with
+# another class. What each one is (from its WordNet gloss) tells them apart by name.
+QUALIFIERS = {
+    "n02012849": "bird",
+    "n03126707": "machine",
+    "n02113186": "Welsh corgi dog",
+    "n02963159": "sweater",
+    "n03710637": "dancer's tights",
+    "n03710721": "tank suit, swimsuit",
+}
+
+FUZZY_CUTOFF = 0.75  # difflib ratio: "golfish" ~ "goldfish" is 0.93, "zzzz" ~ anything < 0.3
+
 
 @dataclass(frozen=True)
 class ImageNetClass:
@@ -26,11 +43,16 @@ class ImageNetClass:
     name: str  # unique display name
 
     def describe(self) -> str:
-        return f"{self.index} {self.wnid} {', '.join(self.synonyms)}"
+        return f"{self.index} {self.wnid} {self.name}" + (
+            f" ({', '.join(self.synonyms[1:])})" if len(self.synonyms) > 1 else ""
+        )
 
 
 def _normalise(text: str) -> str:
     return re.sub(r"[\s_]+", " ", text.strip().lower())
+
+
+_WORD_SPLIT = re.compile(r"[\s\-'/.,()]+")
 
 
 class LabelSet:
@@ -39,9 +61,13 @@ class LabelSet:
     def __init__(self, classes: list[ImageNetClass]) -> None:
         self.classes = classes
         self._by_key: dict[str, set[int]] = {}
+        # Per class, its searchable strings, display name first (a hit there ranks higher).
+        self._texts: list[tuple[str, ...]] = []
         for c in classes:
-            for key in {c.wnid, c.name, *c.synonyms}:
-                self._by_key.setdefault(_normalise(key), set()).add(c.index)
+            texts = tuple(dict.fromkeys(_normalise(s) for s in (c.name, *c.synonyms)))
+            self._texts.append(texts)
+            for key in {_normalise(c.wnid), *texts}:
+                self._by_key.setdefault(key, set()).add(c.index)
 
     @classmethod
     def from_synsets_file(cls, path: Path = SYNSETS_FILE) -> "LabelSet":
@@ -59,8 +85,7 @@ class LabelSet:
         for i, (wnid, syn) in enumerate(rows):
             name = syn[0]
             if first_counts[name.lower()] > 1:
-                # "crane (bird)" is not in the data; the second synonym or the wnid is.
-                name = f"{name} ({syn[1]})" if len(syn) > 1 else f"{name} ({wnid})"
+                name = f"{name} ({QUALIFIERS.get(wnid, wnid)})"
             classes.append(ImageNetClass(i, wnid, syn, name))
         return cls(classes)
 
@@ -89,23 +114,82 @@ class LabelSet:
             return next(iter(hits))
         if hits:
             options = "; ".join(self.classes[i].describe() for i in sorted(hits))
-            raise LabelError(f"label {label!r} is ambiguous; use the index or WordNet id of one of: {options}")
-        close = difflib.get_close_matches(key, self._by_key.keys(), n=5, cutoff=0.6)
-        if not close:
-            close = [k for k in self._by_key if key in k][:5]
-        hint = f"; did you mean: {', '.join(repr(c) for c in close)}?" if close else ""
-        raise LabelError(f"unknown label {label!r}{hint} (guiapp-cli labels SEARCH lists classes)")
+            raise LabelError(f"label {label!r} is ambiguous; use the name, index or WordNet id of one of: {options}")
+        close = self.suggest(label, limit=5)
+        hint = f"; did you mean: {', '.join(repr(c.name) for c in close)}?" if close else ""
+        raise LabelError(f"unknown label {label!r}{hint}")
+
+    def _tier(self, index: int, key: str) -> int | None:
+        """How well `key` matches this class (lower is better), None if not at all.
+
+        0 the whole name, a synonym, the wnid or the index; 1 a whole word of a name
+        ("cat" in "tiger cat"); 2 the start of a word ("cat" in "catamaran"); 3 anywhere.
+        """
+        c = self.classes[index]
+        if key.isdigit():
+            # Digits mean an index; long runs of them may also be part of a wnid.
+            if key == str(c.index):
+                return 0
+            return 3 if len(key) >= 5 and key in c.wnid else None
+        if key == c.wnid:
+            return 0
+        best: int | None = 2 if c.wnid.startswith(key) else 3 if key in c.wnid else None
+        for text in self._texts[index]:
+            if key not in text:
+                continue
+            words = [w for w in _WORD_SPLIT.split(text) if w]
+            if text == key:
+                return 0
+            if (" " not in key and key in words) or (" " in key and f" {key} " in f" {text} "):
+                tier = 1
+            elif any(w.startswith(key) for w in words) or text.startswith(key):
+                tier = 2
+            else:
+                tier = 3
+            best = tier if best is None else min(best, tier)
+        return best
 
     def search(self, text: str = "") -> list[ImageNetClass]:
-        """Classes whose index, wnid or any synonym contains `text` (all classes if empty)."""
+        """Classes matching `text`, best first (all classes, in order, if empty).
+
+        Exact name/synonym/wnid/index, then whole-word, word-prefix and substring matches
+        (each in class order, which keeps related classes together); when nothing matches
+        at all, close spellings ("golfish" -> goldfish), most similar first.
+        """
         key = _normalise(text)
         if not key:
             return list(self.classes)
-        return [
-            c
-            for c in self.classes
-            if key == str(c.index) or key in c.wnid or any(key in _normalise(s) for s in (c.name, *c.synonyms))
-        ]
+        ranked = []
+        for i in range(len(self.classes)):
+            tier = self._tier(i, key)
+            if tier is not None:
+                ranked.append((tier, i))
+        if ranked:
+            return [self.classes[i] for _, i in sorted(ranked)]
+        return self._fuzzy(key)
+
+    def _fuzzy(self, key: str) -> list[ImageNetClass]:
+        matcher = difflib.SequenceMatcher(autojunk=False)
+        matcher.set_seq2(key)
+        scored = []
+        for i, texts in enumerate(self._texts):
+            best = 0.0
+            for text in texts:
+                # Compare with the whole name and with each word ("golfish" vs "goldfish").
+                for candidate in (text, *_WORD_SPLIT.split(text)):
+                    if not candidate:
+                        continue
+                    matcher.set_seq1(candidate)
+                    if matcher.real_quick_ratio() < FUZZY_CUTOFF or matcher.quick_ratio() < FUZZY_CUTOFF:
+                        continue
+                    best = max(best, matcher.ratio())
+            if best >= FUZZY_CUTOFF:
+                scored.append((-best, i))
+        return [self.classes[i] for _, i in sorted(scored)]
+
+    def suggest(self, text: str, limit: int = 10) -> list[ImageNetClass]:
+        """The best `limit` classes for what a person typed (also for misspellings)."""
+        return self.search(text)[:limit] if _normalise(text) else []
 
 
 @lru_cache(maxsize=1)
