@@ -131,3 +131,215 @@ def test_unwritable_folder_is_a_clear_error(tmp_path, rng, monkeypatch):
     monkeypatch.setattr(tempfile, "NamedTemporaryFile", denied)
     with pytest.raises(OutputError, match="permission denied"):
         save_png(tmp_path / "o.png", _photo(rng))
+
+
+# --- bit depth decides, never the values (issue 11, item 5) ---------------------------
+
+from _imagefiles import animated_gif, encoded, multipage_tiff, png_bytes  # noqa: E402
+
+
+def test_dark_sixteen_bit_png_stays_dark(tmp_path):
+    # All values <= 255 in a 16-bit file: at most 255/65535 of white, i.e. black in 8 bits.
+    dark = np.tile(np.arange(0, 256, 4, dtype=np.uint16), (40, 1))  # 40x64, 0..252
+    (tmp_path / "dark16.png").write_bytes(png_bytes(dark, 16, 0))
+    img = load_image(tmp_path / "dark16.png")
+    assert img.source_mode == "I;16"
+    assert img.rgb.max() == 1  # 252/65535*255 = 0.98 -> 1, not 252
+    assert any("16-bit" in n for n in img.notes)
+
+
+def test_full_range_sixteen_bit_png(tmp_path):
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (40, 1))
+    (tmp_path / "full16.png").write_bytes(png_bytes(ramp, 16, 0))
+    img = load_image(tmp_path / "full16.png")
+    assert img.rgb.min() == 0 and img.rgb.max() == 255
+    expected = np.round(ramp.astype(np.float64) / 65535 * 255).astype(np.uint8)
+    assert np.array_equal(img.rgb[..., 0], expected)
+
+
+@pytest.mark.parametrize("color_type,channels", [(2, 3), (6, 4), (4, 2)])
+def test_sixteen_bit_colour_pngs(tmp_path, color_type, channels):
+    rng = np.random.default_rng(1)
+    dark = rng.integers(0, 256, (40, 40, channels)).astype(np.uint16)
+    if channels in (2, 4):
+        dark[..., -1] = 65535  # opaque
+    (tmp_path / "d.png").write_bytes(png_bytes(dark, 16, color_type))
+    img = load_image(tmp_path / "d.png")
+    assert img.rgb.max() <= 1 and img.alpha is None  # dark stays dark, opaque alpha dropped
+    bright = (dark * 257).astype(np.uint16)
+    (tmp_path / "b.png").write_bytes(png_bytes(bright, 16, color_type))
+    img = load_image(tmp_path / "b.png")
+    colour = bright[..., :3] if channels >= 3 else np.repeat(bright[..., :1], 3, axis=2)
+    assert np.abs(img.rgb.astype(int) - (colour // 257)).max() <= 1
+
+
+def test_float_tiff_is_read_as_zero_to_one(tmp_path):
+    ramp = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (40, 1))
+    Image.fromarray(ramp, "F").save(tmp_path / "f.tif")
+    img = load_image(tmp_path / "f.tif")
+    assert img.source_mode == "F"
+    assert np.array_equal(img.rgb[..., 0], np.round(ramp * 255).astype(np.uint8))
+    assert not any("clipped" in n for n in img.notes)
+    # Out-of-range values are clipped, and the user is told how many.
+    Image.fromarray(ramp * 2, "F").save(tmp_path / "f2.tif")
+    img = load_image(tmp_path / "f2.tif")
+    assert img.rgb.max() == 255 and any("outside that range and were clipped" in n for n in img.notes)
+
+
+def test_int32_tiff_is_scaled_by_its_bit_depth(tmp_path):
+    # Mode I from a 32-bit signed TIFF: white is 2**31-1, so 200 is black, not light grey.
+    Image.fromarray(np.full((40, 40), 200, np.int32), "I").save(tmp_path / "i32.tif")
+    img = load_image(tmp_path / "i32.tif")
+    assert img.source_mode == "I" and img.rgb.max() == 0
+    Image.fromarray(np.full((40, 40), 2**30, np.int32), "I").save(tmp_path / "half.tif")
+    assert 127 <= load_image(tmp_path / "half.tif").rgb[0, 0, 0] <= 128
+
+
+def test_sixteen_bit_pgm_in_mode_i(tmp_path):
+    # Pillow reads a 16-bit PGM into mode I; its depth is 16 bits whatever the values.
+    data = np.full((40, 40), 200, ">u2").tobytes()
+    (tmp_path / "g.pgm").write_bytes(b"P5\n40 40\n65535\n" + data)
+    img = load_image(tmp_path / "g.pgm")
+    assert img.source_mode in ("I", "I;16") and img.rgb.max() == 1
+
+
+# --- frames, notes, odd files (issue 11, item 9 and the reading-path review) ------------
+
+
+def test_animated_gif_says_only_first_frame(tmp_path):
+    (tmp_path / "a.gif").write_bytes(animated_gif([(255, 0, 0), (0, 255, 0), (0, 0, 255)]))
+    img = load_image(tmp_path / "a.gif")
+    assert tuple(img.rgb[0, 0]) == (255, 0, 0)  # the first frame, not a later one
+    assert any("animated GIF" in n and "first frame" in n for n in img.notes)
+    Image.new("RGB", (40, 40), (9, 9, 9)).save(tmp_path / "still.gif")
+    assert load_image(tmp_path / "still.gif").notes == []
+
+
+def test_multipage_tiff_says_only_first_page(tmp_path):
+    (tmp_path / "m.tif").write_bytes(multipage_tiff([(0, 0, 255), (255, 0, 0)]))
+    img = load_image(tmp_path / "m.tif")
+    assert tuple(img.rgb[0, 0]) == (0, 0, 255)
+    assert any("multi-page TIFF" in n for n in img.notes)
+
+
+def test_plain_rgb_has_no_notes(tmp_path, rng):
+    Image.fromarray(_photo(rng)).save(tmp_path / "p.png")
+    assert load_image(tmp_path / "p.png").notes == []
+
+
+def test_zero_byte_file(tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(ImageLoadError, match=r"empty \(0 bytes\)"):
+        load_image(tmp_path / "empty.jpg")
+
+
+def test_broken_symlink(tmp_path):
+    (tmp_path / "link.png").symlink_to(tmp_path / "gone.png")
+    with pytest.raises(ImageLoadError, match="broken symbolic link.*gone.png"):
+        load_image(tmp_path / "link.png")
+
+
+def test_symlink_to_image_loads(tmp_path, rng):
+    Image.fromarray(_photo(rng)).save(tmp_path / "real.png")
+    (tmp_path / "link.png").symlink_to(tmp_path / "real.png")
+    assert load_image(tmp_path / "link.png").size == (64, 48)
+
+
+def test_fifo_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(ImageLoadError, match="not a regular file"):
+        load_image(tmp_path / "pipe.png")
+
+
+def test_non_utf8_file_name(tmp_path, rng):
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1 bytes: not valid UTF-8
+    Image.fromarray(_photo(rng)).save(tmp_path / name)
+    assert load_image(tmp_path / name).size == (64, 48)
+    with pytest.raises(ImageLoadError) as info:
+        load_image(tmp_path / os.fsdecode(b"gon\xe9.png"))
+    assert "no such file" in str(info.value)
+
+
+def test_unreadable_file_is_a_clear_error(tmp_path, rng, monkeypatch):
+    Image.fromarray(_photo(rng)).save(tmp_path / "p.png")
+    # Root (as in CI) ignores chmod, so simulate what opening an unreadable file raises.
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Image, "open", denied)
+    with pytest.raises(ImageLoadError, match="permission denied"):
+        load_image(tmp_path / "p.png")
+
+
+def test_other_formats_are_refused_clearly(tmp_path, rng):
+    # TGA has no signature; a Pillow that tried every format might "open" random files as one.
+    (tmp_path / "x.tga").write_bytes(encoded(Image.fromarray(_photo(rng)), "TGA"))
+    with pytest.raises(ImageLoadError, match="accepted: JPEG, PNG"):
+        load_image(tmp_path / "x.tga")
+
+
+def test_one_pixel_and_thin_images_are_refused(tmp_path):
+    Image.new("RGB", (1, 1)).save(tmp_path / "dot.png")
+    Image.new("RGB", (4000, 8)).save(tmp_path / "strip.png")
+    for name in ("dot.png", "strip.png"):
+        with pytest.raises(ImageLoadError, match="too small"):
+            load_image(tmp_path / name)
+
+
+def test_limit_message_names_a_real_option(tmp_path):
+    Image.new("RGB", (2000, 1000)).save(tmp_path / "big.png")
+    with pytest.raises(ImageLoadError, match="--max-pixels") as info:
+        load_image(tmp_path / "big.png", max_pixels=1_000_000)
+    assert "2.0 megapixels" in str(info.value)
+    # Above Pillow's own bomb limit, a raised max_pixels is honoured (our check replaces it).
+    assert load_image(tmp_path / "big.png", max_pixels=2_000_000).size == (2000, 1000)
+
+
+def test_broken_exif_keeps_the_picture(tmp_path, rng, monkeypatch):
+    from PIL import ImageOps
+
+    Image.fromarray(_photo(rng)).save(tmp_path / "p.jpg")
+
+    def broken(img):
+        raise SyntaxError("bad EXIF")
+
+    monkeypatch.setattr(ImageOps, "exif_transpose", broken)
+    img = load_image(tmp_path / "p.jpg")
+    assert img.size == (64, 48) and any("EXIF" in n for n in img.notes)
+
+
+@pytest.mark.parametrize("orientation,shape", [(1, (40, 80)), (3, (40, 80)), (5, (80, 40)), (8, (80, 40))])
+def test_every_exif_orientation(tmp_path, orientation, shape):
+    arr = np.zeros((40, 80, 3), np.uint8)
+    arr[:20, :40] = 255  # a white top-left quadrant shows where the corner went
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(arr).save(tmp_path / "o.png", exif=exif)
+    img = load_image(tmp_path / "o.png")
+    assert img.rgb.shape[:2] == shape
+    expected = np.array(_as_displayed(Image.fromarray(arr), orientation))
+    assert np.array_equal(img.rgb, expected)
+
+
+def _as_displayed(img, orientation):
+    """EXIF orientation meaning, written out independently of Pillow's exif_transpose."""
+    method = {1: None, 3: Image.Transpose.ROTATE_180, 5: Image.Transpose.TRANSPOSE, 8: Image.Transpose.ROTATE_90}[orientation]
+    return img if method is None else img.transpose(method)
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV",
+                                  "I", "F", "I;16", "I;16B", "I;16L", "LA", "La", "PA"])
+def test_image_from_pil_takes_every_mode(mode):
+    from guiapp.core.imageio import image_from_pil
+
+    img = image_from_pil(Image.new(mode, (40, 30)))
+    assert img.rgb.shape == (30, 40, 3) and img.rgb.dtype == np.uint8
+    assert img.alpha is None or img.alpha.shape == (30, 40)
+
+
+def test_premultiplied_la_is_unpremultiplied():
+    from guiapp.core.imageio import image_from_pil
+
+    arr = np.dstack([np.full((32, 32), 50, np.uint8), np.full((32, 32), 100, np.uint8)])
+    img = image_from_pil(Image.frombytes("La", (32, 32), arr.tobytes()))
+    assert img.rgb[0, 0, 0] == 128 and img.alpha[0, 0] == 100  # 50 * 255 / 100 = 127.5

@@ -2,18 +2,22 @@
 
 Loading applies EXIF orientation, turns every mode into 8-bit RGB plus an optional alpha
 channel (kept unchanged in the output), and refuses decompression bombs and tiny images
-before decoding them. Saving writes a temp file in the target folder and renames it over
-the destination, so a crash or a full disk never leaves a half-written PNG, and refuses to
-write over the input.
+before decoding them. High bit depths are scaled by the file's bit depth, never guessed
+from the pixel values (a dark 16-bit scan stays dark). Anything the user should know
+about the conversion (an animated GIF reduced to its first frame, 16 bits reduced to 8)
+is said in `LoadedImage.notes`. Saving writes a temp file in the target folder and
+renames it over the destination, so a crash or a full disk never leaves a half-written
+PNG, and refuses to write over the input.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +25,19 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .errors import ImageLoadError, OutputError
 
-MAX_PIXELS = 64_000_000  # ~8000x8000; above that the attack's float tensors get unwieldy
+MAX_PIXELS = 64_000_000  # default of max_pixels (--max-pixels): ~8000x8000, a 62 MP attack needs ~11 GB
 MIN_SIDE = 32
 # Read once at import: os.umask can only be read by setting it, which is not thread-safe.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+# Formats we let Pillow try: fewer decoders on untrusted bytes means fewer surprises (TGA,
+# for one, has no signature and "opens" many random files). JPEG includes MPO (camera JPEGs
+# with a preview image); PPM/PGM is cheap and common in scientific tools.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "PPM")
+# load_image checks the size itself (against max_pixels, before decoding), with a limit
+# the user can raise; Pillow's own global check would still refuse a raised limit.
+Image.MAX_IMAGE_PIXELS = None
 
 
 @dataclass
@@ -35,6 +46,7 @@ class LoadedImage:
     alpha: np.ndarray | None  # (H, W) uint8 or None
     path: Path | None
     source_mode: str  # PIL mode of the file, e.g. "CMYK", "I;16", "P"
+    notes: list[str] = field(default_factory=list)  # what the conversion did that the user should know
 
     @property
     def size(self) -> tuple[int, int]:
@@ -45,70 +57,180 @@ class LoadedImage:
         return Image.fromarray(self.rgb, "RGB")
 
 
-def _to_uint8(arr: np.ndarray) -> np.ndarray:
-    """High-bit-depth or float pixel data -> uint8 by its range, not by clipping."""
-    if arr.dtype == np.uint8:
+def _first(value: object) -> object:
+    """TIFF tags hold one value per channel; we need the first."""
+    return value[0] if isinstance(value, tuple) and value else value
+
+
+def full_scale(img: Image.Image) -> float:
+    """The value that means "white" for a high-bit-depth or float image, from its file's
+    declared depth. Must be called on the image as opened (a transposed copy loses the
+    TIFF tags)."""
+    tags = getattr(img, "tag_v2", None)
+    if img.mode == "F":
+        top = _first(tags.get(341)) if tags is not None else None  # SMaxSampleValue
+        return float(top) if isinstance(top, (int, float)) and top > 0 else 1.0
+    if img.mode.startswith("I;16"):
+        return 65535.0
+    if img.mode == "I":
+        if tags is not None:
+            bits = _first(tags.get(258))  # BitsPerSample
+            signed = _first(tags.get(339)) == 2  # SampleFormat: 2 = signed integer
+            if isinstance(bits, int) and 1 <= bits <= 32:
+                return float(2 ** (bits - int(signed)) - 1)
+        # PNG and PGM/PPM hold at most 16 bits, which Pillow reads into mode I.
+        return 65535.0
+    return 255.0
+
+
+def _to_uint8(arr: np.ndarray, top: float) -> np.ndarray:
+    """Scale pixel data whose white is `top` to 0..255 (round, clip what lies outside)."""
+    if arr.dtype == np.uint8 and top == 255.0:
         return arr
     if np.issubdtype(arr.dtype, np.floating):
-        top = 1.0 if arr.max(initial=0.0) <= 1.0 else 255.0
-        return np.clip(np.round(arr / top * 255.0), 0, 255).astype(np.uint8)
-    top = 65535 if arr.max(initial=0) > 255 else 255
-    return np.clip(np.round(arr.astype(np.float64) / top * 255.0), 0, 255).astype(np.uint8)
+        arr = np.nan_to_num(arr, nan=0.0, posinf=top, neginf=0.0)
+    scaled = np.round(arr.astype(np.float64 if arr.dtype.itemsize > 2 else np.float32) * (255.0 / top))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
-def image_from_pil(img: Image.Image, path: Path | None = None) -> LoadedImage:
-    """Normalise any PIL image (already oriented) to 8-bit RGB + optional alpha."""
+def _grey_notes(arr: np.ndarray, mode: str, top: float) -> list[str]:
+    if mode == "F":
+        outside = float(np.mean((arr < 0) | (arr > top) | ~np.isfinite(arr)))
+        note = f"32-bit float image: values read as 0..{top:g} and reduced to 8 bits"
+        if outside > 0:
+            note += f"; {outside:.1%} of the pixels lie outside that range and were clipped"
+        return [note]
+    depth = "16-bit greyscale image" if top == 65535 else f"greyscale image with white = {top:.0f}"
+    return [f"{depth}: reduced to 8 bits (the output PNG is 8-bit)"]
+
+
+def image_from_pil(img: Image.Image, path: Path | None = None, *, top: float | None = None) -> LoadedImage:
+    """Normalise any PIL image (already oriented) to 8-bit RGB + optional alpha.
+
+    `top` is the value meaning white for modes I, I;16 and F (see `full_scale`); by
+    default it is taken from `img` itself.
+    """
     mode = img.mode
     alpha = None
-    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        gray = _to_uint8(np.asarray(img))
+    notes: list[str] = []
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        top = full_scale(img) if top is None else top
+        arr = np.asarray(img)
+        notes += _grey_notes(arr, mode, top)
+        gray = _to_uint8(arr, top)
         rgb = np.repeat(gray[..., None], 3, axis=2)
     else:
+        if mode == "La":  # premultiplied: Pillow has no conversion from it
+            arr = np.asarray(img).astype(np.float32)
+            a = arr[..., 1]
+            lum = np.where(a > 0, np.clip(np.round(arr[..., 0] * 255.0 / np.maximum(a, 1)), 0, 255), 0)
+            img = Image.fromarray(np.dstack([lum, a]).astype(np.uint8), "LA")
         if mode == "P" and "transparency" in img.info:
             img = img.convert("RGBA")
-        elif mode in ("LA", "PA", "La"):
+        elif img.mode in ("LA", "PA"):
             img = img.convert("RGBA")
-        if img.mode == "RGBA" or img.mode == "RGBa":
+        if img.mode in ("RGBA", "RGBa"):
             img = img.convert("RGBA")
             alpha = np.array(img.getchannel("A"))
             if alpha.min() == 255:
                 alpha = None  # opaque: no need to carry an alpha channel
         rgb = np.array(img.convert("RGB"))
-    return LoadedImage(rgb=np.ascontiguousarray(rgb), alpha=alpha, path=path, source_mode=mode)
+    return LoadedImage(rgb=np.ascontiguousarray(rgb), alpha=alpha, path=path, source_mode=mode, notes=notes)
+
+
+def _check_file(path: Path) -> None:
+    """Refuse what is not a regular, non-empty file before Pillow sees it (a FIFO would block)."""
+    if path.is_symlink() and not path.exists():
+        raise ImageLoadError(f"{path}: broken symbolic link (its target {os.readlink(path)} does not exist)")
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ImageLoadError(f"{path}: no such file") from None
+    except PermissionError:
+        raise ImageLoadError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise ImageLoadError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageLoadError(f"{path}: is a folder, not an image")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageLoadError(f"{path}: not a regular file (a device, pipe or socket), not an image")
+    if st.st_size == 0:
+        raise ImageLoadError(f"{path}: the file is empty (0 bytes)")
+
+
+def _frame_note(img: Image.Image) -> str | None:
+    """Animated GIF/PNG/WebP and multi-page TIFF: we attack the first frame only."""
+    if img.format == "MPO" or not getattr(img, "is_animated", False):
+        return None  # MPO: a camera JPEG's extra frames are previews, not content
+    what = "multi-page TIFF" if img.format == "TIFF" else f"animated {img.format}"
+    return f"{what}: only the first {'page' if img.format == 'TIFF' else 'frame'} is used (the output is a still PNG)"
+
+
+def _decoding_errors(path: Path, exc: Exception) -> ImageLoadError:
+    """Pillow's decoders raise many types for bad bytes; say which kind of bad it is."""
+    if isinstance(exc, ImageLoadError):
+        return exc
+    if isinstance(exc, UnidentifiedImageError):
+        return ImageLoadError(f"{path}: not an image file that can be read (accepted: JPEG, PNG, WebP, BMP, TIFF, GIF, PPM)")
+    if isinstance(exc, PermissionError):
+        return ImageLoadError(f"{path}: permission denied")
+    if isinstance(exc, MemoryError):
+        return ImageLoadError(f"{path}: not enough memory to decode this image")
+    if isinstance(exc, (OSError, SyntaxError, ValueError, EOFError)):
+        return ImageLoadError(f"{path}: the file is truncated or corrupt ({exc})")
+    # Decoders of untrusted bytes raise anything (struct.error, IndexError, ...).
+    return ImageLoadError(f"{path}: the file is corrupt ({type(exc).__name__}: {exc})")
+
+
+def _decode(img: Image.Image, path: Path, max_pixels: int, notes: list[str]) -> tuple[Image.Image, float]:
+    """Size guard, first frame, pixel data, EXIF orientation; returns (oriented, white value)."""
+    w, h = img.size
+    if w * h > max_pixels:
+        raise ImageLoadError(
+            f"{path}: {w}x{h} is {w * h / 1e6:.1f} megapixels, over the limit of "
+            f"{max_pixels / 1e6:.1f} (a guard against decompression bombs and out-of-memory "
+            "attacks; raise it with --max-pixels N, or max_pixels= in Python)"
+        )
+    if min(w, h) < MIN_SIDE:
+        raise ImageLoadError(f"{path}: {w}x{h} is too small; both sides must be at least {MIN_SIDE} pixels")
+    frame_note = _frame_note(img)
+    if frame_note:
+        img.seek(0)
+        notes.append(frame_note)
+    img.load()
+    top = full_scale(img)
+    try:
+        oriented = ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not cost the picture
+        notes.append("the EXIF data is unreadable: orientation not applied")
+        return img, top
+    return oriented, top
 
 
 def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
-    """Load an image file at its original resolution; ImageLoadError says what is wrong."""
+    """Load an image file at its original resolution; ImageLoadError says what is wrong.
+
+    `max_pixels` refuses larger images before decoding them (decompression bombs, and
+    images whose attack would not fit in memory; see guiapp.core.memory).
+    """
     path = Path(path)
-    if not path.exists():
-        raise ImageLoadError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageLoadError(f"{path}: is a folder, not an image")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                w, h = img.size
-                if w * h > max_pixels:
-                    raise ImageLoadError(
-                        f"{path}: {w}x{h} is {w * h / 1e6:.0f} megapixels, over the limit of "
-                        f"{max_pixels / 1e6:.0f} (refusing a possible decompression bomb; raise --max-pixels to allow)"
-                    )
-                if min(w, h) < MIN_SIDE:
-                    raise ImageLoadError(f"{path}: {w}x{h} is too small; both sides must be at least {MIN_SIDE} pixels")
-                img.load()
-                oriented = ImageOps.exif_transpose(img)
-                return image_from_pil(oriented, path)
-    except ImageLoadError:
-        raise
-    except UnidentifiedImageError as exc:
-        raise ImageLoadError(f"{path}: not an image file that can be read (JPEG, PNG, WebP, BMP, TIFF...)") from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(f"{path}: refused as a possible decompression bomb ({exc})") from exc
-    except PermissionError as exc:
-        raise ImageLoadError(f"{path}: permission denied") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageLoadError(f"{path}: the file is truncated or corrupt ({exc})") from exc
+    _check_file(path)
+    notes: list[str] = []
+    with warnings.catch_warnings():
+        # Pillow warns about odd but readable files (bad EXIF, palette transparency...).
+        warnings.simplefilter("ignore")
+        try:
+            img = Image.open(path, formats=ACCEPTED_FORMATS)
+        except Exception as exc:  # noqa: BLE001 - mapped to a clear message
+            raise _decoding_errors(path, exc) from exc
+        with img:
+            try:
+                oriented, top = _decode(img, path, max_pixels, notes)
+            except Exception as exc:  # noqa: BLE001 - mapped to a clear message
+                raise _decoding_errors(path, exc) from exc
+            loaded = image_from_pil(oriented, path, top=top)
+    loaded.notes[:0] = notes
+    return loaded
 
 
 def check_output_path(out: str | Path, inputs: list[Path]) -> Path:
