@@ -244,6 +244,36 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from .core.imageio import MAX_PIXELS
+    from .serve.settings import ServeSettings, check_exposure
+
+    try:
+        from .serve.server import serve
+    except ImportError as exc:
+        raise GuiappError(f"the server needs the serve extra: pip install -e '.[serve]' ({exc.name} is missing)") from exc
+    from .core import load_model
+
+    settings = ServeSettings(
+        host=args.host,
+        port=args.port,
+        workers=args.workers_per_device,
+        max_queue=args.max_queue,
+        # From the environment too, so the secret need not show in `ps`.
+        token=args.token or os.environ.get("GUIAPP_SERVE_TOKEN") or None,
+        max_upload_mb=args.max_upload_mb,
+        max_pixels=args.max_pixels or MAX_PIXELS,
+        max_steps=args.max_steps,
+        attack_timeout_s=args.attack_timeout,
+        job_ttl_s=args.job_ttl,
+        centroids=centroids_arg(args.centroids),
+    )
+    check_exposure(settings)  # before spending seconds on the model
+    return serve(settings, load_model(args.model, args.device, args.weights))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="guiapp-cli", description="Targeted adversarial noise for ImageNet classifiers.")
     parser.add_argument("--version", action="version", version=f"guiapp {__version__}")
@@ -289,6 +319,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modes", default="default,robust", help="targeted attack modes to test: default,robust")
     _add_model_args(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("serve", help="the engine as a web API (needs the [serve] extra); docs at /docs")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on; other than loopback needs --token")
+    p.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed)")
+    p.add_argument("--workers-per-device", type=int, default=1, help="attacks run at once (default 1)")
+    p.add_argument("--max-queue", type=int, default=8, help="attacks waiting; beyond that 429 + Retry-After")
+    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (or set GUIAPP_SERVE_TOKEN)")
+    p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest request body (checked while streaming)")
+    p.add_argument("--max-pixels", type=int, help="decompression guard for uploads (default: the core's, 64 M)")
+    p.add_argument("--max-steps", type=int, default=1000, help="most steps/iterations a client may ask for")
+    p.add_argument("--attack-timeout", type=float, default=600.0, help="seconds before a running attack is stopped")
+    p.add_argument("--job-ttl", type=float, default=900.0, help="seconds a finished job and its PNG are kept")
+    p.add_argument("--centroids", default="auto", help="centroid file, 'auto' (shipped) or 'none'")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("labels", help="list or search the classes")
     p.add_argument("search", nargs="?", help="text to look for in names, synonyms, wnids")

@@ -1,0 +1,193 @@
+"""Reading multipart uploads under a byte limit, into our own private folder.
+
+Starlette's form parser spools a whole upload (under a name of its choosing) before the
+endpoint sees it; here the body is parsed while it streams in, so an oversized upload is
+refused after `max_bytes`, not after it has filled the disk. The client's file name never
+touches the file system: the image is written as `<folder>/upload`, and the name is kept,
+sanitised, only as text (it becomes the PNG's "source" metadata, as with the CLI).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from fastapi import Request
+from PIL import Image, UnidentifiedImageError
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
+
+from ..core.imageio import MIN_SIDE
+from .errors import ApiError
+
+MAX_FIELD_BYTES = 16 * 1024  # a label or an option value; nothing legitimate is longer
+MAX_PARTS = 40
+UPLOAD_NAME = "upload"
+
+
+@dataclass
+class Upload:
+    fields: dict[str, str] = field(default_factory=dict)
+    image: Path | None = None
+    filename: str = UPLOAD_NAME  # the client's base name, sanitised
+    image_bytes: int = 0
+
+
+def safe_name(name: str | None) -> str:
+    """The base name of a client's file name, reduced to harmless characters."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip(".")[:128]
+    return cleaned or UPLOAD_NAME
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, "too_large", f"request body over the server's limit of {limit / (1 << 20):g} MiB (--max-upload-mb)")
+
+
+class _FormCollector:
+    """python-multipart callbacks: text fields into memory, the image part into a file."""
+
+    def __init__(self, folder: Path, file_field: str) -> None:
+        self.folder = folder
+        self.file_field = file_field
+        self.upload = Upload()
+        self._parts = 0
+        self._header_field = b""
+        self._header_value = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._name = ""
+        self._value = bytearray()
+        self._file: BinaryIO | None = None
+
+    def callbacks(self) -> dict:
+        return {
+            "on_part_begin": self.part_begin,
+            "on_header_field": self.header_field,
+            "on_header_value": self.header_value,
+            "on_header_end": self.header_end,
+            "on_headers_finished": self.headers_finished,
+            "on_part_data": self.part_data,
+            "on_part_end": self.part_end,
+        }
+
+    def part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > MAX_PARTS:
+            raise ApiError(400, "bad_form", f"more than {MAX_PARTS} form fields")
+        self._headers = {}
+        self._value = bytearray()
+
+    def header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def header_end(self) -> None:
+        self._headers[self._header_field.lower()] = self._header_value
+        self._header_field = self._header_value = b""
+
+    def headers_finished(self) -> None:
+        disposition, params = parse_options_header(self._headers.get(b"content-disposition"))
+        if disposition != b"form-data" or b"name" not in params:
+            raise ApiError(400, "bad_form", "a form part without 'Content-Disposition: form-data; name=...'")
+        self._name = params[b"name"].decode("utf-8", "replace")
+        if self._name == self.file_field:
+            if self.upload.image is not None:
+                raise ApiError(400, "bad_form", f"more than one '{self.file_field}' file")
+            self.upload.filename = safe_name(params.get(b"filename", b"").decode("utf-8", "replace"))
+            self.upload.image = self.folder / UPLOAD_NAME
+            self._file = open(self.upload.image, "xb")  # noqa: SIM115 - closed in part_end/close()
+        elif b"filename" in params:
+            raise ApiError(400, "bad_form", f"unexpected file field {self._name!r}; send the image as '{self.file_field}'")
+        elif self._name in self.upload.fields:
+            raise ApiError(400, "bad_form", f"field {self._name!r} given twice")
+
+    def part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._file is not None:
+            self._file.write(data[start:end])
+            self.upload.image_bytes += end - start
+        else:
+            self._value += data[start:end]
+            if len(self._value) > MAX_FIELD_BYTES:
+                raise ApiError(413, "too_large", f"field {self._name!r} is over {MAX_FIELD_BYTES} bytes")
+
+    def part_end(self) -> None:
+        if self._file is not None:
+            self.close()
+            return
+        try:
+            self.upload.fields[self._name] = self._value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError(400, "bad_form", f"field {self._name!r} is not UTF-8 text") from None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+async def receive_form(request: Request, folder: Path, max_bytes: int, file_field: str = "image") -> Upload:
+    """Parse a multipart/form-data body as it arrives; 413 as soon as it passes `max_bytes`."""
+    mime, params = parse_options_header(request.headers.get("content-type"))
+    if mime != b"multipart/form-data":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"send multipart/form-data with the image in a field named '{file_field}' (curl -F {file_field}=@photo.jpg)",
+        )
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise ApiError(400, "bad_form", "multipart/form-data without a boundary")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(max_bytes)  # refuse before reading a byte
+    collector = _FormCollector(folder, file_field)
+    parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > max_bytes:
+                raise too_large(max_bytes)
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise ApiError(400, "bad_form", f"malformed multipart body ({exc})") from None
+    except ClientDisconnect:
+        raise ApiError(400, "client_disconnected", "the client went away during the upload") from None
+    finally:
+        collector.close()
+    return collector.upload
+
+
+def check_image(path: Path, max_pixels: int) -> tuple[int, int]:
+    """Identify the upload from its header only: 415 if it is no image, 413 if decoding it
+    would be a decompression bomb. Full decoding (and truncation errors) comes later."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+    except UnidentifiedImageError:
+        raise ApiError(
+            415, "not_an_image", "the upload is not an image that can be read (JPEG, PNG, WebP, BMP, TIFF...)"
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ApiError(413, "too_many_pixels", f"refused as a possible decompression bomb ({exc})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ApiError(400, "bad_image", f"the image is corrupt ({exc})") from None
+    if width * height > max_pixels:
+        raise ApiError(
+            413,
+            "too_many_pixels",
+            f"{width}x{height} is {width * height / 1e6:.1f} megapixels, over the server's limit of "
+            f"{max_pixels / 1e6:.1f} (a decompression guard; --max-pixels)",
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ApiError(400, "bad_image", f"{width}x{height} is too small; both sides must be at least {MIN_SIDE} pixels")
+    return width, height
