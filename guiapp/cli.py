@@ -16,7 +16,7 @@ from . import __version__
 from .core import attack as attack_mod
 from .core.errors import GuiappError
 from .core.modes import MODES, AnyConfig, make_config
-from .progress import ProgressBar
+from .progress import advance, progress_bar
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -90,12 +90,13 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     model = load_model(args.model, args.device, args.weights)
-    bar = None if args.json or args.quiet else ProgressBar(config.max_steps, "attack")
+    steps = getattr(config, "max_steps", None) or getattr(config, "iterations", None)
+    bar = None if args.json or args.quiet else progress_bar(steps, f"attack {Path(args.image).name}", "step")
 
     def on_step(r: attack_mod.StepRecord) -> None:
         if bar:
             best = "" if math.isnan(r.best_psnr) else f" best {r.best_psnr:.1f}dB"
-            bar.update(r.step, f"{r.phase} target {r.target_conf:.2f}{best}")
+            advance(bar, r.step, f"{r.phase} target {r.target_conf:.2f}{best}")
 
     report = attack_file(
         args.image,
@@ -151,10 +152,9 @@ def cmd_centroids_build(args: argparse.Namespace) -> int:
 
     model = load_model(args.model, args.device, args.weights)
     builder = CentroidBuilder(model, args.images, views=args.views, k=args.k, seed=args.seed)
-    bar = ProgressBar(len(builder.per_class), "centroids")
-    for p in builder.run():
-        bar.update(p.done, p.label)
-    bar.close()
+    with progress_bar(len(builder.per_class), "centroids", "class") as bar:
+        for p in builder.run():
+            advance(bar, p.done, p.label)
     out = args.output or default_centroid_path(model.name)
     builder.centroids.save(out)
     for s in builder.skipped:
@@ -168,7 +168,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     import signal
 
     from .core import load_model
-    from .core.batch import BatchRunner, TargetSpec, read_targets_csv
+    from .core.batch import (BatchRunner, BatchStoppedError, OutputInsideInputError, SettingsChangedError,
+                             TargetSpec, read_targets_csv)
 
     if args.targets:
         spec = TargetSpec(mapping=read_targets_csv(args.targets, args.input_dir))
@@ -179,48 +180,89 @@ def cmd_batch(args: argparse.Namespace) -> int:
     else:
         raise GuiappError("give --target LABEL, --targets FILE.csv or --random-targets")
     model = load_model(args.model, args.device, args.weights)
-    runner = BatchRunner(
-        args.input_dir,
-        args.out,
-        model,
-        spec,
-        config_from_args(args),
-        centroids=centroids_arg(args.centroids),
-        recursive=args.recursive,
-        force=args.force,
-        allow_output_in_input=args.allow_output_in_input,
-    )
+    try:
+        runner = BatchRunner(
+            args.input_dir,
+            args.out,
+            model,
+            spec,
+            config_from_args(args),
+            centroids=centroids_arg(args.centroids),
+            recursive=args.recursive,
+            force=args.force,
+            allow_output_in_input=args.allow_output_in_input,
+            workers=args.workers,
+            ray=True if args.ray == "local" else (args.ray or False),
+            gpu=None if args.device == "auto" else args.device.startswith("cuda"),
+        )
+    except OutputInsideInputError as exc:
+        raise GuiappError(f"{exc} (--allow-output-in-input)") from exc
     interrupts = 0
 
     def on_sigint(signum, frame) -> None:
         nonlocal interrupts
         interrupts += 1
         if interrupts == 1:
-            print("\nstopping after the current image (Ctrl-C again to stop now)", file=sys.stderr)
+            print("\nstopping after the images in progress (Ctrl-C again to stop now)", file=sys.stderr)
             runner.stop_after_current()
         else:
             runner.cancel()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    bar = None
+    bar, problems, stopped = None, [], None
     try:
         for p in runner.run():
             if bar is None:
-                bar = ProgressBar(p.total, "batch")
-            bar.update(p.done, f"{p.row.status:8s} {p.row.input[-40:]}", force=True)
+                bar = progress_bar(p.total, "batch", "file")
+            if p.row.status in ("error", "failed"):
+                problems.append(f"{p.row.status}: {p.row.error}")
+            advance(bar, p.done, f"ok {p.succeeded} failed {p.failed} errors {p.errors} | {p.row.input[-40:]}")
+    except SettingsChangedError as exc:
+        raise GuiappError(f"{exc} (--force)") from exc
+    except BatchStoppedError as exc:
+        stopped = exc
     finally:
         signal.signal(signal.SIGINT, previous)
         if bar:
             bar.close()
+    for line in problems[:20]:
+        print(line, file=sys.stderr)
+    if len(problems) > 20:
+        print(f"... and {len(problems) - 20} more (see the report)", file=sys.stderr)
+    if runner.removed_temp_files:
+        n = len(runner.removed_temp_files)
+        print(f"note: removed {n} temp file{'s' if n > 1 else ''} left by an interrupted run", file=sys.stderr)
     summary = runner.summary()
-    for row in runner.rows.values():
-        if row.status in ("error", "failed"):
-            print(f"{row.status}: {row.error}", file=sys.stderr)
-    print(summary.line())
-    print(f"report: {args.out / 'report.csv'} and report.json")
+    print(summary.line() + f" ({runner.workers_used} worker{'s' if runner.workers_used != 1 else ''})")
+    if runner.report_error:
+        print(f"error: {runner.report_error}; the journal has the results: guiapp-cli batch-report {args.out}",
+              file=sys.stderr)
+    else:
+        print(f"report: {args.out / 'report.csv'} and report.json")
+    if stopped is not None:
+        print(f"error: {stopped}", file=sys.stderr)
+        return 2
     if summary.cancelled:
         return 130
     return 0 if summary.failed == 0 and summary.errors == 0 else 1
+
+
+def cmd_batch_report(args: argparse.Namespace) -> int:
+    from .core.batch_journal import JOURNAL_NAME, Journal
+    from .core.batch_outdir import OutputLock
+    from .core.batch_report import write_reports
+
+    if not Journal.exists(args.out):
+        raise GuiappError(f"{args.out} has no batch journal ({JOURNAL_NAME}): no batch has written there")
+    with OutputLock(args.out):
+        journal = Journal.open(args.out)
+        try:
+            summary = write_reports(journal)
+        finally:
+            journal.close()
+    print(summary.line())
+    print(f"report: {args.out / 'report.csv'} and report.json")
+    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -232,12 +274,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ev = Evaluation(model, args.images, args.out, n=args.n, seed=args.seed,
                     defences=parse_defences(args.defences), dip_n=args.dip_n,
                     modes=tuple(m for m in args.modes.split(",") if m))
-    bar = ProgressBar(len(ev.items), "evaluate")
-    try:
+    with progress_bar(len(ev.items), "evaluate", "image") as bar:
         for p in ev.run():
-            bar.update(p.done, f"{p.stage} {p.file[:40]}", force=True)
-    finally:
-        bar.close()
+            advance(bar, p.done, f"{p.stage} {p.file[-40:]}")
     report = ev.write_report(" ".join(["guiapp-cli", *sys.argv[1:]]) if sys.argv[1:2] == ["evaluate"] else "")
     print(report.read_text())
     print(f"wrote {report}, evaluation.csv, evaluation.png and rows.jsonl in {args.out}")
@@ -304,9 +343,20 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--random-targets", action="store_true", help="a seeded random target per image (--seed)")
     p.add_argument("--recursive", "-r", action="store_true")
     p.add_argument("--force", action="store_true", help="redo images already done in an earlier run")
-    p.add_argument("--allow-output-in-input", action="store_true", help="permit OUT inside INPUT_DIR")
+    p.add_argument("--allow-output-in-input", action="store_true",
+                   help="permit OUT inside INPUT_DIR (OUT = INPUT_DIR writes NAME.adv.png beside each input)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="images attacked at once, one process and model each (default: one per CPU core, "
+                        "or one per CUDA device); with --ray, the number of actors")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run the images on Ray actors (needs the [cluster] extra): no ADDRESS starts a local "
+                        "Ray, 'auto' joins the running cluster")
     add_attack_args(p)
     p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("batch-report", help="write report.csv/json of a batch output folder from its journal")
+    p.add_argument("out", type=Path, help="the batch's output folder")
+    p.set_defaults(func=cmd_batch_report)
 
     p = sub.add_parser("evaluate", help="the purification study: accuracy and targeted success under defences")
     p.add_argument("--images", required=True, type=Path, help="labelled images: <wnid>_*.ext files or ImageFolder")

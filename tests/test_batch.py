@@ -1,5 +1,13 @@
+"""`guiapp-cli batch` / `batch-report` end to end, with real (small) images and real files."""
+
+import errno
 import json
+import os
 import shutil
+import signal
+import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -8,10 +16,13 @@ from PIL import Image
 from guiapp.cli import main
 from guiapp.core import AttackConfig
 from guiapp.core.batch import BatchRunner, TargetSpec, random_target, read_targets_csv
+from guiapp.core.batch_journal import JOURNAL_NAME
+from guiapp.core.batch_outdir import OutputLock
 from guiapp.core.errors import GuiappError, OutputError
+from guiapp.core.imageio import read_png_metadata
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
-
+CPU = ["--device", "cpu"]
 
 
 @pytest.fixture
@@ -32,13 +43,27 @@ def tree(tmp_path):
     return inp, tmp_path / "out", originals
 
 
+@pytest.fixture
+def tiny(tmp_path):
+    """Two 64x48 images: the fastest real attacks, for the tests about bookkeeping."""
+    inp = tmp_path / "tiny"
+    inp.mkdir()
+    for name in ("chelsea_cat", "coffee"):
+        Image.open(SAMPLES / f"{name}.jpg").resize((64, 48)).save(inp / f"{name}.jpg")
+    return inp
+
+
+def _report(out):
+    return json.loads((out / "report.json").read_text())
+
+
 def _rows(out):
-    return {r["input"]: r for r in json.loads((out / "report.json").read_text())["rows"]}
+    return {r["input"]: r for r in _report(out)["rows"]}
 
 
 def test_batch_outputs_report_and_exit_code(tree, capsys):
     inp, out, originals = tree
-    rc = main(["batch", str(inp), "--out", str(out), "-t", "goldfish", "-r", "--device", "cpu"])
+    rc = main(["batch", str(inp), "--out", str(out), "-t", "goldfish", "-r", *CPU])
     text = capsys.readouterr()
     assert rc == 1  # two bad files are errors; the batch still finished
     rows = _rows(out)
@@ -51,37 +76,277 @@ def test_batch_outputs_report_and_exit_code(tree, capsys):
     assert (out / "cat.png").exists() and (out / "nested" / "coffee.png").exists()
     assert Image.open(out / "nested" / "rocket_rgba.png").getchannel("A").getextrema() == (200, 200)
     assert (out / "report.csv").read_text().startswith("input,output,status")
-    assert "3 succeeded, 0 failed, 2 errors, 1 skipped" in text.out
+    assert "done 6/6: 3 succeeded, 0 failed, 2 errors, 1 skipped;" in text.out
+    assert "ok 3 failed 0 errors 2" in text.err  # the tqdm bar's success-so-far
+    assert _report(out)["summary"]["state"] == "complete"
     assert {p: p.read_bytes() for p in originals} == originals  # inputs untouched
 
 
-def test_interrupted_run_resumes(tree, model):
-    inp, out, _ = tree
-    spec = TargetSpec(label="goldfish")
-    first = BatchRunner(inp, out, model, spec, AttackConfig(), recursive=True)
-    for progress in first.run():
-        if progress.row.status == "ok":
-            first.stop_after_current()  # as Ctrl-C does
-    assert first.summary().cancelled
-    done_before = {k for k, r in _rows(out).items() if r["status"] == "ok"}
-    assert len(done_before) == 1
-    stamp = {k: (out / _rows(out)[k]["output"]).stat().st_mtime_ns for k in done_before}
+def _sigint_when(path_glob: str, folder: Path, timeout: float = 120) -> threading.Thread:
+    """Send this process a Ctrl-C once a file matching `path_glob` appears (as a user would)."""
 
-    second = BatchRunner(inp, out, model, spec, AttackConfig(), recursive=True)
-    statuses = {p.row.input: p.row.status for p in second.run()}
-    for key in done_before:
-        assert statuses[key] == "skipped"
-        assert (out / _rows(out)[key]["output"]).stat().st_mtime_ns == stamp[key]
-    assert sum(r["status"] == "ok" for r in _rows(out).values()) == 3
-    summary = second.summary()
-    assert summary.succeeded == 3 and summary.resumed == len(done_before)
-    assert f"({len(done_before)} in an earlier run)" in summary.line()
+    def watch():
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if folder.is_dir() and list(folder.glob(path_glob)):
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_ctrl_c_totals_are_the_folders_then_resume(tree, capsys):
+    inp, out, _ = tree
+    args = ["batch", str(inp), "--out", str(out), "-t", "goldfish", "-r", *CPU]
+    watcher = _sigint_when("cat.png", out)
+    rc = main(args)
+    watcher.join()
+    text = capsys.readouterr()
+    assert rc == 130
+    summary = _report(out)["summary"]
+    assert summary["total"] == 6 and summary["cancelled"] and summary["state"] == "cancelled"
+    assert summary["pending"] >= 1
+    done = summary["succeeded"] + summary["failed"] + summary["errors"] + summary["skipped"]
+    assert done + summary["pending"] == 6
+    assert f"done {done}/6" in text.out and f"{summary['pending']} pending (cancelled)" in text.out
+    rows = _rows(out)
+    assert len(rows) == 6 and sum(r["status"] == "pending" for r in rows.values()) == summary["pending"]
+    assert rows["cat.jpg"]["status"] == "ok"
+    stamp = (out / "cat.png").stat().st_mtime_ns
+
+    # batch-report gives the same totals from the journal alone
+    assert main(["batch-report", str(out)]) == 0
+    assert f"done {done}/6" in capsys.readouterr().out
+
+    assert main(args) == 1  # resumed to the end (the two bad files are errors)
+    text = capsys.readouterr().out
+    assert "done 6/6: 3 succeeded (1 in an earlier run)" in text
+    assert (out / "cat.png").stat().st_mtime_ns == stamp  # not redone
+    assert _report(out)["summary"]["pending"] == 0
+
+
+def test_resume_refuses_results_made_with_other_settings(tiny, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["batch", str(tiny), "--out", str(out), "-t", "goldfish", *CPU]) == 0
+    capsys.readouterr()
+    assert read_png_metadata(out / "coffee.png")["target"].endswith("goldfish")
+
+    assert main(["batch", str(tiny), "--out", str(out), "-t", "tabby", *CPU]) == 2
+    err = capsys.readouterr().err
+    assert "2 results made with other settings" in err and "goldfish [1] -> tabby" in err and "--force" in err
+    assert read_png_metadata(out / "coffee.png")["target"].endswith("goldfish")  # nothing touched
+    assert _report(out)["summary"]["succeeded"] == 2  # the report still describes the folder
+
+    assert main(["batch", str(tiny), "--out", str(out), "-t", "goldfish", "--eps", "8", *CPU]) == 2
+    assert "eps: 16.0 -> 8.0" in capsys.readouterr().err
+    assert main(["batch", str(tiny), "--out", str(out), "-t", "goldfish", "--robust", *CPU]) == 2
+    assert "mode: default -> robust" in capsys.readouterr().err
+
+    assert main(["batch", str(tiny), "--out", str(out), "-t", "tabby", "--force", *CPU]) == 0
+    assert "done 2/2: 2 succeeded," in capsys.readouterr().out  # redone, none "in an earlier run"
+    assert read_png_metadata(out / "coffee.png")["target"].endswith("tabby")
+    assert {r["target_name"] for r in _rows(out).values()} == {"tabby"}
+
+
+def test_resume_trusts_only_the_png_on_disk(tiny, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["batch", str(tiny), "--out", str(out), "-t", "goldfish", *CPU]
+    assert main(args) == 0
+    (out / "coffee.png").unlink()  # gone
+    Image.new("RGB", (64, 48)).save(out / "chelsea_cat.png")  # replaced by a PNG we did not make
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "done 2/2: 2 succeeded," in capsys.readouterr().out  # both redone, none taken on trust
+    for name in ("coffee.png", "chelsea_cat.png"):
+        assert read_png_metadata(out / name)["target"].endswith("goldfish")
+    # a changed input is redone too
+    Image.open(SAMPLES / "rocket.jpg").resize((64, 48)).save(tiny / "coffee.jpg")
+    assert main(args) == 0
+    assert "2 succeeded (1 in an earlier run)" in capsys.readouterr().out
+
+
+def test_output_folder_equal_to_input_folder(tiny, capsys):
+    assert main(["batch", str(tiny), "--out", str(tiny), "-t", "goldfish", *CPU]) == 2
+    assert "--allow-output-in-input" in capsys.readouterr().err
+    args = ["batch", str(tiny), "--out", str(tiny), "-t", "goldfish", "--allow-output-in-input", *CPU]
+    assert main(args) == 0
+    assert "done 2/2: 2 succeeded" in capsys.readouterr().out
+    assert (tiny / "coffee.adv.png").exists() and (tiny / "chelsea_cat.adv.png").exists()
+    assert {r["output"] for r in _rows(tiny).values()} == {"coffee.adv.png", "chelsea_cat.adv.png"}
+    # Run again: our outputs and reports are not taken for inputs.
+    assert main(args) == 0
+    assert "done 2/2: 2 succeeded (2 in an earlier run)" in capsys.readouterr().out
+    # An input that is a PNG gets its output beside it, never over it.
+    Image.open(tiny / "coffee.jpg").save(tiny / "mug.png")
+    assert main(args) == 0
+    assert "done 3/3: 3 succeeded (2 in an earlier run)" in capsys.readouterr().out
+    assert (tiny / "mug.adv.png").exists() and "batch" not in read_png_metadata(tiny / "mug.png")
+
+
+def test_input_inside_output_is_refused(tiny, capsys):
+    assert main(["batch", str(tiny), "--out", str(tiny.parent), "-t", "goldfish", *CPU]) == 2
+    assert "input folder" in capsys.readouterr().err
+
+
+def test_unwritable_output_fails_before_any_attack(tiny, tmp_path, capsys, monkeypatch):
+    import guiapp.core.batch_job as job
+
+    calls = []
+    monkeypatch.setattr(job, "attack_file", lambda *a, **k: calls.append(a) or pytest.fail("attacked"))
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert main(["batch", str(tiny), "--out", str(a_file), "-t", "goldfish", *CPU]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("guiapp.core.imageio.os.fsync", full)
+    assert main(["batch", str(tiny), "--out", str(tmp_path / "o"), "-t", "goldfish", *CPU]) == 2
+    assert "no space left on the device" in capsys.readouterr().err
+    assert calls == []
+
+
+def test_full_disk_stops_the_batch_at_the_first_image(tmp_path, capsys, monkeypatch):
+    import guiapp.core.batch_job as job
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for i in range(4):
+        Image.open(SAMPLES / "coffee.jpg").resize((64, 48)).save(inp / f"img{i}.jpg")
+    attacked = []
+    real_attack = job.attack_file
+    monkeypatch.setattr(job, "attack_file", lambda *a, **k: attacked.append(a[0]) or real_attack(*a, **k))
+    real_save = Image.Image.save
+
+    def save(self, fp, *args, **kwargs):  # the disk fills up after the probe: PNG writes fail
+        if kwargs.get("format") == "PNG":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save)
+    out = tmp_path / "out"
+    assert main(["batch", str(inp), "--out", str(out), "-t", "goldfish", *CPU]) == 2
+    text = capsys.readouterr()
+    assert len(attacked) == 1  # stopped at the first failure, the rest not burnt
+    assert "no space left on the device" in text.err and "4 images not attacked" in text.err
+    assert "done 0/4" in text.out and "4 pending (stopped)" in text.out
+    assert not list(out.glob("*.png")) and not list(out.glob(".*.tmp"))
+    summary = _report(out)["summary"]
+    assert summary["state"] == "stopped" and summary["pending"] == 4
+
+    monkeypatch.setattr(Image.Image, "save", real_save)  # space freed: the same command resumes
+    assert main(["batch", str(inp), "--out", str(out), "-t", "goldfish", *CPU]) == 0
+    assert "done 4/4: 4 succeeded" in capsys.readouterr().out
+
+
+def test_stale_temp_files_are_removed(tiny, tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    ours = [out / ".coffee.png.k2j4_x9a.tmp", out / "sub" / ".a.png.abcdefgh.tmp",
+            out / ".report.json.q1w2e3r4.tmp", out / ".guiapp-probe-zz11yy22.tmp"]
+    theirs = [out / ".notes.tmp", out / "keep.png.abcdefgh.tmp", out / ".photo.jpg.abcdefgh.tmp"]
+    for p in ours + theirs:
+        p.write_bytes(b"half")
+    assert main(["batch", str(tiny), "--out", str(out), "-t", "goldfish", *CPU]) == 0
+    assert "removed 4 temp files left by an interrupted run" in capsys.readouterr().err
+    assert not any(p.exists() for p in ours) and all(p.exists() for p in theirs)
+
+
+def test_second_batch_on_the_same_output_is_refused(tiny, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    with OutputLock(out):  # as a running batch holds it
+        assert main(["batch", str(tiny), "--out", str(out), "-t", "goldfish", *CPU]) == 2
+        err = capsys.readouterr().err
+        assert f"another batch (process {os.getpid()}) is writing to {out}" in err
+        assert main(["batch-report", str(out)]) == 2  # no journal yet
+        assert not list(out.glob("*.png"))
+    assert main(["batch", str(tiny), "--out", str(out), "-t", "goldfish", *CPU]) == 0
+
+
+def test_batch_report_needs_a_journal(tmp_path, capsys):
+    assert main(["batch-report", str(tmp_path)]) == 2
+    assert "no batch journal" in capsys.readouterr().err
+
+
+def test_workers_give_byte_identical_outputs(tiny, tmp_path, capsys):
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["batch", str(tiny), "--out", str(one), "-t", "goldfish", "--workers", "1", *CPU]) == 0
+    assert main(["batch", str(tiny), "--out", str(two), "-t", "goldfish", "--workers", "2", *CPU]) == 0
+    assert "(2 workers)" in capsys.readouterr().out
+    for name in ("chelsea_cat.png", "coffee.png"):
+        assert (one / name).read_bytes() == (two / name).read_bytes()
+
+
+def _journal_rows(out: Path) -> list[str]:
+    with sqlite3.connect(out / JOURNAL_NAME) as conn:
+        return [r[0] for r in conn.execute("SELECT input FROM results")]
+
+
+def test_sigkill_loses_only_images_in_flight(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    inp, out = tmp_path / "in", tmp_path / "out"
+    inp.mkdir()
+    for i in range(8):
+        Image.open(SAMPLES / "coffee.jpg").resize((48 + 4 * i, 40)).save(inp / f"img{i}.jpg")
+    cmd = [sys.executable, "-m", "guiapp.cli", "batch", str(inp), "--out", str(out), "-t", "goldfish", *CPU]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    committed: list[str] = []
+    while time.time() < deadline and len(committed) < 2:
+        time.sleep(0.05)
+        if (out / JOURNAL_NAME).exists():
+            try:
+                committed = _journal_rows(out)
+            except sqlite3.OperationalError:
+                pass  # created but not yet initialised
+    proc.kill()
+    proc.wait()
+    committed = _journal_rows(out)
+    assert 2 <= len(committed) < 8, "the batch was not killed mid-run"
+    stamps = {name: (out / Path(name).with_suffix(".png")).stat().st_mtime_ns for name in committed}
+
+    # the OS dropped the lock; the report has the folder's totals
+    assert main(["batch-report", str(out)]) == 0
+    assert f"done {len(committed)}/8" in capsys.readouterr().out
+    summary = _report(out)["summary"]
+    assert summary["state"] == "interrupted" and summary["cancelled"] and summary["pending"] == 8 - len(committed)
+
+    assert main(["batch", str(inp), "--out", str(out), "-t", "goldfish", *CPU]) == 0
+    assert f"8 succeeded ({len(committed)} in an earlier run)" in capsys.readouterr().out
+    journal = _journal_rows(out)
+    assert sorted(set(journal)) == sorted(p.name for p in inp.iterdir())  # none lost
+    for name, stamp in stamps.items():  # none redone
+        assert journal.count(name) == 1
+        assert (out / Path(name).with_suffix(".png")).stat().st_mtime_ns == stamp
+    for name, row in _rows(out).items():  # the report says what the files on disk carry
+        meta = read_png_metadata(out / row["output"])
+        assert row["status"] == "ok" and meta["target"] == "1 goldfish"
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_runner_api_stop_and_summary(tree, model):
+    inp, out, _ = tree
+    runner = BatchRunner(inp, out, model, TargetSpec(label="goldfish"), AttackConfig(), recursive=True)
+    for progress in runner.run():
+        if progress.row.status == "ok":
+            runner.stop_after_current()  # as the GUI's cancel-after-current does
+    summary = runner.summary()
+    assert summary.cancelled and summary.total == 6 and summary.pending == 6 - summary.done
+    assert f"{summary.pending} pending (cancelled)" in summary.line()
 
 
 def test_output_inside_input_is_refused(tree, model):
     inp, _, _ = tree
-    with pytest.raises(OutputError, match="inside the input"):
+    with pytest.raises(OutputError, match="inside the input") as info:
         BatchRunner(inp, inp / "adv", model, TargetSpec(label="goldfish"))
+    assert "--" not in str(info.value)  # core messages name no CLI flag (the GUI shows them too)
 
 
 def test_targets_csv_and_random_targets(tree, model, tmp_path):

@@ -1,58 +1,84 @@
-"""Folder processing: attack every image of a tree, mirror it as PNGs, keep a report.
+"""Folder processing: attack every image of a tree, mirror it as PNGs, keep a journal and a report.
 
-The report (report.csv + report.json in the output folder) is rewritten atomically after
-every image, so an interruption loses at most the image in progress. Re-running the same
-job skips inputs whose PNG exists and whose report row says success (`force` redoes
-them). One bad file never stops the batch: it gets a row with its error.
+What a run does, in order, before any attack: checks the output folder is writable (a
+probe file), takes the folder's lock (a second batch on it is refused), removes temp
+files a killed run left, plans the folder, and compares it with the journal of earlier
+runs. Then the images are attacked by one of three executors (this thread, N worker
+processes, Ray actors); each finished image is committed to the journal as soon as its
+PNG is on disk, and report.csv / report.json are written from the journal at the end,
+also after a cancel or a disk-level stop.
+
+Resume: an image is skipped only when its latest journal row says "ok", was made with
+the same settings (model and weights, mode and every attack option, centroid data, the
+target of this file) *and* its PNG on disk still carries that settings key and target.
+Results made with other settings are never reported as this run's: the run is refused
+(`force` redoes everything). One bad file never stops the batch; a full disk does.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
-import os
-import tempfile
 import threading
 import time
-import zlib
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
-from .api import attack_file, predict_image
-from .attack import AttackConfig, TargetedAttack
-from .centroids import Centroids
+from .attack import AttackConfig
+from .batch_job import (
+    PNG_KEY,
+    BatchRow,
+    ImageJob,
+    JobSettings,
+    ModelSpec,
+    image_key,
+    random_target,
+    run_settings,
+    settings_key,
+    target_spec,
+)
+from .batch_journal import Finished, Journal, PlanEntry
+from .batch_outdir import BatchLockedError, OutputLock, remove_stale_temp_files
+from .batch_report import REPORT_CSV, REPORT_JSON, BatchSummary, build_report, write_reports
+from .batch_workers import InlineExecutor, ProcessExecutor, default_workers, worker_devices
 from .errors import GuiappError, OutputError
-from .imageio import IMAGE_SUFFIXES, load_image
+from .imageio import IMAGE_SUFFIXES, probe_writable, read_png_metadata
 from .labels import LabelSet
 from .models import Classifier
+from .modes import AnyConfig
 
-REPORT_JSON = "report.json"
-REPORT_CSV = "report.csv"
+__all__ = [
+    "BatchLockedError",
+    "BatchProgress",
+    "BatchRow",
+    "BatchRunner",
+    "BatchStoppedError",
+    "BatchSummary",
+    "OutputInsideInputError",
+    "REPORT_CSV",
+    "REPORT_JSON",
+    "SettingsChangedError",
+    "TargetSpec",
+    "random_target",
+    "read_targets_csv",
+]
+
+IN_PLACE_SUFFIX = ".adv.png"  # output names when the output folder is the input folder
 
 
-@dataclass
-class BatchRow:
-    input: str  # relative to the input folder
-    output: str = ""
-    status: str = ""  # ok | failed | error | skipped | cancelled
-    source: int = -1
-    source_name: str = ""
-    target: int = -1
-    target_name: str = ""
-    success: bool = False
-    final: int = -1
-    final_name: str = ""
-    target_conf: float = float("nan")
-    linf: float = float("nan")
-    psnr: float = float("nan")
-    ssim: float = float("nan")
-    steps: int = 0
-    seconds: float = 0.0
-    error: str = ""
+class OutputInsideInputError(OutputError):
+    """The output folder is (inside) the input folder and that was not allowed."""
+
+
+class SettingsChangedError(GuiappError):
+    """The output folder holds results made with other settings."""
+
+
+class BatchStoppedError(OutputError):
+    """The batch stopped early because the output device failed (full, read-only)."""
 
 
 @dataclass(frozen=True)
@@ -96,41 +122,16 @@ def read_targets_csv(path: str | Path, input_dir: Path) -> dict[str, str]:
     return mapping
 
 
-def random_target(rel: str, seed: int, source: int, num_classes: int) -> int:
-    """Deterministic per file (so a resumed run picks the same), never the source class."""
-    rng = np.random.default_rng([seed, zlib.crc32(rel.encode())])
-    t = int(rng.integers(0, num_classes - 1))
-    return t + 1 if t >= source else t
-
-
 @dataclass
 class BatchProgress:
-    done: int  # rows finished (incl. skipped)
-    total: int
+    done: int  # files finished, skipped ones included
+    total: int  # files in the folder
     row: BatchRow
     elapsed: float
-    eta: float  # seconds, from the mean time of attacked images
-
-
-@dataclass
-class BatchSummary:
-    total: int
-    succeeded: int
-    failed: int  # attacked but the target was not reached
-    errors: int  # could not be processed (bad file...)
-    skipped: int  # non-images (and, with a targets CSV, files it does not list)
-    cancelled: bool
-    seconds: float  # wall-clock time of the run, loading and saving included
-    images_per_second: float  # images attacked in this run / seconds
-    resumed: int = 0  # of `succeeded`, those done in an earlier run and kept
-
-    def line(self) -> str:
-        return (
-            f"done {self.succeeded + self.failed + self.errors}/{self.total}: {self.succeeded} succeeded"
-            f"{f' ({self.resumed} in an earlier run)' if self.resumed else ''}, "
-            f"{self.failed} failed, {self.errors} errors, {self.skipped} skipped"
-            f"{' (cancelled)' if self.cancelled else ''}; {self.images_per_second:.2f} images/s"
-        )
+    eta: float  # seconds, from this run's rate; nan before the first image
+    succeeded: int = 0  # so far, earlier runs' kept results included
+    failed: int = 0
+    errors: int = 0
 
 
 class BatchRunner:
@@ -140,34 +141,51 @@ class BatchRunner:
         out_dir: str | Path,
         model: Classifier,
         targets: TargetSpec,
-        config: AttackConfig | None = None,
-        centroids: Centroids | str | None = "auto",
+        config: AnyConfig | None = None,
+        centroids: Any = "auto",
         recursive: bool = False,
         force: bool = False,
         allow_output_in_input: bool = False,
+        workers: int | None = 1,
+        ray: bool | str = False,
+        gpu: bool | None = None,
     ) -> None:
+        """`workers`: 1 runs in the calling thread with `model`; N > 1 starts N processes
+        that load the same model; None picks one per CPU core or per CUDA device.
+        `ray`: True starts a local Ray for the run, a string is a cluster address ("auto":
+        the running one); `workers` then caps the actors. `gpu` (Ray only): None uses the
+        cluster's GPUs when it has any."""
         self.input_dir = Path(input_dir)
         self.out_dir = Path(out_dir)
         if not self.input_dir.is_dir():
             raise GuiappError(f"input folder {self.input_dir} does not exist or is not a folder")
         inp, out = self.input_dir.resolve(), self.out_dir.resolve()
+        self.in_place = out == inp
         if not allow_output_in_input and (out == inp or inp in out.parents):
-            raise OutputError(
-                f"output folder {self.out_dir} is inside the input folder; choose another "
-                "(or allow it explicitly with --allow-output-in-input)"
+            raise OutputInsideInputError(
+                f"output folder {self.out_dir} is {'the input folder itself' if out == inp else 'inside the input folder'}"
+                f" {self.input_dir}; choose another, or allow outputs inside the input folder"
             )
+        if out in inp.parents:
+            raise OutputError(
+                f"input folder {self.input_dir} is inside the output folder {self.out_dir}: outputs could land "
+                "among the inputs; choose an output folder outside it"
+            )
+        if workers is not None and workers < 1:
+            raise GuiappError(f"the number of workers must be at least 1, not {workers}")
         self.model, self.targets, self.config = model, targets, config or AttackConfig()
         self.centroids, self.recursive, self.force = centroids, recursive, force
+        self.workers, self.ray, self.gpu = workers, ray, gpu
         self._stop_after_current = threading.Event()
-        self._current: TargetedAttack | None = None
         self._cancel_now = threading.Event()
-        self.rows: dict[str, BatchRow] = {}
-        self._wall = 0.0  # seconds of the current/last run
-        self._attacked = 0  # images attacked (not skipped) in the current/last run
-        self._resumed = 0  # images kept from an earlier run (their output and ok row exist)
-        self._cancelled = False
+        self._executor = None
+        self._summary: BatchSummary | None = None
         self._fixed_target = model.labels.resolve(targets.label) if targets.label is not None else None
         self._mapping = self._resolve_mapping(model.labels) if targets.mapping is not None else None
+        self.removed_temp_files: list[Path] = []
+        self.report_error: str | None = None  # why the reports could not be written, if so
+        self.workers_used = 0
+        self._inputs: frozenset[Path] = frozenset()  # the planned inputs, which outputs must avoid
 
     def _resolve_mapping(self, labels: LabelSet) -> dict[str, int]:
         resolved, problems = {}, []
@@ -182,14 +200,15 @@ class BatchRunner:
 
     # -- control, callable from any thread ----------------------------------------------
     def stop_after_current(self) -> None:
+        """Finish the images in progress, start no more."""
         self._stop_after_current.set()
 
     def cancel(self) -> None:
-        """Stop now: the image in progress is abandoned (nothing written for it)."""
+        """Stop now: the images in progress are abandoned (nothing written for them)."""
         self._stop_after_current.set()
         self._cancel_now.set()
-        if self._current is not None:
-            self._current.cancel()
+        if isinstance(self._executor, InlineExecutor):
+            self._executor.cancel_now()  # only sets flags: safe from another thread
 
     # -- planning ------------------------------------------------------------------------
     def plan(self) -> tuple[list[Path], list[Path]]:
@@ -200,163 +219,253 @@ class BatchRunner:
         for p in sorted(walker):
             if not p.is_file() or p.name.startswith("."):
                 continue
-            if out in p.resolve().parents:
+            if self.in_place:
+                if p.parent.resolve() == out and p.name in (REPORT_CSV, REPORT_JSON):
+                    continue
+                if p.name.endswith(IN_PLACE_SUFFIX) and _is_our_output(p):
+                    continue
+            elif out in p.resolve().parents:
                 continue  # our own outputs, when they are allowed inside the input tree
             (images if p.suffix.lower() in IMAGE_SUFFIXES else others).append(p.relative_to(self.input_dir))
         return images, others
 
     def output_for(self, rel: Path, taken: set[Path]) -> Path:
-        out = self.out_dir / rel.with_suffix(".png")
-        if out in taken:  # a.jpg and a.png in one folder: keep both, as a.jpg.png
-            out = self.out_dir / rel.parent / (rel.name + ".png")
+        if self.in_place:  # beside the input, never over it
+            out = self.out_dir / rel.parent / (rel.stem + IN_PLACE_SUFFIX)
+            while out in taken or out.relative_to(self.out_dir) in self._inputs:
+                out = out.with_name(out.name.removesuffix(".png") + IN_PLACE_SUFFIX)
+        else:
+            out = self.out_dir / rel.with_suffix(".png")
+            if out in taken:  # a.jpg and a.png in one folder: keep both, as a.jpg.png
+                out = self.out_dir / rel.parent / (rel.name + ".png")
         taken.add(out)
         return out
 
-    def _load_previous(self) -> dict[str, dict]:
-        path = self.out_dir / REPORT_JSON
-        if not path.exists():
-            return {}
+    def _plan_entries(self, run_key: str) -> tuple[list[PlanEntry], list[PlanEntry]]:
+        """(every file of the folder as a journal plan entry, the image entries to attack)."""
+        images, others = self.plan()
+        self._inputs = frozenset(images) | frozenset(others)
+        entries = [PlanEntry(rel.as_posix(), "", "other", "not an image file (by extension)") for rel in others]
+        attackable, taken = [], set()
+        for rel in images:
+            name = rel.as_posix()
+            if self._mapping is not None and name not in self._mapping:
+                entries.append(PlanEntry(name, "", "unlisted", "no target for this file in the targets CSV"))
+                continue
+            target = self._mapping[name] if self._mapping is not None else self._fixed_target
+            spec = target_spec(target, self.targets.random_seed)
+            try:
+                st = (self.input_dir / rel).stat()
+                size, mtime = st.st_size, st.st_mtime_ns
+            except OSError:
+                size, mtime = -1, -1  # gone since the listing: its job reports the error
+            out = self.output_for(rel, taken).relative_to(self.out_dir).as_posix()
+            entry = PlanEntry(name, out, "image", "", image_key(run_key, spec), spec, size, mtime)
+            entries.append(entry)
+            attackable.append(entry)
+        entries.sort(key=lambda e: e.input)
+        return entries, attackable
+
+    def _is_done(self, entry: PlanEntry, found: Finished) -> bool:
+        """An earlier result is reused only if the PNG on disk is the one the journal describes."""
+        if found.status != "ok" or (found.size, found.mtime) != (entry.size, entry.mtime):
+            return False
+        if found.row.output != entry.output:
+            return False
         try:
-            return {r["input"]: r for r in json.loads(path.read_text())["rows"]}
-        except (ValueError, KeyError, TypeError):
-            return {}  # unreadable report: redo everything rather than trust it
+            meta = read_png_metadata(self.out_dir / entry.output)
+        except Exception:  # missing, unreadable, not a PNG any more: redo it
+            return False
+        return (
+            meta.get(PNG_KEY) == entry.key
+            and meta.get("weights") == self.model.fingerprint
+            and meta.get("target", "").split(" ", 1)[0] == str(found.row.target)
+        )
+
+    def _settings_changed(self, journal: Journal, settings: dict, mismatched: list) -> SettingsChangedError:
+        entry, found = mismatched[0]
+        changes = _describe_changes(journal.settings_of(found.settings) or {}, settings)
+        if found.spec != entry.spec:
+            changes.append(f"target of {entry.input}: {self._spec_text(found.spec)} -> {self._spec_text(entry.spec)}")
+        n = len(mismatched)
+        return SettingsChangedError(
+            f"{self.out_dir} holds {n} result{'s' if n > 1 else ''} made with other settings "
+            f"({'; '.join(changes[:4]) or 'settings differ'}); choose another output folder, or redo "
+            f"{'them' if n > 1 else 'it'} with the new settings"
+        )
+
+    def _spec_text(self, spec: str) -> str:
+        if spec.startswith("class "):
+            index = int(spec.split()[1])
+            return f"{self.model.labels[index].name} [{index}]"
+        return spec
 
     # -- running -------------------------------------------------------------------------
     def run(self) -> Iterator[BatchProgress]:
         start = time.perf_counter()
+        self._summary, self.report_error = None, None
+        probe_writable(self.out_dir)  # before any work: read-only, full, or not a folder
+        lock = OutputLock(self.out_dir).acquire()
+        journal: Journal | None = None
+        state, fatal, run_id, attacked = "interrupted", None, None, 0
         try:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create output folder {self.out_dir}: {exc.strerror}") from exc
-        if not os.access(self.out_dir, os.W_OK):
-            raise OutputError(f"output folder {self.out_dir} is not writable")
-        images, others = self.plan()
-        previous = self._load_previous()
-        total = len(images) + len(others)
-        done, attacked_time, attacked = 0, 0.0, 0
-        for rel in others:
-            row = BatchRow(rel.as_posix(), status="skipped", error="not an image file (by extension)")
-            self.rows[row.input] = row
-            done += 1
-            yield BatchProgress(done, total, row, time.perf_counter() - start, float("nan"))
-        taken: set[Path] = set()
-        self._cancelled, self._attacked, self._resumed = False, 0, 0
-        for rel in images:
-            key = rel.as_posix()
-            out = self.output_for(rel, taken)
-            if self._stop_after_current.is_set():
-                self._cancelled = True
-                break
-            old = previous.get(key)
-            if not self.force and old and old.get("status") == "ok" and out.exists():
-                row = BatchRow(**{f.name: old[f.name] for f in fields(BatchRow) if f.name in old})
-                row.status, row.error = "ok", ""
-                self.rows[key] = row
-                row_for_progress = BatchRow(key, output=row.output, status="skipped", error="done in an earlier run")
-                self._resumed += 1
-            else:
-                t0 = time.perf_counter()
-                row = self._process(rel, out)
-                if row.status == "cancelled":
-                    self._cancelled = True
-                    self._write_reports(start)
-                    break
-                self.rows[key] = row
-                row_for_progress = row
-                attacked_time += time.perf_counter() - t0
-                attacked += 1
-                self._attacked = attacked
-            done += 1
-            self._write_reports(start)
-            eta = attacked_time / attacked * (total - done) if attacked else float("nan")
-            yield BatchProgress(done, total, row_for_progress, time.perf_counter() - start, eta)
-        self._write_reports(start)
+            self.removed_temp_files = remove_stale_temp_files(self.out_dir)
+            journal = Journal.open(self.out_dir)
+            settings = run_settings(self.model, self.config, self.centroids)
+            run_key = settings_key(settings)
+            entries, attackable = self._plan_entries(run_key)
+            latest = journal.latest()
+            todo, kept, mismatched = [], [], []
+            for entry in attackable:
+                found = latest.get(entry.input)
+                if found is not None and found.status == "ok" and not self.force:
+                    if found.key != entry.key:
+                        mismatched.append((entry, found))
+                        continue
+                    if self._is_done(entry, found):
+                        kept.append((entry, found))
+                        continue
+                todo.append(entry)
+            if mismatched:
+                raise self._settings_changed(journal, settings, mismatched)
+            journal.save_settings(run_key, settings)
+            run_id = journal.start_run(str(self.input_dir), run_key, entries)
 
-    def _process(self, rel: Path, out: Path) -> BatchRow:
-        key = rel.as_posix()
-        row = BatchRow(key, output=str(out.relative_to(self.out_dir)))
-        src = self.input_dir / rel
-        try:
-            if self._mapping is not None:
-                if key not in self._mapping:
-                    row.status, row.error = "skipped", "no target for this file in the targets CSV"
-                    return row
-                target = self._mapping[key]
-            elif self._fixed_target is not None:
-                target = self._fixed_target
+            total = len(entries)
+            counts = {"ok": 0, "failed": 0, "error": 0}
+            done = 0
+
+            def progress(row: BatchRow, eta: float) -> BatchProgress:
+                return BatchProgress(done, total, row, time.perf_counter() - start, eta,
+                                     counts["ok"], counts["failed"], counts["error"])
+
+            for entry in entries:
+                if entry.kind != "image":
+                    done += 1
+                    yield progress(BatchRow(entry.input, status="skipped", error=entry.note), float("nan"))
+            for entry, found in kept:
+                done += 1
+                counts["ok"] += 1
+                yield progress(BatchRow(entry.input, output=entry.output, status="skipped",
+                                        error="done in an earlier run"), float("nan"))
+
+            by_name = {e.input: e for e in todo}
+            queue = deque(todo)
+            executor = self._executor = self._make_executor(self._job_settings(), len(todo))
+            in_flight, first = 0, None
+            try:
+                while True:
+                    if self._stop_after_current.is_set() or fatal:
+                        executor.stop_starting()
+                    while in_flight < executor.capacity and queue and not (self._stop_after_current.is_set() or fatal):
+                        entry = queue.popleft()
+                        executor.submit(ImageJob(entry.input, entry.output, _spec_target(entry.spec),
+                                                 self.targets.random_seed, entry.key))
+                        in_flight += 1
+                        first = first or time.perf_counter()
+                    if in_flight == 0:
+                        break
+                    result = executor.next_result(self._cancel_now)
+                    in_flight -= 1
+                    if result.row is None:
+                        continue  # cancelled or never started: stays pending
+                    if result.fatal:
+                        fatal = fatal or result.fatal  # not recorded: the image stays pending
+                        continue
+                    try:
+                        journal.record(run_id, by_name[result.job.rel], run_key, result.row, attacked + 1,
+                                       time.perf_counter() - start)
+                    except OutputError as exc:
+                        fatal = fatal or str(exc)
+                        continue
+                    attacked += 1
+                    done += 1
+                    counts[result.row.status] = counts.get(result.row.status, 0) + 1
+                    remaining = len(queue) + in_flight
+                    eta = (time.perf_counter() - first) / attacked * remaining
+                    yield progress(result.row, eta)
+            finally:
+                self._executor = None
+                if in_flight:
+                    executor.cancel_now()  # an exception or an abandoned generator: stop the workers
+                executor.close()
+            if fatal:
+                state = "stopped"
+            elif done < total:
+                state = "cancelled"
             else:
-                source = predict_image(self.model, load_image(src), 1)[0].index
-                target = random_target(key, self.targets.random_seed, source, self.model.num_classes)
-            report = attack_file(
-                src,
-                target,
-                out,
-                model=self.model,
-                config=self.config,
-                centroids=self.centroids,
-                attack_hook=self._set_current,
-            )
-        except GuiappError as exc:
-            row.status, row.error, row.output = "error", str(exc), ""
-            return row
+                state = "complete"
         finally:
-            self._current = None
-        if report.cancelled:
-            row.status = "cancelled"
-            return row
-        for name in ("source", "source_name", "target", "target_name", "success", "final", "final_name",
-                     "target_conf", "linf", "psnr", "ssim", "steps", "seconds"):
-            setattr(row, name, getattr(report, name))
-        row.status = "ok" if report.success else "failed"
-        if not report.success:
-            row.error = f"target not reached in {report.steps} steps (saved image is {report.final_name})"
-        return row
+            try:
+                if journal is not None:
+                    if run_id is not None:
+                        try:
+                            journal.end_run(run_id, state, attacked, time.perf_counter() - start)
+                        except OutputError:
+                            pass  # a full disk: the run reads as interrupted, the rows are there
+                        try:
+                            self._summary = write_reports(journal, str(self.input_dir))
+                        except OutputError as exc:
+                            self.report_error = str(exc)
+                            self._summary = build_report(journal)[0]
+                    journal.close()
+            finally:
+                lock.release()
+        if fatal:
+            pending = self._summary.pending if self._summary else 0
+            raise BatchStoppedError(
+                f"stopped the batch: {fatal}; {pending} image{'s' if pending != 1 else ''} not attacked. "
+                "Free some space, then run the same batch again to resume"
+            )
 
-    def _set_current(self, attack: TargetedAttack) -> None:
-        self._current = attack
-        if self._cancel_now.is_set():
-            attack.cancel()
+    def _job_settings(self) -> JobSettings:
+        return JobSettings(str(self.input_dir), str(self.out_dir), ModelSpec.of(self.model), self.config,
+                           self.centroids)
+
+    def _make_executor(self, settings: JobSettings, jobs: int):
+        if self.ray:
+            from .batch_ray import RayExecutor
+
+            address = None if self.ray is True else str(self.ray)
+            executor = RayExecutor(settings, address, self.workers, self.gpu)
+            self.workers_used = executor.workers
+            return executor
+        if self.workers is None:
+            # A worker process takes seconds to start (torch, the model): worth it from
+            # about 8 images per worker on.
+            n = min(default_workers(self.model.device), jobs // 8)
+        else:
+            n = self.workers
+        n = max(1, min(n, jobs))
+        self.workers_used = n
+        if n == 1:
+            return InlineExecutor(settings, self.model)
+        return ProcessExecutor(settings, worker_devices(self.model.device, n))
 
     def summary(self) -> BatchSummary:
-        rows = list(self.rows.values())
-        wall, attacked = self._wall, self._attacked
-        return BatchSummary(
-            total=len(rows),
-            succeeded=sum(r.status == "ok" for r in rows),
-            failed=sum(r.status == "failed" for r in rows),
-            errors=sum(r.status == "error" for r in rows),
-            skipped=sum(r.status == "skipped" for r in rows),
-            cancelled=self._cancelled,
-            seconds=wall,
-            images_per_second=attacked / wall if attacked and wall > 0 else 0.0,
-            resumed=self._resumed,
-        )
-
-    def _write_reports(self, start: float) -> None:
-        self._wall = time.perf_counter() - start
-        rows = [asdict(r) for r in sorted(self.rows.values(), key=lambda r: r.input)]
-        payload = {
-            "input_dir": str(self.input_dir),
-            "model": self.model.name,
-            "config": asdict(self.config),
-            "summary": asdict(self.summary()),
-            "rows": rows,
-        }
-        _atomic_write(self.out_dir / REPORT_JSON, json.dumps(payload, indent=1, default=str))
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=[f.name for f in fields(BatchRow)])
-        writer.writeheader()
-        writer.writerows(rows)
-        _atomic_write(self.out_dir / REPORT_CSV, buf.getvalue())
+        """The folder's totals as the last run left them (after `run()` has finished)."""
+        if self._summary is None:
+            raise GuiappError("the batch has not run yet")
+        return self._summary
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _spec_target(spec: str) -> int | None:
+    return int(spec.split()[1]) if spec.startswith("class ") else None
+
+
+def _is_our_output(path: Path) -> bool:
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror}") from exc
+        return PNG_KEY in read_png_metadata(path)
+    except Exception:  # not a readable PNG: then it is an input like any other
+        return False
+
+
+def _describe_changes(old: dict, new: dict) -> list[str]:
+    """'eps: 16 -> 8' style differences between two run_settings dicts."""
+    changes = []
+    flat_old = {**{k: v for k, v in old.items() if k != "config"}, **old.get("config", {})}
+    flat_new = {**{k: v for k, v in new.items() if k != "config"}, **new.get("config", {})}
+    for key in sorted(set(flat_old) | set(flat_new)):
+        if flat_old.get(key) != flat_new.get(key):
+            changes.append(f"{key}: {flat_old.get(key)} -> {flat_new.get(key)}")
+    return changes

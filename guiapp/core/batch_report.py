@@ -1,0 +1,127 @@
+"""report.csv / report.json of a batch, derived from its journal.
+
+Every file of the folder gets a row, the images not done yet included ("pending"), so the
+totals are the folder's whether the run finished, was cancelled or was killed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from .batch_job import BatchRow
+from .batch_journal import Journal, RunInfo
+from .errors import OutputError
+
+REPORT_JSON = "report.json"
+REPORT_CSV = "report.csv"
+
+
+@dataclass
+class BatchSummary:
+    total: int  # files in the folder (images and others)
+    succeeded: int
+    failed: int  # attacked but the target was not reached
+    errors: int  # could not be processed (bad file...)
+    skipped: int  # non-images (and, with a targets CSV, files it does not list)
+    cancelled: bool  # the run did not get through the folder (see `state`)
+    seconds: float  # wall-clock time of the run, loading and saving included
+    images_per_second: float  # images attacked in this run / seconds
+    resumed: int = 0  # of `succeeded`, those done in an earlier run and kept
+    pending: int = 0  # images not done (the run was cancelled, stopped or killed)
+    state: str = "complete"  # complete | cancelled | stopped (disk-level error) | interrupted (killed)
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed + self.errors + self.skipped
+
+    def line(self) -> str:
+        state = "" if self.state == "complete" else f" ({self.state})"
+        return (
+            f"done {self.done}/{self.total}: {self.succeeded} succeeded"
+            f"{f' ({self.resumed} in an earlier run)' if self.resumed else ''}, "
+            f"{self.failed} failed, {self.errors} errors, {self.skipped} skipped"
+            f"{f', {self.pending} pending' if self.pending else ''}{state}; "
+            f"{self.images_per_second:.2f} images/s"
+        )
+
+
+def build_report(journal: Journal) -> tuple[BatchSummary, list[BatchRow], RunInfo | None]:
+    """The report rows of the folder as the latest run planned it, and their summary."""
+    run = journal.last_run()
+    latest = journal.latest()
+    rows: list[BatchRow] = []
+    counts = {"ok": 0, "failed": 0, "error": 0, "skipped": 0, "pending": 0}
+    resumed = 0
+    for entry in journal.plan():
+        if entry.kind != "image":
+            row = BatchRow(entry.input, status="skipped", error=entry.note)
+        else:
+            found = latest.get(entry.input)
+            # Only a result made with this run's settings counts for this run's folder.
+            if found is not None and found.key == entry.key:
+                row = found.row
+                if row.status == "ok" and run is not None and found.run < run.id:
+                    resumed += 1
+            else:
+                row = BatchRow(entry.input, status="pending")
+        counts[row.status] = counts.get(row.status, 0) + 1
+        rows.append(row)
+    state = "complete" if run is None else run.state
+    if state == "running":  # nobody holds the lock (the caller does): that run was killed
+        state = "interrupted"
+    seconds = run.seconds if run else 0.0
+    attacked = run.attacked if run else 0
+    summary = BatchSummary(
+        total=len(rows),
+        succeeded=counts["ok"],
+        failed=counts["failed"],
+        errors=counts["error"],
+        skipped=counts["skipped"],
+        cancelled=state != "complete" or counts["pending"] > 0,
+        seconds=seconds,
+        images_per_second=attacked / seconds if attacked and seconds > 0 else 0.0,
+        resumed=resumed,
+        pending=counts["pending"],
+        state="cancelled" if state == "complete" and counts["pending"] else state,
+    )
+    return summary, rows, run
+
+
+def write_reports(journal: Journal, input_dir: str | None = None) -> BatchSummary:
+    """Write report.json and report.csv (atomically) from the journal; returns the summary."""
+    summary, rows, run = build_report(journal)
+    settings = journal.settings_of(run.settings) if run else None
+    payload = {
+        "input_dir": input_dir or (run.input_dir if run else ""),
+        "model": (settings or {}).get("model", ""),
+        "config": (settings or {}).get("config", {}),
+        "settings": settings or {},
+        "summary": asdict(summary),
+        "rows": [asdict(r) for r in rows],
+    }
+    out = journal.out_dir
+    _atomic_write(out / REPORT_JSON, json.dumps(payload, indent=1, default=str))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=[f.name for f in fields(BatchRow)])
+    writer.writeheader()
+    writer.writerows(payload["rows"])
+    _atomic_write(out / REPORT_CSV, buf.getvalue())
+    return summary
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from exc
