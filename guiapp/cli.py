@@ -12,6 +12,8 @@ import math
 import sys
 from pathlib import Path
 
+import torch
+
 from . import __version__
 from .core import attack as attack_mod
 from .core.errors import GuiappError
@@ -23,6 +25,28 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="efficientnet-lite0", help="classifier (guiapp-cli models lists them)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--weights", type=Path, help="local state dict for the model (offline use)")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def _add_image_args(p: argparse.ArgumentParser) -> None:
+    from .core.imageio import MAX_PIXELS
+
+    p.add_argument("--max-pixels", type=_positive_int, default=MAX_PIXELS, metavar="N",
+                   help=f"refuse larger images before decoding them (default {MAX_PIXELS:_}; "
+                        "an attack needs ~185 bytes of memory per pixel, docs/BENCHMARKS.md)")
+
+
+def shown(value: object) -> str:
+    """Text safe to print: file names that are not valid UTF-8 get backslash escapes
+    instead of crashing print() after the work is done."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    return str(value).encode(encoding, "backslashreplace").decode(encoding)
 
 
 def add_attack_args(p: argparse.ArgumentParser) -> None:
@@ -68,21 +92,33 @@ def centroids_arg(value: str) -> str | None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """Every image gets its top-k; an unreadable one gets one error line and the rest go on
+    (as in batch). Exit 2 if any image failed."""
     from .core import load_model, predict_image
     from .core.imageio import load_image
 
     model = load_model(args.model, args.device, args.weights)
-    results = {}
+    results: dict[str, object] = {}
+    failed = 0
     for path in args.images:
-        preds = predict_image(model, load_image(path), args.top)
+        try:
+            loaded = load_image(path, args.max_pixels)
+        except GuiappError as exc:
+            failed += 1
+            results[str(path)] = {"error": str(exc)}
+            print(f"error: {shown(exc)}", file=sys.stderr)
+            continue
+        for note in loaded.notes:
+            print(f"note: {shown(path)}: {note}", file=sys.stderr)
+        preds = predict_image(model, loaded, args.top)
         results[str(path)] = [p.__dict__ for p in preds]
         if not args.json:
-            print(path)
+            print(shown(path))
             for p in preds:
                 print(f"  {p.confidence:7.2%}  {p.index:4d}  {p.name}")
     if args.json:
         print(json.dumps(results, indent=2))
-    return 0
+    return 2 if failed else 0
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
@@ -91,32 +127,39 @@ def cmd_attack(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     model = load_model(args.model, args.device, args.weights)
     steps = getattr(config, "max_steps", None) or getattr(config, "iterations", None)
-    bar = None if args.json or args.quiet else progress_bar(steps, f"attack {Path(args.image).name}", "step")
+    bar = None  # created at the first step, so an error found up front is the only output
 
     def on_step(r: attack_mod.StepRecord) -> None:
-        if bar:
-            best = "" if math.isnan(r.best_psnr) else f" best {r.best_psnr:.1f}dB"
-            advance(bar, r.step, f"{r.phase} target {r.target_conf:.2f}{best}")
+        nonlocal bar
+        if args.json or args.quiet:
+            return
+        if bar is None:
+            bar = progress_bar(steps, f"attack {shown(Path(args.image).name)}", "step")
+        best = "" if math.isnan(r.best_psnr) else f" best {r.best_psnr:.1f}dB"
+        advance(bar, r.step, f"{r.phase} target {r.target_conf:.2f}{best}")
 
-    report = attack_file(
-        args.image,
-        args.target,
-        args.output,
-        model=model,
-        config=config,
-        centroids=centroids_arg(args.centroids),
-        on_step=on_step,
-    )
-    if bar:
-        bar.close()
+    try:
+        report = attack_file(
+            args.image,
+            args.target,
+            args.output,
+            model=model,
+            config=config,
+            centroids=centroids_arg(args.centroids),
+            on_step=on_step,
+            max_pixels=args.max_pixels,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         for note in report.notes:
-            print(f"note: {note}", file=sys.stderr)
+            print(f"note: {shown(note)}", file=sys.stderr)
         print(f"source : {report.source_name} ({report.source_conf:.1%})")
         print(f"target : {report.target_name} [{report.target}]")
-        print(f"result : {report.final_name} ({report.final_conf:.1%}) as re-read from {report.output}")
+        print(f"result : {report.final_name} ({report.final_conf:.1%}) as re-read from {shown(report.output)}")
         print(
             f"noise  : L-inf {report.linf:.0f}/255, L2 {report.l2:.3f}, PSNR {report.psnr:.1f} dB, SSIM {report.ssim:.4f}"
         )
@@ -322,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", type=Path)
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--json", action="store_true")
+    _add_image_args(p)
     _add_model_args(p)
     p.set_defaults(func=cmd_predict)
 
@@ -331,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", type=Path, help="output PNG (default: <image>_adv_<target>.png)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_image_args(p)
     add_attack_args(p)
     p.set_defaults(func=cmd_attack)
 
@@ -405,12 +450,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(message: object) -> str:
+    """The CLI's errors are one line: fold any newline a message carries."""
+    return shown(" ".join(str(message).split()))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except GuiappError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: out of memory (try a smaller image, or a lower --max-pixels)", file=sys.stderr)
+        return 2
+    except torch.OutOfMemoryError:
+        print("error: out of GPU memory (try --device cpu, or a smaller image)", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the user's environment (a file, a disk, a permission), not our bug
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {one_line(exc.strerror or exc)}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

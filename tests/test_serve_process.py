@@ -4,7 +4,7 @@ bad inputs over a real socket, and a clean exit on SIGTERM / SIGINT."""
 from __future__ import annotations
 
 import os
-import selectors
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 httpx = pytest.importorskip("httpx")
@@ -32,37 +33,36 @@ class Server:
     def __init__(self, log: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.log = log
         environ = {k: v for k, v in os.environ.items() if k != "GUIAPP_SERVE_TOKEN"} | (env or {})
-        with log.open("w") as stderr:  # the child keeps its own copy of the descriptor
+        # CPU results depend on torch's thread count (reduction order): give the server the
+        # count this process (conftest) uses, so its PNG can be compared byte for byte.
+        environ["OMP_NUM_THREADS"] = str(torch.get_num_threads())
+        # Output to a file, not a pipe: uvicorn logs every request to stdout, and a pipe
+        # nobody reads fills up and blocks the server.
+        with log.open("w") as out:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
                 [*cli_command(), "serve", "--port", "0", "--device", "cpu", "--max-upload-mb", "1", *args],
-                stdout=subprocess.PIPE, stderr=stderr, text=True, env=environ,
+                stdout=out, stderr=subprocess.STDOUT, text=True, env=environ,
             )
         self.http = httpx.Client(timeout=60)
         try:
-            self.url = self._read_url()
+            self.url = self._wait_healthy()
             self.http.base_url = self.url
-            self._wait_healthy()
         except BaseException:
             self.kill()
             raise
 
-    def _read_url(self) -> str:
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        if not sel.select(timeout=START_TIMEOUT_S):
-            raise AssertionError(f"the server printed nothing in {START_TIMEOUT_S} s: {self.log.read_text()}")
-        line = self.proc.stdout.readline()
-        assert line.startswith("guiapp server on http://127.0.0.1:"), line + self.log.read_text()
-        return line.split()[3]
-
-    def _wait_healthy(self) -> None:
+    def _wait_healthy(self) -> str:
+        """The address the server prints (it chose a free port), once it answers there."""
         end = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < end:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
+        while time.monotonic() < end and self.proc.poll() is None:
+            found = re.search(r"guiapp server on (http://127\.0\.0\.1:\d+) ", self.log.read_text())
+            if found:
+                try:
+                    if httpx.get(f"{found.group(1)}/healthz", timeout=5).status_code == 200:
+                        return found.group(1)
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.2)
         raise AssertionError(f"never healthy: {self.log.read_text()}")
 
     def stop(self, sig: int) -> int:
@@ -70,11 +70,10 @@ class Server:
         return self.proc.wait(timeout=60)
 
     def kill(self) -> None:
-        """Always called (finally): no process, pipe or connection outlives the test."""
+        """Always called (finally): no process or connection outlives the test."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        self.proc.stdout.close()
         self.http.close()
 
 

@@ -11,6 +11,8 @@ reported label is what any other program will see.
 
 from __future__ import annotations
 
+import numbers
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,7 +24,9 @@ from PIL import Image
 
 from .attack import AttackConfig, StepRecord, TargetedAttack, classify_pil, meets_target
 from .centroids import Centroids, load_centroids, shipped_centroids
-from .imageio import LoadedImage, check_output_path, load_image, save_png
+from .errors import GuiappError, LabelError
+from .imageio import MAX_PIXELS, LoadedImage, check_output_path, load_image, probe_writable, save_png
+from .memory import check_attack_memory
 from .metrics import distortion
 from .models import DEFAULT_MODEL, Classifier, load_model
 
@@ -42,9 +46,43 @@ def predict_image(model: Classifier, image: LoadedImage | np.ndarray, k: int = 5
     return [Prediction(int(i), model.labels[int(i)].name, float(c)) for c, i in zip(conf, idx)]
 
 
-def predict_file(path: str | Path, model: str | Classifier = DEFAULT_MODEL, k: int = 5, device: str | None = None) -> list[Prediction]:
-    clf = model if isinstance(model, Classifier) else load_model(model, device)
-    return predict_image(clf, load_image(path), k)
+def predict_file(
+    path: str | Path,
+    model: str | Classifier = DEFAULT_MODEL,
+    k: int = 5,
+    device: str | None = None,
+    *,
+    max_pixels: int = MAX_PIXELS,
+) -> list[Prediction]:
+    """Top-k of an image file; `max_pixels` refuses larger images before decoding them."""
+    path = _as_path(path, "image")
+    clf = _as_model(model, device)
+    return predict_image(clf, load_image(path, max_pixels), k)
+
+
+def _as_path(value: object, what: str) -> Path:
+    """A clear error for a non-path argument (Path(None) would raise a bare TypeError)."""
+    if isinstance(value, (str, os.PathLike)) and str(value):
+        return Path(value)
+    raise GuiappError(f"{what} must be a file path (str or Path), not {value!r}")
+
+
+def _as_model(model: object, device: str | None, weights: str | Path | None = None) -> Classifier:
+    if isinstance(model, Classifier):
+        return model
+    if not isinstance(model, str):
+        raise GuiappError(f"model must be a model name (guiapp-cli models lists them) or a Classifier, not {model!r}")
+    return load_model(model, device, weights)
+
+
+def check_target(target: object) -> str | int:
+    """Only a class name/synonym/WordNet id (str) or a class index (int) can name a class."""
+    if isinstance(target, bool) or not isinstance(target, (str, numbers.Integral)):
+        raise LabelError(
+            f"target must be a class name, synonym or WordNet id (str) or a class index (int), "
+            f"not {type(target).__name__} {target!r}"
+        )
+    return target if isinstance(target, str) else int(target)
 
 
 @dataclass
@@ -136,6 +174,7 @@ def attack_file(
     on_step: Callable[[StepRecord], None] | None = None,
     attack_hook: Callable[[TargetedAttack], None] | None = None,
     metadata: dict[str, str] | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> AttackReport:
     """Attack one image file toward `target` and save the adversarial PNG.
 
@@ -143,16 +182,27 @@ def attack_file(
     `<input>_adv_<target>.png` beside the input; the input is never overwritten. The
     returned report's `final*` fields come from the saved file re-read from disk.
     `attack_hook` receives the attack object before it starts (to cancel it from elsewhere).
+    `max_pixels` refuses larger images before decoding them. Everything that can be checked
+    before the attack is: the target, the output path and folder (a probe file is written
+    and removed, and free space is compared with the PNG's size), and whether the attack
+    fits in memory (guiapp.core.memory); each raises a GuiappError subclass.
     """
     config = config or AttackConfig()
-    clf = model if isinstance(model, Classifier) else load_model(model, device, weights)
+    path = _as_path(image, "image")
+    target = check_target(target)
+    if output is not None:
+        output = _as_path(output, "output")
+    clf = _as_model(model, device, weights)
     target_index = clf.labels.resolve(target)
     target_name = clf.labels[target_index].name
-    path = Path(image)
-    out = Path(output) if output else default_output_path(path, target_name)
+    out = output or default_output_path(path, target_name)
     check_output_path(out, [path])  # fail before spending minutes on the attack
-    loaded = load_image(path)
-    notes: list[str] = []
+    loaded = load_image(path, max_pixels)
+    width, height = loaded.size
+    check_attack_memory(width, height, config.mode, clf.device, len(getattr(config, "surrogates", ())) or 1)
+    # Worst case for the PNG: incompressible noise, 3 or 4 bytes per pixel.
+    probe_writable(out.parent, expected_bytes=width * height * (3 if loaded.alpha is None else 4))
+    notes: list[str] = list(loaded.notes)
     cents = resolve_centroids(clf, centroids, notes) if config.centroid_weight > 0 else None
 
     source = predict_image(clf, loaded, 1)[0]

@@ -39,6 +39,7 @@ from PIL import Image
 
 from . import defences
 from .centroids import Centroids
+from .memory import check_attack_memory
 from .metrics import psnr_from_mse
 from .models import Classifier
 from .preprocess import denormalise, image_to_tensor, normalise, pil_model_input, tensor_to_image
@@ -189,6 +190,8 @@ class TargetedAttack:
         self.image = image
         self.target = target
         self.config = config or AttackConfig()
+        # Refuse now (MemoryLimitError) rather than be killed halfway through.
+        check_attack_memory(image.shape[1], image.shape[0], self.config.mode, model.device)
         self.centroids = centroids
         self._cancel = threading.Event()
         self.result: AttackResult | None = None

@@ -25,5 +25,9 @@ class OutputError(GuiappError):
     """An output path we refuse to write (the input itself, a read-only folder...)."""
 
 
+class MemoryLimitError(GuiappError):
+    """An attack that would not fit in the memory available (guiapp.core.memory)."""
+
+
 class Cancelled(GuiappError):
     """The user stopped a long job."""

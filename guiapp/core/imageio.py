@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 import tempfile
 import warnings
@@ -187,9 +188,9 @@ def _decode(img: Image.Image, path: Path, max_pixels: int, notes: list[str]) -> 
     w, h = img.size
     if w * h > max_pixels:
         raise ImageLoadError(
-            f"{path}: {w}x{h} is {w * h / 1e6:.1f} megapixels, over the limit of "
-            f"{max_pixels / 1e6:.1f} (a guard against decompression bombs and out-of-memory "
-            "attacks; raise it with --max-pixels N, or max_pixels= in Python)"
+            f"{path}: {w}x{h} is {w * h:_} pixels, over the limit of {max_pixels:_} (a guard against "
+            "decompression bombs and attacks that would not fit in memory; raise it with --max-pixels N, "
+            "or max_pixels= in Python)"
         )
     if min(w, h) < MIN_SIDE:
         raise ImageLoadError(f"{path}: {w}x{h} is too small; both sides must be at least {MIN_SIDE} pixels")
@@ -234,10 +235,12 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
 
 
 def check_output_path(out: str | Path, inputs: list[Path]) -> Path:
-    """Refuse to write over any input; ensure a .png name."""
+    """Refuse to write over any input or onto a folder; ensure a .png name."""
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise OutputError(f"{out}: output must be a .png file (lossless; JPEG would destroy the noise)")
+    if out.is_dir():
+        raise OutputError(f"{out}: is a folder; give a file name ending in .png (or a name inside that folder)")
     resolved = out.resolve()
     for src in inputs:
         if src is not None and src.exists() and src.resolve() == resolved:
@@ -248,11 +251,12 @@ def check_output_path(out: str | Path, inputs: list[Path]) -> Path:
 PROBE_BYTES = 1 << 20  # enough to notice a full disk, small enough to be instant
 
 
-def probe_writable(folder: str | Path) -> Path:
+def probe_writable(folder: str | Path, expected_bytes: int = 0) -> Path:
     """Make sure `folder` exists and a file can be written there *before* long work starts.
 
     Writes, fsyncs and deletes a 1 MiB probe file; raises OutputError saying why not
-    (read-only, permission, full disk, a file where the folder should be).
+    (read-only, permission, full disk, a file where the folder should be). With
+    `expected_bytes`, also refuses when the file system has less free space than that.
     """
     folder = Path(folder) if str(folder) else Path(".")
     if folder.exists() and not folder.is_dir():
@@ -271,6 +275,13 @@ def probe_writable(folder: str | Path) -> Path:
         if exc.errno == errno.EROFS:
             raise OutputError(f"cannot write in {folder}: read-only file system") from exc
         raise OutputError(f"cannot write in {folder}: {exc.strerror or exc}") from exc
+    if expected_bytes > 0:
+        free = shutil.disk_usage(folder).free
+        if free < expected_bytes:
+            raise OutputError(
+                f"cannot write in {folder}: the output needs up to {expected_bytes / 1e6:.1f} MB "
+                f"and only {free / 1e6:.1f} MB are free"
+            )
     return folder
 
 

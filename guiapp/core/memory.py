@@ -1,0 +1,120 @@
+"""Will an attack fit in memory? Estimate it before starting and refuse with a clear message.
+
+An attack keeps several float32 copies of the image at its original resolution (the image,
+the perturbation, its gradient, the rounded image, the buffers of the differentiable
+resize) plus a few 8-bit candidates, so its memory grows linearly with the pixel count.
+bench/attack_memory.py measures the peak RSS an attack adds on top of the loaded model;
+docs/BENCHMARKS.md has the numbers. Rather than let the operating system kill the process
+(or swap for minutes) halfway through, `check_attack_memory` compares the estimate with
+what is available now: MemAvailable from /proc/meminfo for the CPU, free GPU memory from
+torch.cuda.mem_get_info for CUDA. Set GUIAPP_MEMORY_CHECK=off to skip the check (say, on
+a machine with ample swap).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import MemoryLimitError
+
+GIB = 2**30
+MIB = 2**20
+
+# extra bytes = FIXED + PER_PIXEL * pixels, by mode. Measured on CPU with EfficientNet-Lite0
+# (bench/attack_memory.py, 1-16 MP); the per-pixel figure is the fitted slope rounded up, the
+# fixed part the fitted intercept rounded up, so the line lies above every measured point.
+PER_PIXEL = {"default": 180, "robust": 180}
+FIXED = {"default": 160 * MIB, "robust": 160 * MIB}
+# Transfer mode keeps one differentiable preprocessing graph per surrogate model and loads
+# those models too. Not measured yet: assume the white-box cost once per surrogate, plus
+# room to load each surrogate (a conservative guess, stated in docs/BENCHMARKS.md).
+SURROGATE_LOAD = 300 * MIB
+# The estimate is of the peak; leave a little for everything else the process does.
+HEADROOM = 1.1
+
+
+def estimate_attack_bytes(width: int, height: int, mode: str = "default", surrogates: int = 1) -> int:
+    """Peak memory (bytes) an attack on a width x height image adds to the running process."""
+    pixels = width * height
+    if mode == "transfer":
+        n = max(1, surrogates)
+        return int(n * (FIXED["default"] + PER_PIXEL["default"] * pixels + SURROGATE_LOAD))
+    key = mode if mode in PER_PIXEL else "default"
+    return int(FIXED[key] + PER_PIXEL[key] * pixels)
+
+
+def _meminfo_available() -> int | None:
+    """MemAvailable in bytes, or None where /proc/meminfo does not exist (not Linux)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def available_bytes(device: torch.device | str | None = None) -> tuple[int | None, str]:
+    """(bytes free for a new attack, where) on `device`; None when it cannot be known."""
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda":
+        try:
+            free, _total = torch.cuda.mem_get_info(dev)
+        except (RuntimeError, AssertionError):
+            return None, f"GPU memory ({dev})"
+        # Blocks torch has cached but not handed out are free for this process too.
+        reserved = torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
+        return int(free + max(0, reserved)), f"GPU memory ({dev})"
+    return _meminfo_available(), "RAM"
+
+
+def largest_fitting_pixels(available: int, mode: str = "default", surrogates: int = 1) -> int:
+    """The most pixels whose attack fits in `available` bytes (0 if none does)."""
+    per_pixel = estimate_attack_bytes(1000, 1000, mode, surrogates) - estimate_attack_bytes(0, 0, mode, surrogates)
+    fixed = estimate_attack_bytes(0, 0, mode, surrogates)
+    return max(0, int((available / HEADROOM - fixed) / (per_pixel / 1e6)))
+
+
+@dataclass(frozen=True)
+class MemoryCheck:
+    needed: int  # bytes the attack is estimated to add
+    available: int | None  # bytes available now, None if unknown
+    where: str  # "RAM" or "GPU memory (cuda:0)"
+
+    @property
+    def fits(self) -> bool:
+        return self.available is None or self.needed * HEADROOM <= self.available
+
+
+def check_attack_memory(
+    width: int,
+    height: int,
+    mode: str = "default",
+    device: torch.device | str | None = None,
+    surrogates: int = 1,
+) -> MemoryCheck:
+    """Raise MemoryLimitError when an attack on a width x height image would not fit now.
+
+    The message gives the estimate, what is available, and the largest size that would fit.
+    """
+    needed = estimate_attack_bytes(width, height, mode, surrogates)
+    available, where = available_bytes(device)
+    check = MemoryCheck(needed, available, where)
+    if check.fits or os.environ.get("GUIAPP_MEMORY_CHECK", "").lower() in ("off", "0", "no"):
+        return check
+    assert available is not None
+    fit = largest_fitting_pixels(available, mode, surrogates)
+    scale = (fit / (width * height)) ** 0.5 if fit else 0.0
+    size = f"{int(width * scale)}x{int(height * scale)} ({fit / 1e6:.1f} megapixels)" if fit else "no size"
+    raise MemoryLimitError(
+        f"a {mode} attack on this {width}x{height} image ({width * height / 1e6:.1f} megapixels) needs about "
+        f"{needed / GIB:.1f} GiB of {where}, but only {available / GIB:.1f} GiB is available. "
+        f"Downscale the image to at most {size}, free memory"
+        + (", or use the CPU" if where.startswith("GPU") else "")
+        + ". --max-pixels N (max_pixels=) refuses larger images already when loading them; "
+        "GUIAPP_MEMORY_CHECK=off skips this check"
+    )
