@@ -39,7 +39,7 @@ def _add_image_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--max-pixels", type=_positive_int, default=MAX_PIXELS, metavar="N",
                    help=f"refuse larger images before decoding them (default {MAX_PIXELS:_}; "
-                        "an attack needs ~185 bytes of memory per pixel, docs/BENCHMARKS.md)")
+                        "an attack needs about 180 bytes of memory per pixel, docs/BENCHMARKS.md)")
 
 
 def shown(value: object) -> str:
