@@ -18,6 +18,7 @@ from . import __version__
 from .core import attack as attack_mod
 from .core.errors import GuiappError
 from .core.modes import MODES, AnyConfig, make_config
+from .core.transfer import TRANSFER_LOSSES, TransferConfig
 from .progress import advance, progress_bar
 
 
@@ -66,7 +67,29 @@ def add_attack_args(p: argparse.ArgumentParser) -> None:
                    help="default: smallest noise that fools --model; robust: also survives JPEG-75 and 2x "
                         "rescaling; transfer: crafted on surrogate models to fool models it never saw")
     p.add_argument("--robust", action="store_true", help="same as --mode robust")
+    t = p.add_argument_group("transfer mode (--mode transfer; defaults chosen by bench/transfer.py)")
+    td = TransferConfig()
+    t.add_argument("--iterations", type=int, help=f"gradient iterations (default {td.iterations})")
+    t.add_argument("--surrogates", help=f"comma list of models to craft on (default {','.join(td.surrogates)})")
+    t.add_argument("--loss", choices=TRANSFER_LOSSES, help=f"class loss (default {td.loss})")
+    t.add_argument("--step-size", type=float, help="per-iteration step in /255 units (default eps/8)")
+    t.add_argument("--momentum", type=float, help=f"MI decay factor, 0 disables (default {td.momentum:g})")
+    t.add_argument("--diversity", type=float, help=f"DI probability, 0 disables (default {td.diversity:g})")
+    t.add_argument("--ti-kernel", type=int, help=f"TI smoothing kernel in model pixels, 0 disables (default {td.ti_kernel})")
+    t.add_argument("--centroid-layers", help=f"layers of the centroid term (default {','.join(td.centroid_layers)})")
+    t.add_argument("--shrink-margin", type=float,
+                   help="shrink the noise while every surrogate keeps this logit margin (default: "
+                        f"{'no shrink' if td.shrink_margin is None else td.shrink_margin})")
     _add_model_args(p)
+
+
+# Options only one family of modes takes: config field -> CLI flag.
+WHITE_BOX_FLAGS = {"max_steps": "--steps", "refine_steps": "--refine-steps", "confidence": "--confidence"}
+TRANSFER_FLAGS = {
+    "iterations": "--iterations", "surrogates": "--surrogates", "loss": "--loss", "step_size": "--step-size",
+    "momentum": "--momentum", "diversity": "--diversity", "ti_kernel": "--ti-kernel",
+    "centroid_layers": "--centroid-layers", "shrink_margin": "--shrink-margin",
+}
 
 
 def mode_from_args(args: argparse.Namespace) -> str:
@@ -76,15 +99,18 @@ def mode_from_args(args: argparse.Namespace) -> str:
 
 
 def config_from_args(args: argparse.Namespace) -> AnyConfig:
-    return make_config(
-        mode_from_args(args),
-        eps=args.eps,
-        max_steps=args.steps,
-        refine_steps=args.refine_steps,
-        confidence=args.confidence,
-        centroid_weight=args.centroid_weight,
-        seed=args.seed,
-    )
+    mode = mode_from_args(args)
+    values = {
+        "max_steps": args.steps, "refine_steps": args.refine_steps, "confidence": args.confidence,
+        **{field: getattr(args, flag.lstrip("-").replace("-", "_")) for field, flag in TRANSFER_FLAGS.items()},
+    }
+    foreign = TRANSFER_FLAGS if mode != "transfer" else WHITE_BOX_FLAGS
+    wrong = [flag for field, flag in foreign.items() if values[field] is not None]
+    if wrong:
+        where = "--mode transfer" if mode != "transfer" else "the default and robust modes"
+        raise GuiappError(f"{', '.join(wrong)} only {'applies' if len(wrong) == 1 else 'apply'} to {where}")
+    return make_config(mode, eps=args.eps, centroid_weight=args.centroid_weight, seed=args.seed,
+                       **{k: v for k, v in values.items() if k not in foreign})
 
 
 def centroids_arg(value: str) -> str | None:
@@ -125,8 +151,10 @@ def cmd_attack(args: argparse.Namespace) -> int:
     from .core import attack_file, load_model
 
     config = config_from_args(args)
-    model = load_model(args.model, args.device, args.weights)
-    steps = getattr(config, "max_steps", None) or getattr(config, "iterations", None)
+    # Transfer mode crafts on its surrogates: --model is not loaded (nor any judge, until after).
+    transfer = isinstance(config, TransferConfig)
+    model = args.model if transfer else load_model(args.model, args.device, args.weights)
+    steps = config.iterations if transfer else config.max_steps
     bar = None  # created at the first step, so an error found up front is the only output
 
     def on_step(r: attack_mod.StepRecord) -> None:
@@ -148,6 +176,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
             centroids=centroids_arg(args.centroids),
             on_step=on_step,
             max_pixels=args.max_pixels,
+            device=args.device,
+            judges=[j.strip() for spec in args.judge for j in spec.split(",") if j.strip()],
         )
     finally:
         if bar is not None:
@@ -163,8 +193,19 @@ def cmd_attack(args: argparse.Namespace) -> int:
         print(
             f"noise  : L-inf {report.linf:.0f}/255, L2 {report.l2:.3f}, PSNR {report.psnr:.1f} dB, SSIM {report.ssim:.4f}"
         )
-        print(f"effort : {report.steps} steps, {report.seconds:.1f} s on {model.device} ({report.width}x{report.height})")
-        print("SUCCESS" if report.success else "FAILED: the saved image is not classified as the target")
+        device = f" on {model.device}" if not transfer else ""
+        print(f"effort : {report.steps} steps, {report.seconds:.1f} s{device} ({report.width}x{report.height})")
+        if transfer:
+            print(f"crafted: on {report.model.replace('+', ' + ')} (mode transfer)")
+        for name, v in report.judges.items():
+            verdict = "fooled" if v["success"] else "not fooled"
+            print(f"judge  : {name} sees {v['top1_name']} ({v['confidence']:.1%}): {verdict}")
+        if report.success:
+            print("SUCCESS")
+        elif transfer:
+            print("FAILED: not every surrogate classifies the saved image as the target")
+        else:
+            print("FAILED: the saved image is not classified as the target")
     return 0 if report.success else 1
 
 
@@ -194,7 +235,9 @@ def cmd_centroids_build(args: argparse.Namespace) -> int:
     from .core.centroids import CentroidBuilder, default_centroid_path
 
     model = load_model(args.model, args.device, args.weights)
-    builder = CentroidBuilder(model, args.images, views=args.views, k=args.k, seed=args.seed)
+    layers = tuple(x.strip() for x in args.layers.split(",") if x.strip())
+    builder = CentroidBuilder(model, args.images, views=args.views, k=args.k, seed=args.seed,
+                              layers=layers, augment=args.augment)
     with progress_bar(len(builder.per_class), "centroids", "class") as bar:
         for p in builder.run():
             advance(bar, p.done, p.label)
@@ -203,7 +246,9 @@ def cmd_centroids_build(args: argparse.Namespace) -> int:
     for s in builder.skipped:
         print(f"skipped: {s}", file=sys.stderr)
     meta = builder.centroids.meta
-    print(f"wrote {out}: {meta['classes']} classes, {len(builder.centroids.centres)} centres (k={args.k}, {args.views} views)")
+    size = Path(out).stat().st_size / 1e6
+    print(f"wrote {out} ({size:.1f} MB): {meta['classes']} classes x {args.k} centres at {', '.join(layers)} "
+          f"({args.views} {args.augment} views per image)")
     return 0
 
 
@@ -375,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", type=Path, help="output PNG (default: <image>_adv_<target>.png)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--judge", action="append", default=[], metavar="MODEL",
+                   help="after saving, report what this model (not used for crafting) sees; repeatable")
     _add_image_args(p)
     add_attack_args(p)
     p.set_defaults(func=cmd_attack)
@@ -444,6 +491,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--output", "-o", type=Path, help="default: centroids/<model>.npz")
     b.add_argument("--views", type=int, default=8, help="augmented views per image")
     b.add_argument("--k", type=int, default=2, help="KMeans centres per class")
+    b.add_argument("--layers", default="head",
+                   help="comma list of layers: head (the penultimate vector) and, for EfficientNet-Lite, stage1..stage7")
+    b.add_argument("--augment", choices=("mild", "strong"), default="mild",
+                   help="view augmentation; strong suits few images per class")
     b.add_argument("--seed", type=int, default=0)
     _add_model_args(b)
     b.set_defaults(func=cmd_centroids_build)

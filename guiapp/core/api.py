@@ -14,7 +14,7 @@ from __future__ import annotations
 import numbers
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,9 +26,14 @@ from .attack import AttackConfig, StepRecord, TargetedAttack, classify_pil, meet
 from .centroids import Centroids, load_centroids, shipped_centroids
 from .errors import GuiappError, LabelError
 from .imageio import MAX_PIXELS, LoadedImage, check_output_path, load_image, probe_writable, save_png
+from .device import pick_device
+from .labels import imagenet_labels
 from .memory import check_attack_memory
 from .metrics import distortion
 from .models import DEFAULT_MODEL, Classifier, load_model
+from .transfer import TransferAttack, TransferConfig, load_surrogates, surrogate_centroids
+
+AnyConfig = AttackConfig | TransferConfig
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,10 @@ class AttackReport:
     width: int
     height: int
     notes: list[str] = field(default_factory=list)
+    mode: str = "default"
+    # Other models asked for their verdict on the saved file: name -> {top1, top1_name,
+    # confidence, target_conf, success}. Never used while crafting.
+    judges: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,12 +142,16 @@ def resolve_centroids(model: Classifier, centroids: str | Path | Centroids | Non
     return load_centroids(centroids, model)
 
 
-def output_metadata(model: Classifier, target: int, config: AttackConfig, steps: int, source: str) -> dict[str, str]:
-    """The PNG text chunks that say how an adversarial image was made."""
+def output_metadata(
+    model: Classifier | list[Classifier], target: int, config: AnyConfig, steps: int, source: str
+) -> dict[str, str]:
+    """The PNG text chunks that say how an adversarial image was made (several models, as
+    in transfer mode, are joined with '+')."""
+    models = model if isinstance(model, list) else [model]
     return {
-        "model": model.name,
-        "weights": model.fingerprint,
-        "target": f"{target} {model.labels[target].name}",
+        "model": "+".join(m.name for m in models),
+        "weights": "+".join(m.fingerprint for m in models),
+        "target": f"{target} {models[0].labels[target].name}",
         "eps": str(config.eps),
         "mode": config.mode,
         "steps": str(steps),
@@ -161,6 +174,60 @@ def save_and_verify(
     return saved, classify_pil(model, Image.fromarray(load_image(saved).rgb))
 
 
+def classify_saved(models: list[Classifier], path: str | Path) -> list[torch.Tensor]:
+    """Re-read a saved file from disk and classify it through each model's PIL path."""
+    image = Image.fromarray(load_image(path).rgb)
+    return [classify_pil(m, image) for m in models]
+
+
+def judge_verdicts(judges: list[str | Classifier], path: Path, target: int, device: str | None) -> dict[str, dict]:
+    """Ask models that took no part in crafting what they see in the saved file."""
+    verdicts = {}
+    for judge in judges:
+        clf = _as_model(judge, device)
+        probs = classify_saved([clf], path)[0]
+        top1 = int(probs.argmax())
+        verdicts[clf.name] = {
+            "top1": top1,
+            "top1_name": clf.labels[top1].name,
+            "confidence": float(probs[top1]),
+            "target_conf": float(probs[target]),
+            "success": top1 == target,
+        }
+    return verdicts
+
+
+@dataclass
+class _Crafting:
+    """What one attack crafts with: the attack object, the models that must see the target
+    in the saved file (the attacked model, or every surrogate), and whether centroids are used."""
+
+    attack: TargetedAttack | TransferAttack
+    verifiers: list[Classifier]
+    confidence: float
+    centroids: bool
+
+
+def _crafting(
+    config: AnyConfig,
+    model: str | Classifier,
+    device: str | None,
+    weights: str | Path | None,
+    image: np.ndarray,
+    target: int,
+    centroids: str | Path | Centroids | None,
+    notes: list[str],
+) -> _Crafting:
+    if isinstance(config, TransferConfig):
+        # Transfer mode loads its surrogates only: never `model`, never a judge.
+        surrogates = load_surrogates(config, device)
+        cents = surrogate_centroids(surrogates, config)
+        return _Crafting(TransferAttack(surrogates, image, target, config, cents), surrogates, 0.0, cents is not None)
+    clf = _as_model(model, device, weights)
+    cents = resolve_centroids(clf, centroids, notes) if config.centroid_weight > 0 else None
+    return _Crafting(TargetedAttack(clf, image, target, config, cents), [clf], config.confidence, cents is not None)
+
+
 def attack_file(
     image: str | Path,
     target: str | int,
@@ -169,12 +236,13 @@ def attack_file(
     model: str | Classifier = DEFAULT_MODEL,
     device: str | None = None,
     weights: str | Path | None = None,
-    config: AttackConfig | None = None,
+    config: AnyConfig | None = None,
     centroids: str | Path | Centroids | None = "auto",
     on_step: Callable[[StepRecord], None] | None = None,
-    attack_hook: Callable[[TargetedAttack], None] | None = None,
+    attack_hook: Callable[[TargetedAttack | TransferAttack], None] | None = None,
     metadata: dict[str, str] | None = None,
     max_pixels: int = MAX_PIXELS,
+    judges: Sequence[str | Classifier] = (),
 ) -> AttackReport:
     """Attack one image file toward `target` and save the adversarial PNG.
 
@@ -186,27 +254,35 @@ def attack_file(
     before the attack is: the target, the output path and folder (a probe file is written
     and removed, and free space is compared with the PNG's size), and whether the attack
     fits in memory (guiapp.core.memory); each raises a GuiappError subclass.
+
+    `config` may be any mode's config (guiapp.core.modes.make_config). A TransferConfig
+    crafts on its surrogate models and never loads `model`; success then means every
+    surrogate sees the target in the saved file. `judges` are other models asked, after
+    saving, what they see in the file (their verdicts are in `report.judges`).
     """
     config = config or AttackConfig()
     path = _as_path(image, "image")
     target = check_target(target)
     if output is not None:
         output = _as_path(output, "output")
-    clf = _as_model(model, device, weights)
-    target_index = clf.labels.resolve(target)
-    target_name = clf.labels[target_index].name
+    labels = imagenet_labels() if isinstance(config, TransferConfig) else _as_model(model, device, weights).labels
+    target_index = labels.resolve(target)
+    target_name = labels[target_index].name
     out = output or default_output_path(path, target_name)
     check_output_path(out, [path])  # fail before spending minutes on the attack
     loaded = load_image(path, max_pixels)
     width, height = loaded.size
-    check_attack_memory(width, height, config.mode, clf.device, len(getattr(config, "surrogates", ())) or 1)
+    check_attack_memory(width, height, config.mode, pick_device(device) if not isinstance(model, Classifier) else model.device,
+                        len(getattr(config, "surrogates", ())) or 1)
     # Worst case for the PNG: incompressible noise, 3 or 4 bytes per pixel.
     probe_writable(out.parent, expected_bytes=width * height * (3 if loaded.alpha is None else 4))
     notes: list[str] = list(loaded.notes)
-    cents = resolve_centroids(clf, centroids, notes) if config.centroid_weight > 0 else None
+    crafting = _crafting(config, model, device, weights, loaded.rgb, target_index, centroids, notes)
+    verifiers = crafting.verifiers
 
-    source = predict_image(clf, loaded, 1)[0]
-    attack = TargetedAttack(clf, loaded.rgb, target_index, config, cents)
+    source_probs = torch.stack([classify_pil(m, loaded.to_pil()) for m in verifiers]).mean(0)
+    source = Prediction(int(source_probs.argmax()), labels[int(source_probs.argmax())].name, float(source_probs.max()))
+    attack = crafting.attack
     if attack_hook:
         attack_hook(attack)
     start = time.perf_counter()
@@ -219,21 +295,25 @@ def attack_file(
 
     dist = distortion(loaded.rgb, result.adversarial)
     saved: Path | None = None
-    final = Prediction(result.top1, clf.labels[result.top1].name, result.top1_conf)
+    final = Prediction(result.top1, labels[result.top1].name, result.top1_conf)
     target_conf = result.target_conf
+    success = False
+    verdicts: dict[str, dict] = {}
     if not result.cancelled:
-        meta = output_metadata(clf, target_index, config, result.steps, path.name)
+        meta = output_metadata(verifiers, target_index, config, result.steps, path.name)
         meta.update({"psnr": f"{dist.psnr:.2f}", **(metadata or {})})
-        saved, probs = save_and_verify(clf, out, result.adversarial, loaded.alpha, meta, protect=[path])
-        final = Prediction(int(probs.argmax()), clf.labels[int(probs.argmax())].name, float(probs.max()))
-        target_conf = float(probs[target_index])
-        success = meets_target(probs, target_index, config.confidence)
-    else:
-        success = False
+        saved = save_png(out, result.adversarial, loaded.alpha, meta, protect=[path])
+        probs = classify_saved(verifiers, saved)
+        mean = torch.stack(probs).mean(0)
+        final = Prediction(int(mean.argmax()), labels[int(mean.argmax())].name, float(mean.max()))
+        target_conf = float(mean[target_index])
+        # Every crafting model must see the target in the file on disk.
+        success = all(meets_target(p, target_index, crafting.confidence) for p in probs)
+        verdicts = judge_verdicts(list(judges), saved, target_index, device)
     return AttackReport(
         input=str(path),
         output=str(saved) if saved else None,
-        model=clf.name,
+        model="+".join(m.name for m in verifiers),
         target=target_index,
         target_name=target_name,
         source=source.index,
@@ -251,9 +331,11 @@ def attack_file(
         ssim=dist.ssim,
         steps=result.steps,
         seconds=seconds,
-        centroids=cents is not None,
+        centroids=crafting.centroids,
         width=loaded.size[0],
         height=loaded.size[1],
         notes=notes,
+        mode=config.mode,
+        judges=verdicts,
     )
 

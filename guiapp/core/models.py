@@ -56,6 +56,25 @@ class Classifier:
     def head(self, feats: torch.Tensor) -> torch.Tensor:
         return self.head_net(feats)
 
+    @property
+    def tap_layers(self) -> tuple[str, ...]:
+        """Layers whose pooled statistics `features_with_taps` can report ("head" always)."""
+        if hasattr(self.feature_net, "forward_taps"):
+            return tuple(f"stage{i}" for i in range(1, 8)) + ("head",)
+        return ("head",)
+
+    def features_with_taps(self, x: torch.Tensor, taps: tuple[str, ...]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Penultimate features of normalised inputs plus pooled statistics of `taps`."""
+        missing = [t for t in taps if t not in self.tap_layers]
+        if missing:
+            raise ModelUnavailableError(
+                f"{self.name} has no layer {', '.join(missing)}; it has: {', '.join(self.tap_layers)}"
+            )
+        if hasattr(self.feature_net, "forward_taps"):
+            return self.feature_net.forward_taps(x, taps)
+        feats = self.feature_net(x)
+        return feats, ({"head": feats} if "head" in taps else {})
+
     def preprocess(self, x01: torch.Tensor) -> torch.Tensor:
         """Differentiable preprocessing of (N,3,H,W) images in [0,1] at any resolution."""
         return to_model_input(x01, self.spec)
@@ -184,6 +203,9 @@ class _LiteFeatures(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.features(x)
+
+    def forward_taps(self, x: torch.Tensor, taps: tuple[str, ...]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.net.features_with_taps(x, taps)
 
 
 # --- torchvision classifiers ---------------------------------------------------------------

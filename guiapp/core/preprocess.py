@@ -47,7 +47,10 @@ IMAGENET = PreprocessSpec(256, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 def image_to_tensor(rgb: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
     """(H,W,3) uint8 -> (1,3,H,W) float32 in [0, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).to(device)
+    rgb = np.ascontiguousarray(rgb)
+    if not rgb.flags.writeable:  # np.asarray(PIL image) is read-only; torch warns about sharing it
+        rgb = rgb.copy()
+    x = torch.from_numpy(rgb).to(device)
     return x.permute(2, 0, 1).unsqueeze(0).float().div_(255)
 
 

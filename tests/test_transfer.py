@@ -1,0 +1,223 @@
+"""Transfer mode: each switch does what it claims (on tiny models), centroid files are
+checked, the judge is never loaded while crafting, and the CLI runs it end to end."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from guiapp.cli import main
+from guiapp.core import models as models_mod
+from guiapp.core.centroids import CentroidBuilder, Centroids
+from guiapp.core.errors import CentroidError, GuiappError
+from guiapp.core.imageio import read_png_metadata
+from guiapp.core.labels import imagenet_labels
+from guiapp.core.modes import make_config
+from guiapp.core.models import Classifier
+from guiapp.core.preprocess import PM1, PreprocessSpec, image_to_tensor
+from guiapp.core.transfer import (
+    TransferAttack,
+    TransferConfig,
+    diverse_input,
+    shrink_noise,
+    smooth_gradient,
+    surrogate_centroids,
+    target_margin,
+)
+
+SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
+TARGET = 1
+
+
+def tiny(seed: int, name: str) -> Classifier:
+    """A small random classifier with the Classifier interface (fast, deterministic)."""
+    torch.manual_seed(seed)
+    feats = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    head = nn.Linear(8, 1000)
+    for m in (feats, head):
+        m.eval().requires_grad_(False)
+    spec = PreprocessSpec(resize=36, crop=32, mean=PM1.mean, std=PM1.std)
+    return Classifier(name=name, spec=spec, labels=imagenet_labels(), device=torch.device("cpu"),
+                      feature_layer="pool (8)", fingerprint=f"tiny{seed}", feature_net=feats, head_net=head)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return [tiny(1, "tiny-a"), tiny(2, "tiny-b")]
+
+
+@pytest.fixture(scope="module")
+def image():
+    return np.asarray(Image.open(SAMPLES / "coffee.jpg").convert("RGB").resize((48, 40)))
+
+
+def first_loss(models, image, **cfg):
+    attack = TransferAttack(models, image, TARGET, TransferConfig(diversity=0.0, **cfg))
+    x = image_to_tensor(image)
+    return attack._loss(x, torch.Generator().manual_seed(0), None)
+
+
+def test_logit_loss_is_minus_the_target_logit_and_ce_is_cross_entropy(pair, image):
+    x = image_to_tensor(image)
+    logits = [m.logits(x) for m in pair]
+    _, logit_loss, *_ = first_loss(pair, image, loss="logit")
+    _, ce_loss, *_ = first_loss(pair, image, loss="ce")
+    assert float(logit_loss) == pytest.approx(float(-sum(z[0, TARGET] for z in logits) / 2), rel=1e-5)
+    expected_ce = sum(float(F.cross_entropy(z, torch.tensor([TARGET]))) for z in logits) / 2
+    assert float(ce_loss) == pytest.approx(expected_ce, rel=1e-5)
+
+
+def test_ensemble_loss_is_the_mean_of_the_surrogates(pair, image):
+    both = float(first_loss(pair, image)[0])
+    each = [float(first_loss([m], image)[0]) for m in pair]
+    assert both == pytest.approx(sum(each) / 2, rel=1e-5)
+
+
+def test_translation_invariance_smooths_the_gradient():
+    impulse = torch.zeros(1, 3, 21, 21)
+    impulse[0, :, 10, 10] = 1.0
+    assert torch.equal(smooth_gradient(impulse, 1), impulse)  # kernel 1: off
+    blob = smooth_gradient(impulse, 7)
+    assert float(blob.sum()) == pytest.approx(3.0, rel=1e-5)  # mass kept, per channel
+    assert float(blob[0, 0, 10, 10]) < 0.2 and float(blob[0, 0, 10, 13]) > 0  # spread over the kernel
+    assert torch.allclose(blob[0, 0], blob[0, 0].T) and torch.allclose(blob[0, 0], blob[0, 0].flip(0))
+
+
+def test_input_diversity_resizes_and_pads_with_probability_p():
+    crop = torch.rand(1, 3, 40, 40)
+    gen = torch.Generator().manual_seed(0)
+    assert diverse_input(crop, 0.0, gen) is crop
+    out = diverse_input(crop, 1.0, gen)
+    assert out.shape[-2:] == (44, 44)  # padded to 1.1 s
+    rows = (out[0].abs().sum((0, 2)) > 0).sum()
+    assert 40 <= int(rows) < 44  # a resized copy of 40..43 px, zeros around it
+    kept = sum(diverse_input(crop, 0.5, gen) is crop for _ in range(200))
+    assert 60 < kept < 140
+
+
+def test_momentum_changes_the_updates(pair, image):
+    def deltas(momentum):
+        attack = TransferAttack(pair, image, TARGET, TransferConfig(iterations=4, diversity=0.0, ti_kernel=0,
+                                                                    momentum=momentum))
+        out = []
+        for _ in attack.steps():
+            out.append(attack.current_image().astype(int) - image.astype(int))
+        return out
+
+    plain, mi = deltas(0.0), deltas(1.0)
+    assert np.array_equal(plain[0], mi[0])  # the first step is the same sign of the gradient
+    assert any(not np.array_equal(a, b) for a, b in zip(plain[1:], mi[1:]))  # later ones accumulate
+
+
+def test_centroid_term_pulls_toward_the_nearest_centre(pair, image):
+    x = image_to_tensor(image)
+    feats = [m.features(m.preprocess(x))[0] for m in pair]
+    # Two centres for the target: the image's own features + 1 (near), and far away.
+    layers = {"head": np.stack([np.stack([f.numpy() + 1, f.numpy() + 50]) for f in feats]).reshape(-1, 8)}
+
+    def per_model(i):
+        return Centroids({"head": layers["head"][2 * i: 2 * i + 2]}, np.array([TARGET, TARGET], np.int32), {})
+
+    cents = {m.name: per_model(i) for i, m in enumerate(pair)}
+    config = TransferConfig(diversity=0.0, centroid_weight=2.0, centroid_layers=("head",))
+    attack = TransferAttack(pair, image, TARGET, config, cents)
+    centres = attack._centres(x)
+    for i, f in enumerate(feats):
+        assert torch.allclose(centres[i]["head"], f + 1)  # the nearest of the two
+    loss, class_loss, centroid_loss, *_ = attack._loss(x, torch.Generator(), centres)
+    expected = sum(float(8 / ((f + 1) ** 2).sum()) for f in feats) / 2  # |f - c|^2 = 8
+    assert float(centroid_loss) == pytest.approx(expected, rel=1e-4)
+    assert float(loss) == pytest.approx(float(class_loss) + 2.0 * expected, rel=1e-4)
+
+
+def test_shrink_keeps_the_margin_with_less_noise(model, image):
+    surrogates = [model]  # the real Lite0: a random tiny model cannot always be pushed to a class
+    attack = TransferAttack(surrogates, image, TARGET, TransferConfig(iterations=10, diversity=0.0))
+    list(attack.steps())
+    x = image_to_tensor(image)
+    delta = image_to_tensor(attack.result.adversarial) - x
+    full_margin = float(torch.cat([target_margin(m.logits(x + delta), TARGET) for m in surrogates]).min())
+    assert full_margin > 2.0  # fooled with room to spare
+    probes = list(shrink_noise(surrogates, x, delta, TARGET, 2.0))
+    kept = probes[-1][3]
+    assert float(torch.cat([target_margin(m.logits(kept), TARGET) for m in surrogates]).min()) >= 2.0
+    assert float((kept - x).abs().sum()) < float(delta.abs().sum())
+    assert len(probes) > 1 and any(not ok for _, ok, _, _ in probes)  # it searched below the margin
+
+
+def test_cancel_stops_within_one_iteration(pair, image):
+    attack = TransferAttack(pair, image, TARGET, TransferConfig(iterations=500))
+    for record in attack.steps():
+        attack.cancel()
+    assert attack.result.cancelled and attack.result.steps == 1 and not attack.result.success
+
+
+def test_config_checks_and_mode_factory():
+    cfg = make_config("transfer", eps=8, iterations=10, surrogates="efficientnet-lite0, efficientnet-lite1")
+    assert isinstance(cfg, TransferConfig) and cfg.mode == "transfer"
+    assert cfg.surrogates == ("efficientnet-lite0", "efficientnet-lite1") and cfg.alpha == 1.0
+    with pytest.raises(GuiappError, match="loss must be"):
+        make_config("transfer", loss="hinge")
+    with pytest.raises(GuiappError, match="max_steps not available in transfer mode"):
+        make_config("transfer", max_steps=5)
+
+
+def test_centroid_files_for_other_weights_or_layers_are_refused(model, tmp_path, monkeypatch):
+    root = tmp_path / "imgs"
+    root.mkdir()
+    (root / "n01443537_goldfish.jpg").write_bytes((SAMPLES / "coffee.jpg").read_bytes())
+    builder = CentroidBuilder(model, root, views=3, k=2, layers=("stage6", "head"), augment="strong")
+    list(builder.run())
+    path = builder.centroids.save(tmp_path / "c.npz")
+    assert builder.centroids.layer("stage6").shape == (2, 192)
+    monkeypatch.setattr("guiapp.core.transfer.default_centroid_path", lambda name: path)
+    # The same file for the right weights works, for layer stage6 ...
+    found = surrogate_centroids([model], TransferConfig(centroid_weight=1.0, centroid_layers=("stage6",)))
+    assert np.array_equal(found[model.name].layer("stage6"), builder.centroids.layer("stage6"))
+    # ... but not for a layer it does not hold, nor for other weights.
+    with pytest.raises(CentroidError, match="no layer 'stage5'"):
+        surrogate_centroids([model], TransferConfig(centroid_weight=1.0, centroid_layers=("stage5",)))
+    import dataclasses
+
+    other = dataclasses.replace(model, fingerprint="0000000000000000")
+    with pytest.raises(CentroidError, match="rebuild"):
+        surrogate_centroids([other], TransferConfig(centroid_weight=1.0, centroid_layers=("stage6",)))
+
+
+def test_transfer_never_loads_a_model_it_does_not_craft_on(cat_path, tmp_path, monkeypatch, capsys):
+    """The CLI, as a user runs it: the judge is asked only after the PNG is saved."""
+    loaded: list[str] = []
+    real = models_mod.load_model
+
+    def spy(name="efficientnet-lite0", device=None, weights=None):
+        loaded.append(name)
+        return real(name, device, weights)
+
+    monkeypatch.setattr(models_mod, "load_model", spy)
+    monkeypatch.setattr("guiapp.core.transfer.load_model", spy)
+    monkeypatch.setattr("guiapp.core.api.load_model", spy)
+    monkeypatch.setattr("guiapp.core.load_model", spy)
+    out = tmp_path / "t.png"
+    rc = main(["attack", str(cat_path), "-t", "goldfish", "--mode", "transfer", "--iterations", "3",
+               "--surrogates", "efficientnet-lite0", "--model", "efficientnet-lite1", "--judge", "efficientnet-lite1",
+               "-o", str(out), "--json", "--device", "cpu"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc in (0, 1) and out.exists()
+    assert loaded == ["efficientnet-lite0", "efficientnet-lite1"]  # surrogate, then the judge, last
+    assert report["mode"] == "transfer" and report["model"] == "efficientnet-lite0"
+    assert set(report["judges"]) == {"efficientnet-lite1"}
+    assert report["judges"]["efficientnet-lite1"]["top1"] >= 0
+    meta = read_png_metadata(out)
+    assert meta["mode"] == "transfer" and meta["model"] == "efficientnet-lite0"
+
+
+def test_cli_rejects_options_of_the_other_modes(cat_path, capsys):
+    assert main(["attack", str(cat_path), "-t", "goldfish", "--mode", "transfer", "--steps", "5"]) == 2
+    assert "--steps only applies to the default and robust modes" in capsys.readouterr().err
+    assert main(["attack", str(cat_path), "-t", "goldfish", "--iterations", "5"]) == 2
+    assert "--iterations only applies to --mode transfer" in capsys.readouterr().err
