@@ -5,15 +5,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-import pyqtgraph as pg
-from PySide6.QtWidgets import QApplication
+from .platform_check import preflight
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="guiapp", description="Desktop studio for targeted adversarial noise.")
     parser.add_argument("image", nargs="?", help="image to open at start")
     parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
-    args, qt_args = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
+    return parser.parse_known_args(argv if argv is not None else sys.argv[1:])
+
+
+def create_window(argv: list[str] | None = None, settings=None):
+    """Everything `guiapp` does before the event loop: the application, the window, the
+    image from the command line. Returns the shown MainWindow (the tests drive this)."""
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    args, qt_args = parse_args(argv)
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     app.setOrganizationName("guiapp")
     app.setApplicationName("guiapp")
@@ -21,11 +29,25 @@ def main(argv: list[str] | None = None) -> int:
 
     from .main_window import MainWindow
 
-    window = MainWindow(device=args.device)
+    window = MainWindow(settings=settings, device=args.device)
     window.show()
     if args.image:
-        window.open_image(args.image)
-    return app.exec()
+        window.open_image(args.image)  # the model loads meanwhile; neither waits for the other
+    return window
+
+
+def main(argv: list[str] | None = None) -> int:
+    problem = preflight()
+    if problem:
+        # Qt would abort the process with a message about plugins; say what fixes it.
+        print(problem, file=sys.stderr)
+        return 1
+    from PySide6.QtWidgets import QApplication
+
+    window = create_window(argv)
+    rc = QApplication.instance().exec()
+    del window
+    return rc
 
 
 if __name__ == "__main__":

@@ -27,12 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.attack import AttackConfig
-from ..core.batch import BatchProgress, BatchRunner, TargetSpec
+from ..core.batch import BatchProgress, BatchRunner, BatchSummary, TargetSpec
 from ..core.errors import GuiappError
 from ..core.models import Classifier
+from ..core.modes import AnyConfig
+from .jobs import Jobs
 from .widgets import LabelCombo
-from .workers import Worker, start_worker
+from .workers import Worker
 
 STATUS_COLOURS = {"ok": Qt.darkGreen, "failed": Qt.darkRed, "error": Qt.darkRed, "skipped": Qt.gray}
 
@@ -40,7 +41,7 @@ STATUS_COLOURS = {"ok": Qt.darkGreen, "failed": Qt.darkRed, "error": Qt.darkRed,
 class BatchWorker(Worker):
     progress = Signal(int, object)  # BatchProgress
 
-    def __init__(self, job_id: int, runner: BatchRunner) -> None:
+    def __init__(self, runner: BatchRunner, job_id: int = 0) -> None:
         super().__init__(job_id)
         self.runner = runner
 
@@ -64,16 +65,33 @@ def _folder_row(edit: QLineEdit, pick) -> QWidget:
     return w
 
 
+def describe_config(config: AnyConfig) -> str:
+    """One line for the settings a batch inherits from the main window."""
+    if config.mode == "transfer":
+        return (f"transfer mode, budget {config.eps:g}/255, {config.iterations} iterations on "
+                f"{', '.join(config.surrogates)} (from the main window)")
+    return (f"{config.mode} mode, budget {config.eps:g}/255, ≤{config.max_steps} steps, "
+            f"confidence {config.confidence:g} (from the main window)")
+
+
+def inside(folder: Path, other: Path) -> bool:
+    """Is `folder` the same as `other` or somewhere below it?"""
+    a, b = folder.expanduser().resolve(), other.expanduser().resolve()
+    return a == b or b in a.parents
+
+
 class BatchDialog(QDialog):
     finished_batch = Signal(object)  # BatchSummary
 
-    def __init__(self, model: Classifier, config: AttackConfig, settings: QSettings, parent: QWidget | None = None):
+    def __init__(self, model: Classifier, config: AnyConfig, settings: QSettings, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Batch — attack a folder")
         self.resize(820, 560)
         self.model, self.config, self.settings = model, config, settings
+        self.jobs = Jobs(self)
         self.worker: BatchWorker | None = None
-        self._job = 0
+        self._planned = 0  # files the running batch will go through
+        self._reported = 0  # of those, how many have a row (done, skipped or failed)
 
         self.input_edit = QLineEdit(settings.value("batch/input", ""))
         self.output_edit = QLineEdit(settings.value("batch/output", ""))
@@ -90,8 +108,9 @@ class BatchDialog(QDialog):
         form.addRow("", self.random_box)
         form.addRow("", self.recursive_box)
         form.addRow("", self.force_box)
-        form.addRow("Settings", QLabel(f"budget {config.eps:g}/255, ≤{config.max_steps} steps, "
-                                       f"confidence {config.confidence:g} (from the main window)"))
+        settings_label = QLabel(describe_config(config))
+        settings_label.setWordWrap(True)
+        form.addRow("Settings", settings_label)
 
         self.progress = QProgressBar()
         self.eta_label = QLabel("")
@@ -131,7 +150,12 @@ class BatchDialog(QDialog):
             else:
                 spec = TargetSpec(label=str(self.target_combo.target_index()))
             if not self.input_edit.text() or not self.output_edit.text():
-                raise GuiappError("choose an input and an output folder")
+                raise GuiappError("Choose an input and an output folder.")
+            if inside(Path(self.output_edit.text()), Path(self.input_edit.text())):
+                # Checked here to say it in the dialog's words (the engine's message names
+                # the command-line option that allows it).
+                raise GuiappError("The output folder is inside the input folder: choose one outside it, "
+                                  "or a later run would take the PNGs it wrote for new inputs.")
             runner = BatchRunner(
                 self.input_edit.text(), self.output_edit.text(), self.model, spec, self.config,
                 recursive=self.recursive_box.isChecked(), force=self.force_box.isChecked(),
@@ -143,22 +167,23 @@ class BatchDialog(QDialog):
         self.settings.setValue("batch/output", self.output_edit.text())
         self.table.setRowCount(0)
         self.summary_label.setText("")
-        self._job += 1
-        self.worker = BatchWorker(self._job, runner)
+        self.eta_label.setText("starting…")
+        images, others = runner.plan()  # a listing; the count says what a cancel leaves undone
+        self._planned, self._reported = len(images) + len(others), 0
+        self.worker = BatchWorker(runner)
         self.worker.progress.connect(self._on_progress)
-        self.worker.done.connect(self._on_done)
-        self.worker.failed.connect(self._on_failed)
         self._set_running(True)
-        start_worker(self.worker)
+        self.jobs.start("batch", self.worker, self._on_done, self._on_failed)
 
     def cancel(self) -> None:
         if self.worker is not None:
-            self.worker.cancel()
+            self.jobs.stop("batch")
             self.eta_label.setText("cancelling…")
 
     def _on_progress(self, job: int, p: BatchProgress) -> None:
-        if job != self._job:
+        if not self.jobs.is_current("batch", job):
             return
+        self._planned, self._reported = p.total, p.done
         self.progress.setMaximum(p.total)
         self.progress.setValue(p.done)
         eta = "" if math.isnan(p.eta) else f", about {p.eta:.0f} s left"
@@ -177,19 +202,30 @@ class BatchDialog(QDialog):
             self.table.setItem(row, col, item)
         self.table.scrollToBottom()
 
-    def _on_done(self, job: int, summary) -> None:
-        if job != self._job:
-            return
+    def summary_text(self, summary: BatchSummary) -> str:
+        report = Path(self.output_edit.text()) / "report.csv"
+        parts = [f"{summary.succeeded} succeeded"
+                 + (f" ({summary.resumed} from an earlier run)" if summary.resumed else ""),
+                 f"{summary.failed} failed", f"{summary.errors} errors", f"{summary.skipped} skipped"]
+        if summary.cancelled:
+            left = max(self._planned - self._reported, 0)
+            return (f"Cancelled after {self._reported} of {self._planned} files: " + ", ".join(parts)
+                    + f"; {left} not processed (start again to do them; finished files are kept). "
+                    f"Report: {report}")
+        return (f"Done, {self._reported} of {self._planned} files: " + ", ".join(parts)
+                + f"; {summary.images_per_second:.2f} images/s. Report: {report}")
+
+    def _on_done(self, summary: BatchSummary) -> None:
         self.worker = None
         self._set_running(False)
-        self.summary_label.setText(summary.line() + f" — report in {self.output_edit.text()}/report.csv")
+        self.eta_label.setText("cancelled" if summary.cancelled else "finished")
+        self.summary_label.setText(self.summary_text(summary))
         self.finished_batch.emit(summary)
 
-    def _on_failed(self, job: int, message: str) -> None:
-        if job != self._job:
-            return
+    def _on_failed(self, message: str) -> None:
         self.worker = None
         self._set_running(False)
+        self.eta_label.setText("stopped by an error")
         self.summary_label.setText(f"<span style='color:#d93025'>{message.splitlines()[0]}</span>")
 
     def _set_running(self, running: bool) -> None:
@@ -197,8 +233,7 @@ class BatchDialog(QDialog):
         self.cancel_button.setEnabled(running)
 
     def closeEvent(self, event) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
+        self.jobs.stop("batch")
         super().closeEvent(event)
 
     def reject(self) -> None:  # Esc / Close button

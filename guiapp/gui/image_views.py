@@ -1,14 +1,23 @@
-"""Original, adversarial and amplified difference side by side, zoom and pan in sync.
+"""Original, adversarial and amplified difference side by side, at one scale, in sync.
 
-pyqtgraph ViewBoxes linked on both axes give synchronised zoom/pan for free, and
-ImageItem's auto-downsampling keeps multi-megapixel photos smooth.
+The three views share the width equally and always show the same region of the image at
+the same scale. We keep that state ourselves (a scale in screen pixels per image pixel and
+the image point at the centre) and give every view the range its own size needs:
+pyqtgraph's axis links with locked aspect ratios let views of different sizes correct each
+other, which shrank the image a little on every run. "Fit" (on open, on resize) scales the
+whole image into the views; zooming (wheel) or panning (drag) in any view leaves fit mode
+and moves all three.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget
+
+BACKGROUND = "#202124"
 
 
 def amplified_difference(original: np.ndarray, adversarial: np.ndarray, factor: int) -> np.ndarray:
@@ -19,54 +28,95 @@ def amplified_difference(original: np.ndarray, adversarial: np.ndarray, factor: 
 
 class ImageTriptych(QWidget):
     TITLES = ("Original", "Adversarial", "Difference")
+    zoom_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.original: np.ndarray | None = None
         self.adversarial: np.ndarray | None = None
-        self.canvas = pg.GraphicsLayoutWidget()
-        self.canvas.setBackground("#202124")
-        self.titles: list[pg.LabelItem] = []
+        self._scale = 1.0  # screen (logical) pixels per image pixel
+        self._centre = (0.0, 0.0)  # image point (x, y) at the centre of every view
+        self._fit = True
+        self._applying = False
+
+        grid = QGridLayout()
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setHorizontalSpacing(4)
+        grid.setVerticalSpacing(2)
+        title_font = QFont(self.font())
+        title_font.setBold(True)
+        self.titles: list[QLabel] = []
+        self.graphics: list[pg.GraphicsView] = []
         self.views: list[pg.ViewBox] = []
         self.items: list[pg.ImageItem] = []
         for col, title in enumerate(self.TITLES):
-            label = self.canvas.addLabel(title, row=0, col=col, color="#e8eaed", size="10pt")
-            vb = self.canvas.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMenu=False)
+            label = QLabel(title)
+            label.setFont(title_font)
+            label.setAlignment(Qt.AlignCenter)
+            # Ignored: a long title must not widen its column (equal thirds, always).
+            label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+            view = pg.GraphicsView(background=BACKGROUND)
+            view.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Ignored)
+            view.setMinimumSize(120, 90)
+            vb = pg.ViewBox(lockAspect=False, invertY=True, enableMenu=False)
+            vb.disableAutoRange()
+            view.setCentralItem(vb)
             item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
             vb.addItem(item)
-            if self.views:
-                vb.setXLink(self.views[0])
-                vb.setYLink(self.views[0])
+            vb.sigRangeChangedManually.connect(lambda _mask, vb=vb: self._user_moved(vb))
+            vb.sigResized.connect(self._resized)
+            grid.addWidget(label, 0, col)
+            grid.addWidget(view, 1, col)
+            grid.setColumnStretch(col, 1)
             self.titles.append(label)
+            self.graphics.append(view)
             self.views.append(vb)
             self.items.append(item)
+        grid.setRowStretch(1, 1)
 
+        self.caption = QLabel("Open an image (File > Open, drag and drop, or a sample) to begin.")
+        self.caption.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.zoom_label = QLabel("")
+        self.zoom_label.setToolTip("Zoom of the three views (100% = one image pixel per screen pixel)")
+        self.fit_button = QToolButton()
+        self.fit_button.setText("Fit")
+        self.fit_button.setToolTip("Show the whole image (F)")
+        self.fit_button.clicked.connect(self.fit)
+        self.actual_button = QToolButton()
+        self.actual_button.setText("100%")
+        self.actual_button.setToolTip("One image pixel per screen pixel (1)")
+        self.actual_button.clicked.connect(self.actual_size)
         self.factor = QSpinBox()
         self.factor.setRange(1, 128)
         self.factor.setValue(20)
         self.factor.setSuffix("x")
         self.factor.setToolTip("How much the difference image amplifies the noise (mid-grey = unchanged)")
         self.factor.valueChanged.connect(self._refresh_difference)
-        self.hint = QLabel("Open an image (File > Open, drag and drop, or a sample) to begin.")
-        self.hint.setStyleSheet("color: #9aa0a6;")
 
         bar = QHBoxLayout()
-        bar.addWidget(self.hint, 1)
+        bar.addWidget(self.caption, 1)
+        bar.addWidget(self.zoom_label)
+        bar.addWidget(self.fit_button)
+        bar.addWidget(self.actual_button)
+        bar.addSpacing(12)
         bar.addWidget(QLabel("Difference gain"))
         bar.addWidget(self.factor)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.canvas, 1)
+        layout.addLayout(grid, 1)
         layout.addLayout(bar)
+        self._show_zoom()
 
+    # ---------------------------------------------------------------- content
     def set_original(self, image: np.ndarray, caption: str = "") -> None:
         self.original, self.adversarial = image, None
         self.items[0].setImage(image, levels=(0, 255))
         for item in self.items[1:]:
             item.clear()
-        self.titles[1].setText(self.TITLES[1])
-        self.hint.setText(caption)
-        self.views[0].autoRange(padding=0.02)
+        for label, title in zip(self.titles, self.TITLES):
+            label.setText(title)
+        self.caption.setText(caption)
+        self.fit()
 
     def set_adversarial(self, image: np.ndarray, title: str | None = None) -> None:
         self.adversarial = image
@@ -74,6 +124,16 @@ class ImageTriptych(QWidget):
         if title:
             self.titles[1].setText(title)
         self._refresh_difference()
+
+    def set_adversarial_title(self, title: str) -> None:
+        self.titles[1].setText(title)
+
+    def clear_adversarial(self) -> None:
+        self.adversarial = None
+        for item in self.items[1:]:
+            item.clear()
+        self.titles[1].setText(self.TITLES[1])
+        self.titles[2].setText(self.TITLES[2])
 
     def _refresh_difference(self) -> None:
         if self.original is None or self.adversarial is None:
@@ -84,3 +144,86 @@ class ImageTriptych(QWidget):
 
     def filled(self) -> list[bool]:
         return [item.image is not None for item in self.items]
+
+    # ---------------------------------------------------------------- zoom and pan
+    @property
+    def fitted(self) -> bool:
+        return self._fit
+
+    def zoom_percent(self) -> float:
+        return self._scale * self.devicePixelRatioF() * 100
+
+    def fit(self) -> None:
+        """Scale the whole image into the views, centred (F)."""
+        self._fit = True
+        self._fit_scale()
+        self._apply()
+
+    def actual_size(self) -> None:
+        """One image pixel per screen pixel, around the current centre (1)."""
+        self._fit = False
+        self._scale = 1.0 / self.devicePixelRatioF()
+        self._apply()
+
+    def _fit_scale(self) -> None:
+        if self.original is None:
+            return
+        h, w = self.original.shape[:2]
+        sizes = [(vb.width(), vb.height()) for vb in self.views]
+        vw, vh = min(s[0] for s in sizes), min(s[1] for s in sizes)
+        if vw <= 1 or vh <= 1:
+            return  # not laid out yet: the first resize fits
+        self._scale = min(vw / w, vh / h)
+        self._centre = (w / 2, h / 2)
+
+    def _apply(self) -> None:
+        """Give every view the range that shows the shared region at the shared scale."""
+        if self.original is None:
+            self._show_zoom()
+            return
+        self._applying = True
+        try:
+            cx, cy = self._centre
+            for vb in self.views:
+                half_w, half_h = vb.width() / (2 * self._scale), vb.height() / (2 * self._scale)
+                if half_w > 0 and half_h > 0:
+                    vb.setRange(xRange=(cx - half_w, cx + half_w), yRange=(cy - half_h, cy + half_h), padding=0)
+        finally:
+            self._applying = False
+        self._show_zoom()
+
+    def _resized(self) -> None:
+        if self._applying:
+            return
+        if self._fit:
+            self._fit_scale()
+        self._apply()
+
+    def _user_moved(self, vb: pg.ViewBox) -> None:
+        if self._applying:
+            return
+        (x0, x1), (y0, y1) = vb.viewRange()
+        if x1 <= x0 or vb.width() <= 0:
+            return
+        self._scale = vb.width() / (x1 - x0)
+        self._centre = ((x0 + x1) / 2, (y0 + y1) / 2)
+        self._fit = False
+        self._apply()
+
+    def _show_zoom(self) -> None:
+        if self.original is None:
+            self.zoom_label.setText("")
+        else:
+            self.zoom_label.setText(f"{self.zoom_percent():.0f}%" + (" (fit)" if self._fit else ""))
+        self.zoom_changed.emit()
+
+    def image_rects(self) -> list[QRectF]:
+        """Where the whole image lies in each view, in that view's widget pixels (may
+        extend past the view when zoomed in)."""
+        if self.original is None:
+            return [QRectF() for _ in self.views]
+        h, w = self.original.shape[:2]
+        return [vb.mapViewToDevice(QRectF(0, 0, w, h)).boundingRect() for vb in self.views]
+
+    def view_sizes(self) -> list[tuple[int, int]]:
+        return [(view.width(), view.height()) for view in self.graphics]

@@ -1,59 +1,69 @@
-"""The main window: open a photo, pick a target, watch the optimisation, save the PNG."""
+"""The main window: open a photo, pick a target, watch the optimisation, save the PNG.
+
+This module wires the parts together; the parts live in their own modules: the views
+(image_views), the live plot (live_plot), the side panel with the settings and the
+Defences box (side_panel, defence_box), saving (save_flow), background jobs (jobs).
+"""
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence, QPixmap
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
-    QComboBox,
     QFileDialog,
     QFrame,
-    QGroupBox,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
-    QPushButton,
     QScrollArea,
     QSplitter,
     QStyle,
     QToolBar,
-    QVBoxLayout,
-    QWidget,
 )
 
-from ..core.api import (
-    Prediction,
-    default_output_path,
-    output_metadata,
-    predict_image,
-    resolve_centroids,
-    save_and_verify,
-)
-from ..core.attack import AttackResult, StepRecord, meets_target
-from ..core.defences import DEFENCES, UNAVAILABLE
+from ..core.api import Prediction, default_output_path, predict_image, resolve_centroids
+from ..core.attack import AttackResult, StepRecord, TargetedAttack, meets_target
 from ..core.device import describe_device
 from ..core.errors import GuiappError
 from ..core.imageio import IMAGE_SUFFIXES, LoadedImage, check_output_path, load_image
 from ..core.labels import imagenet_labels
-from ..core.models import DEFAULT_MODEL, Classifier, available_models, load_model, model_status
+from ..core.metrics import distortion
+from ..core.models import DEFAULT_MODEL, Classifier, load_model, model_status
+from . import dialogs
 from .image_views import ImageTriptych
+from .jobs import Jobs
 from .live_plot import LivePlot
-from .widgets import LabelCombo, PredictionTable, SettingsForm
-from .workers import AttackWorker, DefenceWorker, FunctionWorker, start_worker, stop_all
+from .save_flow import choose_output, start_save
+from .side_panel import SidePanel
+from .widgets import PredictionsBox
+from .workers import AttackWorker, stop_all
 
 log = logging.getLogger(__name__)
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "samples"
 MAX_RECENT = 8
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
+DEFAULT_SIZE = QSize(1400, 880)
+GREEN, RED = "#188038", "#d93025"
+# Everything that belongs to one image (and its last run): dropped when another opens.
+PER_IMAGE_JOBS = ("predict", "attack", "result", "judges", "defence", "save")
+
+
+def default_size(available: QSize) -> QSize:
+    """DEFAULT_SIZE, shrunk to the screen's free area (a 1366x768 laptop included)."""
+    return QSize(min(DEFAULT_SIZE.width(), available.width()), min(DEFAULT_SIZE.height(), available.height()))
+
+
+def _coloured(text: str, colour: str) -> str:
+    return f"<span style='color:{colour}'><b>{text}</b></span>"
 
 
 class MainWindow(QMainWindow):
@@ -64,6 +74,7 @@ class MainWindow(QMainWindow):
     model_ready = Signal()
     error_shown = Signal(str)
     defence_done = Signal(bool)  # did the target survive
+    judges_done = Signal(object)  # list of (model name, top-1 name, confidence, target hit)
 
     def __init__(self, settings: QSettings | None = None, device: str | None = None) -> None:
         super().__init__()
@@ -72,12 +83,12 @@ class MainWindow(QMainWindow):
         self.model: Classifier | None = None
         self.image: LoadedImage | None = None
         self.result: AttackResult | None = None
-        self.result_target: int | None = None
-        self._job = 0  # id of the job whose results we still want
-        self._callbacks: dict[int, object] = {}  # job id -> what to do with its result
-        self._attack_worker: AttackWorker | None = None
+        self._result_config = None  # the config the current result was made with
         self._run_started = 0.0
         self._steps_seen = 0
+        self.jobs = Jobs(self)
+        self.jobs.busy_changed.connect(self._show_busy)
+        self.jobs.failed.connect(self._job_failed)
         self.setWindowTitle("guiapp — targeted adversarial noise")
         self.setAcceptDrops(True)
         self._build_ui()
@@ -87,24 +98,30 @@ class MainWindow(QMainWindow):
         self.load_model(self.model_combo.currentData() or DEFAULT_MODEL)
 
     # ---------------------------------------------------------------- construction
+    def _action(self, icon, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(self.style().standardIcon(icon), text, self) if icon is not None else QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        if tip:
+            action.setToolTip(tip)
+        action.triggered.connect(slot)
+        return action
+
     def _build_ui(self) -> None:
-        style = self.style()
-        self.act_open = QAction(style.standardIcon(QStyle.SP_DialogOpenButton), "&Open…", self)
-        self.act_open.setShortcut(QKeySequence.Open)
-        self.act_open.triggered.connect(self._open_dialog)
-        self.act_start = QAction(style.standardIcon(QStyle.SP_MediaPlay), "&Start", self)
-        self.act_start.setShortcut("Ctrl+R")
-        self.act_start.setToolTip("Start the optimisation (Ctrl+R)")
-        self.act_start.triggered.connect(self.start_attack)
-        self.act_stop = QAction(style.standardIcon(QStyle.SP_MediaStop), "S&top", self)
-        self.act_stop.setShortcut("Esc")
-        self.act_stop.triggered.connect(self.stop_attack)
-        self.act_save = QAction(style.standardIcon(QStyle.SP_DialogSaveButton), "&Save PNG…", self)
-        self.act_save.setShortcut(QKeySequence.Save)
-        self.act_save.triggered.connect(self._save_dialog)
-        self.act_batch = QAction(style.standardIcon(QStyle.SP_DirIcon), "&Batch…", self)
-        self.act_batch.setToolTip("Process a whole folder")
-        self.act_batch.triggered.connect(self.open_batch_dialog)
+        self.act_open = self._action(QStyle.SP_DialogOpenButton, "&Open…", self._open_dialog, QKeySequence.Open,
+                                     "Open an image (Ctrl+O)")
+        self.act_start = self._action(QStyle.SP_MediaPlay, "&Start", self.start_attack, "Ctrl+R",
+                                      "Start the optimisation (Ctrl+R)")
+        self.act_stop = self._action(QStyle.SP_MediaStop, "S&top", self.stop_attack, "Esc", "Stop (Esc)")
+        self.act_save = self._action(QStyle.SP_DialogSaveButton, "&Save PNG…", self._save_dialog, QKeySequence.Save,
+                                     "Save the adversarial image as PNG (Ctrl+S)")
+        self.act_batch = self._action(QStyle.SP_DirIcon, "&Batch…", self.open_batch_dialog, "Ctrl+B",
+                                      "Attack a whole folder (Ctrl+B)")
+        self.act_fit = self._action(None, "&Fit image", lambda: self.views.fit(), "F", "Show the whole image (F)")
+        self.act_actual = self._action(None, "&100%", lambda: self.views.actual_size(), "1",
+                                       "One image pixel per screen pixel (1)")
+        self.act_prefs = self._action(None, "&Preferences…", self.open_preferences, QKeySequence.Preferences)
+        self.act_about = self._action(None, "&About guiapp", self.show_about)
 
         menu = self.menuBar().addMenu("&File")
         menu.addAction(self.act_open)
@@ -116,8 +133,14 @@ class MainWindow(QMainWindow):
         menu.addAction(self.act_batch)
         menu.addSeparator()
         menu.addAction("&Quit", QKeySequence.Quit, self.close)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addAction(self.act_prefs)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addActions([self.act_fit, self.act_actual])
         run_menu = self.menuBar().addMenu("&Run")
         run_menu.addActions([self.act_start, self.act_stop])
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self.act_about)
 
         tools = QToolBar("Main")
         tools.setObjectName("main_toolbar")
@@ -125,85 +148,50 @@ class MainWindow(QMainWindow):
         tools.addActions([self.act_open, self.act_start, self.act_stop, self.act_save, self.act_batch])
         self.addToolBar(tools)
 
-        # Centre: images over plots.
+        # Centre: the three views over the live plot and the predictions.
         self.views = ImageTriptych()
         self.plot = LivePlot()
+        self.predictions = PredictionsBox()
+        self.pred_original, self.pred_adversarial = self.predictions.original, self.predictions.adversarial
+        self.bottom = QSplitter(Qt.Horizontal)
+        self.bottom.addWidget(self.plot)
+        self.bottom.addWidget(self.predictions)
+        self.bottom.setStretchFactor(0, 1)
+        self.bottom.setStretchFactor(1, 0)
+        self.bottom.setSizes([600, 440])
         self.split = QSplitter(Qt.Vertical)
         self.split.addWidget(self.views)
-        self.split.addWidget(self.plot)
+        self.split.addWidget(self.bottom)
         self.split.setStretchFactor(0, 3)
         self.split.setStretchFactor(1, 2)
+        self.split.setSizes([520, 340])
 
         # Right: what to do, then what happened.
-        side = QWidget()
-        side.setMinimumWidth(320)
-        col = QVBoxLayout(side)
-        target_box = QGroupBox("Target")
-        tl = QVBoxLayout(target_box)
-        self.target_combo = LabelCombo(imagenet_labels())
-        tl.addWidget(self.target_combo)
-        self.model_combo = QComboBox()
-        self.model_combo.setToolTip("The classifier to fool. Greyed-out models lack weights here (hover for why).")
-        for name in available_models():
-            ok, why = model_status(name)
-            self.model_combo.addItem(name if ok else f"{name} (unavailable)", name)
-            i = self.model_combo.count() - 1
-            self.model_combo.setItemData(i, why, Qt.ToolTipRole)
-            if not ok:
-                self.model_combo.model().item(i).setEnabled(False)
-        self.model_combo.activated.connect(lambda _: self.load_model(self.model_combo.currentData()))
-        tl.addWidget(QLabel("Model"))
-        tl.addWidget(self.model_combo)
-        col.addWidget(target_box)
-
-        settings_box = QGroupBox("Settings")
-        sl = QVBoxLayout(settings_box)
-        self.form = SettingsForm()
-        sl.addWidget(self.form)
-        col.addWidget(settings_box)
-
-        self.start_button = QPushButton("Start")
-        self.start_button.setDefault(True)
+        self.panel = SidePanel(imagenet_labels(), self.jobs)
+        p = self.panel
+        self.target_combo, self.model_combo, self.form = p.target_combo, p.model_combo, p.form
+        self.start_button, self.stop_button = p.start_button, p.stop_button
+        self.live_label, self.result_label, self.save_label = p.live_label, p.result_label, p.save_label
+        self.defences = p.defences
         self.start_button.clicked.connect(self.start_attack)
-        self.stop_button = QPushButton("Stop")
         self.stop_button.clicked.connect(self.stop_attack)
-        col.addWidget(self.start_button)
-        col.addWidget(self.stop_button)
-
-        self.live_label = QLabel("–")
-        self.live_label.setTextFormat(Qt.RichText)
-        self.live_label.setWordWrap(True)
-        col.addWidget(self.live_label)
-
-        pred_box = QGroupBox("Predictions")
-        pl = QVBoxLayout(pred_box)
-        pl.addWidget(QLabel("Original"))
-        self.pred_original = PredictionTable()
-        pl.addWidget(self.pred_original)
-        pl.addWidget(QLabel("Adversarial"))
-        self.pred_adversarial = PredictionTable()
-        pl.addWidget(self.pred_adversarial)
-        col.addWidget(pred_box)
-        self.result_label = QLabel("")
-        self.result_label.setWordWrap(True)
-        self.result_label.setTextFormat(Qt.RichText)
-        col.addWidget(self.result_label)
-        col.addWidget(self._build_defence_box())
-        col.addStretch(1)
-
-        # Scrollable, so the window fits a 1280x800 screen whatever the panel holds.
+        self.model_combo.activated.connect(lambda _: self.load_model(self.model_combo.currentData()))
+        self.defences.button.clicked.connect(self.apply_defence)
+        self.defences.done.connect(self.defence_done)
+        # Scrollable, for screens smaller than the 1366x768 the layout is made for.
         side_scroll = QScrollArea()
-        side_scroll.setWidget(side)
+        side_scroll.setWidget(self.panel)
         side_scroll.setWidgetResizable(True)
         side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         side_scroll.setFrameShape(QFrame.NoFrame)
-        side_scroll.setMinimumWidth(side.minimumWidth() + 16)
+        side_scroll.setMinimumWidth(self.panel.minimumWidth() + 16)
+        self.side_scroll = side_scroll
         self.hsplit = QSplitter(Qt.Horizontal)
         self.hsplit.addWidget(self.split)
         self.hsplit.addWidget(side_scroll)
         self.hsplit.setStretchFactor(0, 1)
         self.hsplit.setStretchFactor(1, 0)
-        self.hsplit.setSizes([1000, 360])
+        self.hsplit.setSizes([1000, SidePanel.WIDTH + 20])
         self.setCentralWidget(self.hsplit)
 
         self.status_device = QLabel()
@@ -218,93 +206,28 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.busy)
         self._set_running(False)
 
-    def _build_defence_box(self) -> QGroupBox:
-        box = QGroupBox("Defences")
-        box.setToolTip("Purify the adversarial image as a defender would, and see if the target survives.\n"
-                       "Defences act on the 224-px image the model sees.")
-        lay = QVBoxLayout(box)
-        row = QHBoxLayout()
-        self.defence_combo = QComboBox()
-        for name, d in DEFENCES.items():
-            self.defence_combo.addItem(d.label, name)
-            self.defence_combo.setItemData(self.defence_combo.count() - 1, d.description, Qt.ToolTipRole)
-        for name, why in UNAVAILABLE.items():
-            self.defence_combo.addItem(f"{name} (unavailable)", name)
-            i = self.defence_combo.count() - 1
-            self.defence_combo.setItemData(i, why, Qt.ToolTipRole)
-            self.defence_combo.model().item(i).setEnabled(False)
-        self.defence_button = QPushButton("Apply")
-        self.defence_button.clicked.connect(self.apply_defence)
-        row.addWidget(self.defence_combo, 1)
-        row.addWidget(self.defence_button)
-        lay.addLayout(row)
-        self.defence_image = QLabel()
-        self.defence_image.setAlignment(Qt.AlignCenter)
-        self.defence_image.setMinimumHeight(90)
-        lay.addWidget(self.defence_image)
-        self.defence_label = QLabel("Run an attack, then apply a defence to it.")
-        self.defence_label.setWordWrap(True)
-        self.defence_label.setTextFormat(Qt.RichText)
-        lay.addWidget(self.defence_label)
-        return box
-
-    def apply_defence(self) -> None:
-        """Purify the current adversarial image (or the original, before any attack)."""
-        if self.model is None or self.image is None:
-            return
-        result = self.result if self.result is not None and not self.result.cancelled else None
-        image = result.adversarial if result is not None else self.image.rgb
-        target = result.target if result is not None else -1
-        defence = DEFENCES[self.defence_combo.currentData()]
-        job = self._next_job()
-        worker = DefenceWorker(job, self.model, image, defence, target)
-        worker.progress.connect(self._on_defence_progress)
-        worker.done.connect(self._on_defence_done)
-        worker.failed.connect(self._job_failed)
-        self.defence_button.setEnabled(False)
-        self.defence_label.setText(f"applying {defence.label}…")
-        self.busy.show()
-        start_worker(worker)
-
-    def _on_defence_progress(self, job: int, i: int, total: int) -> None:
-        if job == self._job:
-            self.defence_label.setText(f"Deep Image Prior: iteration {i}/{total}…")
-
-    def _on_defence_done(self, job: int, outcome) -> None:
-        self.busy.hide()
-        self.defence_button.setEnabled(True)
-        if job != self._job:
-            return
-        purified, preds, survived = outcome
-        qimg = QImage(purified.data, purified.shape[1], purified.shape[0], purified.strides[0], QImage.Format_RGB888)
-        self.defence_image.setPixmap(QPixmap.fromImage(qimg.copy()).scaledToHeight(160, Qt.SmoothTransformation))
-        top = ", ".join(f"{p.name} {p.confidence:.0%}" for p in preds[:3])
-        if self.result is None or self.result.cancelled:
-            verdict = ""
-        elif survived:
-            verdict = "<span style='color:#188038'><b>target survived</b></span> · "
-        else:
-            verdict = "<span style='color:#d93025'><b>target removed</b></span> · "
-        self.defence_label.setText(f"{verdict}{top}")
-        self.defence_done.emit(survived)
-
     # ---------------------------------------------------------------- settings
     def _restore_settings(self) -> None:
         s = self.settings
         if s.value("geometry"):
             self.restoreGeometry(s.value("geometry"))
         else:
-            self.resize(1400, 880)
+            screen = self.screen() or QGuiApplication.primaryScreen()
+            self.resize(default_size(screen.availableGeometry().size()) if screen else DEFAULT_SIZE)
         if s.value("state"):
             self.restoreState(s.value("state"))
-        if s.value("split"):
-            self.split.restoreState(s.value("split"))
-        if s.value("hsplit"):
-            self.hsplit.restoreState(s.value("hsplit"))
+        for key, splitter in (("split", self.split), ("hsplit", self.hsplit), ("bottom", self.bottom)):
+            if s.value(key):
+                splitter.restoreState(s.value(key))
         for key, box in self.form.spinboxes().items():
             if s.value(f"attack/{key}") is not None:
                 box.setValue(float(s.value(f"attack/{key}")))
-        self.form.robust.setChecked(s.value("attack/robust", "false") in (True, "true"))
+        legacy_robust = s.value("attack/robust", "false") in (True, "true")
+        self.form.set_mode(s.value("attack/mode", "robust" if legacy_robust else "default"))
+        for key, checklist in (("surrogates", self.form.surrogates), ("judges", self.form.judges)):
+            value = s.value(f"transfer/{key}")
+            if value is not None:
+                checklist.set_checked([value] if isinstance(value, str) else list(value))
         model = s.value("model", DEFAULT_MODEL)
         i = self.model_combo.findData(model)
         self.model_combo.setCurrentIndex(i if i >= 0 and model_status(model)[0] else self.model_combo.findData(DEFAULT_MODEL))
@@ -318,11 +241,14 @@ class MainWindow(QMainWindow):
         s = self.settings
         s.setValue("geometry", self.saveGeometry())
         s.setValue("state", self.saveState())
-        s.setValue("split", self.split.saveState())
-        s.setValue("hsplit", self.hsplit.saveState())
+        for key, splitter in (("split", self.split), ("hsplit", self.hsplit), ("bottom", self.bottom)):
+            s.setValue(key, splitter.saveState())
         for key, box in self.form.spinboxes().items():
             s.setValue(f"attack/{key}", box.value())
-        s.setValue("attack/robust", self.form.robust.isChecked())
+        s.setValue("attack/mode", self.form.current_mode())
+        s.remove("attack/robust")
+        s.setValue("transfer/surrogates", self.form.surrogates.checked())
+        s.setValue("transfer/judges", self.form.judges.checked())
         s.setValue("model", self.model_combo.currentData())
         if self.target_combo.currentIndex() >= 0:
             s.setValue("target", int(self.target_combo.currentData()))
@@ -344,65 +270,61 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(p, lambda p=p: self.open_image(p))
         self.recent_menu.setEnabled(bool(self.recent_files()))
 
-    # ---------------------------------------------------------------- jobs
-    def _next_job(self) -> int:
-        self._job += 1
-        return self._job
+    # ---------------------------------------------------------------- messages
+    def _show_busy(self, busy: bool, message: str) -> None:
+        self.busy.setVisible(busy)
+        if busy:
+            self.statusBar().showMessage(message)
+        else:
+            self.statusBar().clearMessage()
 
-    def _run(self, fn, on_done, busy_text: str) -> None:
-        """Run fn() off the GUI thread; on_done(result) only if no newer job replaced it."""
-        job = self._next_job()
-        worker = FunctionWorker(job, fn)
-        self._callbacks[job] = on_done
-        # Bound methods of this window, not lambdas: Qt then queues the call to the GUI
-        # thread. A lambda has no receiver and would run in the worker thread.
-        worker.done.connect(self._finish_job)
-        worker.failed.connect(self._job_failed)
-        self.busy.show()
-        self.statusBar().showMessage(busy_text)
-        start_worker(worker)
-
-    def _finish_job(self, job: int, result) -> None:
-        self.busy.hide()
-        self.statusBar().clearMessage()
-        on_done = self._callbacks.pop(job, None)
-        if job == self._job and on_done is not None:
-            on_done(result)
-
-    def _job_failed(self, job: int, message: str) -> None:
-        self._callbacks.pop(job, None)
-        self.busy.hide()
-        self.statusBar().clearMessage()
-        if job == self._job:
-            self._attack_worker = None
-            self._set_running(False)
-            self.show_error(message)
+    def _job_failed(self, kind: str, message: str) -> None:
+        if kind == "image" and "over the limit" in message:
+            # The engine's message names the API/CLI option; say where the app keeps it.
+            message = message.split("\n\n")[0] + "\n\nThe limit is under Edit > Preferences."
+        self.show_error(message)
 
     def show_error(self, message: str) -> None:
         self.error_shown.emit(message)
-        box = QMessageBox(QMessageBox.Warning, "guiapp", message.split("\n\n")[0], parent=self)
-        if "\n\n" in message:
-            box.setDetailedText(message.split("\n\n", 1)[1])
+        first, _, rest = message.partition("\n\n")
+        box = QMessageBox(QMessageBox.Warning, "guiapp", first, parent=self)
+        if rest and "Traceback" in rest:
+            box.setDetailedText(rest)  # a bug: the traceback, folded away
+        elif rest:
+            box.setInformativeText(rest)
         box.open()  # non-blocking: tests and users can keep going
+
+    def show_about(self) -> QMessageBox:
+        return dialogs.show_about(self, self.model)
+
+    def open_preferences(self) -> dialogs.PreferencesDialog:
+        dialog = dialogs.PreferencesDialog(self.settings, self)
+        dialog.open()
+        return dialog
 
     # ---------------------------------------------------------------- model
     def load_model(self, name: str) -> None:
-        if self._attack_worker is not None:
-            self.stop_attack()
+        self.jobs.drop("attack", "result", "judges", "defence")
+        self.model = None
         self.status_model.setText(f"loading {name}…")
-        self.act_start.setEnabled(False)
-        self.start_button.setEnabled(False)
+        self._set_running(False)
+        self.jobs.run("model", lambda: load_model(name, self.device_request), self._model_loaded,
+                      self._model_failed, f"Loading model {name}…")
 
-        def done(model: Classifier) -> None:
-            self.model = model
-            self.status_model.setText(f"model: {model.name}")
-            self.status_device.setText(f"device: {describe_device(model.device)}")
-            self._set_running(False)
-            if self.image is not None:
-                self._predict_original()
-            self.model_ready.emit()
+    def _model_loaded(self, model: Classifier) -> None:
+        self.model = model
+        self.status_model.setText(f"model: {model.name}")
+        self.status_device.setText(f"device: {describe_device(model.device)}")
+        self.predictions.set_model_name(model.name)
+        self._set_running(False)
+        if self.image is not None:
+            self._predict_original()
+            if self.result is not None and not self.result.cancelled:
+                self._classify_result(self.result, announce=False)  # what the new model sees in it
+        self.model_ready.emit()
 
-        self._run(lambda: load_model(name, self.device_request), done, f"Loading model {name}…")
+    def _model_failed(self, message: str) -> None:
+        self.status_model.setText("no model (see the message)")
 
     # ---------------------------------------------------------------- image
     def _open_dialog(self) -> None:
@@ -413,34 +335,42 @@ class MainWindow(QMainWindow):
 
     def open_image(self, path: str | Path) -> None:
         path = Path(path)
-        self.stop_attack()
         self.settings.setValue("last_dir", str(path.parent))
+        limit = dialogs.max_pixels(self.settings)
+        self.jobs.run("image", lambda: load_image(path, max_pixels=limit), lambda loaded: self._image_loaded(path, loaded),
+                      message=f"Opening {path.name}…")
 
-        def done(loaded: LoadedImage) -> None:
-            self.image, self.result = loaded, None
-            self._remember(path)
-            w, h = loaded.size
-            alpha = ", alpha kept" if loaded.alpha is not None else ""
-            self.views.set_original(loaded.rgb, f"{path.name} — {w}x{h}, {loaded.source_mode}{alpha}")
-            self.setWindowTitle(f"guiapp — {path.name}")
-            self.plot.clear()
-            self.pred_adversarial.clearContents()
-            self.result_label.setText("")
-            self._predict_original()
-            self._set_running(False)
-
-        self._run(lambda: load_image(path), done, f"Opening {path.name}…")
+    def _image_loaded(self, path: Path, loaded: LoadedImage) -> None:
+        self.jobs.drop(*PER_IMAGE_JOBS)  # they belong to the previous image
+        self.image, self.result = loaded, None
+        self._elapsed_timer.stop()
+        self._remember(path)
+        w, h = loaded.size
+        alpha = ", alpha kept" if loaded.alpha is not None else ""
+        self.views.set_original(loaded.rgb, f"{path.name} — {w}x{h}, {loaded.source_mode}{alpha}")
+        self.views.caption.setToolTip(str(path) + "".join(f"\n{note}" for note in loaded.notes))
+        if loaded.notes:
+            self.statusBar().showMessage("; ".join(loaded.notes), 10000)
+        self.setWindowTitle(f"guiapp — {path.name}")
+        self.plot.clear()
+        self.pred_original.clearContents()
+        self.pred_adversarial.clearContents()
+        self.panel.clear_outcome()
+        self.defences.reset()
+        self.status_rate.setText("")
+        self._predict_original()
+        self._set_running(False)
 
     def _predict_original(self) -> None:
         model, image = self.model, self.image
         if model is None or image is None:
-            return
+            return  # the other one's arrival calls this again
 
         def done(preds: list[Prediction]) -> None:
             self.pred_original.show_predictions(preds)
             self.image_ready.emit()
 
-        self._run(lambda: predict_image(model, image), done, "Classifying…")
+        self.jobs.run("predict", lambda: predict_image(model, image), done, message="Classifying…")
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
@@ -454,85 +384,162 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- attack
     def start_attack(self) -> None:
         if self.model is None:
-            self.show_error("The model is still loading.")
+            self.show_error("The model is still loading; Start is enabled once it is ready.")
             return
         if self.image is None:
             self.show_error("Open an image first (File > Open, or drop one on the window).")
             return
+        notes: list[str] = []
         try:
             target = self.target_combo.target_index()
             config = self.form.config()
-            notes: list[str] = []
-            centroids = resolve_centroids(self.model, "auto", notes) if config.centroid_weight > 0 else None
-        except (GuiappError, ValueError) as exc:
+            if config.mode != "transfer":
+                centroids = resolve_centroids(self.model, "auto", notes) if config.centroid_weight > 0 else None
+        except GuiappError as exc:
             self.show_error(str(exc))
             return
         for note in notes:
             self.statusBar().showMessage(note, 8000)
-        self.stop_attack()  # a new job replaces the old one
-        job = self._next_job()
-        worker = AttackWorker(job, self.model, self.image.rgb, target, config, centroids)
+        model, rgb = self.model, self.image.rgb
+        if config.mode == "transfer":
+            device = model.device
+
+            def make_attack():
+                # Imported here: loading the surrogates belongs to the worker thread.
+                from ..core.transfer import TransferAttack, load_surrogates, surrogate_centroids
+
+                surrogates = load_surrogates(config, device)
+                return TransferAttack(surrogates, rgb, target, config, surrogate_centroids(surrogates, config))
+        else:
+            def make_attack():
+                return TargetedAttack(model, rgb, target, config, centroids)
+
+        worker = AttackWorker(make_attack)
         worker.step.connect(self._on_step)
         worker.preview.connect(self._on_preview)
-        worker.done.connect(self._on_attack_done)
-        worker.failed.connect(self._job_failed)
-        self._attack_worker = worker
-        self.result, self.result_target = None, target
+        self.jobs.drop("result", "judges", "save")
+        self.result, self._result_config = None, config
+        self.jobs.start("attack", worker, self._on_attack_done, self._on_attack_failed)
         self.plot.clear()
         self.pred_adversarial.clearContents()
-        self.result_label.setText("")
+        self.panel.clear_outcome()
+        self.defences.reset()
+        how = (f"transfer mode: crafting on {', '.join(config.surrogates)}…" if config.mode == "transfer"
+               else f"{config.mode} mode: starting…")
+        self.panel.show_line(self.live_label, html.escape(how))
+        self.views.set_adversarial_title("Adversarial (optimising…)")
         self._steps_seen = 0
         self._run_started = time.perf_counter()
         self._elapsed_timer.start(500)
         self._set_running(True)
-        start_worker(worker)
 
     def stop_attack(self) -> None:
-        if self._attack_worker is not None:
-            self._attack_worker.cancel()
+        if self.jobs.running("attack"):
+            self.jobs.stop("attack")
+            self.views.set_adversarial_title("Adversarial (stopping…)")
 
     def _on_step(self, job: int, record: StepRecord) -> None:
-        if job != self._job:
-            return  # a stale job's late signal
+        if not self.jobs.is_current("attack", job):
+            return  # a superseded run's late signal
         self._steps_seen = record.step
         self.plot.add(record)
         best = "" if math.isnan(record.best_psnr) else f" · best {record.best_psnr:.1f} dB"
-        self.live_label.setText(
-            f"step <b>{record.step}</b> ({record.phase}) · target {record.target_conf:.1%} · "
-            f"L-inf {record.linf:.0f}/255 · PSNR {record.psnr:.1f} dB{best}"
+        self.panel.show_line(
+            self.live_label,
+            f"live: step <b>{record.step}</b> ({record.phase}) · target {record.target_conf:.1%} · "
+            f"L-inf {record.linf:.0f}/255 · PSNR {record.psnr:.1f} dB{best}",
         )
 
     def _on_preview(self, job: int, image: np.ndarray) -> None:
-        if job == self._job and image is not None:
+        if self.jobs.is_current("attack", job) and image is not None:
             self.views.set_adversarial(image, "Adversarial (optimising…)")
 
-    def _on_attack_done(self, job: int, result: AttackResult) -> None:
-        if job != self._job:
-            return
-        self._attack_worker = None
+    def _on_attack_failed(self, message: str) -> None:
+        self._elapsed_timer.stop()
+        self._set_running(False)
+        self.views.set_adversarial_title("Adversarial (failed)")
+
+    def _on_attack_done(self, result: AttackResult) -> None:
         self._elapsed_timer.stop()
         self._update_rate()
         self.result = result
         self._set_running(False)
+        # The last step's live numbers are not the result's (that is the best step): the
+        # result line and the table take over.
+        self.panel.show_line(self.live_label, "")
         if result.cancelled:
-            self.result_label.setText("Stopped.")
+            if result.steps > 0:
+                self.views.set_adversarial(result.adversarial, f"Adversarial (stopped at step {result.steps})")
+            else:
+                self.views.clear_adversarial()
+            self.panel.show_line(self.result_label, f"Stopped after {result.steps} steps; nothing to save.")
             self.attack_finished.emit(result)
             return
         self.views.set_adversarial(result.adversarial, "Adversarial")
-        verdict = (
-            f"<span style='color:#188038'><b>Target reached</b></span> in {result.steps} steps"
-            if result.success
-            else f"<span style='color:#d93025'><b>Target not reached</b></span> in {result.steps} steps — "
-            "raise the budget or the step limit"
-        )
-        self.result_label.setText(verdict)
-        model, image = self.model, result.adversarial
+        self.panel.show_line(self.result_label, self._verdict(result) + " · measuring…")
+        self._classify_result(result, announce=True)
+        if self._result_config is not None and self._result_config.mode == "transfer":
+            self._ask_judges(result)
 
-        def done(preds: list[Prediction]) -> None:
+    def _verdict(self, result: AttackResult) -> str:
+        if result.success:
+            return f"{_coloured('Target reached', GREEN)} in {result.steps} steps"
+        return f"{_coloured('Target not reached', RED)} in {result.steps} steps — raise the budget or the step limit"
+
+    def _classify_result(self, result: AttackResult, announce: bool) -> None:
+        """Top-5 of the 8-bit result (as it will be saved) and its distortion (PSNR, SSIM)."""
+        model, original = self.model, self.image.rgb if self.image is not None else None
+        if model is None or original is None:
+            return
+
+        def work():
+            return predict_image(model, result.adversarial), distortion(original, result.adversarial)
+
+        def done(outcome) -> None:
+            preds, dist = outcome
             self.pred_adversarial.show_predictions(preds, result.target)
-            self.attack_finished.emit(result)
+            crafted = ""
+            if self._result_config is not None and self._result_config.mode == "transfer":
+                crafted = f" · crafted on {', '.join(self._result_config.surrogates)}"
+            self.panel.show_line(
+                self.result_label,
+                f"{self._verdict(result)}{crafted}<br>saved 8-bit image: {html.escape(preds[0].name)} "
+                f"{preds[0].confidence:.1%} · L-inf {dist.linf:.0f}/255 · PSNR {dist.psnr:.1f} dB · "
+                f"SSIM {dist.ssim:.4f}",
+            )
+            if announce:
+                self.attack_finished.emit(result)
 
-        self._run(lambda: predict_image(model, image), done, "Classifying the result…")
+        self.jobs.run("result", work, done, message="Classifying the result…")
+
+    def _ask_judges(self, result: AttackResult) -> None:
+        """Transfer mode: what each ticked judge model sees in the 8-bit result."""
+        names = [n for n in self.form.judges.checked() if n not in self._result_config.surrogates]
+        if not names:
+            self.panel.show_line(self.judges_label, "No judge ticked: tick other installed models as judges "
+                                 "to see whether the noise transfers to them.")
+            return
+        device, image, target = self.model.device, result.adversarial, result.target
+
+        def work():
+            verdicts = []
+            for name in names:
+                judge = load_model(name, device)
+                top = predict_image(judge, image, 1)[0]
+                verdicts.append((name, top.name, top.confidence, top.index == target))
+            return verdicts
+
+        def done(verdicts) -> None:
+            lines = [
+                f"{html.escape(name)}: {html.escape(top)} {conf:.0%} — "
+                + (_coloured("fooled", GREEN) if hit else _coloured("not fooled", RED))
+                for name, top, conf, hit in verdicts
+            ]
+            self.panel.show_line(self.judges_label, "Judges (saved 8-bit image):<br>" + "<br>".join(lines))
+            self.judges_done.emit(verdicts)
+
+        self.panel.show_line(self.judges_label, f"Asking the judges ({', '.join(names)})…")
+        self.jobs.run("judges", work, done, message="Asking the judges…")
 
     def _update_rate(self) -> None:
         elapsed = time.perf_counter() - self._run_started
@@ -547,55 +554,67 @@ class MainWindow(QMainWindow):
             w.setEnabled(running)
         self.act_save.setEnabled(not running and self.result is not None and not self.result.cancelled)
         self.model_combo.setEnabled(not running)
-        self.defence_button.setEnabled(not running and ready)
+        self.form.mode.setEnabled(not running)
+        self.defences.button.setEnabled(not running and ready)
+
+    # ---------------------------------------------------------------- defences
+    def apply_defence(self) -> None:
+        """Purify the current adversarial image (or the original, before any attack)."""
+        if self.model is None or self.image is None:
+            return
+        result = self.result if self.result is not None and not self.result.cancelled else None
+        if result is not None:
+            self.defences.apply(self.model, result.adversarial, result.target)
+        else:
+            self.defences.apply(self.model, self.image.rgb, None)
 
     # ---------------------------------------------------------------- save
     def _save_dialog(self) -> None:
         if self.result is None or self.image is None or self.image.path is None:
             return
         suggestion = default_output_path(self.image.path, imagenet_labels()[self.result.target].name)
-        path, _ = QFileDialog.getSaveFileName(self, "Save adversarial PNG", str(suggestion), "PNG (*.png)")
-        if path:
-            self.save_result(path if path.lower().endswith(".png") else path + ".png")
+        path = choose_output(self, suggestion, [self.image.path], self.show_error)
+        if path is not None:
+            self.save_result(path)
 
     def save_result(self, path: str | Path) -> None:
         """Save atomically (never over the input), then show the re-check of the file."""
         if self.result is None or self.image is None or self.model is None:
             return
-        result, image, model = self.result, self.image, self.model
         try:
-            check_output_path(path, [image.path] if image.path else [])
+            check_output_path(path, [self.image.path] if self.image.path else [])
         except GuiappError as exc:
             self.show_error(str(exc))
             return
-        config = self.form.config()
-        meta = output_metadata(model, result.target, config, result.steps, image.path.name if image.path else "")
+        result, model = self.result, self.model
+        config = self._result_config or self.form.config()
 
         def done(saved_and_probs) -> None:
             saved, probs = saved_and_probs
             top = int(probs.argmax())
-            ok = meets_target(probs, result.target, config.confidence)
-            colour = "#188038" if ok else "#d93025"
-            self.result_label.setText(
-                f"Saved <b>{Path(saved).name}</b>. Re-read from disk, it is classified as "
-                f"<span style='color:{colour}'><b>{model.labels[top].name}</b></span> ({float(probs.max()):.1%})."
+            ok = meets_target(probs, result.target, getattr(config, "confidence", 0.0))
+            self.panel.show_line(
+                self.save_label,
+                f"Saved <b>{html.escape(Path(saved).name)}</b>. Re-read from disk, it is classified as "
+                f"{_coloured(html.escape(model.labels[top].name), GREEN if ok else RED)} ({float(probs.max()):.1%}).",
             )
             self.saved.emit(str(saved))
 
-        self._run(
-            lambda: save_and_verify(model, path, result.adversarial, image.alpha, meta,
-                                    protect=[image.path] if image.path else []),
-            done, "Saving…",
-        )
+        start_save(self.jobs, model, Path(path), result, self.image, config, done)
 
     # ---------------------------------------------------------------- batch
     def open_batch_dialog(self) -> None:
         from .batch_dialog import BatchDialog
 
         if self.model is None:
-            self.show_error("The model is still loading.")
+            self.show_error("The model is still loading; Batch opens once it is ready.")
             return
-        dialog = BatchDialog(self.model, self.form.config(), self.settings, self)
+        try:
+            config = self.form.config()
+        except GuiappError as exc:
+            self.show_error(str(exc))
+            return
+        dialog = BatchDialog(self.model, config, self.settings, self)
         if self.target_combo.currentIndex() >= 0:
             dialog.target_combo.set_target(int(self.target_combo.currentData()))
         dialog.open()
@@ -609,8 +628,8 @@ class MainWindow(QMainWindow):
             self._save_settings()
         except Exception:  # noqa: BLE001 - losing settings must not stop the window closing
             log.exception("could not save settings")
-        self._job += 1  # anything still arriving is stale
         try:
+            self.jobs.drop_all()  # anything still arriving is stale
             if not stop_all(timeout_ms=5000):
                 log.warning("background work did not stop within 5 s")
         except Exception:  # noqa: BLE001

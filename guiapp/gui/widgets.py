@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, QStringListModel, Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QCheckBox,
+    QAbstractItemView,
     QComboBox,
     QCompleter,
     QDoubleSpinBox,
     QFormLayout,
+    QGridLayout,
+    QGroupBox,
     QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -19,11 +24,25 @@ from PySide6.QtWidgets import (
 
 from ..core.api import Prediction
 from ..core.attack import AttackConfig
-from ..core.labels import LabelSet
+from ..core.labels import ImageNetClass, LabelSet
+from ..core.modes import MODES, AnyConfig, make_config
+from ..core.models import available_models, model_status
+from ..core.transfer import TransferConfig
+
+SUGGESTIONS = 12  # rows in the label completer's popup
+
+
+def label_text(c: ImageNetClass) -> str:
+    """How a class shows in the target list: its name and up to three other synonyms."""
+    base = c.name.lower()
+    extra = [s for s in c.synonyms if s.lower() != base and not base.startswith(s.lower() + " (")][:3]
+    return c.name + (f"  ({', '.join(extra)})" if extra else "")
 
 
 class LabelCombo(QComboBox):
-    """Editable combobox over the classes; type any part of a name or synonym to filter."""
+    """Editable combobox over the classes. Typing shows the engine's ranked suggestions
+    (the same as `guiapp-cli labels` and the "did you mean" of an error), misspellings
+    included: "golfish" offers goldfish."""
 
     def __init__(self, labels: LabelSet, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -31,19 +50,43 @@ class LabelCombo(QComboBox):
         self.setEditable(True)
         self.setInsertPolicy(QComboBox.NoInsert)
         self.setMaxVisibleItems(15)
-        for c in labels.classes:
-            extra = [s for s in c.synonyms if s != c.name][:3]
-            text = c.name + (f"  ({', '.join(extra)})" if extra else "")
+        self._texts = [label_text(c) for c in labels.classes]
+        for c, text in zip(labels.classes, self._texts):
             self.addItem(text, c.index)
             self.setItemData(self.count() - 1, f"{c.index} · {c.wnid} · {', '.join(c.synonyms)}", Qt.ToolTipRole)
-        completer = QCompleter(self.model(), self)
-        completer.setFilterMode(Qt.MatchContains)
+        # The completer shows our ranked list as it is (unfiltered): Qt's own filtering
+        # (prefix or substring) can neither rank nor forgive a typo.
+        self.suggestions = QStringListModel(self)
+        completer = QCompleter(self.suggestions, self)
+        completer.setCompletionMode(QCompleter.UnfilteredPopupCompletion)
         completer.setCaseSensitivity(Qt.CaseInsensitive)
-        completer.setCompletionMode(QCompleter.PopupCompletion)
+        completer.setMaxVisibleItems(SUGGESTIONS)
         self.setCompleter(completer)
+        self.lineEdit().textEdited.connect(self._suggest)
         self.setToolTip("The class the classifier should see. Type a name, synonym, WordNet id or index.")
         self.lineEdit().setPlaceholderText("type a label, e.g. goldfish")
         self.setCurrentIndex(-1)
+
+    def _suggest(self, text: str) -> None:
+        found = [self._texts[c.index] for c in self.labels.suggest(text, SUGGESTIONS)]
+        self.suggestions.setStringList(found)
+        if found:
+            self.completer().complete()
+            # Qt marks the first row *starting with* the text ("catamaran" for "cat");
+            # once it has, mark our best match instead, so Enter takes it.
+            QTimer.singleShot(0, self._mark_best)
+
+    def _mark_best(self) -> None:
+        completer = self.completer()
+        popup = completer.popup()
+        if popup.isVisible() and self.suggestions.rowCount():
+            # Silently: a `highlighted` signal would make the line edit take that text
+            # while the user is still typing.
+            blocked = completer.blockSignals(True)
+            try:
+                popup.setCurrentIndex(completer.completionModel().index(0, 0))
+            finally:
+                completer.blockSignals(blocked)
 
     def target_index(self) -> int:
         """The chosen class; resolves free text with the engine's rules (raises LabelError)."""
@@ -70,16 +113,20 @@ class PredictionTable(QTableWidget):
         self.setFocusPolicy(Qt.NoFocus)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        row = self.fontMetrics().height() + 8
+        row = self.fontMetrics().height() + 6
         self.verticalHeader().setDefaultSectionSize(row)
         height = row * 5 + self.horizontalHeader().sizeHint().height() + 2 * self.frameWidth()
         self.setFixedHeight(height)
+
+    def sizeHint(self) -> QSize:
+        return QSize(210, self.height())  # not the sum of its columns: the plot beside it needs the width
 
     def show_predictions(self, preds: list[Prediction], target: int | None = None) -> None:
         self.clearContents()
         for row, p in enumerate(preds[:5]):
             name, conf = QTableWidgetItem(p.name), QTableWidgetItem(f"{p.confidence:.1%}")
             conf.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+            name.setToolTip(p.name)
             if p.index == target:
                 font = QFont()
                 font.setBold(True)
@@ -94,12 +141,61 @@ class PredictionTable(QTableWidget):
         return item.text() if item else ""
 
 
+MODE_HELP = {
+    "default": "The smallest noise that makes the chosen model see the target (white-box).",
+    "robust": "Noise that also survives JPEG-75 and 2x down/up-scaling of the model's view (white-box).\n"
+              "Stronger, more visible noise; a result counts only if the target survives both.",
+    "transfer": "Crafted on surrogate models only, to fool models it never saw. Tick judges to see\n"
+                "whether other installed models are fooled by the result.",
+}
+
+
+class ModelChecklist(QListWidget):
+    """A short list of the installed models to tick (surrogates, judges)."""
+
+    changed = Signal()
+
+    def __init__(self, tooltip: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setToolTip(tooltip)
+        self.setSelectionMode(QAbstractItemView.NoSelection)
+        statuses = [(name, *model_status(name)) for name in available_models()]
+        for name, ok, why in sorted(statuses, key=lambda s: not s[1]):  # installed ones first
+            item = QListWidgetItem(name if ok else f"{name} (unavailable)")
+            item.setData(Qt.UserRole, name)
+            item.setToolTip(why)
+            item.setFlags(Qt.ItemIsUserCheckable | (Qt.ItemIsEnabled if ok else Qt.NoItemFlags))
+            item.setCheckState(Qt.Unchecked)
+            self.addItem(item)
+        rows = min(self.count(), 3)
+        self.setFixedHeight(rows * (self.fontMetrics().height() + 6) + 2 * self.frameWidth())
+        self.itemChanged.connect(lambda _item: self.changed.emit())
+
+    def _items(self) -> list[QListWidgetItem]:
+        return [self.item(i) for i in range(self.count())]
+
+    def checked(self) -> list[str]:
+        return [it.data(Qt.UserRole) for it in self._items() if it.checkState() == Qt.Checked]
+
+    def set_checked(self, names: list[str] | tuple[str, ...]) -> None:
+        for it in self._items():
+            usable = bool(it.flags() & Qt.ItemIsEnabled)
+            it.setCheckState(Qt.Checked if usable and it.data(Qt.UserRole) in names else Qt.Unchecked)
+
+
 class SettingsForm(QWidget):
-    """The attack settings that matter, with the engine's defaults and tooltips."""
+    """The attack mode and the settings that matter in it, with the engine's defaults."""
+
+    mode_changed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        d = AttackConfig()
+        d, t = AttackConfig(), TransferConfig()
+        self.mode = QComboBox()
+        for mode in MODES:
+            self.mode.addItem(mode, mode)
+            self.mode.setItemData(self.mode.count() - 1, MODE_HELP[mode], Qt.ToolTipRole)
+        self.mode.setToolTip("\n\n".join(f"{m}: {MODE_HELP[m]}" for m in MODES))
         self.eps = QDoubleSpinBox(decimals=1, minimum=0.5, maximum=64.0, singleStep=1.0, value=d.eps)
         self.eps.setSuffix(" /255")
         self.eps.setToolTip("L-inf budget: no pixel channel changes by more than this many 8-bit levels.\n"
@@ -115,28 +211,87 @@ class SettingsForm(QWidget):
         self.confidence.setToolTip("Required probability of the target in the saved image (0 = being top-1 is enough).")
         self.centroid = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=10.0, singleStep=0.1, value=d.centroid_weight)
         self.centroid.setToolTip("Pull the image's feature vector toward the target's typical vector (its centroid).")
-        self.robust = QCheckBox("survive JPEG and rescaling")
-        self.robust.setToolTip("Robust mode: optimise through JPEG-75 and 2x down/up-scaling of the model's view,\n"
-                               "and accept a result only if the target survives both. Stronger, more visible noise.")
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.addRow("Budget", self.eps)
-        form.addRow("Max steps", self.steps)
-        form.addRow("Refine steps", self.refine)
-        form.addRow("Confidence", self.confidence)
-        form.addRow("Centroid weight", self.centroid)
-        form.addRow("Robust", self.robust)
+        self.iterations = QSpinBox(minimum=1, maximum=5000, value=t.iterations)
+        self.iterations.setToolTip("Gradient iterations on the surrogate models (transfer keeps improving for hundreds).")
+        self.surrogates = ModelChecklist("The models the noise is crafted on (transfer mode).")
+        self.surrogates.set_checked(t.surrogates)
+        self.judges = ModelChecklist("After the run, ask each ticked model what it sees in the saved 8-bit image.\n"
+                                     "A fair judge is a model that is not among the surrogates.")
 
-    def config(self) -> AttackConfig:
-        return AttackConfig(
+        self.form = QFormLayout(self)
+        self.form.setContentsMargins(0, 0, 0, 0)
+        self.form.addRow("Mode", self.mode)
+        self.form.addRow("Budget", self.eps)
+        self.form.addRow("Max steps", self.steps)
+        self.form.addRow("Iterations", self.iterations)
+        self.form.addRow("Refine steps", self.refine)
+        self.form.addRow("Confidence", self.confidence)
+        self.form.addRow("Centroid weight", self.centroid)
+        self.form.addRow("Surrogates", self.surrogates)
+        self.form.addRow("Judges", self.judges)
+        self.mode.currentIndexChanged.connect(self._mode_changed)
+        self._mode_changed()
+
+    def current_mode(self) -> str:
+        return self.mode.currentData()
+
+    def set_mode(self, mode: str) -> None:
+        i = self.mode.findData(mode)
+        if i >= 0:
+            self.mode.setCurrentIndex(i)
+
+    def _mode_changed(self) -> None:
+        transfer = self.current_mode() == "transfer"
+        for widget in (self.steps, self.refine, self.confidence):
+            self.form.setRowVisible(widget, not transfer)
+        for widget in (self.iterations, self.surrogates, self.judges):
+            self.form.setRowVisible(widget, transfer)
+        self.mode_changed.emit(self.current_mode())
+
+    def config(self) -> AnyConfig:
+        """The engine's config for these settings (GuiappError for a bad combination)."""
+        mode = self.current_mode()
+        if mode == "transfer":
+            return make_config(
+                mode,
+                eps=self.eps.value(),
+                iterations=self.iterations.value(),
+                surrogates=tuple(self.surrogates.checked()),
+                centroid_weight=self.centroid.value(),
+            )
+        return make_config(
+            mode,
             eps=self.eps.value(),
             max_steps=self.steps.value(),
             refine_steps=None if self.refine.value() < 0 else self.refine.value(),
             confidence=self.confidence.value(),
             centroid_weight=self.centroid.value(),
-            mode="robust" if self.robust.isChecked() else "default",
         )
 
     def spinboxes(self) -> dict[str, QDoubleSpinBox | QSpinBox]:
         return {"eps": self.eps, "steps": self.steps, "refine": self.refine,
-                "confidence": self.confidence, "centroid": self.centroid}
+                "confidence": self.confidence, "centroid": self.centroid, "iterations": self.iterations}
+
+
+class PredictionsBox(QGroupBox):
+    """Top-5 of the original and of the adversarial image, side by side."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Predictions", parent)
+        self.original = PredictionTable()
+        self.adversarial = PredictionTable()
+        self.original_caption = QLabel("Original")
+        self.adversarial_caption = QLabel("Adversarial, as saved (8-bit)")
+        self.adversarial_caption.setToolTip(
+            "The top-5 of the 8-bit image exactly as it is saved, through the model's standard\n"
+            "preprocessing. The live numbers during a run come from the optimiser's own\n"
+            "(differentiable) preprocessing, so they can differ by a point or two.")
+        grid = QGridLayout(self)
+        grid.addWidget(self.original_caption, 0, 0)
+        grid.addWidget(self.adversarial_caption, 0, 1)
+        grid.addWidget(self.original, 1, 0)
+        grid.addWidget(self.adversarial, 1, 1)
+        grid.setRowStretch(2, 1)
+
+    def set_model_name(self, name: str) -> None:
+        self.setTitle(f"Predictions of {name}")

@@ -3,7 +3,7 @@
 One worker object per job, moved to its own QThread (the habit of napari's thread_worker
 and Orange3's TaskState): `started -> run`, `done/failed -> quit`, `finished -> reap` in
 the GUI thread (see _Reaper for why not deleteLater). Every signal carries the job id, so
-the window can drop results of a job it has already replaced. Only plain Python/numpy
+results of a job that was replaced can be dropped (jobs.Jobs does that per kind of job). Only plain Python/numpy
 values cross threads. `live_threads()` lets the window's closeEvent (and the tests) make
 sure nothing is left running.
 """
@@ -18,8 +18,6 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
-from ..core.attack import AttackConfig, TargetedAttack
-from ..core.centroids import Centroids
 from ..core.errors import GuiappError
 from ..core.models import Classifier
 
@@ -44,9 +42,9 @@ class Worker(QObject):
     done = Signal(int, object)
     failed = Signal(int, str)
 
-    def __init__(self, job_id: int) -> None:
+    def __init__(self, job_id: int = 0) -> None:
         super().__init__()
-        self.job_id = job_id
+        self.job_id = job_id  # set by Jobs.start before the thread starts
 
     def work(self) -> Any:
         raise NotImplementedError
@@ -67,7 +65,7 @@ class Worker(QObject):
 class FunctionWorker(Worker):
     """Runs one callable (model loading, image loading, saving...)."""
 
-    def __init__(self, job_id: int, fn: Callable[[], Any]) -> None:
+    def __init__(self, fn: Callable[[], Any], job_id: int = 0) -> None:
         super().__init__(job_id)
         self.fn = fn
 
@@ -76,28 +74,46 @@ class FunctionWorker(Worker):
 
 
 class AttackWorker(Worker):
-    """Iterates the engine's step generator; emits each record and a throttled preview."""
+    """Builds an attack in the worker thread (a transfer attack first loads its surrogate
+    models), then iterates its step generator, emitting each record and a throttled preview.
+
+    `make_attack()` returns an object with `steps()`, `result`, `cancel()` and
+    `current_image()`: a TargetedAttack or a TransferAttack. The work's result is the
+    attack's AttackResult.
+    """
 
     step = Signal(int, object)  # StepRecord (frozen dataclass of floats/ints)
     preview = Signal(int, object)  # (H, W, 3) uint8 of the current iterate
 
-    def __init__(self, job_id: int, model: Classifier, image, target: int, config: AttackConfig,
-                 centroids: Centroids | None) -> None:
+    def __init__(self, make_attack: Callable[[], Any], job_id: int = 0) -> None:
         super().__init__(job_id)
-        self.attack = TargetedAttack(model, image, target, config, centroids)
+        self.make_attack = make_attack
+        self.attack: Any = None
+        self._lock = threading.Lock()
+        self._cancelled = False
 
     def cancel(self) -> None:
-        self.attack.cancel()
+        with self._lock:
+            self._cancelled = True
+            attack = self.attack
+        if attack is not None:
+            attack.cancel()
 
     def work(self) -> Any:
+        attack = self.make_attack()
+        with self._lock:
+            self.attack = attack
+            cancelled = self._cancelled
+        if cancelled:  # Stop pressed while the attack was being built
+            attack.cancel()
         last_preview = 0.0
-        for record in self.attack.steps():
+        for record in attack.steps():
             self.step.emit(self.job_id, record)
             now = time.perf_counter()
             if now - last_preview >= PREVIEW_INTERVAL_S:
                 last_preview = now
-                self.preview.emit(self.job_id, self.attack.current_image())
-        return self.attack.result
+                self.preview.emit(self.job_id, attack.current_image())
+        return attack.result
 
 
 class _Reaper(QObject):
@@ -181,7 +197,7 @@ class DefenceWorker(Worker):
 
     progress = Signal(int, int, int)  # job id, iteration, total (Deep Image Prior only)
 
-    def __init__(self, job_id: int, model: Classifier, image, defence, target: int) -> None:
+    def __init__(self, model: Classifier, image, defence, target: int, job_id: int = 0) -> None:
         super().__init__(job_id)
         self.model, self.image, self.defence, self.target = model, image, defence, target
         self._cancel = threading.Event()

@@ -31,7 +31,7 @@ def test_attack_runs_live_and_saves_verified_png(qtbot, window, tmp_path):
     out = tmp_path / "adv.png"
     with qtbot.waitSignal(window.saved, timeout=30000):
         window.save_result(out)
-    assert "goldfish" in window.result_label.text()
+    assert "goldfish" in window.save_label.text()
     assert int(classify_pil(window.model, Image.open(out)).argmax()) == 1
 
 
@@ -55,11 +55,11 @@ def test_restart_drops_stale_job(qtbot, window):
     window.form.steps.setValue(30)
     window.start_attack()
     qtbot.waitUntil(lambda: window.plot.point_count() >= 1, timeout=30000)
-    first_job = window._job
+    first = window.jobs.worker("attack")
     window.target_combo.set_target(2)
     with qtbot.waitSignal(window.attack_finished, timeout=120000) as blocker:
         window.start_attack()
-    assert window._job > first_job
+    assert window.jobs.worker("attack") is not first
     assert blocker.args[0].target == 2  # only the new job's result arrived
 
 
@@ -145,13 +145,13 @@ def test_difference_view_amplifies():
 def test_defence_panel_reports_survival(qtbot, window):
     _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
     window.target_combo.set_target(1)
-    window.form.robust.setChecked(True)
+    window.form.set_mode("robust")
     with qtbot.waitSignal(window.attack_finished, timeout=120000) as blocker:
         window.start_attack()
     assert blocker.args[0].success
-    window.defence_combo.setCurrentIndex(window.defence_combo.findData("jpeg"))
+    window.defences.combo.setCurrentIndex(window.defences.combo.findData("jpeg"))
     with qtbot.waitSignal(window.defence_done, timeout=30000) as done:
         window.apply_defence()
     assert done.args[0] is True  # robust noise survives JPEG-75
-    assert "survived" in window.defence_label.text()
-    assert window.defence_image.pixmap() is not None and not window.defence_image.pixmap().isNull()
+    assert "survived" in window.defences.label.text()
+    assert window.defences.image.pixmap() is not None and not window.defences.image.pixmap().isNull()

@@ -1,0 +1,87 @@
+"""Help > About and Edit > Preferences."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+import torch
+from PySide6 import __version__ as pyside_version
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QMessageBox, QVBoxLayout, QWidget
+
+from .. import __version__
+from ..core.device import describe_device
+from ..core.imageio import MAX_PIXELS
+from ..core.models import Classifier
+
+MAX_PIXELS_KEY = "open/max_pixels"
+
+
+def licence() -> str:
+    try:
+        return metadata.metadata("guiapp").get("License") or "MIT"
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "MIT"
+
+
+def about_text(model: Classifier | None) -> str:
+    if model is None:
+        model_line, device_line = "still loading", "not chosen yet"
+    else:
+        model_line = f"{model.name} (weights {model.fingerprint[:12]})"
+        device_line = describe_device(model.device)
+    return (
+        f"<h3>guiapp {__version__}</h3>"
+        "<p>A studio for targeted adversarial noise on ImageNet classifiers: open a photo, pick the "
+        "label the classifier should see, save a PNG that looks unchanged but is classified as it.</p>"
+        f"<p><b>Model:</b> {model_line}<br><b>Device:</b> {device_line}<br>"
+        f"<b>Licence:</b> {licence()}<br>"
+        f"<b>Using:</b> Python {platform.python_version()}, PyTorch {torch.__version__}, "
+        f"PySide6 {pyside_version}</p>"
+        "<p>Command line: <code>guiapp-cli --help</code>. Documentation: README.md.</p>"
+    )
+
+
+def show_about(parent: QWidget, model: Classifier | None) -> QMessageBox:
+    box = QMessageBox(QMessageBox.Information, "About guiapp", about_text(model), parent=parent)
+    box.open()  # non-blocking, like every other message of the window
+    return box
+
+
+def max_pixels(settings: QSettings) -> int:
+    try:
+        value = int(float(settings.value(MAX_PIXELS_KEY, MAX_PIXELS)))
+    except (TypeError, ValueError):
+        return MAX_PIXELS
+    return value if value > 0 else MAX_PIXELS
+
+
+class PreferencesDialog(QDialog):
+    """Settings that are not about one attack: the largest image the app opens."""
+
+    def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        self.settings = settings
+        self.megapixels = QDoubleSpinBox(decimals=1, minimum=0.1, maximum=1000.0, singleStep=8.0)
+        self.megapixels.setSuffix(" megapixels")
+        self.megapixels.setValue(max_pixels(settings) / 1e6)
+        self.megapixels.setToolTip(
+            "Larger images are refused before they are decoded: a guard against decompression bombs\n"
+            "and against attacks that would not fit in memory (the attack works at full resolution).")
+        form = QFormLayout()
+        form.addRow("Largest image to open", self.megapixels)
+        note = QLabel(f"Default {MAX_PIXELS / 1e6:.0f} MP (about 8000x8000). Raise it only with memory to spare.")
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(note)
+        lay.addWidget(buttons)
+
+    def accept(self) -> None:
+        self.settings.setValue(MAX_PIXELS_KEY, int(round(self.megapixels.value() * 1e6)))
+        super().accept()

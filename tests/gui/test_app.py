@@ -1,0 +1,127 @@
+"""The `guiapp` entry point: start-up with an image, and the check before Qt starts."""
+
+from pathlib import Path
+
+import pytest
+
+from guiapp.gui import app, platform_check
+from guiapp.gui.platform_check import APT_LINE, missing_libraries, preflight
+
+SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+# What `ldd libqxcb.so` printed on a Debian 12 machine lacking two of the libraries.
+LDD_MISSING = """\
+\tlinux-vdso.so.1 (0x00007ffd4f7f2000)
+\tlibQt6XcbQpa.so.6 => /venv/PySide6/Qt/plugins/platforms/../../lib/libQt6XcbQpa.so.6 (0x00007fee7be9e000)
+\tlibxkbcommon.so.0 => /lib/x86_64-linux-gnu/libxkbcommon.so.0 (0x00007fee7bdc8000)
+\tlibxcb-cursor.so.0 => /lib/x86_64-linux-gnu/libxcb-cursor.so.0 (0x00007fee7bdb4000)
+\tlibxcb-icccm.so.4 => not found
+\tlibxcb-util.so.1 => /lib/x86_64-linux-gnu/libxcb-util.so.1 (0x00007fee7bdac000)
+\tlibxcb-keysyms.so.1 => not found
+\tlibxcb-icccm.so.4 => not found
+\tlibxcb-keysyms.so.1 => not found
+"""
+LDD_ALL_FOUND = "\n".join(line for line in LDD_MISSING.splitlines() if "not found" not in line)
+
+
+def _wait_ready(qtbot, window):
+    qtbot.waitUntil(lambda: window.model is not None, timeout=60000)
+    qtbot.waitUntil(lambda: window.pred_original.top_name() != "", timeout=60000)
+    qtbot.waitUntil(lambda: window.act_start.isEnabled(), timeout=10000)
+
+
+def test_guiapp_with_an_image_becomes_ready(qtbot, settings):
+    # What `guiapp IMAGE` runs before the event loop: the model loads while the image
+    # opens, and neither result may discard the other.
+    window = app.create_window([str(SAMPLES / "chelsea_cat.jpg"), "--device", "cpu"], settings=settings)
+    qtbot.addWidget(window)
+    _wait_ready(qtbot, window)
+    assert window.image is not None and window.image.path.name == "chelsea_cat.jpg"
+    assert window.pred_original.top_name() in ("Egyptian cat", "tiger cat", "tabby")
+    assert window.start_button.isEnabled()
+    assert "loading" not in window.status_model.text()
+
+
+def test_recent_file_opened_before_the_model_is_ready(qtbot, settings):
+    from guiapp.gui.main_window import MainWindow
+
+    settings.setValue("recent", [str(SAMPLES / "coffee.jpg")])
+    window = MainWindow(settings=settings, device="cpu")
+    qtbot.addWidget(window)
+    window.show()
+    assert window.model is None  # still loading
+    window.recent_menu.actions()[0].trigger()
+    _wait_ready(qtbot, window)
+    assert window.pred_original.top_name() == "espresso"
+
+
+def test_a_newer_image_supersedes_only_the_older_image(qtbot, settings):
+    from guiapp.gui.main_window import MainWindow
+
+    window = MainWindow(settings=settings, device="cpu")
+    qtbot.addWidget(window)
+    window.open_image(SAMPLES / "chelsea_cat.jpg")
+    window.open_image(SAMPLES / "coffee.jpg")  # supersedes the cat, not the model
+    _wait_ready(qtbot, window)
+    qtbot.waitUntil(lambda: window.pred_original.top_name() == "espresso", timeout=30000)
+    assert window.image.path.name == "coffee.jpg"
+
+
+def test_missing_libraries_are_read_from_ldd():
+    assert missing_libraries(LDD_MISSING) == ["libxcb-icccm.so.4", "libxcb-keysyms.so.1"]
+    assert missing_libraries(LDD_ALL_FOUND) == []
+    assert missing_libraries("") == []
+
+
+def test_preflight_names_the_missing_libraries_and_the_apt_line(tmp_path):
+    plugin = tmp_path / "libqxcb.so"
+    env = {"DISPLAY": ":0"}
+    message = preflight(env, plugin=plugin, ldd=lambda p: LDD_MISSING, platform="linux")
+    assert "libxcb-icccm.so.4" in message and "libxcb-keysyms.so.1" in message
+    assert APT_LINE in message
+    assert "libxcb-icccm4" in APT_LINE and "libxcb-keysyms1" in APT_LINE and "libxcb-cursor0" in APT_LINE
+    assert preflight(env, plugin=plugin, ldd=lambda p: LDD_ALL_FOUND, platform="linux") is None
+
+
+def test_preflight_unknown_library_is_named():
+    message = preflight({"DISPLAY": ":0"}, plugin=Path("x"), platform="linux",
+                        ldd=lambda p: "\tlibfoo-bar.so.7 => not found\n")
+    assert "libfoo-bar.so.7" in message and "Also install" in message
+
+
+@pytest.mark.parametrize(
+    "env, expect",
+    [
+        ({}, "DISPLAY is not set"),  # no X server at all
+        ({"QT_QPA_PLATFORM": "xcb"}, "DISPLAY is not set"),
+        ({"QT_QPA_PLATFORM": "offscreen"}, None),  # Qt will not use xcb: nothing to check
+        ({"WAYLAND_DISPLAY": "wayland-0"}, None),
+        ({"DISPLAY": ":0"}, None),
+    ],
+)
+def test_preflight_knows_when_xcb_is_used(env, expect, tmp_path):
+    message = preflight(env, plugin=tmp_path / "libqxcb.so", ldd=lambda p: LDD_ALL_FOUND, platform="linux")
+    assert message is None if expect is None else expect in message
+
+
+def test_preflight_is_linux_only():
+    assert preflight({}, ldd=lambda p: LDD_MISSING, platform="darwin") is None
+
+
+def test_main_prints_the_fix_instead_of_starting_qt(monkeypatch, capsys):
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(platform_check, "run_ldd", lambda path: LDD_MISSING)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the window was created although Qt would abort")
+
+    monkeypatch.setattr(app, "create_window", must_not_run)
+    assert app.main([str(SAMPLES / "coffee.jpg")]) == 1
+    err = capsys.readouterr().err
+    assert APT_LINE in err and "libxcb-icccm.so.4" in err
+
+
+def test_readme_setup_has_the_same_apt_line():
+    assert APT_LINE in README.read_text(encoding="utf-8")
