@@ -136,6 +136,18 @@ def test_options_reach_the_config(client, tiny):
     assert not report["success"] and not report["centroids"]  # one step at 4/255 cannot reach a goldfish
 
 
+def test_transfer_mode_is_byte_identical_to_the_cli(client, tiny, tmp_path):
+    fields = {"target": "tiger cat", "mode": "transfer", "iterations": "2", "surrogates": "efficientnet-lite0"}
+    r = client.post("/v1/attack", files=image_file(tiny), data=fields)
+    assert r.status_code == 200, r.text
+    out = tmp_path / "transfer.png"
+    cli_main(["attack", str(tiny), "-t", "tiger cat", "--mode", "transfer", "--iterations", "2",
+              "--surrogates", "efficientnet-lite0", "-o", str(out), "--device", "cpu", "-q"])
+    assert r.content == out.read_bytes()
+    report = json.loads(r.headers["x-guiapp-report"])
+    assert report["mode"] == "transfer" and report["config"]["iterations"] == 2 and report["steps"] <= 2
+
+
 def test_job_lifecycle(client, tiny, cli_png):
     r = client.post("/v1/jobs", files=image_file(tiny), data=ATTACK)
     assert r.status_code == 202 and r.json()["state"] in ("queued", "running")
@@ -257,6 +269,7 @@ def test_body_limit_is_enforced_while_streaming(client):
         ({"target": "goldfish", "bogus": "1"}, "bad_option", "bogus"),
         ({"target": "goldfish", "mode": "fast"}, "bad_option", "mode"),
         ({"target": "goldfish", "iterations": "5"}, "bad_option", "iterations"),  # a transfer option
+        ({"target": "goldfish", "mode": "transfer", "steps": "5"}, "bad_option", "max_steps"),  # as the CLI
         ({"target": "goldfish", "steps": "61"}, "bad_option", "limit of 60"),
         ({"target": "goldfish", "centroids": "/etc/passwd"}, "bad_option", "centroids"),
     ],

@@ -109,7 +109,8 @@ class Engine:
                 job.request.target,
                 job.workdir / OUTPUT_NAME,
                 model=self.model,
-                config=config,  # type: ignore[arg-type]  # a TransferConfig once transfer mode lands
+                device=str(self.model.device),  # where transfer mode loads its surrogates
+                config=config,
                 centroids=self._centroids(job.request),
                 on_step=on_step,
                 attack_hook=job.attach,

@@ -3,7 +3,7 @@
 Option names are the config field names that `guiapp.core.modes.make_config` takes
 (eps, max_steps, refine_steps, confidence, centroid_weight, seed; iterations, surrogates,
 loss... in transfer mode), with the CLI's spellings accepted too (`steps`,
-`refine-steps`), so a value means and is checked the same as everywhere else.
+`refine-steps`, `step-size`), so a value means and is checked the same as everywhere else.
 """
 
 from __future__ import annotations
@@ -50,11 +50,10 @@ def option_types(mode: str) -> dict[str, str]:
     return {f.name: str(f.type) for f in fields(config_class(mode)) if f.name != "mode"}
 
 
-def canonical_name(name: str, mode: str) -> str:
+def canonical_name(name: str) -> str:
+    """Config names, or the CLI's flag spellings (`steps`, `refine-steps`, `step-size`)."""
     name = name.strip().replace("-", "_")
-    if name == "steps":  # the CLI's --steps: the step budget of whichever mode
-        return "iterations" if mode == "transfer" else "max_steps"
-    return name
+    return "max_steps" if name == "steps" else name  # as the CLI's --steps (transfer: iterations)
 
 
 def convert(name: str, text: str, annotation: str) -> Any:
@@ -99,7 +98,7 @@ def parse_attack_fields(fields_: dict[str, str], labels: LabelSet, max_steps: in
     for raw_name, text in fields_.items():
         if raw_name in RESERVED or not text.strip():  # empty: the mode's default, as an HTML form sends it
             continue
-        name = canonical_name(raw_name, mode)
+        name = canonical_name(raw_name)
         if name in options:
             raise ApiError(422, "bad_option", f"option {name} given twice")
         # Unknown names go through as-is: make_config names them and lists the valid ones.

@@ -110,7 +110,7 @@ def attack_form_schema() -> dict[str, Any]:
         "target": {"type": "string", "description": "class name, synonym, WordNet id or index (GET /v1/labels?q=)"},
         "mode": {"type": "string", "enum": list(MODES), "default": "default"},
         "centroids": {"type": "string", "enum": ["auto", "none"], "default": "auto"},
-        "steps": {"type": "integer", "description": "the CLI's --steps: max_steps, or iterations in transfer mode"},
+        "steps": {"type": "integer", "description": "the CLI's --steps: max_steps (transfer mode: iterations)"},
     }
     for mode in MODES:
         for f in fields(config_class(mode)):
