@@ -103,10 +103,19 @@ def test_real_server_attack_errors_and_sigterm(tmp_path, tiny):
         assert r.status_code == 422 and len(r.json()["candidates"]) >= 2
         assert http.get("/healthz").json()["queued_or_running"] == 0
 
+        # A client that hangs up mid-attack: the server notices and cancels the attack, so
+        # the worker is free again long before its 1000 steps would be done.
+        long_fields = {"target": "goldfish", "eps": "0.5", "steps": "1000"}
+        with pytest.raises(httpx.ReadTimeout):
+            http.post("/v1/attack", files=files, data=long_fields, timeout=3)
+        end = time.monotonic() + 30
+        while http.get("/healthz").json()["queued_or_running"] and time.monotonic() < end:
+            time.sleep(0.2)
+        assert http.get("/healthz").json()["queued_or_running"] == 0
+
         # A long attack in flight when the stop signal comes: it is cancelled within a
         # step, its client gets an answer, and the process exits 0.
         answers: list[httpx.Response] = []
-        long_fields = {"target": "goldfish", "eps": "0.5", "steps": "1000"}
         caller = threading.Thread(target=lambda: answers.append(http.post("/v1/attack", files=files, data=long_fields)))
         caller.start()
         end = time.monotonic() + 60
