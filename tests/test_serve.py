@@ -279,6 +279,18 @@ def test_bad_fields_are_422(client, tiny, fields, code, fragment):
     assert fragment in body["message"]
 
 
+def test_an_attack_too_big_for_memory_is_413(client, tiny, monkeypatch):
+    from guiapp.core import api
+    from guiapp.core.errors import MemoryLimitError
+
+    def no_room(*args, **kwargs):
+        raise MemoryLimitError("needs about 9.0 GiB of RAM, but only 1.0 GiB is available")
+
+    monkeypatch.setattr(api, "check_attack_memory", no_room)
+    body = assert_error(client.post("/v1/attack", files=image_file(tiny), data=ATTACK), 413, "too_large_for_memory")
+    assert "9.0 GiB" in body["message"]
+
+
 def test_label_errors_list_candidates(client, tiny):
     ambiguous = client.post("/v1/attack", files=image_file(tiny), data={"target": "crane"}).json()
     assert {c["index"] for c in ambiguous["candidates"][:2]} == {134, 517}

@@ -8,7 +8,7 @@ import base64
 import json
 import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
@@ -68,7 +68,7 @@ def create_app(settings: ServeSettings, model: Classifier) -> FastAPI:
     install_handlers(app)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(bearer_guard(settings.token))])
 
-    async def receive_image(request: Request, pool_check) -> tuple[Upload, Path]:
+    async def receive_image(request: Request, pool_check: Callable[[], None]) -> tuple[Upload, Path]:
         """Capacity first (no point reading 50 MB to answer 429), then the upload, then its header."""
         pool_check()
         workdir = engine.workdir()

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..core.api import AttackReport, Prediction, attack_file, predict_image
 from ..core.attack import StepRecord
 from ..core.errors import GuiappError
@@ -115,9 +117,13 @@ class Engine:
                 on_step=on_step,
                 attack_hook=job.attach,
                 metadata={"source": job.filename},
+                max_pixels=self.settings.max_pixels,
             )
         except GuiappError as exc:
             job.fail(from_guiapp_error(exc))
+        except (MemoryError, torch.OutOfMemoryError):
+            # The memory check passed but other work took the room meanwhile: may pass later.
+            job.fail(ApiError(503, "out_of_memory", "out of memory for this image right now", headers={"Retry-After": "30"}))
         except Exception as exc:  # a bug: keep the worker alive and say so in the job
             log.exception("attack job %s failed", job.id)
             job.fail(ApiError(500, "internal", f"internal error ({type(exc).__name__}); see the server log"))

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..core.errors import GuiappError, ImageLoadError, LabelError, ModelUnavailableError, OutputError
+from ..core.errors import GuiappError, ImageLoadError, LabelError, MemoryLimitError, ModelUnavailableError, OutputError
 from .pool import PoolClosed, QueueFull
 
 log = logging.getLogger("guiapp.serve")
@@ -37,6 +37,8 @@ def from_guiapp_error(exc: GuiappError) -> ApiError:
     """The engine's user errors as HTTP errors (the CLI prints the same messages)."""
     if isinstance(exc, ImageLoadError):
         return ApiError(400, "bad_image", strip_server_path(str(exc)))
+    if isinstance(exc, MemoryLimitError):
+        return ApiError(413, "too_large_for_memory", str(exc))
     if isinstance(exc, LabelError):
         return ApiError(422, "bad_label", str(exc))
     if isinstance(exc, ModelUnavailableError):
