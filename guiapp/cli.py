@@ -378,7 +378,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .serve.settings import ServeSettings, check_exposure
 
     try:
-        from .serve.server import serve
+        from .serve.server import bind, serve
     except ImportError as exc:
         raise GuiappError(f"the server needs the serve extra: pip install -e '.[serve]' ({exc.name} is missing)") from exc
     from .core import load_model
@@ -398,7 +398,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         centroids=centroids_arg(args.centroids),
     )
     check_exposure(settings)  # before spending seconds on the model
-    return serve(settings, load_model(args.model, args.device, args.weights))
+    sock = bind(settings.host, settings.port)  # a taken port fails now, not after the model load
+    try:
+        model = load_model(args.model, args.device, args.weights)
+    except BaseException:
+        sock.close()
+        raise
+    return serve(settings, model, sock)
 
 
 def build_parser() -> argparse.ArgumentParser:

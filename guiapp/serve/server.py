@@ -50,10 +50,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(settings: ServeSettings, model: Classifier) -> int:
-    """Serve until SIGINT/SIGTERM; returns the exit status (0 after a clean stop)."""
+def serve(settings: ServeSettings, model: Classifier, sock: socket.socket | None = None) -> int:
+    """Serve until SIGINT/SIGTERM; returns the exit status (0 after a clean stop).
+
+    `sock`: already bound by `bind` (the CLI binds before loading the model, so a taken
+    port is reported at once)."""
     check_exposure(settings)
-    sock = bind(settings.host, settings.port)
+    sock = sock or bind(settings.host, settings.port)
     app = create_app(settings, model)
     config = uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=GRACE_S, access_log=True)
     server = _Server(config, app.state.engine)
