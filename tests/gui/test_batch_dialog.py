@@ -33,3 +33,43 @@ def test_batch_dialog_refuses_output_inside_input(qtbot, window, tmp_path):
     assert "inside the input" in dialog.summary_label.text()
     assert dialog.worker is None
     dialog.close()
+
+
+def test_batch_dialog_messages_name_no_command_line_flags(qtbot, window, tmp_path):
+    window.open_batch_dialog()
+    dialog = window._batch_dialog
+    dialog.input_edit.setText(str(tmp_path))
+    dialog.output_edit.setText(str(tmp_path / "out" / "deeper"))
+    dialog.target_combo.set_target(1)
+    dialog.start()
+    text = dialog.summary_label.text()
+    assert "inside the input folder" in text and "--" not in text
+    dialog.close()
+
+
+def test_batch_cancel_reports_what_was_not_processed(qtbot, window, tmp_path):
+    inp, out = tmp_path / "in", tmp_path / "out"
+    inp.mkdir()
+    for name in ("a", "b", "c"):
+        shutil.copy(SAMPLES / "coffee.jpg", inp / f"{name}.jpg")
+    window.open_batch_dialog()
+    dialog = window._batch_dialog
+    dialog.input_edit.setText(str(inp))
+    dialog.output_edit.setText(str(out))
+    dialog.target_combo.set_target(1)
+    with qtbot.waitSignal(dialog.finished_batch, timeout=120000) as blocker:
+        dialog.start()
+        dialog.cancel()
+        assert dialog.eta_label.text() == "cancelling…"
+    assert blocker.args[0].cancelled
+    assert dialog.eta_label.text() == "cancelled"  # not "cancelling…" forever
+    summary = dialog.summary_label.text()
+    assert "Cancelled after 0 of 3 files" in summary and "3 not processed" in summary
+    assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
+    dialog.close()
+
+
+def test_batch_shortcut_opens_the_dialog(qtbot, window):
+    window.act_batch.trigger()
+    assert window._batch_dialog.isVisible()
+    window._batch_dialog.close()

@@ -155,3 +155,236 @@ def test_defence_panel_reports_survival(qtbot, window):
     assert done.args[0] is True  # robust noise survives JPEG-75
     assert "survived" in window.defences.label.text()
     assert window.defences.image.pixmap() is not None and not window.defences.image.pixmap().isNull()
+
+
+# ---------------------------------------------------------------- rough edges (issue 10)
+def _short_run(qtbot, window, target=1, steps=60):
+    window.target_combo.set_target(target)
+    window.form.steps.setValue(steps)
+    with qtbot.waitSignal(window.attack_finished, timeout=120000) as blocker:
+        window.start_attack()
+    return blocker.args[0]
+
+
+def test_stop_says_stopped_not_optimising(qtbot, window):
+    _open(qtbot, window, SAMPLES / "coffee.jpg")
+    window.target_combo.set_target(1)
+    window.form.steps.setValue(5000)
+    window.form.eps.setValue(0.5)
+    with qtbot.waitSignal(window.attack_finished, timeout=60000) as blocker:
+        window.start_attack()
+        qtbot.waitUntil(lambda: window.plot.point_count() >= 2, timeout=30000)
+        window.stop_attack()
+    result = blocker.args[0]
+    title = window.views.titles[1].text()
+    assert "optimising" not in title and f"stopped at step {result.steps}" in title
+    assert "Stopped" in window.result_label.text()
+    assert not window.live_label.isVisible() or window.live_label.text() == ""
+
+
+def test_opening_another_image_clears_the_last_run(qtbot, window):
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    _short_run(qtbot, window)
+    with qtbot.waitSignal(window.defence_done, timeout=30000):
+        window.apply_defence()
+    assert not window.defences.image.pixmap().isNull()
+    window.panel.show_line(window.live_label, "live: step 3")  # as during a run
+    _open(qtbot, window, SAMPLES / "coffee.jpg")
+    assert window.defences.image.pixmap().isNull()
+    assert "Run an attack" in window.defences.label.text()
+    for label in (window.live_label, window.result_label, window.save_label):
+        assert label.text() == ""
+    assert window.pred_adversarial.top_name() == ""
+    assert window.views.filled() == [True, False, False]
+    assert window.plot.point_count() == 0
+
+
+def test_a_new_run_clears_the_last_defence(qtbot, window):
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    _short_run(qtbot, window)
+    with qtbot.waitSignal(window.defence_done, timeout=30000):
+        window.apply_defence()
+    _short_run(qtbot, window, target=2)
+    assert window.defences.image.pixmap().isNull() and "Run an attack" in window.defences.label.text()
+
+
+def test_step_axis_has_whole_steps_and_legends_outside_the_plots(window):
+    plot = window.plot
+    for low, high, pixels in ((0, 2, 400), (1, 7, 500), (0, 10, 300), (1, 1.5, 400)):
+        for _spacing, values in plot.loss_plot.getAxis("bottom").tickValues(low, high, pixels):
+            assert all(float(v).is_integer() for v in values), values
+    for item in (plot.loss_plot, plot.conf_plot):
+        assert item.legend is None  # no legend box inside the plot area for a curve to cross
+    assert "class loss" in plot.loss_plot.titleLabel.text and "source confidence" in plot.conf_plot.titleLabel.text
+
+
+def test_result_line_says_what_is_measured(qtbot, window):
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    result = _short_run(qtbot, window)
+    assert result.success
+    text = window.result_label.text()
+    assert "Target reached" in text and "PSNR" in text and "SSIM" in text
+    assert "saved 8-bit image: goldfish" in text
+    assert "as saved" in window.predictions.adversarial_caption.text()
+    assert "Live values" in window.live_label.toolTip() and "as saved" in window.live_label.toolTip()
+
+
+def test_save_as_jpeg_offers_png_and_keeps_the_result_line(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    _short_run(qtbot, window)
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "x.jpg"), ""))
+    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *a: asked.append(text) or QMessageBox.Save)
+    with qtbot.waitSignal(window.saved, timeout=30000) as blocker:
+        window.act_save.trigger()
+    assert blocker.args[0] == str(tmp_path / "x.png")
+    assert (tmp_path / "x.png").exists() and not (tmp_path / "x.jpg").exists() and not (tmp_path / "x.jpg.png").exists()
+    assert len(asked) == 1 and "JPG would destroy the noise" in asked[0] and "x.png" in asked[0]
+    assert "Saved" in window.save_label.text() and "Target reached" in window.result_label.text()
+
+
+def test_save_over_the_input_is_refused_before_asking_to_replace(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    src = tmp_path / "in.png"
+    Image.open(SAMPLES / "coffee.jpg").save(src)
+    before = src.read_bytes()
+    _open(qtbot, window, src)
+    _short_run(qtbot, window)
+    options, asked = [], []
+
+    def fake_dialog(parent, caption, directory, filter, *args, **kwargs):
+        options.append(kwargs.get("options", args[1] if len(args) > 1 else None))
+        return str(src), ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", fake_dialog)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: asked.append(a) or QMessageBox.Yes)
+    with qtbot.waitSignal(window.error_shown, timeout=5000) as blocker:
+        window.act_save.trigger()
+    assert "refusing to overwrite the input" in blocker.args[0]
+    assert asked == []  # nobody was asked "Replace?" for a save we refuse anyway
+    assert options[0] & QFileDialog.Option.DontConfirmOverwrite  # Qt's own "Replace?" is off
+    assert src.read_bytes() == before
+
+
+def test_save_asks_before_replacing_another_file(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    _short_run(qtbot, window)
+    existing = tmp_path / "old.png"
+    existing.write_bytes(b"keep me")
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(existing), ""))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.No)
+    window.act_save.trigger()
+    qtbot.wait(200)
+    assert existing.read_bytes() == b"keep me"
+
+
+def test_label_completer_suggests_misspellings_and_ranks_cats(qtbot, window):
+    from PySide6.QtTest import QTest
+
+    combo = window.target_combo
+    combo.lineEdit().clear()
+    QTest.keyClicks(combo.lineEdit(), "golfish")
+    rows = combo.suggestions.stringList()
+    assert rows and rows[0].startswith("goldfish")
+    qtbot.waitUntil(lambda: combo.completer().popup().isVisible(), timeout=2000)
+    assert combo.lineEdit().text() == "golfish"  # suggestions never overwrite what is typed
+    combo.lineEdit().clear()
+    QTest.keyClicks(combo.lineEdit(), "cat")
+    names = [row.split("  (")[0] for row in combo.suggestions.stringList()]
+    assert names[:5] == ["tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"]
+    texts = [combo.itemText(i) for i in range(combo.count())]
+    assert any(t.startswith("crane (bird)") for t in texts) and any(t.startswith("crane (machine)") for t in texts)
+
+
+def test_unknown_label_error_suggests_without_naming_the_cli(qtbot, window):
+    _open(qtbot, window, SAMPLES / "coffee.jpg")
+    window.target_combo.setEditText("golfish")
+    with qtbot.waitSignal(window.error_shown, timeout=5000) as blocker:
+        window.start_attack()
+    assert "goldfish" in blocker.args[0] and "guiapp-cli" not in blocker.args[0]
+
+
+def test_window_fits_1366x768_with_everything_visible(qtbot, window):
+    from PySide6.QtCore import QPoint, QSize
+
+    from guiapp.gui.main_window import default_size
+
+    assert default_size(QSize(1366, 768)) == QSize(1366, 768)
+    assert default_size(QSize(1920, 1080)) == QSize(1400, 880)
+    window.resize(1366, 728)  # a 768-px screen less a panel
+    qtbot.wait(100)
+    assert window.minimumSizeHint().height() <= 728 and window.minimumSizeHint().width() <= 1366
+    viewport = window.side_scroll.viewport()
+    for widget in (window.form, window.start_button, window.defences, window.defences.button):
+        bottom = widget.mapTo(viewport, QPoint(0, widget.height())).y()
+        assert 0 <= bottom <= viewport.height(), f"{type(widget).__name__} ends at {bottom} > {viewport.height()}"
+    for widget in (window.views, window.plot, window.predictions):
+        assert widget.isVisible() and widget.height() > 100
+
+
+def test_help_about_and_shortcuts(qtbot, window):
+    from PySide6.QtGui import QKeySequence
+
+    from guiapp import __version__
+
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert "Help" in menus and "View" in menus
+    box = window.show_about()
+    text = box.text()
+    assert __version__ in text and "efficientnet-lite0" in text and "cpu" in text and "MIT" in text
+    box.close()
+    assert window.act_batch.shortcut() == QKeySequence("Ctrl+B")
+    assert window.act_start.shortcut() == QKeySequence("Ctrl+R")
+
+
+def test_captions_under_the_views_are_readable(qtbot, window):
+    from PySide6.QtGui import QPalette
+
+    def luminance(c):
+        def lin(v):
+            v /= 255
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+        return 0.2126 * lin(c.red()) + 0.7152 * lin(c.green()) + 0.0722 * lin(c.blue())
+
+    _open(qtbot, window, SAMPLES / "coffee.jpg")
+    for label in (window.views.caption, *window.views.titles):
+        fg = label.palette().color(QPalette.WindowText)
+        bg = label.palette().color(QPalette.Window)
+        light, dark = sorted((luminance(fg), luminance(bg)), reverse=True)
+        assert (light + 0.05) / (dark + 0.05) >= 4.5, f"{label.text()!r}: contrast below WCAG AA"
+
+
+def test_preferences_limit_is_used_when_opening(qtbot, window):
+    dialog = window.open_preferences()
+    dialog.megapixels.setValue(0.1)  # 100,000 pixels: the 600x400 coffee is 240,000
+    dialog.accept()
+    with qtbot.waitSignal(window.error_shown, timeout=10000) as blocker:
+        window.open_image(SAMPLES / "coffee.jpg")
+    assert "over the limit" in blocker.args[0] and "Preferences" in blocker.args[0]
+    assert window.image is None
+    dialog = window.open_preferences()
+    dialog.megapixels.setValue(64)
+    dialog.accept()
+    _open(qtbot, window, SAMPLES / "coffee.jpg")
+
+
+def test_mode_choice_replaces_the_robust_checkbox(qtbot, window):
+    from guiapp.core.modes import MODES
+    from guiapp.core.transfer import TransferConfig
+
+    form = window.form
+    assert [form.mode.itemData(i) for i in range(form.mode.count())] == list(MODES)
+    form.set_mode("robust")
+    assert form.config().mode == "robust"
+    form.set_mode("transfer")
+    config = form.config()
+    assert isinstance(config, TransferConfig) and config.surrogates
+    assert form.iterations.isVisibleTo(window) and not form.refine.isVisibleTo(window)
+    assert form.judges.isVisibleTo(window)
+    form.set_mode("default")
+    assert form.refine.isVisibleTo(window) and not form.judges.isVisibleTo(window)
