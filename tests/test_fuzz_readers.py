@@ -243,3 +243,15 @@ def test_byte_stream_is_not_needed():
     # load_image takes paths only; a BytesIO is a clear error, not a crash deep in Pillow.
     with pytest.raises(GuiappError):
         attack_file(io.BytesIO(b"x"), "goldfish")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["²", "¹²", "①", "٣", " 7 "])
+def test_unicode_digits_found_by_the_fuzzer(text):
+    # '²'.isdigit() is True but int('²') raises ValueError: found by test_label_resolution.
+    labels = imagenet_labels()
+    try:
+        index = labels.resolve(text)
+    except LabelError as exc:
+        assert str(exc).strip()
+    else:
+        assert index == int(text)  # Unicode decimal digits ("٣" is 3) are what int() accepts

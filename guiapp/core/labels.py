@@ -101,7 +101,7 @@ class LabelSet:
 
     def resolve(self, label: str | int) -> int:
         """Class index for `label`; raises LabelError naming candidates or suggestions."""
-        if isinstance(label, int) or (isinstance(label, str) and label.strip().isdigit()):
+        if isinstance(label, int) or (isinstance(label, str) and label.strip().isdecimal()):
             index = int(label)
             if 0 <= index < len(self.classes):
                 return index
