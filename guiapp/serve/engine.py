@@ -47,9 +47,10 @@ class Engine:
     def __init__(self, model: Classifier, settings: ServeSettings) -> None:
         self.model = model
         self.settings = settings
-        self.attacks = WorkerPool(settings.workers, settings.max_queue, "attack")
+        # Priors for Retry-After until the first task is timed: a small attack, a prediction.
+        self.attacks = WorkerPool(settings.workers, settings.max_queue, "attack", typical_seconds=5.0)
         # Predictions take milliseconds; their own pool keeps them from queueing behind attacks.
-        self.predictions = WorkerPool(settings.workers, settings.max_queue, "predict")
+        self.predictions = WorkerPool(settings.workers, settings.max_queue, "predict", typical_seconds=0.5)
         self.jobs = JobStore(settings.job_ttl_s)
         self.root: Path | None = None
         self.started = time.time()

@@ -28,13 +28,14 @@ class PoolClosed(Exception):
 
 
 class WorkerPool:
-    def __init__(self, workers: int, max_queue: int, name: str) -> None:
+    def __init__(self, workers: int, max_queue: int, name: str, typical_seconds: float) -> None:
         self.workers = workers
         self.max_queue = max_queue
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"guiapp-{name}")
         self._lock = threading.Lock()
         self._pending = 0  # queued + running
-        self._mean_seconds = 5.0  # prior until the first task finishes
+        self._mean_seconds = typical_seconds  # a prior, replaced by the first measurement
+        self._measured = False
         self._closed = False
 
     @property
@@ -76,7 +77,8 @@ class WorkerPool:
 
     def _record(self, seconds: float) -> None:
         with self._lock:
-            self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * seconds
+            self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * seconds if self._measured else seconds
+            self._measured = True
 
     def _release(self) -> None:
         with self._lock:
