@@ -102,7 +102,7 @@ class LabelSet:
     def resolve(self, label: str | int) -> int:
         """Class index for `label`; raises LabelError naming candidates or suggestions."""
         if isinstance(label, int) or (isinstance(label, str) and label.strip().isdecimal()):
-            index = int(label)
+            index = int(label.strip() if isinstance(label, str) else label)
             if 0 <= index < len(self.classes):
                 return index
             raise LabelError(f"class index {index} is out of range 0..{len(self.classes) - 1}")
