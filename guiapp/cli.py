@@ -282,6 +282,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             workers=args.workers,
             ray=True if args.ray == "local" else (args.ray or False),
             gpu=None if args.device == "auto" else args.device.startswith("cuda"),
+            max_pixels=args.max_pixels,
         )
     except OutputInsideInputError as exc:
         raise GuiappError(f"{exc} (--allow-output-in-input)") from exc
@@ -449,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run the images on Ray actors (needs the [cluster] extra): no ADDRESS starts a local "
                         "Ray, 'auto' joins the running cluster")
+    _add_image_args(p)
     add_attack_args(p)
     p.set_defaults(func=cmd_batch)
 

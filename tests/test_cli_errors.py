@@ -163,3 +163,16 @@ def test_non_utf8_name_is_printed_not_crashed(tmp_path, photo, capsys):
     odd.write_bytes(photo.read_bytes())
     assert main(["predict", str(odd), "--top", "1", "--device", "cpu"]) == 0
     assert "caf\\udce9.png" in capsys.readouterr().out
+
+
+def test_batch_max_pixels_gives_an_error_row(tmp_path, photo, capsys):
+    import json
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "p.png").write_bytes(photo.read_bytes())
+    rc = main(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "-t", "goldfish", "--max-pixels", "100",
+               "--workers", "1", "--device", "cpu"])
+    assert rc == 1  # an error row, not a crash and not a success
+    rows = json.loads((tmp_path / "out" / "report.json").read_text())["rows"]
+    assert len(rows) == 1 and rows[0]["status"] == "error" and "--max-pixels" in rows[0]["error"]
+    assert not (tmp_path / "out" / "p.png").exists()

@@ -45,7 +45,7 @@ from .batch_outdir import BatchLockedError, OutputLock, remove_stale_temp_files
 from .batch_report import REPORT_CSV, REPORT_JSON, BatchSummary, build_report, write_reports
 from .batch_workers import InlineExecutor, ProcessExecutor, default_workers, worker_devices
 from .errors import GuiappError, OutputError
-from .imageio import IMAGE_SUFFIXES, probe_writable, read_png_metadata
+from .imageio import IMAGE_SUFFIXES, MAX_PIXELS, probe_writable, read_png_metadata
 from .labels import LabelSet
 from .models import Classifier
 from .modes import AnyConfig
@@ -149,6 +149,7 @@ class BatchRunner:
         workers: int | None = 1,
         ray: bool | str = False,
         gpu: bool | None = None,
+        max_pixels: int = MAX_PIXELS,
     ) -> None:
         """`workers`: 1 runs in the calling thread with `model`; N > 1 starts N processes
         that load the same model; None picks one per CPU core or per CUDA device.
@@ -176,6 +177,7 @@ class BatchRunner:
         self.model, self.targets, self.config = model, targets, config or AttackConfig()
         self.centroids, self.recursive, self.force = centroids, recursive, force
         self.workers, self.ray, self.gpu = workers, ray, gpu
+        self.max_pixels = max_pixels
         self._stop_after_current = threading.Event()
         self._cancel_now = threading.Event()
         self._executor = None
@@ -420,7 +422,7 @@ class BatchRunner:
 
     def _job_settings(self) -> JobSettings:
         return JobSettings(str(self.input_dir), str(self.out_dir), ModelSpec.of(self.model), self.config,
-                           self.centroids)
+                           self.centroids, max_pixels=self.max_pixels)
 
     def _make_executor(self, settings: JobSettings, jobs: int):
         if self.ray:

@@ -26,7 +26,7 @@ import torch
 from .api import attack_file, predict_image
 from .centroids import Centroids, default_centroid_path
 from .errors import GuiappError, OutputError
-from .imageio import load_image
+from .imageio import MAX_PIXELS, load_image
 from .models import Classifier, load_model
 from .modes import AnyConfig, config_dict
 
@@ -96,6 +96,7 @@ class JobSettings:
     config: AnyConfig
     centroids: Any  # "auto", a path, a Centroids object or None (as attack_file takes it)
     threads: int | None = BATCH_THREADS  # torch threads per attack on CPU; None: leave as is
+    max_pixels: int = MAX_PIXELS  # larger images get an error row before they are decoded
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ class JobRunner:
             if job.target is not None:
                 target = job.target
             else:
-                source = predict_image(self.model, load_image(src), 1)[0].index
+                source = predict_image(self.model, load_image(src, self.settings.max_pixels), 1)[0].index
                 target = random_target(job.rel, job.random_seed or 0, source, self.model.num_classes)
             report = attack_file(
                 src,
@@ -221,6 +222,7 @@ class JobRunner:
                 model=self.model,
                 config=self.settings.config,
                 centroids=self.settings.centroids,
+                max_pixels=self.settings.max_pixels,
                 attack_hook=hook or self._hook,
                 metadata={PNG_KEY: job.key},
             )
