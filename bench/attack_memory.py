@@ -2,10 +2,12 @@
 guiapp.core.memory uses to refuse attacks that would not fit.
 
     python bench/attack_memory.py --sizes 1,2,4,8,16 --modes default,robust
+    python bench/attack_memory.py --sizes 1,4 --modes transfer --steps 10
 
 Each (size, mode) runs in its own subprocess: the chelsea_cat sample resized to SIZE
 megapixels (4:3) is saved as PNG, then `attack_file` runs at the mode's defaults (capped
-at --steps gradient steps) and saves + re-reads its PNG, as `guiapp-cli attack` does. The
+at --steps gradient steps, or iterations in transfer mode, whose surrogates are loaded
+before the peak counter is reset) and saves + re-reads its PNG, as `guiapp-cli attack` does. The
 child resets its peak-RSS counter (/proc/self/clear_refs) after loading the model, so
 "extra" is what the attack itself adds: peak RSS (VmHWM) minus resident memory before it.
 Prints one line per run and a least-squares fit extra = a + b * pixels per mode.
@@ -43,6 +45,10 @@ def child(megapixels: float, mode: str, steps: int) -> dict:
 
     torch.set_num_threads(2)
     model = load_model("efficientnet-lite0", "cpu")
+    if mode == "transfer":  # load the surrogates now: the model cache keeps them for attack_file
+        from guiapp.core.transfer import TransferConfig, load_surrogates
+
+        load_surrogates(TransferConfig(), "cpu")
     w = int(round((megapixels * 1e6 * 4 / 3) ** 0.5))
     h = int(round(w * 3 / 4))
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,9 +59,9 @@ def child(megapixels: float, mode: str, steps: int) -> dict:
         Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
         base = _status_kib("VmRSS")
         start = time.perf_counter()
+        budget = {"iterations": steps} if mode == "transfer" else {"max_steps": steps}
         report = attack_file(src, "goldfish", Path(tmp) / "out.png", model=model,
-                             config=make_config(mode, max_steps=steps), centroids=None,
-                             )
+                             config=make_config(mode, **budget), centroids=None)
         seconds = time.perf_counter() - start
         peak = _status_kib("VmHWM")
     return {"mp": w * h / 1e6, "width": w, "height": h, "mode": mode, "base_mib": base / 1024,

@@ -31,9 +31,12 @@ MIB = 2**20
 # On CUDA the same float32 tensors live on the GPU; that figure is assumed, not measured.
 PER_PIXEL = {"default": 175, "robust": 180}
 FIXED = {"default": 200 * MIB, "robust": 300 * MIB}
-# Transfer mode keeps one differentiable preprocessing graph per surrogate model and loads
-# those models too. Not measured yet: assume the white-box cost once per surrogate, plus
-# room to load each surrogate (a conservative guess, stated in docs/BENCHMARKS.md).
+# Transfer mode keeps one differentiable graph per surrogate model. Measured with its two
+# default surrogates already loaded: 423 B/px and no fixed part (1 and 4 MP), i.e. ~212 B/px
+# per surrogate; assumed linear in the number of surrogates (only 2 was measured). Loading
+# a surrogate (after this check) is not measured: SURROGATE_LOAD is a generous allowance.
+TRANSFER_PER_PIXEL_PER_SURROGATE = 225
+TRANSFER_FIXED = 100 * MIB
 SURROGATE_LOAD = 300 * MIB
 # The estimate is of the peak; leave a little for everything else the process does.
 HEADROOM = 1.1
@@ -44,7 +47,7 @@ def estimate_attack_bytes(width: int, height: int, mode: str = "default", surrog
     pixels = width * height
     if mode == "transfer":
         n = max(1, surrogates)
-        return int(n * (FIXED["default"] + PER_PIXEL["default"] * pixels + SURROGATE_LOAD))
+        return int(TRANSFER_FIXED + n * (SURROGATE_LOAD + TRANSFER_PER_PIXEL_PER_SURROGATE * pixels))
     key = mode if mode in PER_PIXEL else "default"
     return int(FIXED[key] + PER_PIXEL[key] * pixels)
 
