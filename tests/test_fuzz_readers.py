@@ -45,6 +45,12 @@ def _quietly(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
+def _srgb_icc() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
 @functools.lru_cache(maxsize=1)
 def seed_files() -> dict[str, bytes]:
     """Small valid files in every format and many modes: the starting points for mutation."""
@@ -62,6 +68,9 @@ def seed_files() -> dict[str, bytes]:
         "exif.jpg": encoded(rgb, "JPEG", exif=exif, quality=80),
         "progressive.jpg": encoded(rgb, "JPEG", progressive=True),
         "cmyk.jpg": encoded(rgb.convert("CMYK"), "JPEG"),
+        # A profile of the wrong colour space: the CMS must fail cleanly, the picture load.
+        "cmyk-rgb-icc.jpg": encoded(rgb.convert("CMYK"), "JPEG", icc_profile=_srgb_icc()),
+        "rgb-icc.png": encoded(rgb, "PNG", icc_profile=_srgb_icc()),
         "grey.jpg": encoded(rgb.convert("L"), "JPEG"),
         "anim.gif": animated_gif([(255, 0, 0), (0, 255, 0)], (48, 40)),
         "lzw.tif": encoded(rgb, "TIFF", compression="tiff_lzw"),

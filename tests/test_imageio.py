@@ -1,5 +1,6 @@
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -343,3 +344,63 @@ def test_premultiplied_la_is_unpremultiplied():
     arr = np.dstack([np.full((32, 32), 50, np.uint8), np.full((32, 32), 100, np.uint8)])
     img = image_from_pil(Image.frombytes("La", (32, 32), arr.tobytes()))
     assert img.rgb[0, 0, 0] == 128 and img.alpha[0, 0] == 100  # 50 * 255 / 100 = 127.5
+
+
+# --- colour profiles -------------------------------------------------------------------
+
+
+def _srgb_icc() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def test_rgb_colour_profile_is_carried_to_the_output(tmp_path, rng):
+    icc = _srgb_icc()
+    Image.fromarray(_photo(rng)).save(tmp_path / "p.jpg", icc_profile=icc, quality=95)
+    img = load_image(tmp_path / "p.jpg")
+    assert img.icc_profile == icc
+    out = save_png(tmp_path / "o.png", img.rgb, img.alpha, icc_profile=img.icc_profile)
+    assert load_image(out).icc_profile == icc
+    Image.fromarray(_photo(rng)).save(tmp_path / "plain.png")
+    assert load_image(tmp_path / "plain.png").icc_profile is None
+
+
+def test_grey_profile_is_not_put_into_an_rgb_png(tmp_path, rng):
+    from PIL import ImageCms
+
+    grey = Image.fromarray(_photo(rng)).convert("L")
+    lab_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()  # not an RGB space
+    grey.save(tmp_path / "g.png", icc_profile=lab_icc)
+    assert load_image(tmp_path / "g.png").icc_profile is None
+
+
+def test_attack_file_keeps_the_profile(model, tmp_path, rng):
+    from guiapp.core.api import attack_file
+    from guiapp.core.attack import AttackConfig
+
+    icc = _srgb_icc()
+    Image.fromarray(_photo(rng)).save(tmp_path / "p.png", icc_profile=icc)
+    report = attack_file(tmp_path / "p.png", "goldfish", tmp_path / "o.png", model=model, config=AttackConfig(max_steps=1))
+    with Image.open(report.output) as out:
+        assert out.info.get("icc_profile") == icc
+
+
+GS_CMYK = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc")
+
+
+@pytest.mark.skipif(not GS_CMYK.exists(), reason="needs a CMYK ICC profile (ghostscript's) on this machine")
+def test_cmyk_with_profile_is_converted_through_it(tmp_path):
+    cmyk = Image.new("CMYK", (40, 40), (0, 255, 255, 0))  # "red" ink
+    cmyk.save(tmp_path / "c.tif", icc_profile=GS_CMYK.read_bytes())
+    img = load_image(tmp_path / "c.tif")
+    assert img.source_mode == "CMYK" and any("colour profile" in n for n in img.notes)
+    assert img.icc_profile is None  # now sRGB: no CMYK profile in an RGB PNG
+    r, g, b = (int(v) for v in img.rgb[0, 0])
+    assert r > 150 and g < 120 and b < 120  # still red, through the profile
+
+
+def test_cmyk_with_a_broken_profile_still_loads(tmp_path):
+    Image.new("CMYK", (40, 40), (0, 255, 255, 0)).save(tmp_path / "c.tif", icc_profile=b"\0" * 200)
+    img = load_image(tmp_path / "c.tif")
+    assert img.rgb.shape == (40, 40, 3) and any("unusable" in n for n in img.notes)

@@ -166,11 +166,12 @@ def save_and_verify(
     alpha: np.ndarray | None,
     metadata: dict[str, str],
     protect: list[Path],
+    icc_profile: bytes | None = None,
 ) -> tuple[Path, torch.Tensor]:
     """Save the PNG atomically, then read it back from disk and classify it the way any
     other program would (the proof that the noise survived saving). Returns the path and
     the class probabilities of the re-read file."""
-    saved = save_png(out, rgb, alpha, metadata, protect=protect)
+    saved = save_png(out, rgb, alpha, metadata, protect=protect, icc_profile=icc_profile)
     return saved, classify_pil(model, Image.fromarray(load_image(saved).rgb))
 
 
@@ -302,7 +303,7 @@ def attack_file(
     if not result.cancelled:
         meta = output_metadata(verifiers, target_index, config, result.steps, path.name)
         meta.update({"psnr": f"{dist.psnr:.2f}", **(metadata or {})})
-        saved = save_png(out, result.adversarial, loaded.alpha, meta, protect=[path])
+        saved = save_png(out, result.adversarial, loaded.alpha, meta, protect=[path], icc_profile=loaded.icc_profile)
         probs = classify_saved(verifiers, saved)
         mean = torch.stack(probs).mean(0)
         final = Prediction(int(mean.argmax()), labels[int(mean.argmax())].name, float(mean.max()))
