@@ -330,32 +330,32 @@ class BatchRunner:
                 todo.append(entry)
             if mismatched:
                 raise self._settings_changed(journal, settings, mismatched)
-            journal.save_settings(run_key, settings)
-            run_id = journal.start_run(str(self.input_dir), run_key, entries)
-
-            total = len(entries)
-            counts = {"ok": 0, "failed": 0, "error": 0}
-            done = 0
-
-            def progress(row: BatchRow, eta: float) -> BatchProgress:
-                return BatchProgress(done, total, row, time.perf_counter() - start, eta,
-                                     counts["ok"], counts["failed"], counts["error"])
-
-            for entry in entries:
-                if entry.kind != "image":
-                    done += 1
-                    yield progress(BatchRow(entry.input, status="skipped", error=entry.note), float("nan"))
-            for entry, found in kept:
-                done += 1
-                counts["ok"] += 1
-                yield progress(BatchRow(entry.input, output=entry.output, status="skipped",
-                                        error="done in an earlier run"), float("nan"))
-
-            by_name = {e.input: e for e in todo}
-            queue = deque(todo)
+            # Workers (or Ray) start before the run is recorded: if they cannot, nothing changed.
             executor = self._executor = self._make_executor(self._job_settings(), len(todo))
             in_flight, first = 0, None
             try:
+                journal.save_settings(run_key, settings)
+                run_id = journal.start_run(str(self.input_dir), run_key, entries)
+                total = len(entries)
+                counts = {"ok": 0, "failed": 0, "error": 0}
+                done = 0
+
+                def progress(row: BatchRow, eta: float) -> BatchProgress:
+                    return BatchProgress(done, total, row, time.perf_counter() - start, eta,
+                                         counts["ok"], counts["failed"], counts["error"])
+
+                for entry in entries:
+                    if entry.kind != "image":
+                        done += 1
+                        yield progress(BatchRow(entry.input, status="skipped", error=entry.note), float("nan"))
+                for entry, found in kept:
+                    done += 1
+                    counts["ok"] += 1
+                    yield progress(BatchRow(entry.input, output=entry.output, status="skipped",
+                                            error="done in an earlier run"), float("nan"))
+
+                by_name = {e.input: e for e in todo}
+                queue = deque(todo)
                 while True:
                     if self._stop_after_current.is_set() or fatal:
                         executor.stop_starting()
