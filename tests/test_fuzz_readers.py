@@ -4,7 +4,7 @@ Whatever the input, the readers may only return a result or raise one of our own
 (a GuiappError subclass) with a non-empty message: never another exception, never a hang.
 
 Profiles: "ci" (default; derandomized, a few seconds in all) and "long" (random, thousands
-of examples per property), chosen by HYPOTHESIS_PROFILE or pytest's --hypothesis-profile:
+of examples per property), chosen by the HYPOTHESIS_PROFILE environment variable:
 
     HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest tests/test_fuzz_readers.py --hypothesis-show-statistics
 
