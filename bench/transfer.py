@@ -100,12 +100,12 @@ def torchattacks_row(name: str, ensemble: Ensemble, eps: float, iterations: int)
     return attack
 
 
-def ours_row(overrides: dict, eps: float, iterations: int, surrogates, centroids_cache: dict):
+def ours_row(overrides: dict, eps: float, iterations: int, surrogates, centroids_cache: dict, centroids_dir):
     config = replace(TransferConfig(eps=eps, iterations=iterations), **overrides)
     used = [m for m in surrogates if m.name in config.surrogates]
     key = (config.surrogates, config.centroid_layers, config.centroid_weight > 0)
     if key not in centroids_cache:
-        centroids_cache[key] = surrogate_centroids(used, config)
+        centroids_cache[key] = surrogate_centroids(used, config, centroids_dir)
     cents = centroids_cache[key]
 
     def attack(img: np.ndarray, target: int, on_checkpoint) -> np.ndarray:
@@ -183,6 +183,8 @@ def main() -> None:
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=None,
+                    help="run only the first LIMIT of the n pairs (ablations on a subset of the same pairs)")
     ap.add_argument("--eps", type=float, default=16.0)
     ap.add_argument("--iterations", type=int, default=None, help="default: TransferConfig's")
     ap.add_argument("--rows", default="ours", help=f"comma list of: {', '.join([*OURS, *PEERS])}, or variants")
@@ -190,6 +192,8 @@ def main() -> None:
                     help="an extra 'ours' row: NAME key=value ... (TransferConfig fields)")
     ap.add_argument("--out", type=Path, default=Path("bench/out/transfer"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--centroids-dir", type=Path, default=None,
+                    help="folder of <model>.npz centroid files (default: the shipped ones)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     iterations = args.iterations or TransferConfig().iterations
@@ -203,7 +207,7 @@ def main() -> None:
         variants[spec[0]] = overrides
     rows = [r.strip() for r in args.rows.split(",") if r.strip()] + [spec[0] for spec in args.variant]
 
-    pairs = sample_images(args.images, args.n, args.seed)
+    pairs = sample_images(args.images, args.n, args.seed)[: args.limit]
     base = TransferConfig()
     surrogates = load_surrogates(base, "cpu")
     judge_model = load_model(JUDGE, "cpu")
@@ -224,7 +228,8 @@ def main() -> None:
             attack = torchattacks_row(row, Ensemble(surrogates), args.eps, iterations)
             used, config = surrogates, None
         else:
-            attack, config, used = ours_row(variants[row], args.eps, iterations, surrogates, centroids_cache)
+            attack, config, used = ours_row(variants[row], args.eps, iterations, surrogates, centroids_cache,
+                                            args.centroids_dir)
         with log.open("a") as fh:
             for path, true, target in pairs:
                 if path.name in done:

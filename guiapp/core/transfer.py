@@ -31,6 +31,7 @@ import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,6 +41,7 @@ from PIL import Image
 from .attack import AttackResult, StepRecord, classify_pil
 from .centroids import Centroids, default_centroid_path, load_centroids
 from .errors import CentroidError
+from .memory import check_attack_memory
 from .metrics import psnr_from_mse
 from .models import Classifier, load_model
 from .preprocess import image_to_tensor, normalise, tensor_to_image, to_model_crop
@@ -106,17 +108,20 @@ def load_surrogates(config: TransferConfig, device: str | torch.device | None = 
     return [load_model(name, device) for name in config.surrogates]
 
 
-def surrogate_centroids(surrogates: list[Classifier], config: TransferConfig) -> dict[str, Centroids] | None:
-    """The shipped multi-layer centroids of every surrogate, or None when the term is off.
+def surrogate_centroids(
+    surrogates: list[Classifier], config: TransferConfig, folder: str | Path | None = None
+) -> dict[str, Centroids] | None:
+    """The multi-layer centroids of every surrogate (`folder`/<model>.npz, by default the
+    shipped ones), or None when the term is off.
 
-    A surrogate without a shipped file, or whose file lacks a layer, is an error: a
-    silently weaker attack than the user asked for would be worse.
+    A surrogate without a file, or whose file lacks a layer, is an error: a silently
+    weaker attack than the user asked for would be worse.
     """
     if config.centroid_weight == 0:
         return None
     found = {}
     for m in surrogates:
-        path = default_centroid_path(m.name)
+        path = Path(folder) / f"{m.name}.npz" if folder is not None else default_centroid_path(m.name)
         if not path.exists():
             raise CentroidError(f"no shipped centroids for surrogate {m.name} ({path}); build them or set centroid weight 0")
         cents = load_centroids(path, m)
@@ -226,6 +231,7 @@ class TransferAttack:
             raise ValueError("give at least one surrogate model")
         if not 0 <= target < surrogates[0].num_classes:
             raise ValueError(f"target {target} outside 0..{surrogates[0].num_classes - 1}")
+        check_attack_memory(image.shape[1], image.shape[0], "transfer", surrogates[0].device, len(surrogates))
         self.surrogates = surrogates
         self.image = image
         self.target = target
