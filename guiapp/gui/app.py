@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .platform_check import preflight
+from .platform_check import preflight, pyside_warning
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         # Qt would abort the process with a message about plugins; say what fixes it.
         print(problem, file=sys.stderr)
         return 1
+    warning = pyside_warning()
+    if warning:
+        print(warning, file=sys.stderr)
     from PySide6.QtWidgets import QApplication
 
     window = create_window(argv)

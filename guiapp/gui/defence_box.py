@@ -13,7 +13,7 @@ from .jobs import Jobs
 from .workers import DefenceWorker
 
 THUMB = 96  # px: the purified 224-px model view, small enough for a 768-px-high screen
-IDLE_TEXT = "Run an attack, then apply a defence to its result."
+IDLE_TEXT = "Apply a defence to the adversarial image (before a run: to the original)."
 
 
 class DefenceBox(QGroupBox):

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLa
 from .. import __version__
 from ..core.device import describe_device
 from ..core.imageio import MAX_PIXELS
+from ..core.memory import GIB, available_bytes, estimate_attack_bytes
 from ..core.models import Classifier
 
 MAX_PIXELS_KEY = "open/max_pixels"
@@ -72,15 +73,26 @@ class PreferencesDialog(QDialog):
             "and against attacks that would not fit in memory (the attack works at full resolution).")
         form = QFormLayout()
         form.addRow("Largest image to open", self.megapixels)
-        note = QLabel(f"Default {MAX_PIXELS / 1e6:.0f} MP (about 8000x8000). Raise it only with memory to spare.")
-        note.setWordWrap(True)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.megapixels.valueChanged.connect(self._explain)
+        self._explain()
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
-        lay.addWidget(note)
+        lay.addWidget(self.note)
         lay.addWidget(buttons)
+
+    def _explain(self) -> None:
+        pixels = int(self.megapixels.value() * 1e6)
+        need = estimate_attack_bytes(pixels, 1) / GIB
+        free, where = available_bytes()
+        have = f"; {free / GIB:.1f} GiB of {where} is free now" if free is not None else ""
+        self.note.setText(
+            f"Default {MAX_PIXELS / 1e6:.0f} MP (about 8000x8000). An attack on an image of this size "
+            f"needs about {need:.1f} GiB (default mode){have}. Start refuses an attack that would not fit.")
 
     def accept(self) -> None:
         self.settings.setValue(MAX_PIXELS_KEY, int(round(self.megapixels.value() * 1e6)))

@@ -61,8 +61,10 @@ class LivePlot(QWidget):
         self.conf_plot.setXLink(self.loss_plot)
         self.conf_plot.setLabel("bottom", "step")
         self.loss_plot.getAxis("bottom").setStyle(showValues=False)
+        self.loss_plot.getAxis("left").enableAutoSIPrefix(False)  # a loss has no unit to prefix
         for plot in (self.loss_plot, self.conf_plot):
             plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.setLimits(xMin=0)  # one point must not centre the axis on step 0 (-3 ... 5)
             plot.getAxis("left").setWidth(56)  # aligned plots whatever the tick labels
         plots = {"loss": self.loss_plot, "conf": self.conf_plot}
         self.steps: list[int] = []

@@ -35,6 +35,7 @@ from ..core.device import describe_device
 from ..core.errors import GuiappError
 from ..core.imageio import IMAGE_SUFFIXES, LoadedImage, check_output_path, load_image
 from ..core.labels import imagenet_labels
+from ..core.memory import check_attack_memory
 from ..core.metrics import distortion
 from ..core.models import DEFAULT_MODEL, Classifier, load_model, model_status
 from . import dialogs
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         self.image: LoadedImage | None = None
         self.result: AttackResult | None = None
         self._result_config = None  # the config the current result was made with
+        self._run_label = ""  # the running attack's mode (and surrogates), for the live line
         self._run_started = 0.0
         self._steps_seen = 0
         self.jobs = Jobs(self)
@@ -172,6 +174,7 @@ class MainWindow(QMainWindow):
         self.target_combo, self.model_combo, self.form = p.target_combo, p.model_combo, p.form
         self.start_button, self.stop_button = p.start_button, p.stop_button
         self.live_label, self.result_label, self.save_label = p.live_label, p.result_label, p.save_label
+        self.judges_label = p.judges_label
         self.defences = p.defences
         self.start_button.clicked.connect(self.start_attack)
         self.stop_button.clicked.connect(self.stop_attack)
@@ -393,6 +396,10 @@ class MainWindow(QMainWindow):
         try:
             target = self.target_combo.target_index()
             config = self.form.config()
+            width, height = self.image.size
+            surrogates = len(config.surrogates) if config.mode == "transfer" else 1
+            # Refuse now, with sizes that would fit, rather than let the system kill the app.
+            check_attack_memory(width, height, config.mode, self.model.device, surrogates)
             if config.mode != "transfer":
                 centroids = resolve_centroids(self.model, "auto", notes) if config.centroid_weight > 0 else None
         except GuiappError as exc:
@@ -419,14 +426,17 @@ class MainWindow(QMainWindow):
         worker.preview.connect(self._on_preview)
         self.jobs.drop("result", "judges", "save")
         self.result, self._result_config = None, config
+        self.predictions.set_model_name(model.name)
         self.jobs.start("attack", worker, self._on_attack_done, self._on_attack_failed)
         self.plot.clear()
         self.pred_adversarial.clearContents()
         self.panel.clear_outcome()
         self.defences.reset()
-        how = (f"transfer mode: crafting on {', '.join(config.surrogates)}…" if config.mode == "transfer"
-               else f"{config.mode} mode: starting…")
-        self.panel.show_line(self.live_label, html.escape(how))
+        # Which attack is running, in every live line: the mode, and in transfer mode the
+        # surrogate models it is crafted on (not the model of the predictions table).
+        self._run_label = (f"transfer on {', '.join(config.surrogates)}" if config.mode == "transfer"
+                           else f"{config.mode} mode")
+        self.panel.show_line(self.live_label, html.escape(f"{self._run_label}: starting…"))
         self.views.set_adversarial_title("Adversarial (optimising…)")
         self._steps_seen = 0
         self._run_started = time.perf_counter()
@@ -446,7 +456,8 @@ class MainWindow(QMainWindow):
         best = "" if math.isnan(record.best_psnr) else f" · best {record.best_psnr:.1f} dB"
         self.panel.show_line(
             self.live_label,
-            f"live: step <b>{record.step}</b> ({record.phase}) · target {record.target_conf:.1%} · "
+            f"live ({html.escape(self._run_label)}): step <b>{record.step}</b> ({record.phase}) · "
+            f"target {record.target_conf:.1%} · "
             f"L-inf {record.linf:.0f}/255 · PSNR {record.psnr:.1f} dB{best}",
         )
 
@@ -501,6 +512,9 @@ class MainWindow(QMainWindow):
             crafted = ""
             if self._result_config is not None and self._result_config.mode == "transfer":
                 crafted = f" · crafted on {', '.join(self._result_config.surrogates)}"
+                if model.name in self._result_config.surrogates:
+                    # Not a fair test of transfer: the table's model helped craft the noise.
+                    self.predictions.set_model_name(f"{model.name} (a surrogate of this run)")
             self.panel.show_line(
                 self.result_label,
                 f"{self._verdict(result)}{crafted}<br>saved 8-bit image: {html.escape(preds[0].name)} "

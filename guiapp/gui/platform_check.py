@@ -111,3 +111,31 @@ def preflight(
         f"missing here: {', '.join(missing)}.\nInstall them with:\n\n    {APT_LINE}\n\n{also}"
         "Then start guiapp again."
     )
+
+
+def leaks_none(call: Callable[[], object] | None = None, calls: int = 200) -> bool:
+    """Does a void Qt call drop a reference to None? (PySide6 6.12.0 on Python 3.11 does,
+    and the app then dies with "none_dealloc" after minutes of use.) None is immortal
+    from Python 3.12 on, where this cannot happen."""
+    if call is None:
+        if sys.version_info >= (3, 12):
+            return False
+        from PySide6.QtCore import QObject
+
+        probe = QObject()
+        call = lambda: probe.setObjectName("probe")  # noqa: E731 - a void method
+    before = sys.getrefcount(None)
+    for _ in range(calls):
+        call()
+    return before - sys.getrefcount(None) >= calls // 2
+
+
+def pyside_warning() -> str | None:
+    """A warning to print when the installed PySide6 has that reference bug."""
+    if not leaks_none():
+        return None
+    from PySide6 import __version__
+
+    return (f"guiapp: warning: PySide6 {__version__} loses a reference to None on every Qt call under "
+            f"Python {sys.version_info.major}.{sys.version_info.minor}, so the app will crash after a while. "
+            "Install another version: pip install 'PySide6-Essentials!=6.12.0'")

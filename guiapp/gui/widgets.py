@@ -151,24 +151,29 @@ MODE_HELP = {
 
 
 class ModelChecklist(QListWidget):
-    """A short list of the installed models to tick (surrogates, judges)."""
+    """The installed models, to tick (surrogates, judges); the others are named in the tooltip."""
 
     changed = Signal()
 
     def __init__(self, tooltip: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setToolTip(tooltip)
         self.setSelectionMode(QAbstractItemView.NoSelection)
-        statuses = [(name, *model_status(name)) for name in available_models()]
-        for name, ok, why in sorted(statuses, key=lambda s: not s[1]):  # installed ones first
-            item = QListWidgetItem(name if ok else f"{name} (unavailable)")
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        missing = []
+        for name in available_models():
+            ok, why = model_status(name)
+            if not ok:
+                missing.append(f"{name}: {why}")
+                continue
+            item = QListWidgetItem(name)
             item.setData(Qt.UserRole, name)
             item.setToolTip(why)
-            item.setFlags(Qt.ItemIsUserCheckable | (Qt.ItemIsEnabled if ok else Qt.NoItemFlags))
+            item.setFlags(Qt.ItemIsUserCheckable | Qt.ItemIsEnabled)
             item.setCheckState(Qt.Unchecked)
             self.addItem(item)
-        rows = min(self.count(), 3)
-        self.setFixedHeight(rows * (self.fontMetrics().height() + 6) + 2 * self.frameWidth())
+        self.setToolTip(tooltip + ("\n\nNot installed here:\n" + "\n".join(missing) if missing else ""))
+        rows = max(1, min(self.count(), 3))
+        self.setFixedHeight(rows * self.sizeHintForRow(0) + 2 * self.frameWidth() if self.count() else 24)
         self.itemChanged.connect(lambda _item: self.changed.emit())
 
     def _items(self) -> list[QListWidgetItem]:
@@ -179,8 +184,7 @@ class ModelChecklist(QListWidget):
 
     def set_checked(self, names: list[str] | tuple[str, ...]) -> None:
         for it in self._items():
-            usable = bool(it.flags() & Qt.ItemIsEnabled)
-            it.setCheckState(Qt.Checked if usable and it.data(Qt.UserRole) in names else Qt.Unchecked)
+            it.setCheckState(Qt.Checked if it.data(Qt.UserRole) in names else Qt.Unchecked)
 
 
 class SettingsForm(QWidget):

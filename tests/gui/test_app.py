@@ -125,3 +125,19 @@ def test_main_prints_the_fix_instead_of_starting_qt(monkeypatch, capsys):
 
 def test_readme_setup_has_the_same_apt_line():
     assert APT_LINE in README.read_text(encoding="utf-8")
+
+
+def test_none_reference_leak_is_detected():
+    import ctypes
+
+    drop = ctypes.pythonapi.Py_DecRef
+    drop.argtypes = [ctypes.py_object]
+    keep = ctypes.pythonapi.Py_IncRef
+    keep.argtypes = [ctypes.py_object]
+    try:
+        assert platform_check.leaks_none(lambda: drop(None), calls=200)  # what PySide6 6.12.0 did
+    finally:
+        for _ in range(200):
+            keep(None)
+    assert not platform_check.leaks_none(lambda: None)
+    assert platform_check.pyside_warning() is None  # the installed PySide6 is not affected

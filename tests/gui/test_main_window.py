@@ -4,6 +4,7 @@ import numpy as np
 from PIL import Image
 
 from guiapp.core.attack import classify_pil
+from guiapp.gui.defence_box import IDLE_TEXT
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 
@@ -191,7 +192,7 @@ def test_opening_another_image_clears_the_last_run(qtbot, window):
     window.panel.show_line(window.live_label, "live: step 3")  # as during a run
     _open(qtbot, window, SAMPLES / "coffee.jpg")
     assert window.defences.image.pixmap().isNull()
-    assert "Run an attack" in window.defences.label.text()
+    assert window.defences.label.text() == IDLE_TEXT
     for label in (window.live_label, window.result_label, window.save_label):
         assert label.text() == ""
     assert window.pred_adversarial.top_name() == ""
@@ -205,7 +206,7 @@ def test_a_new_run_clears_the_last_defence(qtbot, window):
     with qtbot.waitSignal(window.defence_done, timeout=30000):
         window.apply_defence()
     _short_run(qtbot, window, target=2)
-    assert window.defences.image.pixmap().isNull() and "Run an attack" in window.defences.label.text()
+    assert window.defences.image.pixmap().isNull() and window.defences.label.text() == IDLE_TEXT
 
 
 def test_step_axis_has_whole_steps_and_legends_outside_the_plots(window):
@@ -388,3 +389,27 @@ def test_mode_choice_replaces_the_robust_checkbox(qtbot, window):
     assert form.judges.isVisibleTo(window)
     form.set_mode("default")
     assert form.refine.isVisibleTo(window) and not form.judges.isVisibleTo(window)
+
+
+def test_transfer_mode_shows_surrogates_and_judges_verdicts(qtbot, window):
+    form = window.form
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    window.target_combo.set_target(1)
+    form.set_mode("transfer")
+    form.iterations.setValue(3)
+    form.surrogates.set_checked(["efficientnet-lite0"])
+    form.judges.set_checked(["efficientnet-lite1"])
+    seen = []
+    with qtbot.waitSignal(window.judges_done, timeout=180000) as judged:
+        with qtbot.waitSignal(window.attack_finished, timeout=180000) as blocker:
+            window.start_attack()
+            qtbot.waitUntil(lambda: seen.append(window.live_label.text()) or "step" in window.live_label.text(),
+                            timeout=120000)
+    result = blocker.args[0]
+    assert not result.cancelled and result.steps >= 1
+    assert "transfer on efficientnet-lite0" in seen[-1]
+    assert "crafted on efficientnet-lite0" in window.result_label.text()
+    (name, top, conf, hit), = judged.args[0]
+    assert name == "efficientnet-lite1" and 0 <= conf <= 1 and hit == (top == "goldfish")
+    text = window.panel.judges_label.text()
+    assert "efficientnet-lite1" in text and ("not fooled" in text or "fooled" in text)
