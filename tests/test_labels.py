@@ -106,3 +106,22 @@ def test_shared_names_say_which_is_which(labels, wnid, name):
     assert c.name == name
     assert labels.resolve(name) == c.index
     assert name in _names(labels.search(name.split()[0]))
+
+
+@pytest.mark.parametrize("label, expected", [("cat", "'tabby'"), ("golfish", "'goldfish'")])
+def test_cli_attack_suggests_the_ranked_classes(label, expected, cat_path, tmp_path, capsys):
+    from guiapp.cli import main
+
+    rc = main(["attack", str(cat_path), "-t", label, "-o", str(tmp_path / "o.png"), "--device", "cpu", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2 and expected in err and "did you mean" in err
+    assert "crate" not in err and "coast" not in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_cli_labels_lists_cat_classes_first(capsys):
+    from guiapp.cli import main
+
+    assert main(["labels", "cat"]) == 0
+    names = [line.split(None, 2)[2].split("  (")[0] for line in capsys.readouterr().out.splitlines()]
+    assert names[:5] == ["tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"]
