@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from ..core.api import Prediction, default_output_path, predict_image, resolve_centroids
 from ..core.attack import AttackResult, StepRecord, TargetedAttack, meets_target
 from ..core.device import describe_device
-from ..core.errors import GuiappError
+from ..core.errors import GuiappError, MemoryLimitError
 from ..core.imageio import IMAGE_SUFFIXES, LoadedImage, check_output_path, load_image
 from ..core.labels import imagenet_labels
 from ..core.memory import check_attack_memory
@@ -402,6 +402,9 @@ class MainWindow(QMainWindow):
             check_attack_memory(width, height, config.mode, self.model.device, surrogates)
             if config.mode != "transfer":
                 centroids = resolve_centroids(self.model, "auto", notes) if config.centroid_weight > 0 else None
+        except MemoryLimitError as exc:
+            self.show_error(f"{exc}\n\nIn the app, the largest image it opens is set in Edit > Preferences.")
+            return
         except GuiappError as exc:
             self.show_error(str(exc))
             return

@@ -413,3 +413,16 @@ def test_transfer_mode_shows_surrogates_and_judges_verdicts(qtbot, window):
     assert name == "efficientnet-lite1" and 0 <= conf <= 1 and hit == (top == "goldfish")
     text = window.panel.judges_label.text()
     assert "efficientnet-lite1" in text and ("not fooled" in text or "fooled" in text)
+
+
+def test_start_refuses_an_attack_that_would_not_fit(qtbot, window, monkeypatch):
+    from guiapp.core import memory
+
+    _open(qtbot, window, SAMPLES / "coffee.jpg")
+    monkeypatch.delenv("GUIAPP_MEMORY_CHECK", raising=False)
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: (50 * memory.MIB, "RAM"))
+    window.target_combo.set_target(1)
+    with qtbot.waitSignal(window.error_shown, timeout=5000) as blocker:
+        window.start_attack()
+    assert "GiB of RAM" in blocker.args[0] and "Edit > Preferences" in blocker.args[0]
+    assert not window.jobs.running("attack") and window.act_start.isEnabled()
