@@ -1,0 +1,34 @@
+"""`guiapp-cli batch --ray` against a real local Ray (2 CPUs), not a mock. Slow to start
+(~10 s), so one test covers it: same outputs, byte for byte, as the local workers."""
+
+import json
+from pathlib import Path
+
+import ray
+from PIL import Image
+
+from guiapp.cli import main
+from guiapp.core.imageio import read_png_metadata
+
+SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
+
+
+def test_ray_batch_end_to_end(tmp_path, capsys):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for name in ("chelsea_cat", "coffee"):
+        Image.open(SAMPLES / f"{name}.jpg").resize((64, 48)).save(inp / f"{name}.jpg")
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    assert main(["batch", str(inp), "--out", str(local), "-t", "goldfish", "--workers", "1", "--device", "cpu"]) == 0
+    capsys.readouterr()
+
+    rc = main(["batch", str(inp), "--out", str(on_ray), "-t", "goldfish", "--ray", "--workers", "2", "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "done 2/2: 2 succeeded" in out and "(2 workers)" in out
+    assert not ray.is_initialized()  # the Ray started for the run is shut down again
+    rows = json.loads((on_ray / "report.json").read_text())["rows"]
+    assert {r["status"] for r in rows} == {"ok"}
+    for name in ("chelsea_cat.png", "coffee.png"):
+        assert (on_ray / name).read_bytes() == (local / name).read_bytes()
+        assert read_png_metadata(on_ray / name)["target"] == "1 goldfish"
