@@ -331,6 +331,19 @@ def test_sigkill_loses_only_images_in_flight(tmp_path, capsys):
     assert not list(out.glob(".*.tmp"))
 
 
+def test_transfer_mode_runs_the_same_job(tiny, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["batch", str(tiny), "--out", str(out), "-t", "goldfish", "--mode", "transfer",
+               "--iterations", "2", *CPU])
+    assert rc in (0, 1), capsys.readouterr().err  # 2 iterations may not fool both surrogates
+    report = _report(out)
+    assert report["config"]["mode"] == "transfer" and report["config"]["iterations"] == 2
+    assert {r["status"] for r in report["rows"]} <= {"ok", "failed"}
+    for row in report["rows"]:
+        meta = read_png_metadata(out / row["output"])
+        assert meta["mode"] == "transfer" and meta["target"] == "1 goldfish" and meta["batch"]
+
+
 def test_runner_api_stop_and_summary(tree, model):
     inp, out, _ = tree
     runner = BatchRunner(inp, out, model, TargetSpec(label="goldfish"), AttackConfig(), recursive=True)

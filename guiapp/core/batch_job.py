@@ -220,6 +220,7 @@ class JobRunner:
                 target,
                 self.out_dir / job.output,
                 model=self.model,
+                device=str(self.model.device),  # transfer mode loads its surrogates there
                 config=self.settings.config,
                 centroids=self.settings.centroids,
                 max_pixels=self.settings.max_pixels,
@@ -241,7 +242,9 @@ class JobRunner:
                      "target_conf", "linf", "psnr", "ssim", "steps", "seconds"):
             setattr(row, name, getattr(report, name))
         row.status = "ok" if report.success else "failed"
-        if not report.success:
+        if not report.success and self.settings.config.mode == "transfer":
+            row.error = f"not every surrogate sees the target in the saved image after {report.steps} iterations"
+        elif not report.success:
             row.error = f"target not reached in {report.steps} steps (saved image is {report.final_name})"
         return JobResult(job, row)
 
