@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -25,46 +25,32 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QScrollArea,
     QSplitter,
-    QStyle,
-    QToolBar,
 )
 
 from ..core.api import Prediction, default_output_path, predict_image, resolve_centroids
-from ..core.attack import AttackResult, StepRecord, TargetedAttack, meets_target
+from ..core.attack import AttackResult, StepRecord, meets_target
 from ..core.device import describe_device
 from ..core.errors import GuiappError, MemoryLimitError
 from ..core.imageio import IMAGE_SUFFIXES, LoadedImage, check_output_path, load_image
 from ..core.labels import imagenet_labels
 from ..core.memory import check_attack_memory
-from ..core.metrics import distortion
-from ..core.models import DEFAULT_MODEL, Classifier, load_model, model_status
-from . import dialogs
+from ..core.models import DEFAULT_MODEL, Classifier, load_model
+from . import dialogs, menus, window_state
 from .image_views import ImageTriptych
 from .jobs import Jobs
 from .live_plot import LivePlot
+from .menus import SAMPLES_DIR  # noqa: F401 - where the samples are (docs/screenshot.py)
+from .run_report import GREEN, RED, RunReport, coloured
 from .save_flow import choose_output, start_save
 from .side_panel import SidePanel
 from .widgets import PredictionsBox
-from .workers import AttackWorker, stop_all
+from .workers import AttackWorker, attack_factory, stop_all
 
 log = logging.getLogger(__name__)
 
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "samples"
-MAX_RECENT = 8
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
-DEFAULT_SIZE = QSize(1400, 880)
-GREEN, RED = "#188038", "#d93025"
 # Everything that belongs to one image (and its last run): dropped when another opens.
 PER_IMAGE_JOBS = ("predict", "attack", "result", "judges", "defence", "save")
-
-
-def default_size(available: QSize) -> QSize:
-    """DEFAULT_SIZE, shrunk to the screen's free area (a 1366x768 laptop included)."""
-    return QSize(min(DEFAULT_SIZE.width(), available.width()), min(DEFAULT_SIZE.height(), available.height()))
-
-
-def _coloured(text: str, colour: str) -> str:
-    return f"<span style='color:{colour}'><b>{text}</b></span>"
 
 
 class MainWindow(QMainWindow):
@@ -94,61 +80,15 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("guiapp — targeted adversarial noise")
         self.setAcceptDrops(True)
         self._build_ui()
-        self._restore_settings()
+        window_state.restore(self)
+        self._refresh_recent()
         self._elapsed_timer = QTimer(self)
         self._elapsed_timer.timeout.connect(self._update_rate)
         self.load_model(self.model_combo.currentData() or DEFAULT_MODEL)
 
     # ---------------------------------------------------------------- construction
-    def _action(self, icon, text: str, slot, shortcut=None, tip: str = "") -> QAction:
-        action = QAction(self.style().standardIcon(icon), text, self) if icon is not None else QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(shortcut)
-        if tip:
-            action.setToolTip(tip)
-        action.triggered.connect(slot)
-        return action
-
     def _build_ui(self) -> None:
-        self.act_open = self._action(QStyle.SP_DialogOpenButton, "&Open…", self._open_dialog, QKeySequence.Open,
-                                     "Open an image (Ctrl+O)")
-        self.act_start = self._action(QStyle.SP_MediaPlay, "&Start", self.start_attack, "Ctrl+R",
-                                      "Start the optimisation (Ctrl+R)")
-        self.act_stop = self._action(QStyle.SP_MediaStop, "S&top", self.stop_attack, "Esc", "Stop (Esc)")
-        self.act_save = self._action(QStyle.SP_DialogSaveButton, "&Save PNG…", self._save_dialog, QKeySequence.Save,
-                                     "Save the adversarial image as PNG (Ctrl+S)")
-        self.act_batch = self._action(QStyle.SP_DirIcon, "&Batch…", self.open_batch_dialog, "Ctrl+B",
-                                      "Attack a whole folder (Ctrl+B)")
-        self.act_fit = self._action(None, "&Fit image", lambda: self.views.fit(), "F", "Show the whole image (F)")
-        self.act_actual = self._action(None, "&100%", lambda: self.views.actual_size(), "1",
-                                       "One image pixel per screen pixel (1)")
-        self.act_prefs = self._action(None, "&Preferences…", self.open_preferences, QKeySequence.Preferences)
-        self.act_about = self._action(None, "&About guiapp", self.show_about)
-
-        menu = self.menuBar().addMenu("&File")
-        menu.addAction(self.act_open)
-        self.samples_menu = menu.addMenu("Open &sample")
-        for p in sorted(SAMPLES_DIR.glob("*.jpg")):
-            self.samples_menu.addAction(p.stem.replace("_", " "), lambda p=p: self.open_image(p))
-        self.recent_menu = menu.addMenu("Open &recent")
-        menu.addAction(self.act_save)
-        menu.addAction(self.act_batch)
-        menu.addSeparator()
-        menu.addAction("&Quit", QKeySequence.Quit, self.close)
-        edit_menu = self.menuBar().addMenu("&Edit")
-        edit_menu.addAction(self.act_prefs)
-        view_menu = self.menuBar().addMenu("&View")
-        view_menu.addActions([self.act_fit, self.act_actual])
-        run_menu = self.menuBar().addMenu("&Run")
-        run_menu.addActions([self.act_start, self.act_stop])
-        help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction(self.act_about)
-
-        tools = QToolBar("Main")
-        tools.setObjectName("main_toolbar")
-        tools.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        tools.addActions([self.act_open, self.act_start, self.act_stop, self.act_save, self.act_batch])
-        self.addToolBar(tools)
+        menus.build(self)
 
         # Centre: the three views over the live plot and the predictions.
         self.views = ImageTriptych()
@@ -181,6 +121,9 @@ class MainWindow(QMainWindow):
         self.model_combo.activated.connect(lambda _: self.load_model(self.model_combo.currentData()))
         self.defences.button.clicked.connect(self.apply_defence)
         self.defences.done.connect(self.defence_done)
+        self.report = RunReport(self.jobs, self.panel, self.predictions)
+        self.report.measured.connect(self.attack_finished)
+        self.report.judged.connect(self.judges_done)
         # Scrollable, for screens smaller than the 1366x768 the layout is made for.
         side_scroll = QScrollArea()
         side_scroll.setWidget(self.panel)
@@ -210,61 +153,11 @@ class MainWindow(QMainWindow):
         self._set_running(False)
 
     # ---------------------------------------------------------------- settings
-    def _restore_settings(self) -> None:
-        s = self.settings
-        if s.value("geometry"):
-            self.restoreGeometry(s.value("geometry"))
-        else:
-            screen = self.screen() or QGuiApplication.primaryScreen()
-            self.resize(default_size(screen.availableGeometry().size()) if screen else DEFAULT_SIZE)
-        if s.value("state"):
-            self.restoreState(s.value("state"))
-        for key, splitter in (("split", self.split), ("hsplit", self.hsplit), ("bottom", self.bottom)):
-            if s.value(key):
-                splitter.restoreState(s.value(key))
-        for key, box in self.form.spinboxes().items():
-            if s.value(f"attack/{key}") is not None:
-                box.setValue(float(s.value(f"attack/{key}")))
-        legacy_robust = s.value("attack/robust", "false") in (True, "true")
-        self.form.set_mode(s.value("attack/mode", "robust" if legacy_robust else "default"))
-        for key, checklist in (("surrogates", self.form.surrogates), ("judges", self.form.judges)):
-            value = s.value(f"transfer/{key}")
-            if value is not None:
-                checklist.set_checked([value] if isinstance(value, str) else list(value))
-        model = s.value("model", DEFAULT_MODEL)
-        i = self.model_combo.findData(model)
-        self.model_combo.setCurrentIndex(i if i >= 0 and model_status(model)[0] else self.model_combo.findData(DEFAULT_MODEL))
-        if s.value("target") is not None:
-            self.target_combo.set_target(int(s.value("target")))
-        if s.value("diff_gain") is not None:
-            self.views.factor.setValue(int(s.value("diff_gain")))
-        self._refresh_recent()
-
-    def _save_settings(self) -> None:
-        s = self.settings
-        s.setValue("geometry", self.saveGeometry())
-        s.setValue("state", self.saveState())
-        for key, splitter in (("split", self.split), ("hsplit", self.hsplit), ("bottom", self.bottom)):
-            s.setValue(key, splitter.saveState())
-        for key, box in self.form.spinboxes().items():
-            s.setValue(f"attack/{key}", box.value())
-        s.setValue("attack/mode", self.form.current_mode())
-        s.remove("attack/robust")
-        s.setValue("transfer/surrogates", self.form.surrogates.checked())
-        s.setValue("transfer/judges", self.form.judges.checked())
-        s.setValue("model", self.model_combo.currentData())
-        if self.target_combo.currentIndex() >= 0:
-            s.setValue("target", int(self.target_combo.currentData()))
-        s.setValue("diff_gain", self.views.factor.value())
-        s.sync()
-
     def recent_files(self) -> list[str]:
-        value = self.settings.value("recent", [])
-        return [value] if isinstance(value, str) else list(value or [])
+        return window_state.recent_files(self.settings)
 
     def _remember(self, path: Path) -> None:
-        recent = [str(path)] + [p for p in self.recent_files() if p != str(path)]
-        self.settings.setValue("recent", recent[:MAX_RECENT])
+        window_state.remember(self.settings, path)
         self._refresh_recent()
 
     def _refresh_recent(self) -> None:
@@ -322,8 +215,9 @@ class MainWindow(QMainWindow):
         self._set_running(False)
         if self.image is not None:
             self._predict_original()
-            if self.result is not None and not self.result.cancelled:
-                self._classify_result(self.result, announce=False)  # what the new model sees in it
+            if self.result is not None and not self.result.cancelled and self._result_config is not None:
+                # What the new model sees in the last result.
+                self.report.show(model, self.image.rgb, self.result, self._result_config, announce=False)
         self.model_ready.emit()
 
     def _model_failed(self, message: str) -> None:
@@ -410,21 +304,10 @@ class MainWindow(QMainWindow):
             return
         for note in notes:
             self.statusBar().showMessage(note, 8000)
-        model, rgb = self.model, self.image.rgb
+        model = self.model
         if config.mode == "transfer":
-            device = model.device
-
-            def make_attack():
-                # Imported here: loading the surrogates belongs to the worker thread.
-                from ..core.transfer import TransferAttack, load_surrogates, surrogate_centroids
-
-                surrogates = load_surrogates(config, device)
-                return TransferAttack(surrogates, rgb, target, config, surrogate_centroids(surrogates, config))
-        else:
-            def make_attack():
-                return TargetedAttack(model, rgb, target, config, centroids)
-
-        worker = AttackWorker(make_attack)
+            centroids = None  # the attack loads each surrogate's own
+        worker = AttackWorker(attack_factory(model, self.image.rgb, target, config, centroids))
         worker.step.connect(self._on_step)
         worker.preview.connect(self._on_preview)
         self.jobs.drop("result", "judges", "save")
@@ -490,73 +373,10 @@ class MainWindow(QMainWindow):
             self.attack_finished.emit(result)
             return
         self.views.set_adversarial(result.adversarial, "Adversarial")
-        self.panel.show_line(self.result_label, self._verdict(result) + " · measuring…")
-        self._classify_result(result, announce=True)
-        if self._result_config is not None and self._result_config.mode == "transfer":
-            self._ask_judges(result)
-
-    def _verdict(self, result: AttackResult) -> str:
-        if result.success:
-            return f"{_coloured('Target reached', GREEN)} in {result.steps} steps"
-        return f"{_coloured('Target not reached', RED)} in {result.steps} steps — raise the budget or the step limit"
-
-    def _classify_result(self, result: AttackResult, announce: bool) -> None:
-        """Top-5 of the 8-bit result (as it will be saved) and its distortion (PSNR, SSIM)."""
-        model, original = self.model, self.image.rgb if self.image is not None else None
-        if model is None or original is None:
-            return
-
-        def work():
-            return predict_image(model, result.adversarial), distortion(original, result.adversarial)
-
-        def done(outcome) -> None:
-            preds, dist = outcome
-            self.pred_adversarial.show_predictions(preds, result.target)
-            crafted = ""
-            if self._result_config is not None and self._result_config.mode == "transfer":
-                crafted = f" · crafted on {', '.join(self._result_config.surrogates)}"
-                if model.name in self._result_config.surrogates:
-                    # Not a fair test of transfer: the table's model helped craft the noise.
-                    self.predictions.set_model_name(f"{model.name} (a surrogate of this run)")
-            self.panel.show_line(
-                self.result_label,
-                f"{self._verdict(result)}{crafted}<br>saved 8-bit image: {html.escape(preds[0].name)} "
-                f"{preds[0].confidence:.1%} · L-inf {dist.linf:.0f}/255 · PSNR {dist.psnr:.1f} dB · "
-                f"SSIM {dist.ssim:.4f}",
-            )
-            if announce:
-                self.attack_finished.emit(result)
-
-        self.jobs.run("result", work, done, message="Classifying the result…")
-
-    def _ask_judges(self, result: AttackResult) -> None:
-        """Transfer mode: what each ticked judge model sees in the 8-bit result."""
-        names = [n for n in self.form.judges.checked() if n not in self._result_config.surrogates]
-        if not names:
-            self.panel.show_line(self.judges_label, "No judge ticked: tick other installed models as judges "
-                                 "to see whether the noise transfers to them.")
-            return
-        device, image, target = self.model.device, result.adversarial, result.target
-
-        def work():
-            verdicts = []
-            for name in names:
-                judge = load_model(name, device)
-                top = predict_image(judge, image, 1)[0]
-                verdicts.append((name, top.name, top.confidence, top.index == target))
-            return verdicts
-
-        def done(verdicts) -> None:
-            lines = [
-                f"{html.escape(name)}: {html.escape(top)} {conf:.0%} — "
-                + (_coloured("fooled", GREEN) if hit else _coloured("not fooled", RED))
-                for name, top, conf, hit in verdicts
-            ]
-            self.panel.show_line(self.judges_label, "Judges (saved 8-bit image):<br>" + "<br>".join(lines))
-            self.judges_done.emit(verdicts)
-
-        self.panel.show_line(self.judges_label, f"Asking the judges ({', '.join(names)})…")
-        self.jobs.run("judges", work, done, message="Asking the judges…")
+        config = self._result_config
+        self.report.show(self.model, self.image.rgb, result, config)
+        if config.mode == "transfer":
+            self.report.ask_judges(self.form.judges.checked(), config.surrogates, self.model.device, result)
 
     def _update_rate(self) -> None:
         elapsed = time.perf_counter() - self._run_started
@@ -613,7 +433,7 @@ class MainWindow(QMainWindow):
             self.panel.show_line(
                 self.save_label,
                 f"Saved <b>{html.escape(Path(saved).name)}</b>. Re-read from disk, it is classified as "
-                f"{_coloured(html.escape(model.labels[top].name), GREEN if ok else RED)} ({float(probs.max()):.1%}).",
+                f"{coloured(html.escape(model.labels[top].name), GREEN if ok else RED)} ({float(probs.max()):.1%}).",
             )
             self.saved.emit(str(saved))
 
@@ -642,7 +462,7 @@ class MainWindow(QMainWindow):
         # Nothing here may raise: an exception escaping a Qt virtual override crashes
         # PySide 6.12 while it reports it (seen in CI), so failures are logged instead.
         try:
-            self._save_settings()
+            window_state.save(self)
         except Exception:  # noqa: BLE001 - losing settings must not stop the window closing
             log.exception("could not save settings")
         try:

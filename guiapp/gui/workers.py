@@ -73,6 +73,25 @@ class FunctionWorker(Worker):
         return self.fn()
 
 
+def attack_factory(model: Classifier, image, target: int, config, centroids=None) -> Callable[[], Any]:
+    """What an AttackWorker builds in its thread for `config`'s mode: a TargetedAttack on
+    `model`, or in transfer mode a TransferAttack on the config's surrogates (loaded
+    there, since loading models is slow)."""
+    if config.mode != "transfer":
+        from ..core.attack import TargetedAttack
+
+        return lambda: TargetedAttack(model, image, target, config, centroids)
+    device = model.device
+
+    def make():
+        from ..core.transfer import TransferAttack, load_surrogates, surrogate_centroids
+
+        surrogates = load_surrogates(config, device)
+        return TransferAttack(surrogates, image, target, config, surrogate_centroids(surrogates, config))
+
+    return make
+
+
 class AttackWorker(Worker):
     """Builds an attack in the worker thread (a transfer attack first loads its surrogate
     models), then iterates its step generator, emitting each record and a throttled preview.

@@ -313,7 +313,7 @@ def test_unknown_label_error_suggests_without_naming_the_cli(qtbot, window):
 def test_window_fits_1366x768_with_everything_visible(qtbot, window):
     from PySide6.QtCore import QPoint, QSize
 
-    from guiapp.gui.main_window import default_size
+    from guiapp.gui.window_state import default_size
 
     assert default_size(QSize(1366, 768)) == QSize(1366, 768)
     assert default_size(QSize(1920, 1080)) == QSize(1400, 880)

@@ -1,0 +1,65 @@
+"""The main window's actions, menus and toolbar (shortcuts in one place)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QStyle, QToolBar
+
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "samples"
+
+
+def _action(win, icon, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+    action = QAction(win.style().standardIcon(icon), text, win) if icon is not None else QAction(text, win)
+    if shortcut is not None:
+        action.setShortcut(shortcut)
+    if tip:
+        action.setToolTip(tip)
+    action.triggered.connect(slot)
+    return action
+
+
+def build(win) -> None:
+    """Create win.act_* (the actions the window and the tests use), the menus, the toolbar."""
+    win.act_open = _action(win, QStyle.SP_DialogOpenButton, "&Open…", win._open_dialog, QKeySequence.Open,
+                           "Open an image (Ctrl+O)")
+    win.act_start = _action(win, QStyle.SP_MediaPlay, "&Start", win.start_attack, "Ctrl+R",
+                            "Start the optimisation (Ctrl+R)")
+    win.act_stop = _action(win, QStyle.SP_MediaStop, "S&top", win.stop_attack, "Esc", "Stop (Esc)")
+    win.act_save = _action(win, QStyle.SP_DialogSaveButton, "&Save PNG…", win._save_dialog, QKeySequence.Save,
+                           "Save the adversarial image as PNG (Ctrl+S)")
+    win.act_batch = _action(win, QStyle.SP_DirIcon, "&Batch…", win.open_batch_dialog, "Ctrl+B",
+                            "Attack a whole folder (Ctrl+B)")
+    # Plain keys: a line edit or spin box with the focus takes them as text first.
+    win.act_fit = _action(win, None, "&Fit image", lambda: win.views.fit(), "F", "Show the whole image (F)")
+    win.act_actual = _action(win, None, "&100%", lambda: win.views.actual_size(), "1",
+                             "One image pixel per screen pixel (1)")
+    win.act_prefs = _action(win, None, "&Preferences…", win.open_preferences, QKeySequence.Preferences)
+    win.act_about = _action(win, None, "&About guiapp", win.show_about)
+
+    menu = win.menuBar().addMenu("&File")
+    menu.addAction(win.act_open)
+    win.samples_menu = menu.addMenu("Open &sample")
+    for p in sorted(SAMPLES_DIR.glob("*.jpg")):
+        win.samples_menu.addAction(p.stem.replace("_", " "), lambda p=p: win.open_image(p))
+    win.recent_menu = menu.addMenu("Open &recent")
+    menu.addAction(win.act_save)
+    menu.addAction(win.act_batch)
+    menu.addSeparator()
+    menu.addAction("&Quit", QKeySequence.Quit, win.close)
+    edit_menu = win.menuBar().addMenu("&Edit")
+    edit_menu.addAction(win.act_prefs)
+    view_menu = win.menuBar().addMenu("&View")
+    view_menu.addActions([win.act_fit, win.act_actual])
+    run_menu = win.menuBar().addMenu("&Run")
+    run_menu.addActions([win.act_start, win.act_stop])
+    help_menu = win.menuBar().addMenu("&Help")
+    help_menu.addAction(win.act_about)
+
+    tools = QToolBar("Main")
+    tools.setObjectName("main_toolbar")
+    tools.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+    tools.addActions([win.act_open, win.act_start, win.act_stop, win.act_save, win.act_batch])
+    win.addToolBar(tools)
