@@ -17,7 +17,8 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from guiapp.gui.main_window import SAMPLES_DIR, MainWindow  # noqa: E402
+from guiapp.gui.main_window import MainWindow  # noqa: E402
+from guiapp.gui.menus import SAMPLES_DIR  # noqa: E402
 
 WIDTH = 1600
 

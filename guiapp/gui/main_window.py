@@ -2,7 +2,9 @@
 
 This module wires the parts together; the parts live in their own modules: the views
 (image_views), the live plot (live_plot), the side panel with the settings and the
-Defences box (side_panel, defence_box), saving (save_flow), background jobs (jobs).
+Defences box (side_panel, defence_box), what a finished run reports (run_report), saving
+(save_flow), background jobs (jobs), actions and menus (menus), what is remembered
+between sessions (window_state), About and Preferences (dialogs).
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ from . import dialogs, menus, window_state
 from .image_views import ImageTriptych
 from .jobs import Jobs
 from .live_plot import LivePlot
-from .menus import SAMPLES_DIR  # noqa: F401 - where the samples are (docs/screenshot.py)
 from .run_report import GREEN, RED, RunReport, coloured
 from .save_flow import choose_output, start_save
 from .side_panel import SidePanel
@@ -234,8 +235,8 @@ class MainWindow(QMainWindow):
         path = Path(path)
         self.settings.setValue("last_dir", str(path.parent))
         limit = dialogs.max_pixels(self.settings)
-        self.jobs.run("image", lambda: load_image(path, max_pixels=limit), lambda loaded: self._image_loaded(path, loaded),
-                      message=f"Opening {path.name}…")
+        self.jobs.run("image", lambda: load_image(path, max_pixels=limit),
+                      lambda loaded: self._image_loaded(path, loaded), message=f"Opening {path.name}…")
 
     def _image_loaded(self, path: Path, loaded: LoadedImage) -> None:
         self.jobs.drop(*PER_IMAGE_JOBS)  # they belong to the previous image
@@ -287,6 +288,7 @@ class MainWindow(QMainWindow):
             self.show_error("Open an image first (File > Open, or drop one on the window).")
             return
         notes: list[str] = []
+        centroids = None  # a transfer attack loads each surrogate's own
         try:
             target = self.target_combo.target_index()
             config = self.form.config()
@@ -294,8 +296,8 @@ class MainWindow(QMainWindow):
             surrogates = len(config.surrogates) if config.mode == "transfer" else 1
             # Refuse now, with sizes that would fit, rather than let the system kill the app.
             check_attack_memory(width, height, config.mode, self.model.device, surrogates)
-            if config.mode != "transfer":
-                centroids = resolve_centroids(self.model, "auto", notes) if config.centroid_weight > 0 else None
+            if config.mode != "transfer" and config.centroid_weight > 0:
+                centroids = resolve_centroids(self.model, "auto", notes)
         except MemoryLimitError as exc:
             self.show_error(f"{exc}\n\nIn the app, the largest image it opens is set in Edit > Preferences.")
             return
@@ -305,8 +307,6 @@ class MainWindow(QMainWindow):
         for note in notes:
             self.statusBar().showMessage(note, 8000)
         model = self.model
-        if config.mode == "transfer":
-            centroids = None  # the attack loads each surrogate's own
         worker = AttackWorker(attack_factory(model, self.image.rgb, target, config, centroids))
         worker.step.connect(self._on_step)
         worker.preview.connect(self._on_preview)
