@@ -282,6 +282,33 @@ def test_workers_give_byte_identical_outputs(tiny, tmp_path, capsys):
         assert (one / name).read_bytes() == (two / name).read_bytes()
 
 
+def test_a_killed_worker_costs_one_error_row_not_the_batch(tmp_path, capsys):
+    import multiprocessing
+
+    inp, out = tmp_path / "in", tmp_path / "out"
+    inp.mkdir()
+    for i in range(4):
+        Image.open(SAMPLES / "coffee.jpg").resize((48 + 4 * i, 40)).save(inp / f"img{i}.jpg")
+
+    def kill_workers_mid_image():  # as the out-of-memory killer would
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(out.glob("*.png")):
+            time.sleep(0.02)
+        for proc in multiprocessing.active_children():
+            if proc.name.startswith("guiapp-batch-"):
+                os.kill(proc.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_workers_mid_image, daemon=True)
+    killer.start()
+    rc = main(["batch", str(inp), "--out", str(out), "-t", "goldfish", "--workers", "2", *CPU])
+    killer.join()
+    text = capsys.readouterr()
+    died = [r for r in _rows(out).values() if "worker process died" in r["error"]]
+    assert rc == 1 and "done 4/4" in text.out, text.out + text.err
+    assert 1 <= len(died) <= 2 and "killed by signal 9" in died[0]["error"]
+    assert sum(r["status"] == "ok" for r in _rows(out).values()) == 4 - len(died)
+
+
 def _journal_rows(out: Path) -> list[str]:
     with sqlite3.connect(out / JOURNAL_NAME) as conn:
         return [r[0] for r in conn.execute("SELECT input FROM results")]
