@@ -358,17 +358,24 @@ def test_sigkill_loses_only_images_in_flight(tmp_path, capsys):
     assert not list(out.glob(".*.tmp"))
 
 
-def test_transfer_mode_runs_the_same_job(tiny, tmp_path, capsys):
+def test_transfer_mode_runs_the_same_job_and_resumes(tiny, tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["batch", str(tiny), "--out", str(out), "-t", "goldfish", "--mode", "transfer",
-               "--iterations", "2", *CPU])
-    assert rc in (0, 1), capsys.readouterr().err  # 2 iterations may not fool both surrogates
+    args = ["batch", str(tiny), "--out", str(out), "-t", "goldfish", "--mode", "transfer", "--iterations", "8", *CPU]
+    rc = main(args)
+    assert rc in (0, 1), capsys.readouterr().err  # 8 iterations may not fool both surrogates
     report = _report(out)
-    assert report["config"]["mode"] == "transfer" and report["config"]["iterations"] == 2
+    assert report["config"]["mode"] == "transfer" and report["config"]["iterations"] == 8
     assert {r["status"] for r in report["rows"]} <= {"ok", "failed"}
     for row in report["rows"]:
         meta = read_png_metadata(out / row["output"])
         assert meta["mode"] == "transfer" and meta["target"] == "1 goldfish" and meta["batch"]
+        assert meta["model"] == "efficientnet-lite0+efficientnet-lite1"
+    done = {r["output"]: (out / r["output"]).stat().st_mtime_ns for r in report["rows"] if r["status"] == "ok"}
+    assert done, "no image reached the target on both surrogates in 8 iterations"
+    # The same command again keeps what it made: the PNG carries the surrogates' weights.
+    main(args)
+    assert "in an earlier run" in capsys.readouterr().out
+    assert {o: (out / o).stat().st_mtime_ns for o in done} == done
 
 
 def test_runner_api_stop_and_summary(tree, model):

@@ -175,6 +175,13 @@ def save_and_verify(
     return saved, classify_pil(model, Image.fromarray(load_image(saved).rgb))
 
 
+def crafting_identity(model: Classifier, config: AnyConfig) -> tuple[str, str]:
+    """(model names, weight fingerprints) of what an attack with `config` crafts on, joined
+    with '+' as the PNG metadata writes them: `model`, or the transfer surrogates."""
+    models = load_surrogates(config, model.device) if isinstance(config, TransferConfig) else [model]
+    return "+".join(m.name for m in models), "+".join(m.fingerprint for m in models)
+
+
 def classify_saved(models: list[Classifier], path: str | Path) -> list[torch.Tensor]:
     """Re-read a saved file from disk and classify it through each model's PIL path."""
     image = Image.fromarray(load_image(path).rgb)

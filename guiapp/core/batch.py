@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .attack import AttackConfig
+from .api import crafting_identity
 from .batch_job import (
     PNG_KEY,
     BatchRow,
@@ -280,7 +281,7 @@ class BatchRunner:
             return False
         return (
             meta.get(PNG_KEY) == entry.key
-            and meta.get("weights") == self.model.fingerprint
+            and meta.get("weights") == crafting_identity(self.model, self.config)[1]
             and meta.get("target", "").split(" ", 1)[0] == str(found.row.target)
         )
 

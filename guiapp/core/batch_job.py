@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .api import attack_file, predict_image
+from .api import attack_file, crafting_identity, predict_image
 from .centroids import Centroids, default_centroid_path
 from .errors import GuiappError, OutputError
 from .imageio import MAX_PIXELS, load_image
 from .models import Classifier, load_model
 from .modes import AnyConfig, config_dict
+from .transfer import TransferConfig
 
 # torch's CPU kernels split reductions by thread count, so the same attack gives different
 # bytes with 1 and 2 threads (measured: 6 of 6 images differ). Fixing the count per attack
@@ -125,6 +126,17 @@ def _short_hash(data: bytes) -> str:
 
 def centroids_fingerprint(model: Classifier, centroids: Any, config: AnyConfig) -> str | None:
     """Identify the centroid data an attack would use (None when it uses none)."""
+    if isinstance(config, TransferConfig):
+        if not config.uses_centroids:
+            return None
+        # Transfer mode always uses the surrogates' own (shipped) files.
+        parts = []
+        for name in config.surrogates:
+            try:
+                parts.append(_short_hash(default_centroid_path(name).read_bytes()))
+            except OSError:
+                parts.append(f"missing:{name}")
+        return "files:" + "+".join(parts)
     if getattr(config, "centroid_weight", 0) <= 0 or centroids is None:
         return None
     if isinstance(centroids, Centroids):
@@ -141,10 +153,13 @@ def centroids_fingerprint(model: Classifier, centroids: Any, config: AnyConfig) 
 
 
 def run_settings(model: Classifier, config: AnyConfig, centroids: Any) -> dict[str, Any]:
-    """Everything besides the target that decides the bytes of an output PNG."""
+    """Everything besides the target that decides the bytes of an output PNG. The weights
+    are those of the models that craft: `model`, or in transfer mode the surrogates (as
+    the PNG's own metadata names them)."""
+    name, weights = crafting_identity(model, config)
     return {
-        "model": model.name,
-        "weights": model.fingerprint,
+        "model": name,
+        "weights": weights,
         "config": config_dict(config),
         "centroids": centroids_fingerprint(model, centroids, config),
         "threads": BATCH_THREADS,
