@@ -103,7 +103,7 @@ def torchattacks_row(name: str, ensemble: Ensemble, eps: float, iterations: int)
 def ours_row(overrides: dict, eps: float, iterations: int, surrogates, centroids_cache: dict, centroids_dir):
     config = replace(TransferConfig(eps=eps, iterations=iterations), **overrides)
     used = [m for m in surrogates if m.name in config.surrogates]
-    key = (config.surrogates, config.centroid_layers, config.centroid_weight > 0)
+    key = (config.surrogates, config.centroid_layers_needed)
     if key not in centroids_cache:
         centroids_cache[key] = surrogate_centroids(used, config, centroids_dir)
     cents = centroids_cache[key]

@@ -75,6 +75,7 @@ def add_attack_args(p: argparse.ArgumentParser) -> None:
     t.add_argument("--step-size", type=float, help="per-iteration step in /255 units (default eps/8)")
     t.add_argument("--momentum", type=float, help=f"MI decay factor, 0 disables (default {td.momentum:g})")
     t.add_argument("--diversity", type=float, help=f"DI probability, 0 disables (default {td.diversity:g})")
+    t.add_argument("--di-scale", type=float, help=f"DI largest enlargement (default {td.di_scale:g})")
     t.add_argument("--ti-kernel", type=int, help=f"TI smoothing kernel in model pixels, 0 disables (default {td.ti_kernel})")
     t.add_argument("--centroid-layers", help=f"layers of the centroid term (default {','.join(td.centroid_layers)})")
     t.add_argument("--shrink-margin", type=float,
@@ -87,7 +88,7 @@ def add_attack_args(p: argparse.ArgumentParser) -> None:
 WHITE_BOX_FLAGS = {"max_steps": "--steps", "refine_steps": "--refine-steps", "confidence": "--confidence"}
 TRANSFER_FLAGS = {
     "iterations": "--iterations", "surrogates": "--surrogates", "loss": "--loss", "step_size": "--step-size",
-    "momentum": "--momentum", "diversity": "--diversity", "ti_kernel": "--ti-kernel",
+    "momentum": "--momentum", "diversity": "--diversity", "di_scale": "--di-scale", "ti_kernel": "--ti-kernel",
     "centroid_layers": "--centroid-layers", "shrink_margin": "--shrink-margin",
 }
 

@@ -135,20 +135,35 @@ class EfficientNetLite(nn.Module):
         x = F.relu6(self._bn1(self._conv_head(x)))
         return x.mean(dim=(2, 3))
 
-    def features_with_taps(self, x: torch.Tensor, taps: tuple[str, ...]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def features_with_taps(
+        self,
+        x: torch.Tensor,
+        taps: tuple[str, ...],
+        mix: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """`features(x)` plus the spatially pooled channel means of the named stages.
 
         Tap names: "stage1".."stage7" (the output of each stage's last block) and "head"
         (the pooled penultimate vector itself). Pooled statistics, not whole maps, so class
         centres stay small and do not depend on the image size or the object's position.
+        `mix` = {stage: (alpha (C,), centre (C,))} moves each channel's spatial mean that
+        fraction of the way to `centre` before the next block (centroid mixup, used by the
+        transfer mode); taps report the statistics before mixing.
         """
         wanted = {int(t.removeprefix("stage")) - 1 for t in taps if t.startswith("stage")}
+        mix = mix or {}
         out: dict[str, torch.Tensor] = {}
         x = F.relu6(self._bn0(self._conv_stem(x)))
         for i, block in enumerate(self._blocks):
             x = block(x)
-            if i in self.stage_ends and self.stage_ends.index(i) in wanted:
-                out[f"stage{self.stage_ends.index(i) + 1}"] = x.mean(dim=(2, 3))
+            if i in self.stage_ends:
+                name = f"stage{self.stage_ends.index(i) + 1}"
+                if self.stage_ends.index(i) in wanted:
+                    out[name] = x.mean(dim=(2, 3))
+                if name in mix:
+                    alpha, centre = mix[name]
+                    shift = centre.view(1, -1, 1, 1) - x.mean(dim=(2, 3), keepdim=True)
+                    x = x + alpha.view(1, -1, 1, 1) * shift
         x = F.relu6(self._bn1(self._conv_head(x)))
         feats = x.mean(dim=(2, 3))
         if "head" in taps:

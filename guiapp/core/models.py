@@ -63,15 +63,18 @@ class Classifier:
             return tuple(f"stage{i}" for i in range(1, 8)) + ("head",)
         return ("head",)
 
-    def features_with_taps(self, x: torch.Tensor, taps: tuple[str, ...]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Penultimate features of normalised inputs plus pooled statistics of `taps`."""
-        missing = [t for t in taps if t not in self.tap_layers]
+    def features_with_taps(
+        self, x: torch.Tensor, taps: tuple[str, ...], mix: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Penultimate features of normalised inputs plus pooled statistics of `taps`;
+        `mix` moves stage statistics toward given centres on the way (see EfficientNetLite)."""
+        missing = [t for t in (*taps, *(mix or {})) if t not in self.tap_layers]
         if missing:
             raise ModelUnavailableError(
                 f"{self.name} has no layer {', '.join(missing)}; it has: {', '.join(self.tap_layers)}"
             )
         if hasattr(self.feature_net, "forward_taps"):
-            return self.feature_net.forward_taps(x, taps)
+            return self.feature_net.forward_taps(x, taps, mix)
         feats = self.feature_net(x)
         return feats, ({"head": feats} if "head" in taps else {})
 
@@ -204,8 +207,8 @@ class _LiteFeatures(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.features(x)
 
-    def forward_taps(self, x: torch.Tensor, taps: tuple[str, ...]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return self.net.features_with_taps(x, taps)
+    def forward_taps(self, x: torch.Tensor, taps: tuple[str, ...], mix=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.net.features_with_taps(x, taps, mix)
 
 
 # --- torchvision classifiers ---------------------------------------------------------------

@@ -48,7 +48,6 @@ from .preprocess import image_to_tensor, normalise, tensor_to_image, to_model_cr
 
 TRANSFER_LOSSES = ("logit", "ce")
 DEFAULT_SURROGATES = ("efficientnet-lite0", "efficientnet-lite1")
-DI_SCALE = 1.1  # input diversity: resize to [s, 1.1 s) and pad to 1.1 s, as in Xie et al.
 TI_SIGMAS = 3.0  # the Gaussian kernel spans +-3 sigma, as in Dong et al.
 EVAL_EVERY = 10  # iterations between checks of the clean 8-bit image on every surrogate
 SHRINK_PROBES = 7  # bisection steps of the shrink phase (scale known to within 1%)
@@ -65,9 +64,16 @@ class TransferConfig:
     step_size: float | None = None  # 1/255 units per iteration; None: eps / 8
     momentum: float = 1.0  # MI-FGSM decay factor; 0 disables momentum
     diversity: float = 0.7  # DI: probability of a random resize-and-pad per iteration; 0 disables
+    di_scale: float = 1.1  # DI: resize to [s, di_scale*s) and pad to di_scale*s (Xie et al.: 1.1)
     ti_kernel: int = 5  # TI: Gaussian gradient smoothing kernel (model-input pixels); 0 or 1 disables
     centroid_weight: float = 0.0  # pull intermediate features toward the target's nearest centre
     centroid_layers: tuple[str, ...] = ("stage6",)  # layers the centroid term acts on
+    # Centroid mixup: with this probability per layer and iteration, move the surrogate's
+    # channel statistics up to `centroid_mix_alpha` of the way toward a competing class's
+    # centre (the source class or a random one), so the noise must win against them.
+    centroid_mix: float = 0.0
+    centroid_mix_alpha: float = 0.75
+    centroid_mix_layers: tuple[str, ...] = ("stage4", "stage5", "stage6", "stage7")
     shrink_margin: float | None = None  # shrink the noise while every surrogate keeps this logit margin; None: no shrink
     seed: int = 0
 
@@ -76,7 +82,7 @@ class TransferConfig:
         return "transfer"
 
     def __post_init__(self) -> None:
-        for name in ("surrogates", "centroid_layers"):
+        for name in ("surrogates", "centroid_layers", "centroid_mix_layers"):
             value = getattr(self, name)
             if isinstance(value, str):
                 value = tuple(v.strip() for v in value.split(",") if v.strip())
@@ -89,8 +95,12 @@ class TransferConfig:
             (self.step_size is None or self.step_size > 0, "step_size must be > 0"),
             (self.momentum >= 0, "momentum must be >= 0"),
             (0 <= self.diversity <= 1, "diversity must be a probability in [0, 1]"),
+            (1 < self.di_scale <= 2, "di_scale must be in (1, 2]"),
             (self.ti_kernel >= 0, "ti_kernel must be >= 0"),
             (self.centroid_weight >= 0, "centroid_weight must be >= 0"),
+            (0 <= self.centroid_mix <= 1, "centroid_mix must be a probability in [0, 1]"),
+            (0 <= self.centroid_mix_alpha <= 1, "centroid_mix_alpha must be in [0, 1]"),
+            (all(n.startswith("stage") for n in self.centroid_mix_layers), "centroid_mix_layers must be stages"),
             (self.shrink_margin is None or self.shrink_margin >= 0, "shrink_margin must be >= 0"),
         ]
         for ok, message in checks:
@@ -101,6 +111,16 @@ class TransferConfig:
     def alpha(self) -> float:
         """Step size in 1/255 units."""
         return self.step_size if self.step_size is not None else self.eps / 8
+
+    @property
+    def uses_centroids(self) -> bool:
+        return self.centroid_weight > 0 or self.centroid_mix > 0
+
+    @property
+    def centroid_layers_needed(self) -> tuple[str, ...]:
+        layers = (self.centroid_layers if self.centroid_weight > 0 else ()) + (
+            self.centroid_mix_layers if self.centroid_mix > 0 else ())
+        return tuple(dict.fromkeys(layers))
 
 
 def load_surrogates(config: TransferConfig, device: str | torch.device | None = None) -> list[Classifier]:
@@ -117,7 +137,7 @@ def surrogate_centroids(
     A surrogate without a file, or whose file lacks a layer, is an error: a silently
     weaker attack than the user asked for would be worse.
     """
-    if config.centroid_weight == 0:
+    if not config.uses_centroids:
         return None
     found = {}
     for m in surrogates:
@@ -125,7 +145,7 @@ def surrogate_centroids(
         if not path.exists():
             raise CentroidError(f"no shipped centroids for surrogate {m.name} ({path}); build them or set centroid weight 0")
         cents = load_centroids(path, m)
-        for layer in config.centroid_layers:
+        for layer in config.centroid_layers_needed:
             cents.layer(layer)  # raises with the layers the file has
         found[m.name] = cents
     return found
@@ -147,13 +167,14 @@ def smooth_gradient(grad: torch.Tensor, size: int) -> torch.Tensor:
     return F.conv2d(out, k.view(1, 1, size, 1).expand(3, 1, size, 1).contiguous(), padding=(pad, 0), groups=3)
 
 
-def diverse_input(crop: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
-    """DI: with probability p, resize the (1,3,s,s) crop to a random size in [s, 1.1 s) and
-    zero-pad it at a random offset to 1.1 s; otherwise return it unchanged."""
+def diverse_input(crop: torch.Tensor, p: float, gen: torch.Generator, scale: float = 1.1) -> torch.Tensor:
+    """DI: with probability p, resize the (1,3,s,s) crop to a random size in [s, scale*s) and
+    zero-pad it at a random offset to scale*s; otherwise return it unchanged. The model then
+    sees the content up to `scale` times larger, as a model with a larger input would."""
     if p <= 0 or float(torch.rand(1, generator=gen)) >= p:
         return crop
     s = crop.shape[-1]
-    out_size = int(s * DI_SCALE)
+    out_size = int(s * scale)
     rnd = int(torch.randint(s, out_size, (1,), generator=gen))
     resized = F.interpolate(crop, size=(rnd, rnd), mode="bilinear", align_corners=False)
     rem = out_size - rnd
@@ -236,7 +257,9 @@ class TransferAttack:
         self.image = image
         self.target = target
         self.config = config or TransferConfig()
-        self.centroids = centroids if self.config.centroid_weight > 0 else None
+        self.centroids = centroids if self.config.uses_centroids else None
+        if self.config.uses_centroids and centroids is None:
+            raise ValueError("the config uses centroids: pass them (surrogate_centroids)")
         self._cancel = threading.Event()
         self.result: AttackResult | None = None
         self._current: torch.Tensor | None = None
@@ -278,17 +301,42 @@ class TransferAttack:
             chosen.append(per_layer)
         return chosen
 
-    def _loss(self, x_adv: torch.Tensor, gen: torch.Generator, centres):
+    def _mix_plan(self, m: Classifier, source: int, gen: torch.Generator) -> dict | None:
+        """Centroid mixup for one forward pass of surrogate `m`: for each mix layer, with
+        probability `centroid_mix`, a competing class's centre (the source class half the
+        time, else a random non-target class present in the file) and per-channel
+        fractions alpha ~ U(0, centroid_mix_alpha)."""
+        cfg = self.config
+        if cfg.centroid_mix <= 0:
+            return None
+        cents = self.centroids[m.name]
+        plan = {}
+        for layer in cfg.centroid_mix_layers:
+            if float(torch.rand(1, generator=gen)) >= cfg.centroid_mix:
+                continue
+            owners = cents.class_index
+            if source != self.target and float(torch.rand(1, generator=gen)) < 0.5 and (owners == source).any():
+                rows = np.flatnonzero(owners == source)
+            else:
+                rows = np.flatnonzero(owners != self.target)
+            row = int(rows[int(torch.randint(0, len(rows), (1,), generator=gen))])
+            centre = torch.from_numpy(cents.layer(layer)[row]).to(m.device)
+            alpha = torch.rand(len(centre), generator=gen).to(m.device) * cfg.centroid_mix_alpha
+            plan[layer] = (alpha, centre)
+        return plan or None
+
+    def _loss(self, x_adv: torch.Tensor, gen: torch.Generator, centres, source: int = -1):
         """Mean over surrogates of the class loss (+ weighted centroid loss) on diverse inputs."""
         cfg = self.config
         class_total = torch.zeros((), device=x_adv.device)
         centroid_total = torch.zeros((), device=x_adv.device)
         confs, tops = [], []
         for i, m in enumerate(self.surrogates):
-            inp = normalise(diverse_input(to_model_crop(x_adv, m.spec), cfg.diversity, gen), m.spec)
-            if centres is not None:
-                feats, taps = m.features_with_taps(inp, cfg.centroid_layers)
-                for layer, c in centres[i].items():
+            inp = normalise(diverse_input(to_model_crop(x_adv, m.spec), cfg.diversity, gen, cfg.di_scale), m.spec)
+            mix = self._mix_plan(m, source, gen)
+            if centres is not None or mix is not None:
+                feats, taps = m.features_with_taps(inp, cfg.centroid_layers if centres is not None else (), mix)
+                for layer, c in (centres[i].items() if centres is not None else ()):
                     centroid_total = centroid_total + ((taps[layer][0] - c) ** 2).sum() / (c**2).sum()
             else:
                 feats = m.features(inp)
@@ -322,7 +370,7 @@ class TransferAttack:
         x = image_to_tensor(self.image, dev)
         source_probs = self._probs(x).mean(0)
         source = int(source_probs.argmax())
-        centres = self._centres(x) if self.centroids is not None else None
+        centres = self._centres(x) if self.config.centroid_weight > 0 else None
         eps, alpha = cfg.eps / 255, cfg.alpha / 255
         ti_size = self._ti_size(*x.shape[-2:])
         delta = torch.zeros_like(x, requires_grad=True)
@@ -335,7 +383,7 @@ class TransferAttack:
                 step -= 1
                 break
             x_adv = x + delta
-            loss, class_loss, centroid_loss, confs, tops = self._loss(x_adv, gen, centres)
+            loss, class_loss, centroid_loss, confs, tops = self._loss(x_adv, gen, centres, source)
             grad, = torch.autograd.grad(loss, delta)
             with torch.no_grad():
                 grad = smooth_gradient(grad, ti_size)
