@@ -251,6 +251,7 @@ def attack_file(
     metadata: dict[str, str] | None = None,
     max_pixels: int = MAX_PIXELS,
     judges: Sequence[str | Classifier] = (),
+    probe_output: bool = True,
 ) -> AttackReport:
     """Attack one image file toward `target` and save the adversarial PNG.
 
@@ -267,6 +268,8 @@ def attack_file(
     crafts on its surrogate models and never loads `model`; success then means every
     surrogate sees the target in the saved file. `judges` are other models asked, after
     saving, what they see in the file (their verdicts are in `report.judges`).
+    `probe_output=False` skips writing the probe file (free space is still checked):
+    for callers that probe their output folder once, as a batch does.
     """
     config = config or AttackConfig()
     path = _as_path(image, "image")
@@ -283,7 +286,8 @@ def attack_file(
     check_attack_memory(width, height, config.mode, pick_device(device) if not isinstance(model, Classifier) else model.device,
                         len(getattr(config, "surrogates", ())) or 1)
     # Worst case for the PNG: incompressible noise, 3 or 4 bytes per pixel.
-    probe_writable(out.parent, expected_bytes=width * height * (3 if loaded.alpha is None else 4))
+    probe_writable(out.parent, expected_bytes=width * height * (3 if loaded.alpha is None else 4),
+                   write_probe=probe_output)
     notes: list[str] = list(loaded.notes)
     crafting = _crafting(config, model, device, weights, loaded.rgb, target_index, centroids, notes)
     verifiers = crafting.verifiers

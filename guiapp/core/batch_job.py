@@ -241,6 +241,7 @@ class JobRunner:
                 max_pixels=self.settings.max_pixels,
                 attack_hook=hook or self._hook,
                 metadata={PNG_KEY: job.key},
+                probe_output=False,  # the runner probed the folder once and stops at a full disk
             )
         except GuiappError as exc:
             row.status, row.error, row.output = "error", str(exc), ""

@@ -274,22 +274,24 @@ def check_output_path(out: str | Path, inputs: list[Path]) -> Path:
 PROBE_BYTES = 1 << 20  # enough to notice a full disk, small enough to be instant
 
 
-def probe_writable(folder: str | Path, expected_bytes: int = 0) -> Path:
+def probe_writable(folder: str | Path, expected_bytes: int = 0, write_probe: bool = True) -> Path:
     """Make sure `folder` exists and a file can be written there *before* long work starts.
 
     Writes, fsyncs and deletes a 1 MiB probe file; raises OutputError saying why not
     (read-only, permission, full disk, a file where the folder should be). With
     `expected_bytes`, also refuses when the file system has less free space than that.
+    `write_probe=False` skips the probe file (a batch probes its folder once per run).
     """
     folder = Path(folder) if str(folder) else Path(".")
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"{folder} is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".guiapp-probe-", suffix=".tmp") as probe:
-            probe.write(b"\0" * PROBE_BYTES)
-            probe.flush()
-            os.fsync(probe.fileno())
+        if write_probe:
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".guiapp-probe-", suffix=".tmp") as probe:
+                probe.write(b"\0" * PROBE_BYTES)
+                probe.flush()
+                os.fsync(probe.fileno())
     except PermissionError as exc:
         raise OutputError(f"cannot write in {folder}: permission denied (is it read-only?)") from exc
     except OSError as exc:
