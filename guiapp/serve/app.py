@@ -16,6 +16,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 
 from .. import __version__
 from ..core.api import default_output_path
@@ -63,7 +64,9 @@ def create_app(settings: ServeSettings, model: Classifier) -> FastAPI:
             reaper.cancel()
             await run_in_threadpool(engine.stop)  # cancels attacks, joins the worker threads
 
-    app = FastAPI(title="guiapp", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # FastAPIOffline serves the /docs page's Swagger UI from the package, not from a CDN:
+    # the server is meant for closed networks too, where a CDN page would stay blank.
+    app = FastAPIOffline(title="guiapp", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.engine = engine
     install_handlers(app)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(bearer_guard(settings.token))])
