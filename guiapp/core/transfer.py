@@ -232,6 +232,15 @@ def shrink_noise(
         yield q, ok, margins, best
 
 
+@dataclass(frozen=True)
+class _LossProgress:
+    """What the surrogates saw in one iteration's (diverse) inputs, averaged: for the live view."""
+
+    target_conf: float
+    source_conf: float
+    top1: int  # the most common top-1 among the surrogates
+
+
 class TransferAttack:
     """`for record in attack.steps(): ...` then `attack.result`; `cancel()` from any thread.
 
@@ -330,7 +339,7 @@ class TransferAttack:
         cfg = self.config
         class_total = torch.zeros((), device=x_adv.device)
         centroid_total = torch.zeros((), device=x_adv.device)
-        confs, tops = [], []
+        confs, source_confs, tops = [], [], []
         for i, m in enumerate(self.surrogates):
             inp = normalise(diverse_input(to_model_crop(x_adv, m.spec), cfg.diversity, gen, cfg.di_scale), m.spec)
             mix = self._mix_plan(m, source, gen)
@@ -347,10 +356,12 @@ class TransferAttack:
                 class_total = class_total + F.cross_entropy(logits, torch.tensor([self.target], device=logits.device))
             probs = logits.detach().softmax(1)[0]
             confs.append(float(probs[self.target]))
+            source_confs.append(float(probs[source]) if source >= 0 else math.nan)
             tops.append(int(probs.argmax()))
         n = len(self.surrogates)
         class_loss, centroid_loss = class_total / n, centroid_total / n
-        return class_loss + cfg.centroid_weight * centroid_loss, class_loss, centroid_loss, confs, tops
+        progress = _LossProgress(sum(confs) / n, sum(source_confs) / n, max(set(tops), key=tops.count))
+        return class_loss + cfg.centroid_weight * centroid_loss, class_loss, centroid_loss, progress
 
     def _margins(self, image01: torch.Tensor) -> torch.Tensor:
         """Target margin of the (rounded) image on every surrogate, no diversity."""
@@ -383,7 +394,7 @@ class TransferAttack:
                 step -= 1
                 break
             x_adv = x + delta
-            loss, class_loss, centroid_loss, confs, tops = self._loss(x_adv, gen, centres, source)
+            loss, class_loss, centroid_loss, seen = self._loss(x_adv, gen, centres, source)
             grad, = torch.autograd.grad(loss, delta)
             with torch.no_grad():
                 grad = smooth_gradient(grad, ti_size)
@@ -403,8 +414,8 @@ class TransferAttack:
                     adversarial = bool((self._margins(q) > 0).all())
             yield StepRecord(
                 step=step, phase="transfer", loss=float(loss.detach()), class_loss=float(class_loss.detach()),
-                centroid_loss=float(centroid_loss.detach()), target_conf=sum(confs) / len(confs),
-                source_conf=float(source_probs[source]), top1=max(set(tops), key=tops.count),
+                centroid_loss=float(centroid_loss.detach()), target_conf=seen.target_conf,
+                source_conf=seen.source_conf, top1=seen.top1,
                 linf=float(diff255.abs().max()), psnr=psnr_from_mse(mse), adversarial=adversarial,
                 best_psnr=psnr_from_mse(mse) if adversarial else math.nan,
             )
