@@ -126,10 +126,10 @@ def test_centroid_term_pulls_toward_the_nearest_centre(pair, image):
     cents = {m.name: per_model(i) for i, m in enumerate(pair)}
     config = TransferConfig(diversity=0.0, centroid_weight=2.0, centroid_layers=("head",))
     attack = TransferAttack(pair, image, TARGET, config, cents)
-    centres = attack._centres(x)
+    centres = attack._centres(x, TARGET)
     for i, f in enumerate(feats):
         assert torch.allclose(centres[i]["head"], f + 1)  # the nearest of the two
-    loss, class_loss, centroid_loss, *_ = attack._loss(x, torch.Generator(), centres)
+    loss, class_loss, centroid_loss, *_ = attack._loss(x, torch.Generator(), (centres, None))
     expected = sum(float(8 / ((f + 1) ** 2).sum()) for f in feats) / 2  # |f - c|^2 = 8
     assert float(centroid_loss) == pytest.approx(expected, rel=1e-4)
     assert float(loss) == pytest.approx(float(class_loss) + 2.0 * expected, rel=1e-4)
@@ -221,3 +221,12 @@ def test_cli_rejects_options_of_the_other_modes(cat_path, capsys):
     assert "--steps only applies to the default and robust modes" in capsys.readouterr().err
     assert main(["attack", str(cat_path), "-t", "goldfish", "--iterations", "5"]) == 2
     assert "--iterations only applies to --mode transfer" in capsys.readouterr().err
+
+
+def test_contrastive_centroid_term_is_the_share_of_the_target_distance(pair, image):
+    attack = TransferAttack(pair, image, TARGET, TransferConfig(), None)
+    taps = {"head": torch.zeros(1, 4)}
+    target = {"head": torch.tensor([3.0, 0, 0, 0])}  # d_target = 9
+    source = {"head": torch.tensor([0.0, 1, 0, 0])}  # d_source = 1
+    assert float(attack._centroid_term(taps, target, source)) == pytest.approx(9 / 10)
+    assert float(attack._centroid_term(taps, target, None)) == pytest.approx(9 / 9)  # relative distance

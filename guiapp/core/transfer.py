@@ -68,6 +68,7 @@ class TransferConfig:
     ti_kernel: int = 5  # TI: Gaussian gradient smoothing kernel (model-input pixels); 0 or 1 disables
     centroid_weight: float = 0.0  # pull intermediate features toward the target's nearest centre
     centroid_layers: tuple[str, ...] = ("stage6",)  # layers the centroid term acts on
+    centroid_contrast: bool = False  # also push away from the source class's centre (contrastive)
     # Centroid mixup: with this probability per layer and iteration, move the surrogate's
     # channel statistics up to `centroid_mix_alpha` of the way toward a competing class's
     # centre (the source class or a random one), so the noise must win against them.
@@ -295,8 +296,8 @@ class TransferAttack:
         size = max(1, round(k * min(height, width) / resize))
         return size if size % 2 else size + 1
 
-    def _centres(self, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        """Per surrogate and layer, the target class's centre nearest to the clean image."""
+    def _centres(self, x: torch.Tensor, cls: int) -> list[dict[str, torch.Tensor]]:
+        """Per surrogate and layer, the centre of class `cls` nearest to the clean image."""
         chosen: list[dict[str, torch.Tensor]] = []
         layers = self.config.centroid_layers
         for m in self.surrogates:
@@ -304,7 +305,7 @@ class TransferAttack:
                 _, taps = m.features_with_taps(normalise(to_model_crop(x, m.spec), m.spec), layers)
             per_layer = {}
             for layer in layers:
-                centres = self.centroids[m.name].for_class(self.target, layer).to(x.device)
+                centres = self.centroids[m.name].for_class(cls, layer).to(x.device)
                 nearest = int(((centres - taps[layer]) ** 2).sum(1).argmin())
                 per_layer[layer] = centres[nearest]
             chosen.append(per_layer)
@@ -334,6 +335,19 @@ class TransferAttack:
             plan[layer] = (alpha, centre)
         return plan or None
 
+    def _centroid_term(self, taps: dict[str, torch.Tensor], targets: dict, sources: dict | None) -> torch.Tensor:
+        """Squared distance to the target's centre, relative to its norm; with `centroid_contrast`,
+        d_target / (d_target + d_source): closer to the target class than to the image's own."""
+        total = torch.zeros((), device=next(iter(taps.values())).device)
+        for layer, c in targets.items():
+            d_target = ((taps[layer][0] - c) ** 2).sum()
+            if sources is None:
+                total = total + d_target / (c**2).sum()
+            else:
+                d_source = ((taps[layer][0] - sources[layer]) ** 2).sum()
+                total = total + d_target / (d_target + d_source + 1e-12)
+        return total
+
     def _loss(self, x_adv: torch.Tensor, gen: torch.Generator, centres, source: int = -1):
         """Mean over surrogates of the class loss (+ weighted centroid loss) on diverse inputs."""
         cfg = self.config
@@ -345,8 +359,10 @@ class TransferAttack:
             mix = self._mix_plan(m, source, gen)
             if centres is not None or mix is not None:
                 feats, taps = m.features_with_taps(inp, cfg.centroid_layers if centres is not None else (), mix)
-                for layer, c in (centres[i].items() if centres is not None else ()):
-                    centroid_total = centroid_total + ((taps[layer][0] - c) ** 2).sum() / (c**2).sum()
+                if centres is not None:
+                    targets, sources = centres
+                    centroid_total = centroid_total + self._centroid_term(
+                        taps, targets[i], sources[i] if sources is not None else None)
             else:
                 feats = m.features(inp)
             logits = m.head(feats)
@@ -381,7 +397,10 @@ class TransferAttack:
         x = image_to_tensor(self.image, dev)
         source_probs = self._probs(x).mean(0)
         source = int(source_probs.argmax())
-        centres = self._centres(x) if self.config.centroid_weight > 0 else None
+        centres = None
+        if cfg.centroid_weight > 0:
+            contrast = cfg.centroid_contrast and source != self.target
+            centres = (self._centres(x, self.target), self._centres(x, source) if contrast else None)
         eps, alpha = cfg.eps / 255, cfg.alpha / 255
         ti_size = self._ti_size(*x.shape[-2:])
         delta = torch.zeros_like(x, requires_grad=True)
