@@ -48,3 +48,17 @@ def test_core_and_cli_never_import_qt():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_raised_max_pixels_also_covers_the_reread_of_the_output(cat_path, tmp_path, capsys, monkeypatch):
+    # A user who raises --max-pixels above the default to attack a large photo must not lose
+    # the attack when the PNG is re-read for the check (that re-read used the default limit:
+    # a 72-megapixel attack ran 90 s, then failed naming the output file).
+    from guiapp.core import imageio
+
+    monkeypatch.setattr(imageio.load_image, "__defaults__", (100_000,))  # the photo: 451x300 = 135_300 px
+    out = tmp_path / "o.png"
+    assert main(["attack", str(cat_path), "-t", "goldfish", "-o", str(out), "--max-pixels", "200000",
+                 "--judge", "efficientnet-lite0", "--device", "cpu", "-q"]) == 0
+    captured = capsys.readouterr()
+    assert "over the limit" not in captured.err and out.exists()

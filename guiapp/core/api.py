@@ -172,7 +172,10 @@ def save_and_verify(
     other program would (the proof that the noise survived saving). Returns the path and
     the class probabilities of the re-read file."""
     saved = save_png(out, rgb, alpha, metadata, protect=protect, icc_profile=icc_profile)
-    return saved, classify_pil(model, Image.fromarray(load_image(saved).rgb))
+    # The file is ours and as large as the image in memory: the size guard must not refuse
+    # it when the user raised the limit to open a larger input.
+    limit = max(MAX_PIXELS, rgb.shape[0] * rgb.shape[1])
+    return saved, classify_pil(model, Image.fromarray(load_image(saved, limit).rgb))
 
 
 def crafting_identity(model: Classifier, config: AnyConfig) -> tuple[str, str]:
@@ -182,18 +185,21 @@ def crafting_identity(model: Classifier, config: AnyConfig) -> tuple[str, str]:
     return "+".join(m.name for m in models), "+".join(m.fingerprint for m in models)
 
 
-def classify_saved(models: list[Classifier], path: str | Path) -> list[torch.Tensor]:
-    """Re-read a saved file from disk and classify it through each model's PIL path."""
-    image = Image.fromarray(load_image(path).rgb)
+def classify_saved(models: list[Classifier], path: str | Path, max_pixels: int = MAX_PIXELS) -> list[torch.Tensor]:
+    """Re-read a saved file from disk and classify it through each model's PIL path
+    (`max_pixels`: the limit its input was read with, so a file made from it is re-read)."""
+    image = Image.fromarray(load_image(path, max_pixels).rgb)
     return [classify_pil(m, image) for m in models]
 
 
-def judge_verdicts(judges: list[str | Classifier], path: Path, target: int, device: str | None) -> dict[str, dict]:
+def judge_verdicts(
+    judges: list[str | Classifier], path: Path, target: int, device: str | None, max_pixels: int = MAX_PIXELS
+) -> dict[str, dict]:
     """Ask models that took no part in crafting what they see in the saved file."""
     verdicts = {}
     for judge in judges:
         clf = _as_model(judge, device)
-        probs = classify_saved([clf], path)[0]
+        probs = classify_saved([clf], path, max_pixels)[0]
         top1 = int(probs.argmax())
         verdicts[clf.name] = {
             "top1": top1,
@@ -315,13 +321,13 @@ def attack_file(
         meta = output_metadata(verifiers, target_index, config, result.steps, path.name)
         meta.update({"psnr": f"{dist.psnr:.2f}", **(metadata or {})})
         saved = save_png(out, result.adversarial, loaded.alpha, meta, protect=[path], icc_profile=loaded.icc_profile)
-        probs = classify_saved(verifiers, saved)
+        probs = classify_saved(verifiers, saved, max_pixels)
         mean = torch.stack(probs).mean(0)
         final = Prediction(int(mean.argmax()), labels[int(mean.argmax())].name, float(mean.max()))
         target_conf = float(mean[target_index])
         # Every crafting model must see the target in the file on disk.
         success = all(meets_target(p, target_index, crafting.confidence) for p in probs)
-        verdicts = judge_verdicts(list(judges), saved, target_index, device)
+        verdicts = judge_verdicts(list(judges), saved, target_index, device, max_pixels)
     return AttackReport(
         input=str(path),
         output=str(saved) if saved else None,
