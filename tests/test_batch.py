@@ -210,6 +210,29 @@ def test_unwritable_output_fails_before_any_attack(tiny, tmp_path, capsys, monke
     assert calls == []
 
 
+def test_too_little_free_space_stops_the_batch(tmp_path, capsys, monkeypatch):
+    # The disk has room for the probe but not for a PNG: found by the free-space check
+    # before each attack. It used to become an error row per image (19 of 20, exit 1).
+    import guiapp.core.batch_job as job
+    from guiapp.core import imageio
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for i in range(3):
+        Image.open(SAMPLES / "coffee.jpg").resize((64, 48)).save(inp / f"img{i}.jpg")
+    attacked = []
+    real_attack = job.attack_file
+    monkeypatch.setattr(job, "attack_file", lambda *a, **k: attacked.append(a[0]) or real_attack(*a, **k))
+    real_usage = imageio.shutil.disk_usage
+    monkeypatch.setattr(imageio.shutil, "disk_usage", lambda path: real_usage(path)._replace(free=1000))
+    out = tmp_path / "out"
+    assert main(["batch", str(inp), "--out", str(out), "-t", "goldfish", "--workers", "1", *CPU]) == 2
+    text = capsys.readouterr()
+    assert len(attacked) == 1  # the first image found it; the others were not tried
+    assert "only 0.0 MB are free" in text.err and "3 images not attacked" in text.err
+    assert "3 pending (stopped)" in text.out and "error" not in _report(out)["rows"][0]["status"]
+
+
 def test_full_disk_stops_the_batch_at_the_first_image(tmp_path, capsys, monkeypatch):
     import guiapp.core.batch_job as job
 

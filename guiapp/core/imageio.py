@@ -303,10 +303,12 @@ def probe_writable(folder: str | Path, expected_bytes: int = 0, write_probe: boo
     if expected_bytes > 0:
         free = shutil.disk_usage(folder).free
         if free < expected_bytes:
+            # Chained to ENOSPC so that callers which stop on a full device (a batch) see
+            # this as one, not as a problem of this image.
             raise OutputError(
                 f"cannot write in {folder}: the output needs up to {expected_bytes / 1e6:.1f} MB "
                 f"and only {free / 1e6:.1f} MB are free"
-            )
+            ) from OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     return folder
 
 
