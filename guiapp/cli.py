@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -528,6 +529,14 @@ def main(argv: list[str] | None = None) -> int:
     except torch.OutOfMemoryError:
         print("error: out of GPU memory (try --device cpu, or a smaller image)", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader left (`guiapp-cli labels | head`): nothing went wrong, nothing to say.
+        # Later writes (Python flushes stdout at exit) go nowhere instead of failing again.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass  # stdout is not a file descriptor (tests capture it)
+        return 141  # 128 + SIGPIPE, what a shell reports for a reader that quit
     except OSError as exc:  # the user's environment (a file, a disk, a permission), not our bug
         where = f": {exc.filename}" if exc.filename else ""
         print(f"error: {one_line(exc.strerror or exc)}{where}", file=sys.stderr)

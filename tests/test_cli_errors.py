@@ -176,3 +176,16 @@ def test_batch_max_pixels_gives_an_error_row(tmp_path, photo, capsys):
     rows = json.loads((tmp_path / "out" / "report.json").read_text())["rows"]
     assert len(rows) == 1 and rows[0]["status"] == "error" and "--max-pixels" in rows[0]["error"]
     assert not (tmp_path / "out" / "p.png").exists()
+
+
+def test_a_reader_that_quits_early_is_not_an_error():
+    # `guiapp-cli labels | head -1` printed "error: Broken pipe" and exited 2.
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "guiapp.cli", "labels"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line is written (torch still imports)
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == ""
