@@ -5,10 +5,13 @@ On a fresh Debian/Ubuntu desktop Qt's xcb platform plugin often lacks system lib
 "could not load the Qt platform plugin xcb", which tells a user nothing they can act on.
 `ldd` on the plugin lists the libraries the dynamic loader cannot find, before anything
 is loaded into this process, so we can print the one apt line that fixes it instead.
+Qt aborts the same way when DISPLAY names a display nobody answers on (a stale DISPLAY,
+an X server that has gone), so that is checked too.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
@@ -82,11 +85,39 @@ def _uses_xcb(env: Mapping[str, str]) -> bool:
     return not env.get("WAYLAND_DISPLAY")  # on Wayland, Qt picks its wayland plugin first
 
 
+def display_error(display: str) -> str | None:
+    """Why no X server can be reached at `display`, or None (reached, or no way to tell).
+
+    Connects the way Qt's xcb plugin will (libxcb, honouring XAUTHORITY); Qt itself aborts
+    the process when that fails, blaming a missing xcb-cursor library."""
+    try:
+        xcb = ctypes.CDLL("libxcb.so.1")
+    except OSError:
+        return None  # the library check says what is missing
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    connection = xcb.xcb_connect(display.encode(), None)  # never NULL: an error object at worst
+    try:
+        code = xcb.xcb_connection_has_error(connection)
+    finally:
+        xcb.xcb_disconnect(connection)
+    if code == 0:
+        return None
+    if code == 5:  # XCB_CONN_CLOSED_PARSE_ERR
+        return "that is not a display name (expected e.g. :0 or localhost:10.0)"
+    if code == 6:  # XCB_CONN_CLOSED_INVALID_SCREEN
+        return "that display has no such screen"
+    return "no X server answers there, or it refused the connection"
+
+
 def preflight(
     env: Mapping[str, str] | None = None,
     plugin: Path | None = None,
     ldd: Callable[[Path], str] | None = None,
     platform: str = sys.platform,
+    display: Callable[[str], str | None] | None = None,
 ) -> str | None:
     """None if Qt should be able to open a window; else what to tell the user."""
     env = os.environ if env is None else env
@@ -103,7 +134,14 @@ def preflight(
         return None
     missing = missing_libraries((ldd or run_ldd)(plugin))
     if not missing:
-        return None
+        why = (display or display_error)(env["DISPLAY"])
+        if why is None:
+            return None
+        return (
+            f"guiapp: cannot open a window on the display {env['DISPLAY']!r} (DISPLAY): {why}. "
+            "Check DISPLAY, or start guiapp from a desktop session, over `ssh -X`, or under a "
+            "virtual screen (`xvfb-run guiapp`); without a display, use guiapp-cli."
+        )
     unknown = [lib for lib in missing if lib not in XCB_PACKAGES]
     also = f"Also install the package that provides {', '.join(unknown)}.\n" if unknown else ""
     return (

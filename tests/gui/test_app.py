@@ -1,5 +1,6 @@
 """The `guiapp` entry point: start-up with an image, and the check before Qt starts."""
 
+import ctypes
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,10 @@ LDD_MISSING = """\
 \tlibxcb-keysyms.so.1 => not found
 """
 LDD_ALL_FOUND = "\n".join(line for line in LDD_MISSING.splitlines() if "not found" not in line)
+
+
+def REACHABLE(display: str) -> None:  # an X server answers on every display
+    return None
 
 
 def _wait_ready(qtbot, window):
@@ -81,7 +86,7 @@ def test_preflight_names_the_missing_libraries_and_the_apt_line(tmp_path):
     assert "libxcb-icccm.so.4" in message and "libxcb-keysyms.so.1" in message
     assert APT_LINE in message
     assert "libxcb-icccm4" in APT_LINE and "libxcb-keysyms1" in APT_LINE and "libxcb-cursor0" in APT_LINE
-    assert preflight(env, plugin=plugin, ldd=lambda p: LDD_ALL_FOUND, platform="linux") is None
+    assert preflight(env, plugin=plugin, ldd=lambda p: LDD_ALL_FOUND, platform="linux", display=REACHABLE) is None
 
 
 def test_preflight_unknown_library_is_named():
@@ -101,7 +106,8 @@ def test_preflight_unknown_library_is_named():
     ],
 )
 def test_preflight_knows_when_xcb_is_used(env, expect, tmp_path):
-    message = preflight(env, plugin=tmp_path / "libqxcb.so", ldd=lambda p: LDD_ALL_FOUND, platform="linux")
+    message = preflight(env, plugin=tmp_path / "libqxcb.so", ldd=lambda p: LDD_ALL_FOUND, platform="linux",
+                        display=REACHABLE)
     assert message is None if expect is None else expect in message
 
 
@@ -121,6 +127,25 @@ def test_main_prints_the_fix_instead_of_starting_qt(monkeypatch, capsys):
     assert app.main([str(SAMPLES / "coffee.jpg")]) == 1
     err = capsys.readouterr().err
     assert APT_LINE in err and "libxcb-icccm.so.4" in err
+
+
+def test_a_display_nobody_answers_on_is_named_before_qt_aborts(monkeypatch, capsys):
+    # DISPLAY=:55 with no X server there: Qt aborted (rc 134) blaming xcb-cursor0.
+    try:
+        ctypes.CDLL("libxcb.so.1")
+    except OSError:
+        pytest.skip("libxcb is not installed here: the display check needs it (and so would Qt)")
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    monkeypatch.setenv("DISPLAY", ":9977")  # no server: the real connection attempt fails
+    monkeypatch.setattr(platform_check, "run_ldd", lambda path: LDD_ALL_FOUND)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the window was created although Qt would abort")
+
+    monkeypatch.setattr(app, "create_window", must_not_run)
+    assert app.main([str(SAMPLES / "coffee.jpg")]) == 1
+    err = capsys.readouterr().err
+    assert "':9977'" in err and "no X server answers there" in err and "guiapp-cli" in err
 
 
 def test_readme_setup_has_the_same_apt_line():
