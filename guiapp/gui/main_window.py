@@ -446,8 +446,12 @@ class MainWindow(QMainWindow):
             self.show_error(str(exc))
             return
         dialog = BatchDialog(self.model, config, self.settings, self)
-        if self.target_combo.currentIndex() >= 0:
-            dialog.target_combo.set_target(int(self.target_combo.currentData()))
+        typed = self.target_combo.currentText().strip()
+        if typed:  # typed or picked: the dialog starts from the window's target
+            try:
+                dialog.target_combo.set_target(self.target_combo.target_index())
+            except GuiappError:
+                dialog.target_combo.setEditText(typed)  # as typed; its Start says what is wrong
         dialog.open()
         self._batch_dialog = dialog
 

@@ -73,3 +73,18 @@ def test_batch_shortcut_opens_the_dialog(qtbot, window):
     window.act_batch.trigger()
     assert window._batch_dialog.isVisible()
     window._batch_dialog.close()
+
+
+def test_batch_dialog_takes_the_target_typed_in_the_window(qtbot, window):
+    # Typing "goldfish" (not picking it from the list) left the dialog's target empty.
+    qtbot.keyClicks(window.target_combo.lineEdit(), "goldfish")
+    window.act_batch.trigger()
+    dialog = window._batch_dialog
+    assert dialog.target_combo.target_index() == 1 and dialog.target_combo.currentText().startswith("goldfish")
+    dialog.close()
+    window.target_combo.lineEdit().clear()
+    qtbot.keyClicks(window.target_combo.lineEdit(), "golfish")  # not a class: shown as typed
+    window.act_batch.trigger()
+    dialog = window._batch_dialog
+    assert dialog.target_combo.currentText() == "golfish"
+    dialog.close()
