@@ -49,11 +49,24 @@ class DefenceBox(QGroupBox):
         lay.setColumnStretch(1, 1)
         self._with_result = False
 
+    @property
+    def running(self) -> bool:
+        return self.jobs.running("defence")
+
     def reset(self, text: str = IDLE_TEXT) -> None:
         """Forget the last purification (a new image or a new run makes it stale)."""
         self.jobs.drop("defence")
+        self._show_idle_button()
         self.image.clear()
         self.label.setText(text)
+
+    def cancel(self) -> None:
+        """Stop the running defence (Deep Image Prior takes minutes on a CPU)."""
+        self.reset("Cancelled.")
+
+    def _show_idle_button(self) -> None:
+        self.button.setText("Apply")
+        self.button.setToolTip("")
 
     def apply(self, model: Classifier, image: np.ndarray, target: int | None) -> None:
         """Purify `image` (the adversarial result, or the original when `target` is None)."""
@@ -62,16 +75,21 @@ class DefenceBox(QGroupBox):
         worker = DefenceWorker(model, image, defence, -1 if target is None else target)
         worker.progress.connect(self._on_progress)
         self.jobs.start("defence", worker, self._on_done, self._on_failed, f"Applying {defence.label}…")
+        self.image.clear()  # the last defence's image is not this one's
         self.label.setText(f"applying {defence.label}…")
+        self.button.setText("Cancel")  # the same button stops it
+        self.button.setToolTip("Stop this defence")
 
     def _on_progress(self, job: int, i: int, total: int) -> None:
         if self.jobs.is_current("defence", job):
             self.label.setText(f"Deep Image Prior: iteration {i}/{total}…")
 
     def _on_failed(self, message: str) -> None:
+        self._show_idle_button()
         self.label.setText("The defence failed (see the message).")
 
     def _on_done(self, outcome) -> None:
+        self._show_idle_button()
         purified, preds, survived = outcome
         qimg = QImage(purified.data, purified.shape[1], purified.shape[0], purified.strides[0], QImage.Format_RGB888)
         self.image.setPixmap(QPixmap.fromImage(qimg.copy()).scaled(THUMB, THUMB, Qt.KeepAspectRatio,

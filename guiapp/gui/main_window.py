@@ -390,7 +390,11 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- defences
     def apply_defence(self) -> None:
-        """Purify the current adversarial image (or the original, before any attack)."""
+        """Purify the current adversarial image (or the original, before any attack);
+        while a defence runs, the same button cancels it."""
+        if self.defences.running:
+            self.defences.cancel()
+            return
         if self.model is None or self.image is None:
             return
         result = self.result if self.result is not None and not self.result.cancelled else None

@@ -200,6 +200,31 @@ def test_opening_another_image_clears_the_last_run(qtbot, window):
     assert window.plot.point_count() == 0
 
 
+def test_a_running_defence_is_cancelled_by_its_button(qtbot, window):
+    # Deep Image Prior takes minutes on a busy CPU and its button stayed "Apply": nothing
+    # stopped it short of opening another image. The old defence's picture also stayed.
+    from guiapp.gui.workers import live_threads
+
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    errors = []
+    window.error_shown.connect(errors.append)
+    box = window.defences
+    with qtbot.waitSignal(window.defence_done, timeout=30000):
+        box.button.click()  # rescale, on the original
+    assert not box.image.pixmap().isNull()
+    box.combo.setCurrentIndex(box.combo.findData("dip"))
+    box.button.click()
+    assert box.running and box.button.text() == "Cancel" and box.image.pixmap().isNull()
+    box.button.click()
+    assert not box.running and box.button.text() == "Apply" and box.label.text() == "Cancelled."
+    qtbot.waitUntil(lambda: not live_threads(), timeout=60000)  # the worker really stopped
+    assert box.label.text() == "Cancelled." and errors == []  # its late "cancelled" failure is not shown
+    box.combo.setCurrentIndex(box.combo.findData("median"))
+    with qtbot.waitSignal(window.defence_done, timeout=30000):
+        box.button.click()
+    assert box.button.text() == "Apply" and "the model now sees" in box.label.text()
+
+
 def test_a_new_run_clears_the_last_defence(qtbot, window):
     _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
     _short_run(qtbot, window)
