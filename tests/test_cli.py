@@ -26,6 +26,8 @@ def test_user_errors_are_one_line_exit_2(cat_path, tmp_path, capsys):
     assert main(["attack", str(tmp_path / "missing.jpg"), "-t", "goldfish"]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["attack", str(cat_path), "-t", "goldfish", "--eps", "-3"]) == 2
+    # "bad default settings: ..." read as if the defaults were wrong
+    assert "error: bad setting for the default mode: eps must be in (0, 255]" in capsys.readouterr().err
 
 
 def test_failed_attack_exits_1(cat_path, tmp_path, capsys):

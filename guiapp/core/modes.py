@@ -49,7 +49,7 @@ def make_config(mode: str = "default", **options: Any) -> AnyConfig:
     try:
         return cls(**given)
     except (TypeError, ValueError) as exc:
-        raise GuiappError(f"bad {mode} settings: {exc}") from exc
+        raise GuiappError(f"bad setting for the {mode} mode: {exc}") from exc
 
 
 def config_dict(config: AnyConfig) -> dict[str, Any]:
