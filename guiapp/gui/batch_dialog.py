@@ -170,6 +170,8 @@ class BatchDialog(QDialog):
         self.eta_label.setText("starting…")
         images, others = runner.plan()  # a listing; the count says what a cancel leaves undone
         self._planned, self._reported = len(images) + len(others), 0
+        self.progress.setMaximum(max(self._planned, 1))
+        self.progress.setValue(0)  # not the last run's 100%, should this one stop at once
         self.worker = BatchWorker(runner)
         self.worker.progress.connect(self._on_progress)
         self._set_running(True)

@@ -20,6 +20,12 @@ def test_batch_dialog_runs_and_reports(qtbot, window, tmp_path):
     assert summary.succeeded == 1 and summary.skipped == 1
     assert dialog.table.rowCount() == 2
     assert (out / "coffee.png").exists() and (out / "report.csv").exists()
+    assert dialog.progress.value() == dialog.progress.maximum()
+    dialog.target_combo.set_target(2)  # other settings on the same output: refused
+    with qtbot.waitSignal(dialog.jobs.failed, timeout=60000):
+        dialog.start()
+    assert "other settings" in dialog.summary_label.text()
+    assert dialog.progress.value() == 0  # the bar said 100% over "stopped by an error"
     dialog.close()
 
 
