@@ -75,6 +75,9 @@ class MainWindow(QMainWindow):
         self._run_label = ""  # the running attack's mode (and surrogates), for the live line
         self._run_started = 0.0
         self._steps_seen = 0
+        # What reading the image changed (first frame only, 16 bits reduced...): shown in the
+        # status bar whenever no busy message covers it, until another image opens.
+        self._image_note = ""
         self.jobs = Jobs(self)
         self.jobs.busy_changed.connect(self._show_busy)
         self.jobs.failed.connect(self._job_failed)
@@ -172,6 +175,8 @@ class MainWindow(QMainWindow):
         self.busy.setVisible(busy)
         if busy:
             self.statusBar().showMessage(message)
+        elif self._image_note:
+            self.statusBar().showMessage(self._image_note)
         else:
             self.statusBar().clearMessage()
 
@@ -244,8 +249,9 @@ class MainWindow(QMainWindow):
         alpha = ", alpha kept" if loaded.alpha is not None else ""
         self.views.set_original(loaded.rgb, f"{path.name} — {w}x{h}, {loaded.source_mode}{alpha}")
         self.views.caption.setToolTip(str(path) + "".join(f"\n{note}" for note in loaded.notes))
-        if loaded.notes:
-            self.statusBar().showMessage("; ".join(loaded.notes), 10000)
+        self._image_note = "; ".join(loaded.notes)
+        if not self.busy.isVisible():  # else it shows when the busy message goes
+            self._show_busy(False, "")
         self.setWindowTitle(f"guiapp — {path.name}")
         self.plot.clear()
         self.pred_original.clearContents()

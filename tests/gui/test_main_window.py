@@ -451,3 +451,17 @@ def test_start_refuses_an_attack_that_would_not_fit(qtbot, window, monkeypatch):
         window.start_attack()
     assert "GiB of RAM" in blocker.args[0] and "Edit > Preferences" in blocker.args[0]
     assert not window.jobs.running("attack") and window.act_start.isEnabled()
+
+
+def test_what_reading_changed_stays_in_the_status_bar(qtbot, window, tmp_path):
+    # "animated GIF: only the first frame is used" flashed for an instant: "Classifying…"
+    # replaced it and was then cleared, so a user never saw it.
+    frames = [Image.open(SAMPLES / "coffee.jpg").convert("RGB").rotate(a) for a in (0, 30)]
+    gif = tmp_path / "anim.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100)
+    _open(qtbot, window, gif)
+    qtbot.waitUntil(lambda: not window.busy.isVisible(), timeout=30000)
+    assert "only the first frame is used" in window.statusBar().currentMessage()
+    _open(qtbot, window, SAMPLES / "coffee.jpg")  # nothing changed in reading this one
+    qtbot.waitUntil(lambda: not window.busy.isVisible(), timeout=30000)
+    assert window.statusBar().currentMessage() == ""
