@@ -14,7 +14,7 @@ def _open(qtbot, window, path):
         window.open_image(path)
 
 
-def test_attack_runs_live_and_saves_verified_png(qtbot, window, tmp_path):
+def test_attack_runs_live_and_saves_verified_png(qtbot, window, tmp_path, monkeypatch):
     _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
     assert window.views.filled() == [True, False, False]
     assert window.pred_original.top_name() in ("Egyptian cat", "tiger cat", "tabby")
@@ -29,6 +29,12 @@ def test_attack_runs_live_and_saves_verified_png(qtbot, window, tmp_path):
     assert window.pred_adversarial.top_name() == "goldfish"
     assert window.act_save.isEnabled()
 
+    # The image passed the app's own limit (Preferences); the re-read of the saved file must
+    # not apply the core's default instead (a photo above 64 MP, allowed in Preferences,
+    # was refused after the save). A default below this photo's 135_300 px shows it.
+    from guiapp.core import imageio
+
+    monkeypatch.setattr(imageio.load_image, "__defaults__", (100_000,))
     out = tmp_path / "adv.png"
     with qtbot.waitSignal(window.saved, timeout=30000):
         window.save_result(out)
