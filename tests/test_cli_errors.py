@@ -113,7 +113,9 @@ def photo(tmp_path):
     (lambda t, p: ["predict", str(t / "missing.jpg"), "--device", "cpu"], "no such file"),
     (lambda t, p: ["predict", str(p), "--max-pixels", "100", "--device", "cpu"], "--max-pixels"),
     (lambda t, p: ["attack", str(p), "-t", "zzzqqq", "--device", "cpu"], "unknown label"),
-    (lambda t, p: ["attack", str(p), "-t", "goldfish", "-o", str(t), "--device", "cpu"], "must be a .png"),
+    (lambda t, p: ["attack", str(p), "-t", "goldfish", "-o", str(t / "o.jpg"), "--device", "cpu"], "must be a .png"),
+    # `-o FOLDER` was told "must be a .png file (... JPEG would destroy the noise)"
+    (lambda t, p: ["attack", str(p), "-t", "goldfish", "-o", str(t), "--device", "cpu"], "is a folder; give a file"),
     (lambda t, p: ["attack", str(p), "-t", "goldfish", "-o", str(t / "d.png"), "--device", "cpu"], "is a folder"),
     (lambda t, p: ["attack", str(p), "-t", "goldfish", "--weights", str(p), "--device", "cpu"], "not a weights file"),
     (lambda t, p: ["attack", str(p), "-t", "goldfish", "--max-pixels", "10", "--device", "cpu"], "over the limit"),

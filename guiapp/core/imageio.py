@@ -260,10 +260,10 @@ def _cmyk_to_srgb(img: Image.Image, icc: bytes, notes: list[str]) -> Image.Image
 def check_output_path(out: str | Path, inputs: list[Path]) -> Path:
     """Refuse to write over any input or onto a folder; ensure a .png name."""
     out = Path(out)
+    if out.is_dir():  # first: `-o adv` naming a folder is no JPEG mistake
+        raise OutputError(f"{out}: is a folder; give a file name ending in .png (or a name inside that folder)")
     if out.suffix.lower() != ".png":
         raise OutputError(f"{out}: output must be a .png file (lossless; JPEG would destroy the noise)")
-    if out.is_dir():
-        raise OutputError(f"{out}: is a folder; give a file name ending in .png (or a name inside that folder)")
     resolved = out.resolve()
     for src in inputs:
         if src is not None and src.exists() and src.resolve() == resolved:
