@@ -25,6 +25,10 @@ def test_user_errors_are_one_line_exit_2(cat_path, tmp_path, capsys):
     assert err.startswith("error: label 'crane' is ambiguous") and "Traceback" not in err
     assert main(["attack", str(tmp_path / "missing.jpg"), "-t", "goldfish"]) == 2
     assert "no such file" in capsys.readouterr().err
+    assert main(["attack", str(cat_path), "-t", "-1", "-o", str(tmp_path / "o.png")]) == 2
+    assert "class index -1 is out of range 0..999" in capsys.readouterr().err  # was "unknown label '-1'"
+    assert main(["attack", str(tmp_path / "missing.jpg"), "-t", "goldfish"]) == 2
+    assert "no such file" in capsys.readouterr().err
     assert main(["attack", str(cat_path), "-t", "goldfish", "--eps", "-3"]) == 2
     # "bad default settings: ..." read as if the defaults were wrong
     assert "error: bad setting for the default mode: eps must be in (0, 255]" in capsys.readouterr().err

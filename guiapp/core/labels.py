@@ -101,7 +101,8 @@ class LabelSet:
 
     def resolve(self, label: str | int) -> int:
         """Class index for `label`; raises LabelError naming candidates or suggestions."""
-        if isinstance(label, int) or (isinstance(label, str) and label.strip().isdecimal()):
+        # "-1" is an index out of range, not an unknown name
+        if isinstance(label, int) or (isinstance(label, str) and label.strip().lstrip("+-").isdecimal()):
             index = int(label.strip() if isinstance(label, str) else label)
             if 0 <= index < len(self.classes):
                 return index
