@@ -22,6 +22,8 @@ def progress_bar(total: int | None, desc: str, unit: str = "it") -> tqdm:
         ncols=None if interactive else 120,
         mininterval=0.1 if interactive else 5.0,
         smoothing=0.1,  # rate and ETA from recent items: resumed files go by in microseconds
+        # Without a total, a count ("8 steps"), not tqdm's "8step".
+        bar_format=None if total is not None else "{desc}: {n_fmt} {unit}s [{elapsed}, {rate_fmt}{postfix}]",
     )
 
 

@@ -34,6 +34,13 @@ def test_user_errors_are_one_line_exit_2(cat_path, tmp_path, capsys):
     assert "error: bad setting for the default mode: eps must be in (0, 255]" in capsys.readouterr().err
 
 
+def test_attack_progress_counts_steps_without_a_misleading_total(cat_path, tmp_path, capsys):
+    # The bar went to --steps (200) and stopped at "8/200 [00:20<08:21" when the target was reached.
+    assert main(["attack", str(cat_path), "-t", "goldfish", "-o", str(tmp_path / "o.png"), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "attack chelsea_cat.jpg: " in err and " steps [" in err and "/200" not in err
+
+
 def test_failed_attack_exits_1(cat_path, tmp_path, capsys):
     rc = main(["attack", str(cat_path), "-t", "goldfish", "-o", str(tmp_path / "o.png"), "--steps", "1", "--eps", "1", "-q"])
     assert rc == 1 and "FAILED" in capsys.readouterr().out
