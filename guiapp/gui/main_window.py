@@ -203,7 +203,8 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- model
     def load_model(self, name: str) -> None:
-        self.jobs.drop("attack", "result", "judges", "defence")
+        self.jobs.drop("attack", "result", "judges")
+        self.defences.reset()  # what the old model saw after a defence, or its running defence
         self.model = None
         self.status_model.setText(f"loading {name}…")
         self._set_running(False)

@@ -229,6 +229,12 @@ def test_a_running_defence_is_cancelled_by_its_button(qtbot, window):
     with qtbot.waitSignal(window.defence_done, timeout=30000):
         box.button.click()
     assert box.button.text() == "Apply" and "the model now sees" in box.label.text()
+    box.combo.setCurrentIndex(box.combo.findData("dip"))
+    box.button.click()
+    with qtbot.waitSignal(window.model_ready, timeout=60000):
+        window.load_model("efficientnet-lite0")  # another model (the same name: cheap) mid-defence
+    assert not box.running and box.button.text() == "Apply" and box.label.text() == IDLE_TEXT
+    qtbot.waitUntil(lambda: not live_threads(), timeout=60000)
 
 
 def test_a_new_run_clears_the_last_defence(qtbot, window):
