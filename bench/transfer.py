@@ -192,6 +192,8 @@ def main() -> None:
                     help="an extra 'ours' row: NAME key=value ... (TransferConfig fields)")
     ap.add_argument("--out", type=Path, default=Path("bench/out/transfer"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--save-images", action="store_true",
+                    help="keep each row's adversarial PNGs in OUT/images/<row>-eps<E>/ (for later analysis)")
     ap.add_argument("--centroids-dir", type=Path, default=None,
                     help="folder of <model>.npz centroid files (default: the shipped ones)")
     args = ap.parse_args()
@@ -244,6 +246,8 @@ def main() -> None:
                 t0 = time.perf_counter()
                 adv = attack(img, target, on_checkpoint)
                 seconds = time.perf_counter() - t0
+                if args.save_images:
+                    save_png(args.out / "images" / f"{row}-eps{args.eps:g}" / f"{path.stem}.png", adv)
                 result = {"file": path.name, "true": true, "target": target, "seconds": seconds,
                           **judge(judge_model, used, img, adv, target)}
                 if config is not None:
