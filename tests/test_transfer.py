@@ -230,3 +230,17 @@ def test_contrastive_centroid_term_is_the_share_of_the_target_distance(pair, ima
     source = {"head": torch.tensor([0.0, 1, 0, 0])}  # d_source = 1
     assert float(attack._centroid_term(taps, target, source)) == pytest.approx(9 / 10)
     assert float(attack._centroid_term(taps, target, None)) == pytest.approx(9 / 9)  # relative distance
+
+
+def test_python_api_transfer_with_a_judge_as_the_readme_shows(cat_path, tmp_path):
+    """README's Python example: guiapp.core.TransferConfig through attack_file, a judge asked after saving."""
+    from guiapp.core import TransferConfig as PublicConfig
+    from guiapp.core import attack_file
+
+    out = tmp_path / "cat_goldfish_t.png"
+    report = attack_file(cat_path, "goldfish", out, device="cpu", judges=["efficientnet-lite1"],
+                         config=PublicConfig(eps=16, iterations=3, surrogates=("efficientnet-lite0",)))
+    assert out.exists() and report.mode == "transfer" and report.model == "efficientnet-lite0"
+    verdict = report.judges["efficientnet-lite1"]
+    assert verdict["success"] == (verdict["top1"] == report.target) and 0 <= verdict["target_conf"] <= 1
+    assert read_png_metadata(out)["mode"] == "transfer"

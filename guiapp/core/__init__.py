@@ -8,6 +8,7 @@ from .attack import AttackConfig, AttackResult, StepRecord, TargetedAttack
 from .errors import GuiappError
 from .labels import imagenet_labels
 from .models import DEFAULT_MODEL, Classifier, available_models, load_model
+from .transfer import TransferAttack, TransferConfig
 
 __all__ = [
     "AttackConfig",
@@ -19,6 +20,8 @@ __all__ = [
     "Prediction",
     "StepRecord",
     "TargetedAttack",
+    "TransferAttack",
+    "TransferConfig",
     "attack_file",
     "available_models",
     "imagenet_labels",
