@@ -194,6 +194,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-images", action="store_true",
                     help="keep each row's adversarial PNGs in OUT/images/<row>-eps<E>/ (for later analysis)")
+    ap.add_argument("--side", type=int, default=None,
+                    help="resize every image to SIDE x SIDE first (speed at a fixed size, e.g. 224)")
     ap.add_argument("--no-shrink-curve", action="store_true",
                     help="skip the shrink curve (it adds about half an attack's time per image)")
     ap.add_argument("--centroids-dir", type=Path, default=None,
@@ -239,6 +241,8 @@ def main() -> None:
                 if path.name in done:
                     continue
                 img = load_image(path).rgb
+                if args.side:
+                    img = np.asarray(Image.fromarray(img).resize((args.side, args.side), Image.BICUBIC))
                 checkpoints: dict[str, bool] = {}
 
                 def on_checkpoint(step: int, image: np.ndarray) -> None:
