@@ -167,13 +167,15 @@ def summarise(rows: list[dict]) -> dict:
             k: float(np.mean([r["checkpoints"][k] for r in ok if k in r["checkpoints"]]))
             for k in ok[0]["checkpoints"]
         }
-    if ok and "shrink" in ok[0]:
+    shrunk = [r for r in ok if "shrink" in r]  # rows resumed across --no-shrink-curve runs may lack it
+    if shrunk:
         out["shrink"] = {
             m: {
-                "judge_success": float(np.mean([r["shrink"][m]["judge_success"] for r in ok])),
-                "psnr_median": pct([r["shrink"][m]["psnr"] for r in ok], 50),
+                "n": len(shrunk),
+                "judge_success": float(np.mean([r["shrink"][m]["judge_success"] for r in shrunk])),
+                "psnr_median": pct([r["shrink"][m]["psnr"] for r in shrunk], 50),
             }
-            for m in ok[0]["shrink"]
+            for m in shrunk[0]["shrink"]
         }
     return out
 
