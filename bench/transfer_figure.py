@@ -60,13 +60,13 @@ def main() -> None:
 
     labels = imagenet_labels()
     source = next(args.images.glob(f"{args.image}.*"))
+    budgets = args.budgets.split(",")
+    rows = {eps: verdict(args.out, args.row, eps, source.name) for eps in budgets}
     original = Image.fromarray(load_image(source).rgb)
-    panels = [panel(original, ["original", f"class: {labels[verdict(args.out, args.row, args.budgets.split(',')[0], source.name)['true']].name}"])]
-    crops = []
     box = (original.width // 2 - 50, original.height // 2 - 50, original.width // 2 + 50, original.height // 2 + 50)
-    crops.append(original.crop(box))
-    for eps in args.budgets.split(","):
-        r = verdict(args.out, args.row, eps, source.name)
+    panels = [panel(original, ["original", f"class: {labels[rows[budgets[0]]['true']].name}"])]
+    crops = [original.crop(box)]
+    for eps, r in rows.items():
         adv = Image.open(args.out / "images" / f"{args.row}-eps{eps}" / f"{args.image}.png").convert("RGB")
         judged = labels[r["judge_top1"]].name
         panels.append(panel(adv, [f"{eps}/255: PSNR {r['psnr']:.1f} dB, target {labels[r['target']].name}",

@@ -210,19 +210,31 @@ def test_unwritable_output_fails_before_any_attack(tiny, tmp_path, capsys, monke
     assert calls == []
 
 
+def _coffee_folder(folder: Path, n: int) -> Path:
+    """n small copies of the coffee sample, img0.jpg ... img{n-1}.jpg."""
+    folder.mkdir()
+    for i in range(n):
+        Image.open(SAMPLES / "coffee.jpg").resize((64, 48)).save(folder / f"img{i}.jpg")
+    return folder
+
+
+def _record_attacks(monkeypatch) -> list:
+    """The inputs the batch job attacks, in order (the real attack still runs)."""
+    import guiapp.core.batch_job as job
+
+    attacked: list = []
+    real_attack = job.attack_file
+    monkeypatch.setattr(job, "attack_file", lambda *a, **k: attacked.append(a[0]) or real_attack(*a, **k))
+    return attacked
+
+
 def test_too_little_free_space_stops_the_batch(tmp_path, capsys, monkeypatch):
     # The disk has room for the probe but not for a PNG: found by the free-space check
     # before each attack. It used to become an error row per image (19 of 20, exit 1).
-    import guiapp.core.batch_job as job
     from guiapp.core import imageio
 
-    inp = tmp_path / "in"
-    inp.mkdir()
-    for i in range(3):
-        Image.open(SAMPLES / "coffee.jpg").resize((64, 48)).save(inp / f"img{i}.jpg")
-    attacked = []
-    real_attack = job.attack_file
-    monkeypatch.setattr(job, "attack_file", lambda *a, **k: attacked.append(a[0]) or real_attack(*a, **k))
+    inp = _coffee_folder(tmp_path / "in", 3)
+    attacked = _record_attacks(monkeypatch)
     real_usage = imageio.shutil.disk_usage
     monkeypatch.setattr(imageio.shutil, "disk_usage", lambda path: real_usage(path)._replace(free=1000))
     out = tmp_path / "out"
@@ -234,15 +246,8 @@ def test_too_little_free_space_stops_the_batch(tmp_path, capsys, monkeypatch):
 
 
 def test_full_disk_stops_the_batch_at_the_first_image(tmp_path, capsys, monkeypatch):
-    import guiapp.core.batch_job as job
-
-    inp = tmp_path / "in"
-    inp.mkdir()
-    for i in range(4):
-        Image.open(SAMPLES / "coffee.jpg").resize((64, 48)).save(inp / f"img{i}.jpg")
-    attacked = []
-    real_attack = job.attack_file
-    monkeypatch.setattr(job, "attack_file", lambda *a, **k: attacked.append(a[0]) or real_attack(*a, **k))
+    inp = _coffee_folder(tmp_path / "in", 4)
+    attacked = _record_attacks(monkeypatch)
     real_save = Image.Image.save
 
     def save(self, fp, *args, **kwargs):  # the disk fills up after the probe: PNG writes fail

@@ -115,15 +115,20 @@ def test_preflight_is_linux_only():
     assert preflight({}, ldd=lambda p: LDD_MISSING, platform="darwin") is None
 
 
-def test_main_prints_the_fix_instead_of_starting_qt(monkeypatch, capsys):
-    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
-    monkeypatch.setenv("DISPLAY", ":0")
-    monkeypatch.setattr(platform_check, "run_ldd", lambda path: LDD_MISSING)
+def _forbid_window(monkeypatch) -> None:
+    """Fail the test if guiapp gets as far as creating its window."""
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("the window was created although Qt would abort")
 
     monkeypatch.setattr(app, "create_window", must_not_run)
+
+
+def test_main_prints_the_fix_instead_of_starting_qt(monkeypatch, capsys):
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(platform_check, "run_ldd", lambda path: LDD_MISSING)
+    _forbid_window(monkeypatch)
     assert app.main([str(SAMPLES / "coffee.jpg")]) == 1
     err = capsys.readouterr().err
     assert APT_LINE in err and "libxcb-icccm.so.4" in err
@@ -138,11 +143,7 @@ def test_a_display_nobody_answers_on_is_named_before_qt_aborts(monkeypatch, caps
     monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
     monkeypatch.setenv("DISPLAY", ":9977")  # no server: the real connection attempt fails
     monkeypatch.setattr(platform_check, "run_ldd", lambda path: LDD_ALL_FOUND)
-
-    def must_not_run(*args, **kwargs):
-        raise AssertionError("the window was created although Qt would abort")
-
-    monkeypatch.setattr(app, "create_window", must_not_run)
+    _forbid_window(monkeypatch)
     assert app.main([str(SAMPLES / "coffee.jpg")]) == 1
     err = capsys.readouterr().err
     assert "':9977'" in err and "no X server answers there" in err and "guiapp-cli" in err
