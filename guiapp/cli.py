@@ -19,7 +19,7 @@ from . import __version__
 from .core import attack as attack_mod
 from .core.errors import GuiappError
 from .core.modes import MODES, AnyConfig, make_config
-from .core.transfer import TRANSFER_LOSSES, TransferConfig
+from .core.transfer import CENTROID_OBJECTIVES, TRANSFER_LOSSES, TransferConfig
 from .progress import advance, progress_bar
 
 
@@ -62,7 +62,8 @@ def add_attack_args(p: argparse.ArgumentParser) -> None:
                         "10 gives ~4.5 dB more PSNR in 1.8x the time)")
     p.add_argument("--confidence", type=float, help="required target probability (default 0: top-1 suffices)")
     p.add_argument("--centroid-weight", type=float, help="pull toward the target centroid")
-    p.add_argument("--centroids", default="auto", help="centroid file, 'auto' (shipped) or 'none'")
+    p.add_argument("--centroids", default="auto",
+                   help="centroid file, 'auto' (shipped) or 'none'; in transfer mode a folder of <surrogate>.npz files")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--mode", choices=MODES, default=None,
                    help="default: smallest noise that fools --model; robust: also survives JPEG-75 and 2x "
@@ -79,6 +80,8 @@ def add_attack_args(p: argparse.ArgumentParser) -> None:
     t.add_argument("--di-scale", type=float, help=f"DI largest enlargement (default {td.di_scale:g})")
     t.add_argument("--ti-kernel", type=int, help=f"TI smoothing kernel in model pixels, 0 disables (default {td.ti_kernel})")
     t.add_argument("--centroid-layers", help=f"layers of the centroid term (default {','.join(td.centroid_layers)})")
+    t.add_argument("--centroid-objective", choices=CENTROID_OBJECTIVES,
+                   help=f"what the centroid term asks of those layers (default {td.centroid_objective})")
     t.add_argument("--shrink-margin", type=float,
                    help="shrink the noise while every surrogate keeps this logit margin (default: "
                         f"{'no shrink' if td.shrink_margin is None else td.shrink_margin})")
@@ -90,7 +93,8 @@ WHITE_BOX_FLAGS = {"max_steps": "--steps", "refine_steps": "--refine-steps", "co
 TRANSFER_FLAGS = {
     "iterations": "--iterations", "surrogates": "--surrogates", "loss": "--loss", "step_size": "--step-size",
     "momentum": "--momentum", "diversity": "--diversity", "di_scale": "--di-scale", "ti_kernel": "--ti-kernel",
-    "centroid_layers": "--centroid-layers", "shrink_margin": "--shrink-margin",
+    "centroid_layers": "--centroid-layers", "centroid_objective": "--centroid-objective",
+    "shrink_margin": "--shrink-margin",
 }
 
 
@@ -485,7 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=1000, help="most steps/iterations a client may ask for")
     p.add_argument("--attack-timeout", type=float, default=600.0, help="seconds before a running attack is stopped")
     p.add_argument("--job-ttl", type=float, default=900.0, help="seconds a finished job and its PNG are kept")
-    p.add_argument("--centroids", default="auto", help="centroid file, 'auto' (shipped) or 'none'")
+    p.add_argument("--centroids", default="auto",
+                   help="centroid file, 'auto' (shipped) or 'none'; in transfer mode a folder of <surrogate>.npz files")
     _add_model_args(p)
     p.set_defaults(func=cmd_serve)
 

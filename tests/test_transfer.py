@@ -2,6 +2,7 @@
 checked, the judge is never loaded while crafting, and the CLI runs it end to end."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,9 @@ from guiapp.core.modes import make_config
 from guiapp.core.models import Classifier
 from guiapp.core.preprocess import PM1, PreprocessSpec, image_to_tensor
 from guiapp.core.transfer import (
+    ContrastTerm,
+    PrototypeHead,
+    PullTerm,
     TransferAttack,
     TransferConfig,
     diverse_input,
@@ -126,10 +130,10 @@ def test_centroid_term_pulls_toward_the_nearest_centre(pair, image):
     cents = {m.name: per_model(i) for i, m in enumerate(pair)}
     config = TransferConfig(diversity=0.0, centroid_weight=2.0, centroid_layers=("head",))
     attack = TransferAttack(pair, image, TARGET, config, cents)
-    centres = attack._centres(x, TARGET)
+    terms = attack._centroid_terms(x, source=TARGET)
     for i, f in enumerate(feats):
-        assert torch.allclose(centres[i]["head"], f + 1)  # the nearest of the two
-    loss, class_loss, centroid_loss, *_ = attack._loss(x, torch.Generator(), (centres, None))
+        assert torch.allclose(terms[i]["head"].centre, f + 1)  # the nearest of the two
+    loss, class_loss, centroid_loss, *_ = attack._loss(x, torch.Generator(), terms)
     expected = sum(float(8 / ((f + 1) ** 2).sum()) for f in feats) / 2  # |f - c|^2 = 8
     assert float(centroid_loss) == pytest.approx(expected, rel=1e-4)
     assert float(loss) == pytest.approx(float(class_loss) + 2.0 * expected, rel=1e-4)
@@ -223,13 +227,39 @@ def test_cli_rejects_options_of_the_other_modes(cat_path, capsys):
     assert "--iterations only applies to --mode transfer" in capsys.readouterr().err
 
 
-def test_contrastive_centroid_term_is_the_share_of_the_target_distance(pair, image):
-    attack = TransferAttack(pair, image, TARGET, TransferConfig(), None)
-    taps = {"head": torch.zeros(1, 4)}
-    target = {"head": torch.tensor([3.0, 0, 0, 0])}  # d_target = 9
-    source = {"head": torch.tensor([0.0, 1, 0, 0])}  # d_source = 1
-    assert float(attack._centroid_term(taps, target, source)) == pytest.approx(9 / 10)
-    assert float(attack._centroid_term(taps, target, None)) == pytest.approx(9 / 9)  # relative distance
+def test_contrastive_centroid_term_is_the_share_of_the_target_distance():
+    f = torch.zeros(4)
+    target, source = torch.tensor([3.0, 0, 0, 0]), torch.tensor([0.0, 1, 0, 0])  # d_target 9, d_source 1
+    assert float(ContrastTerm(target, source)(f)) == pytest.approx(9 / 10)
+    assert float(PullTerm(target)(f)) == pytest.approx(9 / 9)  # distance relative to the centre's norm
+    terms = {"stage6": PullTerm(target), "head": ContrastTerm(target, source)}
+    taps = {"stage6": f[None], "head": f[None]}
+    assert float(TransferAttack._centroid_term(taps, terms)) == pytest.approx(1 + 0.9)
+
+
+def _toy_centroids(rows: list[list[float]], owners: list[int]) -> Centroids:
+    return Centroids(layers={"head": np.array(rows, np.float32)}, class_index=np.array(owners, np.int32), meta={})
+
+
+def test_prototype_head_votes_by_the_best_centre_and_its_gradient_favours_the_target():
+    # classes 0 and 2 have two centres each, class 1 has none in the file
+    cents = _toy_centroids([[1, 0, 0], [0, 1, 0], [0, 0, 1], [-1, -1, 0]], [0, 0, 2, 2])
+    head = PrototypeHead(cents, "head", target=2, num_classes=3, device=torch.device("cpu"))
+    f = torch.tensor([0.9, 0.1, 0.0], requires_grad=True)
+    logits = head.logits(f).detach()
+    assert logits[1] == -math.inf and int(logits.argmax()) == 0  # a class without centres never wins
+    loss = head(f)
+    assert float(loss.detach()) == pytest.approx(float(-torch.log_softmax(logits[None], 1)[0, 2]), rel=1e-5)
+    loss.backward()
+    moved = (f - 0.05 * f.grad).detach()  # a small step against the gradient...
+    assert float(head(moved)) < float(loss.detach())  # ...makes the target's vote stronger
+    with pytest.raises(CentroidError, match="no centre for class 1"):
+        PrototypeHead(cents, "head", target=1, num_classes=3, device=torch.device("cpu"))
+
+
+def test_centroid_objective_is_checked():
+    with pytest.raises(ValueError, match="centroid_objective must be one of pull, contrast, classify"):
+        TransferConfig(centroid_objective="nearest")
 
 
 def test_python_api_transfer_with_a_judge_as_the_readme_shows(cat_path, tmp_path):
@@ -244,3 +274,30 @@ def test_python_api_transfer_with_a_judge_as_the_readme_shows(cat_path, tmp_path
     verdict = report.judges["efficientnet-lite1"]
     assert verdict["success"] == (verdict["top1"] == report.target) and 0 <= verdict["target_conf"] <= 1
     assert read_png_metadata(out)["mode"] == "transfer"
+
+
+def test_cli_transfer_with_a_centroid_folder_and_the_prototype_head(model, cat_path, tmp_path, capsys):
+    """As README shows: build a multi-layer file for the surrogate into a folder, then
+    `attack --mode transfer --centroids DIR --centroid-weight W --centroid-objective classify`."""
+    root = tmp_path / "imgs"
+    root.mkdir()
+    (root / "n01443537_goldfish.jpg").write_bytes((SAMPLES / "coffee.jpg").read_bytes())
+    (root / "n02123045_tabby.jpg").write_bytes(cat_path.read_bytes())
+    folder = tmp_path / "cents"
+    assert main(["centroids", "build", "--images", str(root), "--model", "efficientnet-lite0", "--views", "2",
+                 "--k", "1", "--layers", "stage6", "-o", str(folder / "efficientnet-lite0.npz"),
+                 "--device", "cpu"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "t.png"
+    argv = ["attack", str(cat_path), "-t", "goldfish", "--mode", "transfer", "--iterations", "2",
+            "--surrogates", "efficientnet-lite0", "--centroid-weight", "1", "--centroid-layers", "stage6",
+            "--centroid-objective", "classify", "--json", "--device", "cpu", "-o", str(out)]
+    assert main([*argv, "--centroids", str(folder)]) in (0, 1)
+    report = json.loads(capsys.readouterr().out)
+    assert out.exists() and report["centroids"] is True and report["mode"] == "transfer"
+    # a single file is not what transfer mode reads: one file per surrogate, in a folder
+    assert main([*argv, "-o", str(tmp_path / "u.png"), "--centroids", str(folder / "efficientnet-lite0.npz")]) == 2
+    assert "a folder holding one <model>.npz per surrogate" in capsys.readouterr().err
+    # a target the file has no centre for fails before the first iteration, with the class named
+    assert main([*argv[:2], "-t", "robin", *argv[4:], "-o", str(tmp_path / "v.png"), "--centroids", str(folder)]) == 2
+    assert "no centre for class 15" in capsys.readouterr().err

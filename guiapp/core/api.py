@@ -24,7 +24,7 @@ from PIL import Image
 
 from .attack import AttackConfig, StepRecord, TargetedAttack, classify_pil, meets_target
 from .centroids import Centroids, load_centroids, shipped_centroids
-from .errors import GuiappError, LabelError
+from .errors import CentroidError, GuiappError, LabelError
 from .imageio import MAX_PIXELS, LoadedImage, check_output_path, load_image, probe_writable, save_png
 from .device import pick_device
 from .labels import imagenet_labels
@@ -222,6 +222,17 @@ class _Crafting:
     centroids: bool
 
 
+def _centroid_folder(centroids: str | Path | Centroids | None) -> Path | None:
+    """Transfer mode reads one centroid file per surrogate: "auto" (or None) means the
+    shipped folder, anything else must be a folder holding <surrogate>.npz files."""
+    if centroids is None or (isinstance(centroids, str) and centroids == "auto"):
+        return None
+    if isinstance(centroids, Centroids) or not Path(centroids).is_dir():
+        raise CentroidError("in transfer mode the centroids are a folder holding one <model>.npz per surrogate "
+                            f"(built with `guiapp-cli centroids build --layers ...`); got {centroids}")
+    return Path(centroids)
+
+
 def _crafting(
     config: AnyConfig,
     model: str | Classifier,
@@ -235,7 +246,7 @@ def _crafting(
     if isinstance(config, TransferConfig):
         # Transfer mode loads its surrogates only: never `model`, never a judge.
         surrogates = load_surrogates(config, device)
-        cents = surrogate_centroids(surrogates, config)
+        cents = surrogate_centroids(surrogates, config, _centroid_folder(centroids) if config.uses_centroids else None)
         return _Crafting(TransferAttack(surrogates, image, target, config, cents), surrogates, 0.0, cents is not None)
     clf = _as_model(model, device, weights)
     cents = resolve_centroids(clf, centroids, notes) if config.centroid_weight > 0 else None

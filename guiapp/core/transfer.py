@@ -47,6 +47,10 @@ from .models import Classifier, load_model
 from .preprocess import image_to_tensor, normalise, tensor_to_image, to_model_crop
 
 TRANSFER_LOSSES = ("logit", "ce")
+CENTROID_OBJECTIVES = ("pull", "contrast", "classify")
+# "classify": cosine similarities (in [-1, 1]) times this are the prototype head's logits.
+# 20 keeps its softmax from saturating before the image is near the target's centres.
+PROTOTYPE_SCALE = 20.0
 DEFAULT_SURROGATES = ("efficientnet-lite0", "efficientnet-lite1")
 TI_SIGMAS = 3.0  # the Gaussian kernel spans +-3 sigma, as in Dong et al.
 EVAL_EVERY = 10  # iterations between checks of the clean 8-bit image on every surrogate
@@ -70,7 +74,11 @@ class TransferConfig:
     ti_kernel: int = 5  # TI: Gaussian gradient smoothing kernel (model-input pixels); 0 or 1 disables
     centroid_weight: float = 0.0  # pull intermediate features toward the target's nearest centre
     centroid_layers: tuple[str, ...] = ("stage6",)  # layers the centroid term acts on
-    centroid_contrast: bool = False  # also push away from the source class's centre (contrastive)
+    # What the term asks of the tapped layers' pooled statistics: "pull" toward the target's
+    # nearest centre; "contrast" closer to it than to the source class's nearest centre;
+    # "classify" win a nearest-centre vote over every class in the file (FDA-style: a
+    # class-probability head per intermediate layer, here made of the centres).
+    centroid_objective: str = "pull"
     # Centroid mixup: with this probability per layer and iteration, move the surrogate's
     # channel statistics up to `centroid_mix_alpha` of the way toward a competing class's
     # centre (the source class or a random one), so the noise must win against them.
@@ -101,6 +109,8 @@ class TransferConfig:
             (1 < self.di_scale <= 2, "di_scale must be in (1, 2]"),
             (self.ti_kernel >= 0, "ti_kernel must be >= 0"),
             (self.centroid_weight >= 0, "centroid_weight must be >= 0"),
+            (self.centroid_objective in CENTROID_OBJECTIVES,
+             f"centroid_objective must be one of {', '.join(CENTROID_OBJECTIVES)}"),
             (0 <= self.centroid_mix <= 1, "centroid_mix must be a probability in [0, 1]"),
             (0 <= self.centroid_mix_alpha <= 1, "centroid_mix_alpha must be in [0, 1]"),
             (all(n.startswith("stage") for n in self.centroid_mix_layers), "centroid_mix_layers must be stages"),
@@ -244,6 +254,61 @@ class _LossProgress:
     top1: int  # the most common top-1 among the surrogates
 
 
+class PullTerm:
+    """Squared distance of a layer's statistics to one centre, relative to the centre's norm."""
+
+    def __init__(self, centre: torch.Tensor) -> None:
+        self.centre = centre
+
+    def __call__(self, f: torch.Tensor) -> torch.Tensor:
+        return ((f - self.centre) ** 2).sum() / (self.centre**2).sum()
+
+
+class ContrastTerm:
+    """d_target / (d_target + d_source): the share of the distance still left to the target's
+    centre; it falls as the statistics move toward the target and away from the source."""
+
+    def __init__(self, target: torch.Tensor, source: torch.Tensor) -> None:
+        self.target, self.source = target, source
+
+    def __call__(self, f: torch.Tensor) -> torch.Tensor:
+        d_target = ((f - self.target) ** 2).sum()
+        d_source = ((f - self.source) ** 2).sum()
+        return d_target / (d_target + d_source + 1e-12)
+
+
+class PrototypeHead:
+    """A nearest-centre classifier on one layer's pooled statistics, and its cross-entropy
+    toward the target. Channels are standardised by the spread of all centres first (raw
+    channel means differ by orders of magnitude, so a few channels would decide every
+    distance); a class's score is the best cosine similarity among its centres. Unlike a
+    pull toward one centre, this asks for what tells the target apart from the other
+    classes at that depth, the signal feature-level transfer attacks use (FDA, Inkawhich
+    et al. 2020), from the centres instead of trained auxiliary heads."""
+
+    def __init__(self, cents: Centroids, layer: str, target: int, num_classes: int, device: torch.device) -> None:
+        cents.for_class(target, layer)  # raises when the file has no centre for the target
+        rows = torch.from_numpy(cents.layer(layer)).float().to(device)
+        self.mean = rows.mean(0)
+        self.std = rows.std(0) + 1e-6
+        self.rows = F.normalize((rows - self.mean) / self.std, dim=1)
+        self.owner = torch.from_numpy(cents.class_index.astype(np.int64)).to(device)
+        self.num_classes = num_classes
+        self.target = torch.tensor([target], device=device)
+
+    def logits(self, f: torch.Tensor) -> torch.Tensor:
+        """(num_classes,) scores; classes without centres in the file get -inf (never win)."""
+        cos = self.rows @ F.normalize((f - self.mean) / self.std, dim=0)
+        empty = torch.full((self.num_classes,), -math.inf, device=f.device)
+        return PROTOTYPE_SCALE * empty.scatter_reduce(0, self.owner, cos, "amax", include_self=True)
+
+    def __call__(self, f: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self.logits(f)[None], self.target)
+
+
+CentroidTerm = PullTerm | ContrastTerm | PrototypeHead
+
+
 class TransferAttack:
     """`for record in attack.steps(): ...` then `attack.result`; `cancel()` from any thread.
 
@@ -298,7 +363,7 @@ class TransferAttack:
         size = max(1, round(k * min(height, width) / resize))
         return size if size % 2 else size + 1
 
-    def _centres(self, x: torch.Tensor, cls: int) -> list[dict[str, torch.Tensor]]:
+    def _nearest_centres(self, x: torch.Tensor, cls: int) -> list[dict[str, torch.Tensor]]:
         """Per surrogate and layer, the centre of class `cls` nearest to the clean image."""
         chosen: list[dict[str, torch.Tensor]] = []
         layers = self.config.centroid_layers
@@ -312,6 +377,19 @@ class TransferAttack:
                 per_layer[layer] = centres[nearest]
             chosen.append(per_layer)
         return chosen
+
+    def _centroid_terms(self, x: torch.Tensor, source: int) -> list[dict[str, "CentroidTerm"]]:
+        """Per surrogate and layer, the loss the centroid term puts on that layer's statistics
+        (built once, before the first iteration, so a file lacking a class fails up front)."""
+        cfg = self.config
+        if cfg.centroid_objective == "classify":
+            return [{layer: PrototypeHead(self.centroids[m.name], layer, self.target, m.num_classes, x.device)
+                     for layer in cfg.centroid_layers} for m in self.surrogates]
+        targets = self._nearest_centres(x, self.target)
+        if cfg.centroid_objective == "contrast" and source != self.target:
+            sources = self._nearest_centres(x, source)
+            return [{layer: ContrastTerm(t[layer], s[layer]) for layer in t} for t, s in zip(targets, sources)]
+        return [{layer: PullTerm(c) for layer, c in t.items()} for t in targets]
 
     def _mix_plan(self, m: Classifier, source: int, gen: torch.Generator) -> dict | None:
         """Centroid mixup for one forward pass of surrogate `m`: for each mix layer, with
@@ -337,20 +415,13 @@ class TransferAttack:
             plan[layer] = (alpha, centre)
         return plan or None
 
-    def _centroid_term(self, taps: dict[str, torch.Tensor], targets: dict, sources: dict | None) -> torch.Tensor:
-        """Squared distance to the target's centre, relative to its norm; with `centroid_contrast`,
-        d_target / (d_target + d_source): closer to the target class than to the image's own."""
-        total = torch.zeros((), device=next(iter(taps.values())).device)
-        for layer, c in targets.items():
-            d_target = ((taps[layer][0] - c) ** 2).sum()
-            if sources is None:
-                total = total + d_target / (c**2).sum()
-            else:
-                d_source = ((taps[layer][0] - sources[layer]) ** 2).sum()
-                total = total + d_target / (d_target + d_source + 1e-12)
-        return total
+    @staticmethod
+    def _centroid_term(taps: dict[str, torch.Tensor], terms: dict[str, "CentroidTerm"]) -> torch.Tensor:
+        """Sum over the tapped layers of each layer's centroid loss."""
+        return sum((term(taps[layer][0]) for layer, term in terms.items()),
+                   torch.zeros((), device=next(iter(taps.values())).device))
 
-    def _loss(self, x_adv: torch.Tensor, gen: torch.Generator, centres, source: int = -1):
+    def _loss(self, x_adv: torch.Tensor, gen: torch.Generator, terms, source: int = -1):
         """Mean over surrogates of the class loss (+ weighted centroid loss) on diverse inputs."""
         cfg = self.config
         class_total = torch.zeros((), device=x_adv.device)
@@ -359,12 +430,10 @@ class TransferAttack:
         for i, m in enumerate(self.surrogates):
             inp = normalise(diverse_input(to_model_crop(x_adv, m.spec), cfg.diversity, gen, cfg.di_scale), m.spec)
             mix = self._mix_plan(m, source, gen)
-            if centres is not None or mix is not None:
-                feats, taps = m.features_with_taps(inp, cfg.centroid_layers if centres is not None else (), mix)
-                if centres is not None:
-                    targets, sources = centres
-                    centroid_total = centroid_total + self._centroid_term(
-                        taps, targets[i], sources[i] if sources is not None else None)
+            if terms is not None or mix is not None:
+                feats, taps = m.features_with_taps(inp, cfg.centroid_layers if terms is not None else (), mix)
+                if terms is not None:
+                    centroid_total = centroid_total + self._centroid_term(taps, terms[i])
             else:
                 feats = m.features(inp)
             logits = m.head(feats)
@@ -399,10 +468,7 @@ class TransferAttack:
         x = image_to_tensor(self.image, dev)
         source_probs = self._probs(x).mean(0)
         source = int(source_probs.argmax())
-        centres = None
-        if cfg.centroid_weight > 0:
-            contrast = cfg.centroid_contrast and source != self.target
-            centres = (self._centres(x, self.target), self._centres(x, source) if contrast else None)
+        terms = self._centroid_terms(x, source) if cfg.centroid_weight > 0 else None
         eps, alpha = cfg.eps / 255, cfg.alpha / 255
         ti_size = self._ti_size(*x.shape[-2:])
         delta = torch.zeros_like(x, requires_grad=True)
@@ -415,7 +481,7 @@ class TransferAttack:
                 step -= 1
                 break
             x_adv = x + delta
-            loss, class_loss, centroid_loss, seen = self._loss(x_adv, gen, centres, source)
+            loss, class_loss, centroid_loss, seen = self._loss(x_adv, gen, terms, source)
             grad, = torch.autograd.grad(loss, delta)
             with torch.no_grad():
                 grad = smooth_gradient(grad, ti_size)
