@@ -301,3 +301,17 @@ def test_cli_transfer_with_a_centroid_folder_and_the_prototype_head(model, cat_p
     # a target the file has no centre for fails before the first iteration, with the class named
     assert main([*argv[:2], "-t", "robin", *argv[4:], "-o", str(tmp_path / "v.png"), "--centroids", str(folder)]) == 2
     assert "no centre for class 15" in capsys.readouterr().err
+
+
+def test_batch_resume_key_follows_the_transfer_centroid_folder(model, tmp_path):
+    """Batch resumes only with the same centroid data: a folder's files are part of the key."""
+    from guiapp.core.batch_job import centroids_fingerprint
+
+    config = TransferConfig(surrogates=("efficientnet-lite0",), centroid_weight=1.0)
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, content in ((a, b"one"), (b, b"two")):
+        folder.mkdir()
+        (folder / "efficientnet-lite0.npz").write_bytes(content)
+    keys = {centroids_fingerprint(model, str(f), config) for f in (a, b)}
+    assert len(keys) == 2 and all(k.startswith("files:") for k in keys)
+    assert centroids_fingerprint(model, str(a), TransferConfig(surrogates=("efficientnet-lite0",))) is None

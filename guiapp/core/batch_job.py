@@ -129,11 +129,13 @@ def centroids_fingerprint(model: Classifier, centroids: Any, config: AnyConfig) 
     if isinstance(config, TransferConfig):
         if not config.uses_centroids:
             return None
-        # Transfer mode always uses the surrogates' own (shipped) files.
+        # Transfer mode reads one file per surrogate: shipped ("auto") or from a folder.
+        folder = None if centroids in (None, "auto") or isinstance(centroids, Centroids) else Path(centroids)
         parts = []
         for name in config.surrogates:
+            path = folder / f"{name}.npz" if folder is not None else default_centroid_path(name)
             try:
-                parts.append(_short_hash(default_centroid_path(name).read_bytes()))
+                parts.append(_short_hash(path.read_bytes()))
             except OSError:
                 parts.append(f"missing:{name}")
         return "files:" + "+".join(parts)
