@@ -61,7 +61,7 @@ def image():
 
 
 def first_loss(models, image, **cfg):
-    attack = TransferAttack(models, image, TARGET, TransferConfig(diversity=0.0, **cfg))
+    attack = TransferAttack(models, image, TARGET, TransferConfig(diversity=0.0, **{"centroid_weight": 0.0, **cfg}))
     x = image_to_tensor(image)
     return attack._loss(x, torch.Generator().manual_seed(0), None)
 
@@ -107,7 +107,7 @@ def test_input_diversity_resizes_and_pads_with_probability_p():
 def test_momentum_changes_the_updates(pair, image):
     def deltas(momentum):
         attack = TransferAttack(pair, image, TARGET, TransferConfig(iterations=4, diversity=0.0, ti_kernel=0,
-                                                                    momentum=momentum))
+                                                                    momentum=momentum, centroid_weight=0.0))
         out = []
         for _ in attack.steps():
             out.append(attack.current_image().astype(int) - image.astype(int))
@@ -128,7 +128,7 @@ def test_centroid_term_pulls_toward_the_nearest_centre(pair, image):
         return Centroids({"head": layers["head"][2 * i: 2 * i + 2]}, np.array([TARGET, TARGET], np.int32), {})
 
     cents = {m.name: per_model(i) for i, m in enumerate(pair)}
-    config = TransferConfig(diversity=0.0, centroid_weight=2.0, centroid_layers=("head",))
+    config = TransferConfig(diversity=0.0, centroid_weight=2.0, centroid_layers=("head",), centroid_objective="pull")
     attack = TransferAttack(pair, image, TARGET, config, cents)
     terms = attack._centroid_terms(x, source=TARGET)
     for i, f in enumerate(feats):
@@ -141,7 +141,7 @@ def test_centroid_term_pulls_toward_the_nearest_centre(pair, image):
 
 def test_shrink_keeps_the_margin_with_less_noise(model, image):
     surrogates = [model]  # the real Lite0: a random tiny model cannot always be pushed to a class
-    attack = TransferAttack(surrogates, image, TARGET, TransferConfig(iterations=10, diversity=0.0))
+    attack = TransferAttack(surrogates, image, TARGET, TransferConfig(iterations=10, diversity=0.0, centroid_weight=0.0))
     list(attack.steps())
     x = image_to_tensor(image)
     delta = image_to_tensor(attack.result.adversarial) - x
@@ -155,7 +155,7 @@ def test_shrink_keeps_the_margin_with_less_noise(model, image):
 
 
 def test_cancel_stops_within_one_iteration(pair, image):
-    attack = TransferAttack(pair, image, TARGET, TransferConfig(iterations=500))
+    attack = TransferAttack(pair, image, TARGET, TransferConfig(iterations=500, centroid_weight=0.0))
     for record in attack.steps():
         attack.cancel()
     assert attack.result.cancelled and attack.result.steps == 1 and not attack.result.success
@@ -314,4 +314,21 @@ def test_batch_resume_key_follows_the_transfer_centroid_folder(model, tmp_path):
         (folder / "efficientnet-lite0.npz").write_bytes(content)
     keys = {centroids_fingerprint(model, str(f), config) for f in (a, b)}
     assert len(keys) == 2 and all(k.startswith("files:") for k in keys)
-    assert centroids_fingerprint(model, str(a), TransferConfig(surrogates=("efficientnet-lite0",))) is None
+    assert centroids_fingerprint(model, str(a), TransferConfig(surrogates=("efficientnet-lite0",), centroid_weight=0)) is None
+
+
+def test_centroids_none_turns_the_transfer_centroid_term_off(cat_path, tmp_path):
+    """`--centroids none` means no centroid term in every mode; the report says so."""
+    from guiapp.core import attack_file
+
+    assert TransferConfig().uses_centroids  # on by default, with the shipped files
+    out = tmp_path / "off.png"
+    report = attack_file(cat_path, "goldfish", out, device="cpu", centroids=None,
+                         config=TransferConfig(iterations=2, surrogates=("efficientnet-lite0",)))
+    assert report.centroids is False and any("without the centroid term" in n for n in report.notes)
+
+
+def test_a_surrogate_without_centroids_is_named_with_the_fix(pair):
+    with pytest.raises(CentroidError, match=r"no centroids for surrogate tiny-a .*weight to 0.*--layers stage5,stage6.*--centroids DIR"):
+        surrogate_centroids(pair, TransferConfig(surrogates=("tiny-a", "tiny-b")))
+    assert surrogate_centroids(pair, TransferConfig(surrogates=("tiny-a",), centroid_weight=0)) is None

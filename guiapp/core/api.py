@@ -15,7 +15,7 @@ import numbers
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -289,6 +289,12 @@ def attack_file(
     for callers that probe their output folder once, as a batch does.
     """
     config = config or AttackConfig()
+    if isinstance(config, TransferConfig) and centroids is None and config.uses_centroids:
+        # centroids=None ("none") turns the term off, as in the other modes, and the PNG says so
+        config = replace(config, centroid_weight=0.0, centroid_mix=0.0)
+        notes_off = ["centroids none: transfer without the centroid term"]
+    else:
+        notes_off = []
     path = _as_path(image, "image")
     target = check_target(target)
     if output is not None:
@@ -305,7 +311,7 @@ def attack_file(
     # Worst case for the PNG: incompressible noise, 3 or 4 bytes per pixel.
     probe_writable(out.parent, expected_bytes=width * height * (3 if loaded.alpha is None else 4),
                    write_probe=probe_output)
-    notes: list[str] = list(loaded.notes)
+    notes: list[str] = [*loaded.notes, *notes_off]
     crafting = _crafting(config, model, device, weights, loaded.rgb, target_index, centroids, notes)
     verifiers = crafting.verifiers
 

@@ -72,13 +72,16 @@ class TransferConfig:
     diversity: float = 0.7  # DI: probability of a random resize-and-pad per iteration; 0 disables
     di_scale: float = 1.1  # DI: resize to [s, di_scale*s) and pad to di_scale*s (Xie et al.: 1.1)
     ti_kernel: int = 5  # TI: Gaussian gradient smoothing kernel (model-input pixels); 0 or 1 disables
-    centroid_weight: float = 0.0  # pull intermediate features toward the target's nearest centre
-    centroid_layers: tuple[str, ...] = ("stage6",)  # layers the centroid term acts on
+    # The centroid term: weight, layers, objective. Default: the "classify" head on stages 5
+    # and 6 at weight 0.5 (bench/transfer.py, 100 pairs at 8/255: never behind the same mode
+    # without it, well ahead in the first 50 iterations; docs/BENCHMARKS.md).
+    centroid_weight: float = 0.5
+    centroid_layers: tuple[str, ...] = ("stage5", "stage6")  # layers the centroid term acts on
     # What the term asks of the tapped layers' pooled statistics: "pull" toward the target's
     # nearest centre; "contrast" closer to it than to the source class's nearest centre;
     # "classify" win a nearest-centre vote over every class in the file (FDA-style: a
     # class-probability head per intermediate layer, here made of the centres).
-    centroid_objective: str = "pull"
+    centroid_objective: str = "classify"
     # Centroid mixup: with this probability per layer and iteration, move the surrogate's
     # channel statistics up to `centroid_mix_alpha` of the way toward a competing class's
     # centre (the source class or a random one), so the noise must win against them.
@@ -156,7 +159,10 @@ def surrogate_centroids(
     for m in surrogates:
         path = Path(folder) / f"{m.name}.npz" if folder is not None else default_centroid_path(m.name)
         if not path.exists():
-            raise CentroidError(f"no shipped centroids for surrogate {m.name} ({path}); build them or set centroid weight 0")
+            raise CentroidError(
+                f"no centroids for surrogate {m.name} ({path}): set the centroid weight to 0, or build them "
+                f"(guiapp-cli centroids build --model {m.name} --layers {','.join(config.centroid_layers_needed)} "
+                "...) and pass their folder as the centroids (--centroids DIR)")
         cents = load_centroids(path, m)
         for layer in config.centroid_layers_needed:
             cents.layer(layer)  # raises with the layers the file has

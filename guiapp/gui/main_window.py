@@ -356,6 +356,7 @@ class MainWindow(QMainWindow):
         self._elapsed_timer.stop()
         self._set_running(False)
         self.views.set_adversarial_title("Adversarial (failed)")
+        self.panel.show_line(self.live_label, "")  # "starting…" would stay under a run that never started
 
     def _on_attack_done(self, result: AttackResult) -> None:
         self._elapsed_timer.stop()

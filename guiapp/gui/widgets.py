@@ -215,6 +215,13 @@ class SettingsForm(QWidget):
         self.confidence.setToolTip("Required probability of the target in the saved image (0 = being top-1 is enough).")
         self.centroid = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=10.0, singleStep=0.1, value=d.centroid_weight)
         self.centroid.setToolTip("Pull the image's feature vector toward the target's typical vector (its centroid).")
+        # Transfer mode's centroid term is another loss with another default, so it has its own box.
+        self.transfer_centroid = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=10.0, singleStep=0.1,
+                                                value=t.centroid_weight)
+        self.transfer_centroid.setToolTip(
+            "Weight of the class centroids in transfer mode: the surrogates' mid-level features must also\n"
+            "vote for the target among every class's centres. Speeds up transfer (docs/BENCHMARKS.md);\n"
+            "needs a centroid file per surrogate (shipped for Lite0 and Lite1). 0 turns it off.")
         self.iterations = QSpinBox(minimum=1, maximum=5000, value=t.iterations)
         self.iterations.setToolTip("Gradient iterations on the surrogate models (transfer keeps improving for hundreds).")
         self.surrogates = ModelChecklist("The models the noise is crafted on (transfer mode).")
@@ -231,6 +238,7 @@ class SettingsForm(QWidget):
         self.form.addRow("Refine steps", self.refine)
         self.form.addRow("Confidence", self.confidence)
         self.form.addRow("Centroid weight", self.centroid)
+        self.form.addRow("Centroid weight", self.transfer_centroid)
         self.form.addRow("Surrogates", self.surrogates)
         self.form.addRow("Judges", self.judges)
         self.mode.currentIndexChanged.connect(self._mode_changed)
@@ -246,9 +254,9 @@ class SettingsForm(QWidget):
 
     def _mode_changed(self) -> None:
         transfer = self.current_mode() == "transfer"
-        for widget in (self.steps, self.refine, self.confidence):
+        for widget in (self.steps, self.refine, self.confidence, self.centroid):
             self.form.setRowVisible(widget, not transfer)
-        for widget in (self.iterations, self.surrogates, self.judges):
+        for widget in (self.iterations, self.transfer_centroid, self.surrogates, self.judges):
             self.form.setRowVisible(widget, transfer)
         self.mode_changed.emit(self.current_mode())
 
@@ -261,7 +269,7 @@ class SettingsForm(QWidget):
                 eps=self.eps.value(),
                 iterations=self.iterations.value(),
                 surrogates=tuple(self.surrogates.checked()),
-                centroid_weight=self.centroid.value(),
+                centroid_weight=self.transfer_centroid.value(),
             )
         return make_config(
             mode,
@@ -274,7 +282,8 @@ class SettingsForm(QWidget):
 
     def spinboxes(self) -> dict[str, QDoubleSpinBox | QSpinBox]:
         return {"eps": self.eps, "steps": self.steps, "refine": self.refine,
-                "confidence": self.confidence, "centroid": self.centroid, "iterations": self.iterations}
+                "confidence": self.confidence, "centroid": self.centroid, "iterations": self.iterations,
+                "transfer_centroid": self.transfer_centroid}
 
 
 class PredictionsBox(QGroupBox):

@@ -424,8 +424,15 @@ def test_mode_choice_replaces_the_robust_checkbox(qtbot, window):
     assert isinstance(config, TransferConfig) and config.surrogates
     assert form.iterations.isVisibleTo(window) and not form.refine.isVisibleTo(window)
     assert form.judges.isVisibleTo(window)
+    # each family of modes has its own centroid weight, with its own default
+    assert form.transfer_centroid.isVisibleTo(window) and not form.centroid.isVisibleTo(window)
+    assert config.centroid_weight == TransferConfig().centroid_weight > 0
+    form.transfer_centroid.setValue(0.0)
+    assert form.config().centroid_weight == 0.0
     form.set_mode("default")
     assert form.refine.isVisibleTo(window) and not form.judges.isVisibleTo(window)
+    assert form.centroid.isVisibleTo(window) and not form.transfer_centroid.isVisibleTo(window)
+    assert form.config().centroid_weight == 0.0 and form.centroid.value() == 0.0
 
 
 def test_transfer_mode_shows_surrogates_and_judges_verdicts(qtbot, window):
@@ -450,6 +457,22 @@ def test_transfer_mode_shows_surrogates_and_judges_verdicts(qtbot, window):
     assert name == "efficientnet-lite1" and 0 <= conf <= 1 and hit == (top == "goldfish")
     text = window.panel.judges_label.text()
     assert "efficientnet-lite1" in text and ("not fooled" in text or "fooled" in text)
+
+
+def test_transfer_without_centroids_for_a_surrogate_says_what_to_do(qtbot, window, monkeypatch, tmp_path):
+    monkeypatch.setattr("guiapp.core.transfer.default_centroid_path", lambda name: tmp_path / f"{name}.npz")
+    form = window.form
+    _open(qtbot, window, SAMPLES / "coffee.jpg")
+    window.target_combo.set_target(1)
+    form.set_mode("transfer")
+    form.surrogates.set_checked(["efficientnet-lite0"])
+    with qtbot.waitSignal(window.error_shown, timeout=60000) as blocker:
+        window.start_attack()
+    assert "no centroids for surrogate efficientnet-lite0" in blocker.args[0]
+    assert "set the centroid weight to 0" in blocker.args[0]
+    qtbot.waitUntil(lambda: window.act_start.isEnabled(), timeout=10000)
+    assert not window.live_label.isVisibleTo(window)  # no "starting…" left under a run that never started
+    assert window.views.titles[1].text() == "Adversarial (failed)"
 
 
 def test_start_refuses_an_attack_that_would_not_fit(qtbot, window, monkeypatch):
