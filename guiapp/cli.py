@@ -61,7 +61,8 @@ def add_attack_args(p: argparse.ArgumentParser) -> None:
                    help="steps spent shrinking the noise after success (default 2; 10 with --robust; "
                         "10 gives ~4.5 dB more PSNR in 1.8x the time)")
     p.add_argument("--confidence", type=float, help="required target probability (default 0: top-1 suffices)")
-    p.add_argument("--centroid-weight", type=float, help="pull toward the target centroid")
+    p.add_argument("--centroid-weight", type=float,
+                   help=f"weight of the class-centroid term (default 0; {TransferConfig().centroid_weight:g} in transfer mode)")
     p.add_argument("--centroids", default="auto",
                    help="centroid file, 'auto' (shipped) or 'none'; in transfer mode a folder of <surrogate>.npz files")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
