@@ -315,6 +315,10 @@ def test_batch_resume_key_follows_the_transfer_centroid_folder(model, tmp_path):
     keys = {centroids_fingerprint(model, str(f), config) for f in (a, b)}
     assert len(keys) == 2 and all(k.startswith("files:") for k in keys)
     assert centroids_fingerprint(model, str(a), TransferConfig(surrogates=("efficientnet-lite0",), centroid_weight=0)) is None
+    # "none" turns the term off, so it must not resume results made with the shipped files
+    assert centroids_fingerprint(model, None, config) is None
+    with pytest.raises(CentroidError, match="a folder holding one <model>.npz per surrogate"):
+        centroids_fingerprint(model, str(a / "efficientnet-lite0.npz"), config)
 
 
 def test_centroids_none_turns_the_transfer_centroid_term_off(cat_path, tmp_path):

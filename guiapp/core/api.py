@@ -24,14 +24,14 @@ from PIL import Image
 
 from .attack import AttackConfig, StepRecord, TargetedAttack, classify_pil, meets_target
 from .centroids import Centroids, load_centroids, shipped_centroids
-from .errors import CentroidError, GuiappError, LabelError
+from .errors import GuiappError, LabelError
 from .imageio import MAX_PIXELS, LoadedImage, check_output_path, load_image, probe_writable, save_png
 from .device import pick_device
 from .labels import imagenet_labels
 from .memory import check_attack_memory
 from .metrics import distortion
 from .models import DEFAULT_MODEL, Classifier, load_model
-from .transfer import TransferAttack, TransferConfig, load_surrogates, surrogate_centroids
+from .transfer import TransferAttack, TransferConfig, centroid_folder, load_surrogates, surrogate_centroids
 
 AnyConfig = AttackConfig | TransferConfig
 
@@ -222,17 +222,6 @@ class _Crafting:
     centroids: bool
 
 
-def _centroid_folder(centroids: str | Path | Centroids | None) -> Path | None:
-    """Transfer mode reads one centroid file per surrogate: "auto" (or None) means the
-    shipped folder, anything else must be a folder holding <surrogate>.npz files."""
-    if centroids is None or (isinstance(centroids, str) and centroids == "auto"):
-        return None
-    if isinstance(centroids, Centroids) or not Path(centroids).is_dir():
-        raise CentroidError("in transfer mode the centroids are a folder holding one <model>.npz per surrogate "
-                            f"(built with `guiapp-cli centroids build --layers ...`); got {centroids}")
-    return Path(centroids)
-
-
 def _crafting(
     config: AnyConfig,
     model: str | Classifier,
@@ -246,7 +235,7 @@ def _crafting(
     if isinstance(config, TransferConfig):
         # Transfer mode loads its surrogates only: never `model`, never a judge.
         surrogates = load_surrogates(config, device)
-        cents = surrogate_centroids(surrogates, config, _centroid_folder(centroids) if config.uses_centroids else None)
+        cents = surrogate_centroids(surrogates, config, centroid_folder(centroids) if config.uses_centroids else None)
         return _Crafting(TransferAttack(surrogates, image, target, config, cents), surrogates, 0.0, cents is not None)
     clf = _as_model(model, device, weights)
     cents = resolve_centroids(clf, centroids, notes) if config.centroid_weight > 0 else None
@@ -289,12 +278,10 @@ def attack_file(
     for callers that probe their output folder once, as a batch does.
     """
     config = config or AttackConfig()
-    if isinstance(config, TransferConfig) and centroids is None and config.uses_centroids:
-        # centroids=None ("none") turns the term off, as in the other modes, and the PNG says so
+    # centroids=None ("none") turns the term off, as in the other modes; the report says so
+    centroids_off = isinstance(config, TransferConfig) and centroids is None and config.uses_centroids
+    if centroids_off:
         config = replace(config, centroid_weight=0.0, centroid_mix=0.0)
-        notes_off = ["centroids none: transfer without the centroid term"]
-    else:
-        notes_off = []
     path = _as_path(image, "image")
     target = check_target(target)
     if output is not None:
@@ -311,7 +298,7 @@ def attack_file(
     # Worst case for the PNG: incompressible noise, 3 or 4 bytes per pixel.
     probe_writable(out.parent, expected_bytes=width * height * (3 if loaded.alpha is None else 4),
                    write_probe=probe_output)
-    notes: list[str] = [*loaded.notes, *notes_off]
+    notes: list[str] = [*loaded.notes, *(["centroids none: transfer without the centroid term"] if centroids_off else [])]
     crafting = _crafting(config, model, device, weights, loaded.rgb, target_index, centroids, notes)
     verifiers = crafting.verifiers
 

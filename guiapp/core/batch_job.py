@@ -29,7 +29,7 @@ from .errors import GuiappError, OutputError
 from .imageio import MAX_PIXELS, load_image
 from .models import Classifier, load_model
 from .modes import AnyConfig, config_dict
-from .transfer import TransferConfig
+from .transfer import TransferConfig, centroid_folder, surrogate_centroid_path
 
 # torch's CPU kernels split reductions by thread count, so the same attack gives different
 # bytes with 1 and 2 threads (measured: 6 of 6 images differ). Fixing the count per attack
@@ -127,15 +127,15 @@ def _short_hash(data: bytes) -> str:
 def centroids_fingerprint(model: Classifier, centroids: Any, config: AnyConfig) -> str | None:
     """Identify the centroid data an attack would use (None when it uses none)."""
     if isinstance(config, TransferConfig):
-        if not config.uses_centroids:
-            return None
-        # Transfer mode reads one file per surrogate: shipped ("auto") or from a folder.
-        folder = None if centroids in (None, "auto") or isinstance(centroids, Centroids) else Path(centroids)
+        if not config.uses_centroids or centroids is None:
+            return None  # None ("none") turns the term off: attack_file drops it
+        # Transfer mode reads one file per surrogate: shipped ("auto") or from a folder (a
+        # file instead is refused here, before any image, with what transfer mode expects).
+        folder = centroid_folder(centroids)
         parts = []
         for name in config.surrogates:
-            path = folder / f"{name}.npz" if folder is not None else default_centroid_path(name)
             try:
-                parts.append(_short_hash(path.read_bytes()))
+                parts.append(_short_hash(surrogate_centroid_path(name, folder).read_bytes()))
             except OSError:
                 parts.append(f"missing:{name}")
         return "files:" + "+".join(parts)

@@ -148,6 +148,23 @@ def load_surrogates(config: TransferConfig, device: str | torch.device | None = 
     return [load_model(name, device) for name in config.surrogates]
 
 
+def centroid_folder(centroids: str | Path | Centroids | None) -> Path | None:
+    """The folder transfer mode reads its centroids from, given the `centroids` argument of
+    the other modes: "auto" (or None) means the shipped folder (None here), anything else
+    must be a folder holding one <surrogate>.npz per surrogate."""
+    if centroids is None or (isinstance(centroids, str) and centroids == "auto"):
+        return None
+    if isinstance(centroids, Centroids) or not Path(centroids).is_dir():
+        raise CentroidError("in transfer mode the centroids are a folder holding one <model>.npz per surrogate "
+                            f"(built with `guiapp-cli centroids build --layers ...`); got {centroids}")
+    return Path(centroids)
+
+
+def surrogate_centroid_path(name: str, folder: str | Path | None = None) -> Path:
+    """Where surrogate `name`'s centroid file is: `folder`/<name>.npz, or the shipped one."""
+    return Path(folder) / f"{name}.npz" if folder is not None else default_centroid_path(name)
+
+
 def surrogate_centroids(
     surrogates: list[Classifier], config: TransferConfig, folder: str | Path | None = None
 ) -> dict[str, Centroids] | None:
@@ -161,7 +178,7 @@ def surrogate_centroids(
         return None
     found = {}
     for m in surrogates:
-        path = Path(folder) / f"{m.name}.npz" if folder is not None else default_centroid_path(m.name)
+        path = surrogate_centroid_path(m.name, folder)
         if not path.exists():
             raise CentroidError(
                 f"no centroids for surrogate {m.name} ({path}): set the centroid weight to 0, or build them "
@@ -388,7 +405,7 @@ class TransferAttack:
             chosen.append(per_layer)
         return chosen
 
-    def _centroid_terms(self, x: torch.Tensor, source: int) -> list[dict[str, "CentroidTerm"]]:
+    def _centroid_terms(self, x: torch.Tensor, source: int) -> list[dict[str, CentroidTerm]]:
         """Per surrogate and layer, the loss the centroid term puts on that layer's statistics
         (built once, before the first iteration, so a file lacking a class fails up front)."""
         cfg = self.config
@@ -426,7 +443,7 @@ class TransferAttack:
         return plan or None
 
     @staticmethod
-    def _centroid_term(taps: dict[str, torch.Tensor], terms: dict[str, "CentroidTerm"]) -> torch.Tensor:
+    def _centroid_term(taps: dict[str, torch.Tensor], terms: dict[str, CentroidTerm]) -> torch.Tensor:
         """Sum over the tapped layers of each layer's centroid loss."""
         return sum((term(taps[layer][0]) for layer, term in terms.items()),
                    torch.zeros((), device=next(iter(taps.values())).device))
