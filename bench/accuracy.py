@@ -17,13 +17,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DEFAULT_IMAGES, machine  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from guiapp.core import load_model  # noqa: E402
-from guiapp.core.attack import classify_pil  # noqa: E402
 from guiapp.core.centroids import find_class_images  # noqa: E402
+from guiapp.core.predict import classify_pil  # noqa: E402
 from guiapp.core.preprocess import IMAGENET  # noqa: E402
+
+from common import DEFAULT_IMAGES, machine  # noqa: E402
 
 
 def main() -> None:

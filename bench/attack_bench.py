@@ -24,10 +24,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DEFAULT_IMAGES, machine, pct, sample_images  # noqa: E402
-
 from guiapp.core import AttackConfig, attack_file, load_model  # noqa: E402
-from guiapp.core.attack import classify_pil  # noqa: E402
+from guiapp.core.predict import classify_pil  # noqa: E402
+
+from common import DEFAULT_IMAGES, machine, pct, sample_images  # noqa: E402
 
 
 def extra_checks(png: Path, target: int, model, second) -> dict:

@@ -41,12 +41,12 @@ def child(megapixels: float, mode: str, steps: int) -> dict:
     from PIL import Image
 
     from guiapp.core import attack_file, load_model
-    from guiapp.core.modes import make_config
+    from guiapp.core.attacks import make_config
 
     torch.set_num_threads(2)
     model = load_model("efficientnet-lite0", "cpu")
     if mode == "transfer":  # load the surrogates now: the model cache keeps them for attack_file
-        from guiapp.core.transfer import TransferConfig, load_surrogates
+        from guiapp.core.attacks.transfer import TransferConfig, load_surrogates
 
         load_surrogates(TransferConfig(), "cpu")
     w = int(round((megapixels * 1e6 * 4 / 3) ** 0.5))

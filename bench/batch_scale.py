@@ -29,8 +29,8 @@ import os
 import re
 import shutil
 import signal
-import statistics
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,9 +50,19 @@ def load() -> str:
     return "load %.2f/%.2f/%.2f" % os.getloadavg()
 
 
-def stub_attack_file(image, target, output=None, *, model=None, attack_hook=None, **_):
+def stub_plan_attack(image, target, **_):
+    """No model, no image: the plan of a fixed target."""
+    return SimpleNamespace(target=target if isinstance(target, int) else 1, strategy=None, config=None)
+
+
+def stub_attack_file(image, target, output=None, **_):
+    """The same stub for the old runner, which called attack_file."""
+    return stub_execute(SimpleNamespace(target=int(target)), output)
+
+
+def stub_execute(plan, output, **_):
     """No attack, no file: returns at once what a successful attack reports."""
-    t = int(target)
+    t = plan.target
     return SimpleNamespace(source=0, source_name="tench", target=t, target_name="goldfish", success=True,
                            final=t, final_name="goldfish", target_conf=0.9, linf=2.0, psnr=50.0, ssim=0.99,
                            steps=9, seconds=0.0, cancelled=False)
@@ -95,12 +105,13 @@ def time_run(runner) -> tuple[float, float]:
 
 
 def cmd_overhead(args) -> None:
-    import guiapp.core.batch_job as job
+    import guiapp.core.batch.task as job
     from guiapp.core import load_model
     from guiapp.core.batch import BatchRunner, TargetSpec
 
     model = load_model("efficientnet-lite0", "cpu")
-    job.attack_file = stub_attack_file
+    job.load_image = lambda path, max_pixels=None: None
+    job.plan_attack, job.execute = stub_plan_attack, stub_execute
     work = Path(tempfile.mkdtemp(prefix="batch_scale_"))
     print(f"overhead per image, attack stubbed out (machine: 2-core x86_64, {load()})")
     print(f"new runner: median of {args.repeat} runs per size")

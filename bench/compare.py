@@ -26,14 +26,14 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DEFAULT_IMAGES, machine, pct, sample_images  # noqa: E402
-
 from guiapp.core import AttackConfig, TargetedAttack, load_model  # noqa: E402
 from guiapp.core import defences as D  # noqa: E402
-from guiapp.core.attack import classify_pil, classify_view  # noqa: E402
 from guiapp.core.imageio import load_image, save_png  # noqa: E402
 from guiapp.core.metrics import distortion  # noqa: E402
+from guiapp.core.predict import classify_pil, classify_view  # noqa: E402
 from guiapp.core.preprocess import image_to_tensor, tensor_to_image  # noqa: E402
+
+from common import DEFAULT_IMAGES, machine, pct, sample_images  # noqa: E402
 
 
 class CountingModel(torch.nn.Module):

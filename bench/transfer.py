@@ -34,20 +34,16 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DEFAULT_IMAGES, machine, pct, sample_images  # noqa: E402
-
-from guiapp.core.attack import classify_pil  # noqa: E402
+from guiapp.core.attacks.centroid_terms import surrogate_centroids  # noqa: E402
+from guiapp.core.attacks.transfer import TransferAttack, TransferConfig, load_surrogates  # noqa: E402
+from guiapp.core.attacks.transfer_ops import shrink_noise  # noqa: E402
 from guiapp.core.imageio import load_image, save_png  # noqa: E402
 from guiapp.core.metrics import distortion  # noqa: E402
 from guiapp.core.models import load_model  # noqa: E402
+from guiapp.core.predict import classify_pil  # noqa: E402
 from guiapp.core.preprocess import image_to_tensor, tensor_to_image  # noqa: E402
-from guiapp.core.transfer import (  # noqa: E402
-    TransferAttack,
-    TransferConfig,
-    load_surrogates,
-    shrink_noise,
-    surrogate_centroids,
-)
+
+from common import DEFAULT_IMAGES, machine, pct, sample_images  # noqa: E402
 
 JUDGE = "efficientnet-lite2"
 CHECKPOINTS = (10, 25, 50, 100, 150, 200, 300, 400, 500)
@@ -105,7 +101,8 @@ def ours_row(overrides: dict, eps: float, iterations: int, surrogates, centroids
     used = [m for m in surrogates if m.name in config.surrogates]
     key = (config.surrogates, config.centroid_layers_needed)
     if key not in centroids_cache:
-        centroids_cache[key] = surrogate_centroids(used, config, centroids_dir)
+        centroids_cache[key] = (surrogate_centroids(used, config.centroid_layers_needed, centroids_dir)
+                                if config.uses_centroids else None)
     cents = centroids_cache[key]
 
     def attack(img: np.ndarray, target: int, on_checkpoint) -> np.ndarray:

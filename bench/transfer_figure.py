@@ -21,10 +21,10 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DEFAULT_IMAGES  # noqa: E402
-
 from guiapp.core.imageio import load_image  # noqa: E402
 from guiapp.core.labels import imagenet_labels  # noqa: E402
+
+from common import DEFAULT_IMAGES  # noqa: E402
 
 PANEL = 300  # width of each panel, px
 CAPTION = 34

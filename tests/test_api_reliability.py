@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _imagefiles import animated_gif
 from guiapp.core import imageio
-from guiapp.core.api import attack_file, predict_file
-from guiapp.core.attack import AttackConfig
+from guiapp.core.attacks import AttackConfig
 from guiapp.core.errors import GuiappError, ImageLoadError, LabelError, OutputError
+from guiapp.core.pipeline import attack_file
+from guiapp.core.predict import predict_file
+
+from _imagefiles import animated_gif
 
 
 def _must_not_run(*args, **kwargs):
@@ -22,7 +24,7 @@ def _must_not_run(*args, **kwargs):
 
 @pytest.fixture
 def tripwire(monkeypatch):
-    monkeypatch.setattr("guiapp.core.api.TargetedAttack", _must_not_run)
+    monkeypatch.setattr("guiapp.core.pipeline.AttackRun", _must_not_run)
 
 
 @pytest.fixture
@@ -99,7 +101,7 @@ def test_numpy_integer_target_is_accepted(model, photo, tmp_path, monkeypatch):
         seen["target"] = target
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr("guiapp.core.api.TargetedAttack", record)
+    monkeypatch.setattr("guiapp.core.attacks.whitebox.TargetedAttack", record)
     with pytest.raises(RuntimeError, match="stop here"):
         attack_file(photo, np.int64(1), tmp_path / "o.png", model=model)
     assert seen["target"] == 1

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from guiapp.core import AttackConfig, TargetedAttack, attack_file
-from guiapp.core.attack import classify_pil
+from guiapp.core import AttackConfig, RobustConfig, TargetedAttack, attack_file
 from guiapp.core.errors import LabelError, OutputError
 from guiapp.core.imageio import load_image, read_png_metadata
+from guiapp.core.predict import classify_pil
 
 
 def test_end_to_end_saved_png_is_classified_as_target(model, cat_path, tmp_path):
@@ -97,22 +97,23 @@ def test_config_validation():
 
 
 def test_mode_defaults_and_explicit_refine():
-    plain, robust = AttackConfig(), AttackConfig(mode="robust")
+    plain, robust = AttackConfig(), RobustConfig()
     assert (plain.refine_budget, plain.start_box) == (2, 2.0)
     assert (robust.refine_budget, robust.start_box) == (10, 4.0)
-    assert AttackConfig(refine_steps=0, mode="robust").refine_budget == 0
+    assert RobustConfig(refine_steps=0).refine_budget == 0
     assert AttackConfig(eps=1.5).start_box == 1.5  # never above the budget
 
 
 def test_auto_refine_goes_on_only_while_psnr_is_low(model, cat_path):
-    from guiapp.core.attack import REFINE_EXTRA, REFINE_FLOOR_DB
+    from guiapp.core.attacks.whitebox import REFINE_FLOOR_DB
 
     assert 40.0 < REFINE_FLOOR_DB < 50.0  # the PSNRs used below sit on either side
     img = load_image(cat_path).rgb
     auto = TargetedAttack(model, img, 1)
     assert not auto._refine_done(2, best_psnr=40.0)  # low PSNR: keep shrinking
     assert auto._refine_done(2, best_psnr=50.0)
-    assert auto._refine_done(2 + REFINE_EXTRA, best_psnr=40.0)  # but only up to REFINE_EXTRA more
+    extra = AttackConfig.REFINE_EXTRA
+    assert auto._refine_done(2 + extra, best_psnr=40.0)  # but only up to REFINE_EXTRA more
     explicit = TargetedAttack(model, img, 1, AttackConfig(refine_steps=2))
     assert explicit._refine_done(2, best_psnr=40.0)  # an explicit count is exact
 

@@ -16,8 +16,8 @@ from PIL import Image
 from guiapp.cli import main
 from guiapp.core import AttackConfig
 from guiapp.core.batch import BatchRunner, TargetSpec, random_target, read_targets_csv
-from guiapp.core.batch_journal import JOURNAL_NAME
-from guiapp.core.batch_outdir import OutputLock
+from guiapp.core.batch.journal import JOURNAL_NAME
+from guiapp.core.batch.outdir import OutputLock
 from guiapp.core.errors import GuiappError, OutputError
 from guiapp.core.imageio import read_png_metadata
 
@@ -192,10 +192,10 @@ def test_input_inside_output_is_refused(tiny, capsys):
 
 
 def test_unwritable_output_fails_before_any_attack(tiny, tmp_path, capsys, monkeypatch):
-    import guiapp.core.batch_job as job
+    import guiapp.core.batch.task as job
 
     calls = []
-    monkeypatch.setattr(job, "attack_file", lambda *a, **k: calls.append(a) or pytest.fail("attacked"))
+    monkeypatch.setattr(job, "execute", lambda *a, **k: calls.append(a) or pytest.fail("attacked"))
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
     assert main(["batch", str(tiny), "--out", str(a_file), "-t", "goldfish", *CPU]) == 2
@@ -220,11 +220,11 @@ def _coffee_folder(folder: Path, n: int) -> Path:
 
 def _record_attacks(monkeypatch) -> list:
     """The inputs the batch job attacks, in order (the real attack still runs)."""
-    import guiapp.core.batch_job as job
+    import guiapp.core.batch.task as job
 
     attacked: list = []
-    real_attack = job.attack_file
-    monkeypatch.setattr(job, "attack_file", lambda *a, **k: attacked.append(a[0]) or real_attack(*a, **k))
+    real_execute = job.execute
+    monkeypatch.setattr(job, "execute", lambda *a, **k: attacked.append(a[0].image.path) or real_execute(*a, **k))
     return attacked
 
 
@@ -301,6 +301,7 @@ def test_batch_report_needs_a_journal(tmp_path, capsys):
     assert "no batch journal" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_workers_give_byte_identical_outputs(tiny, tmp_path, capsys):
     one, two = tmp_path / "one", tmp_path / "two"
     assert main(["batch", str(tiny), "--out", str(one), "-t", "goldfish", "--workers", "1", *CPU]) == 0
@@ -310,6 +311,7 @@ def test_workers_give_byte_identical_outputs(tiny, tmp_path, capsys):
         assert (one / name).read_bytes() == (two / name).read_bytes()
 
 
+@pytest.mark.slow
 def test_a_killed_worker_costs_one_error_row_not_the_batch(tmp_path, capsys):
     import multiprocessing
 
@@ -342,6 +344,7 @@ def _journal_rows(out: Path) -> list[str]:
         return [r[0] for r in conn.execute("SELECT input FROM results")]
 
 
+@pytest.mark.slow
 def test_sigkill_loses_only_images_in_flight(tmp_path, capsys):
     import subprocess
     import sys
@@ -386,6 +389,7 @@ def test_sigkill_loses_only_images_in_flight(tmp_path, capsys):
     assert not list(out.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_transfer_mode_runs_the_same_job_and_resumes(tiny, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["batch", str(tiny), "--out", str(out), "-t", "goldfish", "--mode", "transfer", "--iterations", "8", *CPU]

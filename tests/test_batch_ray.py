@@ -4,6 +4,7 @@
 import json
 from pathlib import Path
 
+import pytest
 import ray
 from PIL import Image
 
@@ -13,6 +14,7 @@ from guiapp.core.imageio import read_png_metadata
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 
 
+@pytest.mark.slow
 def test_ray_batch_end_to_end(tmp_path, capsys):
     inp = tmp_path / "in"
     inp.mkdir()

@@ -44,7 +44,7 @@ def test_round_trip_and_fingerprint_refusal(built, model, tmp_path):
 
 
 def test_imagefolder_layout(model, tmp_path):
-    
+
     (tmp_path / "tabby").mkdir()
     (tmp_path / "n07920052").mkdir()
     shutil.copy(SAMPLES / "chelsea_cat.jpg", tmp_path / "tabby" / "a.jpg")
@@ -62,9 +62,9 @@ def test_empty_or_garbage_files(model, tmp_path):
 
 def test_centroid_term_pulls_features(built, model):
     """With only the centroid term, features must move toward the target centre."""
-    from guiapp.core.attack import AttackConfig, TargetedAttack
+    from guiapp.core.attacks import AttackConfig, TargetedAttack
     from guiapp.core.imageio import load_image
-    
+
     builder, _, _ = built
     img = load_image(SAMPLES / "coffee.jpg")
     attack = TargetedAttack(model, img.rgb, 281, AttackConfig(max_steps=6, centroid_weight=5.0), builder.centroids)

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from guiapp.cli import main
 
 
@@ -53,9 +55,10 @@ def test_labels_search(capsys):
     assert main(["labels", "zzzzqqq"]) == 1
 
 
+@pytest.mark.slow
 def test_core_and_cli_never_import_qt():
     code = (
-        "import sys, guiapp.core, guiapp.cli, guiapp.core.centroids, guiapp.core.api;"
+        "import sys, guiapp.core, guiapp.cli, guiapp.core.centroids, guiapp.core.pipeline;"
         "bad=[m for m in sys.modules if m.split('.')[0] in ('PySide6','pyqtgraph','shiboken6')];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -37,7 +37,7 @@ COMMANDS = {
     "predict": (["predict", "x.jpg"], "guiapp.core.load_model"),
     "attack": (["attack", "x.jpg", "-t", "goldfish"], "guiapp.core.load_model"),
     "batch": (["batch", "IN", "--out", "OUT", "-t", "goldfish"], "guiapp.core.load_model"),
-    "batch-report": (["batch-report", "OUT"], "guiapp.core.batch_journal.Journal.exists"),
+    "batch-report": (["batch-report", "OUT"], "guiapp.core.batch.journal.Journal.exists"),
     "evaluate": (["evaluate", "--images", "IN"], "guiapp.core.load_model"),
     "centroids build": (["centroids", "build", "--images", "IN"], "guiapp.core.load_model"),
     "labels": (["labels", "cat"], "guiapp.core.labels.imagenet_labels"),
@@ -180,6 +180,7 @@ def test_batch_max_pixels_gives_an_error_row(tmp_path, photo, capsys):
     assert not (tmp_path / "out" / "p.png").exists()
 
 
+@pytest.mark.slow
 def test_a_reader_that_quits_early_is_not_an_error():
     # `guiapp-cli labels | head -1` printed "error: Broken pipe" and exited 2.
     import subprocess

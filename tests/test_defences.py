@@ -5,12 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from guiapp.core import AttackConfig, TargetedAttack
+from guiapp.core import AttackConfig, RobustConfig, TargetedAttack
 from guiapp.core import defences as D
-from guiapp.core.attack import classify_view, robust_check
+from guiapp.core.attacks.whitebox import survives
 from guiapp.core.errors import Cancelled, GuiappError
 from guiapp.core.evaluation import Evaluation, fgsm_view
 from guiapp.core.imageio import load_image
+from guiapp.core.predict import classify_view
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 
@@ -48,6 +49,7 @@ def test_rescale_removes_fine_noise(view):
     assert after < before / 2
 
 
+@pytest.mark.slow
 def test_dip_contract_progress_and_cancel():
     img = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
     seen = []
@@ -80,13 +82,17 @@ def test_robust_mode_survives_jpeg_and_rescale(model):
     img = load_image(SAMPLES / "chelsea_cat.jpg").rgb
     plain = TargetedAttack(model, img, 1, AttackConfig())
     list(plain.steps())
-    robust = TargetedAttack(model, img, 1, AttackConfig(mode="robust"))
+    config = RobustConfig()
+    robust = TargetedAttack(model, img, 1, config)
     list(robust.steps())
     assert robust.result.success
-    assert robust_check(model, robust.result.adversarial, 1)
-    assert not robust_check(model, plain.result.adversarial, 1)  # minimal noise does not survive
+    real = config.defences_to_survive()
+    assert [d.name for d in real] == ["rescale", "jpeg"]
+    assert survives(model, robust.result.adversarial, 1, real)
+    assert not survives(model, plain.result.adversarial, 1, real)  # minimal noise does not survive
 
 
+@pytest.mark.slow
 def test_tiny_evaluation_end_to_end_and_resume(model, tmp_path):
     imgs = tmp_path / "imgs"
     imgs.mkdir()

@@ -25,11 +25,13 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from _imagefiles import animated_gif, encoded, multipage_tiff, png_bytes
-from guiapp.core.api import attack_file, check_target
+from guiapp.core.arguments import check_target
 from guiapp.core.errors import GuiappError, ImageLoadError, LabelError
 from guiapp.core.imageio import MIN_SIDE, image_from_pil, load_image
 from guiapp.core.labels import imagenet_labels
+from guiapp.core.pipeline import attack_file
+
+from _imagefiles import animated_gif, encoded, multipage_tiff, png_bytes
 
 _COMMON = dict(deadline=2000, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("ci", max_examples=40, derandomize=True, **_COMMON)

@@ -376,8 +376,8 @@ def test_grey_profile_is_not_put_into_an_rgb_png(tmp_path, rng):
 
 
 def test_attack_file_keeps_the_profile(model, tmp_path, rng):
-    from guiapp.core.api import attack_file
-    from guiapp.core.attack import AttackConfig
+    from guiapp.core.attacks import AttackConfig
+    from guiapp.core.pipeline import attack_file
 
     icc = _srgb_icc()
     Image.fromarray(_photo(rng)).save(tmp_path / "p.png", icc_profile=icc)

@@ -59,7 +59,7 @@ def test_unknown_model():
 
 
 def test_batchnorm_folding_keeps_outputs():
-    from guiapp.core.efficientnet_lite import EfficientNetLite
+    from guiapp.core.models.efficientnet_lite import EfficientNetLite
 
     torch.manual_seed(0)
     net = EfficientNetLite().eval()

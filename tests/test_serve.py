@@ -25,8 +25,8 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from guiapp.cli import main as cli_main
-from guiapp.core.attack import classify_pil
 from guiapp.core.imageio import read_png_metadata
+from guiapp.core.predict import classify_pil
 from guiapp.serve import ServeSettings
 from guiapp.serve.app import create_app
 from guiapp.serve.uploads import safe_name
@@ -284,13 +284,13 @@ def test_bad_fields_are_422(client, tiny, fields, code, fragment):
 
 
 def test_an_attack_too_big_for_memory_is_413(client, tiny, monkeypatch):
-    from guiapp.core import api
+    from guiapp.core import pipeline
     from guiapp.core.errors import MemoryLimitError
 
     def no_room(*args, **kwargs):
         raise MemoryLimitError("needs about 9.0 GiB of RAM, but only 1.0 GiB is available")
 
-    monkeypatch.setattr(api, "check_attack_memory", no_room)
+    monkeypatch.setattr(pipeline, "check_memory", no_room)
     body = assert_error(client.post("/v1/attack", files=image_file(tiny), data=ATTACK), 413, "too_large_for_memory")
     assert "9.0 GiB" in body["message"]
 

@@ -84,6 +84,7 @@ def tiny(tmp_path, cat_path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_real_server_attack_errors_and_sigterm(tmp_path, tiny):
     cli_out = tmp_path / "cli.png"
     assert cli_main(["attack", str(tiny), "-t", "tiger cat", "--steps", "6", "-o", str(cli_out), "--device", "cpu", "-q"]) == 0
@@ -133,6 +134,7 @@ def test_real_server_attack_errors_and_sigterm(tmp_path, tiny):
         server.kill()
 
 
+@pytest.mark.slow
 def test_real_server_token_and_sigint(tmp_path):
     server = Server(tmp_path / "server.log", env={"GUIAPP_SERVE_TOKEN": "from-the-env"})
     try:

@@ -14,25 +14,22 @@ from torch import nn
 
 from guiapp.cli import main
 from guiapp.core import models as models_mod
+from guiapp.core.attacks import make_config
+from guiapp.core.attacks.centroid_terms import (
+    ContrastTerm,
+    PrototypeHead,
+    PullTerm,
+    centroid_term,
+    surrogate_centroids,
+)
+from guiapp.core.attacks.transfer import TransferAttack, TransferConfig
+from guiapp.core.attacks.transfer_ops import diverse_input, shrink_noise, smooth_gradient, target_margin
 from guiapp.core.centroids import CentroidBuilder, Centroids
 from guiapp.core.errors import CentroidError, GuiappError
 from guiapp.core.imageio import read_png_metadata
 from guiapp.core.labels import imagenet_labels
-from guiapp.core.modes import make_config
 from guiapp.core.models import Classifier
 from guiapp.core.preprocess import PM1, PreprocessSpec, image_to_tensor
-from guiapp.core.transfer import (
-    ContrastTerm,
-    PrototypeHead,
-    PullTerm,
-    TransferAttack,
-    TransferConfig,
-    diverse_input,
-    shrink_noise,
-    smooth_gradient,
-    surrogate_centroids,
-    target_margin,
-)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 TARGET = 1
@@ -179,18 +176,18 @@ def test_centroid_files_for_other_weights_or_layers_are_refused(model, tmp_path,
     list(builder.run())
     path = builder.centroids.save(tmp_path / "c.npz")
     assert builder.centroids.layer("stage6").shape == (2, 192)
-    monkeypatch.setattr("guiapp.core.transfer.default_centroid_path", lambda name: path)
+    monkeypatch.setattr("guiapp.core.attacks.centroid_terms.default_centroid_path", lambda name: path)
     # The same file for the right weights works, for layer stage6 ...
-    found = surrogate_centroids([model], TransferConfig(centroid_weight=1.0, centroid_layers=("stage6",)))
+    found = surrogate_centroids([model], ("stage6",))
     assert np.array_equal(found[model.name].layer("stage6"), builder.centroids.layer("stage6"))
     # ... but not for a layer it does not hold, nor for other weights.
     with pytest.raises(CentroidError, match="no layer 'stage5'"):
-        surrogate_centroids([model], TransferConfig(centroid_weight=1.0, centroid_layers=("stage5",)))
+        surrogate_centroids([model], ("stage5",))
     import dataclasses
 
     other = dataclasses.replace(model, fingerprint="0000000000000000")
     with pytest.raises(CentroidError, match="rebuild"):
-        surrogate_centroids([other], TransferConfig(centroid_weight=1.0, centroid_layers=("stage6",)))
+        surrogate_centroids([other], ("stage6",))
 
 
 def test_transfer_never_loads_a_model_it_does_not_craft_on(cat_path, tmp_path, monkeypatch, capsys):
@@ -203,8 +200,8 @@ def test_transfer_never_loads_a_model_it_does_not_craft_on(cat_path, tmp_path, m
         return real(name, device, weights)
 
     monkeypatch.setattr(models_mod, "load_model", spy)
-    monkeypatch.setattr("guiapp.core.transfer.load_model", spy)
-    monkeypatch.setattr("guiapp.core.api.load_model", spy)
+    monkeypatch.setattr("guiapp.core.attacks.transfer.load_model", spy)
+    monkeypatch.setattr("guiapp.core.arguments.load_model", spy)
     monkeypatch.setattr("guiapp.core.load_model", spy)
     out = tmp_path / "t.png"
     rc = main(["attack", str(cat_path), "-t", "goldfish", "--mode", "transfer", "--iterations", "3",
@@ -234,7 +231,7 @@ def test_contrastive_centroid_term_is_the_share_of_the_target_distance():
     assert float(PullTerm(target)(f)) == pytest.approx(9 / 9)  # distance relative to the centre's norm
     terms = {"stage6": PullTerm(target), "head": ContrastTerm(target, source)}
     taps = {"stage6": f[None], "head": f[None]}
-    assert float(TransferAttack._centroid_term(taps, terms)) == pytest.approx(1 + 0.9)
+    assert float(centroid_term(taps, terms)) == pytest.approx(1 + 0.9)
 
 
 def _toy_centroids(rows: list[list[float]], owners: list[int]) -> Centroids:
@@ -305,7 +302,10 @@ def test_cli_transfer_with_a_centroid_folder_and_the_prototype_head(model, cat_p
 
 def test_batch_resume_key_follows_the_transfer_centroid_folder(model, tmp_path):
     """Batch resumes only with the same centroid data: a folder's files are part of the key."""
-    from guiapp.core.batch_job import centroids_fingerprint
+    from guiapp.core.attacks.transfer import TransferStrategy
+
+    def centroids_fingerprint(model, centroids, config):
+        return TransferStrategy().centroids_fingerprint(config, model.name, centroids)
 
     config = TransferConfig(surrogates=("efficientnet-lite0",), centroid_weight=1.0)
     a, b = tmp_path / "a", tmp_path / "b"
@@ -334,5 +334,8 @@ def test_centroids_none_turns_the_transfer_centroid_term_off(cat_path, tmp_path)
 
 def test_a_surrogate_without_centroids_is_named_with_the_fix(pair):
     with pytest.raises(CentroidError, match=r"no centroids for surrogate tiny-a .*weight to 0.*--layers stage5,stage6.*--centroids DIR"):
-        surrogate_centroids(pair, TransferConfig(surrogates=("tiny-a", "tiny-b")))
-    assert surrogate_centroids(pair, TransferConfig(surrogates=("tiny-a",), centroid_weight=0)) is None
+        surrogate_centroids(pair, TransferConfig().centroid_layers_needed)
+    from guiapp.core.attacks.transfer import TransferStrategy
+
+    off = TransferStrategy().prepare_centroids(TransferConfig(centroid_weight=0), pair, "auto")
+    assert off.centroids is None and not off.used

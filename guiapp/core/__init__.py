@@ -1,23 +1,35 @@
-"""guiapp's engine: models, labels, image I/O, centroids, the attack, metrics, batch.
+"""guiapp's engine: models, labels, image I/O, centroids, attacks, the pipeline, batch.
 
 Qt-free by rule (a test enforces it): the CLI, scripts and the GUI all build on this.
 """
 
-from .api import AttackReport, Prediction, attack_file, predict_file, predict_image
-from .attack import AttackConfig, AttackResult, StepRecord, TargetedAttack
+from .attacks import (
+    AttackConfig,
+    AttackResult,
+    RobustConfig,
+    StepRecord,
+    TargetedAttack,
+    TransferAttack,
+    TransferConfig,
+    make_config,
+)
 from .errors import GuiappError
 from .labels import imagenet_labels
 from .models import DEFAULT_MODEL, Classifier, available_models, load_model
-from .transfer import TransferAttack, TransferConfig
+from .pipeline import AttackPlan, AttackReport, AttackRun, attack_file, plan_attack
+from .predict import Prediction, predict_file, predict_image
 
 __all__ = [
     "AttackConfig",
+    "AttackPlan",
     "AttackReport",
     "AttackResult",
+    "AttackRun",
     "Classifier",
     "DEFAULT_MODEL",
     "GuiappError",
     "Prediction",
+    "RobustConfig",
     "StepRecord",
     "TargetedAttack",
     "TransferAttack",
@@ -26,6 +38,8 @@ __all__ = [
     "available_models",
     "imagenet_labels",
     "load_model",
+    "make_config",
+    "plan_attack",
     "predict_file",
     "predict_image",
 ]

@@ -11,6 +11,7 @@ Files are .npz (arrays + a JSON header): no pickle, so loading one cannot run co
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -70,12 +71,14 @@ class Centroids:
         """Write atomically; centres as float16 (half the size, far below their spread)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {f"layer_{name}": a.astype(np.float16) for name, a in self.layers.items()}
+        arrays: dict[str, np.ndarray] = {f"layer_{name}": a.astype(np.float16) for name, a in self.layers.items()}
         meta = {**self.meta, "format": FORMAT_VERSION, "layers": list(self.layers)}
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, class_index=self.class_index, meta=np.array(json.dumps(meta)), **arrays)
+                arrays.update(class_index=self.class_index, meta=np.array(json.dumps(meta)))
+                # (numpy's stubs read ** as its allow_pickle keyword)
+                np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
             os.chmod(tmp, 0o644)  # mkstemp makes 0600; this file is meant to be shared
             os.replace(tmp, path)
         except BaseException:
@@ -124,6 +127,31 @@ def shipped_centroids(model: Classifier) -> Centroids | None:
     """The shipped file for this model, or None if there is none (attack without the term)."""
     path = default_centroid_path(model.name)
     return load_centroids(path, model) if path.exists() else None
+
+
+
+def content_hash(path: Path) -> str | None:
+    """Short hash of a file's bytes; None when it cannot be read."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
+def file_key(path: Path) -> str:
+    """Identify a centroid file's contents (batch resume keys); a missing file keys as such
+    (the attack reports the real problem for each image)."""
+    digest = content_hash(path)
+    return f"file:{digest}" if digest else f"missing:{path}"
+
+
+def data_key(centroids: Centroids) -> str:
+    """Identify loaded centroid data (batch resume keys)."""
+    digest = hashlib.sha256(np.ascontiguousarray(centroids.class_index).tobytes())
+    for name in sorted(centroids.layers):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(centroids.layers[name]).tobytes())
+    return "object:" + digest.hexdigest()[:16]
 
 
 # --- building ------------------------------------------------------------------------------
@@ -223,7 +251,8 @@ class CentroidBuilder:
             raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}")
         missing = [name for name in layers if name not in model.tap_layers]
         if not layers or missing:
-            raise CentroidError(f"{model.name} cannot give layers {missing or '(none)'}; it has {', '.join(model.tap_layers)}")
+            raise CentroidError(f"{model.name} cannot give layers {missing or '(none)'}; "
+                                f"it has {', '.join(model.tap_layers)}")
         self.model, self.views, self.k, self.seed = model, views, k, seed
         self.layers, self.augment = tuple(layers), augment
         self.folder = Path(images)

@@ -25,13 +25,15 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from . import defences as D
-from .attack import AttackConfig, TargetedAttack, classify_view
-from .batch import random_target
+from .attacks import make_config
 from .centroids import find_class_images
 from .errors import Cancelled, GuiappError
 from .imageio import load_image
+from .labels import random_target
 from .metrics import psnr_from_mse
 from .models import Classifier
+from .pipeline import AttackRun, plan_attack
+from .predict import classify_view
 from .preprocess import image_to_tensor, normalise, tensor_to_image
 
 STUDY = {  # Inception-v1, FGSM eps 16, 100 ImageNet images: top-1 / top-3 (%)
@@ -118,7 +120,8 @@ class Evaluation:
 
     def _evaluate_one(self, path: Path, label: int, with_dip: bool) -> dict:
         m = self.model
-        image = load_image(path).rgb
+        loaded = load_image(path)
+        image = loaded.rgb
         view = D.model_view(image, m.spec)
         row: dict = {"file": path.name, "label": label, "dip": with_dip}
         row["clean"] = _topk_hit(classify_view(m, view), label)
@@ -131,11 +134,11 @@ class Evaluation:
         target = random_target(path.name, self.seed, source, m.num_classes)
         row["target"] = target
         for mode in self.modes:
-            attack = TargetedAttack(m, image, target, AttackConfig(mode=mode))
-            for _ in attack.steps():
+            run = AttackRun(plan_attack(loaded, target, config=make_config(mode), model=m, centroids=None))
+            for _ in run.steps():
                 if self._cancel.is_set():
-                    attack.cancel()
-            result = attack.result
+                    run.cancel()
+            result = run.result
             out_view = D.model_view(result.adversarial, m.spec)
             diff = result.adversarial.astype(np.float64) - image
             row[f"{mode}:psnr"] = psnr_from_mse(float(np.mean(diff**2)))
@@ -150,18 +153,20 @@ class Evaluation:
         if not rows:
             raise GuiappError("no evaluated images yet")
         names = [d.name for d in self.defences]
-        table = []  # (setting, n, top1, top3, study)
+        table: list[tuple[str, int, float, float, tuple[int, int] | None]] = []  # setting, n, top1, top3, study
 
         def acc(key: str, subset: list[dict]) -> tuple[float, float]:
             vals = [r[key] for r in subset if key in r]
-            return (100 * np.mean([v[0] for v in vals]), 100 * np.mean([v[1] for v in vals])) if vals else (np.nan, np.nan)
+            if not vals:
+                return (np.nan, np.nan)
+            return (100 * np.mean([v[0] for v in vals]), 100 * np.mean([v[1] for v in vals]))
 
         table.append(("clean", len(rows), *acc("clean", rows), STUDY["clean"]))
         table.append(("FGSM eps=16/255", len(rows), *acc("fgsm", rows), STUDY["fgsm"]))
         for name in names:
             subset = [r for r in rows if f"fgsm+{name}" in r]
             table.append((f"FGSM + {name}", len(subset), *acc(f"fgsm+{name}", subset), STUDY.get(name)))
-        for name, why in D.UNAVAILABLE.items():
+        for name, _why in D.UNAVAILABLE.items():
             table.append((f"FGSM + {name}", 0, np.nan, np.nan, STUDY.get(name)))
 
         targeted = []  # (mode, defence, n, success %)

@@ -94,8 +94,8 @@ def _to_uint8(arr: np.ndarray, top: float) -> np.ndarray:
         return arr
     if np.issubdtype(arr.dtype, np.floating):
         arr = np.nan_to_num(arr, nan=0.0, posinf=top, neginf=0.0)
-    scaled = np.round(arr.astype(np.float64 if arr.dtype.itemsize > 2 else np.float32) * (255.0 / top))
-    return np.clip(scaled, 0, 255).astype(np.uint8)
+    floats = arr.astype(np.float64 if arr.dtype.itemsize > 2 else np.float32)
+    return np.asarray(np.clip(np.round(np.multiply(floats, 255.0 / top)), 0, 255), dtype=np.uint8)
 
 
 def _grey_notes(arr: np.ndarray, mode: str, top: float) -> list[str]:
@@ -176,7 +176,8 @@ def _decoding_errors(path: Path, exc: Exception) -> ImageLoadError:
     if isinstance(exc, ImageLoadError):
         return exc
     if isinstance(exc, UnidentifiedImageError):
-        return ImageLoadError(f"{path}: not an image file that can be read (accepted: JPEG, PNG, WebP, BMP, TIFF, GIF, PPM)")
+        return ImageLoadError(f"{path}: not an image file that can be read "
+                              "(accepted: JPEG, PNG, WebP, BMP, TIFF, GIF, PPM)")
     if isinstance(exc, PermissionError):
         return ImageLoadError(f"{path}: permission denied")
     if isinstance(exc, MemoryError):
@@ -252,6 +253,8 @@ def _cmyk_to_srgb(img: Image.Image, icc: bytes, notes: list[str]) -> Image.Image
         converted = ImageCms.profileToProfile(img, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         notes.append("the CMYK colour profile is unusable: converted to RGB without it")
+        return img
+    if converted is None:  # profileToProfile returns None only when asked to work in place
         return img
     notes.append("CMYK image: converted to sRGB through its embedded colour profile")
     return converted
@@ -365,4 +368,5 @@ def save_png(
 
 def read_png_metadata(path: str | Path) -> dict[str, str]:
     with Image.open(path) as img:
-        return {k.removeprefix("guiapp:"): v for k, v in img.info.items() if isinstance(k, str) and k.startswith("guiapp:")}
+        return {k.removeprefix("guiapp:"): v for k, v in img.info.items()
+                if isinstance(k, str) and k.startswith("guiapp:")}

@@ -196,3 +196,15 @@ class LabelSet:
 @lru_cache(maxsize=1)
 def imagenet_labels() -> LabelSet:
     return LabelSet.from_synsets_file()
+
+
+def random_target(name: str, seed: int, source: int, num_classes: int) -> int:
+    """A seeded random class for the file `name`, never its `source` class: the same for
+    the same name and seed (so a resumed batch or evaluation picks the same)."""
+    import zlib
+
+    import numpy as np
+
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    t = int(rng.integers(0, num_classes - 1))
+    return t + 1 if t >= source else t

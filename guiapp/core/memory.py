@@ -3,17 +3,18 @@
 An attack keeps several float32 copies of the image at its original resolution (the image,
 the perturbation, its gradient, the rounded image, the buffers of the differentiable
 resize) plus a few 8-bit candidates, so its memory grows linearly with the pixel count.
-bench/attack_memory.py measures the peak RSS an attack adds on top of the loaded model;
-docs/BENCHMARKS.md has the numbers. Rather than let the operating system kill the process
-(or swap for minutes) halfway through, `check_attack_memory` compares the estimate with
-what is available now: MemAvailable from /proc/meminfo for the CPU, free GPU memory from
-torch.cuda.mem_get_info for CUDA. Set GUIAPP_MEMORY_CHECK=off to skip the check (say, on
-a machine with ample swap).
+Each attack strategy owns its estimate (bench/attack_memory.py measures the peak RSS an
+attack adds on top of the loaded model; docs/BENCHMARKS.md has the numbers). Rather than
+let the operating system kill the process (or swap for minutes) halfway through,
+`check_memory` compares the estimate with what is available now: MemAvailable from
+/proc/meminfo for the CPU, free GPU memory from torch.cuda.mem_get_info for CUDA. Set
+GUIAPP_MEMORY_CHECK=off to skip the check (say, on a machine with ample swap).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,33 +24,10 @@ from .errors import MemoryLimitError
 
 GIB = 2**30
 MIB = 2**20
-
-# extra bytes = FIXED + PER_PIXEL * pixels, by mode. Measured on CPU with EfficientNet-Lite0
-# (bench/attack_memory.py, 1-16 MP, docs/BENCHMARKS.md): least-squares fits 140 MiB + 165 B/px
-# (default) and 238 MiB + 164 B/px (robust); both parts are rounded up so the line lies above
-# every measured point. The issue's 62 MP run (10.9 GB peak in all) is consistent with the slope.
-# On CUDA the same float32 tensors live on the GPU; that figure is assumed, not measured.
-PER_PIXEL = {"default": 175, "robust": 180}
-FIXED = {"default": 200 * MIB, "robust": 300 * MIB}
-# Transfer mode keeps one differentiable graph per surrogate model. Measured with its two
-# default surrogates already loaded: 423 B/px and no fixed part (1 and 4 MP), i.e. ~212 B/px
-# per surrogate; assumed linear in the number of surrogates (only 2 was measured). Loading
-# a surrogate (after this check) is not measured: SURROGATE_LOAD is a generous allowance.
-TRANSFER_PER_PIXEL_PER_SURROGATE = 225
-TRANSFER_FIXED = 100 * MIB
-SURROGATE_LOAD = 300 * MIB
 # The estimate is of the peak; leave a little for everything else the process does.
 HEADROOM = 1.1
 
-
-def estimate_attack_bytes(width: int, height: int, mode: str = "default", surrogates: int = 1) -> int:
-    """Peak memory (bytes) an attack on a width x height image adds to the running process."""
-    pixels = width * height
-    if mode == "transfer":
-        n = max(1, surrogates)
-        return int(TRANSFER_FIXED + n * (SURROGATE_LOAD + TRANSFER_PER_PIXEL_PER_SURROGATE * pixels))
-    key = mode if mode in PER_PIXEL else "default"
-    return int(FIXED[key] + PER_PIXEL[key] * pixels)
+Estimate = Callable[[int, int], int]  # (width, height) -> bytes
 
 
 def _meminfo_available() -> int | None:
@@ -77,11 +55,12 @@ def available_bytes(device: torch.device | str | None = None) -> tuple[int | Non
     return _meminfo_available(), "RAM"
 
 
-def largest_fitting_pixels(available: int, mode: str = "default", surrogates: int = 1) -> int:
-    """The most pixels whose attack fits in `available` bytes (0 if none does)."""
-    per_pixel = estimate_attack_bytes(1000, 1000, mode, surrogates) - estimate_attack_bytes(0, 0, mode, surrogates)
-    fixed = estimate_attack_bytes(0, 0, mode, surrogates)
-    return max(0, int((available / HEADROOM - fixed) / (per_pixel / 1e6)))
+def largest_fitting_pixels(available: int, estimate: Estimate) -> int:
+    """The most pixels whose attack fits in `available` bytes (0 if none does); the
+    estimate is linear in the pixel count."""
+    fixed = estimate(0, 0)
+    per_pixel = (estimate(1000, 1000) - fixed) / 1e6
+    return max(0, int((available / HEADROOM - fixed) / per_pixel)) if per_pixel > 0 else 0
 
 
 @dataclass(frozen=True)
@@ -95,28 +74,28 @@ class MemoryCheck:
         return self.available is None or self.needed * HEADROOM <= self.available
 
 
-def check_attack_memory(
+def check_memory(
+    estimate: Estimate,
     width: int,
     height: int,
-    mode: str = "default",
     device: torch.device | str | None = None,
-    surrogates: int = 1,
+    what: str = "an attack",
 ) -> MemoryCheck:
-    """Raise MemoryLimitError when an attack on a width x height image would not fit now.
+    """Raise MemoryLimitError when `what` on a width x height image would not fit now.
 
     The message gives the estimate, what is available, and the largest size that would fit.
     """
-    needed = estimate_attack_bytes(width, height, mode, surrogates)
+    needed = estimate(width, height)
     available, where = available_bytes(device)
     check = MemoryCheck(needed, available, where)
     if check.fits or os.environ.get("GUIAPP_MEMORY_CHECK", "").lower() in ("off", "0", "no"):
         return check
     assert available is not None
-    fit = largest_fitting_pixels(available, mode, surrogates)
+    fit = largest_fitting_pixels(available, estimate)
     scale = (fit / (width * height)) ** 0.5 if fit else 0.0
     size = f"{int(width * scale)}x{int(height * scale)} ({fit / 1e6:.1f} megapixels)" if fit else "no size"
     raise MemoryLimitError(
-        f"a {mode} attack on this {width}x{height} image ({width * height / 1e6:.1f} megapixels) needs about "
+        f"{what} on this {width}x{height} image ({width * height / 1e6:.1f} megapixels) needs about "
         f"{needed / GIB:.1f} GiB of {where}, but only {available / GIB:.1f} GiB is available. "
         f"Downscale the image to at most {size}, free memory"
         + (", or use the CPU" if where.startswith("GPU") else "")

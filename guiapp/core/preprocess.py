@@ -101,7 +101,7 @@ def pil_model_input(image: Image.Image, spec: PreprocessSpec) -> torch.Tensor:
     w, h = image.size
     rh, rw = spec.resized_size(h, w)
     if (rh, rw) != (h, w):
-        image = image.resize((rw, rh), Image.BILINEAR)
+        image = image.resize((rw, rh), Image.Resampling.BILINEAR)
     top, left = spec.crop_box(h, w)
     arr = np.asarray(image, dtype=np.float32) / 255.0
     x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)

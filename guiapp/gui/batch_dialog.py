@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
@@ -27,10 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.attacks import strategy_of
 from ..core.batch import BatchProgress, BatchRunner, BatchSummary, TargetSpec
 from ..core.errors import GuiappError
 from ..core.models import Classifier
-from ..core.modes import AnyConfig
 from .jobs import Jobs
 from .widgets import LabelCombo
 from .workers import Worker
@@ -65,13 +66,9 @@ def _folder_row(edit: QLineEdit, pick) -> QWidget:
     return w
 
 
-def describe_config(config: AnyConfig) -> str:
+def describe_config(config: Any) -> str:
     """One line for the settings a batch inherits from the main window."""
-    if config.mode == "transfer":
-        return (f"transfer mode, budget {config.eps:g}/255, {config.iterations} iterations on "
-                f"{', '.join(config.surrogates)} (from the main window)")
-    return (f"{config.mode} mode, budget {config.eps:g}/255, ≤{config.max_steps} steps, "
-            f"confidence {config.confidence:g} (from the main window)")
+    return f"{strategy_of(config).describe(config)} (from the main window)"
 
 
 def inside(folder: Path, other: Path) -> bool:
@@ -83,7 +80,7 @@ def inside(folder: Path, other: Path) -> bool:
 class BatchDialog(QDialog):
     finished_batch = Signal(object)  # BatchSummary
 
-    def __init__(self, model: Classifier, config: AnyConfig, settings: QSettings, parent: QWidget | None = None):
+    def __init__(self, model: Classifier, config: Any, settings: QSettings, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Batch — attack a folder")
         self.resize(820, 560)

@@ -20,10 +20,12 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
+from ..core.attacks import AttackConfig
 from ..core.device import describe_device
 from ..core.imageio import MAX_PIXELS
-from ..core.memory import GIB, available_bytes, estimate_attack_bytes
+from ..core.memory import GIB, available_bytes
 from ..core.models import Classifier
+from ..core.pipeline import memory_estimate
 
 MAX_PIXELS_KEY = "open/max_pixels"
 
@@ -96,7 +98,7 @@ class PreferencesDialog(QDialog):
 
     def _explain(self) -> None:
         pixels = int(self.megapixels.value() * 1e6)
-        need = estimate_attack_bytes(pixels, 1) / GIB
+        need = memory_estimate(AttackConfig())(pixels, 1) / GIB
         free, where = available_bytes()
         have = f"; {free / GIB:.1f} GiB of {where} is free now" if free is not None else ""
         self.note.setText(

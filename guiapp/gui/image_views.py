@@ -113,7 +113,7 @@ class ImageTriptych(QWidget):
         self.items[0].setImage(image, levels=(0, 255))
         for item in self.items[1:]:
             item.clear()
-        for label, title in zip(self.titles, self.TITLES):
+        for label, title in zip(self.titles, self.TITLES, strict=True):
             label.setText(title)
         self.caption.setText(caption)
         self.fit()

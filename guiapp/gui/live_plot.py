@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from ..core.attack import StepRecord
+from ..core.attacks import StepRecord
 
 SERIES = {
     # key: (plot, legend name, colour)

@@ -16,36 +16,25 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
-    QFrame,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QScrollArea,
-    QSplitter,
 )
 
-from ..core.api import Prediction, default_output_path, predict_image, resolve_centroids
-from ..core.attack import AttackResult, StepRecord, meets_target
+from ..core.attacks import AttackResult, StepRecord, strategy_of
 from ..core.device import describe_device
 from ..core.errors import GuiappError
-from ..core.imageio import IMAGE_SUFFIXES, LoadedImage, check_output_path, load_image
-from ..core.labels import imagenet_labels
-from ..core.memory import check_attack_memory
+from ..core.imageio import IMAGE_SUFFIXES, LoadedImage, load_image
 from ..core.models import DEFAULT_MODEL, Classifier, load_model
-from . import dialogs, menus, window_state
-from .image_views import ImageTriptych
+from ..core.pipeline import AttackRun, plan_attack
+from ..core.predict import Prediction, predict_image
+from . import dialogs, menus, save_flow, window_layout, window_state
 from .jobs import Jobs
-from .live_plot import LivePlot
-from .run_report import GREEN, RED, RunReport, coloured
-from .save_flow import choose_output, start_save
-from .side_panel import SidePanel
-from .widgets import PredictionsBox
-from .workers import AttackWorker, attack_factory, stop_all
+from .run_report import RunReport
+from .workers import AttackWorker, stop_all
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +60,7 @@ class MainWindow(QMainWindow):
         self.model: Classifier | None = None
         self.image: LoadedImage | None = None
         self.result: AttackResult | None = None
-        self._result_config = None  # the config the current result was made with
+        self.run: AttackRun | None = None  # the finished run (its plan) the result came from
         self._run_label = ""  # the running attack's mode (and surrogates), for the live line
         self._run_started = 0.0
         self._steps_seen = 0
@@ -93,33 +82,7 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- construction
     def _build_ui(self) -> None:
         menus.build(self)
-
-        # Centre: the three views over the live plot and the predictions.
-        self.views = ImageTriptych()
-        self.plot = LivePlot()
-        self.predictions = PredictionsBox()
-        self.pred_original, self.pred_adversarial = self.predictions.original, self.predictions.adversarial
-        self.bottom = QSplitter(Qt.Horizontal)
-        self.bottom.addWidget(self.plot)
-        self.bottom.addWidget(self.predictions)
-        self.bottom.setStretchFactor(0, 1)
-        self.bottom.setStretchFactor(1, 0)
-        self.bottom.setSizes([600, 440])
-        self.split = QSplitter(Qt.Vertical)
-        self.split.addWidget(self.views)
-        self.split.addWidget(self.bottom)
-        self.split.setStretchFactor(0, 3)
-        self.split.setStretchFactor(1, 2)
-        self.split.setSizes([520, 340])
-
-        # Right: what to do, then what happened.
-        self.panel = SidePanel(imagenet_labels(), self.jobs)
-        p = self.panel
-        self.target_combo, self.model_combo, self.form = p.target_combo, p.model_combo, p.form
-        self.start_button, self.stop_button = p.start_button, p.stop_button
-        self.live_label, self.result_label, self.save_label = p.live_label, p.result_label, p.save_label
-        self.judges_label = p.judges_label
-        self.defences = p.defences
+        window_layout.build(self)
         self.start_button.clicked.connect(self.start_attack)
         self.stop_button.clicked.connect(self.stop_attack)
         self.model_combo.activated.connect(lambda _: self.load_model(self.model_combo.currentData()))
@@ -128,32 +91,6 @@ class MainWindow(QMainWindow):
         self.report = RunReport(self.jobs, self.panel, self.predictions)
         self.report.measured.connect(self.attack_finished)
         self.report.judged.connect(self.judges_done)
-        # Scrollable, for screens smaller than the 1366x768 the layout is made for.
-        side_scroll = QScrollArea()
-        side_scroll.setWidget(self.panel)
-        side_scroll.setWidgetResizable(True)
-        side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        side_scroll.setFrameShape(QFrame.NoFrame)
-        side_scroll.setMinimumWidth(self.panel.minimumWidth() + 16)
-        self.side_scroll = side_scroll
-        self.hsplit = QSplitter(Qt.Horizontal)
-        self.hsplit.addWidget(self.split)
-        self.hsplit.addWidget(side_scroll)
-        self.hsplit.setStretchFactor(0, 1)
-        self.hsplit.setStretchFactor(1, 0)
-        self.hsplit.setSizes([1000, SidePanel.WIDTH + 20])
-        self.setCentralWidget(self.hsplit)
-
-        self.status_device = QLabel()
-        self.status_model = QLabel()
-        self.status_rate = QLabel()
-        self.busy = QProgressBar()
-        self.busy.setMaximumWidth(140)
-        self.busy.setRange(0, 0)
-        self.busy.hide()
-        for w in (self.status_device, self.status_model, self.status_rate):
-            self.statusBar().addPermanentWidget(w)
-        self.statusBar().addPermanentWidget(self.busy)
         self._set_running(False)
 
     # ---------------------------------------------------------------- settings
@@ -219,9 +156,9 @@ class MainWindow(QMainWindow):
         self._set_running(False)
         if self.image is not None:
             self._predict_original()
-            if self.result is not None and not self.result.cancelled and self._result_config is not None:
+            if self.run is not None and not self.run.result.cancelled:
                 # What the new model sees in the last result.
-                self.report.show(model, self.image.rgb, self.result, self._result_config, announce=False)
+                self.report.show(model, self.run, announce=False)
         self.model_ready.emit()
 
     def _model_failed(self, message: str) -> None:
@@ -243,7 +180,7 @@ class MainWindow(QMainWindow):
 
     def _image_loaded(self, path: Path, loaded: LoadedImage) -> None:
         self.jobs.drop(*PER_IMAGE_JOBS)  # they belong to the previous image
-        self.image, self.result = loaded, None
+        self.image, self.result, self.run = loaded, None, None
         self._elapsed_timer.stop()
         self._remember(path)
         w, h = loaded.size
@@ -291,38 +228,34 @@ class MainWindow(QMainWindow):
         if self.image is None:
             self.show_error("Open an image first (File > Open, or drop one on the window).")
             return
-        notes: list[str] = []
-        centroids = None  # a transfer attack loads each surrogate's own
         try:
             target = self.target_combo.target_index()
             config = self.form.config()
-            width, height = self.image.size
-            surrogates = len(config.surrogates) if config.mode == "transfer" else 1
-            # Refuse now, with sizes that would fit, rather than let the system kill the app.
-            check_attack_memory(width, height, config.mode, self.model.device, surrogates)
-            if config.mode != "transfer" and config.centroid_weight > 0:
-                centroids = resolve_centroids(self.model, "auto", notes)
-        except GuiappError as exc:  # a MemoryLimitError says where the app keeps the pixel limit
+        except GuiappError as exc:
             self.show_error(str(exc))
             return
-        for note in notes:
-            self.statusBar().showMessage(note, 8000)
-        model = self.model
-        worker = AttackWorker(attack_factory(model, self.image.rgb, target, config, centroids))
+        model, image, limit = self.model, self.image, dialogs.max_pixels(self.settings)
+
+        def make_run() -> AttackRun:
+            # The pipeline: the memory check (a MemoryLimitError says where the app keeps the
+            # pixel limit), the crafting models, the clean image's class, the centroids.
+            return AttackRun(plan_attack(image, target, config=config, model=model, max_pixels=limit))
+
+        worker = AttackWorker(make_run)
         worker.step.connect(self._on_step)
         worker.preview.connect(self._on_preview)
         self.jobs.drop("result", "judges", "save")
-        self.result, self._result_config = None, config
+        self.result, self.run = None, None
         self.predictions.set_model_name(model.name)
         self.jobs.start("attack", worker, self._on_attack_done, self._on_attack_failed)
         self.plot.clear()
         self.pred_adversarial.clearContents()
         self.panel.clear_outcome()
         self.defences.reset()
-        # Which attack is running, in every live line: the mode, and in transfer mode the
-        # surrogate models it is crafted on (not the model of the predictions table).
-        self._run_label = (f"transfer on {', '.join(config.surrogates)}" if config.mode == "transfer"
-                           else f"{config.mode} mode")
+        # Which attack is running, in every live line: the mode and the models it crafts on
+        # (in transfer mode not the model of the predictions table).
+        strategy = strategy_of(config)
+        self._run_label = f"{config.mode} on {', '.join(strategy.crafter_names(config, model.name))}"
         self.panel.show_line(self.live_label, html.escape(f"{self._run_label}: starting…"))
         self.views.set_adversarial_title("Adversarial (optimising…)")
         self._steps_seen = 0
@@ -358,10 +291,11 @@ class MainWindow(QMainWindow):
         self.views.set_adversarial_title("Adversarial (failed)")
         self.panel.show_line(self.live_label, "")  # "starting…" would stay under a run that never started
 
-    def _on_attack_done(self, result: AttackResult) -> None:
+    def _on_attack_done(self, run: AttackRun) -> None:
         self._elapsed_timer.stop()
         self._update_rate()
-        self.result = result
+        result = run.result
+        self.result, self.run = result, run
         self._set_running(False)
         # The last step's live numbers are not the result's (that is the best step): the
         # result line and the table take over.
@@ -375,10 +309,9 @@ class MainWindow(QMainWindow):
             self.attack_finished.emit(result)
             return
         self.views.set_adversarial(result.adversarial, "Adversarial")
-        config = self._result_config
-        self.report.show(self.model, self.image.rgb, result, config)
-        if config.mode == "transfer":
-            self.report.ask_judges(self.form.judges.checked(), config.surrogates, self.model.device, result)
+        assert self.model is not None
+        self.report.show(self.model, run)
+        self.report.ask_judges(self.form.judges.checked(), run)
 
     def _update_rate(self) -> None:
         elapsed = time.perf_counter() - self._run_started
@@ -413,37 +346,11 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- save
     def _save_dialog(self) -> None:
-        if self.result is None or self.image is None or self.image.path is None:
-            return
-        suggestion = default_output_path(self.image.path, imagenet_labels()[self.result.target].name)
-        path = choose_output(self, suggestion, [self.image.path], self.show_error)
-        if path is not None:
-            self.save_result(path)
+        save_flow.save_with_dialog(self)
 
     def save_result(self, path: str | Path) -> None:
         """Save atomically (never over the input), then show the re-check of the file."""
-        if self.result is None or self.image is None or self.model is None:
-            return
-        try:
-            check_output_path(path, [self.image.path] if self.image.path else [])
-        except GuiappError as exc:
-            self.show_error(str(exc))
-            return
-        result, model = self.result, self.model
-        config = self._result_config or self.form.config()
-
-        def done(saved_and_probs) -> None:
-            saved, probs = saved_and_probs
-            top = int(probs.argmax())
-            ok = meets_target(probs, result.target, getattr(config, "confidence", 0.0))
-            self.panel.show_line(
-                self.save_label,
-                f"Saved <b>{html.escape(Path(saved).name)}</b>. Re-read from disk, it is classified as "
-                f"{coloured(html.escape(model.labels[top].name), GREEN if ok else RED)} ({float(probs.max()):.1%}).",
-            )
-            self.saved.emit(str(saved))
-
-        start_save(self.jobs, model, Path(path), result, self.image, config, done)
+        save_flow.save(self, Path(path))
 
     # ---------------------------------------------------------------- batch
     def open_batch_dialog(self) -> None:

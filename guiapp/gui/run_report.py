@@ -1,21 +1,21 @@
 """What a finished run reports: the result line, the adversarial top-5, the judges' verdicts.
 
 Everything is measured on the 8-bit image exactly as it will be saved, through the
-standard preprocessing any other program uses, off the GUI thread.
+standard preprocessing any other program uses, off the GUI thread; the judges' verdicts
+are the pipeline's (guiapp.core.pipeline.judge), as in the CLI's report.
 """
 
 from __future__ import annotations
 
 import html
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from ..core.api import predict_image
-from ..core.attack import AttackResult
+from ..core.attacks import AttackResult
 from ..core.metrics import distortion
-from ..core.models import Classifier, load_model
-from ..core.modes import AnyConfig
+from ..core.models import Classifier
+from ..core.pipeline import AttackRun, judge
+from ..core.predict import predict_image
 from .jobs import Jobs
 from .side_panel import SidePanel
 from .widgets import PredictionsBox
@@ -41,10 +41,12 @@ class RunReport(QObject):
         super().__init__(panel)
         self.jobs, self.panel, self.predictions = jobs, panel, predictions
 
-    def show(self, model: Classifier, original: np.ndarray, result: AttackResult, config: AnyConfig,
-             announce: bool = True) -> None:
-        """Measure `result` with `model` and show it; `announce` emits `measured` after."""
-        transfer = config.mode == "transfer"
+    def show(self, model: Classifier, run: AttackRun, announce: bool = True) -> None:
+        """Measure the run's result with `model` (the table's) and show it; `announce`
+        emits `measured` after."""
+        plan, result = run.plan, run.result
+        crafters = [m.name for m in plan.crafters]
+        original = plan.image.rgb
 
         def work():
             return predict_image(model, result.adversarial), distortion(original, result.adversarial)
@@ -53,9 +55,9 @@ class RunReport(QObject):
             preds, dist = outcome
             self.predictions.adversarial.show_predictions(preds, result.target)
             crafted = ""
-            if transfer:
-                crafted = f" · crafted on {', '.join(config.surrogates)}"
-                if model.name in config.surrogates:
+            if not plan.strategy.uses_chosen_model:
+                crafted = f" · crafted on {', '.join(crafters)}"
+                if model.name in crafters:
                     # Not a fair test of transfer: the table's model helped craft the noise.
                     self.predictions.set_model_name(f"{model.name} (a surrogate of this run)")
             self.panel.show_line(
@@ -70,22 +72,23 @@ class RunReport(QObject):
         self.panel.show_line(self.panel.result_label, verdict(result) + " · measuring…")
         self.jobs.run("result", work, done, message="Classifying the result…")
 
-    def ask_judges(self, judges: list[str], surrogates: tuple[str, ...], device, result: AttackResult) -> None:
-        """Transfer mode: what each ticked judge model sees in the 8-bit result."""
-        names = [n for n in judges if n not in surrogates]  # a surrogate is no judge
+    def ask_judges(self, judges: list[str], run: AttackRun) -> None:
+        """What each ticked judge model sees in the 8-bit result (a model that crafted the
+        noise is no judge of it)."""
+        plan, result = run.plan, run.result
+        crafters = {m.name for m in plan.crafters}
+        names = [n for n in judges if n not in crafters]
         label = self.panel.judges_label
         if not names:
-            self.panel.show_line(label, "No judge ticked: tick other installed models as judges "
-                                 "to see whether the noise transfers to them.")
+            if judges:
+                self.panel.show_line(label, f"No judge: {html.escape(', '.join(judges))} helped craft this noise. "
+                                     "Tick a model that took no part to see whether the noise transfers to it.")
             return
-        image, target = result.adversarial, result.target
+        device = plan.crafters[0].device
 
         def work():
-            verdicts = []
-            for name in names:
-                top = predict_image(load_model(name, device), image, 1)[0]
-                verdicts.append((name, top.name, top.confidence, top.index == target))
-            return verdicts
+            verdicts = judge(names, result.adversarial, result.target, device)
+            return [(name, v["top1_name"], v["confidence"], v["success"]) for name, v in verdicts.items()]
 
         def done(verdicts) -> None:
             lines = [

@@ -7,16 +7,17 @@ the noise and an offer to save the PNG instead, never silently renamed to `x.jpg
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from ..core.api import output_metadata, save_and_verify
 from ..core.errors import GuiappError
 from ..core.imageio import IMAGE_SUFFIXES, check_output_path
-from ..core.models import Classifier
-from .jobs import Jobs
+from ..core.pipeline import Verification, default_output_path, save_result
+from .run_report import GREEN, RED, coloured
 
 LOSSY = {".jpg", ".jpeg", ".webp"}
 
@@ -73,13 +74,37 @@ def choose_output(parent: QWidget, suggestion: Path, protect: list[Path],
     return path
 
 
-def start_save(jobs: Jobs, model: Classifier, path: Path, result, image, config,
-               on_done: Callable[[tuple], None]) -> None:
-    """Save atomically (never over the input) in a worker, then re-read and classify the file."""
-    protect = [image.path] if image.path else []
-    meta = output_metadata(model, result.target, config, result.steps, image.path.name if image.path else "")
-    jobs.run(
-        "save",
-        lambda: save_and_verify(model, path, result.adversarial, image.alpha, meta, protect=protect),
-        on_done, message=f"Saving {path.name}…",
-    )
+def save_with_dialog(win: Any) -> None:
+    """File > Save: ask where (suggesting <input>_adv_<target>.png), then save."""
+    if win.run is None or win.image is None or win.image.path is None:
+        return
+    suggestion = default_output_path(win.image.path, win.run.plan.target_name)
+    path = choose_output(win, suggestion, [win.image.path], win.show_error)
+    if path is not None:
+        save(win, path)
+
+
+def save(win: Any, path: Path) -> None:
+    """Save the window's last run through the pipeline in a worker: the PNG with the
+    metadata of the run's plan (the file `guiapp-cli attack` writes), then the re-read and
+    the crafting models' verdict on it, shown under the result."""
+    if win.run is None or win.image is None:
+        return
+    try:
+        check_output_path(path, [win.image.path] if win.image.path else [])
+    except GuiappError as exc:
+        win.show_error(str(exc))
+        return
+    run = win.run
+
+    def done(verified: Verification) -> None:
+        seen_by = "it is classified as" if len(run.plan.crafters) == 1 else f"{run.plan.crafted_on} classify it as"
+        name = coloured(html.escape(verified.final.name), GREEN if verified.success else RED)
+        win.panel.show_line(
+            win.save_label,
+            f"Saved <b>{html.escape(verified.path.name)}</b>. Re-read from disk, {html.escape(seen_by)} "
+            f"{name} ({verified.final.confidence:.1%}).",
+        )
+        win.saved.emit(str(verified.path))
+
+    win.jobs.run("save", lambda: save_result(run.plan, run.result, path), done, message=f"Saving {path.name}…")

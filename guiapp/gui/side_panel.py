@@ -10,7 +10,8 @@ from ..core.labels import LabelSet
 from ..core.models import available_models, model_status
 from .defence_box import DefenceBox
 from .jobs import Jobs
-from .widgets import LabelCombo, SettingsForm
+from .settings_form import SettingsForm
+from .widgets import LabelCombo
 
 LIVE_TIP = ("Live values of the optimisation, from its own differentiable preprocessing of the\n"
             "8-bit image. The Predictions table classifies the image as saved, with the standard\n"
@@ -59,7 +60,7 @@ class SidePanel(QWidget):
 
         self.live_label = _text_label(LIVE_TIP)
         self.result_label = _text_label()
-        self.judges_label = _text_label("What other installed models see in the saved 8-bit image (transfer mode).")
+        self.judges_label = _text_label("What the ticked judges (models that took no part) see in the 8-bit image.")
         self.save_label = _text_label()
         self.defences = DefenceBox(jobs)
 

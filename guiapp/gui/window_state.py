@@ -8,6 +8,7 @@ from PySide6.QtCore import QSettings, QSize
 from PySide6.QtGui import QGuiApplication
 
 from ..core.models import DEFAULT_MODEL, model_status
+from ..core.options import OptionSpec
 
 DEFAULT_SIZE = QSize(1400, 880)
 MAX_RECENT = 8
@@ -32,16 +33,18 @@ def restore(win) -> None:
         if s.value(key):
             getattr(win, key).restoreState(s.value(key))
     form = win.form
-    for key, box in form.spinboxes().items():
-        if s.value(f"attack/{key}") is not None:
-            box.setValue(float(s.value(f"attack/{key}")))
-    # Settings of versions with a "Robust" checkbox instead of the mode choice.
-    legacy_robust = s.value("attack/robust", "false") in (True, "true")
-    form.set_mode(s.value("attack/mode", "robust" if legacy_robust else "default"))
-    for key, checklist in (("surrogates", form.surrogates), ("judges", form.judges)):
-        value = s.value(f"transfer/{key}")
-        if value is not None:
-            checklist.set_checked([value] if isinstance(value, str) else list(value))
+    for mode, fields in form.fields.items():
+        for name, field in fields.items():
+            stored = s.value(f"attack/{mode}/{name}")
+            if stored is not None:
+                try:
+                    field.set_value(_stored(stored, field.spec))
+                except (TypeError, ValueError):
+                    pass  # unreadable (hand-edited, another version's): keep the default
+    form.set_mode(s.value("attack/mode", "default"))
+    judges = s.value("attack/judges")
+    if judges is not None:
+        form.judges.set_checked([judges] if isinstance(judges, str) else list(judges))
     model = s.value("model", DEFAULT_MODEL)
     combo = win.model_combo
     i = combo.findData(model)
@@ -59,17 +62,29 @@ def save(win) -> None:
     for key in SPLITTERS:
         s.setValue(key, getattr(win, key).saveState())
     form = win.form
-    for key, box in form.spinboxes().items():
-        s.setValue(f"attack/{key}", box.value())
+    for mode in form.fields:
+        for name, value in form.values(mode).items():
+            s.setValue(f"attack/{mode}/{name}", "auto" if value is None else list(value) if isinstance(value, tuple)
+                       else value)
     s.setValue("attack/mode", form.current_mode())
-    s.remove("attack/robust")
-    s.setValue("transfer/surrogates", form.surrogates.checked())
-    s.setValue("transfer/judges", form.judges.checked())
+    s.setValue("attack/judges", form.judges.checked())
     s.setValue("model", win.model_combo.currentData())
     if win.target_combo.currentIndex() >= 0:
         s.setValue("target", int(win.target_combo.currentData()))
     s.setValue("diff_gain", win.views.factor.value())
     s.sync()
+
+
+def _stored(value: object, spec: OptionSpec) -> object:
+    """A QSettings value back in its option's type (QSettings returns strings from an INI
+    file, and a one-item list as a bare string)."""
+    if value == "auto" and spec.optional:
+        return None
+    if spec.kind is tuple:
+        return tuple([value] if isinstance(value, str) else value or ())  # type: ignore[arg-type]
+    if spec.kind in (int, float):
+        return spec.kind(float(value))  # type: ignore[arg-type]
+    return value
 
 
 def recent_files(settings: QSettings) -> list[str]:

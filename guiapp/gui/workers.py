@@ -73,40 +73,21 @@ class FunctionWorker(Worker):
         return self.fn()
 
 
-def attack_factory(model: Classifier, image, target: int, config, centroids=None) -> Callable[[], Any]:
-    """What an AttackWorker builds in its thread for `config`'s mode: a TargetedAttack on
-    `model`, or in transfer mode a TransferAttack on the config's surrogates (loaded
-    there, since loading models is slow)."""
-    if config.mode != "transfer":
-        from ..core.attack import TargetedAttack
-
-        return lambda: TargetedAttack(model, image, target, config, centroids)
-    device = model.device
-
-    def make():
-        from ..core.transfer import TransferAttack, load_surrogates, surrogate_centroids
-
-        surrogates = load_surrogates(config, device)
-        return TransferAttack(surrogates, image, target, config, surrogate_centroids(surrogates, config))
-
-    return make
-
-
 class AttackWorker(Worker):
-    """Builds an attack in the worker thread (a transfer attack first loads its surrogate
-    models), then iterates its step generator, emitting each record and a throttled preview.
+    """Plans the attack in the worker thread (the pipeline checks memory, loads the models
+    it crafts on, classifies the clean image), then iterates its step generator, emitting
+    each record and a throttled preview.
 
-    `make_attack()` returns an object with `steps()`, `result`, `cancel()` and
-    `current_image()`: a TargetedAttack or a TransferAttack. The work's result is the
-    attack's AttackResult.
+    `make_run()` returns a guiapp.core.pipeline.AttackRun; the work's result is that run,
+    finished (its plan and its AttackResult).
     """
 
     step = Signal(int, object)  # StepRecord (frozen dataclass of floats/ints)
     preview = Signal(int, object)  # (H, W, 3) uint8 of the current iterate
 
-    def __init__(self, make_attack: Callable[[], Any], job_id: int = 0) -> None:
+    def __init__(self, make_run: Callable[[], Any], job_id: int = 0) -> None:
         super().__init__(job_id)
-        self.make_attack = make_attack
+        self.make_run = make_run
         self.attack: Any = None
         self._lock = threading.Lock()
         self._cancelled = False
@@ -119,7 +100,7 @@ class AttackWorker(Worker):
             attack.cancel()
 
     def work(self) -> Any:
-        attack = self.make_attack()
+        attack = self.make_run()
         with self._lock:
             self.attack = attack
             cancelled = self._cancelled
@@ -132,7 +113,7 @@ class AttackWorker(Worker):
             if now - last_preview >= PREVIEW_INTERVAL_S:
                 last_preview = now
                 self.preview.emit(self.job_id, attack.current_image())
-        return attack.result
+        return attack
 
 
 class _Reaper(QObject):
@@ -225,17 +206,14 @@ class DefenceWorker(Worker):
         self._cancel.set()
 
     def work(self) -> Any:
-        from ..core import defences
-        from ..core.api import Prediction
-        from ..core.attack import classify_view
+        from ..core.defences import model_view
+        from ..core.predict import classify_view, top_k
 
-        view = defences.model_view(self.image, self.model.spec)
+        view = model_view(self.image, self.model.spec)
         extra = {}
         if self.defence.name == "dip":
             extra = {"progress": lambda i, n, mse: self.progress.emit(self.job_id, i, n), "cancel": self._cancel,
                      "device": self.model.device}
         purified = self.defence(view, **extra)
         probs = classify_view(self.model, purified)
-        conf, idx = probs.topk(5)
-        preds = [Prediction(int(i), self.model.labels[int(i)].name, float(c)) for c, i in zip(conf, idx)]
-        return purified, preds, int(probs.argmax()) == self.target
+        return purified, top_k(self.model, probs, 5), int(probs.argmax()) == self.target

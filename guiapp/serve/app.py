@@ -19,9 +19,9 @@ from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 
 from .. import __version__
-from ..core.api import default_output_path
+from ..core.attacks import MODES
 from ..core.models import Classifier
-from ..core.modes import MODES
+from ..core.pipeline import default_output_path
 from .auth import bearer_guard
 from .engine import Engine
 from .errors import ApiError, install_handlers, shutting_down
@@ -78,7 +78,8 @@ def create_app(settings: ServeSettings, model: Classifier) -> FastAPI:
         try:
             upload = await receive_form(request, workdir, settings.max_upload_bytes)
             if upload.image is None:
-                raise ApiError(422, "missing_field", "give the image file in the form field 'image' (curl -F image=@photo.jpg)")
+                raise ApiError(422, "missing_field",
+                               "give the image file in the form field 'image' (curl -F image=@photo.jpg)")
             if upload.image_bytes == 0:
                 raise ApiError(400, "bad_image", "the uploaded image is empty")
             await run_in_threadpool(check_image, upload.image, settings.max_pixels)
@@ -145,7 +146,8 @@ def create_app(settings: ServeSettings, model: Classifier) -> FastAPI:
     async def job_image(job_id: str) -> Response:
         job = engine.jobs.get(job_id)
         if job.state != "done":
-            raise ApiError(409, "not_done", f"job {job_id} is {job.state}; the image exists once it is done", state=job.state)
+            raise ApiError(409, "not_done", f"job {job_id} is {job.state}; the image exists once it is done",
+                           state=job.state)
         return image_response(job, "png")
 
     @v1.delete("/jobs/{job_id}", summary="Cancel a job (or forget a finished one)", responses=error_responses(401, 404))
@@ -191,7 +193,8 @@ def create_app(settings: ServeSettings, model: Classifier) -> FastAPI:
         info = {"name": model.name, "device": str(model.device), "fingerprint": model.fingerprint,
                 "classes": model.num_classes, "loaded": True}
         return {"models": [info], "modes": list(MODES), "workers": settings.workers, "max_queue": settings.max_queue,
-                "max_upload_mb": settings.max_upload_mb, "max_pixels": settings.max_pixels, "max_steps": settings.max_steps}
+                "max_upload_mb": settings.max_upload_mb, "max_pixels": settings.max_pixels,
+                "max_steps": settings.max_steps}
 
     app.include_router(v1)
 

@@ -1,6 +1,6 @@
 """The loaded model and the work done with it for requests, all of it on worker threads.
 
-An attack is `guiapp.core.api.attack_file` into the job's private folder: the same code,
+An attack is `guiapp.core.pipeline.attack_file` into the job's private folder: the same code,
 the same PNG bytes and the same re-read-from-disk success check as `guiapp-cli attack`.
 The client's (sanitised) file name is passed as the PNG's "source" metadata, which is
 what the CLI writes for a file of that name, so the bytes are identical.
@@ -17,12 +17,12 @@ from typing import Any
 
 import torch
 
-from ..core.api import AttackReport, Prediction, attack_file, predict_image
-from ..core.attack import StepRecord
+from ..core.attacks import StepRecord, config_dict, strategy_of
 from ..core.errors import GuiappError
 from ..core.imageio import load_image
 from ..core.models import Classifier
-from ..core.modes import config_dict
+from ..core.pipeline import AttackReport, attack_file
+from ..core.predict import Prediction, predict_image
 from .errors import ApiError, from_guiapp_error
 from .jobs import Job, JobStore, Progress, finite
 from .options import AttackRequest
@@ -95,7 +95,7 @@ class Engine:
         if not job.start():
             return
         config = job.request.config
-        max_steps = getattr(config, "max_steps", None) or getattr(config, "iterations", 0)
+        max_steps = strategy_of(config).step_budget(config)
         deadline = time.monotonic() + self.settings.attack_timeout_s
         timed_out = False
 
@@ -124,13 +124,15 @@ class Engine:
             job.fail(from_guiapp_error(exc))
         except (MemoryError, torch.OutOfMemoryError):
             # The memory check passed but other work took the room meanwhile: may pass later.
-            job.fail(ApiError(503, "out_of_memory", "out of memory for this image right now", headers={"Retry-After": "30"}))
+            job.fail(ApiError(503, "out_of_memory", "out of memory for this image right now",
+                              headers={"Retry-After": "30"}))
         except Exception as exc:  # a bug: keep the worker alive and say so in the job
             log.exception("attack job %s failed", job.id)
             job.fail(ApiError(500, "internal", f"internal error ({type(exc).__name__}); see the server log"))
         else:
             if timed_out:
-                job.fail(ApiError(503, "timeout", f"the attack took over {self.settings.attack_timeout_s:g} s and was stopped"))
+                job.fail(ApiError(503, "timeout",
+                                  f"the attack took over {self.settings.attack_timeout_s:g} s and was stopped"))
             elif report.cancelled or report.output is None:
                 job.mark_cancelled()
             else:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.attack import StepRecord
+from ..core.attacks import StepRecord
 from .errors import ApiError
 from .options import AttackRequest
 
@@ -72,10 +72,6 @@ class Job:
     @property
     def is_finished(self) -> bool:
         return self.state in FINISHED
-
-    @property
-    def cancel_requested(self) -> bool:
-        return self._cancel_requested
 
     def start(self) -> bool:
         """Worker side: False if the job was cancelled before a worker picked it up."""

@@ -7,12 +7,12 @@ own fields, which keeps the documented options the accepted ones.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
 from pydantic import BaseModel
 
-from ..core.modes import MODES, config_class
+from ..core.attacks import MODES, options_of
+from ..core.options import OptionSpec
 
 
 class ErrorBody(BaseModel):
@@ -94,14 +94,12 @@ class Health(BaseModel):
     uptime_s: float
 
 
-def _json_type(annotation: str) -> dict[str, Any]:
-    kinds = [k.strip() for k in annotation.split("|")]
-    if annotation.startswith("tuple"):
+def _json_type(spec: OptionSpec) -> dict[str, Any]:
+    if spec.kind is tuple:
         return {"type": "string", "description": "comma-separated list"}
-    for kind, json_type in (("bool", "boolean"), ("int", "integer"), ("float", "number")):
-        if kind in kinds:
-            return {"type": json_type}
-    return {"type": "string"}
+    kind = {bool: "boolean", int: "integer", float: "number"}.get(spec.kind, "string")
+    bounds = {k: v for k, v in (("minimum", spec.meta.low), ("maximum", spec.meta.high)) if v is not None}
+    return {"type": kind, **bounds, **({"enum": list(spec.meta.choices)} if spec.meta.choices else {})}
 
 
 def attack_form_schema() -> dict[str, Any]:
@@ -110,14 +108,14 @@ def attack_form_schema() -> dict[str, Any]:
         "target": {"type": "string", "description": "class name, synonym, WordNet id or index (GET /v1/labels?q=)"},
         "mode": {"type": "string", "enum": list(MODES), "default": "default"},
         "centroids": {"type": "string", "enum": ["auto", "none"], "default": "auto"},
-        "steps": {"type": "integer", "description": "the CLI's --steps: max_steps (transfer mode: iterations)"},
+        "steps": {"type": "integer", "description": "the CLI's --steps: max_steps"},
     }
     for mode in MODES:
-        for f in fields(config_class(mode)):
-            if f.name != "mode" and f.name not in properties:
-                properties[f.name] = {**_json_type(str(f.type)), "description": f"option of mode {mode}"}
-            elif f.name in properties and "option of" in properties[f.name].get("description", ""):
-                properties[f.name]["description"] += f", {mode}"
+        for spec in options_of(mode):
+            if spec.name not in properties:
+                properties[spec.name] = {**_json_type(spec), "description": f"{spec.meta.help}; option of mode {mode}"}
+            else:
+                properties[spec.name]["description"] += f", {mode}"
     return multipart_body(properties, ["image", "target"])
 
 
@@ -129,7 +127,8 @@ def multipart_body(properties: dict[str, Any], required: list[str]) -> dict[str,
     return {
         "requestBody": {
             "required": True,
-            "content": {"multipart/form-data": {"schema": {"type": "object", "properties": properties, "required": required}}},
+            "content": {"multipart/form-data": {
+                "schema": {"type": "object", "properties": properties, "required": required}}},
         }
     }
 

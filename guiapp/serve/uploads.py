@@ -45,7 +45,8 @@ def safe_name(name: str | None) -> str:
 
 
 def too_large(limit: int) -> ApiError:
-    return ApiError(413, "too_large", f"request body over the server's limit of {limit / (1 << 20):g} MiB (--max-upload-mb)")
+    return ApiError(413, "too_large",
+                    f"request body over the server's limit of {limit / (1 << 20):g} MiB (--max-upload-mb)")
 
 
 class _FormCollector:
@@ -103,7 +104,8 @@ class _FormCollector:
             self.upload.image = self.folder / UPLOAD_NAME
             self._file = open(self.upload.image, "xb")  # noqa: SIM115 - closed in part_end/close()
         elif b"filename" in params:
-            raise ApiError(400, "bad_form", f"unexpected file field {self._name!r}; send the image as '{self.file_field}'")
+            raise ApiError(400, "bad_form",
+                           f"unexpected file field {self._name!r}; send the image as '{self.file_field}'")
         elif self._name in self.upload.fields:
             raise ApiError(400, "bad_form", f"field {self._name!r} given twice")
 
@@ -138,7 +140,8 @@ async def receive_form(request: Request, folder: Path, max_bytes: int, file_fiel
         raise ApiError(
             415,
             "unsupported_media_type",
-            f"send multipart/form-data with the image in a field named '{file_field}' (curl -F {file_field}=@photo.jpg)",
+            f"send multipart/form-data with the image in a field named '{file_field}' "
+            f"(curl -F {file_field}=@photo.jpg)",
         )
     boundary = params.get(b"boundary")
     if not boundary:
@@ -189,5 +192,6 @@ def check_image(path: Path, max_pixels: int) -> tuple[int, int]:
             f"{max_pixels / 1e6:.1f} (a decompression guard; --max-pixels)",
         )
     if min(width, height) < MIN_SIDE:
-        raise ApiError(400, "bad_image", f"{width}x{height} is too small; both sides must be at least {MIN_SIDE} pixels")
+        raise ApiError(400, "bad_image",
+                       f"{width}x{height} is too small; both sides must be at least {MIN_SIDE} pixels")
     return width, height

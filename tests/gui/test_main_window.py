@@ -1,9 +1,10 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from guiapp.core.attack import classify_pil
+from guiapp.core.predict import classify_pil
 from guiapp.gui.defence_box import IDLE_TEXT
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
@@ -19,7 +20,7 @@ def test_attack_runs_live_and_saves_verified_png(qtbot, window, tmp_path, monkey
     assert window.views.filled() == [True, False, False]
     assert window.pred_original.top_name() in ("Egyptian cat", "tiger cat", "tabby")
     window.target_combo.set_target(1)  # goldfish
-    window.form.steps.setValue(60)
+    window.form.field("max_steps").setValue(60)
     with qtbot.waitSignal(window.attack_finished, timeout=120000) as blocker:
         window.start_attack()
     result = blocker.args[0]
@@ -45,8 +46,8 @@ def test_attack_runs_live_and_saves_verified_png(qtbot, window, tmp_path, monkey
 def test_stop_mid_run(qtbot, window):
     _open(qtbot, window, SAMPLES / "coffee.jpg")
     window.target_combo.set_target(1)
-    window.form.steps.setValue(5000)
-    window.form.eps.setValue(0.5)  # too small to succeed: it would run for long
+    window.form.field("max_steps").setValue(5000)
+    window.form.field("eps").setValue(0.5)  # too small to succeed: it would run for long
     with qtbot.waitSignal(window.attack_finished, timeout=60000) as blocker:
         window.start_attack()
         qtbot.waitUntil(lambda: window.plot.point_count() >= 2, timeout=30000)
@@ -59,7 +60,7 @@ def test_stop_mid_run(qtbot, window):
 def test_restart_drops_stale_job(qtbot, window):
     _open(qtbot, window, SAMPLES / "coffee.jpg")
     window.target_combo.set_target(1)
-    window.form.steps.setValue(30)
+    window.form.field("max_steps").setValue(30)
     window.start_attack()
     qtbot.waitUntil(lambda: window.plot.point_count() >= 1, timeout=30000)
     first = window.jobs.worker("attack")
@@ -81,8 +82,8 @@ def test_close_mid_run_leaves_no_thread(qtbot, settings):
     with qtbot.waitSignal(win.image_ready, timeout=30000):
         win.open_image(SAMPLES / "coffee.jpg")
     win.target_combo.set_target(1)
-    win.form.steps.setValue(5000)
-    win.form.eps.setValue(0.5)
+    win.form.field("max_steps").setValue(5000)
+    win.form.field("eps").setValue(0.5)
     win.start_attack()
     qtbot.waitUntil(lambda: win.plot.point_count() >= 1, timeout=30000)
     win.close()
@@ -127,13 +128,13 @@ def test_settings_and_recent_files_persist(qtbot, settings, tmp_path):
     qtbot.waitUntil(lambda: win.model is not None, timeout=30000)
     with qtbot.waitSignal(win.image_ready, timeout=30000):
         win.open_image(SAMPLES / "coffee.jpg")
-    win.form.eps.setValue(7.5)
+    win.form.field("eps").setValue(7.5)
     win.target_combo.set_target(42)
     win.close()
     again = MainWindow(settings=settings, device="cpu")
     qtbot.addWidget(again)
     qtbot.waitUntil(lambda: again.model is not None, timeout=30000)
-    assert again.form.eps.value() == 7.5
+    assert again.form.field("eps").value() == 7.5
     assert int(again.target_combo.currentData()) == 42
     assert again.recent_files()[0].endswith("coffee.jpg")
     again.close()
@@ -167,7 +168,7 @@ def test_defence_panel_reports_survival(qtbot, window):
 # ---------------------------------------------------------------- rough edges (issue 10)
 def _short_run(qtbot, window, target=1, steps=60):
     window.target_combo.set_target(target)
-    window.form.steps.setValue(steps)
+    window.form.field("max_steps").setValue(steps)
     with qtbot.waitSignal(window.attack_finished, timeout=120000) as blocker:
         window.start_attack()
     return blocker.args[0]
@@ -176,8 +177,8 @@ def _short_run(qtbot, window, target=1, steps=60):
 def test_stop_says_stopped_not_optimising(qtbot, window):
     _open(qtbot, window, SAMPLES / "coffee.jpg")
     window.target_combo.set_target(1)
-    window.form.steps.setValue(5000)
-    window.form.eps.setValue(0.5)
+    window.form.field("max_steps").setValue(5000)
+    window.form.field("eps").setValue(0.5)
     with qtbot.waitSignal(window.attack_finished, timeout=60000) as blocker:
         window.start_attack()
         qtbot.waitUntil(lambda: window.plot.point_count() >= 2, timeout=30000)
@@ -411,9 +412,8 @@ def test_preferences_limit_is_used_when_opening(qtbot, window):
     _open(qtbot, window, SAMPLES / "coffee.jpg")
 
 
-def test_mode_choice_replaces_the_robust_checkbox(qtbot, window):
-    from guiapp.core.modes import MODES
-    from guiapp.core.transfer import TransferConfig
+def test_mode_choice_and_a_form_generated_from_the_options(qtbot, window):
+    from guiapp.core.attacks import MODES, TransferConfig, options_of
 
     form = window.form
     assert [form.mode.itemData(i) for i in range(form.mode.count())] == list(MODES)
@@ -422,26 +422,33 @@ def test_mode_choice_replaces_the_robust_checkbox(qtbot, window):
     form.set_mode("transfer")
     config = form.config()
     assert isinstance(config, TransferConfig) and config.surrogates
-    assert form.iterations.isVisibleTo(window) and not form.refine.isVisibleTo(window)
+    # every option marked for the window has a row, shown only in its own mode
+    shown = {s.name for s in options_of("transfer") if s.meta.gui}
+    assert {"iterations", "surrogates", "centroid_weight", "eps"} <= shown
+    assert all(form.field(name).isVisibleTo(window) for name in shown)
+    assert not form.field("refine_steps", "default").isVisibleTo(window)
     assert form.judges.isVisibleTo(window)
-    # each family of modes has its own centroid weight, with its own default
-    assert form.transfer_centroid.isVisibleTo(window) and not form.centroid.isVisibleTo(window)
+    # each mode has its own centroid weight, with its own default
+    assert not form.field("centroid_weight", "default").isVisibleTo(window)
     assert config.centroid_weight == TransferConfig().centroid_weight > 0
-    form.transfer_centroid.setValue(0.0)
+    form.field("centroid_weight").setValue(0.0)
     assert form.config().centroid_weight == 0.0
     form.set_mode("default")
-    assert form.refine.isVisibleTo(window) and not form.judges.isVisibleTo(window)
-    assert form.centroid.isVisibleTo(window) and not form.transfer_centroid.isVisibleTo(window)
-    assert form.config().centroid_weight == 0.0 and form.centroid.value() == 0.0
+    assert form.field("refine_steps").isVisibleTo(window) and form.judges.isVisibleTo(window)
+    assert not form.field("centroid_weight", "transfer").isVisibleTo(window)
+    assert form.config().centroid_weight == 0.0 and form.field("centroid_weight").value() == 0.0
+    # "auto" is the lowest value of the refine spin box and means None (the mode's default)
+    assert form.field("refine_steps").specialValueText() == "auto" and form.config().refine_steps is None
 
 
+@pytest.mark.slow
 def test_transfer_mode_shows_surrogates_and_judges_verdicts(qtbot, window):
     form = window.form
     _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
     window.target_combo.set_target(1)
     form.set_mode("transfer")
-    form.iterations.setValue(3)
-    form.surrogates.set_checked(["efficientnet-lite0"])
+    form.field("iterations").setValue(3)
+    form.field("surrogates").set_checked(["efficientnet-lite0"])
     form.judges.set_checked(["efficientnet-lite1"])
     seen = []
     with qtbot.waitSignal(window.judges_done, timeout=180000) as judged:
@@ -460,12 +467,12 @@ def test_transfer_mode_shows_surrogates_and_judges_verdicts(qtbot, window):
 
 
 def test_transfer_without_centroids_for_a_surrogate_says_what_to_do(qtbot, window, monkeypatch, tmp_path):
-    monkeypatch.setattr("guiapp.core.transfer.default_centroid_path", lambda name: tmp_path / f"{name}.npz")
+    monkeypatch.setattr("guiapp.core.attacks.centroid_terms.default_centroid_path", lambda name: tmp_path / f"{name}.npz")
     form = window.form
     _open(qtbot, window, SAMPLES / "coffee.jpg")
     window.target_combo.set_target(1)
     form.set_mode("transfer")
-    form.surrogates.set_checked(["efficientnet-lite0"])
+    form.field("surrogates").set_checked(["efficientnet-lite0"])
     with qtbot.waitSignal(window.error_shown, timeout=60000) as blocker:
         window.start_attack()
     assert "no centroids for surrogate efficientnet-lite0" in blocker.args[0]
@@ -500,3 +507,44 @@ def test_what_reading_changed_stays_in_the_status_bar(qtbot, window, tmp_path):
     _open(qtbot, window, SAMPLES / "coffee.jpg")  # nothing changed in reading this one
     qtbot.waitUntil(lambda: not window.busy.isVisible(), timeout=30000)
     assert window.statusBar().currentMessage() == ""
+
+
+@pytest.mark.slow
+def test_a_transfer_result_saved_from_the_window_is_the_one_the_cli_writes(qtbot, window, tmp_path, capsys):
+    """One pipeline for every front-end: the same image, target, settings and seed give the
+    same PNG metadata (crafting models and their weights, not the window's model) and the
+    same judge verdicts from the window as from guiapp-cli attack."""
+    import json
+
+    from guiapp.cli import main
+    from guiapp.core.imageio import read_png_metadata
+
+    src = tmp_path / "coffee.jpg"
+    src.write_bytes((SAMPLES / "coffee.jpg").read_bytes())
+    form = window.form
+    _open(qtbot, window, src)
+    window.target_combo.set_target(1)
+    form.set_mode("transfer")
+    form.field("iterations").setValue(2)
+    form.field("surrogates").set_checked(["efficientnet-lite1"])
+    form.judges.set_checked(["efficientnet-lite0"])
+    with qtbot.waitSignal(window.judges_done, timeout=180000) as judged:
+        with qtbot.waitSignal(window.attack_finished, timeout=180000):
+            window.start_attack()
+    with qtbot.waitSignal(window.saved, timeout=60000):
+        window.save_result(tmp_path / "window.png")
+
+    rc = main(["attack", str(src), "-t", "1", "--mode", "transfer", "--iterations", "2",
+               "--surrogates", "efficientnet-lite1", "--judge", "efficientnet-lite0", "--device", "cpu",
+               "-o", str(tmp_path / "cli.png"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc in (0, 1)
+    window_meta, cli_meta = read_png_metadata(tmp_path / "window.png"), read_png_metadata(tmp_path / "cli.png")
+    assert window_meta == cli_meta
+    assert window_meta["model"] == "efficientnet-lite1" and window_meta["mode"] == "transfer"
+    (name, top, conf, hit), = judged.args[0]
+    cli_verdict = report["judges"]["efficientnet-lite0"]
+    assert (name, top, hit) == ("efficientnet-lite0", cli_verdict["top1_name"], cli_verdict["success"])
+    assert conf == pytest.approx(cli_verdict["confidence"], abs=1e-6)
+    # and the window's save line is the CLI's verification: the surrogate re-reads the file
+    assert report["final_name"] in window.save_label.text()

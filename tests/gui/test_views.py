@@ -39,6 +39,7 @@ def _check_filled(window):
     return rects[0].width()
 
 
+@pytest.mark.slow
 def test_views_fit_and_stay_fitted_after_runs_and_resizes(qtbot, window, photo_1600):
     window.resize(1600, 1000)
     with qtbot.waitSignal(window.image_ready, timeout=30000):
@@ -48,7 +49,7 @@ def test_views_fit_and_stay_fitted_after_runs_and_resizes(qtbot, window, photo_1
     assert window.views.fitted and "(fit)" in window.views.zoom_label.text()
 
     window.target_combo.set_target(1)
-    window.form.steps.setValue(2)  # three short runs: the views must not shrink
+    window.form.field("max_steps").setValue(2)  # three short runs: the views must not shrink
     for _ in range(3):
         with qtbot.waitSignal(window.attack_finished, timeout=120000):
             window.start_attack()

@@ -1,24 +1,17 @@
-"""Folder processing: attack every image of a tree, mirror it as PNGs, keep a journal and a report.
+"""The batch driver: plan the folder, resume, hand out the images, journal the results.
 
 What a run does, in order, before any attack: checks the output folder is writable (a
 probe file), takes the folder's lock (a second batch on it is refused), removes temp
 files a killed run left, plans the folder, and compares it with the journal of earlier
-runs. Then the images are attacked by one of three executors (this thread, N worker
-processes, Ray actors); each finished image is committed to the journal as soon as its
-PNG is on disk, and report.csv / report.json are written from the journal at the end,
-also after a cancel or a disk-level stop.
-
-Resume: an image is skipped only when its latest journal row says "ok", was made with
-the same settings (model and weights, mode and every attack option, centroid data, the
-target of this file) *and* its PNG on disk still carries that settings key and target.
-Results made with other settings are never reported as this run's: the run is refused
-(`force` redoes everything). One bad file never stops the batch; a full disk does.
+runs (resume.py). Then the images are attacked by one of three executors (this thread, N
+worker processes, Ray actors); each finished image is committed to the journal as soon as
+its PNG is on disk, and report.csv / report.json are written from the journal at the end,
+also after a cancel or a disk-level stop. One bad file never stops the batch; a full disk
+does.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import threading
 import time
 from collections import deque
@@ -27,45 +20,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .attack import AttackConfig
-from .api import crafting_identity
-from .batch_job import (
+from ..attacks import AttackConfig
+from ..errors import GuiappError, OutputError
+from ..imageio import IMAGE_SUFFIXES, MAX_PIXELS, probe_writable, read_png_metadata
+from ..labels import LabelSet
+from ..models import Classifier
+from .executors import InlineExecutor, ProcessExecutor, default_workers, worker_devices
+from .journal import Journal, PlanEntry
+from .outdir import OutputLock, remove_stale_temp_files
+from .report import REPORT_CSV, REPORT_JSON, BatchSummary, build_report, write_reports
+from .resume import result_on_disk_matches, settings_changed
+from .targets import TargetSpec
+from .task import (
     PNG_KEY,
     BatchRow,
-    ImageJob,
-    JobSettings,
+    ImageTask,
     ModelSpec,
+    TaskSettings,
+    crafting_identity,
     image_key,
-    random_target,
     run_settings,
     settings_key,
     target_spec,
 )
-from .batch_journal import Finished, Journal, PlanEntry
-from .batch_outdir import BatchLockedError, OutputLock, remove_stale_temp_files
-from .batch_report import REPORT_CSV, REPORT_JSON, BatchSummary, build_report, write_reports
-from .batch_workers import InlineExecutor, ProcessExecutor, default_workers, worker_devices
-from .errors import GuiappError, OutputError
-from .imageio import IMAGE_SUFFIXES, MAX_PIXELS, probe_writable, read_png_metadata
-from .labels import LabelSet
-from .models import Classifier
-from .modes import AnyConfig
-
-__all__ = [
-    "BatchLockedError",
-    "BatchProgress",
-    "BatchRow",
-    "BatchRunner",
-    "BatchStoppedError",
-    "BatchSummary",
-    "OutputInsideInputError",
-    "REPORT_CSV",
-    "REPORT_JSON",
-    "SettingsChangedError",
-    "TargetSpec",
-    "random_target",
-    "read_targets_csv",
-]
 
 IN_PLACE_SUFFIX = ".adv.png"  # output names when the output folder is the input folder
 
@@ -74,53 +51,8 @@ class OutputInsideInputError(OutputError):
     """The output folder is (inside) the input folder and that was not allowed."""
 
 
-class SettingsChangedError(GuiappError):
-    """The output folder holds results made with other settings."""
-
-
 class BatchStoppedError(OutputError):
     """The batch stopped early because the output device failed (full, read-only)."""
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    """Exactly one of: one label for all, a per-file mapping, or seeded random targets."""
-
-    label: str | None = None
-    mapping: dict[str, str] | None = None  # relative path -> label
-    random_seed: int | None = None
-
-    def __post_init__(self) -> None:
-        if sum(x is not None for x in (self.label, self.mapping, self.random_seed)) != 1:
-            raise GuiappError("give exactly one of: a target label, a targets CSV, or random targets")
-
-
-def read_targets_csv(path: str | Path, input_dir: Path) -> dict[str, str]:
-    """`path,label` rows (header optional); paths relative to the input folder or absolute."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise GuiappError(f"cannot read targets file {path}: {exc.strerror}") from exc
-    mapping: dict[str, str] = {}
-    for n, row in enumerate(csv.reader(io.StringIO(text)), 1):
-        if not row or not "".join(row).strip():
-            continue
-        if len(row) < 2:
-            raise GuiappError(f"{path}:{n}: expected 'image path,label', got {','.join(row)!r}")
-        name, label = row[0].strip(), row[1].strip()
-        if n == 1 and name.lower() in ("path", "image", "file", "filename") and label.lower() in ("label", "target"):
-            continue
-        p = Path(name)
-        if p.is_absolute():
-            try:
-                p = p.resolve().relative_to(input_dir.resolve())
-            except ValueError as exc:
-                raise GuiappError(f"{path}:{n}: {name} is not inside {input_dir}") from exc
-        mapping[p.as_posix()] = label
-    if not mapping:
-        raise GuiappError(f"targets file {path} has no rows")
-    return mapping
 
 
 @dataclass
@@ -142,7 +74,7 @@ class BatchRunner:
         out_dir: str | Path,
         model: Classifier,
         targets: TargetSpec,
-        config: AnyConfig | None = None,
+        config: Any = None,
         centroids: Any = "auto",
         recursive: bool = False,
         force: bool = False,
@@ -165,7 +97,8 @@ class BatchRunner:
         self.in_place = out == inp
         if not allow_output_in_input and (out == inp or inp in out.parents):
             raise OutputInsideInputError(
-                f"output folder {self.out_dir} is {'the input folder itself' if out == inp else 'inside the input folder'}"
+                f"output folder {self.out_dir} is "
+                f"{'the input folder itself' if out == inp else 'inside the input folder'}"
                 f" {self.input_dir}; choose another, or allow outputs inside the input folder"
             )
         if out in inp.parents:
@@ -192,7 +125,7 @@ class BatchRunner:
 
     def _resolve_mapping(self, labels: LabelSet) -> dict[str, int]:
         resolved, problems = {}, []
-        for rel, label in self.targets.mapping.items():
+        for rel, label in (self.targets.mapping or {}).items():
             try:
                 resolved[rel] = labels.resolve(label)
             except GuiappError as exc:
@@ -217,7 +150,8 @@ class BatchRunner:
     def plan(self) -> tuple[list[Path], list[Path]]:
         """(candidate image files, non-image files), relative to the input folder, sorted."""
         walker = self.input_dir.rglob("*") if self.recursive else self.input_dir.iterdir()
-        images, others = [], []
+        images: list[Path] = []
+        others: list[Path] = []
         out = self.out_dir.resolve()
         for p in sorted(walker):
             if not p.is_file() or p.name.startswith("."):
@@ -249,7 +183,8 @@ class BatchRunner:
         images, others = self.plan()
         self._inputs = frozenset(images) | frozenset(others)
         entries = [PlanEntry(rel.as_posix(), "", "other", "not an image file (by extension)") for rel in others]
-        attackable, taken = [], set()
+        attackable: list[PlanEntry] = []
+        taken: set[Path] = set()
         for rel in images:
             name = rel.as_posix()
             if self._mapping is not None and name not in self._mapping:
@@ -268,34 +203,6 @@ class BatchRunner:
             attackable.append(entry)
         entries.sort(key=lambda e: e.input)
         return entries, attackable
-
-    def _is_done(self, entry: PlanEntry, found: Finished) -> bool:
-        """An earlier result is reused only if the PNG on disk is the one the journal describes."""
-        if found.status != "ok" or (found.size, found.mtime) != (entry.size, entry.mtime):
-            return False
-        if found.row.output != entry.output:
-            return False
-        try:
-            meta = read_png_metadata(self.out_dir / entry.output)
-        except Exception:  # missing, unreadable, not a PNG any more: redo it
-            return False
-        return (
-            meta.get(PNG_KEY) == entry.key
-            and meta.get("weights") == crafting_identity(self.model, self.config)[1]
-            and meta.get("target", "").split(" ", 1)[0] == str(found.row.target)
-        )
-
-    def _settings_changed(self, journal: Journal, settings: dict, mismatched: list) -> SettingsChangedError:
-        entry, found = mismatched[0]
-        changes = _describe_changes(journal.settings_of(found.settings) or {}, settings)
-        if found.spec != entry.spec:
-            changes.append(f"target of {entry.input}: {self._spec_text(found.spec)} -> {self._spec_text(entry.spec)}")
-        n = len(mismatched)
-        return SettingsChangedError(
-            f"{self.out_dir} holds {n} result{'s' if n > 1 else ''} made with other settings "
-            f"({'; '.join(changes[:4]) or 'settings differ'}); choose another output folder, or redo "
-            f"{'them' if n > 1 else 'it'} with the new settings"
-        )
 
     def _spec_text(self, spec: str) -> str:
         if spec.startswith("class "):
@@ -318,6 +225,7 @@ class BatchRunner:
             run_key = settings_key(settings)
             entries, attackable = self._plan_entries(run_key)
             latest = journal.latest()
+            weights = crafting_identity(self.model, self.config)[1]
             todo, kept, mismatched = [], [], []
             for entry in attackable:
                 found = latest.get(entry.input)
@@ -325,14 +233,15 @@ class BatchRunner:
                     if found.key != entry.key:
                         mismatched.append((entry, found))
                         continue
-                    if self._is_done(entry, found):
+                    if result_on_disk_matches(self.out_dir, entry, found, weights):
                         kept.append((entry, found))
                         continue
                 todo.append(entry)
             if mismatched:
-                raise self._settings_changed(journal, settings, mismatched)
+                raise settings_changed(self.out_dir, journal.settings_of(mismatched[0][1].settings) or {}, settings,
+                                       mismatched, self._spec_text)
             # Workers (or Ray) start before the run is recorded: if they cannot, nothing changed.
-            executor = self._executor = self._make_executor(self._job_settings(), len(todo))
+            executor = self._executor = self._make_executor(self._task_settings(), len(todo))
             in_flight, first = 0, None
             try:
                 journal.save_settings(run_key, settings)
@@ -349,7 +258,7 @@ class BatchRunner:
                     if entry.kind != "image":
                         done += 1
                         yield progress(BatchRow(entry.input, status="skipped", error=entry.note), float("nan"))
-                for entry, found in kept:
+                for entry, _found in kept:
                     done += 1
                     counts["ok"] += 1
                     yield progress(BatchRow(entry.input, output=entry.output, status="skipped",
@@ -362,7 +271,7 @@ class BatchRunner:
                         executor.stop_starting()
                     while in_flight < executor.capacity and queue and not (self._stop_after_current.is_set() or fatal):
                         entry = queue.popleft()
-                        executor.submit(ImageJob(entry.input, entry.output, _spec_target(entry.spec),
+                        executor.submit(ImageTask(entry.input, entry.output, _spec_target(entry.spec),
                                                  self.targets.random_seed, entry.key))
                         in_flight += 1
                         first = first or time.perf_counter()
@@ -376,7 +285,7 @@ class BatchRunner:
                         fatal = fatal or result.fatal  # not recorded: the image stays pending
                         continue
                     try:
-                        journal.record(run_id, by_name[result.job.rel], run_key, result.row, attacked + 1,
+                        journal.record(run_id, by_name[result.task.rel], run_key, result.row, attacked + 1,
                                        time.perf_counter() - start)
                     except OutputError as exc:
                         fatal = fatal or str(exc)
@@ -385,7 +294,7 @@ class BatchRunner:
                     done += 1
                     counts[result.row.status] = counts.get(result.row.status, 0) + 1
                     remaining = len(queue) + in_flight
-                    eta = (time.perf_counter() - first) / attacked * remaining
+                    eta = (time.perf_counter() - (first or start)) / attacked * remaining
                     yield progress(result.row, eta)
             finally:
                 self._executor = None
@@ -421,13 +330,13 @@ class BatchRunner:
                 "Free some space, then run the same batch again to resume"
             )
 
-    def _job_settings(self) -> JobSettings:
-        return JobSettings(str(self.input_dir), str(self.out_dir), ModelSpec.of(self.model), self.config,
+    def _task_settings(self) -> TaskSettings:
+        return TaskSettings(str(self.input_dir), str(self.out_dir), ModelSpec.of(self.model), self.config,
                            self.centroids, max_pixels=self.max_pixels)
 
-    def _make_executor(self, settings: JobSettings, jobs: int):
+    def _make_executor(self, settings: TaskSettings, tasks: int):
         if self.ray:
-            from .batch_ray import RayExecutor
+            from .ray_executor import RayExecutor
 
             address = None if self.ray is True else str(self.ray)
             executor = RayExecutor(settings, address, self.workers, self.gpu)
@@ -436,10 +345,10 @@ class BatchRunner:
         if self.workers is None:
             # A worker process takes seconds to start (torch, the model): worth it from
             # about 8 images per worker on.
-            n = min(default_workers(self.model.device), jobs // 8)
+            n = min(default_workers(self.model.device), tasks // 8)
         else:
             n = self.workers
-        n = max(1, min(n, jobs))
+        n = max(1, min(n, tasks))
         self.workers_used = n
         if n == 1:
             return InlineExecutor(settings, self.model)
@@ -461,14 +370,3 @@ def _is_our_output(path: Path) -> bool:
         return PNG_KEY in read_png_metadata(path)
     except Exception:  # not a readable PNG: then it is an input like any other
         return False
-
-
-def _describe_changes(old: dict, new: dict) -> list[str]:
-    """'eps: 16 -> 8' style differences between two run_settings dicts."""
-    changes = []
-    flat_old = {**{k: v for k, v in old.items() if k != "config"}, **old.get("config", {})}
-    flat_new = {**{k: v for k, v in new.items() if k != "config"}, **new.get("config", {})}
-    for key in sorted(set(flat_old) | set(flat_new)):
-        if flat_old.get(key) != flat_new.get(key):
-            changes.append(f"{key}: {flat_old.get(key)} -> {flat_new.get(key)}")
-    return changes

@@ -1,9 +1,10 @@
-"""The per-image job of a batch, and the fingerprint of the settings that made a result.
+"""The per-image task of a batch, and the fingerprint of the settings that made a result.
 
-One `JobRunner` lives wherever images are attacked: in the batch's own thread, in a worker
-process, or in a Ray actor. It loads its model once and turns an `ImageJob` (input path,
-output path, target) into a `BatchRow`. Everything that crosses a process boundary here is
-a plain picklable value; the model is loaded on the worker's side, never shipped.
+One `TaskRunner` lives wherever images are attacked: in the batch's own thread, in a worker
+process, or in a Ray actor. It loads its model once and turns an `ImageTask` (input path,
+output path, target) into a `BatchRow` through the attack pipeline (guiapp.core.pipeline).
+Everything that crosses a process boundary here is a plain picklable value; the model is
+loaded on the worker's side, never shipped.
 
 A result may be reused by a later run only when it was made with the same settings: the
 settings are hashed into a short key that is stored in the journal *and* in the PNG
@@ -20,16 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from .api import attack_file, crafting_identity, predict_image
-from .centroids import Centroids, default_centroid_path
-from .errors import GuiappError, OutputError
-from .imageio import MAX_PIXELS, load_image
-from .models import Classifier, load_model
-from .modes import AnyConfig, config_dict
-from .transfer import TransferConfig, centroid_folder, surrogate_centroid_path
+from ..attacks import config_dict, strategy_of
+from ..errors import GuiappError, OutputError
+from ..imageio import MAX_PIXELS, load_image
+from ..labels import random_target
+from ..models import Classifier, load_model
+from ..pipeline import AttackRun, execute, plan_attack
 
 # torch's CPU kernels split reductions by thread count, so the same attack gives different
 # bytes with 1 and 2 threads (measured: 6 of 6 images differ). Fixing the count per attack
@@ -88,20 +87,20 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
-class JobSettings:
+class TaskSettings:
     """What every worker of one batch shares (picklable)."""
 
     input_dir: str
     out_dir: str
     model: ModelSpec
-    config: AnyConfig
-    centroids: Any  # "auto", a path, a Centroids object or None (as attack_file takes it)
+    config: Any  # any mode's config
+    centroids: Any  # "auto", a path, a Centroids object or None (as the pipeline takes it)
     threads: int | None = BATCH_THREADS  # torch threads per attack on CPU; None: leave as is
     max_pixels: int = MAX_PIXELS  # larger images get an error row before they are decoded
 
 
 @dataclass(frozen=True)
-class ImageJob:
+class ImageTask:
     rel: str  # input, relative to the input folder (posix)
     output: str  # relative to the output folder (posix)
     target: int | None  # None: a seeded random target (needs the source prediction)
@@ -110,8 +109,8 @@ class ImageJob:
 
 
 @dataclass
-class JobResult:
-    job: ImageJob
+class TaskResult:
+    task: ImageTask
     row: BatchRow | None  # None: not done (cancelled or never started): the image stays pending
     fatal: str | None = None  # a disk-level error that must stop the whole batch
     worker: str = ""
@@ -124,37 +123,14 @@ def _short_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def centroids_fingerprint(model: Classifier, centroids: Any, config: AnyConfig) -> str | None:
-    """Identify the centroid data an attack would use (None when it uses none)."""
-    if isinstance(config, TransferConfig):
-        if not config.uses_centroids or centroids is None:
-            return None  # None ("none") turns the term off: attack_file drops it
-        # Transfer mode reads one file per surrogate: shipped ("auto") or from a folder (a
-        # file instead is refused here, before any image, with what transfer mode expects).
-        folder = centroid_folder(centroids)
-        parts = []
-        for name in config.surrogates:
-            try:
-                parts.append(_short_hash(surrogate_centroid_path(name, folder).read_bytes()))
-            except OSError:
-                parts.append(f"missing:{name}")
-        return "files:" + "+".join(parts)
-    if getattr(config, "centroid_weight", 0) <= 0 or centroids is None:
-        return None
-    if isinstance(centroids, Centroids):
-        digest = hashlib.sha256(np.ascontiguousarray(centroids.class_index).tobytes())
-        for name in sorted(getattr(centroids, "layers", {})):
-            digest.update(name.encode())
-            digest.update(np.ascontiguousarray(centroids.layers[name]).tobytes())
-        return "object:" + digest.hexdigest()[:16]
-    path = default_centroid_path(model.name) if centroids == "auto" else Path(centroids)
-    try:
-        return "file:" + _short_hash(path.read_bytes())
-    except OSError:
-        return f"missing:{path}"  # attack_file reports the real problem for each image
+def crafting_identity(model: Classifier, config: Any) -> tuple[str, str]:
+    """(model names, weight fingerprints) of what an attack with `config` crafts on, joined
+    with '+' as the PNG metadata writes them: `model`, or the transfer surrogates."""
+    crafters = strategy_of(config).load_crafters(config, model, None, None)
+    return "+".join(m.name for m in crafters), "+".join(m.fingerprint for m in crafters)
 
 
-def run_settings(model: Classifier, config: AnyConfig, centroids: Any) -> dict[str, Any]:
+def run_settings(model: Classifier, config: Any, centroids: Any) -> dict[str, Any]:
     """Everything besides the target that decides the bytes of an output PNG. The weights
     are those of the models that craft: `model`, or in transfer mode the surrogates (as
     the PNG's own metadata names them)."""
@@ -163,7 +139,7 @@ def run_settings(model: Classifier, config: AnyConfig, centroids: Any) -> dict[s
         "model": name,
         "weights": weights,
         "config": config_dict(config),
-        "centroids": centroids_fingerprint(model, centroids, config),
+        "centroids": strategy_of(config).centroids_fingerprint(config, model.name, centroids),
         "threads": BATCH_THREADS,
     }
 
@@ -180,15 +156,6 @@ def image_key(run_key: str, spec: str) -> str:
     return _short_hash(f"{run_key}|{spec}".encode())
 
 
-def random_target(rel: str, seed: int, source: int, num_classes: int) -> int:
-    """Deterministic per file (so a resumed run picks the same), never the source class."""
-    import zlib
-
-    rng = np.random.default_rng([seed, zlib.crc32(rel.encode())])
-    t = int(rng.integers(0, num_classes - 1))
-    return t + 1 if t >= source else t
-
-
 def is_disk_level(exc: BaseException) -> bool:
     """True for errors caused by the output device (full, over quota, read-only)."""
     seen: BaseException | None = exc
@@ -199,17 +166,17 @@ def is_disk_level(exc: BaseException) -> bool:
     return False
 
 
-# -- the job ------------------------------------------------------------------------------------
+# -- the task -----------------------------------------------------------------------------------
 
 
-class JobRunner:
+class TaskRunner:
     """Attacks images one at a time with one model (loaded once)."""
 
-    def __init__(self, settings: JobSettings, model: Classifier | None = None, device: str = "cpu") -> None:
+    def __init__(self, settings: TaskSettings, model: Classifier | None = None, device: str = "cpu") -> None:
         self.settings = settings
         self.model = model if model is not None else settings.model.load(device)
         self.input_dir, self.out_dir = Path(settings.input_dir), Path(settings.out_dir)
-        self._current = None
+        self._current: AttackRun | None = None
         self._cancelled = False
 
     def cancel(self) -> None:
@@ -218,53 +185,46 @@ class JobRunner:
         if self._current is not None:
             self._current.cancel()
 
-    def _hook(self, attack) -> None:
-        self._current = attack
+    def _hook(self, run: AttackRun) -> None:
+        self._current = run
         if self._cancelled:
-            attack.cancel()
+            run.cancel()
 
-    def run(self, job: ImageJob, hook: Callable[[Any], None] | None = None) -> JobResult:
-        row = BatchRow(job.rel, output=job.output)
-        src = self.input_dir / job.rel
+    def run(self, task: ImageTask, hook: Callable[[AttackRun], None] | None = None) -> TaskResult:
+        row = BatchRow(task.rel, output=task.output)
+        src = self.input_dir / task.rel
+        settings = self.settings
+        num_classes = self.model.num_classes
+
+        def choose(source) -> int:  # a seeded random target needs the clean image's class
+            return task.target if task.target is not None else random_target(
+                task.rel, task.random_seed or 0, source.index, num_classes)
+
         try:
-            if job.target is not None:
-                target = job.target
-            else:
-                source = predict_image(self.model, load_image(src, self.settings.max_pixels), 1)[0].index
-                target = random_target(job.rel, job.random_seed or 0, source, self.model.num_classes)
-            report = attack_file(
-                src,
-                target,
-                self.out_dir / job.output,
-                model=self.model,
-                device=str(self.model.device),  # transfer mode loads its surrogates there
-                config=self.settings.config,
-                centroids=self.settings.centroids,
-                max_pixels=self.settings.max_pixels,
-                attack_hook=hook or self._hook,
-                metadata={PNG_KEY: job.key},
-                probe_output=False,  # the runner probed the folder once and stops at a full disk
-            )
+            plan = plan_attack(load_image(src, settings.max_pixels), choose, config=settings.config,
+                               model=self.model, device=str(self.model.device), centroids=settings.centroids,
+                               max_pixels=settings.max_pixels)
+            report = execute(plan, self.out_dir / task.output, attack_hook=hook or self._hook,
+                             metadata={PNG_KEY: task.key},
+                             probe_output=False)  # the runner probed the folder once and stops at a full disk
         except GuiappError as exc:
             row.status, row.error, row.output = "error", str(exc), ""
             fatal = str(exc) if isinstance(exc, OutputError) and is_disk_level(exc) else None
-            return JobResult(job, row, fatal)
+            return TaskResult(task, row, fatal)
         except (MemoryError, torch.OutOfMemoryError):
             row.status, row.error, row.output = "error", "out of memory (the image is too large for this machine)", ""
-            return JobResult(job, row)
+            return TaskResult(task, row)
         finally:
             self._current = None
         if report.cancelled:
-            return JobResult(job, None)
+            return TaskResult(task, None)
         for name in ("source", "source_name", "target", "target_name", "success", "final", "final_name",
                      "target_conf", "linf", "psnr", "ssim", "steps", "seconds"):
             setattr(row, name, getattr(report, name))
         row.status = "ok" if report.success else "failed"
-        if not report.success and self.settings.config.mode == "transfer":
-            row.error = f"not every surrogate sees the target in the saved image after {report.steps} iterations"
-        elif not report.success:
-            row.error = f"target not reached in {report.steps} steps (saved image is {report.final_name})"
-        return JobResult(job, row)
+        if not report.success:
+            row.error = plan.strategy.failure_text(plan.config, report.steps, report.final_name)
+        return TaskResult(task, row)
 
 
 def set_torch_threads(threads: int | None) -> int:

@@ -184,7 +184,7 @@ class EfficientNetLite(nn.Module):
         loading weights (and after fingerprinting them: the folded tensors differ).
         """
         self.eval()
-        pairs = [(self, "_conv_stem", "_bn0"), (self, "_conv_head", "_bn1")]
+        pairs: list[tuple[nn.Module, str, str]] = [(self, "_conv_stem", "_bn0"), (self, "_conv_head", "_bn1")]
         for block in self._blocks:
             if block.expand:
                 pairs.append((block, "_expand_conv", "_bn0"))

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
-from .errors import OutputError
+from ..errors import OutputError
 
 LOCK_NAME = ".guiapp-batch.lock"
 
@@ -62,9 +63,7 @@ class OutputLock:
 
 
 def _try_lock(fd: int) -> bool:
-    try:
-        import fcntl
-    except ImportError:  # Windows
+    if sys.platform == "win32":
         import msvcrt
 
         try:
@@ -72,6 +71,8 @@ def _try_lock(fd: int) -> bool:
             return True
         except OSError:
             return False
+    import fcntl
+
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True
@@ -90,7 +91,7 @@ def _read_holder(fd: int) -> str:
 def remove_stale_temp_files(out_dir: str | Path) -> list[Path]:
     """Delete temp files of ours under `out_dir`; returns what was removed."""
     removed = []
-    for folder, dirs, files in os.walk(out_dir):
+    for folder, _dirs, files in os.walk(out_dir):
         for name in files:
             if name.startswith(".") and name.endswith(".tmp") and _STALE.match(name):
                 path = Path(folder) / name

@@ -1,8 +1,8 @@
 """Where the images of a batch are attacked: in the batch's own thread, or in N processes.
 
-Both executors take `ImageJob`s and give back `JobResult`s as images finish; the batch
-runner (the driver) keeps the journal, so it does not care which executor ran a job. A
-job that never started (stop requested) or was abandoned (cancel) comes back with
+Both executors take `ImageTask`s and give back `TaskResult`s as images finish; the batch
+runner (the driver) keeps the journal, so it does not care which executor ran a task. A
+task that never started (stop requested) or was abandoned (cancel) comes back with
 `row=None` and stays pending.
 
 Worker processes are spawned (not forked: fork is unsafe beside Qt's and CUDA's threads),
@@ -19,29 +19,14 @@ import signal
 import threading
 import traceback
 from collections import deque
-from typing import Protocol
 
 import torch
 
-from .batch_job import BatchRow, ImageJob, JobResult, JobRunner, JobSettings, set_torch_threads
-from .errors import GuiappError
-from .models import Classifier
+from ..errors import GuiappError
+from ..models import Classifier
+from .task import BatchRow, ImageTask, TaskResult, TaskRunner, TaskSettings, set_torch_threads
 
 POLL_S = 0.2  # how often a waiting driver looks at cancel flags and worker health
-
-
-class Executor(Protocol):
-    capacity: int  # jobs the driver may have submitted and not yet received
-
-    def submit(self, job: ImageJob) -> None: ...
-
-    def next_result(self, cancel: threading.Event) -> JobResult: ...  # cancel: set -> cancel_now()
-
-    def stop_starting(self) -> None: ...  # jobs not started yet come back undone
-
-    def cancel_now(self) -> None: ...  # abandon the images in progress too
-
-    def close(self) -> None: ...
 
 
 def default_workers(device: torch.device) -> int:
@@ -62,27 +47,27 @@ def worker_devices(device: torch.device, n: int) -> list[str]:
 
 
 class InlineExecutor:
-    """Runs each job in the calling thread, with the batch's already loaded model."""
+    """Runs each task in the calling thread, with the batch's already loaded model."""
 
     capacity = 1
 
-    def __init__(self, settings: JobSettings, model: Classifier) -> None:
-        self.runner = JobRunner(settings, model=model)
+    def __init__(self, settings: TaskSettings, model: Classifier) -> None:
+        self.runner = TaskRunner(settings, model=model)
         self.threads = settings.threads if model.device.type == "cpu" else None
-        self._queue: deque[ImageJob] = deque()
+        self._queue: deque[ImageTask] = deque()
         self._stopping = False
 
-    def submit(self, job: ImageJob) -> None:
-        self._queue.append(job)
+    def submit(self, task: ImageTask) -> None:
+        self._queue.append(task)
 
-    def next_result(self, cancel: threading.Event) -> JobResult:
+    def next_result(self, cancel: threading.Event) -> TaskResult:
         # `cancel` reaches the attack through cancel_now(), which BatchRunner.cancel calls.
-        job = self._queue.popleft()
+        task = self._queue.popleft()
         if self._stopping:
-            return JobResult(job, None)
+            return TaskResult(task, None)
         previous = set_torch_threads(self.threads)
         try:
-            return self.runner.run(job)
+            return self.runner.run(task)
         finally:
             set_torch_threads(previous)
 
@@ -107,27 +92,27 @@ def _exit_with_parent() -> None:
         os._exit(3)
 
 
-def _worker_main(settings: JobSettings, device: str, name: str, tasks, results, stop) -> None:
+def _worker_main(settings: TaskSettings, device: str, name: str, tasks, results, stop) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     set_torch_threads(settings.threads)
     try:
-        runner = JobRunner(settings, device=device)
+        runner = TaskRunner(settings, device=device)
     except GuiappError as exc:
         results.put(("init-failed", name, str(exc)))
         return
     while True:
-        job = tasks.get()
-        if job is None:
+        task = tasks.get()
+        if task is None:
             return
         if stop.is_set():
-            results.put(("done", name, JobResult(job, None, worker=name)))
+            results.put(("done", name, TaskResult(task, None, worker=name)))
             continue
-        results.put(("started", name, job.rel))
+        results.put(("started", name, task.rel))
         try:
-            result = runner.run(job)
+            result = runner.run(task)
         except Exception:  # a bug: hand the traceback to the driver, which re-raises
-            results.put(("crashed", name, (job, traceback.format_exc())))
+            results.put(("crashed", name, (task, traceback.format_exc())))
             return
         result.worker = name
         results.put(("done", name, result))
@@ -136,15 +121,15 @@ def _worker_main(settings: JobSettings, device: str, name: str, tasks, results, 
 class ProcessExecutor:
     """N spawned worker processes, each with its own model, fed through a queue."""
 
-    def __init__(self, settings: JobSettings, devices: list[str]) -> None:
+    def __init__(self, settings: TaskSettings, devices: list[str]) -> None:
         ctx = mp.get_context("spawn")
         self._ctx, self._settings, self._devices = ctx, settings, devices
         self._tasks, self._results, self._stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-        # Twice the workers: a worker finds its next job waiting, never idles on the driver.
+        # Twice the workers: a worker finds its next task waiting, never idles on the driver.
         self.capacity = 2 * len(devices)
         self._procs: dict[str, mp.process.BaseProcess] = {}
-        self._current: dict[str, ImageJob | None] = {}
-        self._outstanding: dict[str, ImageJob] = {}  # submitted, result not received
+        self._current: dict[str, ImageTask | None] = {}
+        self._outstanding: dict[str, ImageTask] = {}  # submitted, result not received
         self._restarts = 0
         self._cancelled = False
         for i, device in enumerate(devices):
@@ -160,19 +145,19 @@ class ProcessExecutor:
         proc.start()
         self._procs[name], self._current[name] = proc, None
 
-    def submit(self, job: ImageJob) -> None:
-        self._outstanding[job.rel] = job
-        self._tasks.put(job)
+    def submit(self, task: ImageTask) -> None:
+        self._outstanding[task.rel] = task
+        self._tasks.put(task)
 
-    def next_result(self, cancel: threading.Event) -> JobResult:
+    def next_result(self, cancel: threading.Event) -> TaskResult:
         while True:
             if cancel.is_set() and not self._cancelled:
                 self.cancel_now()
             if self._cancelled:
                 if self._outstanding:
-                    _, job = self._outstanding.popitem()
-                    return JobResult(job, None)
-                raise RuntimeError("no job outstanding")
+                    _, task = self._outstanding.popitem()
+                    return TaskResult(task, None)
+                raise RuntimeError("no task outstanding")
             try:
                 kind, name, payload = self._results.get(timeout=POLL_S)
             except queue.Empty:
@@ -184,23 +169,23 @@ class ProcessExecutor:
                 self._current[name] = self._outstanding.get(payload)
             elif kind == "done":
                 self._current[name] = None
-                self._outstanding.pop(payload.job.rel, None)
+                self._outstanding.pop(payload.task.rel, None)
                 return payload
             elif kind == "init-failed":
                 self._terminate()
                 raise GuiappError(payload)
             elif kind == "crashed":
-                job, tb = payload
+                task, tb = payload
                 self._terminate()
-                raise RuntimeError(f"a batch worker failed on {job.rel}:\n{tb}")
+                raise RuntimeError(f"a batch worker failed on {task.rel}:\n{tb}")
 
-    def _check_workers(self) -> JobResult | None:
+    def _check_workers(self) -> TaskResult | None:
         """A worker killed from outside (out-of-memory killer...): its image gets an error
         row and a new worker takes its place."""
         for name, proc in list(self._procs.items()):
             if proc.is_alive():
                 continue
-            job = self._current.pop(name, None)
+            task = self._current.pop(name, None)
             code = proc.exitcode
             del self._procs[name]
             self._restarts += 1
@@ -208,12 +193,12 @@ class ProcessExecutor:
                 self._terminate()
                 raise GuiappError(f"batch workers keep dying (last exit code {code}); see the system log")
             self._spawn(name, self._devices[int(name[1:])])
-            if job is not None:
-                self._outstanding.pop(job.rel, None)
+            if task is not None:
+                self._outstanding.pop(task.rel, None)
                 why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                row = BatchRow(job.rel, status="error",
+                row = BatchRow(task.rel, status="error",
                                error=f"the worker process died on this image ({why}; out of memory?)")
-                return JobResult(job, row, worker=name)
+                return TaskResult(task, row, worker=name)
         return None
 
     def stop_starting(self) -> None:

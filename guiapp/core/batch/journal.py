@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .batch_job import BatchRow
-from .errors import OutputError
+from ..errors import OutputError
+from .task import BatchRow
 
 JOURNAL_NAME = ".guiapp-journal.sqlite"
 SCHEMA_VERSION = 1
@@ -194,6 +194,3 @@ class Journal:
     def plan(self) -> list[PlanEntry]:
         return [PlanEntry(*r) for r in self.conn.execute(
             "SELECT input, output, kind, note, key, spec, size, mtime FROM plan ORDER BY input")]
-
-    def count_results(self, input_name: str) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM results WHERE input=?", (input_name,)).fetchone()[0])

@@ -1,7 +1,7 @@
-"""Ray executor: the same per-image job as the local workers, run by Ray actors.
+"""Ray executor: the same per-image task as the local workers, run by Ray actors.
 
 Each actor loads its model once (on its own node) and attacks one image at a time; the
-driver (the `guiapp-cli batch` process) hands out jobs and keeps the journal, so resume,
+driver (the `guiapp-cli batch` process) hands out tasks and keeps the journal, so resume,
 cancel and the report work exactly as on one machine. Inputs are read and PNGs written
 by the actors, so on a cluster the input and output folders must be on a file system
 every node sees at the same path. Needs the `cluster` extra (`pip install 'guiapp[cluster]'`).
@@ -13,29 +13,31 @@ import logging
 import signal
 import threading
 
-from .batch_job import BatchRow, ImageJob, JobResult, JobRunner, JobSettings, set_torch_threads
-from .batch_workers import POLL_S
-from .errors import GuiappError
+from ..errors import GuiappError
+from .executors import POLL_S
+from .task import BatchRow, ImageTask, TaskResult, TaskRunner, TaskSettings, set_torch_threads
 
 
 class _BatchActor:
     """Wrapped by ray.remote at run time (so importing this module needs no Ray)."""
 
-    def __init__(self, settings: JobSettings, device: str) -> None:
-        self.settings, self.device, self.runner = settings, device, None
+    def __init__(self, settings: TaskSettings, device: str) -> None:
+        self.settings, self.device = settings, device
+        self.runner: TaskRunner | None = None
 
     def ready(self) -> str | None:
         """Load the model; returns an error message instead of dying, for a clear report."""
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C
         set_torch_threads(self.settings.threads)
         try:
-            self.runner = JobRunner(self.settings, device=self.device)
+            self.runner = TaskRunner(self.settings, device=self.device)
         except GuiappError as exc:
             return str(exc)
         return None
 
-    def run(self, job: ImageJob) -> JobResult:
-        return self.runner.run(job)
+    def run(self, task: ImageTask) -> TaskResult:
+        assert self.runner is not None, "ready() first"
+        return self.runner.run(task)
 
 
 def _import_ray():
@@ -49,7 +51,7 @@ def _import_ray():
 class RayExecutor:
     """One actor per CPU (or per GPU) of the cluster, or `workers` actors."""
 
-    def __init__(self, settings: JobSettings, address: str | None, workers: int | None, gpu: bool | None) -> None:
+    def __init__(self, settings: TaskSettings, address: str | None, workers: int | None, gpu: bool | None) -> None:
         ray = self._ray = _import_ray()
         self._owns_ray = False
         if not ray.is_initialized():
@@ -73,42 +75,42 @@ class RayExecutor:
         if errors:
             self.close()
             raise GuiappError(f"a Ray worker could not start: {errors[0]}")
-        # One job per actor: a stop request then leaves nothing queued on the actors.
+        # One task per actor: a stop request then leaves nothing queued on the actors.
         self.capacity = n
         self._idle = list(range(n))
-        self._refs: dict = {}  # ObjectRef -> (job, actor index)
+        self._refs: dict = {}  # ObjectRef -> (task, actor index)
         self._stopping = False
 
     @property
     def workers(self) -> int:
         return len(self._actors)
 
-    def submit(self, job: ImageJob) -> None:
+    def submit(self, task: ImageTask) -> None:
         index = self._idle.pop()
-        self._refs[self._actors[index].run.remote(job)] = (job, index)
+        self._refs[self._actors[index].run.remote(task)] = (task, index)
 
-    def next_result(self, cancel: threading.Event) -> JobResult:
+    def next_result(self, cancel: threading.Event) -> TaskResult:
         ray = self._ray
         while True:
             if cancel.is_set() and not self._stopping:
                 self.cancel_now()
             if not self._refs:
-                raise RuntimeError("no job outstanding")
+                raise RuntimeError("no task outstanding")
             ready, _ = ray.wait(list(self._refs), num_returns=1, timeout=POLL_S)
             if ready:
                 break
-        job, index = self._refs.pop(ready[0])
+        task, index = self._refs.pop(ready[0])
         try:
             result = ray.get(ready[0])
         except ray.exceptions.RayActorError as exc:
             if self._stopping:
-                return JobResult(job, None)
+                return TaskResult(task, None)
             # A lost node or an out-of-memory kill: this image gets an error row, the
             # actor is not used again, the others go on.
             self.capacity -= 1
             if self.capacity == 0:
                 raise GuiappError(f"every Ray worker died (last: {exc}); run the same command again to resume") from exc
-            return JobResult(job, BatchRow(job.rel, status="error", error="the Ray worker died on this image"))
+            return TaskResult(task, BatchRow(task.rel, status="error", error="the Ray worker died on this image"))
         self._idle.append(index)
         return result
 

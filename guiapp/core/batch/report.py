@@ -14,9 +14,9 @@ import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from .batch_job import BatchRow
-from .batch_journal import Journal, RunInfo
-from .errors import OutputError
+from ..errors import OutputError
+from .journal import Journal, RunInfo
+from .task import BatchRow
 
 REPORT_JSON = "report.json"
 REPORT_CSV = "report.csv"

@@ -1,4 +1,4 @@
-"""The targeted attack: one step generator shared by the CLI, the GUI and the batch runner.
+"""The white-box targeted attack: the smallest noise that makes one model see the target.
 
 Two phases, both on a perturbation `delta` at the image's original resolution:
 
@@ -14,11 +14,10 @@ The defaults are chosen by measurement (docs/BENCHMARKS.md): on 20 ImageNet samp
 start 2/255 + 2 refine steps gives median PSNR 50 dB in 9 steps — as fast as 10 steps of
 targeted PGD — while start 1/255 + 10 refine steps gives 57 dB in 20 steps (twice the time).
 
-Robust mode (`mode="robust"`) evaluates every step on three views of the model's 224-px
-input — as is, 2x down/up rescaled (differentiable), JPEG-75 (real JPEG forward, identity
-gradient) — averages their losses, requires all three to hold, and accepts a result only
-if `robust_check` (the real defences) agrees. On 100 ImageNet samples it survives both
-defences every time at 47.5 dB median PSNR (docs/EVALUATION.md).
+The loop may be asked to survive defences (`config.defences_to_survive()`, the robust
+mode): every step then also sees the model's view purified by each defence's
+differentiable estimate, all views must hold, and a result counts only if the real
+defences agree (`survives`).
 
 8-bit rounding is inside the loop (straight-through gradient), so every logit we look at
 is the logit of an image that can actually be saved. A candidate counts only once the
@@ -28,151 +27,90 @@ separate criterion — the standard PIL preprocessing of that 8-bit image — ag
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import defences
-from .centroids import Centroids
-from .memory import check_attack_memory
-from .metrics import psnr_from_mse
-from .models import Classifier
-from .preprocess import denormalise, image_to_tensor, normalise, pil_model_input, tensor_to_image
+from ..centroids import Centroids, data_key, file_key, load_centroids, shipped_centroids
+from ..defences import Defence, model_view
+from ..memory import MIB
+from ..metrics import psnr_from_mse
+from ..models import Classifier
+from ..options import check_bounds, option
+from ..predict import classify_pil, classify_view, meets_target
+from ..preprocess import denormalise, image_to_tensor, normalise, tensor_to_image
+from .base import AttackLoop, AttackResult, AttackStrategy, CentroidsArg, Prepared, StepRecord, check_image_and_target
 
-
-WHITE_BOX_MODES = ("default", "robust")
+REFINE_FLOOR_DB = 46.0  # auto refine: keep going while the best PSNR is below this...
 
 
 @dataclass(frozen=True, kw_only=True)
 class AttackConfig:
-    """Settings of one targeted attack; the defaults are the measured ones (docs/BENCHMARKS.md)."""
+    """Settings of one white-box targeted attack; the defaults are the measured ones
+    (docs/BENCHMARKS.md)."""
 
-    eps: float = 16.0  # L-inf budget, in 1/255 units of the 8-bit image
-    max_steps: int = 200  # give up after this many gradient steps
-    refine_steps: int | None = None  # steps shrinking the noise after success; None: 2, robust 10
-    confidence: float = 0.0  # required softmax probability of the target (0 = top-1 is enough)
-    margin: float = 0.5  # extra logit margin so tiny resampling differences cannot flip the result
-    centroid_weight: float = 0.0  # weight of the pull toward the target's centroid
-    start_eps: float | None = None  # initial L-inf box (1/255); None: 2, robust 4
-    seed: int = 0
-    # "default": the smallest noise that flips this model; "robust": expectation over
-    # JPEG-75 and 2x-rescale views, so the target survives them. (The transfer mode has
-    # its own config, guiapp.core.transfer.TransferConfig.)
-    mode: str = "default"
+    mode: ClassVar[str] = "default"
+    START_EPS: ClassVar[float] = 2.0  # initial L-inf box when start_eps is None
+    REFINE_STEPS: ClassVar[int] = 2  # refine steps when refine_steps is None...
+    REFINE_EXTRA: ClassVar[int] = 8  # ...plus up to this many while the best PSNR < REFINE_FLOOR_DB
+
+    eps: float = option(16.0, "L-inf budget: no pixel channel changes by more than this many 8-bit levels; the "
+                        "attack starts small and grows only as needed", unit="/255", low=0, high=255,
+                        low_open=True, gui=True, label="Budget", decimals=1)
+    max_steps: int = option(200, "give up after this many gradient steps", unit="steps", low=1, high=5000,
+                            flag="--steps", gui=True, label="Max steps", counts_steps=True)
+    refine_steps: int | None = option(None, "steps spent shrinking the noise after success (auto: 2, more while "
+                                      "PSNR < 46 dB, 10 in robust mode; 10 gives ~4.5 dB more PSNR in 1.8x the time)",
+                                      unit="steps", low=0, high=500, none="auto", gui=True, counts_steps=True)
+    confidence: float = option(0.0, "required target probability in the saved image (0: being top-1 is enough)",
+                               low=0, high=0.99, gui=True, step=0.05)
+    margin: float = option(0.5, "extra logit margin, so tiny resampling differences cannot flip the result",
+                           low=0, high=50)
+    centroid_weight: float = option(0.0, "weight of the pull toward the target's typical feature vector (its "
+                                    "class centroid)", low=0, high=100, gui=True, step=0.1)
+    start_eps: float | None = option(None, "initial L-inf box (auto: 2, robust 4)", unit="/255", low=0, high=255,
+                                     low_open=True, none="auto")
+    seed: int = option(0, "random seed", low=0, high=2**32 - 1)
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.mode in WHITE_BOX_MODES, f"mode must be one of {', '.join(WHITE_BOX_MODES)} (transfer has its own config)"),
-            (0 < self.eps <= 255, "eps must be in (0, 255] (1/255 units)"),
-            (self.max_steps >= 1, "max_steps must be at least 1"),
-            (self.refine_steps is None or self.refine_steps >= 0, "refine_steps must be >= 0"),
-            (0.0 <= self.confidence < 1.0, "confidence must be in [0, 1)"),
-            (self.margin >= 0, "margin must be >= 0"),
-            (self.centroid_weight >= 0, "centroid_weight must be >= 0"),
-            (self.start_eps is None or self.start_eps > 0, "start_eps must be > 0"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        check_bounds(self)
 
-    @property
-    def robust(self) -> bool:
-        return self.mode == "robust"
+    def defences_to_survive(self) -> tuple[Defence, ...]:
+        """Defences every step's view must survive (none: the plain white-box attack)."""
+        return ()
 
-    # Robust mode needs larger noise anyway (starting at 4/255 saves ~40% of its steps),
-    # and its refine phase buys more (40 -> 45 dB median for 8 more steps on 12 samples).
     @property
     def refine_budget(self) -> int:
         """Refine steps actually used: `refine_steps`, or the mode's default."""
-        if self.refine_steps is not None:
-            return self.refine_steps
-        return 10 if self.robust else 2
+        return self.refine_steps if self.refine_steps is not None else self.REFINE_STEPS
 
     @property
     def refine_extra(self) -> int:
-        """Auto mode (no explicit `refine_steps`, not robust) may refine this many more
-        steps while the best PSNR is below REFINE_FLOOR_DB; explicit counts are exact."""
-        return REFINE_EXTRA if self.refine_steps is None and not self.robust else 0
+        """Auto mode (no explicit `refine_steps`) may refine this many more steps while the
+        best PSNR is below REFINE_FLOOR_DB; explicit counts are exact."""
+        return self.REFINE_EXTRA if self.refine_steps is None else 0
 
     @property
     def start_box(self) -> float:
         """Initial L-inf box in 1/255 units: `start_eps`, or the mode's default, within eps."""
-        return min(self.start_eps or (4.0 if self.robust else 2.0), self.eps)
+        return min(self.start_eps or self.START_EPS, self.eps)
 
 
-@dataclass(frozen=True)
-class StepRecord:
-    """What one step reports; plain Python values so it can cross threads as-is."""
-
-    step: int
-    phase: str  # "search" or "refine"
-    loss: float
-    class_loss: float
-    centroid_loss: float
-    target_conf: float
-    source_conf: float
-    top1: int
-    linf: float  # 1/255 units, of the 8-bit image
-    psnr: float  # dB, of the 8-bit image
-    adversarial: bool  # this step's 8-bit image meets the target in the model's own path
-    best_psnr: float  # best adversarial PSNR so far (nan before the first)
+def survives(model: Classifier, image: np.ndarray, target: int, defences: Sequence[Defence],
+             confidence: float = 0.0) -> bool:
+    """Does the target hold after each real defence, applied to the model's 8-bit view?"""
+    view = model_view(image, model.spec)
+    return all(meets_target(classify_view(model, d(view)), target, confidence) for d in defences)
 
 
-@dataclass
-class AttackResult:
-    adversarial: np.ndarray  # (H, W, 3) uint8
-    success: bool  # passed the PIL-path criterion
-    cancelled: bool
-    steps: int
-    source: int
-    target: int
-    target_conf: float  # PIL-path probability of the target
-    top1: int  # PIL-path top-1 of the adversarial image
-    top1_conf: float
-    history: list[StepRecord] = field(default_factory=list)
-
-
-def classify_pil(model: Classifier, image: Image.Image) -> torch.Tensor:
-    """Softmax probabilities of an image through the model's standard PIL preprocessing."""
-    with torch.no_grad():
-        x = pil_model_input(image, model.spec).to(model.device)
-        return model.head(model.features(x)).softmax(1)[0].cpu()
-
-
-def classify_view(model: Classifier, view: np.ndarray) -> torch.Tensor:
-    """Softmax of an 8-bit image that already is the model's input crop (no resize)."""
-    x = image_to_tensor(view, model.device)
-    with torch.no_grad():
-        return model.head(model.features(normalise(x, model.spec))).softmax(1)[0].cpu()
-
-
-def meets_target(probs: torch.Tensor, target: int, confidence: float) -> bool:
-    return int(probs.argmax()) == target and float(probs[target]) >= confidence
-
-
-REFINE_FLOOR_DB = 46.0  # auto refine: keep going while the best PSNR is below this...
-REFINE_EXTRA = 8  # ...for at most this many extra steps
-
-ROBUST_DEFENCES = ("jpeg", "rescale")  # what robust mode optimises for and is judged on
-
-
-def robust_check(model: Classifier, image: np.ndarray, target: int, confidence: float = 0.0) -> bool:
-    """Does the target hold after each of ROBUST_DEFENCES (applied to the model's view)?"""
-    view = defences.model_view(image, model.spec)
-    for name in ROBUST_DEFENCES:
-        probs = classify_view(model, defences.DEFENCES[name](view))
-        if not meets_target(probs, target, confidence):
-            return False
-    return True
-
-
-class TargetedAttack:
-    """`for record in attack.steps(): ...` then `attack.result`; `cancel()` from any thread."""
+class TargetedAttack(AttackLoop):
+    """The white-box loop on one model."""
 
     def __init__(
         self,
@@ -182,54 +120,26 @@ class TargetedAttack:
         config: AttackConfig | None = None,
         centroids: Centroids | None = None,
     ) -> None:
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError("image must be an (H, W, 3) uint8 array")
-        if not 0 <= target < model.num_classes:
-            raise ValueError(f"target {target} outside 0..{model.num_classes - 1}")
+        super().__init__()
+        check_image_and_target(image, target, model.num_classes)
         self.model = model
         self.image = image
         self.target = target
         self.config = config or AttackConfig()
-        # Refuse now (MemoryLimitError) rather than be killed halfway through.
-        check_attack_memory(image.shape[1], image.shape[0], self.config.mode, model.device)
         self.centroids = centroids
-        self._cancel = threading.Event()
-        self.result: AttackResult | None = None
-        self._current: torch.Tensor | None = None
-
-    def current_image(self) -> np.ndarray | None:
-        """The 8-bit image of the latest step, (H,W,3) uint8; for live previews.
-
-        Call it from the thread iterating `steps()`, between steps.
-        """
-        if self._current is None:
-            return None
-        return tensor_to_image(self._current)
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
+        self.defences = self.config.defences_to_survive()
 
     def _views(self, x_adv: torch.Tensor) -> torch.Tensor:
-        """Normalised model inputs: the image itself, plus in robust mode the purified
-        versions the noise must survive (what `robust_check` judges)."""
+        """Normalised model inputs: the image itself, plus the purified versions of its
+        8-bit model view that must also hold (one per defence to survive)."""
         x_in = self.model.preprocess(x_adv)
-        if not self.config.robust:
+        if not self.defences:
             return x_in
         spec = self.model.spec
         v = denormalise(x_in, spec).clamp(0, 1)
-        # The judge purifies the 8-bit crop; round here too (straight-through).
+        # A defender purifies the 8-bit crop; round here too (straight-through).
         v = v + (torch.round(v * 255) / 255 - v).detach()
-        size = v.shape[-2:]
-        half = F.interpolate(v, scale_factor=0.5, mode="bilinear", antialias=True, align_corners=False)
-        rescaled = F.interpolate(half, size=size, mode="bilinear", align_corners=False)
-        # JPEG has no useful gradient: real JPEG forward, identity backward (BPDA).
-        jpeg_v = image_to_tensor(defences.jpeg(tensor_to_image(v), 75), v.device)
-        jpegged = v + (jpeg_v - v).detach()
-        return normalise(torch.cat([v, rescaled, jpegged]), spec)
+        return normalise(torch.cat([v, *(d.estimate(v) for d in self.defences)]), spec)
 
     def _losses(self, x_adv: torch.Tensor, target_t: torch.Tensor, centres: torch.Tensor | None):
         feats = self.model.features(self._views(x_adv))
@@ -379,11 +289,78 @@ class TargetedAttack:
         return best_psnr >= REFINE_FLOOR_DB or refined >= cfg.refine_budget + cfg.refine_extra
 
     def _first_passing(self, candidates: list[tuple[float, np.ndarray]]) -> tuple[np.ndarray, torch.Tensor] | None:
-        """The smallest candidate that the PIL-path criterion accepts, with its probabilities."""
+        """The smallest candidate that the PIL-path criterion (and every real defence to
+        survive) accepts, with its probabilities."""
         for _, image in candidates:
             probs = classify_pil(self.model, Image.fromarray(image))
-            if meets_target(probs, self.target, self.config.confidence) and (
-                not self.config.robust or robust_check(self.model, image, self.target, self.config.confidence)
-            ):
+            if meets_target(probs, self.target, self.config.confidence) and survives(
+                    self.model, image, self.target, self.defences, self.config.confidence):
                 return image, probs
         return None
+
+
+# Memory: extra bytes = FIXED + PER_PIXEL * pixels. Measured on CPU with EfficientNet-Lite0
+# (bench/attack_memory.py, 1-16 MP, docs/BENCHMARKS.md): least-squares fit 140 MiB + 165 B/px,
+# rounded up so the line lies above every measured point. The 62 MP run (10.9 GB peak in
+# all) is consistent with the slope. On CUDA the same float32 tensors live on the GPU; that
+# figure is assumed, not measured.
+PER_PIXEL = 175
+FIXED = 200 * MIB
+
+
+class WhiteBoxStrategy(AttackStrategy):
+    """The default mode: the smallest noise that makes the chosen model see the target."""
+
+    mode = "default"
+    config_type: ClassVar[type] = AttackConfig
+    summary = "The smallest noise that makes the chosen model see the target (white-box)."
+    per_pixel, fixed = PER_PIXEL, FIXED
+
+    def load_crafters(self, config: Any, model: Classifier | str, device: Any, weights: Any) -> list[Classifier]:
+        from ..arguments import as_model
+
+        return [as_model(model, device, weights)]
+
+    def estimate_bytes(self, config: Any, width: int, height: int, crafters: int) -> int:
+        return int(self.fixed + self.per_pixel * width * height)
+
+    def step_budget(self, config: Any) -> int:
+        return int(config.max_steps)
+
+    def stops_early(self, config: Any) -> bool:
+        return True
+
+    def prepare_centroids(self, config: Any, crafters: list[Classifier], centroids: CentroidsArg) -> Prepared:
+        notes: list[str] = []
+        if config.centroid_weight <= 0 or centroids is None:
+            return Prepared(config, None, notes, False)
+        model = crafters[0]
+        if isinstance(centroids, Centroids):
+            found: Centroids | None = centroids
+        elif centroids == "auto":
+            found = shipped_centroids(model)
+            if found is None:
+                notes.append(f"no centroid file for {model.name}: attacking with the classification term only")
+        else:
+            found = load_centroids(centroids, model)
+        return Prepared(config, found, notes, found is not None)
+
+    def centroids_fingerprint(self, config: Any, model_name: str, centroids: CentroidsArg) -> str | None:
+        if config.centroid_weight <= 0 or centroids is None:
+            return None
+        if isinstance(centroids, Centroids):
+            return data_key(centroids)
+        from ..centroids import default_centroid_path
+
+        return file_key(default_centroid_path(model_name) if centroids == "auto" else Path(centroids))
+
+    def build(self, config: Any, crafters: list[Classifier], image: np.ndarray, target: int, source: int,
+              centroids: Any) -> AttackLoop:
+        return TargetedAttack(crafters[0], image, target, config, centroids)
+
+    def required_confidence(self, config: Any) -> float:
+        return float(config.confidence)
+
+    def describe(self, config: Any) -> str:
+        return (f"{config.mode} mode, budget {config.eps:g}/255, ≤{config.max_steps} steps, "
+                f"confidence {config.confidence:g}")

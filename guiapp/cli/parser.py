@@ -1,0 +1,140 @@
+"""The command line's grammar: every subcommand, its arguments and its handler."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import __version__
+from .attack_options import add_attack_args
+from .batch_commands import cmd_batch, cmd_batch_report
+from .commands import cmd_attack, cmd_centroids_build, cmd_labels, cmd_models, cmd_predict
+from .service_commands import cmd_evaluate, cmd_serve
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="efficientnet-lite0", help="classifier (guiapp-cli models lists them)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--weights", type=Path, help="local state dict for the model (offline use)")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def _add_image_args(p: argparse.ArgumentParser) -> None:
+    from ..core.imageio import MAX_PIXELS
+
+    p.add_argument("--max-pixels", type=_positive_int, default=MAX_PIXELS, metavar="N",
+                   help=f"refuse larger images before decoding them (default {MAX_PIXELS:_}; "
+                        "an attack needs about 180 bytes of memory per pixel, docs/BENCHMARKS.md)")
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="guiapp-cli",
+                                     description="Targeted adversarial noise for ImageNet classifiers.")
+    parser.add_argument("--version", action="version", version=f"guiapp {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="top-k classes of images")
+    p.add_argument("images", nargs="+", type=Path)
+    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    _add_image_args(p)
+    _add_model_args(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("attack", help="make an image classified as TARGET, saved as PNG")
+    p.add_argument("image", type=Path)
+    p.add_argument("--target", "-t", required=True, help="class name, synonym, WordNet id or index")
+    p.add_argument("--output", "-o", type=Path, help="output PNG (default: <image>_adv_<target>.png)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--judge", action="append", default=[], metavar="MODEL",
+                   help="after saving, report what this model (not used for crafting) sees; repeatable")
+    _add_image_args(p)
+    add_attack_args(p)
+    _add_model_args(p)
+    p.set_defaults(func=cmd_attack)
+
+    p = sub.add_parser("batch", help="attack every image of a folder; resumable, with a report")
+    p.add_argument("input_dir", type=Path)
+    p.add_argument("--out", required=True, type=Path, help="output folder (mirrors the input tree as PNGs)")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--target", "-t", help="one label for all images")
+    group.add_argument("--targets", type=Path, help="CSV of 'image path,label' rows")
+    group.add_argument("--random-targets", action="store_true", help="a seeded random target per image (--seed)")
+    p.add_argument("--recursive", "-r", action="store_true")
+    p.add_argument("--force", action="store_true", help="redo images already done in an earlier run")
+    p.add_argument("--allow-output-in-input", action="store_true",
+                   help="permit OUT inside INPUT_DIR (OUT = INPUT_DIR writes NAME.adv.png beside each input)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="images attacked at once, one process and model each (default: one per CPU core, "
+                        "or one per CUDA device); with --ray, the number of actors")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run the images on Ray actors (needs the [cluster] extra): no ADDRESS starts a local "
+                        "Ray, 'auto' joins the running cluster")
+    _add_image_args(p)
+    add_attack_args(p)
+    _add_model_args(p)
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("batch-report", help="write report.csv/json of a batch output folder from its journal")
+    p.add_argument("out", type=Path, help="the batch's output folder")
+    p.set_defaults(func=cmd_batch_report)
+
+    p = sub.add_parser("evaluate", help="the purification study: accuracy and targeted success under defences")
+    p.add_argument("--images", required=True, type=Path, help="labelled images: <wnid>_*.ext files or ImageFolder")
+    p.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder (resumes if present)")
+    p.add_argument("--n", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--defences", default="rescale,jpeg,bitdepth,median,dip",
+                   help="comma list; parameters as jpeg:quality=50 (ppgn, context-encoder: not available)")
+    p.add_argument("--dip-n", type=int, default=None, help="run Deep Image Prior on the first N images only")
+    p.add_argument("--modes", default="default,robust", help="targeted attack modes to test: default,robust")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("serve", help="the engine as a web API (needs the [serve] extra); docs at /docs")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on; other than loopback needs --token")
+    p.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed)")
+    p.add_argument("--workers-per-device", type=int, default=1, help="attacks run at once (default 1)")
+    p.add_argument("--max-queue", type=int, default=8, help="attacks waiting; beyond that 429 + Retry-After")
+    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (or set GUIAPP_SERVE_TOKEN)")
+    p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest request body (checked while streaming)")
+    p.add_argument("--max-pixels", type=int, help="decompression guard for uploads (default: the core's, 64 M)")
+    p.add_argument("--max-steps", type=int, default=1000, help="most steps/iterations a client may ask for")
+    p.add_argument("--attack-timeout", type=float, default=600.0, help="seconds before a running attack is stopped")
+    p.add_argument("--job-ttl", type=float, default=900.0, help="seconds a finished job and its PNG are kept")
+    p.add_argument("--centroids", default="auto",
+                   help="centroid file, 'auto' (shipped) or 'none'; in transfer mode a folder of <surrogate>.npz files")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("labels", help="list or search the classes")
+    p.add_argument("search", nargs="?", help="text to look for in names, synonyms, wnids")
+    p.set_defaults(func=cmd_labels)
+
+    p = sub.add_parser("models", help="list models and whether their weights are available")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("centroids", help="class centroid files")
+    csub = p.add_subparsers(dest="centroids_command", required=True)
+    b = csub.add_parser("build", help="encode sample images per class and cluster them")
+    b.add_argument("--images", required=True, type=Path, help="ImageFolder tree or flat <wnid>_*.ext files")
+    b.add_argument("--output", "-o", type=Path, help="default: centroids/<model>.npz")
+    b.add_argument("--views", type=int, default=8, help="augmented views per image")
+    b.add_argument("--k", type=int, default=2, help="KMeans centres per class")
+    b.add_argument("--layers", default="head",
+                   help="comma list of layers: head (the penultimate vector) and, for EfficientNet-Lite, "
+                        "stage1..stage7")
+    b.add_argument("--augment", choices=("mild", "strong"), default="mild",
+                   help="view augmentation; strong suits few images per class")
+    b.add_argument("--seed", type=int, default=0)
+    _add_model_args(b)
+    b.set_defaults(func=cmd_centroids_build)
+    return parser

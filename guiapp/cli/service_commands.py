@@ -1,0 +1,64 @@
+"""`evaluate` (the purification study) and `serve` (the HTTP API)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..core.errors import GuiappError
+from .attack_options import centroids_arg
+from .progress import advance, progress_bar
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..core import load_model
+    from ..core.defences import parse_defences
+    from ..core.evaluation import Evaluation
+
+    model = load_model(args.model, args.device, args.weights)
+    ev = Evaluation(model, args.images, args.out, n=args.n, seed=args.seed,
+                    defences=parse_defences(args.defences), dip_n=args.dip_n,
+                    modes=tuple(m for m in args.modes.split(",") if m))
+    with progress_bar(len(ev.items), "evaluate", "image") as bar:
+        for p in ev.run():
+            advance(bar, p.done, f"{p.stage} {p.file[-40:]}")
+    report = ev.write_report(" ".join(["guiapp-cli", *sys.argv[1:]]) if sys.argv[1:2] == ["evaluate"] else "")
+    print(report.read_text())
+    print(f"wrote {report}, evaluation.csv, evaluation.png and rows.jsonl in {args.out}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ..core.imageio import MAX_PIXELS
+    from ..serve.settings import ServeSettings, check_exposure
+
+    try:
+        from ..serve.server import bind, serve
+    except ImportError as exc:
+        raise GuiappError(f"the server needs the serve extra: pip install -e '.[serve]' "
+                          f"({exc.name} is missing)") from exc
+    from ..core import load_model
+
+    settings = ServeSettings(
+        host=args.host,
+        port=args.port,
+        workers=args.workers_per_device,
+        max_queue=args.max_queue,
+        # From the environment too, so the secret need not show in `ps`.
+        token=args.token or os.environ.get("GUIAPP_SERVE_TOKEN") or None,
+        max_upload_mb=args.max_upload_mb,
+        max_pixels=args.max_pixels or MAX_PIXELS,
+        max_steps=args.max_steps,
+        attack_timeout_s=args.attack_timeout,
+        job_ttl_s=args.job_ttl,
+        centroids=centroids_arg(args.centroids),
+    )
+    check_exposure(settings)  # before spending seconds on the model
+    sock = bind(settings.host, settings.port)  # a taken port fails now, not after the model load
+    try:
+        model = load_model(args.model, args.device, args.weights)
+    except BaseException:
+        sock.close()
+        raise
+    return serve(settings, model, sock)

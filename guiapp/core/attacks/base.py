@@ -1,0 +1,177 @@
+"""What every attack shares: the step record, the result, the running loop's interface and
+the strategy that describes a mode to the pipeline and the front-ends.
+
+An attack *mode* is an `AttackStrategy`: its config type, how it loads the models it
+crafts on, what it needs in memory, how many steps it may take, how it describes itself,
+and how it builds the running `AttackLoop`. Front-ends never branch on a mode: they ask
+the strategy (guiapp.core.attacks.strategy_of(config)). A new mode is one new module that
+defines a config, a loop (or reuses one) and a strategy, and registers it.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ..centroids import Centroids
+from ..models import Classifier
+from ..preprocess import tensor_to_image
+
+CentroidsArg = str | Path | Centroids | None  # "auto", a file or folder, loaded centroids, or None (off)
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What one step reports; plain Python values so it can cross threads as-is."""
+
+    step: int
+    phase: str  # "search", "refine", "transfer", "shrink"
+    loss: float
+    class_loss: float
+    centroid_loss: float
+    target_conf: float
+    source_conf: float
+    top1: int
+    linf: float  # 1/255 units, of the 8-bit image
+    psnr: float  # dB, of the 8-bit image
+    adversarial: bool  # this step's 8-bit image meets the target in the attack's own view
+    best_psnr: float  # best adversarial PSNR so far (nan before the first)
+
+
+@dataclass
+class AttackResult:
+    adversarial: np.ndarray  # (H, W, 3) uint8
+    success: bool  # passed the attack's own criterion on the 8-bit image
+    cancelled: bool
+    steps: int
+    source: int
+    target: int
+    target_conf: float  # PIL-path probability of the target
+    top1: int  # PIL-path top-1 of the adversarial image
+    top1_conf: float
+    history: list[StepRecord] = field(default_factory=list)
+
+
+class AttackLoop(ABC):
+    """`for record in attack.steps(): ...` then `attack.result`; `cancel()` from any thread.
+
+    The GUI worker, the CLI's progress bar, batch and the HTTP jobs all drive an attack
+    through exactly this interface.
+    """
+
+    def __init__(self) -> None:
+        self._cancel = threading.Event()
+        self.result: AttackResult | None = None
+        self._current: torch.Tensor | None = None
+
+    @abstractmethod
+    def steps(self) -> Iterator[StepRecord]:
+        """Run the attack, one record per step; `result` is set when it ends."""
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def current_image(self) -> np.ndarray | None:
+        """The 8-bit image of the latest step, (H,W,3) uint8, for live previews.
+        Call it from the thread iterating `steps()`, between steps."""
+        return None if self._current is None else tensor_to_image(self._current)
+
+
+def check_image_and_target(image: np.ndarray, target: int, num_classes: int) -> None:
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError("image must be an (H, W, 3) uint8 array")
+    if not 0 <= target < num_classes:
+        raise ValueError(f"target {target} outside 0..{num_classes - 1}")
+
+
+@dataclass
+class Prepared:
+    """What a strategy made of the caller's centroid argument: the config to run (a term
+    may have been switched off), the centroid data for `build`, notes for the report."""
+
+    config: Any
+    centroids: Any
+    notes: list[str]
+    used: bool  # does the attack use class centroids
+
+
+class AttackStrategy(ABC):
+    """One attack mode, as the pipeline and every front-end see it."""
+
+    mode: ClassVar[str]  # the name users type: --mode NAME, mode=NAME
+    config_type: ClassVar[type]
+    summary: ClassVar[str]  # one or two lines for help texts and tooltips
+    # True: crafts on the user's chosen model; False: on models of its own (the transfer
+    # surrogates), and the chosen model is never loaded.
+    uses_chosen_model: ClassVar[bool] = True
+
+    # -- models ---------------------------------------------------------------------------
+    def crafter_names(self, config: Any, model_name: str) -> tuple[str, ...]:
+        """The models that craft the noise (and must see the target in the saved file)."""
+        return (model_name,)
+
+    @abstractmethod
+    def load_crafters(self, config: Any, model: Classifier | str, device: str | torch.device | None,
+                      weights: str | Path | None) -> list[Classifier]:
+        """Load (or reuse) the crafting models."""
+
+    # -- resources ------------------------------------------------------------------------
+    @abstractmethod
+    def estimate_bytes(self, config: Any, width: int, height: int, crafters: int) -> int:
+        """Peak memory the attack adds on a width x height image (guiapp.core.memory)."""
+
+    @abstractmethod
+    def step_budget(self, config: Any) -> int:
+        """The most steps a run can take (progress bars, servers' step caps)."""
+
+    def stops_early(self, config: Any) -> bool:
+        """True when a run usually ends long before its budget (it stops at success)."""
+        return False
+
+    # -- centroids ------------------------------------------------------------------------
+    @abstractmethod
+    def prepare_centroids(self, config: Any, crafters: list[Classifier], centroids: CentroidsArg) -> Prepared:
+        """Resolve the caller's centroid argument for this mode."""
+
+    @abstractmethod
+    def centroids_fingerprint(self, config: Any, model_name: str, centroids: CentroidsArg) -> str | None:
+        """Identify the centroid data a run would read (None: none), for batch resume keys."""
+
+    # -- the run --------------------------------------------------------------------------
+    @abstractmethod
+    def build(self, config: Any, crafters: list[Classifier], image: np.ndarray, target: int, source: int,
+              centroids: Any) -> AttackLoop:
+        """The attack loop for one image (uint8 HxWx3) toward class `target`."""
+
+    def required_confidence(self, config: Any) -> float:
+        """Target probability every crafting model must give the saved file."""
+        return 0.0
+
+    # -- words ----------------------------------------------------------------------------
+    @abstractmethod
+    def describe(self, config: Any) -> str:
+        """One line for status lines and reports: the mode and its main settings."""
+
+    def failure_text(self, config: Any, steps: int, final_name: str) -> str:
+        return f"target not reached in {steps} steps (saved image is {final_name})"
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """JSON-able settings including the mode: for reports, PNG metadata and resume checks."""
+    data = asdict(config)
+    data["mode"] = config.mode
+    for key, value in data.items():
+        if isinstance(value, tuple):
+            data[key] = list(value)
+    return data

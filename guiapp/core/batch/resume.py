@@ -1,0 +1,67 @@
+"""Which earlier results a batch may keep, and what to say when the settings changed.
+
+An image is skipped only when its latest journal row says "ok", was made with the same
+settings (model and weights, mode and every attack option, centroid data, the target of
+this file) *and* its PNG on disk still carries that settings key, target and source file.
+Results made with other settings are never reported as this run's: the run is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import GuiappError
+from ..imageio import read_png_metadata
+from .journal import Finished, PlanEntry
+from .task import PNG_KEY
+
+
+class SettingsChangedError(GuiappError):
+    """The output folder holds results made with other settings."""
+
+
+def result_on_disk_matches(out_dir: Path, entry: PlanEntry, found: Finished, weights: str) -> bool:
+    """Is the PNG on disk the one the journal describes for this input (same key, crafting
+    weights, target and source file)? Anything else is redone."""
+    if found.status != "ok" or (found.size, found.mtime) != (entry.size, entry.mtime):
+        return False
+    if found.row.output != entry.output:
+        return False
+    try:
+        meta = read_png_metadata(out_dir / entry.output)
+    except Exception:  # missing, unreadable, not a PNG any more: redo it
+        return False
+    return (
+        meta.get(PNG_KEY) == entry.key
+        and meta.get("weights") == weights
+        and meta.get("target", "").split(" ", 1)[0] == str(found.row.target)
+        # another input's result copied over this one carries that input's name
+        and meta.get("source") == Path(entry.input).name
+    )
+
+
+def describe_changes(old: dict, new: dict) -> list[str]:
+    """'eps: 16 -> 8' style differences between two run_settings dicts."""
+    changes = []
+    flat_old = {**{k: v for k, v in old.items() if k != "config"}, **old.get("config", {})}
+    flat_new = {**{k: v for k, v in new.items() if k != "config"}, **new.get("config", {})}
+    for key in sorted(set(flat_old) | set(flat_new)):
+        if flat_old.get(key) != flat_new.get(key):
+            changes.append(f"{key}: {flat_old.get(key)} -> {flat_new.get(key)}")
+    return changes
+
+
+def settings_changed(out_dir: Path, old: dict, new: dict, mismatched: list[tuple[PlanEntry, Finished]],
+                     spec_text: Callable[[str], str]) -> SettingsChangedError:
+    """The error that refuses a run over results made with other settings, saying what changed."""
+    entry, found = mismatched[0]
+    changes = describe_changes(old, new)
+    if found.spec != entry.spec:
+        changes.append(f"target of {entry.input}: {spec_text(found.spec)} -> {spec_text(entry.spec)}")
+    n = len(mismatched)
+    return SettingsChangedError(
+        f"{out_dir} holds {n} result{'s' if n > 1 else ''} made with other settings "
+        f"({'; '.join(changes[:4]) or 'settings differ'}); choose another output folder, or redo "
+        f"{'them' if n > 1 else 'it'} with the new settings"
+    )

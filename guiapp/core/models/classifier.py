@@ -1,0 +1,77 @@
+"""The one interface every model exposes: preprocessing spec, features, head, labels."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import ModelUnavailableError
+from ..labels import LabelSet
+from ..preprocess import PreprocessSpec, to_model_input
+
+
+@dataclass
+class Classifier:
+    name: str
+    spec: PreprocessSpec
+    labels: LabelSet
+    device: torch.device
+    feature_layer: str
+    fingerprint: str
+    feature_net: nn.Module
+    head_net: nn.Module
+    weights_source: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate feature vectors of *normalised* model inputs (N,3,crop,crop)."""
+        return self.feature_net(x)
+
+    def head(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.head_net(feats)
+
+    @property
+    def tap_layers(self) -> tuple[str, ...]:
+        """Layers whose pooled statistics `features_with_taps` can report ("head" always)."""
+        if hasattr(self.feature_net, "forward_taps"):
+            return tuple(f"stage{i}" for i in range(1, 8)) + ("head",)
+        return ("head",)
+
+    def features_with_taps(
+        self, x: torch.Tensor, taps: tuple[str, ...], mix: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Penultimate features of normalised inputs plus pooled statistics of `taps`;
+        `mix` moves stage statistics toward given centres on the way (see EfficientNetLite)."""
+        missing = [t for t in (*taps, *(mix or {})) if t not in self.tap_layers]
+        if missing:
+            raise ModelUnavailableError(
+                f"{self.name} has no layer {', '.join(missing)}; it has: {', '.join(self.tap_layers)}"
+            )
+        forward_taps = getattr(self.feature_net, "forward_taps", None)
+        if forward_taps is not None:
+            return forward_taps(x, taps, mix)
+        feats = self.feature_net(x)
+        return feats, ({"head": feats} if "head" in taps else {})
+
+    def preprocess(self, x01: torch.Tensor) -> torch.Tensor:
+        """Differentiable preprocessing of (N,3,H,W) images in [0,1] at any resolution."""
+        return to_model_input(x01, self.spec)
+
+    def logits(self, x01: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(self.preprocess(x01)))
+
+
+def weights_fingerprint(state_dict: dict[str, torch.Tensor]) -> str:
+    """Short hash of parameter names and values; identifies a set of weights."""
+    digest = hashlib.sha256()
+    for key in sorted(state_dict):
+        tensor = state_dict[key].detach().cpu().contiguous()
+        digest.update(key.encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()[:16]

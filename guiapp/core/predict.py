@@ -1,0 +1,74 @@
+"""Classify images the way any other program would: the standard PIL preprocessing.
+
+Every verdict guiapp reports (the source class, what the saved file is classified as, the
+judges' opinions) comes from here, never from the attack's own differentiable view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .arguments import as_model, as_path
+from .imageio import MAX_PIXELS, LoadedImage, load_image
+from .models import Classifier
+from .preprocess import image_to_tensor, normalise, pil_model_input
+
+
+@dataclass(frozen=True)
+class Prediction:
+    index: int
+    name: str
+    confidence: float
+
+
+def classify_pil(model: Classifier, image: Image.Image) -> torch.Tensor:
+    """Softmax probabilities of an image through the model's standard PIL preprocessing."""
+    with torch.no_grad():
+        x = pil_model_input(image, model.spec).to(model.device)
+        return model.head(model.features(x)).softmax(1)[0].cpu()
+
+
+def classify_view(model: Classifier, view: np.ndarray) -> torch.Tensor:
+    """Softmax of an 8-bit image that already is the model's input crop (no resize)."""
+    x = image_to_tensor(view, model.device)
+    with torch.no_grad():
+        return model.head(model.features(normalise(x, model.spec))).softmax(1)[0].cpu()
+
+
+def meets_target(probs: torch.Tensor, target: int, confidence: float) -> bool:
+    return int(probs.argmax()) == target and float(probs[target]) >= confidence
+
+
+def top_k(model: Classifier, probs: torch.Tensor, k: int = 5) -> list[Prediction]:
+    conf, idx = probs.topk(k)
+    return [Prediction(int(i), model.labels[int(i)].name, float(c)) for c, i in zip(conf, idx, strict=True)]
+
+
+def predict_image(model: Classifier, image: LoadedImage | np.ndarray, k: int = 5) -> list[Prediction]:
+    """Top-k of an image through the model's standard PIL preprocessing."""
+    rgb = image.rgb if isinstance(image, LoadedImage) else image
+    return top_k(model, classify_pil(model, Image.fromarray(rgb)), k)
+
+
+def predict_file(
+    path: str | Path,
+    model: str | Classifier = "efficientnet-lite0",
+    k: int = 5,
+    device: str | None = None,
+    *,
+    max_pixels: int = MAX_PIXELS,
+) -> list[Prediction]:
+    """Top-k of an image file; `max_pixels` refuses larger images before decoding them."""
+    return predict_image(as_model(model, device), load_image(as_path(path, "image"), max_pixels), k)
+
+
+def classify_saved(models: list[Classifier], path: str | Path, max_pixels: int = MAX_PIXELS) -> list[torch.Tensor]:
+    """Re-read a saved file from disk and classify it through each model's PIL path
+    (`max_pixels`: the limit its input was read with, so a file made from it is re-read)."""
+    image = Image.fromarray(load_image(path, max_pixels).rgb)
+    return [classify_pil(m, image) for m in models]
