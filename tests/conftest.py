@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from guiapp.core.threads import apply_threads
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+apply_threads()  # as every entry point does: 1 thread unless GUIAPP_THREADS says otherwise
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 

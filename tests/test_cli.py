@@ -78,3 +78,26 @@ def test_raised_max_pixels_also_covers_the_reread_of_the_output(cat_path, tmp_pa
                  "--judge", "efficientnet-lite0", "--device", "cpu", "-q"]) == 0
     captured = capsys.readouterr()
     assert "over the limit" not in captured.err and out.exists()
+
+
+def test_threads_default_to_one_and_can_be_set(cat_path, tmp_path, monkeypatch, capsys):
+    """One torch thread per attack unless asked (a busy machine makes more much slower);
+    --threads and GUIAPP_THREADS set it, a bad value is one line and exit 2."""
+    import torch
+
+    monkeypatch.delenv("GUIAPP_THREADS", raising=False)
+    assert main(["predict", str(cat_path)]) == 0
+    assert torch.get_num_threads() == 1
+    try:
+        assert main(["predict", str(cat_path), "--threads", "2"]) == 0
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("GUIAPP_THREADS", "3")
+        assert main(["predict", str(cat_path)]) == 0
+        assert torch.get_num_threads() == 3
+        monkeypatch.setenv("GUIAPP_THREADS", "many")
+        capsys.readouterr()
+        assert main(["predict", str(cat_path)]) == 2
+        assert "threads must be a whole number from 1 to 256, not 'many' (from GUIAPP_THREADS)" in capsys.readouterr().err
+        assert main(["predict", str(cat_path), "--threads", "0"]) == 2
+    finally:
+        torch.set_num_threads(1)

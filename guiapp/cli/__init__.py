@@ -12,6 +12,7 @@ import sys
 import torch
 
 from ..core.errors import GuiappError
+from ..core.threads import apply_threads
 from .parser import build_parser
 from .text import one_line
 
@@ -19,6 +20,8 @@ from .text import one_line
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "threads"):
+            args.threads = apply_threads(args.threads)
         return args.func(args)
     except GuiappError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)

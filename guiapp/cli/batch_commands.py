@@ -47,6 +47,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             ray=True if args.ray == "local" else (args.ray or False),
             gpu=None if args.device == "auto" else args.device.startswith("cuda"),
             max_pixels=args.max_pixels,
+            threads=args.threads,
         )
     except OutputInsideInputError as exc:
         raise GuiappError(f"{exc} (--allow-output-in-input)") from exc

@@ -16,6 +16,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="efficientnet-lite0", help="classifier (guiapp-cli models lists them)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--weights", type=Path, help="local state dict for the model (offline use)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads per attack (default 1, or $GUIAPP_THREADS: one thread is as fast on a quiet "
+                        "machine and several times faster on a busy one; a batch uses cores through --workers)")
 
 
 def _positive_int(text: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from importlib import metadata
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QMessageBox,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -22,12 +24,15 @@ from PySide6.QtWidgets import (
 from .. import __version__
 from ..core.attacks import AttackConfig
 from ..core.device import describe_device
+from ..core.errors import GuiappError
 from ..core.imageio import MAX_PIXELS
 from ..core.memory import GIB, available_bytes
 from ..core.models import Classifier
 from ..core.pipeline import memory_estimate
+from ..core.threads import DEFAULT_THREADS, apply_threads, requested_threads
 
 MAX_PIXELS_KEY = "open/max_pixels"
+THREADS_KEY = "run/threads"
 
 
 def licence() -> str:
@@ -69,8 +74,18 @@ def max_pixels(settings: QSettings) -> int:
     return value if value > 0 else MAX_PIXELS
 
 
+def threads(settings: QSettings) -> int:
+    """CPU threads per attack: the preference, else $GUIAPP_THREADS, else 1 (guiapp.core.threads)."""
+    stored = settings.value(THREADS_KEY)
+    try:
+        return requested_threads(stored if stored not in (None, "") else None)
+    except GuiappError:
+        return DEFAULT_THREADS
+
+
 class PreferencesDialog(QDialog):
-    """Settings that are not about one attack: the largest image the app opens."""
+    """Settings that are not about one attack: the largest image the app opens, the CPU
+    threads an attack uses."""
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -82,8 +97,14 @@ class PreferencesDialog(QDialog):
         self.megapixels.setToolTip(
             "Larger images are refused before they are decoded: a guard against decompression bombs\n"
             "and against attacks that would not fit in memory (the attack works at full resolution).")
+        self.threads = QSpinBox(minimum=1, maximum=max(1, os.cpu_count() or 1))
+        self.threads.setValue(min(threads(settings), self.threads.maximum()))
+        self.threads.setToolTip(
+            "CPU threads one attack uses. 1 (the default) is as fast as more on a quiet machine and several\n"
+            "times faster when other programs keep the cores busy (docs/BENCHMARKS.md). A GPU ignores it.")
         form = QFormLayout()
         form.addRow("Largest image to open", self.megapixels)
+        form.addRow("CPU threads per attack", self.threads)
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.megapixels.valueChanged.connect(self._explain)
@@ -107,4 +128,6 @@ class PreferencesDialog(QDialog):
 
     def accept(self) -> None:
         self.settings.setValue(MAX_PIXELS_KEY, int(round(self.megapixels.value() * 1e6)))
+        self.settings.setValue(THREADS_KEY, self.threads.value())
+        apply_threads(self.threads.value())
         super().accept()

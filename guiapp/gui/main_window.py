@@ -31,6 +31,7 @@ from ..core.imageio import IMAGE_SUFFIXES, LoadedImage, load_image
 from ..core.models import DEFAULT_MODEL, Classifier, load_model
 from ..core.pipeline import AttackRun, plan_attack
 from ..core.predict import Prediction, predict_image
+from ..core.threads import apply_threads
 from . import dialogs, menus, save_flow, window_layout, window_state
 from .jobs import Jobs
 from .run_report import RunReport
@@ -56,6 +57,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, device: str | None = None) -> None:
         super().__init__()
         self.settings = settings or QSettings("guiapp", "guiapp")
+        apply_threads(dialogs.threads(self.settings))
         self.device_request = device
         self.model: Classifier | None = None
         self.image: LoadedImage | None = None

@@ -25,6 +25,7 @@ from ..errors import GuiappError, OutputError
 from ..imageio import IMAGE_SUFFIXES, MAX_PIXELS, probe_writable, read_png_metadata
 from ..labels import LabelSet
 from ..models import Classifier
+from ..threads import requested_threads
 from .executors import InlineExecutor, ProcessExecutor, default_workers, worker_devices
 from .journal import Journal, PlanEntry
 from .outdir import OutputLock, remove_stale_temp_files
@@ -83,6 +84,7 @@ class BatchRunner:
         ray: bool | str = False,
         gpu: bool | None = None,
         max_pixels: int = MAX_PIXELS,
+        threads: int | None = None,
     ) -> None:
         """`workers`: 1 runs in the calling thread with `model`; N > 1 starts N processes
         that load the same model; None picks one per CPU core or per CUDA device.
@@ -112,6 +114,7 @@ class BatchRunner:
         self.centroids, self.recursive, self.force = centroids, recursive, force
         self.workers, self.ray, self.gpu = workers, ray, gpu
         self.max_pixels = max_pixels
+        self.threads = requested_threads(threads)  # per attack, so per worker
         self._stop_after_current = threading.Event()
         self._cancel_now = threading.Event()
         self._executor = None
@@ -221,7 +224,7 @@ class BatchRunner:
         try:
             self.removed_temp_files = remove_stale_temp_files(self.out_dir)
             journal = Journal.open(self.out_dir)
-            settings = run_settings(self.model, self.config, self.centroids)
+            settings = run_settings(self.model, self.config, self.centroids, self.threads)
             run_key = settings_key(settings)
             entries, attackable = self._plan_entries(run_key)
             latest = journal.latest()
@@ -332,7 +335,7 @@ class BatchRunner:
 
     def _task_settings(self) -> TaskSettings:
         return TaskSettings(str(self.input_dir), str(self.out_dir), ModelSpec.of(self.model), self.config,
-                           self.centroids, max_pixels=self.max_pixels)
+                           self.centroids, threads=self.threads, max_pixels=self.max_pixels)
 
     def _make_executor(self, settings: TaskSettings, tasks: int):
         if self.ray:

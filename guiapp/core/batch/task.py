@@ -29,11 +29,12 @@ from ..imageio import MAX_PIXELS, load_image
 from ..labels import random_target
 from ..models import Classifier, load_model
 from ..pipeline import AttackRun, execute, plan_attack
+from ..threads import DEFAULT_THREADS
 
 # torch's CPU kernels split reductions by thread count, so the same attack gives different
-# bytes with 1 and 2 threads (measured: 6 of 6 images differ). Fixing the count per attack
-# makes the output independent of --workers; 1 thread per worker lets N workers use N cores.
-BATCH_THREADS = 1
+# bytes with 1 and 2 threads (measured: 6 of 6 images differ). The count is fixed per attack
+# (guiapp.core.threads: 1 unless asked otherwise) and is part of the settings key, so the
+# output is independent of --workers; 1 thread per worker lets N workers use N cores.
 # Disk-level failures: every later image would fail the same way, so the batch stops.
 FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 PNG_KEY = "batch"  # PNG text chunk guiapp:batch = the settings key of the image
@@ -95,7 +96,7 @@ class TaskSettings:
     model: ModelSpec
     config: Any  # any mode's config
     centroids: Any  # "auto", a path, a Centroids object or None (as the pipeline takes it)
-    threads: int | None = BATCH_THREADS  # torch threads per attack on CPU; None: leave as is
+    threads: int | None = DEFAULT_THREADS  # torch threads per attack on CPU; None: leave as is
     max_pixels: int = MAX_PIXELS  # larger images get an error row before they are decoded
 
 
@@ -130,7 +131,7 @@ def crafting_identity(model: Classifier, config: Any) -> tuple[str, str]:
     return "+".join(m.name for m in crafters), "+".join(m.fingerprint for m in crafters)
 
 
-def run_settings(model: Classifier, config: Any, centroids: Any) -> dict[str, Any]:
+def run_settings(model: Classifier, config: Any, centroids: Any, threads: int = DEFAULT_THREADS) -> dict[str, Any]:
     """Everything besides the target that decides the bytes of an output PNG. The weights
     are those of the models that craft: `model`, or in transfer mode the surrogates (as
     the PNG's own metadata names them)."""
@@ -140,7 +141,7 @@ def run_settings(model: Classifier, config: Any, centroids: Any) -> dict[str, An
         "weights": weights,
         "config": config_dict(config),
         "centroids": strategy_of(config).centroids_fingerprint(config, model.name, centroids),
-        "threads": BATCH_THREADS,
+        "threads": threads,
     }
 
 
