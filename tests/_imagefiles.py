@@ -45,3 +45,14 @@ def encoded(img: Image.Image, fmt: str, **kwargs) -> bytes:
     buf = io.BytesIO()
     img.save(buf, fmt, **kwargs)
     return buf.getvalue()
+
+
+def strip_png(width: int, height: int) -> bytes:
+    """A black greyscale PNG of width x height written row by row: a 60000x32 strip is a
+    few kilobytes, whatever its pixel count (the issue's 5.8 KB file that took 3.9 GB)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    raw = zlib.compress(b"\0" * ((width + 1) * height), 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")

@@ -284,13 +284,13 @@ def test_bad_fields_are_422(client, tiny, fields, code, fragment):
 
 
 def test_an_attack_too_big_for_memory_is_413(client, tiny, monkeypatch):
-    from guiapp.core import pipeline
+    from guiapp.core import fits
     from guiapp.core.errors import MemoryLimitError
 
     def no_room(*args, **kwargs):
         raise MemoryLimitError("needs about 9.0 GiB of RAM, but only 1.0 GiB is available")
 
-    monkeypatch.setattr(pipeline, "check_memory", no_room)
+    monkeypatch.setattr(fits, "check_memory", no_room)
     body = assert_error(client.post("/v1/attack", files=image_file(tiny), data=ATTACK), 413, "too_large_for_memory")
     assert "9.0 GiB" in body["message"]
 

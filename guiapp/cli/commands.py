@@ -19,14 +19,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Every image gets its top-k; an unreadable one gets one error line and the rest go on
     (as in batch). Exit 2 if any image failed."""
     from ..core import load_model, predict_image
-    from ..core.imageio import load_image
+    from ..core.predict import load_for_prediction
 
     model = load_model(args.model, args.device, args.weights)
     results: dict[str, object] = {}
     failed = 0
     for path in args.images:
         try:
-            loaded = load_image(path, args.max_pixels)
+            loaded = load_for_prediction(path, model, args.max_pixels)
         except GuiappError as exc:
             failed += 1
             results[str(path)] = {"error": str(exc)}

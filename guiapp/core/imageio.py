@@ -19,13 +19,14 @@ import shutil
 import stat
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-from .errors import ImageLoadError, OutputError
+from .errors import GuiappError, ImageLoadError, OutputError
 
 MAX_PIXELS = 64_000_000  # default of max_pixels (--max-pixels): ~8000x8000, a 62 MP attack needs ~11 GB
 MIN_SIDE = 32
@@ -188,8 +189,12 @@ def _decoding_errors(path: Path, exc: Exception) -> ImageLoadError:
     return ImageLoadError(f"{path}: the file is corrupt ({type(exc).__name__}: {exc})")
 
 
-def _decode(img: Image.Image, path: Path, max_pixels: int, notes: list[str]) -> tuple[Image.Image, float]:
-    """Size guard, first frame, pixel data, EXIF orientation; returns (oriented, white value)."""
+SizeCheck = Callable[[int, int], object]  # (width, height) from the header -> raise to refuse
+
+
+def _decode(img: Image.Image, path: Path, max_pixels: int, notes: list[str],
+            before_decode: SizeCheck | None = None) -> tuple[Image.Image, float]:
+    """Size guards, first frame, pixel data, EXIF orientation; returns (oriented, white value)."""
     w, h = img.size
     if w * h > max_pixels:
         raise ImageLoadError(
@@ -199,6 +204,8 @@ def _decode(img: Image.Image, path: Path, max_pixels: int, notes: list[str]) -> 
         )
     if min(w, h) < MIN_SIDE:
         raise ImageLoadError(f"{path}: {w}x{h} is too small; both sides must be at least {MIN_SIDE} pixels")
+    if before_decode is not None:
+        before_decode(w, h)  # the memory check, from the header: before a byte is decoded
     frame_note = _frame_note(img)
     if frame_note:
         img.seek(0)
@@ -213,11 +220,14 @@ def _decode(img: Image.Image, path: Path, max_pixels: int, notes: list[str]) -> 
     return oriented, top
 
 
-def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
+def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, *,
+               before_decode: SizeCheck | None = None) -> LoadedImage:
     """Load an image file at its original resolution; ImageLoadError says what is wrong.
 
     `max_pixels` refuses larger images before decoding them (decompression bombs, and
-    images whose attack would not fit in memory; see guiapp.core.memory).
+    images whose attack would not fit in memory; see guiapp.core.memory). `before_decode`
+    is called with the (width, height) of the header, before decoding, to refuse with an
+    error of its own (the memory checks of the pipeline and of predict do).
     """
     path = Path(path)
     _check_file(path)
@@ -231,7 +241,9 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> LoadedImage:
             raise _decoding_errors(path, exc) from exc
         with img:
             try:
-                oriented, top = _decode(img, path, max_pixels, notes)
+                oriented, top = _decode(img, path, max_pixels, notes, before_decode)
+            except GuiappError:
+                raise  # the caller's own refusal (a MemoryLimitError), or one of ours
             except Exception as exc:  # noqa: BLE001 - mapped to a clear message
                 raise _decoding_errors(path, exc) from exc
             icc = img.info.get("icc_profile") or None

@@ -34,10 +34,9 @@ from PIL import Image
 from .arguments import as_model, as_path, check_target
 from .attacks import AttackConfig, AttackResult, AttackStrategy, StepRecord, strategy_of
 from .attacks.base import CentroidsArg
-from .device import pick_device
+from .fits import check_fits, device_of, load_for_attack, memory_estimate  # noqa: F401 - memory_estimate re-exported
 from .imageio import MAX_PIXELS, LoadedImage, check_output_path, load_image, probe_writable, save_png
 from .labels import imagenet_labels
-from .memory import Estimate, MemoryCheck, check_memory
 from .metrics import Distortion, distortion
 from .models import DEFAULT_MODEL, Classifier
 from .predict import Prediction, classify_pil, classify_saved, meets_target
@@ -48,18 +47,6 @@ Target = str | int | Callable[[Prediction], int]  # a label, or a choice made fr
 def default_output_path(image_path: Path, target_name: str) -> Path:
     slug = "".join(ch if ch.isalnum() else "_" for ch in target_name.lower()).strip("_")
     return image_path.with_name(f"{image_path.stem}_adv_{slug}.png")
-
-
-def memory_estimate(config: Any) -> Estimate:
-    """Bytes an attack with `config` adds on a (width, height) image."""
-    strategy = strategy_of(config)
-    crafters = len(strategy.crafter_names(config, DEFAULT_MODEL))
-    return lambda width, height: strategy.estimate_bytes(config, width, height, crafters)
-
-
-def check_fits(config: Any, width: int, height: int, device: torch.device | str | None) -> MemoryCheck:
-    """MemoryLimitError when the attack would not fit in the memory available now."""
-    return check_memory(memory_estimate(config), width, height, device, f"a {config.mode} attack")
 
 
 @dataclass
@@ -97,18 +84,20 @@ def plan_attack(
     weights: str | Path | None = None,
     centroids: CentroidsArg = "auto",
     max_pixels: int = MAX_PIXELS,
+    memory_checked: bool = False,
 ) -> AttackPlan:
     """Check and load what an attack on `image` toward `target` needs (see the module doc).
 
     `config` may be any mode's config (guiapp.core.attacks.make_config); a mode that
     crafts on models of its own (transfer) never loads `model`. `centroids`: "auto" (the
     shipped ones), a file or folder, loaded Centroids, or None (the term off).
+    `memory_checked`: the caller ran `check_fits` before decoding the image (`load_for_attack`).
     """
     config = config if config is not None else AttackConfig()
     strategy = strategy_of(config)
     width, height = image.size
-    # Refuse now (MemoryLimitError) rather than be killed halfway through.
-    check_fits(config, width, height, model.device if isinstance(model, Classifier) else pick_device(device))
+    if not memory_checked:  # refuse now (MemoryLimitError) rather than be killed halfway through
+        check_fits(config, width, height, device_of(model, device), model)
     crafters = strategy.load_crafters(config, model, device, weights)
     prepared = strategy.prepare_centroids(config, crafters, centroids)
     pil = image.to_pil()
@@ -386,8 +375,8 @@ def attack_file(
     index = labels.resolve(target)
     out = as_path(output, "output") if output is not None else default_output_path(path, labels[index].name)
     check_output_path(out, [path])  # before decoding a large image, let alone attacking it
-    loaded = load_image(path, max_pixels)
+    loaded = load_for_attack(path, config, model, device, max_pixels)
     plan = plan_attack(loaded, index, config=config, model=model, device=device, weights=weights,
-                       centroids=centroids, max_pixels=max_pixels)
+                       centroids=centroids, max_pixels=max_pixels, memory_checked=True)
     return execute(plan, out, on_step=on_step, attack_hook=attack_hook, metadata=metadata, judges=judges,
                    device=device, probe_output=probe_output)

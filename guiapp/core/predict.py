@@ -15,6 +15,7 @@ from PIL import Image
 
 from .arguments import as_model, as_path
 from .imageio import MAX_PIXELS, LoadedImage, load_image
+from .memory import Estimate, Footprint, check_memory, predict_bytes
 from .models import Classifier
 from .preprocess import image_to_tensor, normalise, pil_model_input
 
@@ -55,6 +56,21 @@ def predict_image(model: Classifier, image: LoadedImage | np.ndarray, k: int = 5
     return top_k(model, classify_pil(model, Image.fromarray(rgb)), k)
 
 
+def predict_estimate(model: Classifier) -> Estimate:
+    """Bytes classifying a (width, height) image with `model` adds, decoding included."""
+    return lambda width, height: predict_bytes(Footprint.of(width, height, [model.spec]))
+
+
+def load_for_prediction(path: str | Path, model: Classifier, max_pixels: int = MAX_PIXELS) -> LoadedImage:
+    """Load an image to classify, refusing from its header, before decoding it, one over
+    `max_pixels` or whose classification would not fit in memory (a thin strip that the
+    model's resize upscales: MemoryLimitError)."""
+    def fits(width: int, height: int) -> None:
+        check_memory(predict_estimate(model), width, height, model.device, "a classification")
+
+    return load_image(path, max_pixels, before_decode=fits)
+
+
 def predict_file(
     path: str | Path,
     model: str | Classifier = "efficientnet-lite0",
@@ -63,8 +79,10 @@ def predict_file(
     *,
     max_pixels: int = MAX_PIXELS,
 ) -> list[Prediction]:
-    """Top-k of an image file; `max_pixels` refuses larger images before decoding them."""
-    return predict_image(as_model(model, device), load_image(as_path(path, "image"), max_pixels), k)
+    """Top-k of an image file; images over `max_pixels`, or whose classification would not
+    fit in memory, are refused before decoding them."""
+    clf = as_model(model, device)
+    return predict_image(clf, load_for_prediction(as_path(path, "image"), clf, max_pixels), k)
 
 
 def classify_saved(models: list[Classifier], path: str | Path, max_pixels: int = MAX_PIXELS) -> list[torch.Tensor]:

@@ -103,6 +103,8 @@ def pil_model_input(image: Image.Image, spec: PreprocessSpec) -> torch.Tensor:
     if (rh, rw) != (h, w):
         image = image.resize((rw, rh), Image.Resampling.BILINEAR)
     top, left = spec.crop_box(h, w)
-    arr = np.asarray(image, dtype=np.float32) / 255.0
+    # Crop the 8-bit image before converting to float: the same numbers, but a thin strip's
+    # upscaled image (60000x32 -> 480000x256) never exists as floats (12 bytes per pixel).
+    arr = np.asarray(image.crop((left, top, left + spec.crop, top + spec.crop)), dtype=np.float32) / 255.0
     x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
-    return normalise(x[..., top : top + spec.crop, left : left + spec.crop], spec)
+    return normalise(x, spec)

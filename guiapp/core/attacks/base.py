@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..centroids import Centroids
+from ..memory import Footprint
 from ..models import Classifier
 from ..preprocess import tensor_to_image
 
@@ -128,8 +129,9 @@ class AttackStrategy(ABC):
 
     # -- resources ------------------------------------------------------------------------
     @abstractmethod
-    def estimate_bytes(self, config: Any, width: int, height: int, crafters: int) -> int:
-        """Peak memory the attack adds on a width x height image (guiapp.core.memory)."""
+    def estimate_bytes(self, config: Any, footprint: Footprint) -> int:
+        """Peak memory the attack adds on an image: its pixels and each crafting model's
+        resized view of it (guiapp.core.memory.Footprint)."""
 
     @abstractmethod
     def step_budget(self, config: Any) -> int:

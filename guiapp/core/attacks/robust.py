@@ -60,7 +60,9 @@ class RobustStrategy(WhiteBoxStrategy):
     config_type: ClassVar[type] = RobustConfig
     summary = ("Noise that also survives purification defences of the model's view (JPEG-75 and 2x "
                "down/up-scaling by default; white-box); stronger, more visible noise.")
-    # Measured like the default mode (bench/attack_memory.py): 238 MiB + 164 B/px, rounded up.
+    # Measured like the default mode (bench/attack_memory.py): 238 MiB + 164 B/px, rounded up;
+    # a 20000x32 strip added 1170 MiB (bench/hardening.py), within the default mode's
+    # allowance per resized pixel.
     per_pixel, fixed = 180, 300 * MIB
 
     def describe(self, config: Any) -> str:

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..centroids import Centroids, content_hash
-from ..memory import MIB
+from ..memory import MIB, Footprint
 from ..metrics import psnr_from_mse
 from ..models import Classifier, load_model
 from ..predict import classify_pil
@@ -299,6 +299,11 @@ class TransferAttack(AttackLoop):
 PER_PIXEL_PER_SURROGATE = 225
 FIXED = 100 * MIB
 SURROGATE_LOAD = 300 * MIB
+# Per pixel of each surrogate's resized view (its differentiable resize and the gradient):
+# thin strips, which the view upscales, 20000x32 and 40000x32 with the two default
+# surrogates (88 and 176 M resized pixels in all) added 1273 and 2350 MiB with the
+# surrogates loaded (bench/hardening.py): 12.8 B per resized pixel.
+PER_RESIZED = 14
 
 
 class TransferStrategy(AttackStrategy):
@@ -316,9 +321,10 @@ class TransferStrategy(AttackStrategy):
             device = model.device
         return load_surrogates(config, device)
 
-    def estimate_bytes(self, config: Any, width: int, height: int, crafters: int) -> int:
-        n = max(1, crafters)
-        return int(FIXED + n * (SURROGATE_LOAD + PER_PIXEL_PER_SURROGATE * width * height))
+    def estimate_bytes(self, config: Any, footprint: Footprint) -> int:
+        n = max(1, footprint.models)
+        return int(FIXED + n * (SURROGATE_LOAD + PER_PIXEL_PER_SURROGATE * footprint.pixels)
+                   + PER_RESIZED * footprint.resized_pixels)
 
     def step_budget(self, config: Any) -> int:
         return int(config.iterations) + (SHRINK_PROBES + 1 if config.shrink_margin is not None else 0)

@@ -39,7 +39,7 @@ from PIL import Image
 
 from ..centroids import Centroids, data_key, file_key, load_centroids, shipped_centroids
 from ..defences import Defence, model_view
-from ..memory import MIB
+from ..memory import MIB, Footprint
 from ..metrics import psnr_from_mse
 from ..models import Classifier
 from ..options import check_bounds, option
@@ -299,12 +299,16 @@ class TargetedAttack(AttackLoop):
         return None
 
 
-# Memory: extra bytes = FIXED + PER_PIXEL * pixels. Measured on CPU with EfficientNet-Lite0
-# (bench/attack_memory.py, 1-16 MP, docs/BENCHMARKS.md): least-squares fit 140 MiB + 165 B/px,
-# rounded up so the line lies above every measured point. The 62 MP run (10.9 GB peak in
-# all) is consistent with the slope. On CUDA the same float32 tensors live on the GPU; that
-# figure is assumed, not measured.
+# Memory: extra bytes = FIXED + PER_PIXEL * pixels + PER_RESIZED * pixels of the model's
+# resized view. Measured on CPU with EfficientNet-Lite0 (bench/attack_memory.py, 1-16 MP,
+# docs/BENCHMARKS.md): least-squares fit 140 MiB + 165 B/px, rounded up so the line lies
+# above every measured point. The 62 MP run (10.9 GB peak in all) is consistent with the
+# slope. The resized view (the differentiable resize's output and its gradient) matters
+# for thin strips, which it upscales: 20000x32 and 60000x32 (41 and 123 M resized pixels)
+# added 1073 and 3013 MiB (bench/hardening.py), ~21 B per resized pixel. On CUDA the same
+# float32 tensors live on the GPU; that figure is assumed, not measured.
 PER_PIXEL = 175
+PER_RESIZED = 26
 FIXED = 200 * MIB
 
 
@@ -314,15 +318,15 @@ class WhiteBoxStrategy(AttackStrategy):
     mode = "default"
     config_type: ClassVar[type] = AttackConfig
     summary = "The smallest noise that makes the chosen model see the target (white-box)."
-    per_pixel, fixed = PER_PIXEL, FIXED
+    per_pixel, per_resized, fixed = PER_PIXEL, PER_RESIZED, FIXED
 
     def load_crafters(self, config: Any, model: Classifier | str, device: Any, weights: Any) -> list[Classifier]:
         from ..arguments import as_model
 
         return [as_model(model, device, weights)]
 
-    def estimate_bytes(self, config: Any, width: int, height: int, crafters: int) -> int:
-        return int(self.fixed + self.per_pixel * width * height)
+    def estimate_bytes(self, config: Any, footprint: Footprint) -> int:
+        return int(self.fixed + self.per_pixel * footprint.pixels + self.per_resized * footprint.resized_pixels)
 
     def step_budget(self, config: Any) -> int:
         return int(config.max_steps)

@@ -25,7 +25,8 @@ import torch
 
 from ..attacks import config_dict, strategy_of
 from ..errors import GuiappError, OutputError
-from ..imageio import MAX_PIXELS, load_image
+from ..fits import load_for_attack
+from ..imageio import MAX_PIXELS
 from ..labels import random_target
 from ..models import Classifier, load_model
 from ..pipeline import AttackRun, execute, plan_attack
@@ -202,9 +203,12 @@ class TaskRunner:
                 task.rel, task.random_seed or 0, source.index, num_classes)
 
         try:
-            plan = plan_attack(load_image(src, settings.max_pixels), choose, config=settings.config,
-                               model=self.model, device=str(self.model.device), centroids=settings.centroids,
-                               max_pixels=settings.max_pixels)
+            # The memory check reads the header: an image too large for memory is an error row
+            # before it is decoded.
+            image = load_for_attack(src, settings.config, self.model, max_pixels=settings.max_pixels)
+            plan = plan_attack(image, choose, config=settings.config, model=self.model,
+                               device=str(self.model.device), centroids=settings.centroids,
+                               max_pixels=settings.max_pixels, memory_checked=True)
             report = execute(plan, self.out_dir / task.output, attack_hook=hook or self._hook,
                              metadata={PNG_KEY: task.key},
                              probe_output=False)  # the runner probed the folder once and stops at a full disk

@@ -24,9 +24,10 @@ import torch
 from ..device import pick_device
 from ..errors import ModelUnavailableError
 from ..labels import imagenet_labels
+from ..preprocess import PreprocessSpec
 from .classifier import Classifier, weights_fingerprint
-from .lite import lite_loader
-from .torchvision_models import TORCHVISION_MODELS, torchvision_loader
+from .lite import lite_loader, lite_spec
+from .torchvision_models import TORCHVISION_MODELS, torchvision_loader, torchvision_spec
 
 DEFAULT_MODEL = "efficientnet-lite0"
 
@@ -41,6 +42,15 @@ _LOADERS: dict[str, Callable] = {
 def available_models() -> list[str]:
     """Model names the registry knows (not all may have weights on this machine)."""
     return list(_LOADERS)
+
+
+def input_spec(name: str) -> PreprocessSpec:
+    """A model's preprocessing (its resize and crop) without loading its weights: what a
+    memory estimate needs before anything is loaded or decoded."""
+    name = name.strip().lower()
+    if name not in _LOADERS:
+        raise ModelUnavailableError(f"unknown model {name!r}; choose one of: {', '.join(_LOADERS)}")
+    return lite_spec(name) if name.startswith("efficientnet-lite") else torchvision_spec(name)
 
 
 def model_status(name: str) -> tuple[bool, str]:
@@ -102,4 +112,5 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
         return model
 
 
-__all__ = ["DEFAULT_MODEL", "Classifier", "available_models", "load_model", "model_status", "weights_fingerprint"]
+__all__ = ["DEFAULT_MODEL", "Classifier", "available_models", "input_spec", "load_model", "model_status",
+           "weights_fingerprint"]

@@ -32,15 +32,19 @@ def lite_loader(variant: int) -> Callable[[Path | None], tuple[nn.Module, nn.Mod
         state = load_state_dict(weights)
         net = EfficientNetLite(name)
         apply_state_dict(net, state, str(weights))
-        res = VARIANTS[name].resolution
-        # Resize/crop ratio 0.875 as in the reference evaluation; [-1, 1] input scaling.
-        spec = PreprocessSpec(resize=round(res / 0.875), crop=res, mean=PM1.mean, std=PM1.std)
-        if variant == 0:
-            spec = PM1
         net.fold_batchnorm()
-        return _LiteFeatures(net), net._fc, spec, "global-avg-pool (1280)", state, str(weights)
+        return _LiteFeatures(net), net._fc, lite_spec(name), "global-avg-pool (1280)", state, str(weights)
 
     return load
+
+
+def lite_spec(name: str) -> PreprocessSpec:
+    """The preprocessing of an EfficientNet-Lite variant (known without its weights)."""
+    if name == "efficientnet-lite0":
+        return PM1
+    res = VARIANTS[name].resolution
+    # Resize/crop ratio 0.875 as in the reference evaluation; [-1, 1] input scaling.
+    return PreprocessSpec(resize=round(res / 0.875), crop=res, mean=PM1.mean, std=PM1.std)
 
 
 class _LiteFeatures(nn.Module):

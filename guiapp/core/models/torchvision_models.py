@@ -48,14 +48,22 @@ def torchvision_loader(arch: str):
         if arch == "googlenet":
             state = {k: v for k, v in state.items() if not k.startswith("aux")}
         apply_state_dict(net, state, source)
-        t = weights_enum.transforms()
-        spec = PreprocessSpec(
-            resize=int(t.resize_size[0]), crop=int(t.crop_size[0]), mean=tuple(t.mean), std=tuple(t.std)
-        )
         feats, head, layer = _split_last_linear(net)
-        return feats, head, spec, layer, state, source
+        return feats, head, torchvision_spec(arch), layer, state, source
 
     return load
+
+
+def torchvision_spec(arch: str) -> PreprocessSpec:
+    """The preprocessing of a torchvision classifier's default weights (no weights loaded)."""
+    import torchvision
+
+    try:
+        t = torchvision.models.get_model_weights(arch).DEFAULT.transforms()
+    except (ValueError, KeyError) as exc:
+        raise ModelUnavailableError(f"torchvision has no classifier named {arch!r}") from exc
+    return PreprocessSpec(resize=int(t.resize_size[0]), crop=int(t.crop_size[0]), mean=tuple(t.mean),
+                          std=tuple(t.std))
 
 
 def _torchvision_state(weights_enum) -> tuple[dict[str, torch.Tensor], str]:
