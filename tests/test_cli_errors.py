@@ -192,3 +192,36 @@ def test_a_reader_that_quits_early_is_not_an_error():
     with proc.stderr:
         err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and err == ""
+
+
+# --- numbers out of bounds: one line, status 2, whatever the flag (issue 23, items 2 and 4) ---
+
+
+@pytest.mark.parametrize("argv,expect", [
+    (["attack", "x.png", "-t", "goldfish", "--seed", str(10**30)], "seed must be in [0, 4294967295]"),
+    (["attack", "x.png", "-t", "goldfish", "--seed", str(2**63)], "seed must be in [0, 4294967295], not 9223372036854775808"),
+    (["attack", "x.png", "-t", "goldfish", "--seed", "-1"], "seed must be in [0, 4294967295], not -1"),
+    (["batch", "IN", "--out", "OUT", "--random-targets", "--seed", str(10**30)], "seed must be in [0, 4294967295]"),
+    (["batch", "IN", "--out", "OUT", "-t", "goldfish", "--seed", str(2**63)], "seed must be in"),
+    (["attack", "x.png", "-t", "goldfish", "--mode", "transfer", "--ti-kernel", "1000000"], "ti_kernel must be in [0, 31]"),
+    (["attack", "x.png", "-t", "goldfish", "--mode", "transfer", "--iterations", "9" * 40], "iterations must be in"),
+    (["attack", "x.png", "-t", "goldfish", "--mode", "transfer", "--surrogates",
+      "efficientnet-lite0,efficientnet-lite0"], "given more than once"),
+    (["attack", "x.png", "-t", "goldfish", "--mode", "robust", "--defences", "median:size=1000001"], "[1, 15]"),
+    (["attack", "x.png", "-t", "goldfish", "--eps", "nan"], "must be a number"),
+    (["predict", "x.png", "--top", "5000"], "--top: must be in [1, 1000]"),
+    (["batch", "IN", "--out", "OUT", "-t", "goldfish", "--workers", "0"], "--workers: must be in"),
+    (["serve", "--max-upload-mb", "inf"], "--max-upload-mb: must be in"),
+    (["serve", "--port", "70000"], "--port: must be in [0, 65535]"),
+    (["evaluate", "--images", "IN", "--seed", str(10**30)], "--seed: must be an integer in"),
+    (["centroids", "build", "--images", "IN", "--k", "0"], "--k: must be in [1, 100]"),
+    (["attack", "x.png"], "required: --target"),
+])
+def test_bad_numbers_are_one_line_and_exit_2(argv, expect, tmp_path, capsys):
+    argv = [str(tmp_path / a) if a in ("x.png", "IN", "OUT") else a for a in argv]
+    (tmp_path / "IN").mkdir()
+    Image.new("RGB", (40, 40)).save(tmp_path / "x.png")
+    assert main([*argv, "--device", "cpu"] if argv[0] not in ("serve",) else argv) == 2
+    line = _one_error_line(capsys)
+    assert expect in line and "usage:" not in line
+    assert not (tmp_path / "OUT").exists()

@@ -18,7 +18,10 @@ from .text import one_line
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # a bad command line (one line, status 2), --help or --version (0)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         if hasattr(args, "threads"):
             args.threads = apply_threads(args.threads)

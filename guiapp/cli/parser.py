@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from .. import __version__
 from .attack_options import add_attack_args
@@ -16,16 +18,49 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="efficientnet-lite0", help="classifier (guiapp-cli models lists them)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--weights", type=Path, help="local state dict for the model (offline use)")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
+    p.add_argument("--threads", type=int_in(1, 1024), default=None, metavar="N",
                    help="CPU threads per attack (default 1, or $GUIAPP_THREADS: one thread is as fast on a quiet "
                         "machine and several times faster on a busy one; a batch uses cores through --workers)")
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line the way every other mistake is reported:
+    one line on stderr and exit status 2 (not the whole usage text of `attack`'s 30 flags)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high] (a seed of 10**30 is refused here)."""
+    def convert(text: str) -> int:
+        digits = text.strip().lstrip("+-")
+        if not digits.isdecimal() or not digits.isascii() or len(digits.lstrip("0")) > 19:
+            raise argparse.ArgumentTypeError(f"must be an integer in [{low}, {high}], not {text[:40]!r}")
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], not {value}")
+        return value
+    convert.__name__ = "int"
+    return convert
+
+
+def float_in(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a finite number in (low, high]."""
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, not {text[:40]!r}") from None
+        if not low < value <= high:  # NaN and inf too
+            raise argparse.ArgumentTypeError(f"must be in ({low:g}, {high:g}], not {text[:40]}")
+        return value
+    convert.__name__ = "float"
+    return convert
+
+
+SEED = int_in(0, 2**32 - 1)
+_positive_int = int_in(1, 10**12)
 
 
 def _add_image_args(p: argparse.ArgumentParser) -> None:
@@ -38,14 +73,14 @@ def _add_image_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="guiapp-cli",
+    parser = Parser(prog="guiapp-cli",
                                      description="Targeted adversarial noise for ImageNet classifiers.")
     parser.add_argument("--version", action="version", version=f"guiapp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("predict", help="top-k classes of images")
     p.add_argument("images", nargs="+", type=Path)
-    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--top", type=int_in(1, 1000), default=5)
     p.add_argument("--json", action="store_true")
     _add_image_args(p)
     _add_model_args(p)
@@ -75,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="redo images already done in an earlier run")
     p.add_argument("--allow-output-in-input", action="store_true",
                    help="permit OUT inside INPUT_DIR (OUT = INPUT_DIR writes NAME.adv.png beside each input)")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=int_in(1, 1024), default=None,
                    help="images attacked at once, one process and model each (default: one per CPU core, "
                         "or one per CUDA device); with --ray, the number of actors")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
@@ -93,26 +128,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="the purification study: accuracy and targeted success under defences")
     p.add_argument("--images", required=True, type=Path, help="labelled images: <wnid>_*.ext files or ImageFolder")
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder (resumes if present)")
-    p.add_argument("--n", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=int_in(1, 10**7), default=100)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--defences", default="rescale,jpeg,bitdepth,median,dip",
                    help="comma list; parameters as jpeg:quality=50 (ppgn, context-encoder: not available)")
-    p.add_argument("--dip-n", type=int, default=None, help="run Deep Image Prior on the first N images only")
+    p.add_argument("--dip-n", type=int_in(0, 10**7), default=None,
+                   help="run Deep Image Prior on the first N images only")
     p.add_argument("--modes", default="default,robust", help="targeted attack modes to test: default,robust")
     _add_model_args(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("serve", help="the engine as a web API (needs the [serve] extra); docs at /docs")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on; other than loopback needs --token")
-    p.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed)")
-    p.add_argument("--workers-per-device", type=int, default=1, help="attacks run at once (default 1)")
-    p.add_argument("--max-queue", type=int, default=8, help="attacks waiting; beyond that 429 + Retry-After")
+    p.add_argument("--port", type=int_in(0, 65535), default=8000, help="0 picks a free port (printed)")
+    p.add_argument("--workers-per-device", type=int_in(1, 256), default=1, help="attacks run at once (default 1)")
+    p.add_argument("--max-queue", type=int_in(0, 100000), default=8,
+                   help="attacks waiting; beyond that 429 + Retry-After")
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (or set GUIAPP_SERVE_TOKEN)")
-    p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest request body (checked while streaming)")
-    p.add_argument("--max-pixels", type=int, help="decompression guard for uploads (default: the core's, 64 M)")
-    p.add_argument("--max-steps", type=int, default=1000, help="most steps/iterations a client may ask for")
-    p.add_argument("--attack-timeout", type=float, default=600.0, help="seconds before a running attack is stopped")
-    p.add_argument("--job-ttl", type=float, default=900.0, help="seconds a finished job and its PNG are kept")
+    p.add_argument("--max-upload-mb", type=float_in(0, 1e6), default=50.0,
+                   help="largest request body (checked while streaming)")
+    p.add_argument("--max-pixels", type=_positive_int,
+                   help="decompression guard for uploads (default: the core's, 64 M)")
+    p.add_argument("--max-steps", type=int_in(1, 5000), default=1000, help="most steps/iterations a client may ask for")
+    p.add_argument("--attack-timeout", type=float_in(0, 7 * 86400), default=600.0,
+                   help="seconds before a running attack is stopped")
+    p.add_argument("--job-ttl", type=float_in(0, 30 * 86400), default=900.0,
+                   help="seconds a finished job and its PNG are kept")
     p.add_argument("--centroids", default="auto",
                    help="centroid file, 'auto' (shipped) or 'none'; in transfer mode a folder of <surrogate>.npz files")
     _add_model_args(p)
@@ -130,14 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     b = csub.add_parser("build", help="encode sample images per class and cluster them")
     b.add_argument("--images", required=True, type=Path, help="ImageFolder tree or flat <wnid>_*.ext files")
     b.add_argument("--output", "-o", type=Path, help="default: centroids/<model>.npz")
-    b.add_argument("--views", type=int, default=8, help="augmented views per image")
-    b.add_argument("--k", type=int, default=2, help="KMeans centres per class")
+    b.add_argument("--views", type=int_in(1, 1000), default=8, help="augmented views per image")
+    b.add_argument("--k", type=int_in(1, 100), default=2, help="KMeans centres per class")
     b.add_argument("--layers", default="head",
                    help="comma list of layers: head (the penultimate vector) and, for EfficientNet-Lite, "
                         "stage1..stage7")
     b.add_argument("--augment", choices=("mild", "strong"), default="mild",
                    help="view augmentation; strong suits few images per class")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=SEED, default=0)
     _add_model_args(b)
     b.set_defaults(func=cmd_centroids_build)
     return parser

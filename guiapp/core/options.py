@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+MAX_ITEMS = 16  # the most items a tuple option (models, defences, layers) may list
+
 
 @dataclass(frozen=True)
 class Option:
@@ -79,7 +81,10 @@ class OptionSpec:
 
 
 def _num(value: float) -> str:
-    return f"{value:g}"
+    """12 -> '12', 4294967295 -> '4294967295' (not '4.29497e+09'), 0.5 -> '0.5'."""
+    if isinstance(value, int):
+        return str(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e16 else f"{value:g}"
 
 
 def _resolve(annotation: Any) -> tuple[type, bool]:
@@ -124,6 +129,12 @@ def check_bounds(config: Any) -> None:
                 if bad:
                     raise ValueError(f"{s.name}: unknown {', '.join(map(str, bad))}; "
                                      f"choose from {', '.join(s.meta.choices)}")
+            # Each item costs work in every step (a model, a defence): no repeats, few items.
+            repeated = sorted({v for v in value if list(value).count(v) > 1})
+            if repeated:
+                raise ValueError(f"{s.name}: {', '.join(map(str, repeated))} given more than once")
+            if len(value) > MAX_ITEMS:
+                raise ValueError(f"{s.name}: at most {MAX_ITEMS} items, not {len(value)}")
             continue
         if s.meta.choices and value not in s.meta.choices:
             raise ValueError(f"{s.name} must be one of {', '.join(s.meta.choices)}")
@@ -138,7 +149,7 @@ def check_bounds(config: Any) -> None:
             if (low is not None and (value < low or (s.meta.low_open and value == low))) or (
                     high is not None and value > high):
                 raise ValueError(f"{s.name} must be in {s.bounds_text()}{' ' + s.meta.unit if s.meta.unit else ''}, "
-                                 f"not {value:g}")
+                                 f"not {_num(value)}")
 
 
 def as_tuple(value: Any) -> tuple:
@@ -168,16 +179,23 @@ def parse_text(spec: OptionSpec, text: str) -> Any:
                 return False
             raise ValueError
         if spec.kind is int:
-            # Python's int() takes any length; a number no setting allows is refused here,
-            # before it can reach torch (a seed of 2**64 made numpy raise deep inside).
-            if len(value.lstrip("+-")) > 19:
+            digits = value.lstrip("+-")
+            if not digits.isdecimal() or not digits.isascii() or len(value) - len(digits) > 1:
                 raise ValueError
+            # Python's int() takes any length (and seconds for 100000 digits); no setting
+            # allows 20 digits: say what is allowed instead of converting.
+            if len(digits.lstrip("0")) > 19:
+                bounds = spec.bounds_text()
+                raise OptionTextError(f"option {spec.name} must be {'in ' + bounds if bounds else 'smaller'}, "
+                                      f"not a {len(digits.lstrip('0'))}-digit number")
             return int(value)
         if spec.kind is float:
             number = float(value)
             if not math.isfinite(number):
                 raise ValueError
             return number
+    except OptionTextError:
+        raise
     except ValueError:
         raise OptionTextError(f"option {spec.name} must be {noun}, not {text!r}") from None
     return value

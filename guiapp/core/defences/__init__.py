@@ -27,6 +27,16 @@ DEFENCES: dict[str, Defence] = {
                    "Deep Image Prior, 400 iterations (~37 s per 224-px image on 2 CPU cores)"),
 }
 
+# Bounds of every parameter a user (or an HTTP client, in robust mode) may set: each keeps
+# one application short (a median window of 10**6 or a rescale factor of 10**6 would not).
+BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
+    ("rescale", "factor"): (0.01, 1.0),
+    ("jpeg", "quality"): (1, 100),
+    ("bitdepth", "bits"): (1, 8),
+    ("median", "size"): (1, 15),  # odd (PIL's median filter)
+    ("dip", "iterations"): (1, 5000),
+}
+
 UNAVAILABLE = {
     "ppgn": "needs a pretrained PPGN generator (Nguyen et al. 2017); none can be shipped or downloaded here",
     "context-encoder": "needs a pretrained context-encoder inpainting network (Pathak et al. 2016); not available",
@@ -42,18 +52,25 @@ def parse_defences(text: str) -> list[Defence]:
         if name in UNAVAILABLE:
             raise GuiappError(f"defence {name!r} is not available: {UNAVAILABLE[name]}")
         if name not in DEFENCES:
-            raise GuiappError(f"unknown defence {name!r}; choose from {', '.join(DEFENCES)}")
+            raise GuiappError(f"unknown defence {name[:40]!r}; choose from {', '.join(DEFENCES)}")
         base = DEFENCES[name]
         params = dict(base.params)
         for kv in [a for a in args.split(";") if a]:
             key, _, value = kv.partition("=")
             if key not in params:
-                raise GuiappError(f"defence {name} has no parameter {key!r} (it has {', '.join(params)})")
+                raise GuiappError(f"defence {name} has no parameter {key[:40]!r} (it has {', '.join(params)})")
+            kind = type(params[key])
             try:
-                params[key] = type(params[key])(value)
+                number = kind(value.strip())
             except ValueError:
-                raise GuiappError(f"defence {name}: {key} must be a {type(params[key]).__name__}, "
-                                  f"not {value!r}") from None
+                noun = "an integer" if kind is int else "a number"
+                raise GuiappError(f"defence {name}: {key} must be {noun}, not {value[:40]!r}") from None
+            low, high = BOUNDS[(name, key)]
+            if not low <= number <= high:  # NaN too
+                raise GuiappError(f"defence {name}: {key} must be in [{low:g}, {high:g}], not {value.strip()[:40]}")
+            if (name, key) == ("median", "size") and number % 2 == 0:
+                raise GuiappError(f"defence median: size must be odd, not {number}")
+            params[key] = number
         chosen.append(base.with_params(**params))
     if not chosen:
         raise GuiappError("no defences given")
