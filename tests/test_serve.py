@@ -52,7 +52,8 @@ def cli_png(tiny, tmp_path_factory) -> bytes:
 
 
 def make_client(model, **settings) -> TestClient:
-    return TestClient(create_app(ServeSettings(**{**SMALL, **settings}), model))
+    # A server without a token answers localhost only (TestClient's default host is "testserver").
+    return TestClient(create_app(ServeSettings(**{**SMALL, **settings}), model), base_url="http://127.0.0.1:8000")
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +181,8 @@ def test_finished_jobs_expire(model, tiny):
     with make_client(model, job_ttl_s=0.5) as c:
         job_id = c.post("/v1/jobs", files=image_file(tiny), data={**ATTACK, "steps": "1"}).json()["id"]
         wait_state(c, job_id, ("done",))
-        workdirs = list(c.app.state.engine.root.iterdir())
-        assert len(workdirs) == 1 and (workdirs[0] / "adversarial.png").is_file()
+        workdirs = [p for p in c.app.state.engine.root.iterdir() if p.is_dir()]
+        assert len(workdirs) == 1 and [p.name for p in workdirs[0].iterdir()] == ["adversarial.png"]  # upload gone
         time.sleep(0.6)
         assert_error(c.get(f"/v1/jobs/{job_id}"), 404, "unknown_job")
         assert not workdirs[0].exists()  # the upload and the PNG are gone too
@@ -326,7 +327,11 @@ def test_queue_full_is_429_with_retry_after(model, tiny):
             assert "retry" in body["message"]
         c.delete(f"/v1/jobs/{slow.json()['id']}")
         wait_state(c, slow.json()["id"], ("cancelled",))
-        # The slot is free again.
+        # The job is cancelled for its client at once; the worker's slot is free again at
+        # the end of the step it was in.
+        end = time.monotonic() + 10
+        while c.get("/healthz").json()["queued_or_running"] and time.monotonic() < end:
+            time.sleep(0.02)
         assert c.post("/v1/attack", files=image_file(tiny), data={**ATTACK, "steps": "1"}).status_code == 200
 
 

@@ -1,5 +1,5 @@
 """The FastAPI application: routes only; the work is in engine.py, the checks in
-uploads.py, options.py and auth.py."""
+guard.py (token, origin, host), uploads.py, options.py and engine.py (memory, models)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
@@ -22,9 +22,9 @@ from .. import __version__
 from ..core.attacks import MODES
 from ..core.models import Classifier
 from ..core.pipeline import default_output_path
-from .auth import bearer_guard
 from .engine import Engine
 from .errors import ApiError, install_handlers, shutting_down
+from .guard import RequestGuard
 from .jobs import Job
 from .options import label_json, parse_attack_fields
 from .schemas import (
@@ -44,10 +44,14 @@ from .uploads import Upload, check_image, receive_form
 DESCRIPTION = """Targeted adversarial noise as a web API: upload an image and a label, get back
 a PNG that looks the same but is classified as that label (checked on the saved 8-bit file).
 
-Send `Authorization: Bearer <token>` when the server was started with `--token`.
+Send `Authorization: Bearer <token>` when the server was started with `--token` (every
+path but /healthz needs it, this page too). A server without a token answers localhost
+only: requests naming another host, or sent by a web page of another site, get 403.
 Errors are JSON: `{"error": code, "message": text}`."""
 REAP_EVERY_S = 30.0
-UPLOAD_ERRORS = (400, 401, 413, 415, 422, 429, 503)
+POLL_S = 0.1  # how often a waiting /v1/attack looks at its job
+STOP_WAIT_S = 1.5  # at shutdown, how long to wait for an attack step in progress
+UPLOAD_ERRORS = (400, 401, 403, 413, 415, 422, 429, 503)
 
 
 def create_app(settings: ServeSettings, model: Classifier) -> FastAPI:
@@ -62,40 +66,52 @@ def create_app(settings: ServeSettings, model: Classifier) -> FastAPI:
             yield
         finally:
             reaper.cancel()
-            await run_in_threadpool(engine.stop)  # cancels attacks, joins the worker threads
+            # Cancels attacks (they stop at the end of their step) and waits a little for
+            # them; server.py does not wait longer than that to exit.
+            app.state.workers_idle = await run_in_threadpool(engine.stop, STOP_WAIT_S)
 
     # FastAPIOffline serves the /docs page's Swagger UI from the package, not from a CDN:
     # the server is meant for closed networks too, where a CDN page would stay blank.
     app = FastAPIOffline(title="guiapp", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.engine = engine
     install_handlers(app)
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(bearer_guard(settings.token))])
+    # Before routing and before the body is read: the token, or the origin and host checks.
+    app.add_middleware(RequestGuard, token=settings.token)
+    v1 = APIRouter(prefix="/v1")
 
-    async def receive_image(request: Request, pool_check: Callable[[], None]) -> tuple[Upload, Path]:
-        """Capacity first (no point reading 50 MB to answer 429), then the upload, then its header."""
+    async def receive_image(request: Request, pool_check: Callable[[], None]) -> tuple[Upload, Path, tuple[int, int]]:
+        """Capacity first (no point reading 50 MB to answer 429), then the upload, then its
+        header: (upload, its folder, the image's width and height)."""
         pool_check()
         workdir = engine.workdir()
+        upload = None
         try:
-            upload = await receive_form(request, workdir, settings.max_upload_bytes)
+            upload = await receive_form(request, workdir, settings.max_upload_bytes, engine.budget)
             if upload.image is None:
                 raise ApiError(422, "missing_field",
                                "give the image file in the form field 'image' (curl -F image=@photo.jpg)")
             if upload.image_bytes == 0:
                 raise ApiError(400, "bad_image", "the uploaded image is empty")
-            await run_in_threadpool(check_image, upload.image, settings.max_pixels)
+            size = await run_in_threadpool(check_image, upload.image, settings.max_pixels)
         except BaseException:
-            shutil.rmtree(workdir, ignore_errors=True)
+            discard(workdir, upload)
             raise
-        return upload, workdir
+        return upload, workdir, size
+
+    def discard(workdir: Path, upload: Upload | None) -> None:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if upload is not None:
+            engine.budget.release(upload.reserved)
 
     async def accept_attack(request: Request) -> Job:
-        upload, workdir = await receive_image(request, engine.attacks.check_capacity)
+        upload, workdir, (width, height) = await receive_image(request, engine.attacks.check_capacity)
         try:
             attack_request = parse_attack_fields(upload.fields, model.labels, settings.max_steps)
+            engine.check_attack(attack_request, width, height)  # models installed, memory: before queueing
             assert upload.image is not None
-            return engine.submit_attack(attack_request, workdir, upload.image, upload.filename)
+            return engine.submit_attack(attack_request, workdir, upload.image, upload.filename, upload.reserved)
         except BaseException:
-            shutil.rmtree(workdir, ignore_errors=True)
+            discard(workdir, upload)
             raise
 
     @v1.post(
@@ -167,8 +183,9 @@ def create_app(settings: ServeSettings, model: Classifier) -> FastAPI:
         openapi_extra=predict_form_schema(),
     )
     async def predict(request: Request, k: int = Query(5, ge=1, le=model.num_classes)) -> dict:
-        upload, workdir = await receive_image(request, engine.predictions.check_capacity)
+        upload, workdir, (width, height) = await receive_image(request, engine.predictions.check_capacity)
         try:
+            engine.check_predict(width, height)  # memory, at the size the model processes: before decoding
             assert upload.image is not None
             future = engine.predictions.submit(lambda: engine.predict(upload.image, k))
             try:
@@ -178,7 +195,7 @@ def create_app(settings: ServeSettings, model: Classifier) -> FastAPI:
                     raise shutting_down() from None
                 raise
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            discard(workdir, upload)
         return {"model": model.name, "input": upload.filename, "predictions": [p.__dict__ for p in predictions]}
 
     @v1.get("/labels", response_model=LabelList, summary="Search the classes (the GUI's matching)",
@@ -194,7 +211,8 @@ def create_app(settings: ServeSettings, model: Classifier) -> FastAPI:
                 "classes": model.num_classes, "loaded": True}
         return {"models": [info], "modes": list(MODES), "workers": settings.workers, "max_queue": settings.max_queue,
                 "max_upload_mb": settings.max_upload_mb, "max_pixels": settings.max_pixels,
-                "max_steps": settings.max_steps}
+                "max_steps": settings.max_steps, "max_jobs": settings.max_jobs, "max_disk_mb": settings.max_disk_mb,
+                "installed": sorted(engine.installed())}
 
     app.include_router(v1)
 
@@ -209,13 +227,14 @@ def create_app(settings: ServeSettings, model: Classifier) -> FastAPI:
 
 
 async def wait_for(job: Job, request: Request) -> None:
-    """Wait for a job a client is waiting on; a client that hangs up cancels it, so no
-    worker keeps computing for nobody."""
-    assert job.future is not None
-    waiter = asyncio.wrap_future(job.future)
-    while not waiter.done():
-        await asyncio.wait({waiter}, timeout=1.0)
-        if not waiter.done() and await request.is_disconnected():
+    """Wait until a job is finished for its client (a cancel, a timeout or a shutdown
+    finish it at once, whatever step its worker is in); a client that hangs up cancels
+    it, so no worker keeps computing for nobody."""
+    polls = 0
+    while not job.is_finished:
+        await asyncio.sleep(POLL_S)
+        polls += 1
+        if polls % 10 == 0 and not job.is_finished and await request.is_disconnected():
             job.cancel()
             raise ApiError(503, "cancelled", "the client disconnected; the attack was cancelled")
 

@@ -4,13 +4,19 @@ An attack is `guiapp.core.pipeline.attack_file` into the job's private folder: t
 the same PNG bytes and the same re-read-from-disk success check as `guiapp-cli attack`.
 The client's (sanitised) file name is passed as the PNG's "source" metadata, which is
 what the CLI writes for a file of that name, so the bytes are identical.
+
+Before a request is queued, the engine checks what it can from the image's header: the
+memory the attack (or the prediction) needs, at the size the models really process
+(guiapp.core.fits), and that every model the attack crafts on is installed here (a
+client never makes the server download anything). A running attack that passes
+`--attack-timeout` fails at once for its client; its worker stops at the end of its step.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,15 +25,17 @@ import torch
 
 from ..core.attacks import StepRecord, config_dict, strategy_of
 from ..core.errors import GuiappError
-from ..core.imageio import load_image
-from ..core.models import Classifier
+from ..core.fits import check_fits
+from ..core.memory import check_memory
+from ..core.models import Classifier, available_models, model_status
 from ..core.pipeline import AttackReport, attack_file
-from ..core.predict import Prediction, predict_image
+from ..core.predict import Prediction, load_for_prediction, predict_estimate, predict_image
 from .errors import ApiError, from_guiapp_error
 from .jobs import Job, JobStore, Progress, finite
 from .options import AttackRequest
 from .pool import WorkerPool
 from .settings import ServeSettings
+from .storage import Budget, TempRoot
 
 log = logging.getLogger("guiapp.serve")
 OUTPUT_NAME = "adversarial.png"
@@ -44,20 +52,26 @@ def client_report(report: AttackReport, job: Job) -> dict[str, Any]:
 
 
 class Engine:
-    def __init__(self, model: Classifier, settings: ServeSettings) -> None:
+    def __init__(self, model: Classifier, settings: ServeSettings, temp_parent: Path | None = None) -> None:
         self.model = model
         self.settings = settings
         # Priors for Retry-After until the first task is timed: a small attack, a prediction.
         self.attacks = WorkerPool(settings.workers, settings.max_queue, "attack", typical_seconds=5.0)
         # Predictions take milliseconds; their own pool keeps them from queueing behind attacks.
         self.predictions = WorkerPool(settings.workers, settings.max_queue, "predict", typical_seconds=0.5)
-        self.jobs = JobStore(settings.job_ttl_s)
+        self.budget = Budget(settings.max_disk_bytes)
+        self.jobs = JobStore(settings.job_ttl_s, settings.max_jobs, self.budget)
+        self.temp = TempRoot(temp_parent)
         self.root: Path | None = None
         self.started = time.time()
+        self._installed: frozenset[str] | None = None
 
     def start(self) -> None:
-        # mkdtemp: a fresh folder only this user can read; every request gets one inside it.
-        self.root = Path(tempfile.mkdtemp(prefix="guiapp-serve-"))
+        # A fresh folder only this user can read (every request gets one inside it); roots
+        # that killed servers left behind are deleted first.
+        self.root = self.temp.open()
+        for orphan in self.temp.removed_orphans:
+            log.info("removed %s, left by a server that did not stop cleanly", orphan)
 
     def workdir(self) -> Path:
         if self.root is None:
@@ -66,26 +80,60 @@ class Engine:
 
     def stop_accepting(self) -> None:
         """First step of a shutdown: refuse new work and cancel what is queued or running
-        (an attack stops within one step), so open requests can be answered quickly."""
+        (for their clients at once), so open requests can be answered quickly."""
         self.attacks.close()
         self.predictions.close()
         for job in self.jobs.unfinished():
             job.cancel()
 
-    def stop(self) -> None:
+    def stop(self, wait_s: float | None = None) -> bool:
+        """Stop, waiting up to `wait_s` seconds (None: as long as it takes) for steps in
+        progress; True if every worker is idle. The temp root goes either way."""
         self.stop_accepting()
-        self.attacks.shutdown()
-        self.predictions.shutdown()
-        if self.root is not None:
-            shutil.rmtree(self.root, ignore_errors=True)
-            self.root = None
+        idle = self.attacks.shutdown(wait_s) & self.predictions.shutdown(wait_s)
+        self.root = None
+        self.temp.close()
+        return idle
+
+    # -- checks before a request is queued -----------------------------------------------
+
+    def installed(self) -> frozenset[str]:
+        """Models whose weights are on this machine (the server never downloads any)."""
+        if self._installed is None:
+            self._installed = frozenset({self.model.name} | {n for n in available_models() if model_status(n)[0]})
+        return self._installed
+
+    def check_attack(self, request: AttackRequest, width: int, height: int) -> None:
+        """422 for a model that is not installed, 413 for an attack that would not fit in
+        memory now (at the size the models process), both before the job is queued."""
+        config = request.config
+        missing = [n for n in strategy_of(config).crafter_names(config, self.model.name) if n not in self.installed()]
+        if missing:
+            raise ApiError(422, "model_unavailable",
+                           f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed on this server; "
+                           f"installed: {', '.join(sorted(self.installed()))}")
+        try:
+            check_fits(config, width, height, self.model.device, self.model)
+        except GuiappError as exc:
+            raise from_guiapp_error(exc) from None
+
+    def check_predict(self, width: int, height: int) -> None:
+        try:
+            check_memory(predict_estimate(self.model), width, height, self.model.device, "a classification")
+        except GuiappError as exc:
+            raise from_guiapp_error(exc) from None
 
     # -- attacks ---------------------------------------------------------------------
 
-    def submit_attack(self, request: AttackRequest, workdir: Path, upload: Path, filename: str) -> Job:
-        job = Job(request, workdir, upload, filename)
-        job.future = self.attacks.submit(lambda: self._run(job))  # QueueFull/PoolClosed propagate
-        self.jobs.add(job)
+    def submit_attack(self, request: AttackRequest, workdir: Path, upload: Path, filename: str,
+                      reserved: int = 0) -> Job:
+        job = Job(request, workdir, upload, filename, reserved)
+        self.jobs.add(job)  # 429 when the store is full of unfinished jobs
+        try:
+            job.future = self.attacks.submit(lambda: self._run(job))  # QueueFull/PoolClosed propagate
+        except BaseException:
+            self.jobs.remove(job)
+            raise
         return job
 
     def _centroids(self, request: AttackRequest) -> str | None:
@@ -93,18 +141,19 @@ class Engine:
 
     def _run(self, job: Job) -> None:
         if not job.start():
+            self.jobs.settle(job)
             return
         config = job.request.config
         max_steps = strategy_of(config).step_budget(config)
-        deadline = time.monotonic() + self.settings.attack_timeout_s
-        timed_out = False
+        timeout = self.settings.attack_timeout_s
+        # A watchdog, not a check between steps: a step that runs long still times out on time.
+        watchdog = threading.Timer(timeout, lambda: job.cancel(ApiError(
+            503, "timeout", f"the attack took over {timeout:g} s and was stopped")))
+        watchdog.daemon = True
+        watchdog.start()
 
         def on_step(record: StepRecord) -> None:
-            nonlocal timed_out
             job.progress = Progress.from_record(record, max_steps)
-            if time.monotonic() > deadline and not timed_out:
-                timed_out = True
-                job.cancel()
 
         try:
             report = attack_file(
@@ -130,16 +179,16 @@ class Engine:
             log.exception("attack job %s failed", job.id)
             job.fail(ApiError(500, "internal", f"internal error ({type(exc).__name__}); see the server log"))
         else:
-            if timed_out:
-                job.fail(ApiError(503, "timeout",
-                                  f"the attack took over {self.settings.attack_timeout_s:g} s and was stopped"))
-            elif report.cancelled or report.output is None:
-                job.mark_cancelled()
+            if report.cancelled or report.output is None:
+                job.cancel()  # already cancelled or timed out for its client: no-op then
             else:
                 job.succeed(client_report(report, job), Path(report.output))
+        finally:
+            watchdog.cancel()
+            self.jobs.settle(job)  # a failed or cancelled job's files go now, a done one keeps its PNG
 
     # -- predictions -----------------------------------------------------------------
 
     def predict(self, upload: Path, k: int) -> list[Prediction]:
         """Runs on a worker thread (decoding and the forward pass)."""
-        return predict_image(self.model, load_image(upload, self.settings.max_pixels), k)
+        return predict_image(self.model, load_for_prediction(upload, self.model, self.settings.max_pixels), k)

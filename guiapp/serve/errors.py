@@ -2,11 +2,15 @@
 
 Body: {"error": "<machine code>", "message": "<one readable line>", ...extra}. Input
 problems are 4xx; a bug still answers JSON (500) rather than a bare traceback page.
+Messages never name a path on the server (the engine's messages do, for the CLI's user:
+a model's cache folder, a centroid file, our temp folder): every absolute path becomes
+"<server path>", and a message is at most 1000 characters.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,9 +24,22 @@ from .pool import PoolClosed, QueueFull
 log = logging.getLogger("guiapp.serve")
 
 
+MAX_MESSAGE = 1000
+# An absolute path: /x/y (not the "/" of "1/255", "multipart/form-data" or a URL), ~/x, C:\x.
+_PATH = re.compile(r"(?<![\w.:/~\\-])(?:/|~/|[A-Za-z]:\\)(?=[^\s'\"`,;:()]*[A-Za-z])[^\s'\"`,;:()]+")
+
+
+def scrub_paths(message: str) -> str:
+    """Replace every absolute path in a message with "<server path>"."""
+    return _PATH.sub("<server path>", message)
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None,
                  **extra: Any) -> None:
+        message = scrub_paths(message)
+        if len(message) > MAX_MESSAGE:
+            message = message[: MAX_MESSAGE - 1] + "…"
         super().__init__(message)
         self.status = status
         self.code = code

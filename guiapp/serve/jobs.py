@@ -1,9 +1,14 @@
-"""Attack jobs: state, progress, cancellation and expiry.
+"""Attack jobs: state, progress, cancellation, expiry, and what they keep on disk.
 
 A job is queued -> running -> done | failed | cancelled. Its files (the upload and the
-PNG) live in a private folder that is deleted when the job expires, `ttl` seconds after
-it finished, or when it is deleted. Ids are random and unguessable: knowing one is what
-lets a client see a job.
+PNG) live in a private folder under the server's temp root. A job that fails or is
+cancelled loses its files at once (its record, with the error, stays for `ttl` seconds);
+a done job keeps only its PNG until it expires, `ttl` seconds after it finished, or is
+deleted. The store holds at most `max_jobs` jobs and its files count against the
+server's byte budget (storage.Budget): when either is short, the oldest finished jobs are
+forgotten first. Ids are random and unguessable: knowing one is what lets a client see a
+job. A cancel takes effect for the client at once, whatever the attack is doing; the
+worker stops at the end of the step it is in.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 from ..core.attacks import StepRecord
 from .errors import ApiError
 from .options import AttackRequest
+from .storage import Budget
 
 FINISHED = ("done", "failed", "cancelled")
 
@@ -50,8 +56,11 @@ class Progress:
 
 
 class Job:
-    def __init__(self, request: AttackRequest, workdir: Path, upload: Path, filename: str) -> None:
+    def __init__(self, request: AttackRequest, workdir: Path, upload: Path, filename: str,
+                 reserved: int = 0) -> None:
         self.id = secrets.token_urlsafe(16)
+        self.reserved = reserved  # bytes of the budget this job holds (its upload, then its PNG)
+        self.finished_event = threading.Event()
         self.request = request
         self.workdir = workdir
         self.upload = upload
@@ -90,27 +99,37 @@ class Job:
             if self._cancel_requested:
                 attack.cancel()
 
-    def cancel(self) -> None:
+    def cancel(self, error: ApiError | None = None) -> None:
+        """Cancelled (or, with `error`, failed) now, for the client; the attack stops at the
+        end of its current step and its result, if any, is dropped."""
         with self._lock:
             if self.is_finished:
                 return
             self._cancel_requested = True
             if self._attack is not None:
-                self._attack.cancel()  # takes effect within one step
+                self._attack.cancel()
+            if self.state == "running":
+                self.error = error
+                self._finish("failed" if error is not None else "cancelled")
         # Still queued: the worker never starts it (the pool frees its slot at once).
         if self.future is not None and self.future.cancel():
             with self._lock:
                 self._finish("cancelled")
 
-    def succeed(self, report: dict[str, Any], png: Path) -> None:
+    def succeed(self, report: dict[str, Any], png: Path) -> bool:
+        """False if the job was cancelled meanwhile (the result is dropped)."""
         with self._lock:
+            if self.is_finished:
+                return False
             self.report, self.png = report, png
             self._finish("done")
+            return True
 
     def fail(self, error: ApiError) -> None:
         with self._lock:
-            self.error = error
-            self._finish("failed")
+            if not self.is_finished:
+                self.error = error
+                self._finish("failed")
 
     def mark_cancelled(self) -> None:
         with self._lock:
@@ -121,6 +140,7 @@ class Job:
             self.state = state
             self.finished = time.time()
             self._attack = None
+            self.finished_event.set()
 
     def to_json(self, ttl: float) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -145,13 +165,25 @@ class Job:
 
 
 class JobStore:
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, ttl: float, max_jobs: int = 256, budget: Budget | None = None) -> None:
         self.ttl = ttl
+        self.max_jobs = max_jobs
+        self.budget = budget or Budget(1 << 62)
+        self.budget.make_room = self.make_room
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
     def add(self, job: Job) -> None:
+        """Keep a new job; the oldest finished ones are forgotten when the store is full."""
+        self.reap()
         with self._lock:
+            excess = len(self._jobs) + 1 - self.max_jobs
+        if excess > 0:
+            self._forget_oldest_finished(count=excess)
+        with self._lock:
+            if len(self._jobs) >= self.max_jobs:
+                raise ApiError(429, "too_many_jobs", f"the server keeps at most {self.max_jobs} jobs and none "
+                               "has finished; retry later", headers={"Retry-After": "30"})
             self._jobs[job.id] = job
 
     def get(self, job_id: str) -> Job:
@@ -159,13 +191,51 @@ class JobStore:
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None:
-            raise ApiError(404, "unknown_job", f"no job {job_id!r} (finished jobs are kept {self.ttl:g} s)")
+            raise ApiError(404, "unknown_job", f"no job {job_id[:64]!r} (finished jobs are kept up to {self.ttl:g} s)")
         return job
 
     def remove(self, job: Job) -> None:
         with self._lock:
             self._jobs.pop(job.id, None)
+        self.free_files(job)
+
+    def free_files(self, job: Job) -> None:
+        """Delete a job's folder and give its bytes back to the budget (idempotent)."""
         shutil.rmtree(job.workdir, ignore_errors=True)
+        with job._lock:
+            reserved, job.reserved = job.reserved, 0
+        self.budget.release(reserved)
+
+    def settle(self, job: Job) -> None:
+        """Worker side, when the attack has returned: a done job keeps its PNG only (its
+        upload goes), any other loses its files now."""
+        if job.state == "done":
+            job.upload.unlink(missing_ok=True)
+            png = job.png.stat().st_size if job.png is not None and job.png.exists() else 0
+            with self._lock:  # against a concurrent remove(): either it frees the PNG's bytes, or we do
+                kept = job.id in self._jobs
+                if kept:
+                    with job._lock:
+                        released, job.reserved = job.reserved, png
+            if kept:
+                self.budget.release(released)
+                self.budget.add(png)  # may forget older jobs, so outside the store's lock
+                return
+        self.free_files(job)
+
+    def make_room(self, nbytes: int) -> None:
+        """Forget the oldest finished jobs until `nbytes` are free (or none is left)."""
+        self._forget_oldest_finished(nbytes=nbytes)
+
+    def _forget_oldest_finished(self, count: int = 0, nbytes: int = 0) -> None:
+        with self._lock:
+            finished = sorted((j for j in self._jobs.values() if j.finished is not None), key=lambda j: j.finished or 0)
+        freed = 0
+        for n, job in enumerate(finished):
+            if n >= count and freed >= nbytes:
+                break
+            freed += job.reserved
+            self.remove(job)
 
     def reap(self, now: float | None = None) -> int:
         """Forget finished jobs older than the ttl and delete their files."""

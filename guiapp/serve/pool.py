@@ -7,6 +7,7 @@ raises QueueFull with a Retry-After estimated from how long recent tasks took.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import threading
 import time
@@ -37,6 +38,7 @@ class WorkerPool:
         self._mean_seconds = typical_seconds  # a prior, replaced by the first measurement
         self._measured = False
         self._closed = False
+        self._futures: set[Future] = set()  # submitted and not done
 
     @property
     def pending(self) -> int:
@@ -71,9 +73,16 @@ class WorkerPool:
         except RuntimeError:  # executor shut down between the check and here
             self._release()
             raise PoolClosed() from None
+        with self._lock:
+            self._futures.add(future)
         # Runs when the task finishes *or* is cancelled while still queued.
-        future.add_done_callback(lambda _f: self._release())
+        future.add_done_callback(self._done)
         return future
+
+    def _done(self, future: Future) -> None:
+        with self._lock:
+            self._futures.discard(future)
+        self._release()
 
     def _record(self, seconds: float) -> None:
         with self._lock:
@@ -88,7 +97,13 @@ class WorkerPool:
         """Refuse new tasks (the server is stopping); running ones finish."""
         self._closed = True
 
-    def shutdown(self) -> None:
-        """Drop queued tasks, wait for the running ones (the caller has cancelled them)."""
+    def shutdown(self, wait_s: float | None = None) -> bool:
+        """Drop queued tasks and wait for the running ones (the caller has cancelled them:
+        they end with their current step) up to `wait_s` seconds (None: no limit). True if
+        none is left running; the threads of those that are end with them."""
         self._closed = True
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            running = set(self._futures)
+        _done, left = concurrent.futures.wait(running, timeout=wait_s)
+        return not left

@@ -84,6 +84,9 @@ class ModelList(BaseModel):
     max_upload_mb: float
     max_pixels: int
     max_steps: int
+    max_jobs: int
+    max_disk_mb: float
+    installed: list[str]  # models an attack may craft on (transfer surrogates): those on this machine
 
 
 class Health(BaseModel):

@@ -2,12 +2,15 @@
 
 We bind the socket ourselves so that a taken port is a clear one-line error, `--port 0`
 works (the chosen port is printed), and the address printed is the real one. On a stop
-signal, running attacks are cancelled first (they stop within one step), so open
-requests are answered (503) and the process exits promptly with status 0.
+signal, running attacks are cancelled first (their clients get 503 at once), open
+requests are answered, the temp folder is deleted, and the process exits with status 0
+within seconds: an attack step still running (one iteration can take long on a large
+image) is not waited for beyond a moment, the process exits without it.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sys
@@ -21,7 +24,7 @@ from .app import create_app
 from .engine import Engine
 from .settings import ServeSettings, check_exposure
 
-GRACE_S = 30  # after a stop signal, how long open requests may take to be answered
+GRACE_S = 3  # after a stop signal, how long open requests may take to be answered (they are cancelled)
 
 
 class _Server(uvicorn.Server):
@@ -77,5 +80,11 @@ def serve(settings: ServeSettings, model: Classifier, sock: socket.socket | None
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()
-    print("guiapp server stopped", file=sys.stderr, flush=True)
-    return 0
+    if getattr(app.state, "workers_idle", True):
+        print("guiapp server stopped", file=sys.stderr, flush=True)
+        return 0
+    # A worker thread is inside a long attack step (cancelled; nothing of it is kept, the
+    # temp folder is gone): Python would wait for it at exit, so exit without it.
+    print("guiapp server stopped (an attack step in progress was abandoned)", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(0)

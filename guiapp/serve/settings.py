@@ -4,6 +4,7 @@ network port without a token."""
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass
 
 from ..core.errors import GuiappError
@@ -24,10 +25,15 @@ class ServeSettings:
     max_steps: int = 1000  # most steps/iterations a client may ask for (keeps workers from being held for hours)
     attack_timeout_s: float = 600.0  # a running attack is cancelled after this long
     job_ttl_s: float = 900.0  # finished jobs (and their PNG) are forgotten after this long
+    max_jobs: int = 256  # jobs kept (finished ones are forgotten oldest first to make room)
+    max_disk_mb: float = 512.0  # the temp folder: uploads (also arriving ones) and PNGs of finished jobs
     centroids: str | None = "auto"  # server-side choice; clients may only switch the term off
 
     def __post_init__(self) -> None:
+        finite = all(math.isfinite(v) for v in (self.max_upload_mb, self.attack_timeout_s, self.job_ttl_s,
+                                                 self.max_disk_mb))
         checks = [
+            (finite, "--max-upload-mb, --max-disk-mb, --attack-timeout and --job-ttl must be finite numbers"),
             (0 <= self.port <= 65535, "--port must be in 0..65535"),
             (self.workers >= 1, "--workers-per-device must be at least 1"),
             (self.max_queue >= 0, "--max-queue must be >= 0"),
@@ -36,6 +42,9 @@ class ServeSettings:
             (self.max_steps >= 1, "--max-steps must be at least 1"),
             (self.attack_timeout_s > 0, "--attack-timeout must be > 0"),
             (self.job_ttl_s > 0, "--job-ttl must be > 0"),
+            (self.max_jobs > self.workers + self.max_queue,
+             "--max-jobs must be more than the attacks running and queued (--workers-per-device + --max-queue)"),
+            (self.max_disk_mb >= self.max_upload_mb, "--max-disk-mb must be at least --max-upload-mb"),
             (self.token is None or len(self.token) >= 8, "--token must be at least 8 characters"),
         ]
         for ok, message in checks:
@@ -45,6 +54,10 @@ class ServeSettings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * MIB)
+
+    @property
+    def max_disk_bytes(self) -> int:
+        return int(self.max_disk_mb * MIB)
 
 
 def is_loopback(host: str) -> bool:

@@ -2,9 +2,12 @@
 
 Starlette's form parser spools a whole upload (under a name of its choosing) before the
 endpoint sees it; here the body is parsed while it streams in, so an oversized upload is
-refused after `max_bytes`, not after it has filled the disk. The client's file name never
-touches the file system: the image is written as `<folder>/upload`, and the name is kept,
-sanitised, only as text (it becomes the PNG's "source" metadata, as with the CLI).
+refused after `max_bytes`, not after it has filled the disk, and every byte is counted
+against the server's temp budget (storage.Budget) as it arrives, so many uploads at once
+cannot fill it either. A body must end with its closing boundary: a truncated one would
+silently lose its last field. The client's file name never touches the file system: the
+image is written as `<folder>/upload`, and the name is kept, sanitised, only as text (it
+becomes the PNG's "source" metadata, as with the CLI).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from starlette.requests import ClientDisconnect
 
 from ..core.imageio import MIN_SIDE
 from .errors import ApiError
+from .storage import Budget
 
 MAX_FIELD_BYTES = 16 * 1024  # a label or an option value; nothing legitimate is longer
 MAX_PARTS = 40
@@ -35,6 +39,7 @@ class Upload:
     image: Path | None = None
     filename: str = UPLOAD_NAME  # the client's base name, sanitised
     image_bytes: int = 0
+    reserved: int = 0  # bytes of the temp budget this upload holds (the caller releases them)
 
 
 def safe_name(name: str | None) -> str:
@@ -42,6 +47,11 @@ def safe_name(name: str | None) -> str:
     base = re.split(r"[\\/]", name or "")[-1]
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip(".")[:128]
     return cleaned or UPLOAD_NAME
+
+
+def storage_full() -> ApiError:
+    return ApiError(503, "storage_full", "the server's temp space (--max-disk-mb) is full of uploads and results; "
+                    "retry later", headers={"Retry-After": "30"})
 
 
 def too_large(limit: int) -> ApiError:
@@ -63,6 +73,10 @@ class _FormCollector:
         self._name = ""
         self._value = bytearray()
         self._file: BinaryIO | None = None
+        self.ended = False  # the closing boundary was seen
+
+    def end(self) -> None:
+        self.ended = True
 
     def callbacks(self) -> dict:
         return {
@@ -73,6 +87,7 @@ class _FormCollector:
             "on_headers_finished": self.headers_finished,
             "on_part_data": self.part_data,
             "on_part_end": self.part_end,
+            "on_end": self.end,
         }
 
     def part_begin(self) -> None:
@@ -133,8 +148,11 @@ class _FormCollector:
             self._file = None
 
 
-async def receive_form(request: Request, folder: Path, max_bytes: int, file_field: str = "image") -> Upload:
-    """Parse a multipart/form-data body as it arrives; 413 as soon as it passes `max_bytes`."""
+async def receive_form(request: Request, folder: Path, max_bytes: int, budget: Budget,
+                       file_field: str = "image") -> Upload:
+    """Parse a multipart/form-data body as it arrives; 413 as soon as it passes `max_bytes`,
+    503 when the server's temp budget has no room for it (the upload's `reserved` bytes
+    are the caller's to release once they are deleted)."""
     mime, params = parse_options_header(request.headers.get("content-type"))
     if mime != b"multipart/form-data":
         raise ApiError(
@@ -151,20 +169,37 @@ async def receive_form(request: Request, folder: Path, max_bytes: int, file_fiel
         raise too_large(max_bytes)  # refuse before reading a byte
     collector = _FormCollector(folder, file_field)
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
-    received = 0
+    received = reserved = 0
+    if declared.isdigit():  # room for the whole body, before reading a byte
+        reserved = int(declared)
+        if not budget.try_reserve(reserved):
+            raise storage_full()
     try:
         async for chunk in request.stream():
             received += len(chunk)
             if received > max_bytes:
                 raise too_large(max_bytes)
+            if received > reserved:
+                if not budget.try_reserve(received - reserved):
+                    raise storage_full()
+                reserved = received
             parser.write(chunk)
         parser.finalize()
+        if not collector.ended:
+            raise ApiError(400, "bad_form", "the multipart body ends without its closing boundary "
+                           "(a truncated upload?); nothing was used")
     except MultipartParseError as exc:
+        budget.release(reserved)
         raise ApiError(400, "bad_form", f"malformed multipart body ({exc})") from None
     except ClientDisconnect:
+        budget.release(reserved)
         raise ApiError(400, "client_disconnected", "the client went away during the upload") from None
+    except BaseException:
+        budget.release(reserved)
+        raise
     finally:
         collector.close()
+    collector.upload.reserved = reserved
     return collector.upload
 
 
