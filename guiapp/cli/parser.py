@@ -153,7 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attack-timeout", type=float_in(0, 7 * 86400), default=600.0,
                    help="seconds before a running attack is stopped")
     p.add_argument("--job-ttl", type=float_in(0, 30 * 86400), default=900.0,
-                   help="seconds a finished job and its PNG are kept")
+                   help="seconds a finished job and its PNG are kept (a failed job's files go at once)")
+    p.add_argument("--max-jobs", type=int_in(2, 10**6), default=256,
+                   help="jobs kept at once; the oldest finished ones are forgotten first")
+    p.add_argument("--max-disk-mb", type=float_in(0, 1e7), default=512.0,
+                   help="the server's temp folder: uploads (also arriving ones) and finished PNGs; beyond it 503")
     p.add_argument("--centroids", default="auto",
                    help="centroid file, 'auto' (shipped) or 'none'; in transfer mode a folder of <surrogate>.npz files")
     _add_model_args(p)

@@ -52,6 +52,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         attack_timeout_s=args.attack_timeout,
         job_ttl_s=args.job_ttl,
+        max_jobs=args.max_jobs,
+        max_disk_mb=args.max_disk_mb,
         centroids=centroids_arg(args.centroids),
     )
     check_exposure(settings)  # before spending seconds on the model
