@@ -147,6 +147,11 @@ def image_from_pil(img: Image.Image, path: Path | None = None, *, top: float | N
 def _check_file(path: Path) -> None:
     """Refuse what is not a regular, non-empty file before Pillow sees it (a FIFO would block)."""
     if path.is_symlink() and not path.exists():
+        try:
+            os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ImageLoadError(f"{path}: a loop of symbolic links (it never leads to a file)") from None
         raise ImageLoadError(f"{path}: broken symbolic link (its target {os.readlink(path)} does not exist)")
     try:
         st = path.stat()

@@ -2,6 +2,9 @@
 
 The lock is an OS file lock (flock) on a file in the output folder: the OS drops it when
 the holding process dies, however it dies, so a crash never leaves the folder locked.
+A batch that ends deletes the lock file while it still holds the lock; whoever opened the
+file just before and then gets the lock sees that it was deleted (the name no longer
+leads to the file it locked) and tries again, so two batches never hold "the" lock.
 Temp files of ours that a killed run left behind are removed by the next run, which is
 safe only while holding the lock (another running batch's temp files are not stale).
 """
@@ -34,17 +37,23 @@ class OutputLock:
         self._fd: int | None = None
 
     def acquire(self) -> "OutputLock":
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise OutputError(f"cannot create the lock file {self.path}: {exc.strerror}") from exc
-        if not _try_lock(fd):
-            holder = _read_holder(fd)
-            os.close(fd)
-            raise BatchLockedError(
-                f"another batch{holder} is writing to {self.path.parent}; wait for it to finish, "
-                "or choose another output folder"
-            )
+        for _attempt in range(20):
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise OutputError(f"cannot create the lock file {self.path}: {exc.strerror}") from exc
+            if not _try_lock(fd):
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise BatchLockedError(
+                    f"another batch{holder} is writing to {self.path.parent}; wait for it to finish, "
+                    "or choose another output folder"
+                )
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # the batch that held it ended and deleted it meanwhile: lock the new one
+        else:
+            raise OutputError(f"cannot lock {self.path}: it keeps being replaced")
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
@@ -52,7 +61,11 @@ class OutputLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)  # closing drops the lock; the file stays (unlinking would race)
+            try:
+                self.path.unlink()  # while still locked: see the module doc
+            except OSError:
+                pass  # a read-only folder, or Windows (an open file cannot be deleted): it stays
+            os.close(self._fd)  # closing drops the lock
             self._fd = None
 
     def __enter__(self) -> "OutputLock":
@@ -78,6 +91,15 @@ def _try_lock(fd: int) -> bool:
         return True
     except BlockingIOError:
         return False
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def _read_holder(fd: int) -> str:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from ..errors import OutputError
 from .journal import Journal, RunInfo
@@ -106,13 +108,26 @@ def write_reports(journal: Journal, input_dir: str | None = None) -> BatchSummar
         "rows": [asdict(r) for r in rows],
     }
     out = journal.out_dir
-    _atomic_write(out / REPORT_JSON, json.dumps(payload, indent=1, default=str))
+    # Strict JSON (RFC 8259 has no NaN or Infinity; JSON.parse and most parsers refuse them):
+    # a value that does not exist (the PSNR of an image that failed to load) is null.
+    _atomic_write(out / REPORT_JSON, json.dumps(json_safe(payload), indent=1, default=str, allow_nan=False))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=[f.name for f in fields(BatchRow)])
     writer.writeheader()
     writer.writerows(payload["rows"])
     _atomic_write(out / REPORT_CSV, buf.getvalue())
     return summary
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with every NaN or infinite float (at any depth) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -151,20 +151,27 @@ class BatchRunner:
 
     # -- planning ------------------------------------------------------------------------
     def plan(self) -> tuple[list[Path], list[Path]]:
-        """(candidate image files, non-image files), relative to the input folder, sorted."""
+        """(candidate image files, non-image files), relative to the input folder, sorted.
+        Every entry but folders and hidden files is listed, so it gets a report row: a
+        symbolic link that leads nowhere (dangling, or a loop) with an image's name becomes
+        an error row saying so, not silence."""
         walker = self.input_dir.rglob("*") if self.recursive else self.input_dir.iterdir()
         images: list[Path] = []
         others: list[Path] = []
         out = self.out_dir.resolve()
         for p in sorted(walker):
-            if not p.is_file() or p.name.startswith("."):
+            if p.name.startswith(".") or p.is_dir():
                 continue
+            try:
+                real = p.resolve()
+            except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+                real = p
             if self.in_place:
                 if p.parent.resolve() == out and p.name in (REPORT_CSV, REPORT_JSON):
                     continue
                 if p.name.endswith(IN_PLACE_SUFFIX) and _is_our_output(p):
                     continue
-            elif out in p.resolve().parents:
+            elif out in real.parents:
                 continue  # our own outputs, when they are allowed inside the input tree
             (images if p.suffix.lower() in IMAGE_SUFFIXES else others).append(p.relative_to(self.input_dir))
         return images, others
@@ -330,7 +337,8 @@ class BatchRunner:
             pending = self._summary.pending if self._summary else 0
             raise BatchStoppedError(
                 f"stopped the batch: {fatal}; {pending} image{'s' if pending != 1 else ''} not attacked. "
-                "Free some space, then run the same batch again to resume"
+                "Make the output folder writable again (free space, permissions), then run the same batch "
+                "again to resume"
             )
 
     def _task_settings(self) -> TaskSettings:

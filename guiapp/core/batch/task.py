@@ -36,8 +36,9 @@ from ..threads import DEFAULT_THREADS
 # bytes with 1 and 2 threads (measured: 6 of 6 images differ). The count is fixed per attack
 # (guiapp.core.threads: 1 unless asked otherwise) and is part of the settings key, so the
 # output is independent of --workers; 1 thread per worker lets N workers use N cores.
-# Disk-level failures: every later image would fail the same way, so the batch stops.
-FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+# Disk-level failures of the output folder: every later image would fail the same way, so
+# the batch stops (full, over quota, read-only, no permission or immutable).
+FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 PNG_KEY = "batch"  # PNG text chunk guiapp:batch = the settings key of the image
 
 
@@ -159,7 +160,8 @@ def image_key(run_key: str, spec: str) -> str:
 
 
 def is_disk_level(exc: BaseException) -> bool:
-    """True for errors caused by the output device (full, over quota, read-only)."""
+    """True for errors of the output folder (full, over quota, read-only, permission
+    denied); only ever asked about an OutputError, never about reading an input."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno in FATAL_ERRNOS:

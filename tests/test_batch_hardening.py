@@ -1,0 +1,180 @@
+"""Batch tells the truth (issue 23, items 7, 8, 9 and 12), on real folders.
+
+It stops at the first permission error of its output folder, redoes an output that is
+another input's PNG, gives every file of the folder a report row (a dangling symlink and
+a symlink loop included), writes strict JSON, and leaves no lock file behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from guiapp.cli import main
+from guiapp.core.batch import BatchRunner, TargetSpec
+from guiapp.core.batch import outdir
+from guiapp.core.batch.outdir import LOCK_NAME, OutputLock
+from guiapp.core.imageio import read_png_metadata
+
+SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
+CPU = ["--device", "cpu"]
+
+
+def _folder(folder: Path, n: int) -> Path:
+    folder.mkdir()
+    for i in range(n):
+        Image.open(SAMPLES / ("coffee.jpg" if i % 2 else "chelsea_cat.jpg")).resize((64, 48)).save(
+            folder / f"img{i}.jpg")
+    return folder
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN and Infinity, as JSON.parse (RFC 8259) does."""
+    def refuse(name: str):
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _rows(out: Path) -> dict[str, dict]:
+    return {r["input"]: r for r in strict_json((out / "report.json").read_text())["rows"]}
+
+
+# -- item 7 -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EACCES])
+def test_permission_error_stops_the_batch_at_once(tmp_path, capsys, monkeypatch, code):
+    """As with `chattr +i OUT` after two PNGs: the third PNG cannot be written, and the
+    batch stops there instead of attacking the rest for nothing."""
+    from guiapp.core import imageio
+
+    inp = _folder(tmp_path / "in", 5)
+    out = tmp_path / "out"
+    real_replace = os.replace
+    written: list[str] = []
+
+    def replace(src, dst, *args, **kwargs):
+        if str(dst).endswith(".png"):
+            if len(written) == 2:
+                raise PermissionError(code, os.strerror(code))
+            written.append(str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(imageio.os, "replace", replace)
+    attacked: list[str] = []
+    import guiapp.core.batch.task as task
+
+    real_execute = task.execute
+    monkeypatch.setattr(task, "execute", lambda plan, *a, **k: attacked.append(plan.source_name) or real_execute(
+        plan, *a, **k))
+    assert main(["batch", str(inp), "--out", str(out), "-t", "goldfish", "--workers", "1", *CPU]) == 2
+    text = capsys.readouterr()
+    assert len(attacked) == 3  # two written, the third failed: the other two were never attacked
+    assert "stopped the batch: cannot write" in text.err and "permission denied" in text.err
+    assert "3 images not attacked" in text.err and "error: " in text.err
+    rows = _rows(out)
+    assert sorted(r["status"] for r in rows.values()) == ["ok", "ok", "pending", "pending", "pending"]
+    assert strict_json((out / "report.json").read_text())["summary"]["state"] == "stopped"
+
+
+# -- item 8 -------------------------------------------------------------------------------
+
+
+def test_an_output_swapped_for_another_inputs_png_is_redone(tmp_path, capsys):
+    inp = _folder(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    args = ["batch", str(inp), "--out", str(out), "-t", "goldfish", *CPU]
+    assert main(args) == 0
+    assert read_png_metadata(out / "img1.png")["source"] == "img1.jpg"
+    shutil.copyfile(out / "img0.png", out / "img1.png")  # same settings, same target: another source
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "done 2/2: 2 succeeded (1 in an earlier run)" in capsys.readouterr().out  # img1 redone
+    assert read_png_metadata(out / "img1.png")["source"] == "img1.jpg"
+
+
+# -- item 9 -------------------------------------------------------------------------------
+
+
+def test_every_file_gets_a_row_symlinks_included(tmp_path, capsys):
+    inp = _folder(tmp_path / "in", 1)
+    (inp / "gone.jpg").symlink_to(inp / "deleted.jpg")  # dangling
+    (inp / "loop.png").symlink_to(inp / "loop2.png")  # a loop of two links
+    (inp / "loop2.png").symlink_to(inp / "loop.png")
+    (inp / "notes.txt").symlink_to(inp / "missing.txt")  # dangling, not an image
+    (inp / "alias.jpg").symlink_to(inp / "img0.jpg")  # a working link is an image like any other
+    out = tmp_path / "out"
+    assert main(["batch", str(inp), "--out", str(out), "-t", "goldfish", *CPU]) == 1
+    rows = _rows(out)
+    assert set(rows) == {"img0.jpg", "alias.jpg", "gone.jpg", "loop.png", "loop2.png", "notes.txt"}
+    assert rows["img0.jpg"]["status"] == rows["alias.jpg"]["status"] == "ok"
+    assert rows["gone.jpg"]["status"] == "error" and "broken symbolic link" in rows["gone.jpg"]["error"]
+    for name in ("loop.png", "loop2.png"):
+        assert rows[name]["status"] == "error" and "loop of symbolic links" in rows[name]["error"]
+    assert rows["notes.txt"]["status"] == "skipped"
+    assert "done 6/6: 2 succeeded, 0 failed, 3 errors, 1 skipped" in capsys.readouterr().out
+
+
+# -- item 12 ------------------------------------------------------------------------------
+
+
+def test_report_json_is_strict_and_no_lock_is_left(tmp_path, capsys):
+    inp = _folder(tmp_path / "in", 1)
+    (inp / "broken.jpg").write_bytes((SAMPLES / "rocket.jpg").read_bytes()[:500])  # an error row: no PSNR
+    out = tmp_path / "out"
+    assert main(["batch", str(inp), "--out", str(out), "-t", "goldfish", *CPU]) == 1
+    text = (out / "report.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    rows = _rows(out)
+    assert rows["broken.jpg"]["psnr"] is None and rows["broken.jpg"]["target_conf"] is None
+    assert rows["img0.jpg"]["psnr"] > 20
+    assert not (out / LOCK_NAME).exists()
+    assert main(["batch-report", str(out)]) == 0 and not (out / LOCK_NAME).exists()
+    strict_json((out / "report.json").read_text())
+
+
+def test_the_apps_batch_leaves_no_lock_and_strict_json(tmp_path, model):
+    """What the desktop app's Batch dialog runs (BatchRunner in a thread), finished and stopped."""
+    inp = _folder(tmp_path / "in", 3)
+    (inp / "broken.png").write_text("not an image")
+    out = tmp_path / "out"
+    runner = BatchRunner(inp, out, model, TargetSpec(label="goldfish"), workers=1)
+    for _ in runner.run():
+        pass
+    assert not (out / LOCK_NAME).exists()
+    strict_json((out / "report.json").read_text())
+    runner = BatchRunner(inp, tmp_path / "out2", model, TargetSpec(label="goldfish"), workers=1)
+    for progress in runner.run():
+        runner.stop_after_current()  # the dialog's Stop
+    assert progress.done < progress.total and not (tmp_path / "out2" / LOCK_NAME).exists()
+    assert strict_json((tmp_path / "out2" / "report.json").read_text())["summary"]["pending"] > 0
+
+
+def test_lock_taken_just_before_its_file_is_deleted(tmp_path, monkeypatch):
+    """The race the deletion opens: B opens the lock file, A ends (deletes it), B locks the
+    deleted file. B must notice and lock the file that is there now, or a third batch C
+    could lock a new file while B believes it holds the lock."""
+    real_try_lock = outdir._try_lock
+    raced = []
+
+    def try_lock(fd):
+        if not raced:  # A deletes the file between B's open and B's lock
+            raced.append(True)
+            (tmp_path / LOCK_NAME).unlink()
+        return real_try_lock(fd)
+
+    monkeypatch.setattr(outdir, "_try_lock", try_lock)
+    (tmp_path / LOCK_NAME).touch()
+    with OutputLock(tmp_path) as lock:
+        assert lock._fd is not None and outdir._same_file(lock._fd, tmp_path / LOCK_NAME)
+        monkeypatch.setattr(outdir, "_try_lock", real_try_lock)
+        with pytest.raises(outdir.BatchLockedError):
+            OutputLock(tmp_path).acquire()  # C is refused: B really holds the file that is there
+    assert not (tmp_path / LOCK_NAME).exists()

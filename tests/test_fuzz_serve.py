@@ -1,0 +1,146 @@
+"""Property-based test of the HTTP form fields (issue 23): random values for every field of
+/v1/attack against the in-process app.
+
+Whatever the fields say, the answer is a PNG (200) or one of the documented client errors
+(400, 413, 415, 422) as a JSON body with a message: never a 5xx, and no attack step longer
+than a few seconds (every number a client can send is bounded). Values are drawn per
+field: inside and far outside the option's bounds, its choices and lists of them, NaN,
+infinities, 5000-digit integers, empty and random text; the target is mostly valid so
+that many examples run a real (short) attack.
+
+Profiles as in test_fuzz_readers.py: "ci" (default; derandomized, 40 examples) and
+"long" (random), chosen by HYPOTHESIS_PROFILE:
+
+    HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest tests/test_fuzz_serve.py --hypothesis-show-statistics
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+import warnings
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+pytest.importorskip("fastapi")
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+from guiapp.core.attacks import MODES, options_of
+from guiapp.core.defences import DEFENCES
+from guiapp.serve import ServeSettings
+from guiapp.serve.app import create_app
+
+_COMMON = dict(deadline=None, database=None,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                      HealthCheck.function_scoped_fixture])
+settings.register_profile("ci", max_examples=40, derandomize=True, **_COMMON)
+settings.register_profile("long", max_examples=1000, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+pytestmark = pytest.mark.timeout(600)
+
+DOCUMENTED = {200, 400, 413, 415, 422}
+STEP_LIMIT_S = 5.0  # the longest one step may take (64x48 image, 1 CPU thread, a busy machine)
+REQUEST_LIMIT_S = 60.0  # a whole request, loading a surrogate model the first time included
+SPECS = {s.name: s for mode in MODES for s in options_of(mode)}
+FIELDS = ["target", "mode", "centroids", "steps", "refine-steps", "step-size", *SPECS]
+
+_numbers = st.one_of(
+    st.integers(-10**40, 10**40).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["nan", "inf", "-inf", "1e309", "-0", "0x10", "1_000", "٣", " 7 ", "9" * 5000, "", "none"]),
+)
+_text = st.text(max_size=40)
+
+
+def _defence_spec() -> st.SearchStrategy[str]:
+    one = st.tuples(st.sampled_from([*DEFENCES, "ppgn", "blur"]),
+                    st.sampled_from(["", ":quality=", ":size=", ":factor=", ":bits=", ":iterations=", ":bogus="]),
+                    _numbers).map(lambda t: f"{t[0]}{t[1]}{t[2][:12] if t[1] else ''}")
+    return st.lists(one, max_size=20).map(",".join)
+
+
+def _value(name: str) -> st.SearchStrategy[str]:
+    if name == "target":
+        return st.one_of(st.sampled_from(["goldfish", "tiger cat", "1", "n01443537"]), _text, _numbers)
+    if name == "mode":
+        return st.one_of(st.sampled_from(MODES), _text)
+    if name == "centroids":
+        return st.one_of(st.sampled_from(["auto", "none", "/etc/passwd", "../x.npz"]), _text)
+    spec = SPECS.get(name.replace("-", "_"), SPECS.get("max_steps" if name == "steps" else "refine_steps"))
+    if name == "defences":
+        return st.one_of(_defence_spec(), _text)
+    if spec.kind is tuple:
+        items = st.sampled_from(spec.meta.choices) if spec.meta.choices else _text
+        return st.one_of(st.lists(items, max_size=20).map(",".join), _text)
+    if spec.meta.choices:
+        return st.one_of(st.sampled_from(spec.meta.choices), _text)
+    low = spec.meta.low if spec.meta.low is not None else -1e6
+    high = spec.meta.high if spec.meta.high is not None else 1e6
+    inside = (st.integers(int(low), int(high)) if spec.kind is int else st.floats(low, high)).map(str)
+    return st.one_of(inside, inside, _numbers, _text)
+
+
+@st.composite
+def forms(draw) -> dict[str, str]:
+    names = draw(st.lists(st.sampled_from(FIELDS[1:]), unique=True, max_size=8))
+    fields = {n: draw(_value(n)) for n in ["target", *names]}
+    if draw(st.booleans()):
+        # Short attacks: the server's step cap is 4, and the fuzz is about values, not time.
+        for cap in ("steps", "iterations", "max_steps"):
+            fields.setdefault(cap, "2")
+    if draw(st.integers(0, 9)) == 0:
+        fields[draw(_text.filter(lambda t: t not in ("image", "")))] = draw(_text)
+    return fields
+
+
+@pytest.fixture(scope="module")
+def app_client(model):
+    from guiapp.serve import engine as engine_module
+
+    steps: list[float] = []
+    real_from_record = engine_module.Progress.from_record
+
+    def timed(record, max_steps):
+        steps.append(time.monotonic())
+        return real_from_record(record, max_steps)
+
+    engine_module.Progress.from_record = timed  # type: ignore[method-assign]
+    settings_ = ServeSettings(max_upload_mb=1, max_pixels=1_000_000, max_steps=4, job_ttl_s=60)
+    try:
+        with TestClient(create_app(settings_, model), base_url="http://127.0.0.1:8000") as c:
+            yield c, steps
+    finally:
+        engine_module.Progress.from_record = real_from_record  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="module")
+def tiny(cat_path) -> bytes:
+    buf = io.BytesIO()
+    Image.open(cat_path).convert("RGB").resize((64, 48)).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+@given(fields=forms(), use_junk=st.integers(0, 19), junk=st.binary(max_size=200))
+def test_random_form_fields_get_a_documented_answer(app_client, tiny, fields, use_junk, junk):
+    client, steps = app_client
+    steps.clear()
+    data = junk if use_junk == 0 else tiny  # sometimes not an image at all
+    started = time.monotonic()
+    r = client.post("/v1/attack", files={"image": ("x.jpg", data, "image/jpeg")},
+                    data={k: v.replace("\0", "") for k, v in fields.items()})
+    took = time.monotonic() - started
+    assert r.status_code in DOCUMENTED, (fields, r.status_code, r.text[:500])
+    if r.status_code != 200:
+        body = r.json()
+        assert body["error"] and body["message"] and len(body["message"]) <= 1000, body
+    assert took < REQUEST_LIMIT_S, (fields, took)
+    gaps = [b - a for a, b in zip(steps, steps[1:])]
+    assert not gaps or max(gaps) < STEP_LIMIT_S, (fields, gaps)
+    assert client.get("/healthz").json()["queued_or_running"] == 0
