@@ -34,8 +34,9 @@ class TransferConfig:
     momentum: float = option(1.0, "MI decay factor; 0 disables momentum", low=0, high=10)
     diversity: float = option(0.7, "DI: probability of a random resize-and-pad per iteration; 0 disables",
                               low=0, high=1)
-    di_scale: float = option(1.1, "DI: resize to [s, di_scale*s) and pad to di_scale*s", low=1, high=2,
-                             low_open=True)
+    # From 1.01: below 1 + 1/crop the padded size rounds to the crop itself and DI has no
+    # sizes to draw from (1.004 crashed the attack in torch.randint).
+    di_scale: float = option(1.1, "DI: resize to [s, di_scale*s) and pad to di_scale*s", low=1.01, high=2)
     # Bounded so that one iteration stays short on a large image (the kernel grows with it).
     ti_kernel: int = option(5, "TI: Gaussian gradient smoothing kernel, in model-input pixels; 0 or 1 disables",
                             low=0, high=31)
