@@ -1,5 +1,7 @@
 """`guiapp-cli serve` as a real uvicorn process on a free loopback port: start, attack,
-bad inputs over a real socket, and a clean exit on SIGTERM / SIGINT."""
+bad inputs over a real socket, and a clean exit on SIGTERM / SIGINT; issue 23 over a real
+socket: cancel and SIGTERM during a long step, orphaned temp roots after `kill -9`,
+cross-origin and rebinding requests, the token on /docs."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -139,9 +142,116 @@ def test_real_server_token_and_sigint(tmp_path):
     server = Server(tmp_path / "server.log", env={"GUIAPP_SERVE_TOKEN": "from-the-env"})
     try:
         assert server.http.get("/v1/models").status_code == 401
+        for path in ("/docs", "/openapi.json"):  # only /healthz is open
+            assert server.http.get(path).status_code == 401
+        assert server.http.get("/healthz").status_code == 200
         ok = server.http.get("/v1/models", headers={"Authorization": "Bearer from-the-env"})
         assert ok.status_code == 200 and ok.json()["models"][0]["name"] == "efficientnet-lite0"
         assert server.stop(signal.SIGINT) == 0, server.log.read_text()
         assert "guiapp server stopped" in server.log.read_text()
+    finally:
+        server.kill()
+
+
+def _gradient_png(path: Path, width: int, height: int) -> Path:
+    """A smooth image: kilobytes as a PNG, whatever its size."""
+    x = np.linspace(0, 255, width, dtype=np.float32)[None, :, None]
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None, None]
+    Image.fromarray(np.concatenate([x + 0 * y, y + 0 * x, (x + y) / 2], axis=2).astype(np.uint8)).save(path)
+    return path
+
+
+def _roots(tmp: Path) -> list[Path]:
+    return sorted(tmp.glob("guiapp-serve-*"))
+
+
+def _wait_job(http, job_id: str, states: tuple[str, ...], timeout: float = 120) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        job = http.get(f"/v1/jobs/{job_id}").json()
+        if job["state"] in states:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job never {states}: {job}")
+
+
+# The worst a client may ask of one step, on a 1500x1500 image: transfer's gradient
+# smoothing at the largest kernel (31 model pixels = 183 image pixels here), every DI and
+# centroid-mixup switch at its maximum. One iteration takes seconds on a CPU.
+WORST = {"target": "goldfish", "mode": "transfer", "surrogates": "efficientnet-lite0", "ti_kernel": "31",
+         "iterations": "1000", "diversity": "1", "di_scale": "2", "momentum": "10", "centroids": "none"}
+
+
+@pytest.mark.slow
+def test_cancel_and_sigterm_do_not_wait_for_a_long_step(tmp_path):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    big = _gradient_png(tmp_path / "big.png", 1500, 1500)
+    server = Server(tmp_path / "server.log", "--max-upload-mb", "5", env={"TMPDIR": str(temp)})
+    try:
+        http = server.http
+        files = {"image": ("big.png", big.read_bytes(), "image/png")}
+        job = http.post("/v1/jobs", files=files, data=WORST).json()
+        _wait_job(http, job["id"], ("running",))
+        time.sleep(1.0)  # inside the first iteration
+        started = time.monotonic()
+        assert http.delete(f"/v1/jobs/{job['id']}").json()["state"] == "cancelled"
+        assert _wait_job(http, job["id"], ("cancelled",))["state"] == "cancelled"
+        assert time.monotonic() - started < 2
+        end = time.monotonic() + 120
+        while http.get("/healthz").json()["queued_or_running"] and time.monotonic() < end:
+            time.sleep(0.1)  # the worker finishes its step, then frees its slot and the files
+        assert [p for p in _roots(temp)[0].iterdir() if p.is_dir()] == []
+
+        job = http.post("/v1/jobs", files=files, data=WORST).json()
+        _wait_job(http, job["id"], ("running",))
+        time.sleep(1.0)
+        started = time.monotonic()
+        assert server.stop(signal.SIGTERM) == 0, server.log.read_text()
+        assert time.monotonic() - started < 5, server.log.read_text()
+        assert "guiapp server stopped" in server.log.read_text() and "Traceback" not in server.log.read_text()
+        assert _roots(temp) == []  # the temp root went with it
+    finally:
+        server.kill()
+
+
+@pytest.mark.slow
+def test_kill9_leaves_a_root_the_next_server_removes(tmp_path, tiny):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    first = Server(tmp_path / "first.log", env={"TMPDIR": str(temp)})
+    try:
+        job = first.http.post("/v1/jobs", files={"image": (tiny.name, tiny.read_bytes(), "image/jpeg")},
+                              data={"target": "goldfish", "steps": "2"}).json()
+        _wait_job(first.http, job["id"], ("done",))
+        (orphan,) = _roots(temp)
+        first.proc.kill()  # kill -9: no cleanup
+        first.proc.wait()
+        assert orphan.exists() and any(orphan.rglob("*.png"))
+    finally:
+        first.kill()
+    second = Server(tmp_path / "second.log", env={"TMPDIR": str(temp)})
+    try:
+        assert not orphan.exists() and len(_roots(temp)) == 1
+        assert second.stop(signal.SIGTERM) == 0
+        assert _roots(temp) == []
+    finally:
+        second.kill()
+
+
+@pytest.mark.slow
+def test_other_sites_and_names_are_refused_over_a_socket(tmp_path, tiny):
+    server = Server(tmp_path / "server.log")
+    try:
+        files = {"image": (tiny.name, tiny.read_bytes(), "image/jpeg")}
+        form = {"target": "goldfish", "steps": "2"}
+        r = server.http.post("/v1/attack", files=files, data=form, headers={"Origin": "http://evil.example"})
+        assert r.status_code == 403 and r.json()["error"] == "forbidden_origin"
+        r = server.http.post("/v1/attack", files=files, data=form, headers={"Host": "evil.example"})
+        assert r.status_code == 403 and r.json()["error"] == "forbidden_host"
+        r = server.http.post("/v1/attack", files=files, data=form, headers={"Origin": server.url})
+        assert r.status_code == 200
+        r = server.http.post("/v1/attack", files=files, data={**form, "seed": str(10**30)})
+        assert r.status_code == 422 and "seed must be in [0, 4294967295]" in r.json()["message"]
     finally:
         server.kill()
