@@ -330,3 +330,21 @@ def test_cancel_and_timeout_do_not_wait_for_the_step(model, tiny, monkeypatch):
         r = c.post("/v1/attack", files=image(tiny), data=ATTACK)
         assert_error(r, 503, "timeout")
         assert time.monotonic() - started < 2.5 and not step.left.is_set()  # the step is still running
+
+
+def test_a_refused_job_releases_its_bytes_once(model, tiny, monkeypatch):
+    """The queue fills between the capacity check and the submit (another client was
+    faster): the refused upload gives its bytes back once, not twice."""
+    from guiapp.serve.pool import QueueFull
+
+    with make_client(model) as c:
+        engine = c.app.state.engine
+        assert engine.budget.try_reserve(1000)  # another upload arriving meanwhile
+
+        def full(fn):
+            raise QueueFull(3)
+
+        monkeypatch.setattr(engine.attacks, "submit", full)
+        assert_error(c.post("/v1/jobs", files=image(tiny), data=ATTACK), 429, "queue_full")
+        assert engine.budget.used == 1000 and len(engine.jobs) == 0 and not job_dirs(c)
+        engine.budget.release(1000)

@@ -132,6 +132,7 @@ class Engine:
         try:
             job.future = self.attacks.submit(lambda: self._run(job))  # QueueFull/PoolClosed propagate
         except BaseException:
+            job.reserved = 0  # the caller still owns the upload's bytes, and releases them
             self.jobs.remove(job)
             raise
         return job
