@@ -260,6 +260,8 @@ class AttackReport:
     l2: float
     psnr: float
     ssim: float
+    ciede2000: float  # mean CIEDE2000 colour difference (guiapp.core.metrics)
+    haarpsi: float  # HaarPSI similarity, 1 = identical
     steps: int
     seconds: float
     centroids: bool
@@ -300,6 +302,8 @@ def make_report(plan: AttackPlan, run: AttackRun, dist: Distortion, verified: Ve
         l2=dist.l2,
         psnr=dist.psnr,
         ssim=dist.ssim,
+        ciede2000=dist.ciede2000,
+        haarpsi=dist.haarpsi,
         steps=result.steps,
         seconds=run.seconds,
         centroids=plan.uses_centroids,
