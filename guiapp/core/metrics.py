@@ -20,12 +20,28 @@ seeing the whole image on a screen would). Below that size both are exact.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 PERCEPTUAL_PIXELS = 2_000_000
+_WARMING: threading.Thread | None = None
+
+
+def warm_up() -> None:
+    """Import the perceptual metrics' libraries in the background (piq imports torchvision's
+    models, ~1-2 s), so that it overlaps an attack instead of following it."""
+    global _WARMING
+    if _WARMING is None:
+        _WARMING = threading.Thread(target=_import_metric_libraries, name="guiapp-metrics-import", daemon=True)
+        _WARMING.start()
+
+
+def _import_metric_libraries() -> None:
+    import piq  # noqa: F401
+    import skimage.color  # noqa: F401
 
 
 @dataclass(frozen=True)

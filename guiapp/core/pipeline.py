@@ -38,7 +38,7 @@ from .device import pick_device
 from .imageio import MAX_PIXELS, LoadedImage, check_output_path, load_image, probe_writable, save_png
 from .labels import imagenet_labels
 from .memory import Estimate, MemoryCheck, check_memory
-from .metrics import Distortion, distortion
+from .metrics import Distortion, distortion, warm_up
 from .models import DEFAULT_MODEL, Classifier
 from .predict import Prediction, classify_pil, classify_saved, meets_target
 
@@ -106,6 +106,7 @@ def plan_attack(
     """
     config = config if config is not None else AttackConfig()
     strategy = strategy_of(config)
+    warm_up()  # the quality figures' libraries load while the attack runs
     width, height = image.size
     # Refuse now (MemoryLimitError) rather than be killed halfway through.
     check_fits(config, width, height, model.device if isinstance(model, Classifier) else pick_device(device))
