@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from guiapp.core.metrics import distortion, ssim
 
@@ -22,3 +23,34 @@ def test_known_psnr_and_ordering():
     small = np.clip(img + rng.integers(-2, 3, img.shape), 0, 255).astype(np.uint8)
     large = np.clip(img + rng.integers(-40, 41, img.shape), 0, 255).astype(np.uint8)
     assert 1 > ssim(img, small) > ssim(img, large)
+
+
+def test_perceptual_figures_see_what_psnr_misses():
+    """Colour noise on a grey image and grey (luminance) noise of the same PSNR: CIEDE2000
+    tells them apart, as a viewer would; identical images score 0 and 1."""
+    from guiapp.core.metrics import distortion
+
+    rng = np.random.default_rng(0)
+    grey = np.full((64, 80, 3), 128, np.uint8)
+    same = distortion(grey, grey)
+    assert same.ciede2000 == 0.0 and same.haarpsi == pytest.approx(1.0, abs=1e-5)
+    signs = rng.choice([-4, 4], size=(64, 80, 3))
+    colour = (grey.astype(int) + signs).astype(np.uint8)
+    luma = (grey.astype(int) + signs[..., :1]).astype(np.uint8)
+    c, g = distortion(grey, colour), distortion(grey, luma)
+    assert c.psnr == pytest.approx(g.psnr)  # the same size of change...
+    assert c.ciede2000 > 1.5 * g.ciede2000  # ...but colour noise on grey is far more visible
+    assert 0 < c.haarpsi < 1 and 0 < g.haarpsi < 1
+
+
+def test_perceptual_figures_of_large_images_are_bounded_samples(monkeypatch):
+    from guiapp.core import metrics
+
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-3, 4, a.shape), 0, 255).astype(np.uint8)
+    exact = metrics.distortion(a, b)
+    monkeypatch.setattr(metrics, "PERCEPTUAL_PIXELS", 30_000)  # 120 000 pixels: a 2x lattice / pooling
+    sampled = metrics.distortion(a, b)
+    assert sampled.ciede2000 == pytest.approx(exact.ciede2000, rel=0.02)  # a mean estimated from every 2nd pixel
+    assert sampled.psnr == exact.psnr and sampled.ssim == exact.ssim  # the others stay exact

@@ -1,12 +1,47 @@
-"""How different two 8-bit images are: L-inf, L2, PSNR and SSIM (all on RGB, 0..255 data)."""
+"""How different two 8-bit images are, numerically and to the eye.
+
+- L-inf, L2, PSNR: the size of the change (RGB, 0..255 data);
+- SSIM (Wang et al. 2004): local structure, luminance and contrast;
+- mean CIEDE2000 (scikit-image): the colour difference a person perceives, per pixel in
+  CIELAB, averaged. About 1 is imperceptible side by side, ~2.3 a just-noticeable
+  difference (Sharma et al. 2005); a grey photo with coloured noise scores high here even
+  when its PSNR looks fine;
+- HaarPSI (Reisenhofer et al. 2018, from piq): a structure metric in [0, 1] (1 =
+  identical) built on Haar wavelet responses, which tracks human quality judgements
+  better than PSNR and SSIM in its authors' tests.
+
+The two perceptual figures cost time on large images, so they are computed on bounded
+samples above a size: CIEDE2000 on an evenly spaced lattice of at most PERCEPTUAL_PIXELS
+pixels (a mean, so the lattice estimates it closely), HaarPSI on both images box-averaged
+by the smallest integer factor that brings them under PERCEPTUAL_PIXELS (as a person
+seeing the whole image on a screen would). Below that size both are exact.
+"""
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+
+PERCEPTUAL_PIXELS = 2_000_000
+_WARMING: threading.Thread | None = None
+
+
+def warm_up() -> None:
+    """Import the perceptual metrics' libraries in the background (piq imports torchvision's
+    models, ~1-2 s), so that it overlaps an attack instead of following it."""
+    global _WARMING
+    if _WARMING is None:
+        _WARMING = threading.Thread(target=_import_metric_libraries, name="guiapp-metrics-import", daemon=True)
+        _WARMING.start()
+
+
+def _import_metric_libraries() -> None:
+    import piq  # noqa: F401
+    import skimage.color  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -15,6 +50,8 @@ class Distortion:
     l2: float  # Euclidean norm of the change with pixels in [0, 1]
     psnr: float  # dB; inf for identical images
     ssim: float
+    ciede2000: float = math.nan  # mean CIEDE2000 colour difference (0 = identical)
+    haarpsi: float = math.nan  # HaarPSI similarity (1 = identical)
 
 
 def psnr_from_mse(mse: float) -> float:
@@ -53,8 +90,33 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(s.mean(dtype=np.float64))
 
 
-def distortion(original: np.ndarray, adversarial: np.ndarray, with_ssim: bool = True) -> Distortion:
-    """Compare two (H,W,3) uint8 images of the same size."""
+def ciede2000(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean CIEDE2000 difference of two (H,W,3) uint8 sRGB images (see the module doc)."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    step = max(1, math.ceil(math.sqrt(a.shape[0] * a.shape[1] / PERCEPTUAL_PIXELS)))
+    a, b = a[::step, ::step], b[::step, ::step]
+    return float(deltaE_ciede2000(rgb2lab(a), rgb2lab(b)).mean())
+
+
+def haarpsi(a: np.ndarray, b: np.ndarray) -> float:
+    """HaarPSI of two (H,W,3) uint8 images (see the module doc)."""
+    import piq
+    import torch
+
+    def tensor(x: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].float().div_(255)
+        factor = math.ceil(math.sqrt(x.shape[0] * x.shape[1] / PERCEPTUAL_PIXELS))
+        return torch.nn.functional.avg_pool2d(t, factor) if factor > 1 else t
+
+    with torch.no_grad():
+        return float(piq.haarpsi(tensor(a), tensor(b), data_range=1.0))
+
+
+def distortion(original: np.ndarray, adversarial: np.ndarray, with_ssim: bool = True,
+               perceptual: bool | None = None) -> Distortion:
+    """Compare two (H,W,3) uint8 images of the same size; `perceptual` (default: as
+    `with_ssim`) adds mean CIEDE2000 and HaarPSI."""
     if original.shape != adversarial.shape:
         raise ValueError(f"shape mismatch {original.shape} vs {adversarial.shape}")
     diff = adversarial.astype(np.int16) - original.astype(np.int16)
@@ -65,4 +127,6 @@ def distortion(original: np.ndarray, adversarial: np.ndarray, with_ssim: bool = 
         l2=math.sqrt(sq) / 255.0,
         psnr=psnr_from_mse(sq / diff.size),
         ssim=ssim(original, adversarial) if with_ssim else float("nan"),
+        ciede2000=ciede2000(original, adversarial) if perceptual or (perceptual is None and with_ssim) else math.nan,
+        haarpsi=haarpsi(original, adversarial) if perceptual or (perceptual is None and with_ssim) else math.nan,
     )

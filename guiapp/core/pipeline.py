@@ -37,7 +37,7 @@ from .attacks.base import CentroidsArg
 from .fits import check_fits, device_of, load_for_attack, memory_estimate  # noqa: F401 - memory_estimate re-exported
 from .imageio import MAX_PIXELS, LoadedImage, check_output_path, load_image, probe_writable, save_png
 from .labels import imagenet_labels
-from .metrics import Distortion, distortion
+from .metrics import Distortion, distortion, warm_up
 from .models import DEFAULT_MODEL, Classifier
 from .predict import Prediction, classify_pil, classify_saved, meets_target
 
@@ -95,6 +95,7 @@ def plan_attack(
     """
     config = config if config is not None else AttackConfig()
     strategy = strategy_of(config)
+    warm_up()  # the quality figures' libraries load while the attack runs
     width, height = image.size
     if not memory_checked:  # refuse now (MemoryLimitError) rather than be killed halfway through
         check_fits(config, width, height, device_of(model, device), model)
@@ -249,6 +250,8 @@ class AttackReport:
     l2: float
     psnr: float
     ssim: float
+    ciede2000: float  # mean CIEDE2000 colour difference (guiapp.core.metrics)
+    haarpsi: float  # HaarPSI similarity, 1 = identical
     steps: int
     seconds: float
     centroids: bool
@@ -289,6 +292,8 @@ def make_report(plan: AttackPlan, run: AttackRun, dist: Distortion, verified: Ve
         l2=dist.l2,
         psnr=dist.psnr,
         ssim=dist.ssim,
+        ciede2000=dist.ciede2000,
+        haarpsi=dist.haarpsi,
         steps=result.steps,
         seconds=run.seconds,
         centroids=plan.uses_centroids,

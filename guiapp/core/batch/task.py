@@ -58,6 +58,8 @@ class BatchRow:
     linf: float = float("nan")
     psnr: float = float("nan")
     ssim: float = float("nan")
+    ciede2000: float = float("nan")
+    haarpsi: float = float("nan")
     steps: int = 0
     seconds: float = 0.0
     error: str = ""
@@ -226,7 +228,7 @@ class TaskRunner:
         if report.cancelled:
             return TaskResult(task, None)
         for name in ("source", "source_name", "target", "target_name", "success", "final", "final_name",
-                     "target_conf", "linf", "psnr", "ssim", "steps", "seconds"):
+                     "target_conf", "linf", "psnr", "ssim", "ciede2000", "haarpsi", "steps", "seconds"):
             setattr(row, name, getattr(report, name))
         row.status = "ok" if report.success else "failed"
         if not report.success:
