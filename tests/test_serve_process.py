@@ -241,7 +241,7 @@ def test_kill9_leaves_a_root_the_next_server_removes(tmp_path, tiny):
 
 @pytest.mark.slow
 def test_other_sites_and_names_are_refused_over_a_socket(tmp_path, tiny):
-    server = Server(tmp_path / "server.log")
+    server = Server(tmp_path / "server.log", env={"TMPDIR": str(tmp_path)})
     try:
         files = {"image": (tiny.name, tiny.read_bytes(), "image/jpeg")}
         form = {"target": "goldfish", "steps": "2"}
@@ -253,5 +253,6 @@ def test_other_sites_and_names_are_refused_over_a_socket(tmp_path, tiny):
         assert r.status_code == 200
         r = server.http.post("/v1/attack", files=files, data={**form, "seed": str(10**30)})
         assert r.status_code == 422 and "seed must be in [0, 4294967295]" in r.json()["message"]
+        assert server.stop(signal.SIGTERM) == 0 and _roots(tmp_path) == []
     finally:
         server.kill()
