@@ -6,7 +6,8 @@ the image point at the centre) and give every view the range its own size needs:
 pyqtgraph's axis links with locked aspect ratios let views of different sizes correct each
 other, which shrank the image a little on every run. "Fit" (on open, on resize) scales the
 whole image into the views; zooming (wheel) or panning (drag) in any view leaves fit mode
-and moves all three.
+and moves all three. A dashed square on each view outlines the crop the model classifies
+(View > Model's crop): the noise appears only inside it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,22 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QFont, QPen
+from PySide6.QtWidgets import (
+    QGraphicsRectItem,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 BACKGROUND = "#202124"
+CROP_TIP = ("Dashed square: the part of the image the model classifies (its preprocessing resizes the short\n"
+            "side and keeps the centre crop). Nothing outside it reaches the model, so the noise is only there.")
 
 
 def amplified_difference(original: np.ndarray, adversarial: np.ndarray, factor: int) -> np.ndarray:
@@ -49,6 +62,9 @@ class ImageTriptych(QWidget):
         self.graphics: list[pg.GraphicsView] = []
         self.views: list[pg.ViewBox] = []
         self.items: list[pg.ImageItem] = []
+        self.crop_items: list[QGraphicsRectItem] = []
+        self.crop: tuple[float, float, float, float] | None = None
+        self._crop_on = True
         for col, title in enumerate(self.TITLES):
             label = QLabel(title)
             label.setFont(title_font)
@@ -63,6 +79,15 @@ class ImageTriptych(QWidget):
             view.setCentralItem(vb)
             item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
             vb.addItem(item)
+            outline = QGraphicsRectItem()
+            pen = QPen(QColor("#fdd663"), 1.5, Qt.DashLine)
+            pen.setCosmetic(True)  # the same width at every zoom
+            outline.setPen(pen)
+            outline.setZValue(10)
+            outline.hide()
+            vb.addItem(outline)
+            self.crop_items.append(outline)
+            view.setToolTip(CROP_TIP)
             vb.sigRangeChangedManually.connect(lambda _mask, vb=vb: self._user_moved(vb))
             vb.sigResized.connect(self._resized)
             grid.addWidget(label, 0, col)
@@ -134,6 +159,21 @@ class ImageTriptych(QWidget):
             item.clear()
         self.titles[1].setText(self.TITLES[1])
         self.titles[2].setText(self.TITLES[2])
+
+    def set_crop(self, rect: tuple[float, float, float, float] | None) -> None:
+        """Outline (x, y, w, h), in image pixels, on every view (None: no outline)."""
+        self.crop = rect
+        for outline in self.crop_items:
+            if rect is not None:
+                outline.setRect(QRectF(*rect))
+            outline.setVisible(rect is not None and self._crop_on)
+
+    def show_crop(self, on: bool) -> None:
+        self._crop_on = bool(on)
+        self.set_crop(self.crop)
+
+    def crop_shown(self) -> bool:
+        return all(outline.isVisible() for outline in self.crop_items)
 
     def _refresh_difference(self) -> None:
         if self.original is None or self.adversarial is None:

@@ -1,13 +1,18 @@
-"""Live curves of the optimisation: losses on top, confidences below.
+"""Live curves of the optimisation: losses on top, confidences below, progress above both.
 
 One curve per series fed from growing buffers; redraws are throttled to a timer so a
 fast optimisation (tens of steps per second on GPU) never floods the event loop. Each
-plot's legend is its title line, above the plot, where no curve can run through it.
+plot's legend is its title line, above the plot, where no curve can run through it, and
+names only the series the run has (no flat "centroid loss" when that term is off). The
+line above the plots says how far the run is and how long is left. Green dots are the
+"as saved" checks: what the crafting models see in the 8-bit image through the standard
+preprocessing, which the optimiser's own (possibly randomised) view can differ from.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
@@ -19,18 +24,25 @@ SERIES = {
     # key: (plot, legend name, colour)
     "class_loss": ("loss", "class loss", "#8ab4f8"),
     "centroid_loss": ("loss", "centroid loss", "#f28b82"),
-    "target_conf": ("conf", "target confidence", "#81c995"),
-    "source_conf": ("conf", "source confidence", "#fdd663"),
+    "target_conf": ("conf", "target", "#81c995"),
+    "source_conf": ("conf", "source", "#fdd663"),
 }
+CHECK_COLOUR = "#34a853"
 EMPTY_STEPS = 10  # the step axis before the first step arrives
+TIP = ("Losses (top) and confidences (bottom) as the optimiser sees them, per step.\n"
+       "Dots: the target's confidence in the 8-bit image as saved, through the standard preprocessing\n"
+       "(what the crafting models will see in the file; the optimiser's view can differ, e.g. on the\n"
+       "randomly resized copies of transfer mode). Dashed line: the first step that hit the target.")
 
 
-def legend_html(where: str) -> str:
-    """The legend of one plot as a title line: a coloured bar and the name of each series."""
-    return "&nbsp;&nbsp;&nbsp;".join(
-        f"<span style='color:{colour}'>&#9473;&#9473;</span>&nbsp;<span style='color:#e8eaed'>{name}</span>"
-        for plot, name, colour in SERIES.values() if plot == where
-    )
+def legend_html(where: str, hidden: frozenset[str] = frozenset(), checks: bool = False) -> str:
+    """The legend of one plot as a title line: a coloured bar and the name of each shown series."""
+    parts = [f"<span style='color:{colour}'>&#9473;&#9473;</span>&nbsp;<span style='color:#e8eaed'>{name}</span>"
+             for key, (plot, name, colour) in SERIES.items() if plot == where and key not in hidden]
+    if checks and where == "conf":
+        parts.append(f"<span style='color:{CHECK_COLOUR}'>&#9679;</span>&nbsp;<span style='color:#e8eaed'>"
+                     "as&nbsp;saved</span>")
+    return "&nbsp;&nbsp;&nbsp;".join(parts)
 
 
 class StepAxis(pg.AxisItem):
@@ -44,15 +56,32 @@ class StepAxis(pg.AxisItem):
         return [f"{v * scale:.0f}" for v in values]
 
 
+@dataclass
+class PlotData:
+    """Everything the plot shows for one run (kept by the run history to show it again)."""
+
+    steps: list[int] = field(default_factory=list)
+    buffers: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in SERIES})
+    checks: list[tuple[int, float]] = field(default_factory=list)  # (step, target conf as saved)
+    success_step: int | None = None
+    hidden: frozenset[str] = frozenset()
+    budget: int = 0
+    stops_early: bool = True
+    progress: str = ""
+
+
 class LivePlot(QWidget):
     REDRAW_MS = 100
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setToolTip(TIP)
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setBackground("#202124")
-        self.loss_plot = self.canvas.addPlot(row=0, col=0, axisItems={"bottom": StepAxis("bottom")})
-        self.conf_plot = self.canvas.addPlot(row=1, col=0, axisItems={"bottom": StepAxis("bottom")})
+        self.canvas.setMinimumSize(200, 150)
+        self.progress_label = self.canvas.addLabel("", row=0, col=0, size="9pt", color="#e8eaed", justify="left")
+        self.loss_plot = self.canvas.addPlot(row=1, col=0, axisItems={"bottom": StepAxis("bottom")})
+        self.conf_plot = self.canvas.addPlot(row=2, col=0, axisItems={"bottom": StepAxis("bottom")})
         self.loss_plot.setLabel("left", "loss")
         self.conf_plot.setLabel("left", "confidence")
         self.conf_plot.setYRange(0, 1, padding=0.08)
@@ -66,56 +95,141 @@ class LivePlot(QWidget):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setLimits(xMin=0)  # one point must not centre the axis on step 0 (-3 ... 5)
             plot.getAxis("left").setWidth(56)  # aligned plots whatever the tick labels
-        plots = {"loss": self.loss_plot, "conf": self.conf_plot}
-        self.steps: list[int] = []
-        self.buffers: dict[str, list[float]] = {k: [] for k in SERIES}
+            plot.setMenuEnabled(False)
+        self.plots = {"loss": self.loss_plot, "conf": self.conf_plot}
+        self.data = PlotData()
         self.curves = {
-            key: plots[where].plot([], [], pen=pg.mkPen(colour, width=2)) for key, (where, _, colour) in SERIES.items()
+            key: self.plots[where].plot([], [], pen=pg.mkPen(colour, width=2))
+            for key, (where, _, colour) in SERIES.items()
         }
-        for where, plot in plots.items():
-            plot.setTitle(legend_html(where), size="9pt")
+        self.check_points = self.conf_plot.plot([], [], pen=None, symbol="o", symbolSize=7,
+                                                symbolBrush=CHECK_COLOUR, symbolPen="#202124")
         self.success_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#81c995", style=pg.QtCore.Qt.DashLine))
         self.success_line.hide()
         self.conf_plot.addItem(self.success_line)
-        self._dirty = False
+        self._dirty = True
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._redraw)
         self.timer.start(self.REDRAW_MS)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
-        self._empty_range()
+        self._show_legends()
+        self._redraw()
 
-    def _empty_range(self) -> None:
-        self.loss_plot.setXRange(0, EMPTY_STEPS, padding=0)
-        self.loss_plot.setYRange(0, 1, padding=0)
-        self.loss_plot.enableAutoRange(x=True, y=True)  # the first data re-ranges both
-
-    def clear(self) -> None:
-        self.steps.clear()
-        for buf in self.buffers.values():
-            buf.clear()
+    # ---------------------------------------------------------------- feeding
+    def clear(self, budget: int = 0, stops_early: bool = True) -> None:
+        """Forget the last run; `budget`: the most steps the next run may take."""
+        self.data = PlotData(budget=budget, stops_early=stops_early)
         self.success_line.hide()
+        self._show_legends()
         self._dirty = True
 
+    def set_series_shown(self, centroid_loss: bool) -> None:
+        """Hide the centroid loss of a run whose centroid term is off (a flat 0 says nothing)."""
+        self.data.hidden = frozenset() if centroid_loss else frozenset({"centroid_loss"})
+        self._show_legends()
+        self._dirty = True
+
+    def set_progress(self, text: str) -> None:
+        if text != self.data.progress:
+            self.data.progress = text
+            self.progress_label.setText(text)
+
     def add(self, record: StepRecord) -> None:
-        self.steps.append(record.step)
-        for key, buf in self.buffers.items():
+        d = self.data
+        d.steps.append(record.step)
+        for key, buf in d.buffers.items():
             value = getattr(record, key)
             buf.append(value if math.isfinite(value) else float("nan"))
-        if record.adversarial and not self.success_line.isVisible():
-            self.success_line.setValue(record.step)
-            self.success_line.show()
+        if record.adversarial and d.success_step is None:
+            d.success_step = record.step
+        self._dirty = True
+
+    def add_check(self, step: int, target_conf: float) -> None:
+        first = not self.data.checks
+        self.data.checks.append((step, target_conf))
+        if first:
+            self._show_legends()
         self._dirty = True
 
     def point_count(self) -> int:
-        return len(self.steps)
+        return len(self.data.steps)
+
+    # ---------------------------------------------------------------- a run again
+    def snapshot(self) -> PlotData:
+        d = self.data
+        return PlotData(list(d.steps), {k: list(v) for k, v in d.buffers.items()}, list(d.checks), d.success_step,
+                        d.hidden, d.budget, d.stops_early, d.progress)
+
+    def restore(self, data: PlotData) -> None:
+        self.data = PlotData(list(data.steps), {k: list(v) for k, v in data.buffers.items()}, list(data.checks),
+                             data.success_step, data.hidden, data.budget, data.stops_early, "")
+        self.set_progress(data.progress)
+        self._show_legends()
+        self._dirty = True
+        self._redraw()
+
+    # ---------------------------------------------------------------- drawing
+    def _show_legends(self) -> None:
+        for where, plot in self.plots.items():
+            plot.setTitle(legend_html(where, self.data.hidden, bool(self.data.checks)), size="9pt")
+        self.progress_label.setText(self.data.progress)
+
+    def x_extent(self) -> float:
+        """The last step the axis must show: the budget of a run that uses it all, else the
+        last step seen (at least EMPTY_STEPS)."""
+        d = self.data
+        last = max(d.steps[-1] if d.steps else 0, EMPTY_STEPS)
+        if d.budget and not d.stops_early:
+            last = max(last, d.budget)
+        return last
 
     def _redraw(self) -> None:
         if not self._dirty:
             return
         self._dirty = False
+        d = self.data
         for key, curve in self.curves.items():
-            curve.setData(self.steps, self.buffers[key])
-        if not self.steps:
-            self._empty_range()
+            curve.setData(d.steps, d.buffers[key])
+            curve.setVisible(key not in d.hidden)
+        self.check_points.setData([s for s, _ in d.checks], [c for _, c in d.checks])
+        if d.success_step is not None:
+            self.success_line.setValue(d.success_step)
+            self.success_line.show()
+        else:
+            self.success_line.hide()
+        self.loss_plot.setXRange(0, self.x_extent(), padding=0.02)
+        shown = [v for key in SERIES if SERIES[key][0] == "loss" and key not in d.hidden
+                 for v in d.buffers[key] if math.isfinite(v)]
+        if shown:
+            low, high = min(shown), max(shown)
+            pad = (high - low) * 0.08 or 0.5
+            self.loss_plot.setYRange(low - pad, high + pad, padding=0)
+        else:
+            self.loss_plot.setYRange(0, 1, padding=0)
+
+    # ---------------------------------------------------------------- export
+    def image(self):
+        """The plot as a QImage at twice the screen size (for reports)."""
+        from pyqtgraph import exporters
+
+        self._dirty = True
+        self._redraw()
+        exporter = exporters.ImageExporter(self.canvas.scene())
+        exporter.parameters()["width"] = max(800, self.canvas.width() * 2)
+        return exporter.export(toBytes=True)
+
+    def export(self, path: str) -> None:
+        """Write the plot as PNG (at twice the screen size) or SVG, by the file's suffix."""
+        from pyqtgraph import exporters
+
+        self._dirty = True
+        self._redraw()
+        item = self.canvas.scene()
+        if path.lower().endswith(".svg"):
+            exporters.SVGExporter(item).export(path)
+        else:
+            exporter = exporters.ImageExporter(item)
+            exporter.parameters()["width"] = max(800, self.canvas.width() * 2)
+            exporter.export(path)

@@ -14,15 +14,17 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
-from ..core.errors import GuiappError
-from ..core.models import Classifier
+if TYPE_CHECKING:  # this module is imported before the engine (and torch) is: see startup.py
+    from ..core.models import Classifier
 
 _LIVE: dict[QThread, "Worker"] = {}
 PREVIEW_INTERVAL_S = 0.4
+CHECK_INTERVAL_S = 1.0  # between 'as saved' checks of the current iterate
+CHECK_SHARE = 12  # a check waits at least 12 times its own cost: < 1/12 of the run
 
 
 def live_threads() -> list[QThread]:
@@ -30,7 +32,13 @@ def live_threads() -> list[QThread]:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, GuiappError):
+    try:
+        from ..core.errors import GuiappError
+
+        user_error = isinstance(exc, GuiappError)
+    except Exception:  # noqa: BLE001 - the engine itself failed to import: a bug to report
+        user_error = False
+    if user_error:
         return str(exc)
     # A bug, not a user error: keep the traceback for the details pane.
     return f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
@@ -76,14 +84,17 @@ class FunctionWorker(Worker):
 class AttackWorker(Worker):
     """Plans the attack in the worker thread (the pipeline checks memory, loads the models
     it crafts on, classifies the clean image), then iterates its step generator, emitting
-    each record and a throttled preview.
+    each record, a throttled preview and, a few times per run, what the crafting models
+    see in the current 8-bit image through the standard preprocessing ("as saved").
 
-    `make_run()` returns a guiapp.core.pipeline.AttackRun; the work's result is that run,
-    finished (its plan and its AttackResult).
+    `make_run()` returns a guiapp.core.pipeline.AttackRun; `planned` carries it before the
+    first step; the work's result is that run, finished (its plan and its AttackResult).
     """
 
+    planned = Signal(int, object)  # the AttackRun, built (its plan: crafters, target, source)
     step = Signal(int, object)  # StepRecord (frozen dataclass of floats/ints)
     preview = Signal(int, object)  # (H, W, 3) uint8 of the current iterate
+    checked = Signal(int, object)  # guiapp.core.live_check.SavedView of the current iterate
 
     def __init__(self, make_run: Callable[[], Any], job_id: int = 0) -> None:
         super().__init__(job_id)
@@ -100,19 +111,31 @@ class AttackWorker(Worker):
             attack.cancel()
 
     def work(self) -> Any:
+        from ..core.live_check import as_saved
+
         attack = self.make_run()
         with self._lock:
             self.attack = attack
             cancelled = self._cancelled
         if cancelled:  # Stop pressed while the attack was being built
             attack.cancel()
-        last_preview = 0.0
+        self.planned.emit(self.job_id, attack)
+        last_preview = last_check = 0.0
+        check_cost = 0.0
         for record in attack.steps():
             self.step.emit(self.job_id, record)
             now = time.perf_counter()
             if now - last_preview >= PREVIEW_INTERVAL_S:
                 last_preview = now
                 self.preview.emit(self.job_id, attack.current_image())
+            # The check costs a forward pass per crafting model: at most ~1/CHECK_SHARE of
+            # the run's time, and never more often than CHECK_INTERVAL_S.
+            if now - last_check >= max(CHECK_INTERVAL_S, check_cost * CHECK_SHARE) and not attack.cancelled:
+                image = attack.current_image()
+                if image is not None:
+                    self.checked.emit(self.job_id, as_saved(attack.plan, image, record.step))
+                last_check = time.perf_counter()
+                check_cost = last_check - now
         return attack
 
 
@@ -193,7 +216,8 @@ def stop_all(timeout_ms: int = 5000) -> bool:
 
 
 class DefenceWorker(Worker):
-    """Purify the model's view of an image with one defence and classify the result."""
+    """Purify the model's view of an image with one defence and classify the result:
+    (the view, the purified view, its top-5, did the target survive)."""
 
     progress = Signal(int, int, int)  # job id, iteration, total (Deep Image Prior only)
 
@@ -216,4 +240,4 @@ class DefenceWorker(Worker):
                      "device": self.model.device}
         purified = self.defence(view, **extra)
         probs = classify_view(self.model, purified)
-        return purified, top_k(self.model, probs, 5), int(probs.argmax()) == self.target
+        return view, purified, top_k(self.model, probs, 5), int(probs.argmax()) == self.target
