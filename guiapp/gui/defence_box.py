@@ -98,9 +98,12 @@ class DefenceBox(QWidget):
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["defence", "the model sees", "target"])
         self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeToContents)
+        self.table.setWordWrap(False)
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
-        self.table.setMinimumWidth(260)
+        self.table.setMinimumWidth(300)
         controls = QHBoxLayout()
         for w in (self.combo, self.param_label, self._param_holder, self.button, self.all_button):
             controls.addWidget(w)
@@ -115,7 +118,7 @@ class DefenceBox(QWidget):
         grid.setRowStretch(2, 1)
         grid.setColumnStretch(0, 2)
         grid.setColumnStretch(1, 2)
-        grid.setColumnStretch(2, 3)
+        grid.setColumnStretch(2, 4)
         self.combo.currentIndexChanged.connect(self._show_param)
         self._with_result = False
         self._show_param()
@@ -185,7 +188,11 @@ class DefenceBox(QWidget):
         self.all_button.setEnabled(False)
 
     def apply_all(self, model: Classifier, image: np.ndarray, target: int | None) -> None:
+        from ..core.defences import model_view
+
         self._with_result = target is not None
+        self.before.show_rgb(model_view(image, model.spec))
+        self.image.show_rgb(None)
         worker = AllDefencesWorker(model, image, self.quick_defences(), -1 if target is None else target)
         self.jobs.start("defence", worker, self._on_all_done, self._on_failed, "Applying every quick defence…")
         self.table.setRowCount(0)
@@ -220,7 +227,7 @@ class DefenceBox(QWidget):
         self._show_idle_button()
         self.table.setRowCount(len(rows))
         for r, (defence, top, survived) in enumerate(rows):
-            cells = [defence.label, f"{top.name} {top.confidence:.0%}",
+            cells = [defence.label.replace("(", " (").replace("=", " "), f"{top.name} {top.confidence:.0%}",
                      ("survived" if survived else "removed") if self._with_result else "—"]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)

@@ -1,10 +1,13 @@
 """Live curves of the optimisation: losses on top, confidences below, progress above both.
 
 One curve per series fed from growing buffers; redraws are throttled to a timer so a
-fast optimisation (tens of steps per second on GPU) never floods the event loop. Each
-plot's legend is its title line, above the plot, where no curve can run through it, and
-names only the series the run has (no flat "centroid loss" when that term is off). The
-line above the plots says how far the run is and how long is left. Green dots are the
+fast optimisation (tens of steps per second on GPU) never floods the event loop. The
+progress line and the legend are Qt labels above the plots, where no curve can run
+through them and where they wrap instead of widening the plots (text inside the plot
+scene set the scene's minimum width: at 1024 px the plots were wider than their widget
+and cut at step 6). The legend names only the series the run has (no flat "centroid
+loss" when that term is off). The progress line says how far the run is and how long is
+left. Green dots are the
 "as saved" checks: what the crafting models see in the 8-bit image through the standard
 preprocessing, which the optimiser's own (possibly randomised) view can differ from.
 """
@@ -15,8 +18,9 @@ import math
 from dataclasses import dataclass, field
 
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor, QImage
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ..core.attacks import StepRecord
 
@@ -35,14 +39,19 @@ TIP = ("Losses (top) and confidences (bottom) as the optimiser sees them, per st
        "randomly resized copies of transfer mode). Dashed line: the first step that hit the target.")
 
 
-def legend_html(where: str, hidden: frozenset[str] = frozenset(), checks: bool = False) -> str:
-    """The legend of one plot as a title line: a coloured bar and the name of each shown series."""
-    parts = [f"<span style='color:{colour}'>&#9473;&#9473;</span>&nbsp;<span style='color:#e8eaed'>{name}</span>"
-             for key, (plot, name, colour) in SERIES.items() if plot == where and key not in hidden]
-    if checks and where == "conf":
-        parts.append(f"<span style='color:{CHECK_COLOUR}'>&#9679;</span>&nbsp;<span style='color:#e8eaed'>"
-                     "as&nbsp;saved</span>")
-    return "&nbsp;&nbsp;&nbsp;".join(parts)
+def legend_html(hidden: frozenset[str] = frozenset(), checks: bool = False, only: str = "") -> str:
+    """The legend: for each plot (or `only` one), its name and a coloured bar and the name
+    of each shown series (an item never breaks inside; the line wraps between items)."""
+    groups = []
+    for where, title in (("loss", "loss"), ("conf", "confidence")):
+        if only and where != only:
+            continue
+        parts = [f"<span style='color:{colour}'>&#9473;&#9473;</span>&nbsp;{name.replace(' ', '&nbsp;')}"
+                 for key, (plot, name, colour) in SERIES.items() if plot == where and key not in hidden]
+        if checks and where == "conf":
+            parts.append(f"<span style='color:{CHECK_COLOUR}'>&#9679;</span>&nbsp;as&nbsp;saved")
+        groups.append(f"<span style='color:#9aa0a6'>{title}:</span> " + " &nbsp; ".join(parts))
+    return " &nbsp;&nbsp; ".join(groups)
 
 
 class StepAxis(pg.AxisItem):
@@ -78,10 +87,15 @@ class LivePlot(QWidget):
         self.setToolTip(TIP)
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setBackground("#202124")
-        self.canvas.setMinimumSize(200, 150)
-        self.progress_label = self.canvas.addLabel("", row=0, col=0, size="9pt", color="#e8eaed", justify="left")
-        self.loss_plot = self.canvas.addPlot(row=1, col=0, axisItems={"bottom": StepAxis("bottom")})
-        self.conf_plot = self.canvas.addPlot(row=2, col=0, axisItems={"bottom": StepAxis("bottom")})
+        self.canvas.setMinimumSize(160, 120)
+        self.progress_label = QLabel("")
+        self.legend = QLabel("")
+        for label in (self.progress_label, self.legend):
+            label.setWordWrap(True)
+            label.setTextFormat(Qt.RichText)
+            label.setStyleSheet("QLabel { background: #202124; color: #e8eaed; padding: 2px 6px; }")
+        self.loss_plot = self.canvas.addPlot(row=0, col=0, axisItems={"bottom": StepAxis("bottom")})
+        self.conf_plot = self.canvas.addPlot(row=1, col=0, axisItems={"bottom": StepAxis("bottom")})
         self.loss_plot.setLabel("left", "loss")
         self.conf_plot.setLabel("left", "confidence")
         self.conf_plot.setYRange(0, 1, padding=0.08)
@@ -113,7 +127,10 @@ class LivePlot(QWidget):
         self.timer.start(self.REDRAW_MS)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.canvas)
+        layout.setSpacing(0)
+        layout.addWidget(self.progress_label)
+        layout.addWidget(self.legend)
+        layout.addWidget(self.canvas, 1)
         self._show_legends()
         self._redraw()
 
@@ -135,6 +152,7 @@ class LivePlot(QWidget):
         if text != self.data.progress:
             self.data.progress = text
             self.progress_label.setText(text)
+            self.progress_label.setVisible(bool(text))
 
     def add(self, record: StepRecord) -> None:
         d = self.data
@@ -172,9 +190,9 @@ class LivePlot(QWidget):
 
     # ---------------------------------------------------------------- drawing
     def _show_legends(self) -> None:
-        for where, plot in self.plots.items():
-            plot.setTitle(legend_html(where, self.data.hidden, bool(self.data.checks)), size="9pt")
+        self.legend.setText(legend_html(self.data.hidden, bool(self.data.checks)))
         self.progress_label.setText(self.data.progress)
+        self.progress_label.setVisible(bool(self.data.progress))
 
     def x_extent(self) -> float:
         """The last step the axis must show: the budget of a run that uses it all, else the
@@ -211,25 +229,32 @@ class LivePlot(QWidget):
 
     # ---------------------------------------------------------------- export
     def image(self):
-        """The plot as a QImage at twice the screen size (for reports)."""
-        from pyqtgraph import exporters
-
+        """The plot as shown (progress line, legend, both plots), as a QImage at twice the
+        screen resolution."""
         self._dirty = True
         self._redraw()
-        exporter = exporters.ImageExporter(self.canvas.scene())
-        exporter.parameters()["width"] = max(800, self.canvas.width() * 2)
-        return exporter.export(toBytes=True)
+        ratio = 2.0
+        image = QImage(self.size() * ratio, QImage.Format_ARGB32)
+        image.setDevicePixelRatio(ratio)
+        image.fill(QColor("#202124"))
+        self.render(image)
+        return image
 
     def export(self, path: str) -> None:
-        """Write the plot as PNG (at twice the screen size) or SVG, by the file's suffix."""
+        """Write the plot as PNG or SVG, by the file's suffix."""
+        if not path.lower().endswith(".svg"):
+            self.image().save(path, "PNG")
+            return
         from pyqtgraph import exporters
 
+        # In the drawing, each plot carries its part of the legend as its title (on screen
+        # the legend is a label above the plots, where it wraps).
         self._dirty = True
         self._redraw()
-        item = self.canvas.scene()
-        if path.lower().endswith(".svg"):
-            exporters.SVGExporter(item).export(path)
-        else:
-            exporter = exporters.ImageExporter(item)
-            exporter.parameters()["width"] = max(800, self.canvas.width() * 2)
-            exporter.export(path)
+        for where, plot in self.plots.items():
+            plot.setTitle(legend_html(self.data.hidden, bool(self.data.checks), where), size="9pt", color="#e8eaed")
+        try:
+            exporters.SVGExporter(self.canvas.scene()).export(path)
+        finally:
+            for plot in self.plots.values():
+                plot.setTitle(None)

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 
 
 def duration(seconds: float) -> str:
-    """12 s, 1 min 05 s, 1 h 02 min."""
+    """under 1 s, 12 s, 1 min 05 s, 1 h 02 min."""
     if not math.isfinite(seconds):
         return "?"
-    s = max(0, round(seconds))
+    if seconds < 1:
+        return "under 1 s"
+    s = round(seconds)
     if s < 60:
         return f"{s} s"
     if s < 3600:

@@ -53,7 +53,7 @@ class RunReport(QObject):
         plan, result = run.plan, run.result
         crafters = [m.name for m in plan.crafters]
         crafted = ""
-        if crafters != [table_model]:
+        if crafters != [table_model] or not plan.strategy.uses_chosen_model:
             # The crafting models' own verdict on the 8-bit result (their standard
             # preprocessing): what the live "as saved" checks converge to.
             crafted = (f" · crafted on {', '.join(crafters)}, which see "

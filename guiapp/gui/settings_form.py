@@ -104,7 +104,7 @@ class ModelChecklist(QListWidget):
                 font.setItalic(name in names)
                 it.setFont(font)
                 it.setForeground(Qt.gray if name in names else self.palette().text())
-                it.setText(f"{name} (crafts this noise)" if name in names else name)
+                it.setText(f"{name} (crafting)" if name in names else name)
                 it.setToolTip(why if name in names else "")
         finally:
             self.blockSignals(blocked)
@@ -297,7 +297,8 @@ class SettingsForm(QWidget):
         crafters = self.crafters()
         self.judges.mark_unfair(crafters, "Crafts the noise in the run as set: not a fair judge of it.")
         problem = self.judge_problem()
-        self.judges_note.setText(f"<span style='color:#b06000'>{html.escape(problem)}</span>" if problem else "")
+        note = html.escape(problem, quote=False)
+        self.judges_note.setText(f"<span style='color:#b06000'>{note}</span>" if problem else "")
         self.judges_note.setVisible(bool(problem))
         self._mark_changed()
         self.changed.emit()

@@ -50,6 +50,10 @@ class LabelCombo(QComboBox):
         self.setEditable(True)
         self.setInsertPolicy(QComboBox.NoInsert)
         self.setMaxVisibleItems(15)
+        # The field's width comes from the panel, not from the longest class name (which
+        # made the panel ask for 585 px); the drop-down and the suggestions are wider.
+        self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(14)
         self._texts = [label_text(c) for c in labels.classes]
         for c, text in zip(labels.classes, self._texts, strict=True):
             self.addItem(text, c.index)
@@ -125,11 +129,14 @@ class PredictionTable(QTableWidget):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         row = self.fontMetrics().height() + 6
         self.verticalHeader().setDefaultSectionSize(row)
-        height = row * 5 + self.horizontalHeader().sizeHint().height() + 2 * self.frameWidth()
-        self.setFixedHeight(height)
+        # The rows share the height the box has (no empty band under the table), never less
+        # than a readable row each.
+        self.verticalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.setMinimumHeight(row * 5 + self.horizontalHeader().sizeHint().height() + 2 * self.frameWidth())
+        self.setMinimumWidth(150)
 
     def sizeHint(self) -> QSize:
-        return QSize(210, self.height())  # not the sum of its columns: the plot beside it needs the width
+        return QSize(190, self.minimumHeight())  # not the sum of its columns: the plot beside it needs the width
 
     def show_predictions(self, preds: list[Prediction], target: int | None = None) -> None:
         self.clearContents()
@@ -169,7 +176,7 @@ class PredictionsBox(QGroupBox):
         grid.addWidget(self.adversarial_caption, 0, 1)
         grid.addWidget(self.original, 1, 0)
         grid.addWidget(self.adversarial, 1, 1)
-        grid.setRowStretch(2, 1)
+        grid.setRowStretch(1, 1)
 
     def set_model_name(self, name: str) -> None:
         self.setTitle(f"Predictions of {name}")

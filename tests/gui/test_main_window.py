@@ -273,7 +273,7 @@ def test_step_axis_has_whole_steps_and_legends_outside_the_plots(window):
             assert all(float(v).is_integer() for v in values), values
     for item in (plot.loss_plot, plot.conf_plot):
         assert item.legend is None  # no legend box inside the plot area for a curve to cross
-    assert "class loss" in plot.loss_plot.titleLabel.text and "source" in plot.conf_plot.titleLabel.text
+    assert "class&nbsp;loss" in plot.legend.text() and "source" in plot.legend.text()
 
 
 def test_result_line_says_what_is_measured(qtbot, window):
