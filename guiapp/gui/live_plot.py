@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -39,13 +39,11 @@ TIP = ("Losses (top) and confidences (bottom) as the optimiser sees them, per st
        "randomly resized copies of transfer mode). Dashed line: the first step that hit the target.")
 
 
-def legend_html(hidden: frozenset[str] = frozenset(), checks: bool = False, only: str = "") -> str:
-    """The legend: for each plot (or `only` one), its name and a coloured bar and the name
-    of each shown series (an item never breaks inside; the line wraps between items)."""
+def legend_html(hidden: frozenset[str] = frozenset(), checks: bool = False) -> str:
+    """The legend: for each plot, its name and a coloured bar and the name of each shown
+    series (an item never breaks inside; the line wraps between items)."""
     groups = []
     for where, title in (("loss", "loss"), ("conf", "confidence")):
-        if only and where != only:
-            continue
         parts = [f"<span style='color:{colour}'>&#9473;&#9473;</span>&nbsp;{name.replace(' ', '&nbsp;')}"
                  for key, (plot, name, colour) in SERIES.items() if plot == where and key not in hidden]
         if checks and where == "conf":
@@ -241,20 +239,24 @@ class LivePlot(QWidget):
         return image
 
     def export(self, path: str) -> None:
-        """Write the plot as PNG or SVG, by the file's suffix."""
+        """Write the plot as shown (progress line, legend, both plots) as PNG (at twice the
+        screen resolution) or SVG (vector: Qt's SVG painter; pyqtgraph's own SVG exporter
+        cannot read the paths this Qt writes), by the file's suffix."""
         if not path.lower().endswith(".svg"):
             self.image().save(path, "PNG")
             return
-        from pyqtgraph import exporters
+        from PySide6.QtGui import QPainter
+        from PySide6.QtSvg import QSvgGenerator
 
-        # In the drawing, each plot carries its part of the legend as its title (on screen
-        # the legend is a label above the plots, where it wraps).
         self._dirty = True
         self._redraw()
-        for where, plot in self.plots.items():
-            plot.setTitle(legend_html(self.data.hidden, bool(self.data.checks), where), size="9pt", color="#e8eaed")
+        generator = QSvgGenerator()
+        generator.setFileName(path)
+        generator.setSize(self.size())
+        generator.setViewBox(self.rect())
+        generator.setTitle("guiapp: loss and confidence per step")
+        painter = QPainter(generator)
         try:
-            exporters.SVGExporter(self.canvas.scene()).export(path)
+            self.render(painter, QPoint(0, 0))
         finally:
-            for plot in self.plots.values():
-                plot.setTitle(None)
+            painter.end()
