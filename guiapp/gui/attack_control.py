@@ -26,7 +26,7 @@ from . import dialogs
 from .run_progress import RunProgress
 from .workers import AttackWorker
 
-NB = "\u00a0"  # keeps "L-inf 8/255" and "PSNR 53.9 dB" on one line in the narrow side panel
+LIVE_INTERVAL_S = 0.25  # between updates of the live line's text
 
 
 def nb(text: str) -> str:
@@ -57,6 +57,7 @@ class AttackControl(QObject):
         self.record: StepRecord | None = None
         self.check: SavedView | None = None
         self.judges: list[str] = []  # ticked when the run started
+        self._shown_at = 0.0
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._tick)
 
@@ -140,9 +141,11 @@ class AttackControl(QObject):
         if not self._current(job) or self.progress is None:
             return  # a superseded run's late signal
         self.record = record
-        self.progress.update(record.step, time.perf_counter())
+        now = time.perf_counter()
+        self.progress.update(record.step, now)
         self.win.plot.add(record)
-        self._show_live()
+        if now - self._shown_at >= LIVE_INTERVAL_S:  # the text (and the layout it moves) a few times a second
+            self._show_live()
 
     def _on_checked(self, job: int, view: SavedView) -> None:
         if self._current(job):
@@ -151,13 +154,20 @@ class AttackControl(QObject):
             self._show_live()
 
     def _on_preview(self, job: int, image: np.ndarray) -> None:
-        if self._current(job) and image is not None:
-            self.win.views.set_adversarial(image, "Adversarial (optimising…)")
+        if not self._current(job) or image is None:
+            return
+        start = time.perf_counter()
+        self.win.views.set_adversarial(image, "Adversarial (optimising…)", preview=True)
+        self.win.views.repaint()  # draw now, to measure what a preview costs here
+        worker = self.win.jobs.worker("attack")
+        if worker is not None:
+            worker.shown(time.perf_counter() - start)
 
     def _show_live(self) -> None:
         if self.progress is None:
             return
-        text = self.progress.text(time.perf_counter())
+        self._shown_at = time.perf_counter()
+        text = self.progress.text(self._shown_at)
         self.win.plot.set_progress(f"{self.label}: {text}")
         self.win.panel.show_line(self.win.live_label, live_html(self.label, text, self.record, self.check))
 

@@ -51,6 +51,7 @@ class ImageTriptych(QWidget):
         self._centre = (0.0, 0.0)  # image point (x, y) at the centre of every view
         self._fit = True
         self._applying = False
+        self._step = 1  # every k-th pixel drawn (live previews of large photos)
 
         grid = QGridLayout()
         grid.setContentsMargins(0, 0, 0, 0)
@@ -135,7 +136,8 @@ class ImageTriptych(QWidget):
     # ---------------------------------------------------------------- content
     def set_original(self, image: np.ndarray, caption: str = "") -> None:
         self.original, self.adversarial = image, None
-        self.items[0].setImage(image, levels=(0, 255))
+        self._step = 1
+        self._set(self.items[0], image)
         for item in self.items[1:]:
             item.clear()
         for label, title in zip(self.titles, self.TITLES, strict=True):
@@ -143,12 +145,27 @@ class ImageTriptych(QWidget):
         self.caption.setText(caption)
         self.fit()
 
-    def set_adversarial(self, image: np.ndarray, title: str | None = None) -> None:
+    def set_adversarial(self, image: np.ndarray, title: str | None = None, preview: bool = False) -> None:
+        """Show an adversarial image (and its difference). `preview`: an iterate during a
+        run, drawn at no more pixels than the views show (every k-th pixel of a large
+        photo), so a live preview costs the attack little time; the result is shown whole."""
         self.adversarial = image
-        self.items[1].setImage(image, levels=(0, 255))
+        self._step = self._preview_step() if preview else 1
+        self._set(self.items[1], image)
         if title:
             self.titles[1].setText(title)
         self._refresh_difference()
+
+    def _preview_step(self) -> int:
+        if self.original is None or self._scale <= 0:
+            return 1
+        return max(1, int(1 / (self._scale * self.devicePixelRatioF())))
+
+    def _set(self, item: pg.ImageItem, image: np.ndarray) -> None:
+        k = self._step
+        item.setImage(image[::k, ::k] if k > 1 else image, levels=(0, 255))
+        h, w = image.shape[:2]
+        item.setRect(QRectF(0, 0, w, h))  # image pixels, whatever was drawn
 
     def set_adversarial_title(self, title: str) -> None:
         self.titles[1].setText(title)
@@ -178,8 +195,11 @@ class ImageTriptych(QWidget):
     def _refresh_difference(self) -> None:
         if self.original is None or self.adversarial is None:
             return
-        diff = amplified_difference(self.original, self.adversarial, self.factor.value())
+        k = self._step
+        diff = amplified_difference(self.original[::k, ::k], self.adversarial[::k, ::k], self.factor.value())
         self.items[2].setImage(diff, levels=(0, 255))
+        h, w = self.original.shape[:2]
+        self.items[2].setRect(QRectF(0, 0, w, h))
         self.titles[2].setText(f"Difference x{self.factor.value()}")
 
     def filled(self) -> list[bool]:
