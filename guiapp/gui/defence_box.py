@@ -57,7 +57,7 @@ class AllDefencesWorker(Worker):
             if self._cancelled:
                 break
             _view, purified, preds, survived = DefenceWorker(self.model, self.image, defence, self.target).work()
-            rows.append((defence, preds[0], survived))
+            rows.append((defence, preds[0], survived, purified))
         return rows
 
 
@@ -95,6 +95,11 @@ class DefenceBox(QWidget):
         self.label.setWordWrap(True)
         self.label.setTextFormat(Qt.RichText)
         self.label.setAlignment(Qt.AlignLeft | Qt.AlignTop)
+        self.before_caption = QLabel("the model's input (224-px crop)")
+        self.after_caption = QLabel("after the defence")
+        for caption in (self.before_caption, self.after_caption):
+            caption.setAlignment(Qt.AlignCenter)
+        self.rows: list[tuple] = []  # the last Apply all: (defence, top-1, survived, purified)
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["defence", "the model sees", "target"])
         self.table.verticalHeader().hide()
@@ -104,6 +109,10 @@ class DefenceBox(QWidget):
         self.table.setWordWrap(False)
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.table.setMinimumWidth(300)
+        self.table.setSelectionBehavior(QTableWidget.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SingleSelection)
+        self.table.setToolTip("Click a row to see that defence's image")
+        self.table.itemSelectionChanged.connect(self._row_chosen)
         controls = QHBoxLayout()
         for w in (self.combo, self.param_label, self._param_holder, self.button, self.all_button):
             controls.addWidget(w)
@@ -112,10 +121,12 @@ class DefenceBox(QWidget):
         grid.setContentsMargins(4, 4, 4, 4)
         grid.addLayout(controls, 0, 0, 1, 3)
         grid.addWidget(self.label, 1, 0, 1, 3)
-        grid.addWidget(self.before, 2, 0)
-        grid.addWidget(self.image, 2, 1)
-        grid.addWidget(self.table, 2, 2)
-        grid.setRowStretch(2, 1)
+        grid.addWidget(self.before_caption, 2, 0)
+        grid.addWidget(self.after_caption, 2, 1)
+        grid.addWidget(self.before, 3, 0)
+        grid.addWidget(self.image, 3, 1)
+        grid.addWidget(self.table, 2, 2, 2, 1)
+        grid.setRowStretch(3, 1)
         grid.setColumnStretch(0, 2)
         grid.setColumnStretch(1, 2)
         grid.setColumnStretch(2, 4)
@@ -162,6 +173,8 @@ class DefenceBox(QWidget):
         self._show_idle_button()
         self.before.show_rgb(None)
         self.image.show_rgb(None)
+        self.after_caption.setText("after the defence")
+        self.rows = []
         self.table.setRowCount(0)
         self.label.setText(text)
 
@@ -219,14 +232,16 @@ class DefenceBox(QWidget):
         view, purified, preds, survived = outcome
         self.before.show_rgb(view)
         self.image.show_rgb(purified)
+        self.after_caption.setText(f"after {self.current().label}")
         top = ", ".join(f"{p.name} {p.confidence:.0%}" for p in preds[:3])
         self.label.setText(f"{self.current().label}: {self._verdict(survived)} · the model now sees: {top}")
         self.done.emit(bool(survived) and self._with_result)
 
     def _on_all_done(self, rows) -> None:
         self._show_idle_button()
+        self.rows = rows
         self.table.setRowCount(len(rows))
-        for r, (defence, top, survived) in enumerate(rows):
+        for r, (defence, top, survived, _purified) in enumerate(rows):
             cells = [defence.label.replace("(", " (").replace("=", " "), f"{top.name} {top.confidence:.0%}",
                      ("survived" if survived else "removed") if self._with_result else "—"]
             for c, text in enumerate(cells):
@@ -235,7 +250,15 @@ class DefenceBox(QWidget):
                     item.setForeground(Qt.darkGreen if survived else Qt.darkRed)
                 self.table.setItem(r, c, item)
         self.table.resizeColumnToContents(0)
-        kept = sum(1 for *_, s in rows if s)
+        kept = sum(1 for _d, _t, s, _p in rows if s)
         self.label.setText(f"Apply all: the target survived {kept} of {len(rows)} defences." if self._with_result
                            else f"Apply all on the original: {len(rows)} defences.")
+        self.table.selectRow(0)
         self.all_done.emit(rows)
+
+    def _row_chosen(self) -> None:
+        chosen = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if chosen and chosen[0].row() < len(self.rows):
+            defence, _top, _survived, purified = self.rows[chosen[0].row()]
+            self.image.show_rgb(purified)
+            self.after_caption.setText(f"after {defence.label}")

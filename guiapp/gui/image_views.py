@@ -140,6 +140,7 @@ class ImageTriptych(QWidget):
         self._set(self.items[0], image)
         for item in self.items[1:]:
             item.clear()
+        self.set_crop(None)  # the last image's; the window sets this one's once it knows the model
         for label, title in zip(self.titles, self.TITLES, strict=True):
             label.setText(title)
         self.caption.setText(caption)
@@ -155,6 +156,7 @@ class ImageTriptych(QWidget):
         if title:
             self.titles[1].setText(title)
         self._refresh_difference()
+        self.set_crop(self.crop)
 
     def _preview_step(self) -> int:
         if self.original is None or self._scale <= 0:
@@ -174,23 +176,26 @@ class ImageTriptych(QWidget):
         self.adversarial = None
         for item in self.items[1:]:
             item.clear()
+        self.set_crop(self.crop)
         self.titles[1].setText(self.TITLES[1])
         self.titles[2].setText(self.TITLES[2])
 
     def set_crop(self, rect: tuple[float, float, float, float] | None) -> None:
         """Outline (x, y, w, h), in image pixels, on every view (None: no outline)."""
         self.crop = rect
-        for outline in self.crop_items:
+        for outline, item in zip(self.crop_items, self.items, strict=True):
             if rect is not None:
                 outline.setRect(QRectF(*rect))
-            outline.setVisible(rect is not None and self._crop_on)
+            # only over an image (an empty view with a square in it explains nothing)
+            outline.setVisible(rect is not None and self._crop_on and item.image is not None)
 
     def show_crop(self, on: bool) -> None:
         self._crop_on = bool(on)
         self.set_crop(self.crop)
 
     def crop_shown(self) -> bool:
-        return all(outline.isVisible() for outline in self.crop_items)
+        return all(outline.isVisible() for outline, item in zip(self.crop_items, self.items, strict=True)
+                   if item.image is not None) and self.crop is not None and self._crop_on
 
     def _refresh_difference(self) -> None:
         if self.original is None or self.adversarial is None:

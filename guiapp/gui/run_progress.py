@@ -68,6 +68,8 @@ class RunProgress:
         left = self.seconds_left(now)
         if math.isnan(left):
             return ""
+        if left < 1:
+            return "almost done"
         if self.stops_early:
             return f"at most {duration(left)} left"
         return f"about {duration(left)} left"

@@ -56,9 +56,10 @@ class RunReport(QObject):
         if crafters != [table_model] or not plan.strategy.uses_chosen_model:
             # The crafting models' own verdict on the 8-bit result (their standard
             # preprocessing): what the live "as saved" checks converge to.
-            crafted = (f" · crafted on {', '.join(crafters)}, which see "
-                       f"{_nb(plan.crafters[0].labels[result.top1].name)} {result.top1_conf:.0%} "
-                       f"(target {result.target_conf:.0%})")
+            seen = f"{_nb(plan.crafters[0].labels[result.top1].name)} {result.top1_conf:.0%}"
+            if result.top1 != result.target:
+                seen += f" (target {result.target_conf:.0%})"
+            crafted = f" · crafted on {', '.join(crafters)}, which see {seen}"
         return (f"{verdict(result)}{crafted}<br>saved 8-bit image, {_nb(table_model)}: "
                 f"{_nb(preds[0].name)} {_nb(f'{preds[0].confidence:.1%}')} · {_nb(f'L-inf {dist.linf:.0f}/255')} · "
                 f"{_nb(f'PSNR {dist.psnr:.1f} dB')} · {_nb(f'SSIM {dist.ssim:.4f}')}")

@@ -127,7 +127,8 @@ def test_transfer_live_numbers_say_what_they_measure_and_meet_the_result(qtbot, 
     result = blocker.args[0]
     line = window.result_label.text()
     # the result line gives the crafting models' verdict on the saved image: the "as saved" basis
-    assert f"(target {result.target_conf:.0%})" in line and "crafted on efficientnet-lite0, which see" in line
+    crafted = line.split("which see ")[1].split("<br>")[0]
+    assert "crafted on efficientnet-lite0, which see" in line and f"{result.target_conf:.0%}" in crafted
     assert window.plot.data.checks
 
 

@@ -1,6 +1,7 @@
 """Issue 22's missing features (history, the model's view, the noise, defences with their
 settings, export, help) and issue 21's progress and ETA, through the window."""
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -258,13 +259,13 @@ def test_a_transfer_run_says_which_step_of_how_many_and_the_time_left(qtbot, win
     form.field("surrogates").set_checked(["efficientnet-lite0"])
     budget = strategy_of(form.config()).step_budget(form.config())
     seen = []
+    pattern = re.compile(rf"step ([2-5]) of {budget} · (about .* left|almost done)")
     window.target_combo.set_target(1)
     with qtbot.waitSignal(window.attack_finished, timeout=180000):
         window.start_attack()
         qtbot.waitUntil(lambda: seen.append((plain(window.live_label.text()), window.plot.progress_label.text()))
-                        or "step 3 of" in seen[-1][0], timeout=120000)
+                        or bool(pattern.search(seen[-1][0])), timeout=120000)
     live, plotted = seen[-1]
-    assert f"step 3 of {budget}" in live and "left" in live and "of at most" not in live
-    assert f"step 3 of {budget}" in plotted and "left" in plotted
+    assert pattern.search(live) and pattern.search(plotted) and "of at most" not in live
     assert window.plot.x_extent() == max(budget, 10)  # the axis shows the whole budget from the start
     assert "finished after 6 steps" in window.plot.progress_label.text()
