@@ -253,12 +253,13 @@ class BatchDialog(QDialog):
                                                      if summary.resumed else ""),
                  f"{summary.failed} failed", plural(summary.errors, "error"),
                  f"{summary.skipped} skipped (not images)"]
+        rate = f"; {summary.images_per_second:.2f} images/s" if summary.images_per_second > 0 else ""
         if summary.cancelled:
-            return (f"Cancelled after {summary.done} of {summary.total} files: " + ", ".join(parts)
-                    + f"; {summary.pending} not processed (start again to do them; finished files are kept). "
-                    f"Report: {report}")
-        return (f"Done, {summary.done} of {summary.total} files: " + ", ".join(parts)
-                + f"; {summary.images_per_second:.2f} images/s. Report: {report}")
+            left = (f"; {summary.pending} not processed (start again to do them; finished files are kept)"
+                    if summary.pending else "")
+            return (f"Cancelled. {summary.done} of {summary.total} files have a result: " + ", ".join(parts)
+                    + f"{left}. Report: {report}")
+        return f"Done, {summary.done} of {summary.total} files: " + ", ".join(parts) + f"{rate}. Report: {report}"
 
     def _on_done(self, summary: BatchSummary) -> None:
         self.worker = None

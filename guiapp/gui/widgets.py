@@ -111,6 +111,7 @@ class LabelCombo(QComboBox):
 
     def set_target(self, index: int) -> None:
         self.setCurrentIndex(self.findData(index))
+        self.lineEdit().setCursorPosition(0)  # the class's name, not the end of its synonyms
 
 
 class PredictionTable(QTableWidget):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QSize
+from PySide6.QtCore import QPoint, QSettings, QSize
 from PySide6.QtGui import QGuiApplication
 
 DEFAULT_SIZE = QSize(1400, 880)
@@ -28,12 +28,21 @@ def default_size(available: QSize) -> QSize:
 
 
 def restore_geometry(win: Any) -> None:
+    """The last size and place, within this screen's free area (Qt's restoreGeometry
+    shrank a window saved on a 1366x768 screen to 970x435 on a 1024x700 one)."""
     s: QSettings = win.settings
-    if s.value("geometry"):
-        win.restoreGeometry(s.value("geometry"))
+    screen = win.screen() or QGuiApplication.primaryScreen()
+    free = screen.availableGeometry() if screen else None
+    size = s.value("window/size")
+    if isinstance(size, QSize) and size.isValid():
+        win.resize(size.boundedTo(free.size()) if free else size)
     else:
-        screen = win.screen() or QGuiApplication.primaryScreen()
-        win.resize(default_size(screen.availableGeometry().size()) if screen else DEFAULT_SIZE)
+        win.resize(default_size(free.size()) if free else DEFAULT_SIZE)
+    pos = s.value("window/pos")
+    if isinstance(pos, QPoint) and free is not None:
+        x = min(max(pos.x(), free.left()), free.right() - win.width() + 1)
+        y = min(max(pos.y(), free.top()), free.bottom() - win.height() + 1)
+        win.move(x, y)
     if s.value("state"):
         win.restoreState(s.value("state"))
 
@@ -78,7 +87,8 @@ def restore_studio(win: Any) -> None:
 
 def save(win: Any) -> None:
     s: QSettings = win.settings
-    s.setValue("geometry", win.saveGeometry())
+    s.setValue("window/size", win.size())
+    s.setValue("window/pos", win.pos())
     s.setValue("state", win.saveState())
     if not getattr(win, "built", False):
         s.sync()
