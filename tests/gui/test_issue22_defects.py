@@ -302,3 +302,19 @@ def test_closing_mid_run_asks_first(qtbot, window, monkeypatch):
     assert not window.isVisible() and len(asked) == 2
     window.close()  # nothing running any more: no question
     assert len(asked) == 2
+
+
+def test_closing_mid_batch_asks_first(qtbot, window, monkeypatch, tmp_path):
+    from guiapp.gui import dialogs
+
+    window.target_combo.set_target(1)
+    window.open_batch_dialog()
+    dialog = window._batch_dialog
+    assert window.work_under_way() == ""
+    dialog.worker = object()  # as while a batch runs
+    asked = []
+    monkeypatch.setattr(dialogs, "confirm_close", lambda parent, what: asked.append(what) or False)
+    window.close()
+    assert asked == ["A batch is running."] and window.isVisible()
+    dialog.worker = None
+    dialog.close()

@@ -173,6 +173,9 @@ def test_defences_take_their_settings_apply_all_and_preview_large(qtbot, window)
     assert box.table.rowCount() == 4 and box.table.item(3, 0).text() == "median (size 5)"
     assert box.table.item(1, 0).text() == "jpeg (quality 30)"
     assert box.table.item(0, 2).text() in ("survived", "removed")
+    box.table.selectRow(1)  # a click on the JPEG row shows that defence's image
+    assert box.after_caption.text() == "after jpeg(quality=30)" and box.image.shown()
+    assert np.array_equal(box.image.rgb, rows[1][3])
 
 
 # ---------------------------------------------------------------- export
