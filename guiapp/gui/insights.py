@@ -163,7 +163,7 @@ class Insights(QObject):
 
     def clear_result(self) -> None:
         self.run = None
-        self.jobs.drop("noise")
+        self.jobs.drop("noise", "saliency")  # a late map of the last run must not land on this one
         self.noise.clear()
         self.maps.clear((1,))
         self._maps_for = None
