@@ -24,7 +24,6 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 PERCEPTUAL_PIXELS = 2_000_000
 _WARMING: threading.Thread | None = None
@@ -67,6 +66,8 @@ def _blur(img: np.ndarray) -> np.ndarray:
     coords = np.arange(_WINDOW, dtype=np.float32) - (_WINDOW - 1) / 2
     g = np.exp(-(coords**2) / (2 * _SIGMA**2))
     g /= g.sum()
+    from scipy import ndimage  # here, not at import: scipy.ndimage costs the app ~0.4 s at start-up
+
     out = ndimage.correlate1d(img, g, axis=-1, mode="nearest")
     out = ndimage.correlate1d(out, g, axis=-2, mode="nearest")
     r = _WINDOW // 2

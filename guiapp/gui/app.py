@@ -17,22 +17,26 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
 
 def create_window(argv: list[str] | None = None, settings=None):
     """Everything `guiapp` does before the event loop: the application, the window, the
-    image from the command line. Returns the shown MainWindow (the tests drive this)."""
-    import pyqtgraph as pg
+    image from the command line. Returns the shown MainWindow (the tests drive this).
+
+    The window shows before torch and the engine are imported (startup.py): they load in
+    a worker thread behind it, then the model and the image load side by side."""
     from PySide6.QtWidgets import QApplication
 
+    from .startup import trace
+
+    trace("process-started")
     args, qt_args = parse_args(argv)
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     app.setOrganizationName("guiapp")
     app.setApplicationName("guiapp")
-    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
     from .main_window import MainWindow
 
-    window = MainWindow(settings=settings, device=args.device)
+    window = MainWindow(settings=settings, device=args.device, deferred=True)
     window.show()
     if args.image:
-        window.open_image(args.image)  # the model loads meanwhile; neither waits for the other
+        window.open_image(args.image)  # opens once the engine is in, while the model loads
     return window
 
 

@@ -36,7 +36,35 @@ from .jobs import Jobs
 from .widgets import LabelCombo
 from .workers import Worker
 
-STATUS_COLOURS = {"ok": Qt.darkGreen, "failed": Qt.darkRed, "error": Qt.darkRed, "skipped": Qt.gray}
+STATUS_COLOURS = {"ok": Qt.darkGreen, "failed": Qt.darkRed, "error": Qt.darkRed, "skipped": Qt.gray,
+                  "kept": Qt.darkGreen}
+EARLIER = "done in an earlier run"  # the engine's note on a result kept from an earlier run
+
+
+def open_batch_dialog(win: Any) -> None:
+    """The window's Batch…: the dialog starts from the window's settings and target."""
+    if win.model is None:
+        win.show_error("The model is still loading; Batch opens once it is ready.")
+        return
+    try:
+        config = win.form.config()
+    except GuiappError as exc:
+        win.show_error(str(exc))
+        return
+    changed = [(f.spec.label, f.value(), f.spec.describe_default()) for f in win.form.changed_from_default()]
+    dialog = BatchDialog(win.model, config, win.settings, win, changed=changed)
+    typed = win.target_combo.currentText().strip()
+    if typed:  # typed or picked: the dialog starts from the window's target
+        try:
+            dialog.target_combo.set_target(win.target_combo.target_index())
+        except GuiappError:
+            dialog.target_combo.setEditText(typed)  # as typed; its Start says what is wrong
+    dialog.open()
+    win._batch_dialog = dialog
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 class BatchWorker(Worker):
@@ -66,9 +94,18 @@ def _folder_row(edit: QLineEdit, pick) -> QWidget:
     return w
 
 
-def describe_config(config: Any) -> str:
-    """One line for the settings a batch inherits from the main window."""
-    return f"{strategy_of(config).describe(config)} (from the main window)"
+def describe_config(config: Any, changed: list[tuple[str, Any, str]] | None = None) -> str:
+    """The settings a batch inherits from the main window, naming those that are not the
+    defaults (remembered from an earlier session, they must never be carried silently)."""
+    line = f"{strategy_of(config).describe(config)} (from the main window)"
+    if changed:
+        def shown(value: Any) -> str:
+            return ", ".join(value) if isinstance(value, tuple) else "auto" if value is None else f"{value:g}" \
+                if isinstance(value, float) else str(value)
+
+        line += "<br><b>Not the defaults:</b> " + "; ".join(
+            f"{label} {shown(value)} (default {default})" for label, value, default in changed)
+    return line
 
 
 def inside(folder: Path, other: Path) -> bool:
@@ -80,7 +117,8 @@ def inside(folder: Path, other: Path) -> bool:
 class BatchDialog(QDialog):
     finished_batch = Signal(object)  # BatchSummary
 
-    def __init__(self, model: Classifier, config: Any, settings: QSettings, parent: QWidget | None = None):
+    def __init__(self, model: Classifier, config: Any, settings: QSettings, parent: QWidget | None = None,
+                 changed: list[tuple[str, Any, str]] | None = None):
         super().__init__(parent)
         self.setWindowTitle("Batch — attack a folder")
         self.resize(820, 560)
@@ -105,8 +143,10 @@ class BatchDialog(QDialog):
         form.addRow("", self.random_box)
         form.addRow("", self.recursive_box)
         form.addRow("", self.force_box)
-        settings_label = QLabel(describe_config(config))
+        settings_label = QLabel(describe_config(config, changed))
         settings_label.setWordWrap(True)
+        settings_label.setTextFormat(Qt.RichText)
+        self.settings_label = settings_label
         form.addRow("Settings", settings_label)
 
         self.progress = QProgressBar()
@@ -191,28 +231,35 @@ class BatchDialog(QDialog):
         self.table.insertRow(row)
         r = p.row
         psnr = "" if r.status not in ("ok", "failed") else f"{r.psnr:.1f} dB"
-        cells = [r.input, r.status, r.target_name, r.final_name or r.error, psnr]
+        # A result kept from an earlier run counts as succeeded (in the summary too), not as
+        # skipped: its row says so in the same words.
+        status = "kept" if r.status == "skipped" and r.error == EARLIER else r.status
+        cells = [r.input, status, r.target_name, r.final_name or r.error, psnr]
         for col, text in enumerate(cells):
             item = QTableWidgetItem(text)
-            if col == 1 and r.status in STATUS_COLOURS:
-                item.setForeground(STATUS_COLOURS[r.status])
+            if col == 1 and status in STATUS_COLOURS:
+                item.setForeground(STATUS_COLOURS[status])
             if r.error:
                 item.setToolTip(r.error)
             self.table.setItem(row, col, item)
         self.table.scrollToBottom()
 
     def summary_text(self, summary: BatchSummary) -> str:
+        """The engine's own counts (the same as report.json), in words: kept results of an
+        earlier run are among the succeeded, skipped files are the non-images, and what a
+        cancel left undone is the report's pending."""
         report = Path(self.output_edit.text()) / "report.csv"
-        parts = [f"{summary.succeeded} succeeded"
-                 + (f" ({summary.resumed} from an earlier run)" if summary.resumed else ""),
-                 f"{summary.failed} failed", f"{summary.errors} errors", f"{summary.skipped} skipped"]
+        parts = [f"{summary.succeeded} succeeded" + (f" ({summary.resumed} kept from an earlier run)"
+                                                     if summary.resumed else ""),
+                 f"{summary.failed} failed", plural(summary.errors, "error"),
+                 f"{summary.skipped} skipped (not images)"]
+        rate = f"; {summary.images_per_second:.2f} images/s" if summary.images_per_second > 0 else ""
         if summary.cancelled:
-            left = max(self._planned - self._reported, 0)
-            return (f"Cancelled after {self._reported} of {self._planned} files: " + ", ".join(parts)
-                    + f"; {left} not processed (start again to do them; finished files are kept). "
-                    f"Report: {report}")
-        return (f"Done, {self._reported} of {self._planned} files: " + ", ".join(parts)
-                + f"; {summary.images_per_second:.2f} images/s. Report: {report}")
+            left = (f"; {summary.pending} not processed (start again to do them; finished files are kept)"
+                    if summary.pending else "")
+            return (f"Cancelled. {summary.done} of {summary.total} files have a result: " + ", ".join(parts)
+                    + f"{left}. Report: {report}")
+        return f"Done, {summary.done} of {summary.total} files: " + ", ".join(parts) + f"{rate}. Report: {report}"
 
     def _on_done(self, summary: BatchSummary) -> None:
         self.worker = None

@@ -60,6 +60,17 @@ def about_text(model: Classifier | None) -> str:
     )
 
 
+def confirm_close(parent: QWidget, what: str) -> bool:
+    """Closing would throw work away: ask first. True: stop it and close."""
+    box = QMessageBox(QMessageBox.Question, "Quit guiapp?", f"{what} Closing the window stops it and its "
+                      "result is lost.", parent=parent)
+    quit_button = box.addButton("Stop and quit", QMessageBox.DestructiveRole)
+    keep = box.addButton("Keep working", QMessageBox.RejectRole)
+    box.setDefaultButton(keep)
+    box.exec()
+    return box.clickedButton() is quit_button
+
+
 def show_about(parent: QWidget, model: Classifier | None) -> QMessageBox:
     box = QMessageBox(QMessageBox.Information, "About guiapp", about_text(model), parent=parent)
     box.open()  # non-blocking, like every other message of the window

@@ -6,7 +6,8 @@ the image point at the centre) and give every view the range its own size needs:
 pyqtgraph's axis links with locked aspect ratios let views of different sizes correct each
 other, which shrank the image a little on every run. "Fit" (on open, on resize) scales the
 whole image into the views; zooming (wheel) or panning (drag) in any view leaves fit mode
-and moves all three.
+and moves all three. A dashed square on each view outlines the crop the model classifies
+(View > Model's crop): the noise appears only inside it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,22 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QFont, QPen
+from PySide6.QtWidgets import (
+    QGraphicsRectItem,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 BACKGROUND = "#202124"
+CROP_TIP = ("Dashed square: the part of the image the model classifies (its preprocessing resizes the short\n"
+            "side and keeps the centre crop). Nothing outside it reaches the model, so the noise is only there.")
 
 
 def amplified_difference(original: np.ndarray, adversarial: np.ndarray, factor: int) -> np.ndarray:
@@ -38,6 +51,7 @@ class ImageTriptych(QWidget):
         self._centre = (0.0, 0.0)  # image point (x, y) at the centre of every view
         self._fit = True
         self._applying = False
+        self._step = 1  # every k-th pixel drawn (live previews of large photos)
 
         grid = QGridLayout()
         grid.setContentsMargins(0, 0, 0, 0)
@@ -49,6 +63,9 @@ class ImageTriptych(QWidget):
         self.graphics: list[pg.GraphicsView] = []
         self.views: list[pg.ViewBox] = []
         self.items: list[pg.ImageItem] = []
+        self.crop_items: list[QGraphicsRectItem] = []
+        self.crop: tuple[float, float, float, float] | None = None
+        self._crop_on = True
         for col, title in enumerate(self.TITLES):
             label = QLabel(title)
             label.setFont(title_font)
@@ -63,6 +80,15 @@ class ImageTriptych(QWidget):
             view.setCentralItem(vb)
             item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
             vb.addItem(item)
+            outline = QGraphicsRectItem()
+            pen = QPen(QColor("#fdd663"), 1.5, Qt.DashLine)
+            pen.setCosmetic(True)  # the same width at every zoom
+            outline.setPen(pen)
+            outline.setZValue(10)
+            outline.hide()
+            vb.addItem(outline)
+            self.crop_items.append(outline)
+            view.setToolTip(CROP_TIP)
             vb.sigRangeChangedManually.connect(lambda _mask, vb=vb: self._user_moved(vb))
             vb.sigResized.connect(self._resized)
             grid.addWidget(label, 0, col)
@@ -110,20 +136,38 @@ class ImageTriptych(QWidget):
     # ---------------------------------------------------------------- content
     def set_original(self, image: np.ndarray, caption: str = "") -> None:
         self.original, self.adversarial = image, None
-        self.items[0].setImage(image, levels=(0, 255))
+        self._step = 1
+        self._set(self.items[0], image)
         for item in self.items[1:]:
             item.clear()
+        self.set_crop(None)  # the last image's; the window sets this one's once it knows the model
         for label, title in zip(self.titles, self.TITLES, strict=True):
             label.setText(title)
         self.caption.setText(caption)
         self.fit()
 
-    def set_adversarial(self, image: np.ndarray, title: str | None = None) -> None:
+    def set_adversarial(self, image: np.ndarray, title: str | None = None, preview: bool = False) -> None:
+        """Show an adversarial image (and its difference). `preview`: an iterate during a
+        run, drawn at no more pixels than the views show (every k-th pixel of a large
+        photo), so a live preview costs the attack little time; the result is shown whole."""
         self.adversarial = image
-        self.items[1].setImage(image, levels=(0, 255))
+        self._step = self._preview_step() if preview else 1
+        self._set(self.items[1], image)
         if title:
             self.titles[1].setText(title)
         self._refresh_difference()
+        self.set_crop(self.crop)
+
+    def _preview_step(self) -> int:
+        if self.original is None or self._scale <= 0:
+            return 1
+        return max(1, int(1 / (self._scale * self.devicePixelRatioF())))
+
+    def _set(self, item: pg.ImageItem, image: np.ndarray) -> None:
+        k = self._step
+        item.setImage(image[::k, ::k] if k > 1 else image, levels=(0, 255))
+        h, w = image.shape[:2]
+        item.setRect(QRectF(0, 0, w, h))  # image pixels, whatever was drawn
 
     def set_adversarial_title(self, title: str) -> None:
         self.titles[1].setText(title)
@@ -132,14 +176,35 @@ class ImageTriptych(QWidget):
         self.adversarial = None
         for item in self.items[1:]:
             item.clear()
+        self.set_crop(self.crop)
         self.titles[1].setText(self.TITLES[1])
         self.titles[2].setText(self.TITLES[2])
+
+    def set_crop(self, rect: tuple[float, float, float, float] | None) -> None:
+        """Outline (x, y, w, h), in image pixels, on every view (None: no outline)."""
+        self.crop = rect
+        for outline, item in zip(self.crop_items, self.items, strict=True):
+            if rect is not None:
+                outline.setRect(QRectF(*rect))
+            # only over an image (an empty view with a square in it explains nothing)
+            outline.setVisible(rect is not None and self._crop_on and item.image is not None)
+
+    def show_crop(self, on: bool) -> None:
+        self._crop_on = bool(on)
+        self.set_crop(self.crop)
+
+    def crop_shown(self) -> bool:
+        return all(outline.isVisible() for outline, item in zip(self.crop_items, self.items, strict=True)
+                   if item.image is not None) and self.crop is not None and self._crop_on
 
     def _refresh_difference(self) -> None:
         if self.original is None or self.adversarial is None:
             return
-        diff = amplified_difference(self.original, self.adversarial, self.factor.value())
+        k = self._step
+        diff = amplified_difference(self.original[::k, ::k], self.adversarial[::k, ::k], self.factor.value())
         self.items[2].setImage(diff, levels=(0, 255))
+        h, w = self.original.shape[:2]
+        self.items[2].setRect(QRectF(0, 0, w, h))
         self.titles[2].setText(f"Difference x{self.factor.value()}")
 
     def filled(self) -> list[bool]:

@@ -1,48 +1,37 @@
 """The main window: open a photo, pick a target, watch the optimisation, save the PNG.
 
-This module wires the parts together; the parts live in their own modules: the views
-(image_views), the live plot (live_plot), the side panel with the settings and the
-Defences box (side_panel, defence_box), what a finished run reports (run_report), saving
-(save_flow), background jobs (jobs), actions and menus (menus), what is remembered
-between sessions (window_state), About and Preferences (dialogs).
+It shows itself before the engine is imported (startup.py): the menus, the status bar and
+a start-up panel that names each stage; the studio (studio.py: views, tabs, side panel,
+the attack, the report, the insights) is built once torch and the engine are in. This
+module wires the parts together and imports nothing heavy at import time; the parts live
+in their own modules: the views (image_views), the live plot (live_plot), the side panel
+and its settings form (side_panel, settings_form, target_field), the attack's lifecycle
+(attack_control), what a finished run reports (run_report), the run history (history),
+the noise and saliency tabs (insights), the Defences tab (defence_box), saving
+(save_flow), exporting (export), background jobs (jobs), menus (menus), what is
+remembered (window_state), dialogs (dialogs, help_dialog).
 """
 
 from __future__ import annotations
 
-import html
 import logging
-import math
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import QSettings, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QMainWindow,
-    QMessageBox,
-)
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar
 
-from ..core.attacks import AttackResult, StepRecord, strategy_of
-from ..core.device import describe_device
-from ..core.errors import GuiappError
-from ..core.imageio import IMAGE_SUFFIXES, LoadedImage, load_image
-from ..core.models import DEFAULT_MODEL, Classifier, load_model
-from ..core.pipeline import AttackRun, plan_attack
-from ..core.predict import Prediction, predict_image
-from ..core.threads import apply_threads
-from . import dialogs, menus, save_flow, window_layout, window_state
+from . import menus, window_state
 from .jobs import Jobs
-from .run_report import RunReport
-from .workers import AttackWorker, stop_all
+from .startup import ImportWorker, StartupPanel, import_engine, trace
+
+if TYPE_CHECKING:
+    from ..core.imageio import LoadedImage
+    from ..core.models import Classifier
+    from .subject import Subject
 
 log = logging.getLogger(__name__)
-
-IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
-# Everything that belongs to one image (and its last run): dropped when another opens.
-PER_IMAGE_JOBS = ("predict", "attack", "result", "judges", "defence", "save")
-
 
 class MainWindow(QMainWindow):
     # Emitted when a job the tests (or users of the window API) wait for ends.
@@ -53,19 +42,26 @@ class MainWindow(QMainWindow):
     error_shown = Signal(str)
     defence_done = Signal(bool)  # did the target survive
     judges_done = Signal(object)  # list of (model name, top-1 name, confidence, target hit)
+    studio_ready = Signal()  # the engine is imported and the studio built
+    report_written = Signal(str)
 
-    def __init__(self, settings: QSettings | None = None, device: str | None = None) -> None:
+    def __init__(self, settings: QSettings | None = None, device: str | None = None, *,
+                 deferred: bool = False) -> None:
+        """`deferred`: show first, import the engine in a worker thread (`guiapp`); without
+        it the studio is built before the constructor returns (tests, scripts)."""
         super().__init__()
         self.settings = settings or QSettings("guiapp", "guiapp")
-        apply_threads(dialogs.threads(self.settings))
         self.device_request = device
         self.model: Classifier | None = None
         self.image: LoadedImage | None = None
-        self.result: AttackResult | None = None
-        self.run: AttackRun | None = None  # the finished run (its plan) the result came from
-        self._run_label = ""  # the running attack's mode (and surrogates), for the live line
-        self._run_started = 0.0
-        self._steps_seen = 0
+        self.result: Any = None  # the AttackResult shown
+        self.run: Any = None  # the finished AttackRun shown (its plan)
+        self.original_preds: list = []
+        self.built = False
+        self.subject: Subject  # set once the engine is imported
+        self._deferred = deferred
+        self._pending_image: Path | None = None
+        self._shown = False
         # What reading the image changed (first frame only, 16 bits reduced...): shown in the
         # status bar whenever no busy message covers it, until another image opens.
         self._image_note = ""
@@ -74,26 +70,68 @@ class MainWindow(QMainWindow):
         self.jobs.failed.connect(self._job_failed)
         self.setWindowTitle("guiapp — targeted adversarial noise")
         self.setAcceptDrops(True)
-        self._build_ui()
-        window_state.restore(self)
-        self._refresh_recent()
-        self._elapsed_timer = QTimer(self)
-        self._elapsed_timer.timeout.connect(self._update_rate)
-        self.load_model(self.model_combo.currentData() or DEFAULT_MODEL)
-
-    # ---------------------------------------------------------------- construction
-    def _build_ui(self) -> None:
         menus.build(self)
-        window_layout.build(self)
-        self.start_button.clicked.connect(self.start_attack)
-        self.stop_button.clicked.connect(self.stop_attack)
-        self.model_combo.activated.connect(lambda _: self.load_model(self.model_combo.currentData()))
-        self.defences.button.clicked.connect(self.apply_defence)
-        self.defences.done.connect(self.defence_done)
-        self.report = RunReport(self.jobs, self.panel, self.predictions)
-        self.report.measured.connect(self.attack_finished)
-        self.report.judged.connect(self.judges_done)
-        self._set_running(False)
+        self.status_device, self.status_model, self.status_rate = QLabel(), QLabel(), QLabel()
+        self.busy = QProgressBar()
+        self.busy.setMaximumWidth(140)
+        self.busy.setRange(0, 0)
+        self.busy.hide()
+        for w in (self.status_device, self.status_model, self.status_rate, self.busy):
+            self.statusBar().addPermanentWidget(w)
+        self.startup = StartupPanel()
+        self.setCentralWidget(self.startup)
+        window_state.restore_geometry(self)
+        self._refresh_recent()
+        self.set_running(False)
+        if not deferred:
+            import_engine()
+            self._build_studio()
+
+    # ---------------------------------------------------------------- start-up
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._shown:
+            self._shown = True
+            trace("window-shown")
+            if self._deferred and not self.built:
+                QTimer.singleShot(0, self._import_engine)  # after this first paint
+
+    def _import_engine(self) -> None:
+        worker = ImportWorker()
+        # A bound method of this GUI-thread object: queued here (a lambda would run in the worker).
+        worker.stage.connect(self._startup_stage)
+        self.jobs.start("startup", worker, lambda _s: self._build_studio(), self._startup_failed)
+
+    def _startup_stage(self, _job: int, text: str) -> None:
+        if self.startup is not None:
+            self.startup.show_stage(text)
+
+    def _startup_failed(self, message: str) -> None:
+        self.startup.show_stage("Could not start")
+        self.startup.set_detail(message.split("\n\n")[0])
+
+    def _build_studio(self) -> None:
+        from ..core.threads import apply_threads
+        from . import dialogs, studio
+
+        apply_threads(dialogs.threads(self.settings))
+        self.startup.show_stage("Loading the model")
+        from .subject import Subject
+
+        name = window_state.remembered_model(self.settings)
+        self.subject = Subject(self)
+        self.subject.start_model_job(name)  # loads while the widgets are built
+        studio.build(self)
+        self.built = True
+        self.startup = None  # replaced as the central widget (Qt deletes it)
+        self.status_model.setText(f"loading {name}…")
+        trace("studio-built")
+        self.set_running(False)
+        self.studio_ready.emit()
+        if self._pending_image is not None:
+            self.open_image(self._pending_image)
+        else:
+            self.views.caption.setText("Open an image (File > Open, drag and drop, or a sample) to begin.")
 
     # ---------------------------------------------------------------- settings
     def recent_files(self) -> list[str]:
@@ -120,7 +158,8 @@ class MainWindow(QMainWindow):
             self.statusBar().clearMessage()
 
     def _job_failed(self, kind: str, message: str) -> None:
-        self.show_error(message)
+        if kind != "startup":  # the start-up panel says it
+            self.show_error(message)
 
     def show_error(self, message: str) -> None:
         self.error_shown.emit(message)
@@ -133,85 +172,46 @@ class MainWindow(QMainWindow):
         box.open()  # non-blocking: tests and users can keep going
 
     def show_about(self) -> QMessageBox:
+        from . import dialogs
+
         return dialogs.show_about(self, self.model)
 
-    def open_preferences(self) -> dialogs.PreferencesDialog:
+    def show_how_it_works(self):
+        from . import help_dialog
+
+        return help_dialog.show_how_it_works(self)
+
+    def show_shortcuts(self):
+        from . import help_dialog
+
+        return help_dialog.show_shortcuts(self)
+
+    def open_preferences(self):
+        from . import dialogs
+
         dialog = dialogs.PreferencesDialog(self.settings, self)
         dialog.open()
         return dialog
 
-    # ---------------------------------------------------------------- model
+    def show_tab(self, index: int) -> None:
+        if self.built:
+            self.tabs.setCurrentIndex(index)
+
+    # ---------------------------------------------------------------- model and image
     def load_model(self, name: str) -> None:
-        self.jobs.drop("attack", "result", "judges")
-        self.defences.reset()  # what the old model saw after a defence, or its running defence
-        self.model = None
-        self.status_model.setText(f"loading {name}…")
-        self._set_running(False)
-        self.jobs.run("model", lambda: load_model(name, self.device_request), self._model_loaded,
-                      self._model_failed, f"Loading model {name}…")
+        self.subject.load_model(name)
 
-    def _model_loaded(self, model: Classifier) -> None:
-        self.model = model
-        self.status_model.setText(f"model: {model.name}")
-        self.status_device.setText(f"device: {describe_device(model.device)}")
-        self.predictions.set_model_name(model.name)
-        self._set_running(False)
-        if self.image is not None:
-            self._predict_original()
-            if self.run is not None and not self.run.result.cancelled:
-                # What the new model sees in the last result.
-                self.report.show(model, self.run, announce=False)
-        self.model_ready.emit()
-
-    def _model_failed(self, message: str) -> None:
-        self.status_model.setText("no model (see the message)")
-
-    # ---------------------------------------------------------------- image
     def _open_dialog(self) -> None:
-        start = self.settings.value("last_dir", str(Path.home()))
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", start, IMAGE_FILTER)
-        if path:
-            self.open_image(path)
+        self.subject.open_dialog()
 
     def open_image(self, path: str | Path) -> None:
         path = Path(path)
-        self.settings.setValue("last_dir", str(path.parent))
-        limit = dialogs.max_pixels(self.settings)
-        self.jobs.run("image", lambda: load_image(path, max_pixels=limit),
-                      lambda loaded: self._image_loaded(path, loaded), message=f"Opening {path.name}…")
-
-    def _image_loaded(self, path: Path, loaded: LoadedImage) -> None:
-        self.jobs.drop(*PER_IMAGE_JOBS)  # they belong to the previous image
-        self.image, self.result, self.run = loaded, None, None
-        self._elapsed_timer.stop()
-        self._remember(path)
-        w, h = loaded.size
-        alpha = ", alpha kept" if loaded.alpha is not None else ""
-        self.views.set_original(loaded.rgb, f"{path.name} — {w}x{h}, {loaded.source_mode}{alpha}")
-        self.views.caption.setToolTip(str(path) + "".join(f"\n{note}" for note in loaded.notes))
-        self._image_note = "; ".join(loaded.notes)
-        if not self.busy.isVisible():  # else it shows when the busy message goes
-            self._show_busy(False, "")
-        self.setWindowTitle(f"guiapp — {path.name}")
-        self.plot.clear()
-        self.pred_original.clearContents()
-        self.pred_adversarial.clearContents()
-        self.panel.clear_outcome()
-        self.defences.reset()
-        self.status_rate.setText("")
-        self._predict_original()
-        self._set_running(False)
-
-    def _predict_original(self) -> None:
-        model, image = self.model, self.image
-        if model is None or image is None:
-            return  # the other one's arrival calls this again
-
-        def done(preds: list[Prediction]) -> None:
-            self.pred_original.show_predictions(preds)
-            self.image_ready.emit()
-
-        self.jobs.run("predict", lambda: predict_image(model, image), done, message="Classifying…")
+        if not self.built:  # opened once the studio is (guiapp IMAGE, a drop or a recent file meanwhile)
+            self._pending_image = path
+            if self.startup is not None:
+                self.startup.set_detail(f"then opening {path.name}")
+            return
+        self.subject.open_image(path)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
@@ -224,167 +224,152 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- attack
     def start_attack(self) -> None:
-        if self.model is None:
-            self.show_error("The model is still loading; Start is enabled once it is ready.")
-            return
-        if self.image is None:
-            self.show_error("Open an image first (File > Open, or drop one on the window).")
-            return
-        try:
-            target = self.target_combo.target_index()
-            config = self.form.config()
-        except GuiappError as exc:
-            self.show_error(str(exc))
-            return
-        model, image, limit = self.model, self.image, dialogs.max_pixels(self.settings)
-
-        def make_run() -> AttackRun:
-            # The pipeline: the memory check (a MemoryLimitError says where the app keeps the
-            # pixel limit), the crafting models, the clean image's class, the centroids.
-            return AttackRun(plan_attack(image, target, config=config, model=model, max_pixels=limit))
-
-        worker = AttackWorker(make_run)
-        worker.step.connect(self._on_step)
-        worker.preview.connect(self._on_preview)
-        self.jobs.drop("result", "judges", "save")
-        self.result, self.run = None, None
-        self.predictions.set_model_name(model.name)
-        self.jobs.start("attack", worker, self._on_attack_done, self._on_attack_failed)
-        self.plot.clear()
-        self.pred_adversarial.clearContents()
-        self.panel.clear_outcome()
-        self.defences.reset()
-        # Which attack is running, in every live line: the mode and the models it crafts on
-        # (in transfer mode not the model of the predictions table).
-        strategy = strategy_of(config)
-        self._run_label = f"{config.mode} on {', '.join(strategy.crafter_names(config, model.name))}"
-        self.panel.show_line(self.live_label, html.escape(f"{self._run_label}: starting…"))
-        self.views.set_adversarial_title("Adversarial (optimising…)")
-        self._steps_seen = 0
-        self._run_started = time.perf_counter()
-        self._elapsed_timer.start(500)
-        self._set_running(True)
+        if self.built:
+            self.attack.start()
 
     def stop_attack(self) -> None:
-        if self.jobs.running("attack"):
-            self.jobs.stop("attack")
-            self.views.set_adversarial_title("Adversarial (stopping…)")
+        if self.built:
+            self.attack.stop()
 
-    def _on_step(self, job: int, record: StepRecord) -> None:
-        if not self.jobs.is_current("attack", job):
-            return  # a superseded run's late signal
-        self._steps_seen = record.step
-        self.plot.add(record)
-        best = "" if math.isnan(record.best_psnr) else f" · best {record.best_psnr:.1f} dB"
-        self.panel.show_line(
-            self.live_label,
-            f"live ({html.escape(self._run_label)}): step <b>{record.step}</b> ({record.phase}) · "
-            f"target {record.target_conf:.1%} · "
-            f"L-inf {record.linf:.0f}/255 · PSNR {record.psnr:.1f} dB{best}",
-        )
+    def start_blocker(self) -> str:
+        """Why Start is disabled ('' when it is not)."""
+        if not self.built or self.model is None:
+            return "The model is loading…"
+        if self.image is None:
+            return "Open an image to start (File > Open, drag and drop, or a sample)."
+        if not self.target_field.text():
+            return "Type the target label above to enable Start."
+        return ""
 
-    def _on_preview(self, job: int, image: np.ndarray) -> None:
-        if self.jobs.is_current("attack", job) and image is not None:
-            self.views.set_adversarial(image, "Adversarial (optimising…)")
+    def update_start(self) -> None:
+        self.set_running(self.built and self.attack.running)
 
-    def _on_attack_failed(self, message: str) -> None:
-        self._elapsed_timer.stop()
-        self._set_running(False)
-        self.views.set_adversarial_title("Adversarial (failed)")
-        self.panel.show_line(self.live_label, "")  # "starting…" would stay under a run that never started
-
-    def _on_attack_done(self, run: AttackRun) -> None:
-        self._elapsed_timer.stop()
-        self._update_rate()
-        result = run.result
-        self.result, self.run = result, run
-        self._set_running(False)
-        # The last step's live numbers are not the result's (that is the best step): the
-        # result line and the table take over.
-        self.panel.show_line(self.live_label, "")
-        if result.cancelled:
-            if result.steps > 0:
-                self.views.set_adversarial(result.adversarial, f"Adversarial (stopped at step {result.steps})")
-            else:
-                self.views.clear_adversarial()
-            self.panel.show_line(self.result_label, f"Stopped after {result.steps} steps; nothing to save.")
-            self.attack_finished.emit(result)
+    def set_running(self, running: bool) -> None:
+        for name in (*menus.STUDIO_ACTIONS, "act_save", "act_start", "act_stop"):
+            getattr(self, name).setEnabled(False)
+        for action in self.tab_actions:
+            action.setEnabled(self.built)
+        if not self.built:
             return
-        self.views.set_adversarial(result.adversarial, "Adversarial")
-        assert self.model is not None
-        self.report.show(self.model, run)
-        self.report.ask_judges(self.form.judges.checked(), run)
-
-    def _update_rate(self) -> None:
-        elapsed = time.perf_counter() - self._run_started
-        if self._steps_seen and elapsed > 0:
-            self.status_rate.setText(f"{self._steps_seen / elapsed:.1f} steps/s · {elapsed:.1f} s")
-
-    def _set_running(self, running: bool) -> None:
-        ready = self.model is not None and self.image is not None
+        blocker = "" if running else self.start_blocker()
+        for name in ("act_fit", "act_actual", "act_crop", "act_export_plot", "act_batch"):
+            getattr(self, name).setEnabled(True)
         for w in (self.act_start, self.start_button):
-            w.setEnabled(not running and ready)
+            w.setEnabled(not running and not blocker)
+        self.panel.start_hint.setText(blocker)
+        self.panel.start_hint.setVisible(bool(blocker))
         for w in (self.act_stop, self.stop_button):
             w.setEnabled(running)
-        self.act_save.setEnabled(not running and self.result is not None and not self.result.cancelled)
+        shown = self.result is not None and not self.result.cancelled
+        self.act_save.setEnabled(not running and shown)
+        self.act_export_report.setEnabled(not running and shown)
         self.model_combo.setEnabled(not running)
         self.form.mode.setEnabled(not running)
+        ready = self.model is not None and self.image is not None
         self.defences.button.setEnabled(not running and ready)
+        self.defences.all_button.setEnabled(not running and ready)
+        if ready and not running and not blocker:
+            trace("start-enabled")
+
+    # ---------------------------------------------------------------- the runs
+    def shown_entry(self):
+        return self.history.entry_of(self.run) if self.built and self.run is not None else None
+
+    def show_entry(self, entry) -> None:
+        """Show a run of the history again: its images, plot and figures; Save, the
+        Defences and the report then act on it."""
+        if self.attack.running:
+            return  # the run under way owns the views
+        self.result, self.run = entry.result, entry.run
+        self.views.set_adversarial(entry.result.adversarial, f"Adversarial (run #{entry.number})")
+        self.plot.restore(entry.plot)
+        self.report.show_stored(entry)
+        self.defences.reset()
+        if self.model is not None:
+            self.insights.show_result(self.model, entry.run)
+        self.set_running(False)
 
     # ---------------------------------------------------------------- defences
+    def _defence_input(self):
+        if self.result is not None and not self.result.cancelled:
+            return self.result.adversarial, self.result.target
+        return self.image.rgb, None
+
     def apply_defence(self) -> None:
-        """Purify the current adversarial image (or the original, before any attack);
+        """Purify the shown adversarial image (or the original, before any attack);
         while a defence runs, the same button cancels it."""
         if self.defences.running:
             self.defences.cancel()
             return
         if self.model is None or self.image is None:
             return
-        result = self.result if self.result is not None and not self.result.cancelled else None
-        if result is not None:
-            self.defences.apply(self.model, result.adversarial, result.target)
-        else:
-            self.defences.apply(self.model, self.image.rgb, None)
+        self.tabs.setCurrentWidget(self.defences)
+        self.defences.apply(self.model, *self._defence_input())
 
-    # ---------------------------------------------------------------- save
+    def apply_all_defences(self) -> None:
+        if self.model is None or self.image is None or self.defences.running:
+            return
+        self.tabs.setCurrentWidget(self.defences)
+        self.defences.apply_all(self.model, *self._defence_input())
+
+    # ---------------------------------------------------------------- save and export
     def _save_dialog(self) -> None:
+        from . import save_flow
+
         save_flow.save_with_dialog(self)
 
-    def save_result(self, path: str | Path) -> None:
+    def save_result(self, path: str | Path, entry=None) -> None:
         """Save atomically (never over the input), then show the re-check of the file."""
-        save_flow.save(self, Path(path))
+        from . import save_flow
+
+        save_flow.save(self, Path(path), entry)
+
+    def export_plot(self) -> None:
+        from . import export
+
+        export.export_plot_with_dialog(self)
+
+    def export_report(self) -> None:
+        from . import export
+
+        export.report_with_dialog(self)
 
     # ---------------------------------------------------------------- batch
     def open_batch_dialog(self) -> None:
-        from .batch_dialog import BatchDialog
+        from .batch_dialog import open_batch_dialog
 
-        if self.model is None:
-            self.show_error("The model is still loading; Batch opens once it is ready.")
-            return
-        try:
-            config = self.form.config()
-        except GuiappError as exc:
-            self.show_error(str(exc))
-            return
-        dialog = BatchDialog(self.model, config, self.settings, self)
-        typed = self.target_combo.currentText().strip()
-        if typed:  # typed or picked: the dialog starts from the window's target
-            try:
-                dialog.target_combo.set_target(self.target_combo.target_index())
-            except GuiappError:
-                dialog.target_combo.setEditText(typed)  # as typed; its Start says what is wrong
-        dialog.open()
-        self._batch_dialog = dialog
+        open_batch_dialog(self)
 
     # ---------------------------------------------------------------- closing
+    def work_under_way(self) -> str:
+        """What closing now would throw away ('' if nothing)."""
+        if self.built and self.attack.running:
+            return f"An attack is running ({self.attack.progress_text()})."
+        dialog = getattr(self, "_batch_dialog", None)
+        if dialog is not None and dialog.worker is not None:
+            return "A batch is running."
+        return ""
+
     def closeEvent(self, event: QCloseEvent) -> None:
         # Nothing here may raise: an exception escaping a Qt virtual override crashes
         # PySide 6.12 while it reports it (seen in CI), so failures are logged instead.
+        try:
+            busy = self.work_under_way()
+            if busy:
+                from .dialogs import confirm_close
+
+                if not confirm_close(self, busy):
+                    event.ignore()
+                    return
+        except Exception:  # noqa: BLE001 - asking must not stop the window closing
+            log.exception("could not ask before closing")
         try:
             window_state.save(self)
         except Exception:  # noqa: BLE001 - losing settings must not stop the window closing
             log.exception("could not save settings")
         try:
+            from .workers import stop_all
+
             self.jobs.drop_all()  # anything still arriving is stale
             if not stop_all(timeout_ms=5000):
                 log.warning("background work did not stop within 5 s")

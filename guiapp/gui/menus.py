@@ -1,4 +1,6 @@
-"""The main window's actions, menus and toolbar (shortcuts in one place)."""
+"""The main window's actions, menus and toolbar (shortcuts in one place). Light: built
+before the engine is imported; the actions that need the studio stay disabled until it
+is built (MainWindow.set_running)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QStyle, QToolBar
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "samples"
+# Actions that need the studio (the widgets built once the engine is imported).
+STUDIO_ACTIONS = ("act_fit", "act_actual", "act_crop", "act_export_plot", "act_export_report", "act_batch")
 
 
 def _action(win, icon, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -32,12 +36,22 @@ def build(win) -> None:
                            "Save the adversarial image as PNG (Ctrl+S)")
     win.act_batch = _action(win, QStyle.SP_DirIcon, "&Batch…", win.open_batch_dialog, "Ctrl+B",
                             "Attack a whole folder (Ctrl+B)")
+    win.act_export_plot = _action(win, None, "Export &plot…", win.export_plot, "Ctrl+Shift+E",
+                                  "Save the live plot as PNG or SVG")
+    win.act_export_report = _action(win, None, "Export &report…", win.export_report, "Ctrl+E",
+                                    "A one-page HTML report of the run shown: images, settings, figures, plot")
     # Plain keys: a line edit or spin box with the focus takes them as text first.
     win.act_fit = _action(win, None, "&Fit image", lambda: win.views.fit(), "F", "Show the whole image (F)")
     win.act_actual = _action(win, None, "&100%", lambda: win.views.actual_size(), "1",
                              "One image pixel per screen pixel (1)")
+    win.act_crop = _action(win, None, "Model's &crop", lambda on: win.views.show_crop(on), "C",
+                           "Outline the square the model classifies (C)")
+    win.act_crop.setCheckable(True)
+    win.act_crop.setChecked(True)
     win.act_prefs = _action(win, None, "&Preferences…", win.open_preferences, QKeySequence.Preferences)
     win.act_about = _action(win, None, "&About guiapp", win.show_about)
+    win.act_how = _action(win, None, "&How it works", win.show_how_it_works, QKeySequence.HelpContents)
+    win.act_keys = _action(win, None, "&Keyboard shortcuts", win.show_shortcuts, "Ctrl+/")
 
     menu = win.menuBar().addMenu("&File")
     menu.addAction(win.act_open)
@@ -46,16 +60,25 @@ def build(win) -> None:
         win.samples_menu.addAction(p.stem.replace("_", " "), lambda p=p: win.open_image(p))
     win.recent_menu = menu.addMenu("Open &recent")
     menu.addAction(win.act_save)
+    menu.addActions([win.act_export_plot, win.act_export_report])
     menu.addAction(win.act_batch)
     menu.addSeparator()
     menu.addAction("&Quit", QKeySequence.Quit, win.close)
     edit_menu = win.menuBar().addMenu("&Edit")
     edit_menu.addAction(win.act_prefs)
     view_menu = win.menuBar().addMenu("&View")
-    view_menu.addActions([win.act_fit, win.act_actual])
+    view_menu.addActions([win.act_fit, win.act_actual, win.act_crop])
+    view_menu.addSeparator()
+    win.tab_actions = []
+    for i, name in enumerate(("Plot", "Noise", "Model's view", "Defences", "History")):
+        action = _action(win, None, f"{name} tab", lambda _=False, i=i: win.show_tab(i), f"Ctrl+{i + 1}")
+        view_menu.addAction(action)
+        win.tab_actions.append(action)
     run_menu = win.menuBar().addMenu("&Run")
     run_menu.addActions([win.act_start, win.act_stop])
     help_menu = win.menuBar().addMenu("&Help")
+    help_menu.addActions([win.act_how, win.act_keys])
+    help_menu.addSeparator()
     help_menu.addAction(win.act_about)
 
     tools = QToolBar("Main")

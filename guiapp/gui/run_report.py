@@ -2,12 +2,14 @@
 
 Everything is measured on the 8-bit image exactly as it will be saved, through the
 standard preprocessing any other program uses, off the GUI thread; the judges' verdicts
-are the pipeline's (guiapp.core.pipeline.judge), as in the CLI's report.
+are the pipeline's (guiapp.core.pipeline.judge), as in the CLI's report. The figures are
+kept in the run's history entry, so showing the run again needs no new measurement.
 """
 
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -33,56 +35,88 @@ def verdict(result: AttackResult) -> str:
     return f"{coloured('Target not reached', RED)} in {result.steps} steps — raise the budget or the step limit"
 
 
+def _nb(text: str) -> str:
+    return html.escape(text).replace(" ", "&nbsp;").replace("-", "&#8209;")
+
+
 class RunReport(QObject):
     measured = Signal(object)  # the AttackResult, once its line and table are shown
     judged = Signal(object)  # [(model name, top-1 name, confidence, target hit)]
 
-    def __init__(self, jobs: Jobs, panel: SidePanel, predictions: PredictionsBox) -> None:
+    def __init__(self, jobs: Jobs, panel: SidePanel, predictions: PredictionsBox, history: Any) -> None:
         super().__init__(panel)
-        self.jobs, self.panel, self.predictions = jobs, panel, predictions
+        self.jobs, self.panel, self.predictions, self.history = jobs, panel, predictions, history
+        self.shown: Any = None  # the history entry on screen (figures arriving for another are kept only)
 
-    def show(self, model: Classifier, run: AttackRun, announce: bool = True) -> None:
-        """Measure the run's result with `model` (the table's) and show it; `announce`
-        emits `measured` after."""
+    # ---------------------------------------------------------------- lines
+    def _result_line(self, run: AttackRun, preds, dist, table_model: str) -> str:
         plan, result = run.plan, run.result
         crafters = [m.name for m in plan.crafters]
-        original = plan.image.rgb
+        crafted = ""
+        if crafters != [table_model] or not plan.strategy.uses_chosen_model:
+            # The crafting models' own verdict on the 8-bit result (their standard
+            # preprocessing): what the live "as saved" checks converge to.
+            seen = f"{_nb(plan.crafters[0].labels[result.top1].name)} {result.top1_conf:.0%}"
+            if result.top1 != result.target:
+                seen += f" (target {result.target_conf:.0%})"
+            crafted = f" · crafted on {', '.join(crafters)}, which see {seen}"
+        return (f"{verdict(result)}{crafted}<br>saved 8-bit image, {_nb(table_model)}: "
+                f"{_nb(preds[0].name)} {_nb(f'{preds[0].confidence:.1%}')} · {_nb(f'L-inf {dist.linf:.0f}/255')} · "
+                f"{_nb(f'PSNR {dist.psnr:.1f} dB')} · {_nb(f'SSIM {dist.ssim:.4f}')}")
+
+    def _table_title(self, table_model: str, run: AttackRun) -> None:
+        if table_model in [m.name for m in run.plan.crafters] and not run.plan.strategy.uses_chosen_model:
+            # Not a fair test of transfer: the table's model helped craft the noise.
+            self.predictions.set_model_name(f"{table_model} (a surrogate of this run)")
+        else:
+            self.predictions.set_model_name(table_model)
+
+    @staticmethod
+    def judges_html(verdicts) -> str:
+        lines = [f"{html.escape(name)}: {html.escape(top)} {conf:.0%} — "
+                 + (coloured("fooled", GREEN) if hit else coloured("not fooled", RED))
+                 for name, top, conf, hit in verdicts]
+        return "Judges (saved 8-bit image):<br>" + "<br>".join(lines)
+
+    # ---------------------------------------------------------------- measuring
+    def show(self, model: Classifier, run: AttackRun, entry: Any = None, announce: bool = True) -> None:
+        """Measure the run's result with `model` (the table's) and show it; `announce`
+        emits `measured` after. The figures go into `entry` (the run's history entry)."""
+        original, result = run.plan.image.rgb, run.result
+        self.shown = entry
 
         def work():
             return predict_image(model, result.adversarial), distortion(original, result.adversarial)
 
         def done(outcome) -> None:
             preds, dist = outcome
-            self.predictions.adversarial.show_predictions(preds, result.target)
-            crafted = ""
-            if not plan.strategy.uses_chosen_model:
-                crafted = f" · crafted on {', '.join(crafters)}"
-                if model.name in crafters:
-                    # Not a fair test of transfer: the table's model helped craft the noise.
-                    self.predictions.set_model_name(f"{model.name} (a surrogate of this run)")
-            self.panel.show_line(
-                self.panel.result_label,
-                f"{verdict(result)}{crafted}<br>saved 8-bit image: {html.escape(preds[0].name)} "
-                f"{preds[0].confidence:.1%} · L-inf {dist.linf:.0f}/255 · PSNR {dist.psnr:.1f} dB · "
-                f"SSIM {dist.ssim:.4f}",
-            )
+            if entry is not None:
+                entry.preds, entry.dist, entry.table_model = preds, dist, model.name
+                self.history.refresh(entry)
+            if self.shown is entry:
+                self.predictions.adversarial.show_predictions(preds, result.target)
+                self._table_title(model.name, run)
+                self.panel.show_line(self.panel.result_label, self._result_line(run, preds, dist, model.name))
             if announce:
                 self.measured.emit(result)
 
         self.panel.show_line(self.panel.result_label, verdict(result) + " · measuring…")
         self.jobs.run("result", work, done, message="Classifying the result…")
 
-    def ask_judges(self, judges: list[str], run: AttackRun) -> None:
+    def ask_judges(self, judges: list[str], run: AttackRun, entry: Any = None) -> None:
         """What each ticked judge model sees in the 8-bit result (a model that crafted the
-        noise is no judge of it)."""
+        noise is no judge of it: the form said so before Start)."""
         plan, result = run.plan, run.result
         crafters = {m.name for m in plan.crafters}
         names = [n for n in judges if n not in crafters]
         label = self.panel.judges_label
         if not names:
             if judges:
-                self.panel.show_line(label, f"No judge: {html.escape(', '.join(judges))} helped craft this noise. "
-                                     "Tick a model that took no part to see whether the noise transfers to it.")
+                note = (f"No verdict: {', '.join(judges)} helped craft this noise. Tick a model that took no "
+                        "part to see whether the noise transfers to it.")
+                if entry is not None:
+                    entry.judges_note = note
+                self.panel.show_line(label, html.escape(note))
             return
         device = plan.crafters[0].device
 
@@ -91,13 +125,36 @@ class RunReport(QObject):
             return [(name, v["top1_name"], v["confidence"], v["success"]) for name, v in verdicts.items()]
 
         def done(verdicts) -> None:
-            lines = [
-                f"{html.escape(name)}: {html.escape(top)} {conf:.0%} — "
-                + (coloured("fooled", GREEN) if hit else coloured("not fooled", RED))
-                for name, top, conf, hit in verdicts
-            ]
-            self.panel.show_line(label, "Judges (saved 8-bit image):<br>" + "<br>".join(lines))
+            if entry is not None:
+                entry.verdicts = verdicts
+                skipped = [n for n in judges if n in crafters]
+                if skipped:
+                    entry.judges_note = f"{', '.join(skipped)} helped craft this noise: no verdict"
+            if self.shown is entry:
+                extra = f"<br>{html.escape(entry.judges_note)}" if entry is not None and entry.judges_note else ""
+                self.panel.show_line(label, self.judges_html(verdicts) + extra)
             self.judged.emit(verdicts)
 
         self.panel.show_line(label, f"Asking the judges ({', '.join(names)})…")
         self.jobs.run("judges", work, done, message="Asking the judges…")
+
+    # ---------------------------------------------------------------- a run again
+    def show_stored(self, entry: Any) -> None:
+        """Show a history entry's figures as they were measured (nothing is recomputed)."""
+        self.shown = entry
+        run = entry.run
+        self.panel.clear_outcome()
+        if entry.dist is None:
+            self.panel.show_line(self.panel.result_label, verdict(run.result) + " · measuring…")
+            return
+        self.predictions.adversarial.show_predictions(entry.preds, run.result.target)
+        self._table_title(entry.table_model, run)
+        self.panel.show_line(self.panel.result_label, self._result_line(run, entry.preds, entry.dist,
+                                                                        entry.table_model))
+        if entry.verdicts:
+            extra = f"<br>{html.escape(entry.judges_note)}" if entry.judges_note else ""
+            self.panel.show_line(self.panel.judges_label, self.judges_html(entry.verdicts) + extra)
+        elif entry.judges_note:
+            self.panel.show_line(self.panel.judges_label, html.escape(entry.judges_note))
+        if entry.saved:
+            self.panel.show_line(self.panel.save_label, "Saved as " + ", ".join(html.escape(p) for p in entry.saved))

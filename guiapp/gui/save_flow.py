@@ -74,28 +74,33 @@ def choose_output(parent: QWidget, suggestion: Path, protect: list[Path],
     return path
 
 
-def save_with_dialog(win: Any) -> None:
-    """File > Save: ask where (suggesting <input>_adv_<target>.png), then save."""
-    if win.run is None or win.image is None or win.image.path is None:
+def save_with_dialog(win: Any, entry: Any = None) -> None:
+    """File > Save (the run shown) or the history's Save (`entry`, any run on this image):
+    ask where (suggesting <input>_adv_<target>.png), then save."""
+    run = entry.run if entry is not None else win.run
+    if run is None or win.image is None or win.image.path is None:
         return
-    suggestion = default_output_path(win.image.path, win.run.plan.target_name)
+    suggestion = default_output_path(win.image.path, run.plan.target_name)
     path = choose_output(win, suggestion, [win.image.path], win.show_error)
     if path is not None:
-        save(win, path)
+        save(win, path, entry)
 
 
-def save(win: Any, path: Path) -> None:
-    """Save the window's last run through the pipeline in a worker: the PNG with the
-    metadata of the run's plan (the file `guiapp-cli attack` writes), then the re-read and
-    the crafting models' verdict on it, shown under the result."""
-    if win.run is None or win.image is None:
+def save(win: Any, path: Path, entry: Any = None) -> None:
+    """Save a run through the pipeline in a worker: the PNG with the metadata of the
+    run's plan (the file `guiapp-cli attack` writes), then the re-read and the crafting
+    models' verdict on it, shown under the result. `entry`: a run of the history (default:
+    the run shown); its PNG is the same, byte for byte, whenever it is saved."""
+    run = entry.run if entry is not None else win.run
+    if run is None or win.image is None:
         return
+    if entry is None:
+        entry = win.history.entry_of(run)
     try:
         check_output_path(path, [win.image.path] if win.image.path else [])
     except GuiappError as exc:
         win.show_error(str(exc))
         return
-    run = win.run
 
     def done(verified: Verification) -> None:
         seen_by = "it is classified as" if len(run.plan.crafters) == 1 else f"{run.plan.crafted_on} classify it as"
@@ -105,6 +110,8 @@ def save(win: Any, path: Path) -> None:
             f"Saved <b>{html.escape(verified.path.name)}</b>. Re-read from disk, {html.escape(seen_by)} "
             f"{name} ({verified.final.confidence:.1%}).",
         )
+        if entry is not None:
+            entry.saved.append(str(verified.path))
         win.saved.emit(str(verified.path))
 
     win.jobs.run("save", lambda: save_result(run.plan, run.result, path), done, message=f"Saving {path.name}…")

@@ -3,42 +3,71 @@
 Each mode's options marked `gui=True` (guiapp.core.options) get a row with a widget that
 fits their type, bounds and help; only the current mode's rows are shown, and each mode
 keeps its own values (the transfer mode's centroid weight is not the default mode's). A
-new option or mode appears here without a change to this file.
+new option or mode appears here without a change to this file. A value that differs from
+its default has a bold label (remembered values are never silent), and *Defaults* puts
+the current mode's values back. The Judges list greys out the models that craft the noise
+in the run as set (the chosen model, or the surrogates) and says so when one is ticked.
 """
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QLabel,
     QListWidget,
     QListWidgetItem,
     QSpinBox,
     QWidget,
 )
 
-from ..core.attacks import MODES, STRATEGIES, make_config, options_of
-from ..core.models import available_models, model_status
+from ..core.attacks import MODES, STRATEGIES, make_config, options_of, strategy_of
+from ..core.errors import GuiappError
 from ..core.options import OptionSpec
+from .model_list import model_statuses
+
+# What the settings mean, in plain words, before the engine's exact help and range.
+PLAIN = {
+    "eps": "How much any pixel may change, in 8-bit levels out of 255 (the noise's budget). "
+           "Smaller: less visible, harder to reach the target.",
+    "max_steps": "The attack gives up after this many optimisation steps.",
+    "iterations": "How many optimisation steps on the surrogates. Transfer keeps improving for hundreds.",
+    "refine_steps": "Once the target is reached, steps spent making the noise smaller (less visible). "
+                    "auto picks a number for you.",
+    "confidence": "How sure the classifier must be of the target in the saved image; 0 means being its "
+                  "top answer is enough.",
+    "centroid_weight": "Also pull the image's features toward what the target class typically looks like "
+                       "to the model. 0 turns it off.",
+    "surrogates": "Surrogates: models you have here that stand in for the one you want to fool. The noise "
+                  "is crafted on them only, hoping it also fools models it never saw.",
+}
+JUDGES_TIP = ("Judges: models that took no part in crafting the noise. After the run each one is asked what it "
+              "sees in the saved 8-bit image, so you learn whether the noise fools models it never saw.\n"
+              "Models that craft this run's noise (the chosen model, or the surrogates) are greyed out: they "
+              "would not be a fair test.")
 
 
 class ModelChecklist(QListWidget):
-    """The installed models, to tick (surrogates, judges); the others are named in the tooltip."""
+    """The installed models, to tick (surrogates, judges); the others are named in the tooltip.
+    Every item is visible (no third item half cut off), up to VISIBLE rows before scrolling."""
 
+    VISIBLE = 4
     changed = Signal()
 
     def __init__(self, tooltip: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setSelectionMode(QAbstractItemView.NoSelection)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setUniformItemSizes(True)
         missing = []
-        for name in available_models():
-            ok, why = model_status(name)
+        for name, (ok, why) in model_statuses().items():
             if not ok:
                 missing.append(f"{name}: {why}")
                 continue
@@ -49,8 +78,10 @@ class ModelChecklist(QListWidget):
             item.setCheckState(Qt.Unchecked)
             self.addItem(item)
         self.setToolTip(tooltip + ("\n\nNot installed here:\n" + "\n".join(missing) if missing else ""))
-        rows = max(1, min(self.count(), 3))
-        self.setFixedHeight(rows * self.sizeHintForRow(0) + 2 * self.frameWidth() if self.count() else 24)
+        rows = max(1, min(self.count(), self.VISIBLE))
+        row = self.sizeHintForRow(0) if self.count() else 20
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarAsNeeded if self.count() > self.VISIBLE else Qt.ScrollBarAlwaysOff)
+        self.setFixedHeight(rows * (row + 2 * self.spacing()) + 2 * self.frameWidth() + 2)
         self.itemChanged.connect(lambda _item: self.changed.emit())
 
     def _items(self) -> list[QListWidgetItem]:
@@ -63,11 +94,29 @@ class ModelChecklist(QListWidget):
         for it in self._items():
             it.setCheckState(Qt.Checked if it.data(Qt.UserRole) in names else Qt.Unchecked)
 
+    def mark_unfair(self, names: set[str], why: str) -> None:
+        """Grey out (and explain) the models in `names`; their ticks are kept, not used."""
+        blocked = self.blockSignals(True)
+        try:
+            for it in self._items():
+                name = it.data(Qt.UserRole)
+                font = it.font()
+                font.setItalic(name in names)
+                it.setFont(font)
+                it.setForeground(Qt.gray if name in names else self.palette().text())
+                it.setText(f"{name} (crafting)" if name in names else name)
+                it.setToolTip(why if name in names else "")
+        finally:
+            self.blockSignals(blocked)
+
 
 def _tooltip(spec: OptionSpec) -> str:
     bounds = spec.bounds_text()
-    return spec.meta.help[:1].upper() + spec.meta.help[1:] + "." + (
+    exact = spec.meta.help[:1].upper() + spec.meta.help[1:] + "." + (
         f"\nRange {bounds}{' ' + spec.meta.unit if spec.meta.unit else ''}." if bounds else "")
+    plain = PLAIN.get(spec.name)
+    return f"{plain}\n\n{exact}\nDefault: {spec.describe_default()}." if plain else f"{exact}\nDefault: " \
+        f"{spec.describe_default()}."
 
 
 class OptionField:
@@ -124,14 +173,28 @@ class OptionField:
         else:
             w.setValue(value)
 
+    def is_default(self) -> bool:
+        value, default = self.value(), self.spec.default
+        if isinstance(default, float) and isinstance(value, float):
+            return abs(value - default) < 1e-9
+        return value == default
+
+    def connect(self, slot) -> None:
+        w = self.widget
+        signal = (w.changed if isinstance(w, ModelChecklist) else w.currentIndexChanged if isinstance(w, QComboBox)
+                  else w.valueChanged)
+        signal.connect(lambda *_: slot())
+
 
 class SettingsForm(QWidget):
     """The attack mode and the settings that matter in it, with the engine's defaults."""
 
     mode_changed = Signal(str)
+    changed = Signal()  # any value, the mode or the judges
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.model_name = ""  # the window's chosen model (it crafts in the white-box modes)
         self.mode = QComboBox()
         for mode in MODES:
             self.mode.addItem(mode, mode)
@@ -148,9 +211,14 @@ class SettingsForm(QWidget):
                     field = OptionField(spec)
                     self.fields[mode][spec.name] = field
                     self.form.addRow(spec.label, field.widget)
-        self.judges = ModelChecklist("After the run, ask each ticked model what it sees in the saved 8-bit image.\n"
-                                     "A fair judge is a model that took no part in crafting the noise.")
+                    field.connect(self._values_changed)
+        self.judges = ModelChecklist(JUDGES_TIP)
         self.form.addRow("Judges", self.judges)
+        self.judges_note = QLabel("")
+        self.judges_note.setWordWrap(True)
+        self.judges_note.setTextFormat(Qt.RichText)
+        self.form.addRow(self.judges_note)
+        self.judges.changed.connect(self._values_changed)
         self.mode.currentIndexChanged.connect(self._mode_changed)
         self._mode_changed()
 
@@ -172,6 +240,7 @@ class SettingsForm(QWidget):
             for field in fields.values():
                 self.form.setRowVisible(field.widget, mode == current)
         self.mode_changed.emit(current)
+        self._values_changed()
 
     def values(self, mode: str | None = None) -> dict[str, Any]:
         return {name: f.value() for name, f in self.fields[mode or self.current_mode()].items()}
@@ -179,3 +248,57 @@ class SettingsForm(QWidget):
     def config(self) -> Any:
         """The engine's config for these settings (GuiappError for a bad combination)."""
         return make_config(self.current_mode(), **self.values())
+
+    # ---------------------------------------------------------------- defaults
+    def reset_defaults(self) -> None:
+        """The current mode's values back to the engine's defaults."""
+        for field in self.fields[self.current_mode()].values():
+            field.set_value(field.spec.default)
+
+    def changed_from_default(self, mode: str | None = None) -> list[OptionField]:
+        return [f for f in self.fields[mode or self.current_mode()].values() if not f.is_default()]
+
+    def _mark_changed(self) -> None:
+        for fields in self.fields.values():
+            for field in fields.values():
+                label = self.form.labelForField(field.widget)
+                if isinstance(label, QLabel):
+                    font = QFont(label.font())
+                    font.setBold(not field.is_default())
+                    label.setFont(font)
+                    label.setToolTip("" if field.is_default() else
+                                     f"Changed from the default ({field.spec.describe_default()}); "
+                                     "Defaults puts it back.")
+
+    # ---------------------------------------------------------------- judges
+    def set_model_name(self, name: str) -> None:
+        self.model_name = name
+        self._values_changed()
+
+    def crafters(self) -> set[str]:
+        """The models that craft the noise in the run as set now."""
+        try:
+            config = self.config()
+        except GuiappError:
+            return set()
+        return set(strategy_of(config).crafter_names(config, self.model_name)) if self.model_name else set()
+
+    def judge_problem(self) -> str:
+        """Why a ticked judge will give no verdict ('' if every ticked judge will)."""
+        unfair = [n for n in self.judges.checked() if n in self.crafters()]
+        if not unfair:
+            return ""
+        names = ", ".join(unfair)
+        one = len(unfair) == 1
+        return (f"{names} {'helps' if one else 'help'} craft this run's noise, so {'it' if one else 'they'} "
+                f"cannot judge it: tick a model that takes no part, or change the models that craft it.")
+
+    def _values_changed(self) -> None:
+        crafters = self.crafters()
+        self.judges.mark_unfair(crafters, "Crafts the noise in the run as set: not a fair judge of it.")
+        problem = self.judge_problem()
+        note = html.escape(problem, quote=False)
+        self.judges_note.setText(f"<span style='color:#b06000'>{note}</span>" if problem else "")
+        self.judges_note.setVisible(bool(problem))
+        self._mark_changed()
+        self.changed.emit()

@@ -1,5 +1,6 @@
 """The side panel: what to do (target, model, mode and settings, Start/Stop), then what
-happened (live line, result, judges, save) and the Defences box."""
+happened (live line, result, judges, save). The Defences live in their own tab below the
+views, where their preview has room."""
 
 from __future__ import annotations
 
@@ -7,15 +8,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..core.labels import LabelSet
-from ..core.models import available_models, model_status
-from .defence_box import DefenceBox
-from .jobs import Jobs
+from .model_list import model_statuses
 from .settings_form import SettingsForm
-from .widgets import LabelCombo
+from .target_field import TargetField
 
-LIVE_TIP = ("Live values of the optimisation, from its own differentiable preprocessing of the\n"
-            "8-bit image. The Predictions table classifies the image as saved, with the standard\n"
-            "preprocessing any other program uses, so its confidence can differ slightly.")
+LIVE_TIP = ("Live values of the run. 'optimiser': what the attack computes on its own differentiable (in some\n"
+            "modes randomised) view of the image. 'as saved': what the crafting models see in the 8-bit image\n"
+            "through the standard preprocessing any other program uses, checked a few times per run; the result\n"
+            "line and the Predictions table measure the saved image the same way.")
 
 
 def _text_label(tooltip: str = "") -> QLabel:
@@ -30,24 +30,30 @@ def _text_label(tooltip: str = "") -> QLabel:
 class SidePanel(QWidget):
     WIDTH = 330
 
-    def __init__(self, labels: LabelSet, jobs: Jobs, parent: QWidget | None = None) -> None:
+    def __init__(self, labels: LabelSet, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumWidth(self.WIDTH)
-        self.target_combo = LabelCombo(labels)
+        self.target_field = TargetField(labels)
+        self.target_combo = self.target_field.combo
         self.model_combo = QComboBox()
         self.model_combo.setToolTip("The classifier to fool. Greyed-out models lack weights here (hover for why).")
-        for name in available_models():
-            ok, why = model_status(name)
+        for name, (ok, why) in model_statuses().items():
             self.model_combo.addItem(name if ok else f"{name} (unavailable)", name)
             i = self.model_combo.count() - 1
             self.model_combo.setItemData(i, why, Qt.ToolTipRole)
             if not ok:
                 self.model_combo.model().item(i).setEnabled(False)
         self.form = SettingsForm()
-        self.form.form.insertRow(0, "Target", self.target_combo)
+        self.form.form.insertRow(0, "Target", self.target_field)
         self.form.form.insertRow(1, "Model", self.model_combo)
+        self.defaults_button = QPushButton("Defaults")
+        self.defaults_button.setToolTip("Put this mode's settings back to their defaults (changed ones have bold "
+                                        "labels; the window remembers them between sessions)")
+        self.defaults_button.clicked.connect(self.form.reset_defaults)
         attack_box = QGroupBox("Attack")
-        QVBoxLayout(attack_box).addWidget(self.form)
+        box = QVBoxLayout(attack_box)
+        box.addWidget(self.form)
+        box.addWidget(self.defaults_button, 0, Qt.AlignRight)
 
         self.start_button = QPushButton("Start")
         self.start_button.setDefault(True)
@@ -57,20 +63,22 @@ class SidePanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
+        self.start_hint = QLabel("")
+        self.start_hint.setWordWrap(True)
+        self.start_hint.setStyleSheet("color: palette(mid)")
 
         self.live_label = _text_label(LIVE_TIP)
         self.result_label = _text_label()
         self.judges_label = _text_label("What the ticked judges (models that took no part) see in the 8-bit image.")
         self.save_label = _text_label()
-        self.defences = DefenceBox(jobs)
 
         col = QVBoxLayout(self)
         col.setContentsMargins(4, 4, 4, 4)
         col.addWidget(attack_box)
         col.addLayout(buttons)
+        col.addWidget(self.start_hint)
         for label in (self.live_label, self.result_label, self.judges_label, self.save_label):
             col.addWidget(label)
-        col.addWidget(self.defences)
         col.addStretch(1)
         self.clear_outcome()
 

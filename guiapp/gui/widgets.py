@@ -22,11 +22,21 @@ from ..core.predict import Prediction
 SUGGESTIONS = 12  # rows in the label completer's popup
 
 
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
 def label_text(c: ImageNetClass) -> str:
-    """How a class shows in the target list: its name and up to three other synonyms."""
-    base = c.name.lower()
-    extra = [s for s in c.synonyms if s.lower() != base and not base.startswith(s.lower() + " (")][:3]
-    return c.name + (f"  ({', '.join(extra)})" if extra else "")
+    """How a class shows in the target list: its name and up to three other synonyms, none
+    a mere spelling of another ("tree frog", not "tree frog (tree-frog)"; all stay searchable)."""
+    seen = {_letters(c.name.split(" (")[0]), _letters(c.name)}
+    extra = []
+    for synonym in c.synonyms:
+        key = _letters(synonym)
+        if key not in seen:
+            seen.add(key)
+            extra.append(synonym)
+    return c.name + (f"  ({', '.join(extra[:3])})" if extra else "")
 
 
 class LabelCombo(QComboBox):
@@ -40,6 +50,10 @@ class LabelCombo(QComboBox):
         self.setEditable(True)
         self.setInsertPolicy(QComboBox.NoInsert)
         self.setMaxVisibleItems(15)
+        # The field's width comes from the panel, not from the longest class name (which
+        # made the panel ask for 585 px); the drop-down and the suggestions are wider.
+        self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(14)
         self._texts = [label_text(c) for c in labels.classes]
         for c, text in zip(labels.classes, self._texts, strict=True):
             self.addItem(text, c.index)
@@ -55,12 +69,22 @@ class LabelCombo(QComboBox):
         self.lineEdit().textEdited.connect(self._suggest)
         self.setToolTip("The class the classifier should see. Type a name, synonym, WordNet id or index.")
         self.lineEdit().setPlaceholderText("type a label, e.g. goldfish")
+        # The drop-down list as wide as its longest entry, not as the field.
+        self.view().setMinimumWidth(max(self.fontMetrics().horizontalAdvance(t) for t in self._texts) + 40)
         self.setCurrentIndex(-1)
 
     def _suggest(self, text: str) -> None:
         found = [self._texts[c.index] for c in self.labels.suggest(text, SUGGESTIONS)]
         self.suggestions.setStringList(found)
         if found:
+            # As wide as its longest row (Qt makes it as wide as the field, which cut
+            # "puffer (pufferfish, blowfish, glob..."), within the screen.
+            popup = self.completer().popup()
+            metrics = popup.fontMetrics()
+            wanted = max(metrics.horizontalAdvance(t) for t in found) + 2 * popup.frameWidth() + 24 + (
+                popup.verticalScrollBar().sizeHint().width() if len(found) > SUGGESTIONS else 0)
+            screen = self.screen().availableGeometry().width() if self.screen() else wanted
+            popup.setMinimumWidth(min(max(wanted, self.width()), screen - 20))
             self.completer().complete()
             # Qt marks the first row *starting with* the text ("catamaran" for "cat");
             # once it has, mark our best match instead, so Enter takes it.
@@ -87,6 +111,7 @@ class LabelCombo(QComboBox):
 
     def set_target(self, index: int) -> None:
         self.setCurrentIndex(self.findData(index))
+        self.lineEdit().setCursorPosition(0)  # the class's name, not the end of its synonyms
 
 
 class PredictionTable(QTableWidget):
@@ -105,11 +130,14 @@ class PredictionTable(QTableWidget):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         row = self.fontMetrics().height() + 6
         self.verticalHeader().setDefaultSectionSize(row)
-        height = row * 5 + self.horizontalHeader().sizeHint().height() + 2 * self.frameWidth()
-        self.setFixedHeight(height)
+        # The rows share the height the box has (no empty band under the table), never less
+        # than a readable row each.
+        self.verticalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.setMinimumHeight(row * 5 + self.horizontalHeader().sizeHint().height() + 2 * self.frameWidth())
+        self.setMinimumWidth(150)
 
     def sizeHint(self) -> QSize:
-        return QSize(210, self.height())  # not the sum of its columns: the plot beside it needs the width
+        return QSize(190, self.minimumHeight())  # not the sum of its columns: the plot beside it needs the width
 
     def show_predictions(self, preds: list[Prediction], target: int | None = None) -> None:
         self.clearContents()
@@ -149,7 +177,7 @@ class PredictionsBox(QGroupBox):
         grid.addWidget(self.adversarial_caption, 0, 1)
         grid.addWidget(self.original, 1, 0)
         grid.addWidget(self.adversarial, 1, 1)
-        grid.setRowStretch(2, 1)
+        grid.setRowStretch(1, 1)
 
     def set_model_name(self, name: str) -> None:
         self.setTitle(f"Predictions of {name}")

@@ -1,18 +1,25 @@
-"""What the main window remembers between sessions: layout, settings, target, recent files."""
+"""What the main window remembers between sessions: layout, settings, target, recent files.
+
+Everything the attack form shows is remembered, the target included (typed or picked),
+so nothing comes back unevenly; values that differ from the defaults are marked in the
+form and listed by the Batch dialog, and the form's *Defaults* button resets them.
+`restore_geometry` runs before the engine is imported (at start-up the window shows at
+its remembered size at once); `restore_studio` once the studio is built.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QSettings, QSize
+from PySide6.QtCore import QPoint, QSettings, QSize
 from PySide6.QtGui import QGuiApplication
 
-from ..core.models import DEFAULT_MODEL, model_status
-from ..core.options import OptionSpec
-
 DEFAULT_SIZE = QSize(1400, 880)
+DEFAULT_MODEL = "efficientnet-lite0"  # guiapp.core.models.DEFAULT_MODEL, without importing the engine
 MAX_RECENT = 8
 SPLITTERS = ("split", "hsplit", "bottom")  # attribute names of the window's splitters
+STATE_VERSION = 2  # the layout changed (tabs below the views): older saved states are not restored
 
 
 def default_size(available: QSize) -> QSize:
@@ -20,18 +27,39 @@ def default_size(available: QSize) -> QSize:
     return QSize(min(DEFAULT_SIZE.width(), available.width()), min(DEFAULT_SIZE.height(), available.height()))
 
 
-def restore(win) -> None:
+def restore_geometry(win: Any) -> None:
+    """The last size and place, within this screen's free area (Qt's restoreGeometry
+    shrank a window saved on a 1366x768 screen to 970x435 on a 1024x700 one)."""
     s: QSettings = win.settings
-    if s.value("geometry"):
-        win.restoreGeometry(s.value("geometry"))
+    screen = win.screen() or QGuiApplication.primaryScreen()
+    free = screen.availableGeometry() if screen else None
+    size = s.value("window/size")
+    if isinstance(size, QSize) and size.isValid():
+        win.resize(size.boundedTo(free.size()) if free else size)
     else:
-        screen = win.screen() or QGuiApplication.primaryScreen()
-        win.resize(default_size(screen.availableGeometry().size()) if screen else DEFAULT_SIZE)
+        win.resize(default_size(free.size()) if free else DEFAULT_SIZE)
+    pos = s.value("window/pos")
+    if isinstance(pos, QPoint) and free is not None:
+        x = min(max(pos.x(), free.left()), free.right() - win.width() + 1)
+        y = min(max(pos.y(), free.top()), free.bottom() - win.height() + 1)
+        win.move(x, y)
     if s.value("state"):
         win.restoreState(s.value("state"))
-    for key in SPLITTERS:
-        if s.value(key):
-            getattr(win, key).restoreState(s.value(key))
+
+
+def remembered_model(settings: QSettings) -> str:
+    from .model_list import usable
+
+    model = str(settings.value("model", DEFAULT_MODEL))
+    return model if usable(model) else DEFAULT_MODEL
+
+
+def restore_studio(win: Any) -> None:
+    s: QSettings = win.settings
+    if _int(s.value("layout_version")) == STATE_VERSION:
+        for key in SPLITTERS:
+            if s.value(key):
+                getattr(win, key).restoreState(s.value(key))
     form = win.form
     for mode, fields in form.fields.items():
         for name, field in fields.items():
@@ -45,20 +73,27 @@ def restore(win) -> None:
     judges = s.value("attack/judges")
     if judges is not None:
         form.judges.set_checked([judges] if isinstance(judges, str) else list(judges))
-    model = s.value("model", DEFAULT_MODEL)
     combo = win.model_combo
-    i = combo.findData(model)
-    combo.setCurrentIndex(i if i >= 0 and model_status(model)[0] else combo.findData(DEFAULT_MODEL))
-    if s.value("target") is not None:
-        win.target_combo.set_target(int(s.value("target")))
+    combo.setCurrentIndex(combo.findData(remembered_model(s)))
+    target = _int(s.value("target"))
+    if target is not None and 0 <= target < win.target_combo.count():
+        win.target_combo.set_target(target)
     if s.value("diff_gain") is not None:
-        win.views.factor.setValue(int(s.value("diff_gain")))
+        win.views.factor.setValue(int(float(s.value("diff_gain"))))
+    tab = _int(s.value("tab"))
+    if tab is not None and 0 <= tab < win.tabs.count():
+        win.tabs.setCurrentIndex(tab)
 
 
-def save(win) -> None:
+def save(win: Any) -> None:
     s: QSettings = win.settings
-    s.setValue("geometry", win.saveGeometry())
+    s.setValue("window/size", win.size())
+    s.setValue("window/pos", win.pos())
     s.setValue("state", win.saveState())
+    if not getattr(win, "built", False):
+        s.sync()
+        return  # closed before the studio was built: nothing else was shown or changed
+    s.setValue("layout_version", STATE_VERSION)
     for key in SPLITTERS:
         s.setValue(key, getattr(win, key).saveState())
     form = win.form
@@ -69,13 +104,36 @@ def save(win) -> None:
     s.setValue("attack/mode", form.current_mode())
     s.setValue("attack/judges", form.judges.checked())
     s.setValue("model", win.model_combo.currentData())
-    if win.target_combo.currentIndex() >= 0:
-        s.setValue("target", int(win.target_combo.currentData()))
+    target = _typed_target(win.target_combo)
+    if target is None:
+        s.remove("target")
+    else:
+        s.setValue("target", target)
     s.setValue("diff_gain", win.views.factor.value())
+    s.setValue("tab", win.tabs.currentIndex())
     s.sync()
 
 
-def _stored(value: object, spec: OptionSpec) -> object:
+def _typed_target(combo: Any) -> int | None:
+    """The target as picked or typed (a typed name was forgotten before), None if none."""
+    from ..core.errors import GuiappError
+
+    if not combo.currentText().strip():
+        return None
+    try:
+        return int(combo.target_index())
+    except GuiappError:
+        return None
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _stored(value: object, spec: Any) -> object:
     """A QSettings value back in its option's type (QSettings returns strings from an INI
     file, and a one-item list as a bare string)."""
     if value == "auto" and spec.optional:

@@ -14,15 +14,23 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
-from ..core.errors import GuiappError
-from ..core.models import Classifier
+if TYPE_CHECKING:  # this module is imported before the engine (and torch) is: see startup.py
+    from ..core.models import Classifier
 
 _LIVE: dict[QThread, "Worker"] = {}
+# The live extras of an attack (previews of the iterate, 'as saved' checks) take CPU time
+# from the attack itself, on a 2-core machine shared with other work; each waits at least
+# SHARE times its last cost (the worker's part and, for previews, the window's drawing),
+# so together they stay under ~1/10 of the run: an attack from the window is as fast as
+# from the CLI (bench/gui_vs_cli.py).
 PREVIEW_INTERVAL_S = 0.4
+PREVIEW_SHARE = 25
+CHECK_INTERVAL_S = 2.0  # between 'as saved' checks of the current iterate (the first: at step 1)
+CHECK_SHARE = 25
 
 
 def live_threads() -> list[QThread]:
@@ -30,7 +38,13 @@ def live_threads() -> list[QThread]:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, GuiappError):
+    try:
+        from ..core.errors import GuiappError
+
+        user_error = isinstance(exc, GuiappError)
+    except Exception:  # noqa: BLE001 - the engine itself failed to import: a bug to report
+        user_error = False
+    if user_error:
         return str(exc)
     # A bug, not a user error: keep the traceback for the details pane.
     return f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
@@ -76,14 +90,17 @@ class FunctionWorker(Worker):
 class AttackWorker(Worker):
     """Plans the attack in the worker thread (the pipeline checks memory, loads the models
     it crafts on, classifies the clean image), then iterates its step generator, emitting
-    each record and a throttled preview.
+    each record, a throttled preview and, a few times per run, what the crafting models
+    see in the current 8-bit image through the standard preprocessing ("as saved").
 
-    `make_run()` returns a guiapp.core.pipeline.AttackRun; the work's result is that run,
-    finished (its plan and its AttackResult).
+    `make_run()` returns a guiapp.core.pipeline.AttackRun; `planned` carries it before the
+    first step; the work's result is that run, finished (its plan and its AttackResult).
     """
 
+    planned = Signal(int, object)  # the AttackRun, built (its plan: crafters, target, source)
     step = Signal(int, object)  # StepRecord (frozen dataclass of floats/ints)
     preview = Signal(int, object)  # (H, W, 3) uint8 of the current iterate
+    checked = Signal(int, object)  # guiapp.core.live_check.SavedView of the current iterate
 
     def __init__(self, make_run: Callable[[], Any], job_id: int = 0) -> None:
         super().__init__(job_id)
@@ -99,20 +116,43 @@ class AttackWorker(Worker):
         if attack is not None:
             attack.cancel()
 
+    def shown(self, seconds: float) -> None:
+        """The window drew the last preview in `seconds` (called from the GUI thread)."""
+        self._display_cost = seconds
+        self._preview_pending = False
+
     def work(self) -> Any:
+        from ..core.live_check import as_saved
+
         attack = self.make_run()
         with self._lock:
             self.attack = attack
             cancelled = self._cancelled
         if cancelled:  # Stop pressed while the attack was being built
             attack.cancel()
-        last_preview = 0.0
+        self.planned.emit(self.job_id, attack)
+        self._display_cost, self._preview_pending = 0.0, False
+        # The first preview and the first check come after their interval, not at step 1:
+        # a short run (a second or two) would pay for them in full.
+        next_preview = time.perf_counter() + PREVIEW_INTERVAL_S
+        next_check = time.perf_counter() + CHECK_INTERVAL_S / 2
         for record in attack.steps():
             self.step.emit(self.job_id, record)
             now = time.perf_counter()
-            if now - last_preview >= PREVIEW_INTERVAL_S:
-                last_preview = now
-                self.preview.emit(self.job_id, attack.current_image())
+            image = None
+            if now >= next_preview and not self._preview_pending:
+                image = attack.current_image()
+                if image is not None:
+                    self._preview_pending = True  # one at a time: never a queue of images
+                    self.preview.emit(self.job_id, image)
+                cost = time.perf_counter() - now + self._display_cost
+                next_preview = now + max(PREVIEW_INTERVAL_S, PREVIEW_SHARE * cost)
+            if now >= next_check and not attack.cancelled:
+                start = time.perf_counter()
+                image = image if image is not None else attack.current_image()
+                if image is not None:
+                    self.checked.emit(self.job_id, as_saved(attack.plan, image, record.step))
+                next_check = now + max(CHECK_INTERVAL_S, CHECK_SHARE * (time.perf_counter() - start))
         return attack
 
 
@@ -193,7 +233,8 @@ def stop_all(timeout_ms: int = 5000) -> bool:
 
 
 class DefenceWorker(Worker):
-    """Purify the model's view of an image with one defence and classify the result."""
+    """Purify the model's view of an image with one defence and classify the result:
+    (the view, the purified view, its top-5, did the target survive)."""
 
     progress = Signal(int, int, int)  # job id, iteration, total (Deep Image Prior only)
 
@@ -216,4 +257,4 @@ class DefenceWorker(Worker):
                      "device": self.model.device}
         purified = self.defence(view, **extra)
         probs = classify_view(self.model, purified)
-        return purified, top_k(self.model, probs, 5), int(probs.argmax()) == self.target
+        return view, purified, top_k(self.model, probs, 5), int(probs.argmax()) == self.target

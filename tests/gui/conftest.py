@@ -9,6 +9,17 @@ def settings(tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def close_without_asking(monkeypatch):
+    """Closing a window mid-run asks first (a modal box); tests close windows mid-run on
+    teardown, so they answer "stop and quit" unless a test says otherwise."""
+    from guiapp.gui import dialogs
+
+    asked = []
+    monkeypatch.setattr(dialogs, "confirm_close", lambda parent, what: asked.append(what) or True)
+    return asked
+
+
+@pytest.fixture(autouse=True)
 def no_leftover_threads(qtbot):
     """Fail a test that leaves a worker thread running."""
     yield

@@ -33,6 +33,9 @@ def REACHABLE(display: str) -> None:  # an X server answers on every display
 def _wait_ready(qtbot, window):
     qtbot.waitUntil(lambda: window.model is not None, timeout=60000)
     qtbot.waitUntil(lambda: window.pred_original.top_name() != "", timeout=60000)
+    assert not window.act_start.isEnabled()  # no target yet: Start says to type one
+    assert "target" in window.panel.start_hint.text()
+    window.target_combo.set_target(1)
     qtbot.waitUntil(lambda: window.act_start.isEnabled(), timeout=10000)
 
 
@@ -167,3 +170,30 @@ def test_none_reference_leak_is_detected():
             keep(None)
     assert not platform_check.leaks_none(lambda: None)
     assert platform_check.pyside_warning() is None  # the installed PySide6 is not affected
+
+
+def test_the_window_module_imports_no_engine():
+    # Issue 21: the window shows before torch, the engine and pyqtgraph are imported (they
+    # load in a worker behind it); a module-level import of any of them would undo that.
+    import subprocess
+    import sys
+
+    code = ("import sys, guiapp.gui.app, guiapp.gui.main_window; "
+            "print(sorted(m for m in ('torch', 'pyqtgraph', 'guiapp.core', 'numpy', 'PIL') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]"
+
+
+def test_guiapp_shows_the_window_before_the_engine_and_names_each_stage(qtbot, settings):
+    # `guiapp IMAGE`: the window is up with the start-up panel before the studio exists; the
+    # image opens once the engine is in, the model loads meanwhile.
+    window = app.create_window([str(SAMPLES / "coffee.jpg"), "--device", "cpu"], settings=settings)
+    qtbot.addWidget(window)
+    assert window.isVisible() and not window.built and window.centralWidget() is window.startup
+    assert "coffee.jpg" in window.startup.detail.text()
+    assert not window.act_start.isEnabled() and not window.act_batch.isEnabled()
+    with qtbot.waitSignal(window.studio_ready, timeout=60000):
+        pass
+    assert window.built and window.startup is None
+    qtbot.waitUntil(lambda: window.pred_original.top_name() == "espresso", timeout=60000)

@@ -70,7 +70,7 @@ def test_batch_cancel_reports_what_was_not_processed(qtbot, window, tmp_path):
     assert blocker.args[0].cancelled
     assert dialog.eta_label.text() == "cancelled"  # not "cancelling…" forever
     summary = dialog.summary_label.text()
-    assert "Cancelled after 0 of 3 files" in summary and "3 not processed" in summary
+    assert "Cancelled. 0 of 3 files have a result" in summary and "3 not processed" in summary
     assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
     dialog.close()
 

@@ -99,12 +99,31 @@ def test_bad_file_shows_error(qtbot, window, tmp_path):
     assert window.image is None
 
 
-def test_unknown_label_shows_error(qtbot, window):
+def test_ambiguous_label_offers_the_classes_to_click_without_a_modal(qtbot, window):
+    # Issue 22, defect 6: "crane" got a message box and no choice to click.
     _open(qtbot, window, SAMPLES / "coffee.jpg")
+    errors = []
+    window.error_shown.connect(errors.append)
     window.target_combo.setEditText("crane")
-    with qtbot.waitSignal(window.error_shown, timeout=5000) as blocker:
-        window.start_attack()
-    assert "ambiguous" in blocker.args[0]
+    with qtbot.waitSignal(window.target_field.problem, timeout=5000) as blocker:
+        window.start_button.click()
+    assert "ambiguous" in blocker.args[0] and errors == [] and not window.jobs.running("attack")
+    hint = window.target_field.hint
+    assert hint.isVisible() and "crane (bird)" in hint.text() and "crane (machine)" in hint.text()
+    bird = window.model.labels.resolve("n02012849")
+    assert bird in window.target_field.choice_links()
+    hint.linkActivated.emit(str(bird))  # what clicking the link does
+    assert window.target_combo.target_index() == bird and not hint.isVisible()
+
+
+def test_start_is_disabled_without_a_target_and_says_why(qtbot, window):
+    # Issue 22, defect 6: Start was enabled with an empty target and answered with a modal.
+    _open(qtbot, window, SAMPLES / "coffee.jpg")
+    window.target_combo.lineEdit().clear()
+    assert not window.start_button.isEnabled() and not window.act_start.isEnabled()
+    assert window.panel.start_hint.isVisible() and "target" in window.panel.start_hint.text()
+    qtbot.keyClicks(window.target_combo.lineEdit(), "goldfish")
+    assert window.start_button.isEnabled() and not window.panel.start_hint.isVisible()
 
 
 def test_save_refuses_input(qtbot, window, tmp_path):
@@ -254,7 +273,7 @@ def test_step_axis_has_whole_steps_and_legends_outside_the_plots(window):
             assert all(float(v).is_integer() for v in values), values
     for item in (plot.loss_plot, plot.conf_plot):
         assert item.legend is None  # no legend box inside the plot area for a curve to cross
-    assert "class loss" in plot.loss_plot.titleLabel.text and "source confidence" in plot.conf_plot.titleLabel.text
+    assert "class&nbsp;loss" in plot.legend.text() and "source" in plot.legend.text()
 
 
 def test_result_line_says_what_is_measured(qtbot, window):
@@ -263,7 +282,7 @@ def test_result_line_says_what_is_measured(qtbot, window):
     assert result.success
     text = window.result_label.text()
     assert "Target reached" in text and "PSNR" in text and "SSIM" in text
-    assert "saved 8-bit image: goldfish" in text
+    assert "saved 8-bit image, efficientnet&#8209;lite0: goldfish" in text
     assert "as saved" in window.predictions.adversarial_caption.text()
     assert "Live values" in window.live_label.toolTip() and "as saved" in window.live_label.toolTip()
 
@@ -343,9 +362,11 @@ def test_label_completer_suggests_misspellings_and_ranks_cats(qtbot, window):
 def test_unknown_label_error_suggests_without_naming_the_cli(qtbot, window):
     _open(qtbot, window, SAMPLES / "coffee.jpg")
     window.target_combo.setEditText("golfish")
-    with qtbot.waitSignal(window.error_shown, timeout=5000) as blocker:
+    with qtbot.waitSignal(window.target_field.problem, timeout=5000) as blocker:
         window.start_attack()
-    assert "goldfish" in blocker.args[0] and "guiapp-cli" not in blocker.args[0]
+    hint = window.target_field.hint.text()
+    assert "goldfish" in blocker.args[0] and "guiapp-cli" not in hint and "goldfish" in hint
+    assert window.target_field.choice_links()[0] == 1
 
 
 def test_window_fits_1366x768_with_everything_visible(qtbot, window):
@@ -359,11 +380,14 @@ def test_window_fits_1366x768_with_everything_visible(qtbot, window):
     qtbot.wait(100)
     assert window.minimumSizeHint().height() <= 728 and window.minimumSizeHint().width() <= 1366
     viewport = window.side_scroll.viewport()
-    for widget in (window.form, window.start_button, window.defences, window.defences.button):
+    for widget in (window.form, window.start_button):
         bottom = widget.mapTo(viewport, QPoint(0, widget.height())).y()
         assert 0 <= bottom <= viewport.height(), f"{type(widget).__name__} ends at {bottom} > {viewport.height()}"
     for widget in (window.views, window.plot, window.predictions):
         assert widget.isVisible() and widget.height() > 100
+    window.show_tab(3)
+    qtbot.wait(50)
+    assert window.defences.button.isVisible() and window.defences.image.height() >= 96
 
 
 def test_help_about_and_shortcuts(qtbot, window):

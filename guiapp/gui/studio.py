@@ -1,0 +1,40 @@
+"""The studio: the window's working parts, built once the engine is imported.
+
+main_window.MainWindow shows itself before torch and the engine are imported (see
+startup.py); this module imports them (startup.import_engine imports it in a worker
+thread), then `build(win)` creates the widgets (window_layout), the controllers (the
+attack, the run report, the insights) and wires their signals to the window.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import export, save_flow, window_layout, window_state
+from .attack_control import AttackControl
+from .insights import Insights
+from .run_report import RunReport
+
+
+def build(win: Any) -> None:
+    window_layout.build(win)
+    win.attack = AttackControl(win)
+    win.report = RunReport(win.jobs, win.panel, win.predictions, win.history)
+    win.insights = Insights(win.jobs, win.noise_panel, win.saliency_panel)
+    win.start_button.clicked.connect(win.start_attack)
+    win.stop_button.clicked.connect(win.stop_attack)
+    win.model_combo.activated.connect(lambda _: win.load_model(win.model_combo.currentData()))
+    win.defences.button.clicked.connect(win.apply_defence)
+    win.defences.all_button.clicked.connect(win.apply_all_defences)
+    win.defences.done.connect(win.defence_done)
+    win.report.measured.connect(win.attack_finished)
+    win.report.judged.connect(win.judges_done)
+    win.history.chosen.connect(win.show_entry)
+    win.history.save_requested.connect(lambda entry: save_flow.save_with_dialog(win, entry))
+    win.history.report_requested.connect(lambda entry: export.report_with_dialog(win, entry))
+    win.tabs.currentChanged.connect(lambda _: win.insights.set_maps_wanted(
+        win.tabs.currentWidget() is win.saliency_panel))
+    win.target_field.changed.connect(win.update_start)
+    win.form.changed.connect(win.update_start)
+    window_state.restore_studio(win)
+    win.insights.set_maps_wanted(win.tabs.currentWidget() is win.saliency_panel)
