@@ -106,9 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "list plus NAME, e.g. robust+dip, robust+ffdnet)")
     p.add_argument("--levels", default="file,view",
                    help="where the purifiers are applied to the attacks' saved PNGs: file (the whole image at its own "
-                        "size, then the model's preprocessing) and/or view (the model's 224-px input)")
-    p.add_argument("--slow-levels", default="view",
-                   help="the same for the slow purifiers (DIP of a whole file takes minutes; default: view only)")
+                        "size, then the model's preprocessing) and/or view (the model's 224-px input); Deep Image "
+                        "Prior is applied to the view only (a whole file takes minutes)")
     p.add_argument("--keep-images", action="store_true", help="keep the attacks' PNGs under OUT/images/<mode>/")
     _add_model_args(p)
     p.set_defaults(func=cmd_evaluate)

@@ -17,10 +17,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..core.evaluation import Evaluation
 
     levels = tuple(x.strip() for x in args.levels.split(",") if x.strip())
-    slow_levels = tuple(x.strip() for x in args.slow_levels.split(",") if x.strip())
-    bad = [x for x in (*levels, *slow_levels) if x not in LEVELS]
+    bad = [x for x in levels if x not in LEVELS]
     if bad or not levels:
-        raise GuiappError(f"--levels/--slow-levels: choose from {', '.join(LEVELS)}, not {','.join(bad) or 'nothing'}")
+        raise GuiappError(f"--levels: choose from {', '.join(LEVELS)}, not {','.join(bad) or 'nothing'}")
     if args.defences is None:
         for name in ("ffdnet",):
             if missing(name):
@@ -28,7 +27,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     defences = parse_defences(args.defences if args.defences is not None else ",".join(available()))
     model = load_model(args.model, args.device, args.weights)
     ev = Evaluation(model, args.images, args.out, n=args.n, seed=args.seed, defences=defences, dip_n=args.dip_n,
-                    modes=tuple(m for m in args.modes.split(",") if m), levels=levels, slow_levels=slow_levels,
+                    modes=tuple(m for m in args.modes.split(",") if m), levels=levels,
                     keep_images=args.keep_images)
     with progress_bar(len(ev.items), "evaluate", "image") as bar:
         for p in ev.run():

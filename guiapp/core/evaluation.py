@@ -82,16 +82,16 @@ class EvalProgress:
 class Evaluation:
     """`defences`: the purifiers to test (each at every checked setting); `dip_n`: run the
     slow ones (Deep Image Prior) on the first n images only; `modes`: guiapp's attacks to
-    test (mode_config); `levels`: where the purifiers are applied to their results;
-    `slow_levels`: the same for the slow purifiers (DIP on a whole file costs minutes)."""
+    test (mode_config); `levels`: where the purifiers are applied to their results (each
+    only where it is checked: Deep Image Prior on the view, a whole file costs minutes)."""
 
     def __init__(self, model: Classifier, images: str | Path, out_dir: str | Path, n: int = 100, seed: int = 0,
                  defences: list[D.Defence] | None = None, dip_n: int | None = None,
                  modes: tuple[str, ...] = ("default", "robust"), levels: tuple[str, ...] = D.LEVELS,
-                 slow_levels: tuple[str, ...] = ("view",), keep_images: bool = False) -> None:
+                 keep_images: bool = False) -> None:
         self.model, self.out_dir, self.seed = model, Path(out_dir), seed
         self.defences = defences if defences is not None else [D.DEFENCES[k] for k in D.available()]
-        self.dip_n, self.modes, self.levels, self.slow_levels = dip_n, modes, levels, slow_levels
+        self.dip_n, self.modes, self.levels = dip_n, modes, levels
         self.keep_images = keep_images
         self.configs = {m: mode_config(m) for m in modes}  # a bad mode fails before the first image
         per_class = find_class_images(images, model)
@@ -169,11 +169,9 @@ class Evaluation:
             row[f"{mode}:seconds"] = run.seconds
             row[f"{mode}:steps"] = run.result.steps
             row[f"{mode}:none"] = verified
-            for level in self.levels:
-                ds = [d for d in defences if level in (self.slow_levels if d.slow else self.levels)]
-                found = survival(m, saved_rgb, target, ds, levels=(level,)) if verified else {
-                    f"{level}:{s.short}": False for s in settings_of(ds)}
-                row.update({f"{mode}:{k}": v for k, v in found.items()})
+            # Each purifier at each level it is checked at (DIP: the view only).
+            found = survival(m, saved_rgb, target, defences, levels=self.levels)
+            row.update({f"{mode}:{k}": v and verified for k, v in found.items()})
         return row
 
     def _save_and_reread(self, plan, run: AttackRun, path: Path, mode: str) -> tuple[np.ndarray, bool]:

@@ -106,7 +106,8 @@ def _write_markdown(ev: Any, rows: list[dict], accuracy: list[Accuracy], surviva
     lines += ["Accuracy (true label) on the model's 224-px view: clean, untargeted FGSM, FGSM then each purifier",
               "", "| setting | images | top-1 | top-3 | study (Inception-v1) top-1 / top-3 |", "|---|---|---|---|---|"]
     for a in accuracy:
-        ours = "not available | —" if a.images == 0 else f"{a.top1:.0f}% | {a.top3:.0f}%"
+        ours = f"{a.top1:.0f}% | {a.top3:.0f}%" if a.images else (
+            "not available | —" if not a.key else "not run (--dip-n) | —")
         ref = f"{a.study[0]}% / {a.study[1]}%" if a.study else "—"
         lines.append(f"| {a.setting} | {a.images} | {ours} | {ref} |")
     names = [d.short for d in settings_of(ev.defences)]

