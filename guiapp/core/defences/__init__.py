@@ -32,24 +32,26 @@ from .learned import ffdnet, ffdnet_estimate
 
 DEFENCES: dict[str, Defence] = {
     "rescale": Defence("rescale", rescale, {"factor": 0.5}, "downscale x0.5 and back, PIL bilinear (224->112->224)",
-                       rescale_estimate, cost="~2 ms per 224-px view, ~10 ms per 500x375 file (exact gradient)"),
+                       rescale_estimate,
+                       cost="~1 ms per 224-px view, ~2 ms per 500x375 file; stand-in with gradient ~3 / ~9 ms"),
     "jpeg": Defence("jpeg", jpeg, {"quality": 75}, "JPEG re-encoding (libjpeg, 4:2:0), quality 50-90",
                     jpeg_estimate, ranges={"quality": tuple(range(50, 91, 5))}, checks={"quality": (50, 75, 90)},
-                    cost="~3 ms per view, ~10 ms per file (real JPEG, BPDA gradient)"),
+                    cost="~1 ms per view, ~2-3 ms per file; stand-in (real JPEG) with gradient ~3 / ~9-12 ms"),
     "bitdepth": Defence("bitdepth", bitdepth, {"bits": 4}, "reduce to 3-5 bits per channel (feature squeezing)",
                         bitdepth_estimate, ranges={"bits": (3, 4, 5)}, checks={"bits": (3, 4, 5)},
-                        cost="~1 ms (exact forward, smoothed-staircase gradient)"),
+                        cost="<1 ms; stand-in with gradient ~1 / ~5 ms"),
     "median": Defence("median", median, {"size": 3}, "median filter, 3x3 or 5x5 (PIL, edges replicated)",
                       median_estimate, ranges={"size": (3, 5)}, checks={"size": (3, 5)},
-                      cost="~10 ms per view, ~50 ms per file (exact median in torch)"),
+                      cost="3x3: ~11 / ~40 ms, 5x5: ~40 / ~150 ms (view / file); stand-in with gradient 3x3 "
+                      "~40 / ~130 ms, 5x5 ~80 / ~370 ms"),
     "ffdnet": Defence("ffdnet", ffdnet, {"sigma": 25.0}, "FFDNet, a pretrained CNN denoiser, noise level 25 or 50 "
                       "(needs the ffdnet extra, GPLv3)", ffdnet_estimate, ranges={"sigma": (15.0, 25.0, 35.0, 50.0)},
-                      checks={"sigma": (25.0, 50.0)}, cost="~0.35 s per view, ~1.3 s per 500x375 file on 1 CPU "
-                      "thread, x3 with its gradient (the network is differentiable)"),
+                      checks={"sigma": (25.0, 50.0)}, cost="~0.12 s per view, ~0.4 s per 500x375 file on 1 CPU "
+                      "thread; with its gradient ~0.25 / ~0.9 s (the network is differentiable)"),
     "dip": Defence("dip", deep_image_prior, {"iterations": 400},
                    "Deep Image Prior, 400 iterations (~40-65 s per 224-px view on 1 CPU thread)", dip_estimate,
-                   cost="40-65 s per view, 1.5-3 min per 500x375 file on 1 CPU thread (checked on the view "
-                   "only); Gaussian-blur stand-in", slow=True, levels=("view",)),
+                   cost="40-65 s per view on 1 CPU thread, minutes on a busy one or per whole file (checked on the "
+                   "view only); Gaussian-blur stand-in", slow=True, levels=("view",)),
 }
 
 # What a defence needs that may be missing (the name -> a function giving the reason or None).
