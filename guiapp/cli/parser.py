@@ -130,11 +130,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder (resumes if present)")
     p.add_argument("--n", type=int_in(1, 10**7), default=100)
     p.add_argument("--seed", type=SEED, default=0)
-    p.add_argument("--defences", default="rescale,jpeg,bitdepth,median,dip",
-                   help="comma list; parameters as jpeg:quality=50 (ppgn, context-encoder: not available)")
+    p.add_argument("--defences", default=None,
+                   help="comma list (default: every one installed: rescale,jpeg,bitdepth,median,ffdnet,dip); each is "
+                        "tested at all its checked settings (jpeg 50/75/90, bitdepth 3/4/5, median 3/5) unless one is "
+                        "fixed, as jpeg:quality=60 (ppgn, context-encoder: not available)")
     p.add_argument("--dip-n", type=int_in(0, 10**7), default=None,
-                   help="run Deep Image Prior on the first N images only")
-    p.add_argument("--modes", default="default,robust", help="targeted attack modes to test: default,robust")
+                   help="run the slow purifiers (Deep Image Prior, ~1 min each) on the first N images only")
+    p.add_argument("--modes", default="default,robust",
+                   help="guiapp attacks to test: default, robust, or robust+NAME (robust mode surviving its default "
+                        "list plus NAME, e.g. robust+dip, robust+ffdnet)")
+    p.add_argument("--levels", default="file,view",
+                   help="where the purifiers are applied to the attacks' saved PNGs: file (the whole image at its own "
+                        "size, then the model's preprocessing) and/or view (the model's 224-px input); Deep Image "
+                        "Prior is applied to the view only (a whole file takes minutes)")
+    p.add_argument("--keep-images", action="store_true", help="keep the attacks' PNGs under OUT/images/<mode>/")
     _add_model_args(p)
     p.set_defaults(func=cmd_evaluate)
 

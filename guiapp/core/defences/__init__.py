@@ -1,30 +1,57 @@
 """Purification defences: what a defender does to an image before classifying it.
 
-Each is a `Defence` (guiapp.core.defences.base): the real operation on 8-bit images and a
-differentiable estimate for attacks that must survive it. They act on the image the model
-actually sees — the 224x224 centre crop of the standard preprocessing (`model_view`) — as
-in the purification study (224 -> 112 -> 224). A new defence is a function (here or in a
-module of its own) and one entry in DEFENCES.
+Each is a `Defence` (guiapp.core.defences.base): the real operation on 8-bit images, a
+differentiable stand-in for attacks that must survive it, the settings an adaptive attack
+samples (`ranges`) and those a result is checked against (`checks`), and what it costs.
+A defender may apply it to the file at its own resolution or to the model's 224-px view
+(`LEVELS`, guiapp.core.defences.survival). A new defence is a function (here or in a
+module of its own) and one entry in DEFENCES; the window's Defences box, `evaluate
+--defences` and the robust mode's `--defences` take it from there.
 
-PPGN and the context encoder of the study need pretrained generators that cannot be
-shipped or downloaded here; they are listed in UNAVAILABLE and never faked.
+PPGN and the context encoder of the study need pretrained generators that no package
+registry ships; they are listed in UNAVAILABLE and never faked.
 """
 
 from __future__ import annotations
 
 from ..errors import GuiappError
-from .base import Defence, model_view, straight_through
-from .dip import deep_image_prior
-from .filters import bitdepth, jpeg, median, rescale, rescale_estimate
+from . import learned
+from .base import LEVELS, Defence, model_view, straight_through
+from .dip import deep_image_prior, dip_estimate
+from .filters import (
+    bitdepth,
+    bitdepth_estimate,
+    jpeg,
+    jpeg_estimate,
+    median,
+    median_estimate,
+    rescale,
+    rescale_estimate,
+)
+from .learned import ffdnet, ffdnet_estimate
 
 DEFENCES: dict[str, Defence] = {
-    "rescale": Defence("rescale", rescale, {"factor": 0.5}, "downscale x0.5 and back (224->112->224)",
-                       rescale_estimate),
-    "jpeg": Defence("jpeg", jpeg, {"quality": 75}, "JPEG re-encoding at quality 75"),
-    "bitdepth": Defence("bitdepth", bitdepth, {"bits": 4}, "reduce to 4 bits per channel"),
-    "median": Defence("median", median, {"size": 3}, "3x3 median filter"),
+    "rescale": Defence("rescale", rescale, {"factor": 0.5}, "downscale x0.5 and back, PIL bilinear (224->112->224)",
+                       rescale_estimate,
+                       cost="~1 ms per 224-px view, ~2 ms per 500x375 file; stand-in with gradient ~3 / ~9 ms"),
+    "jpeg": Defence("jpeg", jpeg, {"quality": 75}, "JPEG re-encoding (libjpeg, 4:2:0), quality 50-90",
+                    jpeg_estimate, ranges={"quality": tuple(range(50, 91, 5))}, checks={"quality": (50, 75, 90)},
+                    cost="~1 ms per view, ~2-3 ms per file; stand-in (real JPEG) with gradient ~3 / ~9-12 ms"),
+    "bitdepth": Defence("bitdepth", bitdepth, {"bits": 4}, "reduce to 3-5 bits per channel (feature squeezing)",
+                        bitdepth_estimate, ranges={"bits": (3, 4, 5)}, checks={"bits": (3, 4, 5)},
+                        cost="<1 ms; stand-in with gradient ~1 / ~5 ms"),
+    "median": Defence("median", median, {"size": 3}, "median filter, 3x3 or 5x5 (PIL, edges replicated)",
+                      median_estimate, ranges={"size": (3, 5)}, checks={"size": (3, 5)},
+                      cost="3x3: ~11 / ~40 ms, 5x5: ~40 / ~150 ms (view / file); stand-in with gradient 3x3 "
+                      "~40 / ~130 ms, 5x5 ~80 / ~370 ms"),
+    "ffdnet": Defence("ffdnet", ffdnet, {"sigma": 25.0}, "FFDNet, a pretrained CNN denoiser, noise level 25 or 50 "
+                      "(needs the ffdnet extra, GPLv3)", ffdnet_estimate, ranges={"sigma": (15.0, 25.0, 35.0, 50.0)},
+                      checks={"sigma": (25.0, 50.0)}, cost="~0.12 s per view, ~0.4 s per 500x375 file on 1 CPU "
+                      "thread; with its gradient ~0.25 / ~0.9 s (the network is differentiable)"),
     "dip": Defence("dip", deep_image_prior, {"iterations": 400},
-                   "Deep Image Prior, 400 iterations (~37 s per 224-px image on 2 CPU cores)"),
+                   "Deep Image Prior, 400 iterations (~40-65 s per 224-px view on 1 CPU thread)", dip_estimate,
+                   cost="40-65 s per view on 1 CPU thread, minutes on a busy one or per whole file (checked on the "
+                   "view only); Gaussian-blur stand-in", slow=True, levels=("view",)),
 }
 
 # Bounds of every parameter a user (or an HTTP client, in robust mode) may set: each keeps
@@ -34,17 +61,36 @@ BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("jpeg", "quality"): (1, 100),
     ("bitdepth", "bits"): (1, 8),
     ("median", "size"): (1, 15),  # odd (PIL's median filter)
+    ("ffdnet", "sigma"): (1, 75),
     ("dip", "iterations"): (1, 5000),
 }
 
+# What a defence needs that may be missing (the name -> a function giving the reason or None).
+REQUIREMENTS = {"ffdnet": learned.missing}
+
 UNAVAILABLE = {
-    "ppgn": "needs a pretrained PPGN generator (Nguyen et al. 2017); none can be shipped or downloaded here",
-    "context-encoder": "needs a pretrained context-encoder inpainting network (Pathak et al. 2016); not available",
+    "ppgn": "needs a pretrained PPGN generator (Nguyen et al. 2017); no package registry ships one",
+    "context-encoder": "needs a pretrained context-encoder inpainting network (Pathak et al. 2016); no package "
+                       "registry ships one",
 }
 
 
-def parse_defences(text: str) -> list[Defence]:
-    """'rescale,jpeg:quality=50,dip:iterations=100' -> configured defences."""
+
+
+def missing(name: str) -> str | None:
+    """Why the defence `name` cannot run here, or None."""
+    check = REQUIREMENTS.get(name)
+    return check() if check else None
+
+
+def available() -> list[str]:
+    """The defences that can run here (the ffdnet extra may be absent)."""
+    return [name for name in DEFENCES if missing(name) is None]
+
+
+def parse_defences(text: str, *, check_available: bool = True) -> list[Defence]:
+    """'rescale,jpeg:quality=50,dip:iterations=100' -> configured defences. A name alone
+    keeps the defence's whole range of settings; a parameter given fixes it."""
     chosen = []
     for part in [p.strip() for p in text.split(",") if p.strip()]:
         name, _, args = part.partition(":")
@@ -53,13 +99,16 @@ def parse_defences(text: str) -> list[Defence]:
             raise GuiappError(f"defence {name!r} is not available: {UNAVAILABLE[name]}")
         if name not in DEFENCES:
             raise GuiappError(f"unknown defence {name[:40]!r}; choose from {', '.join(DEFENCES)}")
+        why = missing(name) if check_available else None
+        if why:
+            raise GuiappError(why)
         base = DEFENCES[name]
-        params = dict(base.params)
+        params = {}
         for kv in [a for a in args.split(";") if a]:
             key, _, value = kv.partition("=")
-            if key not in params:
-                raise GuiappError(f"defence {name} has no parameter {key[:40]!r} (it has {', '.join(params)})")
-            kind = type(params[key])
+            if key not in base.params:
+                raise GuiappError(f"defence {name} has no parameter {key[:40]!r} (it has {', '.join(base.params)})")
+            kind = type(base.params[key])
             try:
                 number = kind(value.strip())
             except ValueError:
@@ -71,11 +120,11 @@ def parse_defences(text: str) -> list[Defence]:
             if (name, key) == ("median", "size") and number % 2 == 0:
                 raise GuiappError(f"defence median: size must be odd, not {number}")
             params[key] = number
-        chosen.append(base.with_params(**params))
+        chosen.append(base.with_params(**params) if params else base)
     if not chosen:
         raise GuiappError("no defences given")
     return chosen
 
 
-__all__ = ["DEFENCES", "UNAVAILABLE", "Defence", "bitdepth", "deep_image_prior", "jpeg", "median", "model_view",
-           "parse_defences", "rescale", "straight_through"]
+__all__ = ["DEFENCES", "LEVELS", "UNAVAILABLE", "Defence", "available", "bitdepth", "deep_image_prior", "ffdnet",
+           "jpeg", "median", "missing", "model_view", "parse_defences", "rescale", "straight_through"]

@@ -1,5 +1,6 @@
 """The classic purifiers: rescaling, JPEG, bit-depth reduction and the median filter,
-each a plain function on 8-bit RGB arrays (what a defender runs)."""
+each a plain function on 8-bit RGB arrays (what a defender runs) and its differentiable
+stand-in (what an adaptive attack differentiates)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFilter
 
+from .base import real_forward, straight_through
+
 
 def rescale(image: np.ndarray, factor: float = 0.5) -> np.ndarray:
     """Down by `factor` and back up, PIL bilinear (224 -> 112 -> 224 at 0.5)."""
@@ -21,9 +24,16 @@ def rescale(image: np.ndarray, factor: float = 0.5) -> np.ndarray:
 
 
 def rescale_estimate(v: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
-    """Differentiable rescale: antialiased bilinear down (as PIL's), bilinear back up."""
-    small = F.interpolate(v, scale_factor=params["factor"], mode="bilinear", antialias=True, align_corners=False)
-    return F.interpolate(small, size=v.shape[-2:], mode="bilinear", align_corners=False)
+    """Differentiable rescale: antialiased bilinear down (as PIL's), bilinear back up, to the
+    same sizes as `rescale`; 8-bit rounding of both stages straight-through."""
+    h, w = v.shape[-2:]
+    size = (max(1, round(h * params["factor"])), max(1, round(w * params["factor"])))
+    small = _round8(F.interpolate(v, size=size, mode="bilinear", antialias=True, align_corners=False))
+    return _round8(F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False))
+
+
+def _round8(v: torch.Tensor) -> torch.Tensor:
+    return v + (torch.round(v.clamp(0, 1) * 255) / 255 - v).detach()
 
 
 def jpeg(image: np.ndarray, quality: int = 75) -> np.ndarray:
@@ -33,12 +43,67 @@ def jpeg(image: np.ndarray, quality: int = 75) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")).copy()
 
 
+def jpeg_estimate(v: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+    """The real JPEG round trip, with the gradient of its smooth part (BPDA): chroma is
+    stored at half resolution (4:2:0), so the gradient of the colour channels is averaged
+    over 2x2 blocks as the encoder averages them; quantising the DCT coefficients counts as
+    the identity."""
+    return straight_through(v, lambda a: jpeg(a, params["quality"]), _chroma_420(v))
+
+
+_YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+
+
+def _chroma_420(v: torch.Tensor) -> torch.Tensor:
+    """RGB -> YCbCr, Cb and Cr averaged over 2x2 blocks and upsampled, -> RGB."""
+    m = _YCC.to(v)
+    ycc = torch.einsum("ij,njhw->nihw", m, v)
+    h, w = v.shape[-2:]
+    chroma = F.avg_pool2d(ycc[:, 1:], 2, ceil_mode=True)
+    chroma = F.interpolate(chroma, scale_factor=2, mode="nearest")[..., :h, :w]
+    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(m), torch.cat([ycc[:, :1], chroma], 1))
+
+
 def bitdepth(image: np.ndarray, bits: int = 4) -> np.ndarray:
     """Keep `bits` bits per channel (feature squeezing), mapped back to 0..255."""
     levels = 2**int(bits) - 1
     return (np.round(image.astype(np.float32) / 255 * levels) / levels * 255).round().astype(np.uint8)
 
 
+# The smoothed staircase's steps are this many 8-bit levels wide: gradient reaches the
+# pixels the attack can push across a quantisation boundary, not only those on it.
+SOFT_STEP_WIDTH = 6.0
+IDENTITY_SHARE = 0.2
+
+
+def bitdepth_estimate(v: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+    """The exact quantisation forward; backward through a smoothed staircase (sigmoid steps
+    at the quantisation boundaries, plus a little identity), so the gradient says which
+    pixels to push across a boundary instead of pretending every change survives."""
+    levels = 2 ** int(params["bits"]) - 1
+    y = v * levels
+    k = torch.floor(y).detach()
+    tau = SOFT_STEP_WIDTH * levels / 255 / 4
+    soft = (k + torch.sigmoid((y - k - 0.5) / tau)) / levels
+    surrogate = IDENTITY_SHARE * v + (1 - IDENTITY_SHARE) * soft
+    real = torch.round(torch.round(v.detach() * 255) / 255 * levels) / levels
+    real = torch.round(real * 255) / 255
+    return surrogate + (real - surrogate).detach()
+
+
 def median(image: np.ndarray, size: int = 3) -> np.ndarray:
-    """Median filter over a size x size window, per channel."""
+    """Median filter over a size x size window, per channel (PIL: edges replicated)."""
     return np.asarray(Image.fromarray(image).filter(ImageFilter.MedianFilter(int(size)))).copy()
+
+
+def median_estimate(v: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+    """The median filter, exact forward (PIL's) and its exact gradient: each output pixel
+    is one pixel of its window, and the gradient flows to that pixel."""
+    s = int(params["size"])
+    n, c, h, w = v.shape
+    real = real_forward(v, lambda a: median(a, s)).view(n, c, 1, h * w)
+    patches = F.unfold(F.pad(v, (s // 2,) * 4, mode="replicate"), s).view(n, c, s * s, h * w)
+    with torch.no_grad():  # which pixel of each window is the median (the closest value)
+        pick = (patches - real).abs_().argmin(2, keepdim=True)
+    chosen = patches.gather(2, pick).view(n, c, h, w)
+    return chosen + (real.view(n, c, h, w) - chosen).detach()

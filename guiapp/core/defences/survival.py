@@ -1,0 +1,123 @@
+"""Does a target survive purification? The real purifiers on 8-bit images, at both places
+a defender applies them (`LEVELS`): the file at its own resolution, then the model's
+standard PIL preprocessing; or the model's 8-bit 224-px view, classified as it is."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..models import Classifier
+from ..predict import classify_pil, classify_view, meets_target
+from .base import LEVELS, Defence, model_view
+from .eot import Anchors
+
+
+def purify(image: np.ndarray, defence: Defence, level: str, spec=None) -> np.ndarray:
+    """The purified image a defender classifies: the whole file purified ("file") or the
+    model's view purified ("view"; `spec` is the model's preprocessing)."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    source = image if level == "file" else model_view(image, spec)
+    if not defence.slow:
+        return defence(source)
+    # A slow purifier is deterministic: the attack's last check and the evaluation of the
+    # saved PNG (the same pixels) share one run.
+    key = (defence.label, hashlib.sha1(np.ascontiguousarray(source).tobytes()).hexdigest(), source.shape)
+    if key not in _slow_results:
+        if len(_slow_results) >= 8:
+            _slow_results.pop(next(iter(_slow_results)))
+        _slow_results[key] = defence(source)
+    return _slow_results[key]
+
+
+_slow_results: dict[tuple, np.ndarray] = {}
+
+
+def classify_purified(model: Classifier, image: np.ndarray, defence: Defence, level: str) -> torch.Tensor:
+    """The model's probabilities for `image` after `defence` at `level`."""
+    out = purify(image, defence, level, model.spec)
+    return classify_pil(model, Image.fromarray(out)) if level == "file" else classify_view(model, out)
+
+
+def settings_of(defences: Iterable[Defence]) -> list[Defence]:
+    """Every checked setting of every defence (jpeg at 50, 75 and 90...)."""
+    return [s for d in defences for s in d.settings()]
+
+
+def survival(model: Classifier, image: np.ndarray, target: int, defences: Sequence[Defence],
+             confidence: float = 0.0, levels: Sequence[str] = LEVELS, stop_early: bool = False) -> dict[str, bool]:
+    """'level:setting' -> does the target hold after that real purifier (e.g. 'file:jpeg-50')?
+    With `stop_early` the first failure ends the checks (the dict then holds what was run)."""
+    out: dict[str, bool] = {}
+    for d in settings_of(defences):
+        for level in [lv for lv in levels if lv in d.levels]:
+            ok = meets_target(classify_purified(model, image, d, level), target, confidence)
+            out[f"{level}:{d.short}"] = ok
+            if stop_early and not ok:
+                return out
+    return out
+
+
+def survives(model: Classifier, image: np.ndarray, target: int, defences: Sequence[Defence],
+             confidence: float = 0.0, levels: Sequence[str] = LEVELS) -> bool:
+    """Does the target hold after every checked setting of every defence, at every level?"""
+    return all(survival(model, image, target, defences, confidence, levels, stop_early=True).values())
+
+
+SLOW_CHECKS = 3  # real runs of the slow purifiers (DIP: ~1 min each) one attack may spend
+
+
+class SurvivalCheck:
+    """The real purifiers' verdict on an attack's candidates: the cheap ones on every
+    candidate; the slow ones (DIP) only on a candidate that passed all cheap ones, once
+    per round of candidates and at most `slow_checks` times per attack. `exhausted` then
+    says to stop; `fallback` is the smallest candidate that passed every cheap purifier."""
+
+    def __init__(self, model: Classifier, target: int, defences: Sequence[Defence], levels: Sequence[str],
+                 confidence: float = 0.0, slow_checks: int = SLOW_CHECKS) -> None:
+        self.model, self.target, self.levels, self.confidence = model, target, tuple(levels), confidence
+        self.cheap = [d for d in defences if not d.slow]
+        self.slow = [d for d in defences if d.slow]
+        self.slow_left = slow_checks
+        self.exhausted = False
+        self.round_over = False  # a slow check failed: try again with a wider margin
+        self.fallback: np.ndarray | None = None
+        self.anchors = Anchors()
+
+    def new_round(self) -> None:
+        self.round_over = False
+
+    def __call__(self, image: np.ndarray) -> bool:
+        if not survives(self.model, image, self.target, self.cheap, self.confidence, self.levels):
+            return False
+        if not self.slow:
+            return True
+        if self.fallback is None:
+            self.fallback = image
+        if self.slow_left <= 0:
+            self.exhausted = self.round_over = True
+            return False
+        self.slow_left -= 1
+        ok = True
+        for d in settings_of(self.slow):
+            for level in [lv for lv in self.levels if lv in d.levels]:
+                out = purify(image, d, level, self.model.spec)
+                if level == "view":  # the attack's stand-in is linearised around this real output
+                    self.anchors.set(d, model_view(image, self.model.spec), out, self.model.device)
+                probs = classify_pil(self.model, Image.fromarray(out)) if level == "file" else classify_view(
+                    self.model, out)
+                ok = ok and meets_target(probs, self.target, self.confidence)
+        self.round_over = not ok
+        return ok
+
+    def anchor_clean(self, image: np.ndarray) -> None:
+        """Run the slow purifiers once on the clean image's view: the first anchor."""
+        for d in settings_of(self.slow):
+            if not self.anchors.pairs.get(d.label) and "view" in d.levels and "view" in self.levels:
+                view = model_view(image, self.model.spec)
+                self.anchors.set(d, view, d(view), self.model.device)
