@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..centroids import Centroids, data_key, file_key, load_centroids, shipped_centroids
-from ..defences import Defence, model_view
+from ..defences import Defence
 from ..defences.eot import purified_views, round8
 from ..defences.survival import SurvivalCheck
 from ..memory import MIB, Footprint
