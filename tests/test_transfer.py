@@ -57,8 +57,12 @@ def image():
     return np.asarray(Image.open(SAMPLES / "coffee.jpg").convert("RGB").resize((48, 40)))
 
 
+STANDARD_VIEWS = {"p_full": 0.0, "p_rrc": 0.0, "zoom_max": 1.0}  # every surrogate sees its own centre crop
+
+
 def first_loss(models, image, **cfg):
-    attack = TransferAttack(models, image, TARGET, TransferConfig(diversity=0.0, **{"centroid_weight": 0.0, **cfg}))
+    attack = TransferAttack(models, image, TARGET,
+                            TransferConfig(diversity=0.0, **{"centroid_weight": 0.0, **STANDARD_VIEWS, **cfg}))
     x = image_to_tensor(image)
     return attack._loss(x, torch.Generator().manual_seed(0), None)
 
@@ -125,7 +129,8 @@ def test_centroid_term_pulls_toward_the_nearest_centre(pair, image):
         return Centroids({"head": layers["head"][2 * i: 2 * i + 2]}, np.array([TARGET, TARGET], np.int32), {})
 
     cents = {m.name: per_model(i) for i, m in enumerate(pair)}
-    config = TransferConfig(diversity=0.0, centroid_weight=2.0, centroid_layers=("head",), centroid_objective="pull")
+    config = TransferConfig(diversity=0.0, centroid_weight=2.0, centroid_layers=("head",), centroid_objective="pull",
+                            **STANDARD_VIEWS)
     attack = TransferAttack(pair, image, TARGET, config, cents)
     terms = attack._centroid_terms(x, source=TARGET)
     for i, f in enumerate(feats):
@@ -138,7 +143,8 @@ def test_centroid_term_pulls_toward_the_nearest_centre(pair, image):
 
 def test_shrink_keeps_the_margin_with_less_noise(model, image):
     surrogates = [model]  # the real Lite0: a random tiny model cannot always be pushed to a class
-    attack = TransferAttack(surrogates, image, TARGET, TransferConfig(iterations=10, diversity=0.0, centroid_weight=0.0))
+    config = TransferConfig(budget="linf", iterations=10, diversity=0.0, centroid_weight=0.0, **STANDARD_VIEWS)
+    attack = TransferAttack(surrogates, image, TARGET, config)
     list(attack.steps())
     x = image_to_tensor(image)
     delta = image_to_tensor(attack.result.adversarial) - x

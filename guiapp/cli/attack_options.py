@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..core.attacks import MODES, STRATEGIES, make_config, modes_with, options_of
+from ..core.attacks import MODES, STRATEGIES, make_config, modes_with, options_of, presets_of
 from ..core.errors import GuiappError
 from ..core.options import OptionSpec, OptionTextError, parse_text
 
@@ -53,6 +53,11 @@ def add_attack_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=MODES, default=None,
                    help="; ".join(f"{m}: {STRATEGIES[m].summary.rstrip('.')}" for m in MODES))
     p.add_argument("--robust", action="store_true", help="same as --mode robust")
+    presets = {m: list(presets_of(m)) for m in MODES if presets_of(m)}
+    p.add_argument("--preset", default=None, choices=sorted({n for names in presets.values() for n in names}),
+                   help="named settings of the mode, under any option given explicitly ("
+                        + "; ".join(f"{m}: {', '.join(n)}, default {n[0]}" for m, n in presets.items())
+                        + "); transfer's loud preset is the published 16/255 recipe, stronger and visible")
     p.add_argument("--centroids", default="auto",
                    help="centroid file, 'auto' (shipped) or 'none'; in transfer mode a folder of <surrogate>.npz files")
     group = p.add_argument_group("attack options (each mode takes its own; defaults chosen by the benchmarks)")
@@ -83,7 +88,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     if wrong:
         where = _where(modes_with(given[wrong[0]][0]))
         raise GuiappError(f"{', '.join(wrong)} only {'applies' if len(wrong) == 1 else 'apply'} to {where}")
-    return make_config(mode, **{name: value for name, value in given.values() if name in taken})
+    return make_config(mode, preset=args.preset, **{name: value for name, value in given.values() if name in taken})
 
 
 def centroids_arg(value: str) -> str | None:

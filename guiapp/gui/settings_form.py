@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.attacks import MODES, STRATEGIES, make_config, options_of, strategy_of
+from ..core.attacks import MODES, STRATEGIES, make_config, options_of, presets_of, strategy_of
 from ..core.errors import GuiappError
 from ..core.options import OptionSpec
 from .model_list import model_statuses
@@ -45,8 +45,15 @@ PLAIN = {
                   "top answer is enough.",
     "centroid_weight": "Also pull the image's features toward what the target class typically looks like "
                        "to the model. 0 turns it off.",
+    "budget_psnr": "How loud the noise may be overall, as a PSNR in dB: higher is quieter and fools fewer "
+                   "models. Brightness only, placed where the photo's texture hides it.",
     "surrogates": "Surrogates: models you have here that stand in for the one you want to fool. The noise "
                   "is crafted on them only, hoping it also fools models it never saw.",
+}
+PRESET_TIPS = {
+    "transfer": "quiet (default): brightness-only noise where the photo's texture hides it, about 33 dB: the "
+                "image looks unchanged.\nloud: the published 16/255 recipe: fools unseen models more often, but "
+                "the noise is plainly visible (about 25 dB, coloured swirls).",
 }
 JUDGES_TIP = ("Judges: models that took no part in crafting the noise. After the run each one is asked what it "
               "sees in the saved 8-bit image, so you learn whether the noise fools models it never saw.\n"
@@ -204,8 +211,17 @@ class SettingsForm(QWidget):
         self.form.setContentsMargins(0, 0, 0, 0)
         self.form.addRow("Mode", self.mode)
         self.fields: dict[str, dict[str, OptionField]] = {}
+        self.presets: dict[str, QComboBox] = {}  # the modes with named settings
         for mode in MODES:
             self.fields[mode] = {}
+            if presets_of(mode):
+                box = QComboBox()
+                for name in presets_of(mode):
+                    box.addItem(name, name)
+                box.setToolTip(PRESET_TIPS.get(mode, "Named settings of the mode; Preset sets the fields shown."))
+                self.presets[mode] = box
+                self.form.addRow("Preset", box)
+                box.activated.connect(lambda _i, m=mode: self.apply_preset(m))
             for spec in options_of(mode):
                 if spec.meta.gui:
                     field = OptionField(spec)
@@ -239,20 +255,45 @@ class SettingsForm(QWidget):
         for mode, fields in self.fields.items():
             for field in fields.values():
                 self.form.setRowVisible(field.widget, mode == current)
+        for mode, box in self.presets.items():
+            self.form.setRowVisible(box, mode == current)
         self.mode_changed.emit(current)
         self._values_changed()
 
     def values(self, mode: str | None = None) -> dict[str, Any]:
         return {name: f.value() for name, f in self.fields[mode or self.current_mode()].items()}
 
+    def preset(self, mode: str | None = None) -> str | None:
+        """The chosen preset of `mode` (None for a mode without presets)."""
+        box = self.presets.get(mode or self.current_mode())
+        return box.currentData() if box is not None else None
+
+    def set_preset(self, mode: str, name: str) -> None:
+        """Choose preset `name` of `mode` without touching the fields (restoring a session)."""
+        box = self.presets.get(mode)
+        if box is not None and box.findData(name) >= 0:
+            box.setCurrentIndex(box.findData(name))
+
+    def apply_preset(self, mode: str, name: str | None = None) -> None:
+        """Choose a preset and set the mode's fields to its values (the defaults where it names none)."""
+        if name is not None:
+            self.set_preset(mode, name)
+        values = presets_of(mode).get(self.preset(mode) or "", {})
+        for field_name, field in self.fields[mode].items():
+            field.set_value(values.get(field_name, field.spec.default))
+
     def config(self) -> Any:
-        """The engine's config for these settings (GuiappError for a bad combination)."""
-        return make_config(self.current_mode(), **self.values())
+        """The engine's config for these settings (GuiappError for a bad combination): the
+        preset's values (the hidden ones too), then every field shown."""
+        return make_config(self.current_mode(), preset=self.preset(), **self.values())
 
     # ---------------------------------------------------------------- defaults
     def reset_defaults(self) -> None:
         """The current mode's values back to the engine's defaults."""
-        for field in self.fields[self.current_mode()].values():
+        mode = self.current_mode()
+        if mode in self.presets:
+            self.presets[mode].setCurrentIndex(0)  # the first preset is the config's own defaults
+        for field in self.fields[mode].values():
             field.set_value(field.spec.default)
 
     def changed_from_default(self, mode: str | None = None) -> list[OptionField]:

@@ -69,6 +69,10 @@ def restore_studio(win: Any) -> None:
                     field.set_value(_stored(stored, field.spec))
                 except (TypeError, ValueError):
                     pass  # unreadable (hand-edited, another version's): keep the default
+    for mode in form.presets:
+        stored = s.value(f"attack/{mode}/preset")
+        if isinstance(stored, str):
+            form.set_preset(mode, stored)
     form.set_mode(s.value("attack/mode", "default"))
     judges = s.value("attack/judges")
     if judges is not None:
@@ -101,6 +105,8 @@ def save(win: Any) -> None:
         for name, value in form.values(mode).items():
             s.setValue(f"attack/{mode}/{name}", "auto" if value is None else list(value) if isinstance(value, tuple)
                        else value)
+    for mode in form.presets:
+        s.setValue(f"attack/{mode}/preset", form.preset(mode))
     s.setValue("attack/mode", form.current_mode())
     s.setValue("attack/judges", form.judges.checked())
     s.setValue("model", win.model_combo.currentData())

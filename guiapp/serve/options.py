@@ -19,7 +19,7 @@ from ..core.options import OptionTextError, parse_text
 from .errors import ApiError
 
 # Fields that are not attack options.
-RESERVED = ("image", "target", "mode", "centroids")
+RESERVED = ("image", "target", "mode", "centroids", "preset")
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,9 @@ def parse_attack_fields(fields_: dict[str, str], labels: LabelSet, max_steps: in
     for name, value in options.items():
         if name in specs and specs[name].meta.counts_steps and isinstance(value, int) and value > max_steps:
             raise ApiError(422, "bad_option", f"option {name}={value} is over this server's limit of {max_steps}")
+    preset = (fields_.get("preset") or "").strip().lower() or None
     try:
-        config = make_config(mode, **options)
+        config = make_config(mode, preset=preset, **options)
     except GuiappError as exc:
         raise ApiError(422, "bad_option", str(exc)) from None
     target = resolve_target(labels, fields_.get("target"))

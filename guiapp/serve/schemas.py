@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..core.attacks import MODES, options_of
+from ..core.attacks import MODES, options_of, presets_of
 from ..core.options import OptionSpec
 
 
@@ -111,6 +111,9 @@ def attack_form_schema() -> dict[str, Any]:
         "target": {"type": "string", "description": "class name, synonym, WordNet id or index (GET /v1/labels?q=)"},
         "mode": {"type": "string", "enum": list(MODES), "default": "default"},
         "centroids": {"type": "string", "enum": ["auto", "none"], "default": "auto"},
+        "preset": {"type": "string", "enum": sorted({p for m in MODES for p in presets_of(m)}),
+                   "description": "named settings of the mode (transfer: quiet, the default, or loud: 16/255); "
+                                  "options given explicitly win"},
         "steps": {"type": "integer", "description": "the CLI's --steps: max_steps"},
     }
     for mode in MODES:

@@ -58,11 +58,30 @@ def modes_with(option: str) -> list[str]:
     return [m for m in MODES if option in option_names(m)]
 
 
-def make_config(mode: str = "default", **options: Any) -> Any:
-    """The config of `mode` with `options` (None values mean "the mode's default")."""
+def presets_of(mode: str) -> dict[str, dict[str, Any]]:
+    """The mode's named option sets (empty for a mode without presets)."""
+    return dict(get_strategy(mode).presets)
+
+
+def preset_options(mode: str, preset: str | None) -> dict[str, Any]:
+    """The options preset `preset` of `mode` sets (a GuiappError naming the choices)."""
+    if preset is None:
+        return {}
+    presets = presets_of(mode)
+    if preset not in presets:
+        if not presets:
+            raise GuiappError(f"the {mode} mode has no presets (modes with presets: "
+                              f"{', '.join(m for m in MODES if presets_of(m))})")
+        raise GuiappError(f"unknown preset {preset[:40]!r} for the {mode} mode; choose one of: {', '.join(presets)}")
+    return dict(presets[preset])
+
+
+def make_config(mode: str = "default", preset: str | None = None, **options: Any) -> Any:
+    """The config of `mode` with `options` (None values mean "the mode's default"), on top
+    of the named `preset` when one is given (options given explicitly win)."""
     cls = config_class(mode)
     allowed = set(option_names(mode))
-    given = {k: v for k, v in options.items() if v is not None}
+    given = {**preset_options(mode, preset), **{k: v for k, v in options.items() if v is not None}}
     unknown = sorted(set(given) - allowed)
     if unknown:
         raise GuiappError(
@@ -78,5 +97,6 @@ def make_config(mode: str = "default", **options: Any) -> Any:
 __all__ = [
     "MODES", "STRATEGIES", "AnyConfig", "AttackConfig", "AttackLoop", "AttackResult", "AttackStrategy",
     "RobustConfig", "StepRecord", "TargetedAttack", "TransferAttack", "TransferConfig", "config_class",
-    "config_dict", "get_strategy", "make_config", "modes_with", "option_names", "options_of", "strategy_of",
+    "config_dict", "get_strategy", "make_config", "modes_with", "option_names", "options_of", "preset_options",
+    "presets_of", "strategy_of",
 ]

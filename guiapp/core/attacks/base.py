@@ -113,6 +113,9 @@ class AttackStrategy(ABC):
     mode: ClassVar[str]  # the name users type: --mode NAME, mode=NAME
     config_type: ClassVar[type]
     summary: ClassVar[str]  # one or two lines for help texts and tooltips
+    # Named option sets one switch away (name -> the options it sets; the first is the
+    # config's own defaults); the front-ends offer them as --preset / `preset` / a combo box.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
     # True: crafts on the user's chosen model; False: on models of its own (the transfer
     # surrogates), and the chosen model is never loaded.
     uses_chosen_model: ClassVar[bool] = True

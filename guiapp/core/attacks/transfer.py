@@ -55,8 +55,10 @@ from .centroid_terms import (
     surrogate_centroid_path,
     surrogate_centroids,
 )
-from .transfer_config import TransferConfig
+from .noise_budget import LinfBudget, NoiseBudget, PerceptualBudget
+from .transfer_config import PRESETS, TransferConfig
 from .transfer_ops import SHRINK_PROBES, diverse_input, shrink_noise, smooth_gradient, target_margin
+from .transfer_views import surrogate_view
 
 EVAL_EVERY = 10  # iterations between checks of the clean 8-bit image on every surrogate
 
@@ -97,6 +99,7 @@ class TransferAttack(AttackLoop):
         self.source = source
         self.config = config or TransferConfig()
         self.centroids = centroids if self.config.uses_centroids else None
+        self.budget_info: dict[str, Any] = {}  # what the budget chose for this photo (after the run starts)
         if self.config.uses_centroids and centroids is None:
             raise ValueError("the config uses centroids: pass them (surrogate_centroids)")
 
@@ -109,6 +112,13 @@ class TransferAttack(AttackLoop):
         resize = sum(m.spec.resize for m in self.surrogates) / len(self.surrogates)
         size = max(1, round(k * min(height, width) / resize))
         return size if size % 2 else size + 1
+
+    def _budget(self, x: torch.Tensor, ti_size: int) -> NoiseBudget:
+        cfg = self.config
+        if cfg.budget == "linf":
+            return LinfBudget(x, cfg.eps, cfg.alpha)
+        return PerceptualBudget(self.image, x, psnr=cfg.budget_psnr, min_ssim=cfg.min_ssim, cap=cfg.eps,
+                                ti_size=ti_size)
 
     def _nearest_centres(self, x: torch.Tensor, cls: int) -> list[dict[str, torch.Tensor]]:
         """Per surrogate and layer, the centre of class `cls` nearest to the clean image."""
@@ -172,7 +182,8 @@ class TransferAttack(AttackLoop):
         centroid_total = torch.zeros((), device=x_adv.device)
         confs, source_confs, tops = [], [], []
         for i, m in enumerate(self.surrogates):
-            inp = normalise(diverse_input(to_model_crop(x_adv, m.spec), cfg.diversity, gen, cfg.di_scale), m.spec)
+            view = surrogate_view(x_adv, m, cfg.p_full, cfg.p_rrc, cfg.rrc_min_area, cfg.zoom_max, gen)
+            inp = normalise(diverse_input(view, cfg.diversity, gen, cfg.di_scale), m.spec)
             mix = self._mix_plan(m, source, gen)
             if terms is not None or mix is not None:
                 feats, taps = m.features_with_taps(inp, cfg.centroid_layers if terms is not None else (), mix)
@@ -212,10 +223,11 @@ class TransferAttack(AttackLoop):
         x = image_to_tensor(self.image, dev)
         source = self.source if self.source is not None else int(self._probs(x).mean(0).argmax())
         terms = self._centroid_terms(x, source) if cfg.centroid_weight > 0 else None
-        eps, alpha = cfg.eps / 255, cfg.alpha / 255
         ti_size = self._ti_size(*x.shape[-2:])
-        delta = torch.zeros_like(x, requires_grad=True)
-        momentum = torch.zeros_like(x)
+        budget = self._budget(x, ti_size)
+        self.budget_info = budget.info
+        z = budget.zeros()
+        momentum = torch.zeros_like(z)
         adversarial = False
         step = 0
 
@@ -223,20 +235,17 @@ class TransferAttack(AttackLoop):
             if self._cancel.is_set():
                 step -= 1
                 break
-            x_adv = x + delta
+            x_adv = budget.adversarial(x, z)
             loss, class_loss, centroid_loss, seen = self._loss(x_adv, gen, terms, source)
-            grad, = torch.autograd.grad(loss, delta)
+            grad, = torch.autograd.grad(loss, z)
             with torch.no_grad():
                 grad = smooth_gradient(grad, ti_size)
                 if cfg.momentum > 0:
                     momentum = cfg.momentum * momentum + grad / (grad.abs().mean() + 1e-12)
                 else:
                     momentum = grad
-                delta -= alpha * momentum.sign()
-                delta.clamp_(-eps, eps)
-                torch.maximum(delta, -x, out=delta)
-                torch.minimum(delta, 1 - x, out=delta)
-                q = torch.round((x + delta) * 255) / 255
+                budget.step(z, momentum, x)
+                q = torch.round((x + budget.rgb(z)).clamp(0, 1) * 255) / 255
                 self._current = q
                 diff255 = torch.round((q - x) * 255)
                 mse = float(diff255.pow(2).mean())
@@ -250,9 +259,10 @@ class TransferAttack(AttackLoop):
                 best_psnr=psnr_from_mse(mse) if adversarial else math.nan,
             )
 
-        final = (x + delta.detach()).clamp(0, 1)
+        delta = budget.rgb(z.detach())
+        final = (x + delta).clamp(0, 1)
         if cfg.shrink_margin is not None and not self._cancel.is_set() and step > 0:
-            final = yield from self._shrink(x, delta.detach(), step)
+            final = yield from self._shrink(x, delta, step)
         adv = tensor_to_image(final)
         self._finish(adv, source, step)
 
@@ -309,7 +319,9 @@ PER_RESIZED = 14
 class TransferStrategy(AttackStrategy):
     mode = "transfer"
     config_type: ClassVar[type] = TransferConfig
-    summary = "Crafted on surrogate models only, to fool models it never saw."
+    summary = ("Crafted on surrogate models only, to fool models it never saw; quiet (perceptual budget) by "
+               "default, the loud preset is the published 16/255 recipe.")
+    presets = PRESETS
     uses_chosen_model = False
 
     def crafter_names(self, config: Any, model_name: str) -> tuple[str, ...]:
@@ -353,8 +365,12 @@ class TransferStrategy(AttackStrategy):
         return TransferAttack(crafters, image, target, config, centroids, source=source)
 
     def describe(self, config: Any) -> str:
-        return (f"transfer on {', '.join(config.surrogates)}, budget {config.eps:g}/255, "
-                f"{config.iterations} iterations")
+        if config.budget == "linf":
+            budget = f"budget {config.eps:g}/255"
+        else:
+            budget = (f"perceptual budget {config.budget_psnr:g} dB, SSIM >= {config.min_ssim:g}, "
+                      f"cap {config.eps:g}/255")
+        return f"transfer on {', '.join(config.surrogates)}, {budget}, {config.iterations} iterations"
 
     def failure_text(self, config: Any, steps: int, final_name: str) -> str:
         return f"not every surrogate sees the target in the saved image after {steps} iterations"

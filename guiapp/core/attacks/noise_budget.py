@@ -1,0 +1,98 @@
+"""Where the transfer noise may go: the budget the loop's sign steps are kept inside.
+
+The loop holds its noise as `z` and asks its budget for the picture the surrogates see,
+the size of one step and the projection back into the budget. Two budgets:
+
+- `LinfBudget` ("linf"): z is the RGB change itself, inside one L-inf box of `eps`/255 and
+  the valid pixel range; steps of `alpha`/255 (MI-FGSM as published). Loud: at 16/255 the
+  noise is plainly visible (median 25 dB, CIEDE2000 8).
+- `PerceptualBudget` ("perceptual"): z is a change of (luma, blue-yellow, red-green) whose
+  bound is the per-photo luma map of guiapp.core.perceptual_budget (chroma bound 0: no
+  colour noise), at the energy `budget_psnr` and SSIM floor `min_ssim`, each pixel capped
+  at `eps`; every step moves each pixel by 1/8 of its own bound, so flat areas get next to
+  nothing. Pixels are clamped to [0, 1] in the forward pass with the gradient passed
+  straight through, so the map, not the pixel range, decides where the noise goes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..perceptual_budget import YCC_TO_RGB, adaptive_luma_map
+
+PERCEPTUAL_STEP = 1 / 8  # each step moves a pixel by this fraction of its own bound
+PATTERN_SIGMA_PER_TI = 0.21  # blob size of the SSIM predictor's stand-in, per TI-kernel pixel
+
+
+class NoiseBudget(ABC):
+    """The set the noise lives in, and the loop's moves inside it."""
+
+    info: dict[str, Any]
+
+    @abstractmethod
+    def zeros(self) -> torch.Tensor:
+        """The starting noise (requires grad)."""
+
+    @abstractmethod
+    def adversarial(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The differentiable [0, 1] picture x + noise."""
+
+    @abstractmethod
+    def step(self, z: torch.Tensor, direction: torch.Tensor, x: torch.Tensor) -> None:
+        """One signed step against `direction` (the momentum), then back inside the budget (in place)."""
+
+    @abstractmethod
+    def rgb(self, z: torch.Tensor) -> torch.Tensor:
+        """The RGB change of noise z."""
+
+
+class LinfBudget(NoiseBudget):
+    def __init__(self, x: torch.Tensor, eps: float, alpha: float) -> None:
+        self.x, self.eps, self.alpha = x, eps / 255, alpha / 255
+        self.info = {"budget": "linf", "eps": eps}
+
+    def zeros(self) -> torch.Tensor:
+        return torch.zeros_like(self.x, requires_grad=True)
+
+    def adversarial(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return x + z
+
+    def step(self, z: torch.Tensor, direction: torch.Tensor, x: torch.Tensor) -> None:
+        z -= self.alpha * direction.sign()
+        z.clamp_(-self.eps, self.eps)
+        torch.maximum(z, -x, out=z)
+        torch.minimum(z, 1 - x, out=z)
+
+    def rgb(self, z: torch.Tensor) -> torch.Tensor:
+        return z
+
+
+class PerceptualBudget(NoiseBudget):
+    def __init__(self, image: np.ndarray, x: torch.Tensor, *, psnr: float, min_ssim: float, cap: float,
+                 ti_size: int) -> None:
+        sigma = max(0.7, PATTERN_SIGMA_PER_TI * ti_size)
+        luma, info = adaptive_luma_map(image, psnr, min_ssim, cap, sigma)
+        self.info = {"budget": "perceptual", **info}
+        luma = luma.to(x.device)
+        # z = (luma, chroma, chroma); the chroma bound is zero, so chroma never moves.
+        self.bound = torch.cat([luma, torch.zeros_like(luma), torch.zeros_like(luma)], 1) / 255.0
+        self.mix = YCC_TO_RGB.to(x.device)
+
+    def zeros(self) -> torch.Tensor:
+        return torch.zeros_like(self.bound, requires_grad=True)
+
+    def rgb(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("ij,njhw->nihw", self.mix, z)
+
+    def adversarial(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        raw = x + self.rgb(z)
+        return raw + (raw.clamp(0, 1) - raw).detach()  # clamped, the gradient passed straight through
+
+    def step(self, z: torch.Tensor, direction: torch.Tensor, x: torch.Tensor) -> None:
+        z -= PERCEPTUAL_STEP * self.bound * direction.sign()
+        torch.minimum(z, self.bound, out=z)
+        torch.maximum(z, -self.bound, out=z)
