@@ -392,7 +392,8 @@ def test_sigkill_loses_only_images_in_flight(tmp_path, capsys):
 @pytest.mark.slow
 def test_transfer_mode_runs_the_same_job_and_resumes(tiny, tmp_path, capsys):
     out = tmp_path / "out"
-    args = ["batch", str(tiny), "--out", str(out), "-t", "goldfish", "--mode", "transfer", "--iterations", "8", *CPU]
+    args = ["batch", str(tiny), "--out", str(out), "-t", "goldfish", "--mode", "transfer", "--preset", "loud",
+            "--iterations", "8", *CPU]
     rc = main(args)
     assert rc in (0, 1), capsys.readouterr().err  # 8 iterations may not fool both surrogates
     report = _report(out)

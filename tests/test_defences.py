@@ -65,7 +65,7 @@ def test_parse_defences():
     # A name alone keeps the whole range; a parameter fixes the setting.
     assert [s.short for s in chosen[1].settings()] == ["jpeg-50"]
     assert [s.short for s in D.parse_defences("jpeg")[0].settings()] == ["jpeg-50", "jpeg-75", "jpeg-90"]
-    with pytest.raises(GuiappError, match="must be in"):
+    with pytest.raises(GuiappError, match="size must be odd, not 4"):
         D.parse_defences("median:size=4")
     with pytest.raises(GuiappError, match="must be in"):
         D.parse_defences("dip:iterations=100000")

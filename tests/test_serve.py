@@ -150,6 +150,25 @@ def test_transfer_mode_is_byte_identical_to_the_cli(client, tiny, tmp_path):
     assert report["mode"] == "transfer" and report["config"]["iterations"] == 2 and report["steps"] <= 2
 
 
+def test_transfer_presets_reach_the_config_as_in_the_cli(client, tiny, tmp_path):
+    """`preset=loud` is the CLI's --preset loud (byte for byte); an option given explicitly wins."""
+    fields = {"target": "tiger cat", "mode": "transfer", "preset": "loud", "iterations": "2",
+              "surrogates": "efficientnet-lite0"}
+    r = client.post("/v1/attack", files=image_file(tiny), data=fields)
+    assert r.status_code == 200, r.text
+    out = tmp_path / "loud.png"
+    cli_main(["attack", str(tiny), "-t", "tiger cat", "--mode", "transfer", "--preset", "loud", "--iterations", "2",
+              "--surrogates", "efficientnet-lite0", "-o", str(out), "--device", "cpu", "-q"])
+    assert r.content == out.read_bytes()
+    config = json.loads(r.headers["x-guiapp-report"])["config"]
+    assert config["budget"] == "linf" and config["eps"] == 16 and config["p_full"] == 0 and config["iterations"] == 2
+    r = client.post("/v1/attack?format=json", files=image_file(tiny), data={**fields, "preset": ""})
+    assert r.status_code == 200 and r.json()["report"]["config"]["budget"] == "perceptual"  # empty: the default
+    body = assert_error(client.post("/v1/attack", files=image_file(tiny), data={**fields, "preset": "shout"}),
+                        422, "bad_option")
+    assert "unknown preset 'shout'" in body["message"] and "quiet, loud" in body["message"]
+
+
 def test_job_lifecycle(client, tiny, cli_png):
     r = client.post("/v1/jobs", files=image_file(tiny), data=ATTACK)
     assert r.status_code == 202 and r.json()["state"] in ("queued", "running")

@@ -28,13 +28,14 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .metrics import ssim
 
 C2 = (0.03 * 255) ** 2  # SSIM's stabiliser of the contrast term (8-bit units)
 SSIM_SIGMA = 1.5  # SSIM's Gaussian window
 SEARCH_STEPS = 7  # bisection steps over gamma (or the energy)
+SAMPLE_PIXELS = 1_000_000  # larger photos: the search looks at tiles adding up to about this many pixels
+TILE = 256
 
 # delta_rgb = YCC_TO_RGB @ (dY, dCb, dCr), the inverse of JPEG's YCbCr transform: a luma
 # change (dY, 0, 0) moves R, G and B equally.
@@ -42,16 +43,18 @@ YCC_TO_RGB = torch.tensor([[1.0, 0.0, 1.402], [1.0, -0.344136, -0.714136], [1.0,
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (N, C, H, W), reflect padding, +-4 sigma."""
+    """Separable Gaussian blur of (N, C, H, W) over +-4 sigma, edges mirrored (as torch's
+    "reflect" padding). scipy's 1-D correlation in float64: 10x faster on a CPU than a
+    grouped conv2d in float64 (12 MP: ~1.5 s instead of 15 s), the same values to 1e-13."""
+    from scipy import ndimage
+
     r = max(1, int(round(4 * sigma)))
-    r = min(r, x.shape[-1] - 1, x.shape[-2] - 1)  # reflect padding needs the image wider than r
-    c = torch.arange(-r, r + 1, dtype=x.dtype)
-    k = torch.exp(-0.5 * (c / sigma) ** 2)
-    k = k / k.sum()
-    n = x.shape[1]
-    x = F.pad(x, (r, r, r, r), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(n, 1, 1, -1).contiguous(), groups=n)
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(n, 1, -1, 1).contiguous(), groups=n)
+    c = np.arange(-r, r + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (c / sigma) ** 2)
+    k /= k.sum()
+    out = ndimage.correlate1d(x.double().numpy(), k, axis=-1, mode="mirror")
+    out = ndimage.correlate1d(out, k, axis=-2, mode="mirror")
+    return torch.from_numpy(out).to(x.dtype)
 
 
 def local_std(rgb: np.ndarray) -> torch.Tensor:
@@ -67,6 +70,16 @@ def sign_pattern(h: int, w: int, sigma: float, seed: int = 0) -> torch.Tensor:
     """A stand-in for the attack's noise pattern: the signs of Gaussian-blurred white noise."""
     g = torch.Generator().manual_seed(seed)
     return torch.sign(gaussian_blur(torch.randn(1, 1, h, w, generator=g, dtype=torch.float64), sigma)).float()
+
+
+def sample_windows(h: int, w: int) -> list[tuple[slice, slice]]:
+    """An even grid of equal tiles (TILE x TILE, or the photo's height or width if smaller)
+    adding up to about SAMPLE_PIXELS: where the search looks on a large photo."""
+    per_side = max(1, int(math.sqrt(SAMPLE_PIXELS / TILE**2)))
+    th, tw = min(h, TILE), min(w, TILE)
+    rows = np.linspace(0, h - th, per_side).astype(int)
+    cols = np.linspace(0, w - tw, per_side).astype(int)
+    return [(slice(r, r + th), slice(c, c + tw)) for r in rows for c in cols]
 
 
 def predicted_ssim(rgb: np.ndarray, luma_bound: torch.Tensor, pattern: torch.Tensor) -> float:
@@ -114,6 +127,22 @@ def adaptive_luma_map(rgb: np.ndarray, target_psnr: float, min_ssim: float, cap:
     map and what was chosen: {"gamma", "psnr", "predicted_ssim"}."""
     s = local_std(rgb)
     base = ((2 * s * s + C2) / C2).float()
+    h, w = rgb.shape[:2]
+    if h * w > SAMPLE_PIXELS:
+        # Search on a mosaic of evenly spread tiles (a fair sample of the photo's texture:
+        # SSIM is a mean of local values), then build the whole map once with the choice.
+        # A 12 MP photo then costs about what 1 MP does.
+        windows = sample_windows(h, w)
+        mosaic = np.concatenate([rgb[r, c] for r, c in windows], axis=0)
+        mosaic_base = torch.cat([base[..., r, c] for r, c in windows], dim=2)
+        _, chosen = _search(mosaic, mosaic_base, target_psnr, min_ssim, cap, pattern_sigma, gamma_max)
+        return luma_calibrate(base.pow(chosen["gamma"]), chosen["psnr"], cap), chosen
+    return _search(rgb, base, target_psnr, min_ssim, cap, pattern_sigma, gamma_max)
+
+
+def _search(rgb: np.ndarray, base: torch.Tensor, target_psnr: float, min_ssim: float, cap: float | None,
+            pattern_sigma: float, gamma_max: float) -> tuple[torch.Tensor, dict]:
+    """adaptive_luma_map's search on one picture and its (2 sigma^2 + C2) / C2 map."""
     h, w = rgb.shape[:2]
     pattern = sign_pattern(h, w, pattern_sigma)
 

@@ -7,6 +7,8 @@ from pathlib import Path
 from PIL import Image
 from PySide6.QtCore import QPoint, QRect
 
+from guiapp.core.attacks.transfer_config import ITERATIONS
+
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 
 
@@ -270,15 +272,15 @@ def test_every_setting_is_remembered_and_none_silently(qtbot, settings, tmp_path
     field = again.form.fields["transfer"]["iterations"]
     assert field.value() == 10 and again.views.factor.value() == 100
     label = again.form.form.labelForField(field.widget)
-    assert label.font().bold() and "default (100)" in label.toolTip()  # changed: marked
+    assert label.font().bold() and f"default ({ITERATIONS})" in label.toolTip()  # changed: marked
     assert not again.form.form.labelForField(again.form.field("eps")).font().bold()
     again.open_batch_dialog()
     dialog = again._batch_dialog
-    assert "Not the defaults:" in dialog.settings_label.text() and "Iterations 10 (default 100)" in \
+    assert "Not the defaults:" in dialog.settings_label.text() and f"Iterations 10 (default {ITERATIONS})" in \
         dialog.settings_label.text()
     dialog.close()
     again.panel.defaults_button.click()
-    assert field.value() == 100 and not label.font().bold()
+    assert field.value() == ITERATIONS and not label.font().bold()
     again.close()
 
 

