@@ -2,12 +2,20 @@
 
     pip install -e '.[bench]'        # torchattacks and the Lite2 judge weights
     python bench/transfer.py --n 100 --seed 0 --eps 16 --rows ours,ours-nocentroid,ours-ce,mi,di,ti,vmi
+    python bench/transfer.py --half held --n 100 --rows quiet,quiet-nocentroid,ours --no-shrink-curve
+
+Rows: "ours*" are the loud preset (the published recipe, L-inf --eps) with one switch
+changed; "quiet*" are the transfer default (the perceptual budget; --eps is ignored) with
+one switch changed; mi/di/ti/vmi are torchattacks on the same ensemble. --half tune|held
+takes the pairs from one half of ../shared/imagenet-samples (class index even: tuning,
+odd: held back; bench/quiet_pairs.py), the split the quiet default was chosen on.
 
 Same (image, random target) pairs from ../shared/imagenet-samples for every row, same
 surrogate ensemble (EfficientNet-Lite0 + Lite1, each through its own preprocessing, on the
 image at its native resolution), same L-inf budget. Each result is rounded to 8 bits,
 saved as PNG, re-read, and judged by EfficientNet-Lite2 through its own standard PIL
-preprocessing at its native 260 px (shorter side 297, centre crop 260). Lite2 is loaded
+preprocessing at its native 260 px (shorter side 297, centre crop 260), and again fed the
+whole photo squashed to 260x260 (a service whose preprocessing is unknown). Lite2 is loaded
 by this script only, after each attack, never by the attack.
 
 Besides the final verdicts, every "ours" row records two curves from the same run:
@@ -34,6 +42,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from guiapp.core.attacks import make_config  # noqa: E402
 from guiapp.core.attacks.centroid_terms import surrogate_centroids  # noqa: E402
 from guiapp.core.attacks.transfer import TransferAttack, TransferConfig, load_surrogates  # noqa: E402
 from guiapp.core.attacks.transfer_ops import shrink_noise  # noqa: E402
@@ -41,7 +50,7 @@ from guiapp.core.imageio import load_image, save_png  # noqa: E402
 from guiapp.core.metrics import distortion  # noqa: E402
 from guiapp.core.models import load_model  # noqa: E402
 from guiapp.core.predict import classify_pil  # noqa: E402
-from guiapp.core.preprocess import image_to_tensor, tensor_to_image  # noqa: E402
+from guiapp.core.preprocess import image_to_tensor, normalise, tensor_to_image  # noqa: E402
 
 from common import DEFAULT_IMAGES, machine, pct, sample_images  # noqa: E402
 
@@ -49,7 +58,16 @@ JUDGE = "efficientnet-lite2"
 CHECKPOINTS = (10, 25, 50, 100, 150, 200, 300, 400, 500)
 SHRINK_MARGINS = (0.0, 2.0, 5.0, 10.0, 20.0)
 
-# Our rows: name -> TransferConfig overrides (on top of the defaults and --eps).
+# Quiet rows: name -> overrides of the transfer default (the perceptual budget).
+QUIET = {
+    "quiet": {},
+    "quiet-nocentroid": {"centroid_weight": 0.0},
+    "quiet-noviews": {"p_full": 0.0, "p_rrc": 0.0, "zoom_max": 1.0},  # every surrogate: its centre crop
+    "quiet-nozoom": {"zoom_max": 1.0},
+    "quiet-norrc": {"p_rrc": 0.0},
+    "quiet-100": {"iterations": 100},
+}
+# Loud rows: name -> overrides of the loud preset (the published recipe) at --eps.
 OURS = {
     "ours": {},
     "ours-nocentroid": {"centroid_weight": 0.0},
@@ -96,8 +114,10 @@ def torchattacks_row(name: str, ensemble: Ensemble, eps: float, iterations: int)
     return attack
 
 
-def ours_row(overrides: dict, eps: float, iterations: int, surrogates, centroids_cache: dict, centroids_dir):
-    config = replace(TransferConfig(eps=eps, iterations=iterations), **overrides)
+def ours_row(overrides: dict, eps: float, iterations: int | None, surrogates, centroids_cache: dict, centroids_dir,
+             quiet: bool = False):
+    base = make_config("transfer") if quiet else make_config("transfer", preset="loud", eps=eps)
+    config = replace(base, **({"iterations": iterations} if iterations else {}), **overrides)
     used = [m for m in surrogates if m.name in config.surrogates]
     key = (config.surrogates, config.centroid_layers_needed)
     if key not in centroids_cache:
@@ -122,10 +142,17 @@ def judge(judge_model, surrogates, original: np.ndarray, adv: np.ndarray, target
         back = load_image(path).rgb
     probs = classify_pil(judge_model, Image.fromarray(back))
     dist = distortion(original, back)
+    side = judge_model.spec.crop  # the whole photo squashed to the judge's input, no crop
+    whole = np.asarray(Image.fromarray(back).resize((side, side), Image.BILINEAR))  # as bench/quiet did
+    with torch.no_grad():
+        full = judge_model.head(judge_model.features(normalise(image_to_tensor(whole), judge_model.spec)))[0]
     return {
         "judge_top1": int(probs.argmax()),
         "judge_target_conf": float(probs[target]),
         "judge_success": int(probs.argmax()) == target,
+        "judge_full_success": int(full.argmax()) == target,
+        "ciede2000": dist.ciede2000,
+        "haarpsi": dist.haarpsi,
         "surrogate_success": all(int(classify_pil(m, Image.fromarray(back)).argmax()) == target for m in surrogates),
         "psnr": dist.psnr,
         "ssim": dist.ssim,
@@ -155,8 +182,12 @@ def summarise(rows: list[dict]) -> dict:
         "n": len(ok),
         "surrogate_success": float(np.mean([r["surrogate_success"] for r in ok])) if ok else float("nan"),
         "judge_success": float(np.mean([r["judge_success"] for r in ok])) if ok else float("nan"),
+        "judge_full_success": float(np.mean([r.get("judge_full_success", np.nan) for r in ok])) if ok else
+        float("nan"),
         "psnr_median": pct([r["psnr"] for r in ok], 50),
         "ssim_median": pct([r["ssim"] for r in ok], 50),
+        "ciede2000_median": pct([r.get("ciede2000", np.nan) for r in ok], 50),
+        "haarpsi_median": pct([r.get("haarpsi", np.nan) for r in ok], 50),
         "seconds_median": pct([r["seconds"] for r in ok], 50),
     }
     if ok and "checkpoints" in ok[0]:
@@ -185,8 +216,11 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None,
                     help="run only the first LIMIT of the n pairs (ablations on a subset of the same pairs)")
     ap.add_argument("--eps", type=float, default=16.0)
-    ap.add_argument("--iterations", type=int, default=None, help="default: TransferConfig's")
-    ap.add_argument("--rows", default="ours", help=f"comma list of: {', '.join([*OURS, *PEERS])}, or variants")
+    ap.add_argument("--iterations", type=int, default=None, help="default: each row's own")
+    ap.add_argument("--half", choices=("tune", "held"), default=None,
+                    help="pairs from one half of the samples (bench/quiet_pairs.py) instead of --seed's sample")
+    ap.add_argument("--rows", default="ours",
+                    help=f"comma list of: {', '.join([*QUIET, *OURS, *PEERS])}, or variants")
     ap.add_argument("--variant", nargs="+", action="append", default=[], metavar="NAME KEY=VALUE",
                     help="an extra 'ours' row: NAME key=value ... (TransferConfig fields)")
     ap.add_argument("--out", type=Path, default=Path("bench/out/transfer"))
@@ -201,9 +235,9 @@ def main() -> None:
                     help="folder of <model>.npz centroid files (default: the shipped ones)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    iterations = args.iterations or TransferConfig().iterations
+    iterations = args.iterations or make_config("transfer", preset="loud").iterations  # the peers' steps
 
-    variants = dict(OURS)
+    variants = {**OURS, **QUIET}
     for spec in args.variant:
         overrides = {}
         for kv in spec[1:]:
@@ -212,14 +246,20 @@ def main() -> None:
         variants[spec[0]] = overrides
     rows = [r.strip() for r in args.rows.split(",") if r.strip()] + [spec[0] for spec in args.variant]
 
-    pairs = sample_images(args.images, args.n, args.seed)[: args.limit]
+    if args.half:
+        from quiet_pairs import half_pairs
+
+        pairs = half_pairs(args.half, args.n, folder=args.images)[: args.limit]
+    else:
+        pairs = sample_images(args.images, args.n, args.seed)[: args.limit]
     base = TransferConfig()
     surrogates = load_surrogates(base, "cpu")
     judge_model = load_model(JUDGE, "cpu")
     assert JUDGE not in base.surrogates
     args.out.mkdir(parents=True, exist_ok=True)
     centroids_cache: dict = {}
-    print(f"# {machine()}; {len(pairs)} pairs, eps {args.eps:g}/255, {iterations} iterations", flush=True)
+    print(f"# {machine()}; {len(pairs)} pairs{f' ({args.half} half)' if args.half else ''}, loud rows at eps "
+          f"{args.eps:g}/255", flush=True)
 
     summaries = {}
     for row in rows:
@@ -233,8 +273,8 @@ def main() -> None:
             attack = torchattacks_row(row, Ensemble(surrogates), args.eps, iterations)
             used, config = surrogates, None
         else:
-            attack, config, used = ours_row(variants[row], args.eps, iterations, surrogates, centroids_cache,
-                                            args.centroids_dir)
+            attack, config, used = ours_row(variants[row], args.eps, args.iterations, surrogates, centroids_cache,
+                                            args.centroids_dir, quiet=row.startswith("quiet"))
         with log.open("a") as fh:
             for path, true, target in pairs:
                 if path.name in done:
@@ -256,7 +296,7 @@ def main() -> None:
                 result = {"file": path.name, "true": true, "target": target, "seconds": seconds,
                           **judge(judge_model, used, img, adv, target)}
                 if config is not None:
-                    checkpoints[str(iterations)] = result["judge_success"]
+                    checkpoints[str(config.iterations)] = result["judge_success"]
                     result["checkpoints"] = checkpoints
                     if config.shrink_margin is None and not args.no_shrink_curve:
                         result["shrink"] = shrink_curve(judge_model, used, img, adv, target)
@@ -264,6 +304,7 @@ def main() -> None:
                 fh.flush()
                 done[path.name] = result
                 print(f"{row} {len(done)}/{len(pairs)} {path.name[:30]:30s} judge {result['judge_success']!s:5} "
+                      f"full {result['judge_full_success']!s:5} "
                       f"surr {result['surrogate_success']!s:5} psnr {result['psnr']:.1f} {seconds:.1f}s", flush=True)
         rows_here = [done[p.name] for p, _, _ in pairs if p.name in done]
         summaries[row] = summarise(rows_here)

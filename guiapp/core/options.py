@@ -40,6 +40,7 @@ class Option:
     step: float = 1.0  # the form's spin step
     decimals: int = 2  # the form's decimals for floats
     counts_steps: bool = False  # a number of optimisation steps (servers cap these)
+    only_with: tuple[str, Any] | None = None  # (option, value): meaningful only when that option has that value
 
 
 def option(default: Any, help: str, **kwargs: Any) -> Any:

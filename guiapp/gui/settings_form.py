@@ -273,6 +273,7 @@ class SettingsForm(QWidget):
         box = self.presets.get(mode)
         if box is not None and box.findData(name) >= 0:
             box.setCurrentIndex(box.findData(name))
+            self._values_changed()
 
     def apply_preset(self, mode: str, name: str | None = None) -> None:
         """Choose a preset and set the mode's fields to its values (the defaults where it names none)."""
@@ -281,6 +282,7 @@ class SettingsForm(QWidget):
         values = presets_of(mode).get(self.preset(mode) or "", {})
         for field_name, field in self.fields[mode].items():
             field.set_value(values.get(field_name, field.spec.default))
+        self._values_changed()
 
     def config(self) -> Any:
         """The engine's config for these settings (GuiappError for a bad combination): the
@@ -334,7 +336,24 @@ class SettingsForm(QWidget):
         return (f"{names} {'helps' if one else 'help'} craft this run's noise, so {'it' if one else 'they'} "
                 f"cannot judge it: tick a model that takes no part, or change the models that craft it.")
 
+    def _mark_inactive(self) -> None:
+        """Grey out the fields that mean nothing in the run as set (the perceptual budget's
+        figures under the loud preset's L-inf budget)."""
+        try:
+            config = self.config()
+        except GuiappError:
+            return
+        for field in self.fields[self.current_mode()].values():
+            condition = field.spec.meta.only_with
+            if condition is not None:
+                name, value = condition
+                active = getattr(config, name) == value
+                field.widget.setEnabled(active)
+                field.widget.setToolTip(_tooltip(field.spec) + ("" if active else f"\n\nNot used: {name} is "
+                                                                f"{getattr(config, name)}."))
+
     def _values_changed(self) -> None:
+        self._mark_inactive()
         crafters = self.crafters()
         self.judges.mark_unfair(crafters, "Crafts the noise in the run as set: not a fair judge of it.")
         problem = self.judge_problem()

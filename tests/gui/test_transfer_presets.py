@@ -40,6 +40,8 @@ def test_presets_set_the_fields_run_and_are_remembered(qtbot, window, settings, 
     assert form.field("eps").value() == 16 and form.field("iterations").value() == 100
     config = form.config()
     assert config.budget == "linf" and config.p_full == 0 and config.zoom_max == 1  # hidden options too
+    psnr_field = form.field("budget_psnr")
+    assert not psnr_field.isEnabled() and "Not used: budget is linf" in psnr_field.toolTip()
     original = window.image.rgb.astype(int)
     inside = ((original > 20) & (original < 235)).all(2)
     loud = _run_and_save(qtbot, window, tmp_path / "loud.png") - original
@@ -47,6 +49,7 @@ def test_presets_set_the_fields_run_and_are_remembered(qtbot, window, settings, 
 
     _choose(box, "quiet")
     assert form.config().budget == "perceptual" and form.field("iterations").value() != 2  # the preset's value
+    assert psnr_field.isEnabled()
     quiet = _run_and_save(qtbot, window, tmp_path / "quiet.png") - original
     assert np.abs(quiet).max() > 0 and (quiet.max(2) - quiet.min(2))[inside].max() <= 1  # brightness only
 

@@ -38,10 +38,11 @@ class TransferConfig:
                         unit="/255", low=0, high=255, low_open=True, gui=True, label="Budget / cap", decimals=1)
     budget_psnr: float = option(33.0, "perceptual budget: the noise's energy, as the PSNR of noise at its bound "
                                 "(higher: quieter, less transfer)", unit="dB", low=20, high=60, gui=True,
-                                label="Budget PSNR", step=0.5, decimals=1)
-    min_ssim: float = option(0.955, "perceptual budget: the least SSIM the noise may cost (flat photos then get "
-                             "their noise on edges only, or less of it)", low=0.5, high=0.999, gui=True,
-                             label="Min SSIM", step=0.005, decimals=3)
+                                label="Budget PSNR", step=0.5, decimals=1, only_with=("budget", "perceptual"))
+    min_ssim: float = option(0.955, "perceptual budget: the SSIM the result must keep, as predicted before the "
+                             "run (flat photos then get their noise on edges only, or less of it)", low=0.5,
+                             high=0.999, gui=True, label="Min SSIM", step=0.005, decimals=3,
+                             only_with=("budget", "perceptual"))
     # Gradient iterations on the surrogate ensemble. Loud (linf 16/255): bench/transfer.py
     # fooled Lite2 on 89% of 100 pairs after 50, 93% after 100. Quiet: see docs/BENCHMARKS.md.
     iterations: int = option(ITERATIONS, "gradient iterations on the surrogates (transfer keeps improving for "
@@ -53,7 +54,7 @@ class TransferConfig:
                        "(cross-entropy)", choices=("logit", "ce"))
     step_size: float | None = option(None, "per-iteration step of the linf budget (the perceptual budget steps "
                                      "1/8 of each pixel's own bound)", unit="/255", low=0, high=64, low_open=True,
-                                     none="eps/8")
+                                     none="eps/8", only_with=("budget", "linf"))
     momentum: float = option(1.0, "MI decay factor; 0 disables momentum", low=0, high=10)
     diversity: float = option(0.7, "DI: probability of a random resize-and-pad per iteration; 0 disables",
                               low=0, high=1)
