@@ -23,7 +23,13 @@ from guiapp.core.attacks.centroid_terms import (
     surrogate_centroids,
 )
 from guiapp.core.attacks.transfer import TransferAttack, TransferConfig
-from guiapp.core.attacks.transfer_ops import diverse_input, shrink_noise, smooth_gradient, target_margin
+from guiapp.core.attacks.transfer_ops import (
+    diverse_input,
+    shrink_noise,
+    smooth_gradient,
+    smooth_gradient_conv,
+    target_margin,
+)
 from guiapp.core.centroids import CentroidBuilder, Centroids
 from guiapp.core.errors import CentroidError, GuiappError
 from guiapp.core.imageio import read_png_metadata
@@ -91,6 +97,10 @@ def test_translation_invariance_smooths_the_gradient():
     assert float(blob.sum()) == pytest.approx(3.0, rel=1e-5)  # mass kept, per channel
     assert float(blob[0, 0, 10, 10]) < 0.2 and float(blob[0, 0, 10, 13]) > 0  # spread over the kernel
     assert torch.allclose(blob[0, 0], blob[0, 0].T) and torch.allclose(blob[0, 0], blob[0, 0].flip(0))
+    # the CPU path (scipy) is the GPU path (torch's depthwise convolution), zero padding included
+    grad = torch.randn(1, 3, 40, 57, generator=torch.Generator().manual_seed(0))
+    for size in (3, 7, 29):
+        assert torch.allclose(smooth_gradient(grad, size), smooth_gradient_conv(grad, size), atol=1e-6)
 
 
 def test_input_diversity_resizes_and_pads_with_probability_p():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -22,13 +23,34 @@ def gaussian_kernel1d(size: int, device: torch.device) -> torch.Tensor:
 
 
 def smooth_gradient(grad: torch.Tensor, size: int) -> torch.Tensor:
-    """TI: separable Gaussian smoothing of a (1,3,H,W) gradient (zero padding, as in TI)."""
+    """TI: separable Gaussian smoothing of a (1,3,H,W) gradient (zero padding, as in TI).
+
+    On the CPU through scipy's 1-D correlation: torch's depthwise conv2d has no fast CPU
+    path for these kernels and took 43 ms of a 115 ms transfer iteration at 500x375 (one
+    thread) and 12.6 s at 12 MP; scipy takes 3 ms and 1.2 s, equal to 2e-7. On a GPU the
+    convolution stays in torch."""
     if size <= 1:
         return grad
     k = gaussian_kernel1d(size, grad.device)
+    if grad.device.type == "cpu":
+        from scipy import ndimage
+
+        kernel = k.numpy().astype(np.float32)
+        out = ndimage.correlate1d(grad.detach().numpy(), kernel, axis=-1, mode="constant")
+        out = ndimage.correlate1d(out, kernel, axis=-2, mode="constant")
+        return torch.from_numpy(out)
+    return smooth_gradient_conv(grad, size)
+
+
+def smooth_gradient_conv(grad: torch.Tensor, size: int) -> torch.Tensor:
+    """TI as a depthwise convolution in torch, on any device (the GPU path)."""
+    k = gaussian_kernel1d(size, grad.device)
     pad = size // 2
-    out = F.conv2d(grad, k.view(1, 1, 1, size).expand(3, 1, 1, size).contiguous(), padding=(0, pad), groups=3)
-    return F.conv2d(out, k.view(1, 1, size, 1).expand(3, 1, size, 1).contiguous(), padding=(pad, 0), groups=3)
+    channels = grad.shape[1]
+    out = F.conv2d(grad, k.view(1, 1, 1, size).expand(channels, 1, 1, size).contiguous(), padding=(0, pad),
+                   groups=channels)
+    return F.conv2d(out, k.view(1, 1, size, 1).expand(channels, 1, size, 1).contiguous(), padding=(pad, 0),
+                    groups=channels)
 
 
 def diverse_input(crop: torch.Tensor, p: float, gen: torch.Generator, scale: float = 1.1) -> torch.Tensor:
