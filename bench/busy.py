@@ -43,6 +43,8 @@ from guiapp.gui.main_window import MainWindow
 settings = QSettings(sys.argv[3], QSettings.IniFormat)
 if sys.argv[4] != "default":
     settings.setValue("run/threads", int(sys.argv[4]))
+else:  # the settings file is shared by the runs: forget the last run's explicit count
+    settings.remove("run/threads")
 win = MainWindow(settings=settings, device="cpu")
 
 def wait(signal, timeout_s=600):
