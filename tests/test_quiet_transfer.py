@@ -170,5 +170,9 @@ def test_cli_quiet_default_and_loud_preset_on_real_files(cat_path, tmp_path, cap
         d = np.asarray(Image.open(tmp_path / f"{name}.png").convert("RGB")).astype(int) - original
         spread = (d.max(2) - d.min(2))[inside]
         assert (spread.max() > 1) == coloured  # quiet: brightness only (8-bit rounding aside)
+    main(["attack", str(cat_path), "-t", "goldfish", "--mode", "transfer", "--iterations", "1", "--surrogates",
+          "efficientnet-lite0", "--device", "cpu", "-o", str(tmp_path / "text.png")])
+    assert "crafted: transfer on efficientnet-lite0, perceptual budget 33 dB, SSIM >= 0.955, cap 16/255, " \
+           "1 iterations" in capsys.readouterr().out  # the text report names the budget
     assert main(["attack", str(cat_path), "-t", "goldfish", "--preset", "loud", "-o", str(tmp_path / "x.png")]) == 2
     assert "default mode has no presets" in capsys.readouterr().err

@@ -97,7 +97,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     device = f" on {model.device}" if strategy.uses_chosen_model else ""
     print(f"effort : {report.steps} steps, {report.seconds:.1f} s{device} ({report.width}x{report.height})")
     if not strategy.uses_chosen_model:
-        print(f"crafted: on {report.model.replace('+', ' + ')} (mode {report.mode})")
+        print(f"crafted: {strategy.describe(config)}")  # the models, the budget, the iterations
     for name, v in report.judges.items():
         verdict = "fooled" if v["success"] else "not fooled"
         print(f"judge  : {name} sees {v['top1_name']} ({v['confidence']:.1%}): {verdict}")
