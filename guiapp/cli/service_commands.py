@@ -20,10 +20,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     bad = [x for x in levels if x not in LEVELS]
     if bad or not levels:
         raise GuiappError(f"--levels: choose from {', '.join(LEVELS)}, not {','.join(bad) or 'nothing'}")
-    if args.defences is None:
-        for name in ("ffdnet",):
-            if missing(name):
-                print(f"note: {name} is left out: {missing(name)}", file=sys.stderr)
+    # The default list is every installed purifier; what is left out is said with the
+    # results (an error stays one line).
+    left_out = [name for name in ("ffdnet",) if args.defences is None and missing(name)]
     defences = parse_defences(args.defences if args.defences is not None else ",".join(available()))
     model = load_model(args.model, args.device, args.weights)
     ev = Evaluation(model, args.images, args.out, n=args.n, seed=args.seed, defences=defences, dip_n=args.dip_n,
@@ -35,6 +34,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report = ev.write_report(" ".join(["guiapp-cli", *sys.argv[1:]]) if sys.argv[1:2] == ["evaluate"] else "")
     print(report.read_text())
     print(f"wrote {report}, evaluation.csv, evaluation.png and rows.jsonl in {args.out}")
+    for name in left_out:
+        print(f"note: {name} was left out: {missing(name)}", file=sys.stderr)
     return 0
 
 
