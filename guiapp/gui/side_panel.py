@@ -68,7 +68,10 @@ class SidePanel(QWidget):
         self.start_hint.setStyleSheet("color: palette(mid)")
 
         self.live_label = _text_label(LIVE_TIP)
-        self.result_label = _text_label()
+        self.result_label = _text_label(
+            "The saved 8-bit image against the original: L-inf (the largest change, in 1/255 levels), PSNR (noise "
+            "energy; ~40 dB and up is invisible), SSIM (structure; 1 = identical), CIEDE2000 (mean colour "
+            "difference; ~2 is just noticeable) and HaarPSI (a perceptual similarity; 1 = identical).")
         self.judges_label = _text_label("What the ticked judges (models that took no part) see in the 8-bit image.")
         self.save_label = _text_label()
 

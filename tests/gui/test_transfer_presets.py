@@ -52,6 +52,9 @@ def test_presets_set_the_fields_run_and_are_remembered(qtbot, window, settings, 
     assert psnr_field.isEnabled()
     quiet = _run_and_save(qtbot, window, tmp_path / "quiet.png") - original
     assert np.abs(quiet).max() > 0 and (quiet.max(2) - quiet.min(2))[inside].max() <= 1  # brightness only
+    qtbot.waitUntil(lambda: "HaarPSI" in window.result_label.text(), timeout=60000)
+    line = window.result_label.text()  # the perceptual figures beside PSNR and SSIM
+    assert "PSNR" in line and "SSIM" in line and "CIEDE2000" in line and "HaarPSI" in line
 
     form.set_mode("default")
     assert not box.isVisibleTo(window)  # the default mode has no presets
