@@ -29,10 +29,11 @@ def coloured(text: str, colour: str) -> str:
     return f"<span style='color:{colour}'><b>{text}</b></span>"
 
 
-def verdict(result: AttackResult) -> str:
+def verdict(result: AttackResult, run: AttackRun | None = None) -> str:
     if result.success:
         return f"{coloured('Target reached', GREEN)} in {result.steps} steps"
-    return f"{coloured('Target not reached', RED)} in {result.steps} steps — raise the budget or the step limit"
+    advice = run.plan.strategy.advice(run.plan.config) if run is not None else "raise the budget or the step limit"
+    return f"{coloured('Target not reached', RED)} in {result.steps} steps — {html.escape(advice)}"
 
 
 def _nb(text: str) -> str:
@@ -60,7 +61,7 @@ class RunReport(QObject):
             if result.top1 != result.target:
                 seen += f" (target {result.target_conf:.0%})"
             crafted = f" · crafted on {', '.join(crafters)}, which see {seen}"
-        return (f"{verdict(result)}{crafted}<br>saved 8-bit image, {_nb(table_model)}: "
+        return (f"{verdict(result, run)}{crafted}<br>saved 8-bit image, {_nb(table_model)}: "
                 f"{_nb(preds[0].name)} {_nb(f'{preds[0].confidence:.1%}')} · {_nb(f'L-inf {dist.linf:.0f}/255')} · "
                 f"{_nb(f'PSNR {dist.psnr:.1f} dB')} · {_nb(f'SSIM {dist.ssim:.4f}')} · "
                 f"{_nb(f'CIEDE2000 {dist.ciede2000:.2f}')} · {_nb(f'HaarPSI {dist.haarpsi:.3f}')}")
@@ -101,7 +102,7 @@ class RunReport(QObject):
             if announce:
                 self.measured.emit(result)
 
-        self.panel.show_line(self.panel.result_label, verdict(result) + " · measuring…")
+        self.panel.show_line(self.panel.result_label, verdict(result, run) + " · measuring…")
         self.jobs.run("result", work, done, message="Classifying the result…")
 
     def ask_judges(self, judges: list[str], run: AttackRun, entry: Any = None) -> None:
@@ -146,7 +147,7 @@ class RunReport(QObject):
         run = entry.run
         self.panel.clear_outcome()
         if entry.dist is None:
-            self.panel.show_line(self.panel.result_label, verdict(run.result) + " · measuring…")
+            self.panel.show_line(self.panel.result_label, verdict(run.result, run) + " · measuring…")
             return
         self.predictions.adversarial.show_predictions(entry.preds, run.result.target)
         self._table_title(entry.table_model, run)

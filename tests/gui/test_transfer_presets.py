@@ -55,6 +55,8 @@ def test_presets_set_the_fields_run_and_are_remembered(qtbot, window, settings, 
     qtbot.waitUntil(lambda: "HaarPSI" in window.result_label.text(), timeout=60000)
     line = window.result_label.text()  # the perceptual figures beside PSNR and SSIM
     assert "PSNR" in line and "SSIM" in line and "CIEDE2000" in line and "HaarPSI" in line
+    # 2 quiet iterations cannot reach a goldfish: the advice fits the quiet budget
+    assert "Target not reached" in line and "lower Budget PSNR" in line and "loud preset" in line
 
     form.set_mode("default")
     assert not box.isVisibleTo(window)  # the default mode has no presets

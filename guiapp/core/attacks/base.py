@@ -171,6 +171,10 @@ class AttackStrategy(ABC):
     def failure_text(self, config: Any, steps: int, final_name: str) -> str:
         return f"target not reached in {steps} steps (saved image is {final_name})"
 
+    def advice(self, config: Any) -> str:
+        """What to change when the target was not reached (for people, in the window)."""
+        return "raise the budget or the step limit"
+
 
 def config_dict(config: Any) -> dict[str, Any]:
     """JSON-able settings including the mode: for reports, PNG metadata and resume checks."""

@@ -378,5 +378,10 @@ class TransferStrategy(AttackStrategy):
                       f"cap {config.eps:g}/255")
         return f"transfer on {', '.join(config.surrogates)}, {budget}, {config.iterations} iterations"
 
+    def advice(self, config: Any) -> str:
+        if config.budget == "perceptual":
+            return "try more iterations, a lower Budget PSNR (more visible), or the loud preset"
+        return "try more iterations or a larger budget"
+
     def failure_text(self, config: Any, steps: int, final_name: str) -> str:
         return f"not every surrogate sees the target in the saved image after {steps} iterations"
