@@ -41,6 +41,11 @@ def test_perceptual_figures_see_what_psnr_misses():
     assert c.psnr == pytest.approx(g.psnr)  # the same size of change...
     assert c.ciede2000 > 1.5 * g.ciede2000  # ...but colour noise on grey is far more visible
     assert 0 < c.haarpsi < 1 and 0 < g.haarpsi < 1
+    black = np.zeros((32, 32, 3), np.uint8)  # piq alone gives inf here (0 / 0)
+    assert distortion(black, black).haarpsi == 1.0
+    almost = black.copy()
+    almost[5, 5] = 1
+    assert 0 < distortion(black, almost).haarpsi <= 1.0
 
 
 def test_perceptual_figures_of_large_images_are_bounded_samples(monkeypatch):

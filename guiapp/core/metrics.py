@@ -101,9 +101,12 @@ def ciede2000(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def haarpsi(a: np.ndarray, b: np.ndarray) -> float:
-    """HaarPSI of two (H,W,3) uint8 images (see the module doc)."""
+    """HaarPSI of two (H,W,3) uint8 images (see the module doc), in [0, 1]."""
     import piq
     import torch
+
+    if np.array_equal(a, b):
+        return 1.0  # identical; piq divides 0 by 0 on a flat black pair (inf)
 
     def tensor(x: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].float().div_(255)
@@ -111,7 +114,8 @@ def haarpsi(a: np.ndarray, b: np.ndarray) -> float:
         return torch.nn.functional.avg_pool2d(t, factor) if factor > 1 else t
 
     with torch.no_grad():
-        return float(piq.haarpsi(tensor(a), tensor(b), data_range=1.0))
+        value = float(piq.haarpsi(tensor(a), tensor(b), data_range=1.0))
+    return min(value, 1.0) if math.isfinite(value) else math.nan  # float error can pass 1 by 1e-7
 
 
 def distortion(original: np.ndarray, adversarial: np.ndarray, with_ssim: bool = True,
