@@ -17,7 +17,6 @@ the size of one step and the projection back into the budget. Two budgets:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
 
 import numpy as np
 import torch
@@ -30,8 +29,6 @@ PATTERN_SIGMA_PER_TI = 0.21  # blob size of the SSIM predictor's stand-in, per T
 
 class NoiseBudget(ABC):
     """The set the noise lives in, and the loop's moves inside it."""
-
-    info: dict[str, Any]
 
     @abstractmethod
     def zeros(self) -> torch.Tensor:
@@ -53,7 +50,6 @@ class NoiseBudget(ABC):
 class LinfBudget(NoiseBudget):
     def __init__(self, x: torch.Tensor, eps: float, alpha: float) -> None:
         self.x, self.eps, self.alpha = x, eps / 255, alpha / 255
-        self.info = {"budget": "linf", "eps": eps}
 
     def zeros(self) -> torch.Tensor:
         return torch.zeros_like(self.x, requires_grad=True)
@@ -75,8 +71,7 @@ class PerceptualBudget(NoiseBudget):
     def __init__(self, image: np.ndarray, x: torch.Tensor, *, psnr: float, min_ssim: float, cap: float,
                  ti_size: int) -> None:
         sigma = max(0.7, PATTERN_SIGMA_PER_TI * ti_size)
-        luma, info = adaptive_luma_map(image, psnr, min_ssim, cap, sigma)
-        self.info = {"budget": "perceptual", **info}
+        luma, _chosen = adaptive_luma_map(image, psnr, min_ssim, cap, sigma)
         luma = luma.to(x.device)
         # z = (luma, chroma, chroma); the chroma bound is zero, so chroma never moves.
         self.bound = torch.cat([luma, torch.zeros_like(luma), torch.zeros_like(luma)], 1) / 255.0

@@ -99,7 +99,6 @@ class TransferAttack(AttackLoop):
         self.source = source
         self.config = config or TransferConfig()
         self.centroids = centroids if self.config.uses_centroids else None
-        self.budget_info: dict[str, Any] = {}  # what the budget chose for this photo (after the run starts)
         if self.config.uses_centroids and centroids is None:
             raise ValueError("the config uses centroids: pass them (surrogate_centroids)")
 
@@ -225,7 +224,6 @@ class TransferAttack(AttackLoop):
         terms = self._centroid_terms(x, source) if cfg.centroid_weight > 0 else None
         ti_size = self._ti_size(*x.shape[-2:])
         budget = self._budget(x, ti_size)
-        self.budget_info = budget.info
         z = budget.zeros()
         momentum = torch.zeros_like(z)
         adversarial = False
