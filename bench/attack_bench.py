@@ -1,6 +1,6 @@
 """Attack benchmark: success after the PNG round trip, PSNR, L-inf, steps and time.
 
-    python bench/attack_bench.py --n 40 --seed 0 [--upscale] [--centroid-weight W]
+    python bench/attack_bench.py --n 40 --seed 0 [--upscale] [--centroid-weight W] [--budget perceptual]
 
 Each image from ../shared/imagenet-samples gets a seeded random target (never its own
 class); guiapp's attack runs at its defaults through `attack_file`, which saves the PNG,
@@ -49,6 +49,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--upscale", action="store_true", help="attack images resized to a 1600-px long side")
     ap.add_argument("--centroid-weight", type=float, default=AttackConfig().centroid_weight)
+    ap.add_argument("--budget", default="linf", choices=("linf", "perceptual"),
+                    help="the white-box budget: one L-inf box, or brightness-only noise shaped by texture")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", type=Path, help="write per-image rows here")
     ap.add_argument("--extras", action="store_true",
@@ -57,7 +59,7 @@ def main() -> None:
 
     model = load_model("efficientnet-lite0", args.device)
     second = load_model("efficientnet-lite2", args.device) if args.extras else None
-    config = AttackConfig(centroid_weight=args.centroid_weight)
+    config = AttackConfig(centroid_weight=args.centroid_weight, budget=args.budget)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for k, (path, true_class, target) in enumerate(sample_images(args.images, args.n, args.seed)):
@@ -89,7 +91,9 @@ def main() -> None:
           f"centroid weight {args.centroid_weight:g}")
     print(f"success (PNG round trip, PIL path): {len(ok)}/{len(rows)} = {len(ok) / len(rows):.1%}")
     print(f"PSNR dB: median {np.median(psnr):.1f}, min {min(psnr):.1f}, p10 {pct(psnr, 10):.1f}")
-    print(f"L-inf /255: median {np.median([r['linf'] for r in rows]):.0f}; SSIM median {np.median([r['ssim'] for r in rows]):.4f}")
+    print(f"L-inf /255: median {np.median([r['linf'] for r in rows]):.0f}; SSIM median {np.median([r['ssim'] for r in rows]):.4f}; "
+          f"CIEDE2000 median {np.median([r['ciede2000'] for r in rows]):.2f}; "
+          f"HaarPSI median {np.median([r['haarpsi'] for r in rows]):.4f} (budget {args.budget})")
     print(f"steps: median {np.median([r['steps'] for r in rows]):.0f}, max {max(r['steps'] for r in rows)}")
     print(f"seconds/image (attack loop): median {np.median([r['seconds'] for r in rows]):.2f}, "
           f"p90 {pct([r['seconds'] for r in rows], 90):.2f}; with load+save+re-check: "

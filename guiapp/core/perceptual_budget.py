@@ -176,3 +176,18 @@ def _search(rgb: np.ndarray, base: torch.Tensor, target_psnr: float, min_ssim: f
     if found is None:
         found = (*at(gamma_max, hi_p), hi_p)
     return found[0], {"gamma": gamma_max, "psnr": found[2], "predicted_ssim": found[1]}
+
+
+SHAPE_MAX = 4.0  # the most a textured pixel may carry, in units of the shape's RMS
+
+
+def equal_ssim_shape(rgb: np.ndarray) -> torch.Tensor:
+    """(1,1,H,W) luma weights for the white-box modes' perceptual budget: the equal-SSIM
+    allowance sqrt(2 sigma^2 + C2) (every SSIM window pays the same for noise of this
+    shape), scaled to RMS 1 (noise at a box b has the energy of uniform noise at b) and
+    capped at SHAPE_MAX. No energy target: the white-box loop grows its box only as needed."""
+    s = local_std(rgb)
+    shape = (2 * s * s + C2).sqrt()
+    shape = shape / shape.pow(2).mean().sqrt()
+    return shape.clamp(max=SHAPE_MAX).float()
+

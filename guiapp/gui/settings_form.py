@@ -45,6 +45,9 @@ PLAIN = {
                   "top answer is enough.",
     "centroid_weight": "Also pull the image's features toward what the target class typically looks like "
                        "to the model. 0 turns it off.",
+    "budget": "Where the noise may go. linf: any colour change up to the budget. perceptual: a brightness change "
+              "only, more in busy texture and next to none on flat areas: far less colour change (CIEDE2000 0.14 "
+              "instead of 0.46 on 20 photos), a little more noise energy.",
     "budget_psnr": "How loud the noise may be overall, as a PSNR in dB: higher is quieter and fools fewer "
                    "models. Brightness only, placed where the photo's texture hides it.",
     "surrogates": "Surrogates: models you have here that stand in for the one you want to fool. The noise "

@@ -47,6 +47,7 @@ from ..memory import MIB, Footprint
 from ..metrics import psnr_from_mse
 from ..models import Classifier
 from ..options import check_bounds, option
+from ..perceptual_budget import equal_ssim_shape
 from ..predict import classify_pil, meets_target
 from ..preprocess import denormalise, image_to_tensor, normalise, tensor_to_image
 from .base import AttackLoop, AttackResult, AttackStrategy, CentroidsArg, Prepared, StepRecord, check_image_and_target
@@ -80,6 +81,12 @@ class AttackConfig:
                                     "class centroid)", low=0, high=100, gui=True, step=0.1)
     start_eps: float | None = option(None, "initial L-inf box (auto: 2, robust 4)", unit="/255", low=0, high=255,
                                      low_open=True, none="auto")
+    # "perceptual": the noise is a brightness change only (R, G and B alike), weighted per
+    # pixel by the photo's texture (perceptual_budget.equal_ssim_shape: next to none on
+    # flat areas); eps stays the largest change of any pixel (docs/BENCHMARKS.md).
+    budget: str = option("linf", "where the noise may go: linf (any colour, one L-inf box) or perceptual "
+                         "(brightness only, more in texture, next to none on flat areas)",
+                         choices=("linf", "perceptual"), gui=True, label="Noise")
     seed: int = option(0, "random seed", low=0, high=2**32 - 1)
 
     def __post_init__(self) -> None:
@@ -172,7 +179,14 @@ class TargetedAttack(AttackLoop):
         torch.manual_seed(cfg.seed)
         dev = self.model.device
         x = image_to_tensor(self.image, dev)
-        delta = torch.zeros_like(x, requires_grad=True)
+        # The variable optimised: the RGB change itself, or (perceptual budget) a luma change
+        # per pixel, in units of that pixel's texture weight.
+        shape = equal_ssim_shape(self.image).to(dev) if cfg.budget == "perceptual" else None
+        noise = torch.zeros_like(x if shape is None else shape, requires_grad=True)
+
+        def delta_of(n: torch.Tensor) -> torch.Tensor:
+            return n if shape is None else (shape * n).expand(-1, 3, -1, -1)
+
         target_t = torch.tensor([self.target], device=dev)
         centres = None
         if self.centroids is not None and cfg.centroid_weight > 0:
@@ -192,6 +206,7 @@ class TargetedAttack(AttackLoop):
 
         while step < cfg.max_steps and not self._cancel.is_set():
             step += 1
+            delta = delta_of(noise)
             x_adv = (x + delta).clamp(0, 1)
             # Straight-through rounding: the forward pass sees the 8-bit image.
             x_q = x_adv + (torch.round(x_adv * 255) / 255 - x_adv).detach()
@@ -244,25 +259,33 @@ class TargetedAttack(AttackLoop):
                 margin = margin * 2 + 0.5
                 first_success, candidates, l2_radius = None, [], None
 
-            grad, = torch.autograd.grad(loss, delta)
+            grad, = torch.autograd.grad(loss, noise)
             with torch.no_grad():
                 if first_success is None:
-                    delta -= (box / 3) * grad / (grad.pow(2).mean().sqrt() + 1e-12)
-                    delta.clamp_(-box, box)
+                    noise -= (box / 3) * grad / (grad.pow(2).mean().sqrt() + 1e-12)
+                    noise.clamp_(-box, box)
                     if step % 4 == 0:
                         box = min(eps_cap, box * 1.4)
                 else:
                     if l2_radius is None:
-                        l2_radius = float(delta.norm())
+                        l2_radius = float(noise.norm())
                     l2_radius *= 0.8 if adversarial else 1.05
-                    delta -= 0.2 * l2_radius * grad / (grad.norm() + 1e-12)
-                    norm = float(delta.norm())
+                    noise -= 0.2 * l2_radius * grad / (grad.norm() + 1e-12)
+                    norm = float(noise.norm())
                     if norm > l2_radius:
-                        delta *= l2_radius / norm
-                    delta.clamp_(-eps_cap, eps_cap)
-                # Keep x + delta inside [0, 1] so clamping does not hide part of delta.
-                torch.maximum(delta, -x, out=delta)
-                torch.minimum(delta, 1 - x, out=delta)
+                        noise *= l2_radius / norm
+                    noise.clamp_(-eps_cap, eps_cap)
+                if shape is None:
+                    # Keep x + delta inside [0, 1] so clamping does not hide part of delta.
+                    torch.maximum(noise, -x, out=noise)
+                    torch.minimum(noise, 1 - x, out=noise)
+                else:
+                    # The same for a luma change (every channel inside [0, 1]), and no pixel
+                    # beyond eps however textured.
+                    low = torch.maximum((-x).amax(1, keepdim=True), torch.full_like(shape, -eps_cap)) / shape
+                    high = torch.minimum((1 - x).amin(1, keepdim=True), torch.full_like(shape, eps_cap)) / shape
+                    torch.maximum(noise, low, out=noise)
+                    torch.minimum(noise, high, out=noise)
 
         if source < 0:  # cancelled before the first step
             with torch.no_grad():
@@ -279,7 +302,7 @@ class TargetedAttack(AttackLoop):
         else:
             # No success: return the last iterate so the user can see how far it got.
             with torch.no_grad():
-                last = (x + delta).clamp(0, 1)
+                last = (x + delta_of(noise)).clamp(0, 1)
             adv = tensor_to_image(last)
             judge = classify_pil(self.model, Image.fromarray(adv))
         self.result = AttackResult(
@@ -328,6 +351,7 @@ class TargetedAttack(AttackLoop):
 # float32 tensors live on the GPU; that figure is assumed, not measured.
 PER_PIXEL = 175
 PER_RESIZED = 26
+PERCEPTUAL_PER_PIXEL = 16
 FIXED = 200 * MIB
 
 
@@ -345,7 +369,10 @@ class WhiteBoxStrategy(AttackStrategy):
         return [as_model(model, device, weights)]
 
     def estimate_bytes(self, config: Any, footprint: Footprint) -> int:
-        return int(self.fixed + self.per_pixel * footprint.pixels + self.per_resized * footprint.resized_pixels)
+        # The perceptual budget adds its texture weights and the two per-pixel limits (12 B/px;
+        # the map itself is built and freed before the loop, within the loop's allowance).
+        per_pixel = self.per_pixel + (PERCEPTUAL_PER_PIXEL if config.budget == "perceptual" else 0)
+        return int(self.fixed + per_pixel * footprint.pixels + self.per_resized * footprint.resized_pixels)
 
     def step_budget(self, config: Any) -> int:
         return int(config.max_steps)
