@@ -68,6 +68,12 @@ class AttackConfig:
     eps: float = option(16.0, "L-inf budget: no pixel channel changes by more than this many 8-bit levels; the "
                         "attack starts small and grows only as needed", unit="/255", low=0, high=255,
                         low_open=True, gui=True, label="Budget", decimals=1)
+    # "perceptual": the noise is a brightness change only (R, G and B alike), weighted per
+    # pixel by the photo's texture (perceptual_budget.equal_ssim_shape: next to none on
+    # flat areas); eps stays the largest change of any pixel (docs/BENCHMARKS.md).
+    budget: str = option("linf", "where the noise may go: linf (any colour, one L-inf box) or perceptual "
+                         "(brightness only, more in texture, next to none on flat areas)",
+                         choices=("linf", "perceptual"), gui=True, label="Noise")
     max_steps: int = option(200, "give up after this many gradient steps", unit="steps", low=1, high=5000,
                             flag="--steps", gui=True, label="Max steps", counts_steps=True)
     refine_steps: int | None = option(None, "steps spent shrinking the noise after success (auto: 2, more while "
@@ -81,12 +87,6 @@ class AttackConfig:
                                     "class centroid)", low=0, high=100, gui=True, step=0.1)
     start_eps: float | None = option(None, "initial L-inf box (auto: 2, robust 4)", unit="/255", low=0, high=255,
                                      low_open=True, none="auto")
-    # "perceptual": the noise is a brightness change only (R, G and B alike), weighted per
-    # pixel by the photo's texture (perceptual_budget.equal_ssim_shape: next to none on
-    # flat areas); eps stays the largest change of any pixel (docs/BENCHMARKS.md).
-    budget: str = option("linf", "where the noise may go: linf (any colour, one L-inf box) or perceptual "
-                         "(brightness only, more in texture, next to none on flat areas)",
-                         choices=("linf", "perceptual"), gui=True, label="Noise")
     seed: int = option(0, "random seed", low=0, high=2**32 - 1)
 
     def __post_init__(self) -> None:
