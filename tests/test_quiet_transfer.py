@@ -140,6 +140,19 @@ def test_views_draw_no_random_numbers_when_off_and_zoom_enlarges_the_content():
     assert 32 <= zoomed.shape[-1] <= 40
 
 
+def test_a_flat_photo_is_told_why_its_noise_is_lower(tmp_path, capsys):
+    """Report notes (CLI: `note:` lines): the SSIM floor lowered the energy of a flat photo."""
+    flat = np.full((120, 160, 3), 120, np.uint8)
+    flat[40:80, 60:100] = 140  # one soft square: almost no texture to hide noise in
+    path = tmp_path / "flat.png"
+    Image.fromarray(flat).save(path)
+    assert main(["attack", str(path), "-t", "goldfish", "--mode", "transfer", "--iterations", "1",
+                 "--surrogates", "efficientnet-lite0", "--device", "cpu", "--json", "-o",
+                 str(tmp_path / "out.png")]) in (0, 1)
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert any("too flat for 33 dB" in n and "SSIM >= 0.955" in n for n in notes)
+
+
 def test_presets_and_their_errors():
     assert list(presets_of("transfer")) == ["quiet", "loud"] and presets_of("default") == {}
     assert make_config("transfer", preset="quiet") == make_config("transfer")

@@ -299,7 +299,7 @@ def make_report(plan: AttackPlan, run: AttackRun, dist: Distortion, verified: Ve
         centroids=plan.uses_centroids,
         width=width,
         height=height,
-        notes=list(plan.notes),
+        notes=[*plan.notes, *result.notes],
         mode=plan.config.mode,
         judges=verdicts,
     )

@@ -58,6 +58,7 @@ class AttackResult:
     top1: int  # PIL-path top-1 of the adversarial image
     top1_conf: float
     history: list[StepRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the loop chose that a user should know
 
 
 class AttackLoop(ABC):

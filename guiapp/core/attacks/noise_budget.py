@@ -30,6 +30,8 @@ PATTERN_SIGMA_PER_TI = 0.21  # blob size of the SSIM predictor's stand-in, per T
 class NoiseBudget(ABC):
     """The set the noise lives in, and the loop's moves inside it."""
 
+    note: str = ""  # what the budget chose for this photo that the report should say
+
     @abstractmethod
     def zeros(self) -> torch.Tensor:
         """The starting noise (requires grad)."""
@@ -71,7 +73,11 @@ class PerceptualBudget(NoiseBudget):
     def __init__(self, image: np.ndarray, x: torch.Tensor, *, psnr: float, min_ssim: float, cap: float,
                  ti_size: int) -> None:
         sigma = max(0.7, PATTERN_SIGMA_PER_TI * ti_size)
-        luma, _chosen = adaptive_luma_map(image, psnr, min_ssim, cap, sigma)
+        luma, chosen = adaptive_luma_map(image, psnr, min_ssim, cap, sigma)
+        if chosen["psnr"] > psnr:  # a flat photo: even noise only on its edges would cost too much SSIM
+            self.note = (f"perceptual budget: this photo is too flat for {psnr:g} dB of hidden noise; held to "
+                         f"{chosen['psnr']:.1f} dB to keep SSIM >= {min_ssim:g} (less transfer; a lower min_ssim "
+                         "or the loud preset allows more)")
         luma = luma.to(x.device)
         # z = (luma, chroma, chroma); the chroma bound is zero, so chroma never moves.
         self.bound = torch.cat([luma, torch.zeros_like(luma), torch.zeros_like(luma)], 1) / 255.0

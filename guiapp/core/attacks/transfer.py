@@ -99,6 +99,7 @@ class TransferAttack(AttackLoop):
         self.source = source
         self.config = config or TransferConfig()
         self.centroids = centroids if self.config.uses_centroids else None
+        self._notes: list[str] = []  # for the report: what the budget chose for this photo
         if self.config.uses_centroids and centroids is None:
             raise ValueError("the config uses centroids: pass them (surrogate_centroids)")
 
@@ -224,6 +225,7 @@ class TransferAttack(AttackLoop):
         terms = self._centroid_terms(x, source) if cfg.centroid_weight > 0 else None
         ti_size = self._ti_size(*x.shape[-2:])
         budget = self._budget(x, ti_size)
+        self._notes = [budget.note] if budget.note else []
         z = budget.zeros()
         momentum = torch.zeros_like(z)
         adversarial = False
@@ -297,6 +299,7 @@ class TransferAttack(AttackLoop):
             target_conf=float(mean[self.target]),
             top1=int(mean.argmax()),
             top1_conf=float(mean.max()),
+            notes=list(self._notes),
         )
 
 
