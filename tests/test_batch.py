@@ -452,3 +452,42 @@ def test_name_collisions_keep_both(tmp_path, model):
     taken: set = set()
     names = [runner.output_for(p, taken).name for p in runner.plan()[0]]
     assert names == ["a.png", "a.png.png"]
+
+
+@pytest.mark.slow
+def test_workers_killed_while_idle_do_not_hang_the_batch(model, tmp_path):
+    """Workers killed while they wait for their next task: with one queue shared by all
+    workers, the reader that was waiting kept the queue's lock and the replacements hung
+    (seen once in CI); with a pipe per worker the replacements take the waiting tasks."""
+    from guiapp.core.batch.executors import ProcessExecutor
+    from guiapp.core.batch.task import ImageTask, ModelSpec, TaskSettings
+
+    inp, out = tmp_path / "in", tmp_path / "out"
+    inp.mkdir()
+    out.mkdir()
+    for i in range(4):
+        Image.open(SAMPLES / "coffee.jpg").resize((48 + 4 * i, 40)).save(inp / f"img{i}.png")
+    settings = TaskSettings(str(inp), str(out), ModelSpec.of(model), AttackConfig(max_steps=3), None)
+    executor = ProcessExecutor(settings, ["cpu", "cpu"])
+    timer = threading.Timer(0, lambda: None)
+    try:
+        deadline = time.time() + 120  # both workers up and idle: waiting for a task
+        while time.time() < deadline and not all(p.is_alive() for p in executor._procs.values()):
+            time.sleep(0.05)
+        time.sleep(3)
+        for proc in executor._procs.values():  # one of them holds a shared queue's reader lock
+            os.kill(proc.pid, signal.SIGKILL)
+        for i in range(4):
+            executor.submit(ImageTask(f"img{i}.png", f"img{i}_adv.png", 1, None, "k"))
+        done, watchdog = [], threading.Event()
+        timer = threading.Timer(180, watchdog.set)  # a hang fails the test instead of the suite
+        timer.start()
+        while len(done) < 4 and not watchdog.is_set():
+            done.append(executor.next_result(watchdog))
+        assert not watchdog.is_set(), "the batch hung after a worker died"
+        assert sorted(r.task.rel for r in done) == [f"img{i}.png" for i in range(4)]
+        assert all(r.row is not None for r in done)  # every image attacked or given an error row
+    finally:
+        timer.cancel()
+        executor.cancel_now()
+        executor.close()

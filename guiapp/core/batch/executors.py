@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import queue
 import signal
 import threading
 import traceback
 from collections import deque
+from multiprocessing.connection import Connection, wait
+from typing import Any, cast
 
 import torch
 
@@ -92,84 +93,114 @@ def _exit_with_parent() -> None:
         os._exit(3)
 
 
-def _worker_main(settings: TaskSettings, device: str, name: str, tasks, results, stop) -> None:
+def _worker_main(settings: TaskSettings, device: str, name: str, conn, stop) -> None:
+    """One worker: tasks in, ("started" | "done" | "init-failed" | "crashed", name, payload) out,
+    over its own pipe to the driver."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     set_torch_threads(settings.threads)
     try:
         runner = TaskRunner(settings, device=device)
     except GuiappError as exc:
-        results.put(("init-failed", name, str(exc)))
+        conn.send(("init-failed", name, str(exc)))
         return
     while True:
-        task = tasks.get()
+        try:
+            task = conn.recv()
+        except EOFError:  # the driver is gone
+            return
         if task is None:
             return
         if stop.is_set():
-            results.put(("done", name, TaskResult(task, None, worker=name)))
+            conn.send(("done", name, TaskResult(task, None, worker=name)))
             continue
-        results.put(("started", name, task.rel))
+        conn.send(("started", name, task.rel))
         try:
             result = runner.run(task)
         except Exception:  # a bug: hand the traceback to the driver, which re-raises
-            results.put(("crashed", name, (task, traceback.format_exc())))
+            conn.send(("crashed", name, (task, traceback.format_exc())))
             return
         result.worker = name
-        results.put(("done", name, result))
+        conn.send(("done", name, result))
 
 
 class ProcessExecutor:
-    """N spawned worker processes, each with its own model, fed through a queue."""
+    """N spawned worker processes, each with its own model and its own pipe to the driver.
+
+    One pipe per worker, not shared queues: a shared multiprocessing.Queue holds a lock
+    while a reader waits in get() (and while a writer's feeder thread writes), so a worker
+    killed from outside at that moment (the out-of-memory killer, kill -9) left the lock
+    taken and every other worker blocked for good: the batch hung. With private pipes the
+    driver also knows which tasks each worker holds: when one dies, the image it had
+    started gets an error row and the ones it had not started go to its replacement."""
 
     def __init__(self, settings: TaskSettings, devices: list[str]) -> None:
         ctx = mp.get_context("spawn")
         self._ctx, self._settings, self._devices = ctx, settings, devices
-        self._tasks, self._results, self._stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-        # Twice the workers: a worker finds its next task waiting, never idles on the driver.
+        self._stop = ctx.Event()
+        # Two tasks per worker: a worker finds its next task waiting, never idles on the driver.
         self.capacity = 2 * len(devices)
         self._procs: dict[str, mp.process.BaseProcess] = {}
-        self._current: dict[str, ImageTask | None] = {}
-        self._outstanding: dict[str, ImageTask] = {}  # submitted, result not received
+        self._conns: dict[str, Connection] = {}
+        self._assigned: dict[str, list[ImageTask]] = {}  # sent to the worker, no result yet (in order)
+        self._current: dict[str, ImageTask | None] = {}  # the task the worker said it started
         self._restarts = 0
         self._cancelled = False
         for i, device in enumerate(devices):
             self._spawn(f"w{i}", device)
 
     def _spawn(self, name: str, device: str) -> None:
+        mine, theirs = self._ctx.Pipe(duplex=True)
         proc = self._ctx.Process(
             target=_worker_main,
-            args=(self._settings, device, name, self._tasks, self._results, self._stop),
+            args=(self._settings, device, name, theirs, self._stop),
             name=f"guiapp-batch-{name}",
             daemon=True,
         )
         proc.start()
-        self._procs[name], self._current[name] = proc, None
+        theirs.close()  # the worker's end lives in the worker: its death closes the pipe here
+        self._procs[name], self._conns[name], self._current[name] = proc, mine, None
+        self._assigned.setdefault(name, [])
+
+    def _send(self, name: str, task: ImageTask) -> None:
+        self._assigned[name].append(task)
+        try:
+            self._conns[name].send(task)
+        except OSError:
+            pass  # the worker just died: _check_workers hands its tasks to the replacement
 
     def submit(self, task: ImageTask) -> None:
-        self._outstanding[task.rel] = task
-        self._tasks.put(task)
+        name = min(self._assigned, key=lambda n: len(self._assigned[n]))
+        self._send(name, task)
 
     def next_result(self, cancel: threading.Event) -> TaskResult:
         while True:
             if cancel.is_set() and not self._cancelled:
                 self.cancel_now()
             if self._cancelled:
-                if self._outstanding:
-                    _, task = self._outstanding.popitem()
-                    return TaskResult(task, None)
+                for tasks in self._assigned.values():
+                    if tasks:
+                        return TaskResult(tasks.pop(), None)
                 raise RuntimeError("no task outstanding")
-            try:
-                kind, name, payload = self._results.get(timeout=POLL_S)
-            except queue.Empty:
+            ready = cast(list[Connection], wait(list(self._conns.values()), timeout=POLL_S))
+            message: tuple[str, str, Any] | None = None
+            for conn in ready:
+                try:
+                    message = conn.recv()
+                    break
+                except (EOFError, OSError):
+                    continue  # a dead worker's pipe: _check_workers below
+            if message is None:
                 dead = self._check_workers()
                 if dead is not None:
                     return dead
                 continue
+            kind, name, payload = message
             if kind == "started":
-                self._current[name] = self._outstanding.get(payload)
+                self._current[name] = next((t for t in self._assigned[name] if t.rel == payload), None)
             elif kind == "done":
                 self._current[name] = None
-                self._outstanding.pop(payload.task.rel, None)
+                self._assigned[name] = [t for t in self._assigned[name] if t.rel != payload.task.rel]
                 return payload
             elif kind == "init-failed":
                 self._terminate()
@@ -180,25 +211,29 @@ class ProcessExecutor:
                 raise RuntimeError(f"a batch worker failed on {task.rel}:\n{tb}")
 
     def _check_workers(self) -> TaskResult | None:
-        """A worker killed from outside (out-of-memory killer...): its image gets an error
-        row and a new worker takes its place."""
+        """A worker killed from outside (out-of-memory killer...): the image it had started
+        gets an error row, a new worker takes its place and the images it had not started."""
         for name, proc in list(self._procs.items()):
             if proc.is_alive():
                 continue
-            task = self._current.pop(name, None)
+            proc.join(timeout=1)
+            started = self._current.pop(name, None)
+            waiting = [t for t in self._assigned.pop(name, []) if t is not started]
             code = proc.exitcode
+            self._conns.pop(name).close()
             del self._procs[name]
             self._restarts += 1
             if self._restarts > 3 * len(self._devices):
                 self._terminate()
                 raise GuiappError(f"batch workers keep dying (last exit code {code}); see the system log")
             self._spawn(name, self._devices[int(name[1:])])
-            if task is not None:
-                self._outstanding.pop(task.rel, None)
+            for task in waiting:
+                self._send(name, task)
+            if started is not None:
                 why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                row = BatchRow(task.rel, status="error",
+                row = BatchRow(started.rel, status="error",
                                error=f"the worker process died on this image ({why}; out of memory?)")
-                return TaskResult(task, row, worker=name)
+                return TaskResult(started, row, worker=name)
         return None
 
     def stop_starting(self) -> None:
@@ -220,10 +255,13 @@ class ProcessExecutor:
 
     def close(self) -> None:
         if not self._cancelled:
-            for _ in self._procs:
-                self._tasks.put(None)
+            for conn in self._conns.values():
+                try:
+                    conn.send(None)
+                except OSError:
+                    pass
             for proc in self._procs.values():
                 proc.join(timeout=10)
         self._terminate()
-        self._tasks.close()
-        self._results.close()
+        for conn in self._conns.values():
+            conn.close()
