@@ -21,12 +21,17 @@ The plot shows the losses falling and the target's confidence rising. Once the t
 <i>refine steps</i> shrink the noise while keeping the target, so it becomes even less visible.</p>
 <p><b>What the model sees.</b> The model never sees your whole photo: its preprocessing resizes the
 short side and keeps the centre square (outlined on the views). Noise only helps there, so that is
-where it appears. The <i>Model's view</i> tab shows where the model finds evidence for its answer
+where the white-box modes put it; quiet transfer covers the whole photo, since an unknown model may
+see all of it. The <i>Model's view</i> tab shows where the model finds evidence for its answer
 (saliency), before and after.</p>
 <p><b>Modes.</b> <i>default</i>: the smallest noise that fools the chosen model. <i>robust</i>: noise that
-also survives JPEG compression and rescaling. <i>transfer</i>: the noise is crafted on stand-in models
-(<i>surrogates</i>) only, hoping it also fools models it never saw; tick <i>judges</i>, models that take
-no part, to find out.</p>
+also survives JPEG compression, rescaling, bit-depth reduction and median filters. <i>transfer</i>: the
+noise is crafted on stand-in models (<i>surrogates</i>) only, hoping it also fools models it never saw;
+tick <i>judges</i>, models that take no part, to find out. Its <i>quiet</i> preset (the default) changes
+only brightness, hides the change in the photo's texture and covers the whole photo, so the image
+looks unchanged; it fools an unseen model less often than the <i>loud</i> preset, whose coloured
+noise is plainly visible. <i>Noise: perceptual</i> gives the other modes the same brightness-only,
+texture-weighted noise.</p>
 <p><b>As saved.</b> The result is measured on the 8-bit PNG exactly as saved, through the same
 preprocessing any other program uses. The live line shows the optimiser's own numbers and, a few
 times per run, these "as saved" numbers.</p>
