@@ -43,6 +43,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from guiapp.serve.storage import tree_bytes
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
@@ -235,7 +237,7 @@ def cancel_section(work: Path, side: int) -> None:
         free = _idle(http)
         print(f"  DELETE during an iteration: '{state}' for the client in {seen:.2f} s; the worker was free "
               f"{free - started:.1f} s later (the end of its iteration); files left in the temp folder: "
-              f"{_tree_bytes(temp)} bytes")
+              f"{tree_bytes(temp)} bytes")
         # SIGTERM in the middle of an iteration
         job = http.post("/v1/jobs", files=files, data=WORST).json()
         _wait(http, job["id"], lambda j: j["state"] == "running")
@@ -270,17 +272,6 @@ def junk_png(size: int) -> bytes:
     return buf.getvalue()[:33] + struct.pack(">I", size) + b"IDAT" + os.urandom(size) + b"\0\0\0\0"
 
 
-def _tree_bytes(path: Path) -> int:
-    total = 0
-    for folder, _d, names in os.walk(path):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
 def junk_section(work: Path) -> None:
     print("junk: junk jobs; the server's temp folder (bar: back to its size within 5 s of their failure)")
     temp = work / "tmp-junk"
@@ -288,14 +279,14 @@ def junk_section(work: Path) -> None:
     proc, url = start_server(work / "junk-server.log", temp, "--max-upload-mb", "50", "--max-queue", "64")
     try:
         http = httpx.Client(base_url=url, timeout=600)
-        baseline = _tree_bytes(temp)
+        baseline = tree_bytes(temp)
         for count, mib, concurrency in ((40, 10, 1), (40, 10, 8), (16, 45, 16)):
             samples: list[tuple[float, int]] = []
             stop = threading.Event()
 
             def sample(stop: threading.Event = stop, samples: list = samples) -> None:
                 while not stop.is_set():
-                    samples.append((time.time(), _tree_bytes(temp)))
+                    samples.append((time.time(), tree_bytes(temp)))
                     time.sleep(0.1)
 
             sampler = threading.Thread(target=sample)

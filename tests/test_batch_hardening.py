@@ -161,20 +161,20 @@ def test_lock_taken_just_before_its_file_is_deleted(tmp_path, monkeypatch):
     """The race the deletion opens: B opens the lock file, A ends (deletes it), B locks the
     deleted file. B must notice and lock the file that is there now, or a third batch C
     could lock a new file while B believes it holds the lock."""
-    real_try_lock = outdir._try_lock
+    real_try_lock = outdir.try_lock
     raced = []
 
-    def try_lock(fd):
+    def racing_lock(fd):
         if not raced:  # A deletes the file between B's open and B's lock
             raced.append(True)
             (tmp_path / LOCK_NAME).unlink()
         return real_try_lock(fd)
 
-    monkeypatch.setattr(outdir, "_try_lock", try_lock)
+    monkeypatch.setattr(outdir, "try_lock", racing_lock)
     (tmp_path / LOCK_NAME).touch()
     with OutputLock(tmp_path) as lock:
         assert lock._fd is not None and outdir._same_file(lock._fd, tmp_path / LOCK_NAME)
-        monkeypatch.setattr(outdir, "_try_lock", real_try_lock)
+        monkeypatch.setattr(outdir, "try_lock", real_try_lock)
         with pytest.raises(outdir.BatchLockedError):
             OutputLock(tmp_path).acquire()  # C is refused: B really holds the file that is there
     assert not (tmp_path / LOCK_NAME).exists()

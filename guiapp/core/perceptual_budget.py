@@ -150,31 +150,31 @@ def _search(rgb: np.ndarray, base: torch.Tensor, target_psnr: float, min_ssim: f
         b = luma_calibrate(base.pow(gamma), psnr, cap)
         return b, predicted_ssim(rgb, b, pattern)
 
+    def smallest_passing(lo: float, hi: float, steps: int, make) -> tuple[torch.Tensor, float, float] | None:
+        """Bisect for the smallest value in (lo, hi] whose map make(value) keeps min_ssim:
+        (map, predicted SSIM, value) of the best passing probe, or None."""
+        best = None
+        for _ in range(steps):
+            mid = (lo + hi) / 2
+            b, q = make(mid)
+            if q >= min_ssim:
+                hi, best = mid, (b, q, mid)
+            else:
+                lo = mid
+        return best
+
     b, q = at(0.0, target_psnr)
     if q >= min_ssim:
         return b, {"gamma": 0.0, "psnr": target_psnr, "predicted_ssim": q}
     b_hi, q_hi = at(gamma_max, target_psnr)
-    if q_hi >= min_ssim:
-        lo, hi, best = 0.0, gamma_max, (b_hi, q_hi, gamma_max)
-        for _ in range(SEARCH_STEPS):
-            mid = (lo + hi) / 2
-            bm, qm = at(mid, target_psnr)
-            if qm >= min_ssim:
-                hi, best = mid, (bm, qm, mid)
-            else:
-                lo = mid
-        return best[0], {"gamma": best[2], "psnr": target_psnr, "predicted_ssim": best[1]}
-    lo_p, hi_p = target_psnr, target_psnr + 20
-    found: tuple[torch.Tensor, float, float] | None = None
-    for _ in range(SEARCH_STEPS + 2):
-        mid = (lo_p + hi_p) / 2
-        bm, qm = at(gamma_max, mid)
-        if qm >= min_ssim:
-            hi_p, found = mid, (bm, qm, mid)
-        else:
-            lo_p = mid
+    if q_hi >= min_ssim:  # the evenest shape that keeps the SSIM floor
+        best = smallest_passing(0.0, gamma_max, SEARCH_STEPS, lambda g: at(g, target_psnr))
+        b, q, gamma = best if best is not None else (b_hi, q_hi, gamma_max)
+        return b, {"gamma": gamma, "psnr": target_psnr, "predicted_ssim": q}
+    # Even gamma_max misses it: the least energy cut (a higher PSNR) that keeps it.
+    found = smallest_passing(target_psnr, target_psnr + 20, SEARCH_STEPS + 2, lambda p: at(gamma_max, p))
     if found is None:
-        found = (*at(gamma_max, hi_p), hi_p)
+        found = (*at(gamma_max, target_psnr + 20), target_psnr + 20)
     return found[0], {"gamma": gamma_max, "psnr": found[2], "predicted_ssim": found[1]}
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from ..core.file_lock import try_lock
 
 ROOT_PREFIX = "guiapp-serve-"
 LOCK_NAME = ".lock"
@@ -64,20 +65,10 @@ class Budget:
 
 
 def _lock_file(fd: int) -> bool:
-    """Take an exclusive OS lock on fd without waiting; False if another process holds it."""
-    if sys.platform == "win32":
-        import msvcrt
-
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-    import fcntl
-
+    """Take an exclusive OS lock on fd without waiting; False if another process holds it
+    (or the filesystem cannot lock: such a root is not ours to judge)."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
+        return try_lock(fd)
     except OSError:
         return False
 

@@ -3,16 +3,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from window_steps import open_image as _open
 
 from guiapp.core.predict import classify_pil
 from guiapp.gui.defence_box import IDLE_TEXT
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 
-
-def _open(qtbot, window, path):
-    with qtbot.waitSignal(window.image_ready, timeout=30000):
-        window.open_image(path)
 
 
 def test_attack_runs_live_and_saves_verified_png(qtbot, window, tmp_path, monkeypatch):

@@ -11,6 +11,8 @@ import pytest
 import torch
 from PIL import Image
 from torch import nn
+from window_steps import open_image as _open
+from window_steps import run_attack as _run
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 
@@ -19,18 +21,6 @@ def plain(text: str) -> str:
     return text.replace("&nbsp;", " ").replace("&#8209;", "-")
 
 
-def _open(qtbot, window, path):
-    with qtbot.waitSignal(window.image_ready, timeout=30000):
-        window.open_image(path)
-
-
-def _run(qtbot, window, target=1, **settings):
-    window.target_combo.set_target(target)
-    for name, value in settings.items():
-        window.form.field(name).setValue(value)
-    with qtbot.waitSignal(window.attack_finished, timeout=180000) as blocker:
-        window.start_attack()
-    return blocker.args[0]
 
 
 # ---------------------------------------------------------------- run history

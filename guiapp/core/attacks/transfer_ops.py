@@ -31,11 +31,10 @@ def smooth_gradient(grad: torch.Tensor, size: int) -> torch.Tensor:
     convolution stays in torch."""
     if size <= 1:
         return grad
-    k = gaussian_kernel1d(size, grad.device)
     if grad.device.type == "cpu":
         from scipy import ndimage
 
-        kernel = k.numpy().astype(np.float32)
+        kernel = gaussian_kernel1d(size, grad.device).numpy().astype(np.float32)
         out = ndimage.correlate1d(grad.detach().numpy(), kernel, axis=-1, mode="constant")
         out = ndimage.correlate1d(out, kernel, axis=-2, mode="constant")
         return torch.from_numpy(out)

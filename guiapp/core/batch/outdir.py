@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 from ..errors import OutputError
+from ..file_lock import try_lock
 
 LOCK_NAME = ".guiapp-batch.lock"
 
@@ -42,7 +42,7 @@ class OutputLock:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
                 raise OutputError(f"cannot create the lock file {self.path}: {exc.strerror}") from exc
-            if not _try_lock(fd):
+            if not try_lock(fd):
                 holder = _read_holder(fd)
                 os.close(fd)
                 raise BatchLockedError(
@@ -73,24 +73,6 @@ class OutputLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
-
-
-def _try_lock(fd: int) -> bool:
-    if sys.platform == "win32":
-        import msvcrt
-
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-    import fcntl
-
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
 
 
 def _same_file(fd: int, path: Path) -> bool:
