@@ -24,6 +24,7 @@ import torch
 from ..perceptual_budget import YCC_TO_RGB, adaptive_luma_map
 
 PERCEPTUAL_STEP = 1 / 8  # each step moves a pixel by this fraction of its own bound
+NOTE_DB = 0.5  # the report notes an energy cut from this much on
 PATTERN_SIGMA_PER_TI = 0.21  # blob size of the SSIM predictor's stand-in, per TI-kernel pixel
 
 
@@ -74,7 +75,9 @@ class PerceptualBudget(NoiseBudget):
                  ti_size: int) -> None:
         sigma = max(0.7, PATTERN_SIGMA_PER_TI * ti_size)
         luma, chosen = adaptive_luma_map(image, psnr, min_ssim, cap, sigma)
-        if chosen["psnr"] > psnr:  # a flat photo: even noise only on its edges would cost too much SSIM
+        # A flat photo: even noise only on its edges would cost too much SSIM. (A few tenths of
+        # a dB come from the search's last bisection step and are not worth a note.)
+        if chosen["psnr"] >= psnr + NOTE_DB:
             self.note = (f"perceptual budget: this photo is too flat for {psnr:g} dB of hidden noise; held to "
                          f"{chosen['psnr']:.1f} dB to keep SSIM >= {min_ssim:g} (less transfer; a lower min_ssim "
                          "or the loud preset allows more)")
