@@ -66,6 +66,8 @@ QUIET = {
     "quiet-nozoom": {"zoom_max": 1.0},
     "quiet-norrc": {"p_rrc": 0.0},
     "quiet-100": {"iterations": 100},
+    "quiet-f32": {"precision": "float32"},
+    "quiet-bf16": {"precision": "bfloat16"},
 }
 # Loud rows: name -> overrides of the loud preset (the published recipe) at --eps.
 OURS = {

@@ -68,7 +68,7 @@ STANDARD_VIEWS = {"p_full": 0.0, "p_rrc": 0.0, "zoom_max": 1.0}  # every surroga
 
 def first_loss(models, image, **cfg):
     attack = TransferAttack(models, image, TARGET,
-                            TransferConfig(diversity=0.0, **{"centroid_weight": 0.0, **STANDARD_VIEWS, **cfg}))
+                            TransferConfig(diversity=0.0, **{"centroid_weight": 0.0, "precision": "float32", **STANDARD_VIEWS, **cfg}))
     x = image_to_tensor(image)
     return attack._loss(x, torch.Generator().manual_seed(0), None)
 
@@ -140,7 +140,7 @@ def test_centroid_term_pulls_toward_the_nearest_centre(pair, image):
 
     cents = {m.name: per_model(i) for i, m in enumerate(pair)}
     config = TransferConfig(diversity=0.0, centroid_weight=2.0, centroid_layers=("head",), centroid_objective="pull",
-                            **STANDARD_VIEWS)
+                            precision="float32", **STANDARD_VIEWS)
     attack = TransferAttack(pair, image, TARGET, config, cents)
     terms = attack._centroid_terms(x, source=TARGET)
     for i, f in enumerate(feats):
@@ -355,3 +355,22 @@ def test_a_surrogate_without_centroids_is_named_with_the_fix(pair):
 
     off = TransferStrategy().prepare_centroids(TransferConfig(centroid_weight=0), pair, "auto")
     assert off.centroids is None and not off.used
+
+
+def test_bfloat16_precision_runs_the_surrogates_in_bfloat16_with_nearly_the_same_loss(pair, image):
+    _, exact, *_ = first_loss(pair, image, precision="float32")
+    _, bf16, *_ = first_loss(pair, image, precision="bfloat16")
+    assert float(bf16) != float(exact)  # really another number format...
+    assert float(bf16) == pytest.approx(float(exact), rel=0.05, abs=0.05)  # ...for nearly the same loss
+
+
+def test_auto_precision_is_float32_where_bfloat16_is_not_native(monkeypatch):
+    from guiapp.core import device
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(device, "fast_bfloat16", lambda d: False)
+    assert device.autocast_dtype("auto", cpu) is None
+    assert device.autocast_dtype("bfloat16", cpu) is torch.bfloat16
+    monkeypatch.setattr(device, "fast_bfloat16", lambda d: True)
+    assert device.autocast_dtype("auto", cpu) is torch.bfloat16
+    assert device.autocast_dtype("float32", cpu) is None

@@ -160,6 +160,16 @@ class AttackStrategy(ABC):
               centroids: Any) -> AttackLoop:
         """The attack loop for one image (uint8 HxWx3) toward class `target`."""
 
+    # True: `run_together` batches the models' passes across images (worth it on a GPU).
+    batches_images: ClassVar[bool] = False
+
+    def run_together(self, loops: list[AttackLoop]) -> Iterator[tuple[int, StepRecord]]:
+        """Run several images' loops (same config and models); yields (index, record).
+        Here one after another; a mode that can batch its models' passes overrides it."""
+        for index, loop in enumerate(loops):
+            for record in loop.steps():
+                yield index, record
+
     def required_confidence(self, config: Any) -> float:
         """Target probability every crafting model must give the saved file."""
         return 0.0

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..defences import LEVELS, Defence, parse_defences
+from ..device import PRECISION_HELP, PRECISIONS
 from ..errors import GuiappError
 from ..memory import MIB
 from ..options import as_tuple, option
@@ -45,6 +46,8 @@ class RobustConfig(AttackConfig):
                                      "size) and/or view (the model's 224-px input, as in the purification study)",
                                      choices=LEVELS)
 
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "defences", as_tuple(self.defences))
         object.__setattr__(self, "levels", as_tuple(self.levels))
@@ -60,6 +63,10 @@ class RobustConfig(AttackConfig):
 
     def defences_to_survive(self) -> tuple[Defence, ...]:
         return tuple(parse_defences(",".join(self.defences)))
+
+    @property
+    def gradient_precision(self) -> str:
+        return self.precision
 
     def survival_levels(self) -> tuple[str, ...]:
         return tuple(self.levels)

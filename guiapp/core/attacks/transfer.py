@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..centroids import Centroids, content_hash
+from ..device import autocast_dtype
 from ..memory import MIB, Footprint
 from ..metrics import psnr_from_mse
 from ..models import Classifier, load_model
@@ -57,6 +58,7 @@ from .centroid_terms import (
 )
 from .noise_budget import LinfBudget, NoiseBudget, PerceptualBudget
 from .transfer_config import PRESETS, TransferConfig
+from .transfer_lockstep import SurrogateInput, SurrogateOutput, forward_surrogates, lockstep
 from .transfer_ops import SHRINK_PROBES, diverse_input, shrink_noise, smooth_gradient, target_margin
 from .transfer_views import surrogate_view
 
@@ -74,6 +76,22 @@ class _LossProgress:
     target_conf: float
     source_conf: float
     top1: int  # the most common top-1 among the surrogates
+
+
+@dataclass
+class _ImageState:
+    """One image's running state in the transfer loop."""
+
+    x: torch.Tensor  # the clean image, (1, 3, H, W) in [0, 1]
+    source: int
+    terms: Any  # the centroid term's per-surrogate losses, or None
+    ti_size: int
+    budget: NoiseBudget
+    z: torch.Tensor  # the noise's free variable (requires grad)
+    momentum: torch.Tensor
+    gen: torch.Generator  # every random draw of this image's views
+    adversarial: bool = False
+    steps: int = 0
 
 
 class TransferAttack(AttackLoop):
@@ -100,6 +118,9 @@ class TransferAttack(AttackLoop):
         self.config = config or TransferConfig()
         self.centroids = centroids if self.config.uses_centroids else None
         self._notes: list[str] = []  # for the report: what the budget chose for this photo
+        # The surrogates' forward passes (and so their backward) in bfloat16 where that is
+        # fast; the noise, the budget and every check of the 8-bit result stay float32.
+        self._autocast = autocast_dtype(self.config.precision, surrogates[0].device)
         if self.config.uses_centroids and centroids is None:
             raise ValueError("the config uses centroids: pass them (surrogate_centroids)")
 
@@ -175,23 +196,31 @@ class TransferAttack(AttackLoop):
             plan[layer] = (alpha, centre)
         return plan or None
 
-    def _loss(self, x_adv: torch.Tensor, gen: torch.Generator, terms, source: int = -1):
-        """Mean over surrogates of the class loss (+ weighted centroid loss) on diverse inputs."""
+    def _inputs(self, x_adv: torch.Tensor, gen: torch.Generator, source: int) -> list[SurrogateInput]:
+        """This iteration's input of every surrogate: its view of the noisy image (whole
+        photo, random crop, zoom or centre crop), input diversity, and centroid mixup;
+        every random draw from this image's own generator, in a fixed order."""
         cfg = self.config
-        class_total = torch.zeros((), device=x_adv.device)
-        centroid_total = torch.zeros((), device=x_adv.device)
-        confs, source_confs, tops = [], [], []
-        for i, m in enumerate(self.surrogates):
+        inputs = []
+        for m in self.surrogates:
             view = surrogate_view(x_adv, m, cfg.p_full, cfg.p_rrc, cfg.rrc_min_area, cfg.zoom_max, gen)
             inp = normalise(diverse_input(view, cfg.diversity, gen, cfg.di_scale), m.spec)
-            mix = self._mix_plan(m, source, gen)
-            if terms is not None or mix is not None:
-                feats, taps = m.features_with_taps(inp, cfg.centroid_layers if terms is not None else (), mix)
-                if terms is not None:
-                    centroid_total = centroid_total + centroid_term(taps, terms[i])
-            else:
-                feats = m.features(inp)
-            logits = m.head(feats)
+            inputs.append(SurrogateInput(inp, self._mix_plan(m, source, gen)))
+        return inputs
+
+    def _taps_wanted(self, terms) -> tuple[str, ...]:
+        return self.config.centroid_layers if terms is not None else ()
+
+    def _loss_of(self, outputs: list[SurrogateOutput], terms, source: int = -1):
+        """Mean over surrogates of the class loss (+ weighted centroid loss) of their outputs."""
+        cfg = self.config
+        class_total = torch.zeros((), device=outputs[0].logits.device)
+        centroid_total = torch.zeros((), device=outputs[0].logits.device)
+        confs, source_confs, tops = [], [], []
+        for i, out in enumerate(outputs):
+            logits = out.logits
+            if terms is not None:
+                centroid_total = centroid_total + centroid_term(out.taps, terms[i])
             if cfg.loss == "logit":
                 class_total = class_total - logits[0, self.target]
             else:
@@ -200,10 +229,17 @@ class TransferAttack(AttackLoop):
             confs.append(float(probs[self.target]))
             source_confs.append(float(probs[source]) if source >= 0 else math.nan)
             tops.append(int(probs.argmax()))
-        n = len(self.surrogates)
+        n = len(outputs)
         class_loss, centroid_loss = class_total / n, centroid_total / n
         progress = _LossProgress(sum(confs) / n, sum(source_confs) / n, max(set(tops), key=tops.count))
         return class_loss + cfg.centroid_weight * centroid_loss, class_loss, centroid_loss, progress
+
+    def _loss(self, x_adv: torch.Tensor, gen: torch.Generator, terms, source: int = -1):
+        """The loss of one iteration on this image alone (the lockstep loop batches images)."""
+        inputs = self._inputs(x_adv, gen, source)
+        outputs = [forward_surrogates(m, [inp], self._taps_wanted(terms), self._autocast)[0]
+                   for m, inp in zip(self.surrogates, inputs, strict=True)]
+        return self._loss_of(outputs, terms, source)
 
     def _margins(self, image01: torch.Tensor) -> torch.Tensor:
         """Target margin of the (rounded) image on every surrogate, no diversity."""
@@ -214,57 +250,64 @@ class TransferAttack(AttackLoop):
         with torch.no_grad():
             return torch.stack([m.logits(image01).softmax(1)[0] for m in self.surrogates])
 
-    # -- the loop --------------------------------------------------------------------------
+    # -- the loop (transfer_lockstep.py runs it for one image or several in step) ------------
     def steps(self) -> Iterator[StepRecord]:
+        for _, record in lockstep([self]):
+            yield record
+
+    def _begin(self) -> _ImageState:
+        """Everything the loop keeps for this image, before the first iteration."""
         cfg = self.config
         torch.manual_seed(cfg.seed)
-        gen = torch.Generator().manual_seed(cfg.seed)
-        dev = self.surrogates[0].device
-        x = image_to_tensor(self.image, dev)
+        x = image_to_tensor(self.image, self.surrogates[0].device)
         source = self.source if self.source is not None else int(self._probs(x).mean(0).argmax())
         terms = self._centroid_terms(x, source) if cfg.centroid_weight > 0 else None
         ti_size = self._ti_size(*x.shape[-2:])
         budget = self._budget(x, ti_size)
         self._notes = [budget.note] if budget.note else []
         z = budget.zeros()
-        momentum = torch.zeros_like(z)
-        adversarial = False
-        step = 0
+        return _ImageState(x=x, source=source, terms=terms, ti_size=ti_size, budget=budget, z=z,
+                           momentum=torch.zeros_like(z), gen=torch.Generator().manual_seed(cfg.seed))
 
-        for step in range(1, cfg.iterations + 1):
-            if self._cancel.is_set():
-                step -= 1
-                break
-            x_adv = budget.adversarial(x, z)
-            loss, class_loss, centroid_loss, seen = self._loss(x_adv, gen, terms, source)
-            grad, = torch.autograd.grad(loss, z)
-            with torch.no_grad():
-                grad = smooth_gradient(grad, ti_size)
-                if cfg.momentum > 0:
-                    momentum = cfg.momentum * momentum + grad / (grad.abs().mean() + 1e-12)
-                else:
-                    momentum = grad
-                budget.step(z, momentum, x)
-                q = torch.round((x + budget.rgb(z)).clamp(0, 1) * 255) / 255
-                self._current = q
-                diff255 = torch.round((q - x) * 255)
-                mse = float(diff255.pow(2).mean())
-                if step % EVAL_EVERY == 0 or step == cfg.iterations:
-                    adversarial = bool((self._margins(q) > 0).all())
-            yield StepRecord(
-                step=step, phase="transfer", loss=float(loss.detach()), class_loss=float(class_loss.detach()),
-                centroid_loss=float(centroid_loss.detach()), target_conf=seen.target_conf,
-                source_conf=seen.source_conf, top1=seen.top1,
-                linf=float(diff255.abs().max()), psnr=psnr_from_mse(mse), adversarial=adversarial,
-                best_psnr=psnr_from_mse(mse) if adversarial else math.nan,
-            )
+    def _advance(self, state: _ImageState, step: int, grad: torch.Tensor, loss_parts) -> StepRecord:
+        """Take one step with this iteration's gradient; the step's record."""
+        cfg = self.config
+        loss, class_loss, centroid_loss, seen = loss_parts
+        with torch.no_grad():
+            grad = smooth_gradient(grad, state.ti_size)
+            if cfg.momentum > 0:
+                state.momentum = cfg.momentum * state.momentum + grad / (grad.abs().mean() + 1e-12)
+            else:
+                state.momentum = grad
+            state.budget.step(state.z, state.momentum, state.x)
+            q = torch.round((state.x + state.budget.rgb(state.z)).clamp(0, 1) * 255) / 255
+            self._current = q
+            diff255 = torch.round((q - state.x) * 255)
+            mse = float(diff255.pow(2).mean())
+            if step % EVAL_EVERY == 0 or step == cfg.iterations:
+                state.adversarial = bool((self._margins(q) > 0).all())
+        state.steps = step
+        return StepRecord(
+            step=step, phase="transfer", loss=float(loss.detach()), class_loss=float(class_loss.detach()),
+            centroid_loss=float(centroid_loss.detach()), target_conf=seen.target_conf,
+            source_conf=seen.source_conf, top1=seen.top1,
+            linf=float(diff255.abs().max()), psnr=psnr_from_mse(mse), adversarial=state.adversarial,
+            best_psnr=psnr_from_mse(mse) if state.adversarial else math.nan,
+        )
 
-        delta = budget.rgb(z.detach())
-        final = (x + delta).clamp(0, 1)
-        if cfg.shrink_margin is not None and not self._cancel.is_set() and step > 0:
-            final = yield from self._shrink(x, delta, step)
-        adv = tensor_to_image(final)
-        self._finish(adv, source, step)
+    def _end(self, state: _ImageState) -> Iterator[StepRecord]:
+        """The optional shrink phase, then the result."""
+        step = state.steps
+        delta = self._budget_rgb(state)
+        final = (state.x + delta).clamp(0, 1)
+        if self.config.shrink_margin is not None and not self._cancel.is_set() and step > 0:
+            final = yield from self._shrink(state.x, delta, step)
+        self._finish(tensor_to_image(final), state.source, step)
+
+    @staticmethod
+    def _budget_rgb(state: _ImageState) -> torch.Tensor:
+        with torch.no_grad():
+            return state.budget.rgb(state.z.detach())
 
     def _shrink(self, x: torch.Tensor, delta: torch.Tensor, step: int):
         """Yield one record per bisection probe of `shrink_noise`; return the kept image."""
@@ -344,6 +387,14 @@ class TransferStrategy(AttackStrategy):
         if config.budget == "perceptual":
             per_pixel = max(per_pixel + BOUND_PER_PIXEL, MAP_PER_PIXEL)
         return int(FIXED + n * SURROGATE_LOAD + per_pixel * footprint.pixels + PER_RESIZED * footprint.resized_pixels)
+
+    batches_images = True
+
+    def run_together(self, loops: list[AttackLoop]) -> Iterator[tuple[int, StepRecord]]:
+        attacks = [loop for loop in loops if isinstance(loop, TransferAttack)]
+        if len(attacks) != len(loops):
+            raise TypeError("run_together takes the transfer mode's own loops")
+        return lockstep(attacks)
 
     def step_budget(self, config: Any) -> int:
         return int(config.iterations) + (SHRINK_PROBES + 1 if config.shrink_margin is not None else 0)

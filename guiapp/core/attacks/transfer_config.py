@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..device import PRECISION_HELP, PRECISIONS
 from ..models import available_models
 from ..options import as_tuple, check_bounds, option
 
@@ -91,6 +92,8 @@ class TransferConfig:
                                  high=1)
     zoom_max: float = option(1.25, "views zoomed by U(1, zoom_max), as a model with a larger input sees the photo; "
                              "1 turns it off", low=1, high=2)
+    # bench/transfer.py, paired on the held-back pairs: docs/BENCHMARKS.md, "Transfer speed".
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
     shrink_margin: float | None = option(None, "shrink the noise while every surrogate keeps this logit margin",
                                          low=0, high=100, none="no shrink")
     seed: int = option(0, "random seed", low=0, high=2**32 - 1)

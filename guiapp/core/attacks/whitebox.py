@@ -41,6 +41,7 @@ from PIL import Image
 from ..centroids import Centroids, data_key, file_key, load_centroids, shipped_centroids
 from ..defences.eot import purified_views, round8
 from ..defences.survival import SurvivalCheck
+from ..device import autocast_dtype
 from ..memory import MIB, Footprint
 from ..metrics import psnr_from_mse
 from ..models import Classifier
@@ -77,6 +78,9 @@ class TargetedAttack(AttackLoop):
         self._check = SurvivalCheck(model, target, self.defences, self.levels, self.config.confidence) \
             if self.defences else None
         self._eot = np.random.default_rng(self.config.seed)  # the defences' random settings
+        # The gradient passes in bfloat16 where the config asks (robust: where it is native);
+        # every verdict on a candidate stays float32 (the PIL criterion, the real defences).
+        self._autocast = autocast_dtype(self.config.gradient_precision, model.device)
 
     def _views(self, x_adv: torch.Tensor) -> torch.Tensor:
         """Normalised model inputs: the image itself, plus its purified versions that must
@@ -96,8 +100,12 @@ class TargetedAttack(AttackLoop):
         return normalise(torch.cat([v, *views]), spec)
 
     def _losses(self, x_adv: torch.Tensor, target_t: torch.Tensor, centres: torch.Tensor | None):
-        feats = self.model.features(self._views(x_adv))
-        logits = self.model.head(feats)
+        views = self._views(x_adv)
+        with torch.autocast(views.device.type, dtype=self._autocast or torch.float32,
+                            enabled=self._autocast is not None):
+            feats = self.model.features(views)
+            logits = self.model.head(feats)
+        feats, logits = feats.float(), logits.float()
         class_loss = F.cross_entropy(logits, target_t.expand(len(logits)))
         if centres is None or self.config.centroid_weight == 0:
             centroid_loss = torch.zeros((), device=logits.device)

@@ -56,6 +56,12 @@ class AttackConfig:
         return ()
 
     @property
+    def gradient_precision(self) -> str:
+        """Number format of the gradient passes: float32 in the default mode (its ~50 dB
+        noise is tuned to float32 margins); the robust mode has a setting."""
+        return "float32"
+
+    @property
     def refine_budget(self) -> int:
         """Refine steps actually used: `refine_steps`, or the mode's default."""
         return self.refine_steps if self.refine_steps is not None else self.REFINE_STEPS

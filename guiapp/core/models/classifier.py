@@ -31,7 +31,13 @@ class Classifier:
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate feature vectors of *normalised* model inputs (N,3,crop,crop)."""
-        return self.feature_net(x)
+        return self.feature_net(self._layout(x))
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        # On the CPU the weights are channels-last (load_model); a channels-last input keeps
+        # oneDNN on its fast path for the 1x1 convolutions too (one torch thread, batch 1:
+        # 7% less time per transfer step, bench numbers in docs/BENCHMARKS.md).
+        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else x
 
     def head(self, feats: torch.Tensor) -> torch.Tensor:
         return self.head_net(feats)
@@ -55,8 +61,8 @@ class Classifier:
             )
         forward_taps = getattr(self.feature_net, "forward_taps", None)
         if forward_taps is not None:
-            return forward_taps(x, taps, mix)
-        feats = self.feature_net(x)
+            return forward_taps(self._layout(x), taps, mix)
+        feats = self.features(x)
         return feats, ({"head": feats} if "head" in taps else {})
 
     def preprocess(self, x01: torch.Tensor) -> torch.Tensor:

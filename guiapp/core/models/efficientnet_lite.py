@@ -69,8 +69,10 @@ class SameConv2d(nn.Conv2d):
         sh, sw = self.stride
         pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
         pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
-        if pad_h or pad_w:
-            x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+        if pad_h % 2 == 0 and pad_w % 2 == 0:  # symmetric: the convolution pads, no copy
+            return F.conv2d(x, self.weight, self.bias, self.stride, (pad_h // 2, pad_w // 2), self.dilation,
+                            self.groups)
+        x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
@@ -96,9 +98,10 @@ class MBConvBlock(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         x = inputs
+        # In place: a convolution's backward needs its input, not its output.
         if self.expand:
-            x = F.relu6(self._bn0(self._expand_conv(x)))
-        x = F.relu6(self._bn1(self._depthwise_conv(x)))
+            x = F.relu6(self._bn0(self._expand_conv(x)), inplace=True)
+        x = F.relu6(self._bn1(self._depthwise_conv(x)), inplace=True)
         x = self._bn2(self._project_conv(x))
         # Drop-connect only matters in training; the attack always runs the model in eval.
         return x + inputs if self.residual else x

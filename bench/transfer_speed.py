@@ -1,0 +1,134 @@
+"""Transfer speed, paired: the same pairs crafted with two settings in turn, timed and judged.
+
+    python bench/transfer_speed.py --half held --n 100 \
+        --a precision=float32 --b precision=auto --threads 1
+
+Each pair is crafted with A and B one after the other (the order alternates pair by pair,
+so a load that comes and goes falls on both), with one torch thread by default (guiapp's
+thread policy). Per attack: wall seconds and the process's CPU seconds. Each result is
+judged as in bench/transfer.py (Lite2 on its centre crop and on the whole photo squashed,
+after a PNG round trip). Prints per pair, then the paired summary: median time ratio B/A
+(CPU and wall), success of each and pairs won/lost, the quality figures. Rows go to
+OUT/speed-<A>-vs-<B>.jsonl (resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from guiapp.core.attacks import make_config  # noqa: E402
+from guiapp.core.attacks.centroid_terms import centroid_folder, surrogate_centroids  # noqa: E402
+from guiapp.core.attacks.transfer import TransferAttack, load_surrogates  # noqa: E402
+from guiapp.core.imageio import load_image  # noqa: E402
+from guiapp.core.models import load_model  # noqa: E402
+
+from common import DEFAULT_IMAGES, machine, pct, sample_images  # noqa: E402
+from transfer import JUDGE, judge  # noqa: E402
+
+
+def parse_overrides(items: list[str]) -> dict:
+    out = {}
+    for kv in items:
+        key, _, value = kv.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value  # a plain string (float32, auto, ...)
+    return out
+
+
+def sign_test(won: int, lost: int) -> float:
+    """Two-sided exact sign test p-value."""
+    from math import comb
+
+    n = won + lost
+    if n == 0:
+        return 1.0
+    k = min(won, lost)
+    return min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
+    ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--half", choices=("tune", "held"), default=None)
+    ap.add_argument("--a", nargs="*", default=["precision=float32"], metavar="KEY=VALUE")
+    ap.add_argument("--b", nargs="*", default=["precision=auto"], metavar="KEY=VALUE")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=Path("bench/out/transfer"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    if args.half:
+        from quiet_pairs import half_pairs
+
+        pairs = half_pairs(args.half, args.n, folder=args.images)
+    else:
+        pairs = sample_images(args.images, args.n, args.seed)
+    names = {"a": " ".join(args.a) or "default", "b": " ".join(args.b) or "default"}
+    configs = {k: replace(make_config("transfer"), **parse_overrides(getattr(args, k))) for k in ("a", "b")}
+    surrogates = load_surrogates(configs["a"], "cpu")
+    judge_model = load_model(JUDGE, "cpu")
+    cents = surrogate_centroids(surrogates, configs["a"].centroid_layers_needed, centroid_folder("auto"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    slug = "-vs-".join(names[k].replace(" ", "_").replace("=", "") for k in ("a", "b"))
+    log = args.out / f"speed-{slug}.jsonl"
+    done = {json.loads(line)["file"]: json.loads(line) for line in log.read_text().splitlines()} if log.exists() else {}
+    print(f"# {machine()}; torch threads {args.threads}; A = {names['a']}; B = {names['b']}; {len(pairs)} pairs",
+          flush=True)
+
+    with log.open("a") as fh:
+        for index, (path, true, target) in enumerate(pairs):
+            if path.name in done:
+                continue
+            img = load_image(path).rgb
+            row: dict = {"file": path.name, "true": true, "target": target}
+            for key in ("a", "b") if index % 2 == 0 else ("b", "a"):
+                attack = TransferAttack(surrogates, img, target, configs[key], cents)
+                wall, cpu = time.perf_counter(), time.process_time()
+                for _ in attack.steps():
+                    pass
+                row[key] = {"seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu,
+                            **judge(judge_model, surrogates, img, attack.result.adversarial, target)}
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            done[path.name] = row
+            print(f"{len(done)}/{len(pairs)} {path.name[:28]:28s} " + "  ".join(
+                f"{k.upper()}: judge {row[k]['judge_success']!s:5} full {row[k]['judge_full_success']!s:5} "
+                f"{row[k]['cpu_seconds']:.1f} cpu-s" for k in ("a", "b")), flush=True)
+
+    rows = [done[p.name] for p, _, _ in pairs if p.name in done]
+    summary: dict = {"n": len(rows), "a": names["a"], "b": names["b"]}
+    for key in ("a", "b"):
+        summary[key + "_stats"] = {
+            "judge_success": float(np.mean([r[key]["judge_success"] for r in rows])),
+            "judge_full_success": float(np.mean([r[key]["judge_full_success"] for r in rows])),
+            "surrogate_success": float(np.mean([r[key]["surrogate_success"] for r in rows])),
+            "cpu_seconds_median": pct([r[key]["cpu_seconds"] for r in rows], 50),
+            "wall_seconds_median": pct([r[key]["seconds"] for r in rows], 50),
+            **{f"{m}_median": pct([r[key][m] for r in rows], 50) for m in ("psnr", "ssim", "ciede2000", "haarpsi")},
+        }
+    for verdict in ("judge_success", "judge_full_success"):
+        won = sum(r["b"][verdict] and not r["a"][verdict] for r in rows)
+        lost = sum(r["a"][verdict] and not r["b"][verdict] for r in rows)
+        summary[f"{verdict}_b_won_lost_p"] = (won, lost, round(sign_test(won, lost), 3))
+    summary["cpu_ratio_b_over_a_median"] = pct([r["b"]["cpu_seconds"] / r["a"]["cpu_seconds"] for r in rows], 50)
+    summary["wall_ratio_b_over_a_median"] = pct([r["b"]["seconds"] / r["a"]["seconds"] for r in rows], 50)
+    print(json.dumps(summary, indent=1), flush=True)
+
+
+if __name__ == "__main__":
+    main()
