@@ -196,7 +196,7 @@ def test_unwritable_output_fails_before_any_attack(tiny, tmp_path, capsys, monke
     import guiapp.core.batch.task as job
 
     calls = []
-    monkeypatch.setattr(job, "execute", lambda *a, **k: calls.append(a) or pytest.fail("attacked"))
+    monkeypatch.setattr(job, "prepare_run", lambda *a, **k: calls.append(a) or pytest.fail("attacked"))
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
     assert main(["batch", str(tiny), "--out", str(a_file), "-t", "goldfish", *CPU]) == 2
@@ -224,8 +224,9 @@ def _record_attacks(monkeypatch) -> list:
     import guiapp.core.batch.task as job
 
     attacked: list = []
-    real_execute = job.execute
-    monkeypatch.setattr(job, "execute", lambda *a, **k: attacked.append(a[0].image.path) or real_execute(*a, **k))
+    real_prepare = job.prepare_run
+    monkeypatch.setattr(job, "prepare_run",
+                        lambda *a, **k: attacked.append(a[0].image.path) or real_prepare(*a, **k))
     return attacked
 
 
@@ -491,3 +492,32 @@ def test_workers_killed_while_idle_do_not_hang_the_batch(model, tmp_path):
         timer.cancel()
         executor.cancel_now()
         executor.close()
+
+
+def test_transfer_group_gives_the_same_pngs_as_one_at_a_time(tree, tmp_path, capsys):
+    """`--group 3` runs the images in one loop (the surrogates batched across them), with
+    an RGBA PNG and broken files among them: the same rows and byte-identical PNGs."""
+    inp, _, originals = tree
+    outs = {}
+    for group in (1, 3):
+        outs[group] = tmp_path / f"group{group}"
+        rc = main(["batch", str(inp), "--out", str(outs[group]), "--random-targets", "--recursive", "--mode",
+                   "transfer", "--iterations", "4", "--group", str(group), *CPU])
+        assert rc in (0, 1), capsys.readouterr().err
+    assert "3 images per group" in capsys.readouterr().out
+    rows = {g: [(r["input"], r["status"], r["target"], r["steps"]) for r in _report(out)["rows"]]
+            for g, out in outs.items()}
+    assert rows[1] == rows[3]
+    made = [r["output"] for r in _report(outs[1])["rows"] if r["output"]]
+    assert len(made) == 3  # cat, coffee, the RGBA rocket; the broken files are error rows in both
+    for name in made:
+        assert (outs[1] / name).read_bytes() == (outs[3] / name).read_bytes(), name
+    assert {p: p.read_bytes() for p in originals} == originals  # inputs untouched
+
+
+def test_group_needs_one_worker(tiny, tmp_path, capsys):
+    rc = main(["batch", str(tiny), "--out", str(tmp_path / "o"), "-t", "goldfish", "--mode", "transfer",
+               "--group", "2", "--workers", "2", *CPU])
+    assert rc == 2 and "a group of images runs in one worker" in capsys.readouterr().err
+    assert main(["batch", str(tiny), "--out", str(tmp_path / "o"), "-t", "goldfish", "--group", "65", *CPU]) == 2
+    assert "--group" in capsys.readouterr().err

@@ -71,8 +71,8 @@ def test_permission_error_stops_the_batch_at_once(tmp_path, capsys, monkeypatch,
     attacked: list[str] = []
     import guiapp.core.batch.task as task
 
-    real_execute = task.execute
-    monkeypatch.setattr(task, "execute", lambda plan, *a, **k: attacked.append(plan.source_name) or real_execute(
+    real_prepare = task.prepare_run
+    monkeypatch.setattr(task, "prepare_run", lambda plan, *a, **k: attacked.append(plan.source_name) or real_prepare(
         plan, *a, **k))
     assert main(["batch", str(inp), "--out", str(out), "-t", "goldfish", "--workers", "1", *CPU]) == 2
     text = capsys.readouterr()

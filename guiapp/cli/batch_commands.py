@@ -48,6 +48,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             gpu=None if args.device == "auto" else args.device.startswith("cuda"),
             max_pixels=args.max_pixels,
             threads=args.threads,
+            group=args.group,
         )
     except OutputInsideInputError as exc:
         raise GuiappError(f"{exc} (--allow-output-in-input)") from exc
@@ -87,7 +88,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         n = len(runner.removed_temp_files)
         print(f"note: removed {n} temp file{'s' if n > 1 else ''} left by an interrupted run", file=sys.stderr)
     summary = runner.summary()
-    print(summary.line() + f" ({runner.workers_used} worker{'s' if runner.workers_used != 1 else ''})")
+    grouped = f", {runner.group} images per group" if runner.group > 1 and runner.workers_used == 1 else ""
+    print(summary.line() + f" ({runner.workers_used} worker{'s' if runner.workers_used != 1 else ''}{grouped})")
     if runner.report_error:
         print(f"error: {runner.report_error}; the journal has the results: guiapp-cli batch-report {args.out}",
               file=sys.stderr)

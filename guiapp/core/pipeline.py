@@ -15,8 +15,10 @@ plan -> run -> save and verify -> judge -> report.
   colour profile, then re-reads the file from disk and classifies it with every crafting
   model through the standard PIL preprocessing: success is what any other program sees.
 - `judge` asks models that took no part what they see.
-- `execute` chains run, save, judge and report for a plan; `attack_file` is the whole
-  pipeline for one file (the CLI, the HTTP server and batch call it or `execute`).
+- `execute` chains run, save, judge and report for a plan (`prepare_run`, the steps,
+  `finish_run`); `attack_file` is the whole pipeline for one file (the CLI, the HTTP
+  server and batch call it or `execute`). `run_together` runs several prepared plans in
+  one loop (batch's --group: the transfer mode batches its surrogates across images).
 """
 
 from __future__ import annotations
@@ -305,6 +307,59 @@ def make_report(plan: AttackPlan, run: AttackRun, dist: Distortion, verified: Ve
     )
 
 
+@dataclass
+class PreparedRun:
+    """A plan whose output was checked and whose loop is built, ready to run."""
+
+    plan: AttackPlan
+    output: Path
+    run: AttackRun
+
+
+def prepare_run(plan: AttackPlan, output: str | Path, *, attack_hook: Callable[[AttackRun], None] | None = None,
+                probe_output: bool = True) -> PreparedRun:
+    """Check the output (never the input, a .png name, a folder that can be written with
+    room for the PNG) and build the run; `attack_hook` receives it before it starts."""
+    out = check_output_path(output, [plan.image.path] if plan.image.path else [])
+    width, height = plan.image.size
+    # Worst case for the PNG: incompressible noise, 3 or 4 bytes per pixel.
+    probe_writable(out.parent, expected_bytes=width * height * (3 if plan.image.alpha is None else 4),
+                   write_probe=probe_output)
+    run = AttackRun(plan)
+    if attack_hook:
+        attack_hook(run)
+    return PreparedRun(plan, out, run)
+
+
+def finish_run(prepared: PreparedRun, *, metadata: dict[str, str] | None = None,
+               judges: Sequence[str | Classifier] = (), device: str | None = None) -> AttackReport:
+    """After the run: save and verify the PNG (unless cancelled), ask the judges, report."""
+    plan, run = prepared.plan, prepared.run
+    result = run.result
+    dist = distortion(plan.image.rgb, result.adversarial)
+    verified, verdicts = None, {}
+    if not result.cancelled:
+        verified = save_result(plan, result, prepared.output, metadata=metadata, dist=dist)
+        verdicts = judge(judges, verified.path, plan.target, device or plan.crafters[0].device, plan.max_pixels)
+    return make_report(plan, run, dist, verified, verdicts)
+
+
+def run_together(runs: Sequence[AttackRun]) -> Iterator[tuple[int, StepRecord]]:
+    """Run several plans of one mode and settings in one loop (the transfer mode batches
+    its surrogates' passes across the images: the same PNGs as one at a time, faster on a
+    GPU); yields (index, record). Each run's `seconds` is the group's time over its size."""
+    if not runs:
+        return
+    strategy = runs[0].plan.strategy
+    start = time.perf_counter()
+    try:
+        yield from strategy.run_together([r.loop for r in runs])
+    finally:
+        share = (time.perf_counter() - start) / len(runs)
+        for r in runs:
+            r.seconds = share
+
+
 def execute(
     plan: AttackPlan,
     output: str | Path,
@@ -323,24 +378,11 @@ def execute(
     starts (to cancel it from elsewhere). `probe_output=False` skips writing the probe
     file (free space is still checked): for callers that probe their folder once.
     """
-    out = check_output_path(output, [plan.image.path] if plan.image.path else [])
-    width, height = plan.image.size
-    # Worst case for the PNG: incompressible noise, 3 or 4 bytes per pixel.
-    probe_writable(out.parent, expected_bytes=width * height * (3 if plan.image.alpha is None else 4),
-                   write_probe=probe_output)
-    run = AttackRun(plan)
-    if attack_hook:
-        attack_hook(run)
-    for record in run.steps():
+    prepared = prepare_run(plan, output, attack_hook=attack_hook, probe_output=probe_output)
+    for record in prepared.run.steps():
         if on_step:
             on_step(record)
-    result = run.result
-    dist = distortion(plan.image.rgb, result.adversarial)
-    verified, verdicts = None, {}
-    if not result.cancelled:
-        verified = save_result(plan, result, out, metadata=metadata, dist=dist)
-        verdicts = judge(judges, verified.path, plan.target, device or plan.crafters[0].device, plan.max_pixels)
-    return make_report(plan, run, dist, verified, verdicts)
+    return finish_run(prepared, metadata=metadata, judges=judges, device=device)
 
 
 def attack_file(

@@ -29,7 +29,7 @@ from ..fits import load_for_attack
 from ..imageio import MAX_PIXELS
 from ..labels import random_target
 from ..models import Classifier, load_model
-from ..pipeline import AttackRun, execute, plan_attack
+from ..pipeline import AttackRun, PreparedRun, finish_run, plan_attack, prepare_run, run_together
 from ..threads import DEFAULT_THREADS
 
 # torch's CPU kernels split reductions by thread count, so the same attack gives different
@@ -176,27 +176,79 @@ def is_disk_level(exc: BaseException) -> bool:
 
 
 class TaskRunner:
-    """Attacks images one at a time with one model (loaded once)."""
+    """Attacks images with one model (loaded once): one at a time, or several in one loop
+    (`run_group`, for modes that batch their models' passes across images)."""
 
     def __init__(self, settings: TaskSettings, model: Classifier | None = None, device: str = "cpu") -> None:
         self.settings = settings
         self.model = model if model is not None else settings.model.load(device)
         self.input_dir, self.out_dir = Path(settings.input_dir), Path(settings.out_dir)
-        self._current: AttackRun | None = None
+        self._current: list[AttackRun] = []
         self._cancelled = False
 
     def cancel(self) -> None:
-        """Abandon the image in progress (nothing is written for it) and any later one."""
+        """Abandon the images in progress (nothing is written for them) and any later one."""
         self._cancelled = True
-        if self._current is not None:
-            self._current.cancel()
+        for run in list(self._current):
+            run.cancel()
 
     def _hook(self, run: AttackRun) -> None:
-        self._current = run
+        self._current.append(run)
         if self._cancelled:
             run.cancel()
 
     def run(self, task: ImageTask, hook: Callable[[AttackRun], None] | None = None) -> TaskResult:
+        try:
+            started = self._prepare(task, hook)
+            if isinstance(started, TaskResult):
+                return started
+            row, prepared = started
+            try:
+                for _ in prepared.run.steps():
+                    pass
+            except GuiappError as exc:
+                return self._error(task, row, exc)
+            except (MemoryError, torch.OutOfMemoryError):
+                return self._error(task, row, "out of memory (the image is too large for this machine)")
+            return self._complete(task, row, prepared)
+        finally:
+            self._current = []
+
+    def run_group(self, tasks: list[ImageTask]) -> list[TaskResult]:
+        """Attack several images in one loop (pipeline.run_together); the same PNGs as
+        `run` one at a time. An image that fails before its first step gets its error row
+        and leaves the group."""
+        results: list[TaskResult | None] = [None] * len(tasks)
+        started: list[tuple[int, BatchRow, PreparedRun]] = []
+        try:
+            for i, task in enumerate(tasks):
+                outcome = self._prepare(task, None)
+                if isinstance(outcome, TaskResult):
+                    results[i] = outcome
+                else:
+                    started.append((i, *outcome))
+            if started:
+                error: GuiappError | str | None = None
+                try:
+                    for _ in run_together([p.run for _, _, p in started]):
+                        pass
+                except GuiappError as exc:
+                    error = exc
+                except (MemoryError, torch.OutOfMemoryError):
+                    error = "out of memory (the images are too large for this machine together; try --group 1)"
+                if error is not None:
+                    for i, row, _ in started:
+                        results[i] = self._error(tasks[i], row, error)
+                    started = []
+            for i, row, prepared in started:
+                results[i] = self._complete(tasks[i], row, prepared)
+        finally:
+            self._current = []
+        return [r for r in results if r is not None]
+
+    def _prepare(self, task: ImageTask, hook: Callable[[AttackRun], None] | None
+                 ) -> tuple[BatchRow, PreparedRun] | TaskResult:
+        """Load, plan and check the output; an error row when any of it fails."""
         row = BatchRow(task.rel, output=task.output)
         src = self.input_dir / task.rel
         settings = self.settings
@@ -213,18 +265,20 @@ class TaskRunner:
             plan = plan_attack(image, choose, config=settings.config, model=self.model,
                                device=str(self.model.device), centroids=settings.centroids,
                                max_pixels=settings.max_pixels, memory_checked=True)
-            report = execute(plan, self.out_dir / task.output, attack_hook=hook or self._hook,
-                             metadata={PNG_KEY: task.key},
-                             probe_output=False)  # the runner probed the folder once and stops at a full disk
+            # The runner probed the folder once and stops at a full disk: no probe per image.
+            return row, prepare_run(plan, self.out_dir / task.output, attack_hook=hook or self._hook,
+                                    probe_output=False)
         except GuiappError as exc:
-            row.status, row.error, row.output = "error", str(exc), ""
-            fatal = str(exc) if isinstance(exc, OutputError) and is_disk_level(exc) else None
-            return TaskResult(task, row, fatal)
+            return self._error(task, row, exc)
         except (MemoryError, torch.OutOfMemoryError):
-            row.status, row.error, row.output = "error", "out of memory (the image is too large for this machine)", ""
-            return TaskResult(task, row)
-        finally:
-            self._current = None
+            return self._error(task, row, "out of memory (the image is too large for this machine)")
+
+    def _complete(self, task: ImageTask, row: BatchRow, prepared: PreparedRun) -> TaskResult:
+        """Save, verify and fill the row of a finished run (no row when it was cancelled)."""
+        try:
+            report = finish_run(prepared, metadata={PNG_KEY: task.key})
+        except GuiappError as exc:
+            return self._error(task, row, exc)
         if report.cancelled:
             return TaskResult(task, None)
         for name in ("source", "source_name", "target", "target_name", "success", "final", "final_name",
@@ -232,8 +286,15 @@ class TaskRunner:
             setattr(row, name, getattr(report, name))
         row.status = "ok" if report.success else "failed"
         if not report.success:
+            plan = prepared.plan
             row.error = plan.strategy.failure_text(plan.config, report.steps, report.final_name)
         return TaskResult(task, row)
+
+    @staticmethod
+    def _error(task: ImageTask, row: BatchRow, error: GuiappError | str) -> TaskResult:
+        row.status, row.error, row.output = "error", str(error), ""
+        fatal = str(error) if isinstance(error, OutputError) and is_disk_level(error) else None
+        return TaskResult(task, row, fatal)
 
 
 def set_torch_threads(threads: int | None) -> int:
