@@ -3,6 +3,8 @@ which real purifier settings (file and view level) remove the target.
 
     python bench/robust_screen.py --n 5 --start 40
     python bench/robust_screen.py --n 5 --start 40 --options '{"refine_steps": 4}'
+    python bench/robust_screen.py --n 10 --start 7 --options '{"precision": "float32"}' \\
+        --options-b '{"precision": "auto"}'           # paired, alternating per photo
     python bench/robust_screen.py --n 2 --start 40 --check rescale,jpeg,bitdepth,median,ffdnet \\
         --options '{"defences": "rescale,jpeg,bitdepth,median,ffdnet"}'
 
@@ -41,6 +43,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=5)
     ap.add_argument("--start", type=int, default=1)
     ap.add_argument("--options", default="{}", help="robust-mode options as JSON")
+    ap.add_argument("--options-b", default=None,
+                    help="a second set of options: each photo is attacked with both, in alternating order "
+                         "(a paired comparison under the same load)")
     ap.add_argument("--check", default="rescale,jpeg,bitdepth,median", help="purifiers checked afterwards")
     args = ap.parse_args()
     apply_threads()
@@ -50,9 +55,11 @@ def main() -> None:
     held = [f for i, f in enumerate(files) if i not in picks][args.start::97][: args.n]
     check = parse_defences(args.check)
     held_counts: dict[str, int] = {}
-    for f in held:
+    settings = [("A", args.options)] + ([("B", args.options_b)] if args.options_b else [])
+    runs = [(f, settings[::-1] if k % 2 else settings) for k, f in enumerate(held)]
+    for f, label, options in ((f, label, o) for f, order in runs for label, o in order):
         img = load_image(args.images / f)
-        config = make_config("robust", **json.loads(args.options))
+        config = make_config("robust", **json.loads(options))
         plan = plan_attack(img, lambda p, f=f: random_target(f, 0, p.index, 1000), config=config, model=model,
                            centroids=None)
         run = AttackRun(plan)
@@ -65,7 +72,8 @@ def main() -> None:
         found = survival(model, r.adversarial, plan.target, check) if r.success else {}
         for k, v in found.items():
             held_counts[k] = held_counts.get(k, 0) + v
-        print(f"{f[:30]:30s} {img.rgb.shape[1]}x{img.rgb.shape[0]} ok={r.success} steps={r.steps} {wall:5.1f}s "
+        tag = f"{label} " if args.options_b else ""
+        print(f"{tag}{f[:30]:30s} {img.rgb.shape[1]}x{img.rgb.shape[0]} ok={r.success} steps={r.steps} {wall:5.1f}s "
               f"cpu={cpu:5.1f}s psnr={psnr:5.1f} fail={[k for k, v in found.items() if not v]}", flush=True)
     print(json.dumps(held_counts))
 
