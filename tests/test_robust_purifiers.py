@@ -120,3 +120,24 @@ def test_eot_sampling_and_settings():
     assert [s.short for s in D.DEFENCES["bitdepth"].settings()] == ["bitdepth-3", "bitdepth-4", "bitdepth-5"]
     pinned = jpeg.with_params(quality=60)
     assert pinned.sample(rng).params == {"quality": 60} and [s.short for s in pinned.settings()] == ["jpeg-60"]
+
+
+def test_only_the_robust_mode_takes_a_precision(model, monkeypatch):
+    """The default mode's gradient passes stay float32 whatever the device; robust follows
+    its `precision` (auto: bfloat16 only where native)."""
+    import torch
+
+    from guiapp.core import device
+    from guiapp.core.attacks.whitebox import TargetedAttack
+
+    image = np.asarray(Image.new("RGB", (40, 30), (120, 90, 60)))
+    monkeypatch.setattr(device, "fast_bfloat16", lambda d: True)
+    assert TargetedAttack(model, image, 1, make_config("default"))._autocast is None
+    assert TargetedAttack(model, image, 1, make_config("robust"))._autocast is torch.bfloat16
+    assert TargetedAttack(model, image, 1, make_config("robust", precision="float32"))._autocast is None
+    monkeypatch.setattr(device, "fast_bfloat16", lambda d: False)
+    assert TargetedAttack(model, image, 1, make_config("robust"))._autocast is None
+    from guiapp.core.errors import GuiappError
+
+    with pytest.raises(GuiappError, match="option precision not available in default mode"):
+        make_config("default", precision="bfloat16")
