@@ -34,6 +34,7 @@ from guiapp.core.imageio import load_image  # noqa: E402
 from guiapp.core.models import load_model  # noqa: E402
 
 from common import DEFAULT_IMAGES, machine, pct, sample_images  # noqa: E402
+from quiet_summary import sign_test  # noqa: E402
 from transfer import JUDGE, judge  # noqa: E402
 
 
@@ -46,17 +47,6 @@ def parse_overrides(items: list[str]) -> dict:
         except json.JSONDecodeError:
             out[key] = value  # a plain string (float32, auto, ...)
     return out
-
-
-def sign_test(won: int, lost: int) -> float:
-    """Two-sided exact sign test p-value."""
-    from math import comb
-
-    n = won + lost
-    if n == 0:
-        return 1.0
-    k = min(won, lost)
-    return min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n)
 
 
 def main() -> None:
