@@ -22,7 +22,9 @@ The loop is the known recipe for targeted transfer (each part switchable in Tran
 Then an optional shrink phase scales the noise down while every surrogate still sees the
 target with a safety margin, trading transfer for invisibility (docs/BENCHMARKS.md).
 The perturbation lives at the image's original resolution, as in the white-box modes,
-and every surrogate sees it through its own differentiable preprocessing. Judge models
+and every surrogate sees it through its own differentiable preprocessing. The iterations
+are driven by transfer_lockstep.py (one image, or several in step with the surrogates'
+passes batched); this class holds one image's pieces: its inputs, loss and step. Judge models
 are never touched here: the pipeline asks them afterwards.
 """
 
