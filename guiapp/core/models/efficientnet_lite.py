@@ -32,6 +32,11 @@ _BASE_BLOCKS = [
     (1, 3, 1, 6, 192, 320),
 ]
 
+# Under CPU autocast, strided depthwise inputs of at least this many pixels run as stride-1
+# bfloat16 convolutions (SameConv2d.forward): 96 ch 3x3 at 132 px 2.8 ms against 5.2 ms for
+# float32 with its casts, but 144 ch 5x5 at 66 px 1.2 against 0.9 ms.
+DENSE_STRIDED_MIN_PIXELS = 96 * 96
+
 _BN_EPS = 1e-3
 _BN_MOMENTUM = 0.01  # TF momentum 0.99
 
@@ -64,14 +69,34 @@ class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow "SAME" padding computed from the input size at run time."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.groups > 1 and x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-            # Depthwise convolutions stay float32 under CPU autocast: oneDNN's bfloat16
-            # depthwise backward is slower than its float32 one, while the 1x1 convolutions
-            # (most of the work) gain (Lite0+Lite1 forward+backward at 224 px, one thread:
-            # all bfloat16 0.89x the float32 time, depthwise float32 0.65x).
+        if self.groups > 1 and self.stride != (1, 1) and x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # oneDNN's bfloat16 kernel for *strided* depthwise convolutions is 7-17x slower
+            # than float32 (forward+backward, one thread, channels-last: 96 ch 3x3 at 133 px
+            # 9.7 vs 2.3 ms, 144 ch 5x5 at 66 px 10.5 vs 0.55 ms), while its stride-1 kernel
+            # is faster than float32 (bench/depthwise_precision.py). So under CPU autocast a
+            # large strided depthwise runs at stride 1 in bfloat16 and keeps every s-th
+            # output (the cast to float32 and back costs more there), a small one float32.
+            if x.shape[-2] * x.shape[-1] >= DENSE_STRIDED_MIN_PIXELS:
+                return self._strided_by_dense(x)
             with torch.autocast("cpu", enabled=False):
                 return self._same_conv(x.float())
         return self._same_conv(x)
+
+    def _strided_by_dense(self, x: torch.Tensor) -> torch.Tensor:
+        """The strided "SAME" convolution as a stride-1 one sampled every s-th output: with
+        symmetric padding of the larger side, TF's output j is the stride-1 output
+        s*j + (larger - smaller side's pad)."""
+        size = x.shape[-2:]
+        pads, offsets, counts = [], [], []
+        for dim in range(2):
+            n, k, s = size[dim], self.weight.shape[2 + dim], self.stride[dim]
+            total = max((math.ceil(n / s) - 1) * s + k - n, 0)
+            pads.append(total - total // 2)
+            offsets.append(total - total // 2 - total // 2)
+            counts.append(math.ceil(n / s))
+        dense = F.conv2d(x, self.weight, self.bias, 1, tuple(pads), self.dilation, self.groups)
+        (oh, ow), (sh, sw), (ch, cw) = offsets, self.stride, counts
+        return dense[..., oh:oh + sh * ch:sh, ow:ow + sw * cw:sw]
 
     def _same_conv(self, x: torch.Tensor) -> torch.Tensor:
         ih, iw = x.shape[-2:]
