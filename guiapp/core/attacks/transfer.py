@@ -64,7 +64,10 @@ from .transfer_lockstep import SurrogateInput, SurrogateOutput, forward_surrogat
 from .transfer_ops import SHRINK_PROBES, diverse_input, shrink_noise, smooth_gradient, target_margin
 from .transfer_views import surrogate_view
 
-EVAL_EVERY = 10  # iterations between checks of the clean 8-bit image on every surrogate
+# Iterations between checks of the 8-bit image on every surrogate (float32, no diversity):
+# for the live view only (the result is judged at the end). Each check is two full forward
+# passes at the photo's size; every 10 iterations they took 4 of ~80 ms per step.
+EVAL_EVERY = 25
 
 
 def load_surrogates(config: TransferConfig, device: str | torch.device | None = None) -> list[Classifier]:
