@@ -37,9 +37,6 @@ SEARCH_STEPS = 7  # bisection steps over gamma (or the energy)
 SAMPLE_PIXELS = 1_000_000  # larger photos: the search looks at tiles adding up to about this many pixels
 TILE = 256
 
-# delta_rgb = YCC_TO_RGB @ (dY, dCb, dCr), the inverse of JPEG's YCbCr transform: a luma
-# change (dY, 0, 0) moves R, G and B equally.
-YCC_TO_RGB = torch.tensor([[1.0, 0.0, 1.402], [1.0, -0.344136, -0.714136], [1.0, 1.772, 0.0]])
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:

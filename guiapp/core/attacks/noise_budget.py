@@ -6,11 +6,11 @@ the size of one step and the projection back into the budget. Two budgets:
 - `LinfBudget` ("linf"): z is the RGB change itself, inside one L-inf box of `eps`/255 and
   the valid pixel range; steps of `alpha`/255 (MI-FGSM as published). Loud: at 16/255 the
   noise is plainly visible (median 25 dB, CIEDE2000 8).
-- `PerceptualBudget` ("perceptual"): z is a change of (luma, blue-yellow, red-green) whose
-  bound is the per-photo luma map of guiapp.core.perceptual_budget (chroma bound 0: no
-  colour noise), at the energy `budget_psnr` and SSIM floor `min_ssim`, each pixel capped
-  at `eps`; every step moves each pixel by 1/8 of its own bound, so flat areas get next to
-  nothing. Pixels are clamped to [0, 1] in the forward pass with the gradient passed
+- `PerceptualBudget` ("perceptual"): z is a change of luma only (one channel, added
+  equally to R, G and B: no colour noise) whose bound is the per-photo luma map of
+  guiapp.core.perceptual_budget, at the energy `budget_psnr` and SSIM floor `min_ssim`,
+  each pixel capped at `eps`; every step moves each pixel by 1/8 of its own bound, so flat
+  areas get next to nothing. Pixels are clamped to [0, 1] in the forward pass with the gradient passed
   straight through, so the map, not the pixel range, decides where the noise goes.
 """
 
@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 import torch
 
-from ..perceptual_budget import YCC_TO_RGB, adaptive_luma_map
+from ..perceptual_budget import adaptive_luma_map
 
 PERCEPTUAL_STEP = 1 / 8  # each step moves a pixel by this fraction of its own bound
 NOTE_DB = 0.5  # the report notes an energy cut from this much on
@@ -81,19 +81,21 @@ class PerceptualBudget(NoiseBudget):
             self.note = (f"perceptual budget: this photo is too flat for {psnr:g} dB of hidden noise; held to "
                          f"{chosen['psnr']:.1f} dB to keep SSIM >= {min_ssim:g} (less transfer; a lower min_ssim "
                          "or the loud preset allows more)")
-        luma = luma.to(x.device)
-        # z = (luma, chroma, chroma); the chroma bound is zero, so chroma never moves.
-        self.bound = torch.cat([luma, torch.zeros_like(luma), torch.zeros_like(luma)], 1) / 255.0
-        self.mix = YCC_TO_RGB.to(x.device)
+        # z is the luma change alone, (1, 1, H, W): JPEG's YCbCr inverse adds a luma change
+        # equally to R, G and B, and the chroma bound is zero. One channel instead of three
+        # (luma, chroma, chroma) with two pinned at zero: a third of the TI smoothing and of
+        # the step's arithmetic, the same noise (the momentum is then normalised by the luma
+        # gradient alone, as the gradient of the variable the loop moves).
+        self.bound = luma.to(x.device) / 255.0
 
     def zeros(self) -> torch.Tensor:
         return torch.zeros_like(self.bound, requires_grad=True)
 
     def rgb(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("ij,njhw->nihw", self.mix, z)
+        return z.expand(-1, 3, -1, -1)
 
     def adversarial(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        raw = x + self.rgb(z)
+        raw = x + z  # broadcast over R, G, B
         return raw + (raw.clamp(0, 1) - raw).detach()  # clamped, the gradient passed straight through
 
     def step(self, z: torch.Tensor, direction: torch.Tensor, x: torch.Tensor) -> None:
