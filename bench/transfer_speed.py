@@ -10,13 +10,22 @@ judged as in bench/transfer.py (Lite2 on its centre crop and on the whole photo 
 after a PNG round trip). Prints per pair, then the paired summary: median time ratio B/A
 (CPU and wall), success of each and pairs won/lost, the quality figures. Rows go to
 OUT/speed-<A>-vs-<B>.jsonl (resumable).
+
+`--a-tree CHECKOUT` runs A with the guiapp of another checkout (e.g. a `git worktree` of an
+older commit) in a worker process (bench/transfer_worker.py), its default plus `--a`, so
+the code of then and of now are timed pair by pair:
+
+    git worktree add /tmp/base 12eb60d
+    python bench/transfer_speed.py --half held --n 60 --a-tree /tmp/base --a --b
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +36,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from quiet_summary import sign_test  # noqa: E402
+from transfer import JUDGE, judge  # noqa: E402
+
 from guiapp.core.attacks import make_config  # noqa: E402
 from guiapp.core.attacks.centroid_terms import centroid_folder, surrogate_centroids  # noqa: E402
 from guiapp.core.attacks.transfer import TransferAttack, load_surrogates  # noqa: E402
@@ -34,8 +46,6 @@ from guiapp.core.imageio import load_image  # noqa: E402
 from guiapp.core.models import load_model  # noqa: E402
 
 from common import DEFAULT_IMAGES, machine, pct, sample_images  # noqa: E402
-from quiet_summary import sign_test  # noqa: E402
-from transfer import JUDGE, judge  # noqa: E402
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -49,6 +59,27 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
+def start_worker(tree: Path, options: dict) -> subprocess.Popen:
+    """bench/transfer_worker.py on `tree`'s guiapp, ready (surrogates loaded)."""
+    worker = subprocess.Popen([sys.executable, str(Path(__file__).with_name("transfer_worker.py")), "--tree",
+                               str(tree), "--options", json.dumps(options)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert worker.stdout is not None
+    print("# A worker: " + worker.stdout.readline().strip(), flush=True)
+    return worker
+
+
+def worker_attack(worker: subprocess.Popen, image: Path, target: int) -> tuple[dict, np.ndarray]:
+    """One attack in the worker: its timing and the 8-bit result it saved."""
+    assert worker.stdin is not None and worker.stdout is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "a.png"
+        worker.stdin.write(json.dumps({"image": str(image), "target": target, "out": str(out)}) + "\n")
+        worker.stdin.flush()
+        timing = json.loads(worker.stdout.readline())
+        return timing, load_image(out).rgb
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
@@ -57,6 +88,7 @@ def main() -> None:
     ap.add_argument("--half", choices=("tune", "held"), default=None)
     ap.add_argument("--a", nargs="*", default=["precision=float32"], metavar="KEY=VALUE")
     ap.add_argument("--b", nargs="*", default=["precision=auto"], metavar="KEY=VALUE")
+    ap.add_argument("--a-tree", type=Path, default=None, help="run A with the guiapp of this checkout")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("bench/out/transfer"))
     args = ap.parse_args()
@@ -69,10 +101,17 @@ def main() -> None:
     else:
         pairs = sample_images(args.images, args.n, args.seed)
     names = {"a": " ".join(args.a) or "default", "b": " ".join(args.b) or "default"}
-    configs = {k: replace(make_config("transfer"), **parse_overrides(getattr(args, k))) for k in ("a", "b")}
-    surrogates = load_surrogates(configs["a"], "cpu")
+    if args.a_tree:
+        commit = subprocess.run(["git", "-C", str(args.a_tree), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        names["a"] = f"tree {commit} {names['a']}"
+        worker = start_worker(args.a_tree, parse_overrides(args.a))
+        configs = {"b": replace(make_config("transfer"), **parse_overrides(args.b))}
+    else:
+        configs = {k: replace(make_config("transfer"), **parse_overrides(getattr(args, k))) for k in ("a", "b")}
+    surrogates = load_surrogates(configs["b"], "cpu")
     judge_model = load_model(JUDGE, "cpu")
-    cents = surrogate_centroids(surrogates, configs["a"].centroid_layers_needed, centroid_folder("auto"))
+    cents = surrogate_centroids(surrogates, configs["b"].centroid_layers_needed, centroid_folder("auto"))
     args.out.mkdir(parents=True, exist_ok=True)
     slug = "-vs-".join(names[k].replace(" ", "_").replace("=", "") for k in ("a", "b"))
     log = args.out / f"speed-{slug}.jsonl"
@@ -87,12 +126,16 @@ def main() -> None:
             img = load_image(path).rgb
             row: dict = {"file": path.name, "true": true, "target": target}
             for key in ("a", "b") if index % 2 == 0 else ("b", "a"):
-                attack = TransferAttack(surrogates, img, target, configs[key], cents)
-                wall, cpu = time.perf_counter(), time.process_time()
-                for _ in attack.steps():
-                    pass
-                row[key] = {"seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu,
-                            **judge(judge_model, surrogates, img, attack.result.adversarial, target)}
+                if key == "a" and args.a_tree:
+                    timing, adversarial = worker_attack(worker, path, target)
+                else:
+                    attack = TransferAttack(surrogates, img, target, configs[key], cents)
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    for _ in attack.steps():
+                        pass
+                    timing = {"seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu}
+                    adversarial = attack.result.adversarial
+                row[key] = {**timing, **judge(judge_model, surrogates, img, adversarial, target)}
             fh.write(json.dumps(row) + "\n")
             fh.flush()
             done[path.name] = row
