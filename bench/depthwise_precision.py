@@ -4,7 +4,9 @@
 
 1. Forward+backward (gradient to the input only, as the attacks need) of single depthwise
    convolutions of the shapes EfficientNet-Lite0/1 run at 224-264 px, channels-last, one
-   thread: float32 against bfloat16, per stride.
+   thread: float32 against bfloat16, per stride; for the strided ones also the two ways
+   to run them inside a bfloat16 network: float32 with the casts in and out, or a
+   stride-1 bfloat16 convolution sampled every other output (SameConv2d._strided_by_dense).
 2. The two default surrogates' forward+backward on inputs of the sizes input diversity
    draws, under autocast bfloat16, with three policies in turn (`--rounds` alternations):
    every depthwise convolution float32 (the policy of the first `precision auto`); only
@@ -45,6 +47,32 @@ def conv_ms(x: torch.Tensor, w: torch.Tensor, stride: int, reps: int) -> float:
         y = F.conv2d(x, w, None, stride, 0, 1, w.shape[0])
         torch.autograd.grad(y, x, torch.ones_like(y))
     return (time.process_time() - start) / reps * 1000
+
+
+def strided_ways_ms(c: int, side: int, k: int, reps: int) -> tuple[float, float]:
+    """A strided depthwise convolution in a bfloat16 network: (float32 with the casts,
+    stride-1 bfloat16 sampled), forward+backward, ms."""
+    conv = lite.SameConv2d(c, c, k, stride=2, groups=c, bias=True).to(memory_format=torch.channels_last)
+    conv.requires_grad_(False)
+    x = torch.randn(1, c, side, side).bfloat16().contiguous(memory_format=torch.channels_last)
+
+    def timed(fn) -> float:
+        v = x.detach().requires_grad_(True)
+        for _ in range(3):
+            torch.autograd.grad(fn(v).float().sum(), v)
+        start = time.process_time()
+        for _ in range(reps):
+            torch.autograd.grad(fn(v).float().sum(), v)
+        return (time.process_time() - start) / reps * 1000
+
+    def with_casts(v: torch.Tensor) -> torch.Tensor:
+        return conv._same_conv(v.float()).bfloat16()
+
+    def sampled(v: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return conv._strided_by_dense(v)
+
+    return timed(with_casts), timed(sampled)
 
 
 def all_depthwise_float32(self: lite.SameConv2d, x: torch.Tensor) -> torch.Tensor:
@@ -91,6 +119,11 @@ def main() -> None:
         f32 = conv_ms(x, w, s, args.reps * 2)
         bf16 = conv_ms(x.bfloat16(), w.bfloat16(), s, args.reps * 2)
         print(f"{c:8d}  {side:4d}  {k:6d}  {s:6d}  {f32:10.2f}  {bf16:11.2f}")
+    print("strided, in a bfloat16 network: channels  side  kernel  float32+casts ms  stride-1 bf16 sampled ms")
+    for c, side, k, s in SHAPES:
+        if s == 2:
+            casts, sampled = strided_ways_ms(c, side, k, args.reps * 2)
+            print(f"{c:8d}  {side:4d}  {k:6d}  {casts:16.2f}  {sampled:24.2f}")
     models = [load_model(n, "cpu") for n in ("efficientnet-lite0", "efficientnet-lite1")]
     shipped = lite.SameConv2d.forward
     policies = {"every depthwise float32": all_depthwise_float32,

@@ -70,7 +70,7 @@ class SameConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.groups > 1 and self.stride != (1, 1) and x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-            # oneDNN's bfloat16 kernel for *strided* depthwise convolutions is 7-17x slower
+            # oneDNN's bfloat16 kernel for *strided* depthwise convolutions is 4-19x slower
             # than float32 (forward+backward, one thread, channels-last: 96 ch 3x3 at 133 px
             # 9.7 vs 2.3 ms, 144 ch 5x5 at 66 px 10.5 vs 0.55 ms), while its stride-1 kernel
             # is faster than float32 (bench/depthwise_precision.py). So under CPU autocast a
