@@ -33,8 +33,11 @@ _BASE_BLOCKS = [
 ]
 
 # Under CPU autocast, strided depthwise inputs of at least this many pixels run as stride-1
-# bfloat16 convolutions (SameConv2d.forward): 96 ch 3x3 at 132 px 2.8 ms against 5.2 ms for
-# float32 with its casts, but 144 ch 5x5 at 66 px 1.2 against 0.9 ms.
+# bfloat16 convolutions sampled every other output (SameConv2d.forward). bench/
+# depthwise_precision.py: alone, 96 ch 3x3 at 133 px takes 4.1 ms so against 4.3 ms in
+# float32 with its casts, but 144 ch 5x5 at 66 px 1.8 against 1.6 ms; inside the two
+# surrogates' passes the large ones sampled take 62 ms per iteration against 67 ms (no
+# float32 copies of the largest activations between channels-last bfloat16 layers).
 DENSE_STRIDED_MIN_PIXELS = 96 * 96
 
 _BN_EPS = 1e-3
@@ -70,7 +73,7 @@ class SameConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.groups > 1 and self.stride != (1, 1) and x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-            # oneDNN's bfloat16 kernel for *strided* depthwise convolutions is 4-19x slower
+            # oneDNN's bfloat16 kernel for *strided* depthwise convolutions is 4-27x slower
             # than float32 (forward+backward, one thread, channels-last: 96 ch 3x3 at 133 px
             # 9.7 vs 2.3 ms, 144 ch 5x5 at 66 px 10.5 vs 0.55 ms), while its stride-1 kernel
             # is faster than float32 (bench/depthwise_precision.py). So under CPU autocast a
