@@ -10,8 +10,9 @@ the size of one step and the projection back into the budget. Two budgets:
   equally to R, G and B: no colour noise) whose bound is the per-photo luma map of
   guiapp.core.perceptual_budget, at the energy `budget_psnr` and SSIM floor `min_ssim`,
   each pixel capped at `eps`; every step moves each pixel by 1/8 of its own bound, so flat
-  areas get next to nothing. Pixels are clamped to [0, 1] in the forward pass with the gradient passed
-  straight through, so the map, not the pixel range, decides where the noise goes.
+  areas get next to nothing. Pixels are clamped to [0, 1] in the forward pass with the
+  gradient passed straight through, so the map, not the pixel range, decides where the
+  noise goes.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ _BASE_BLOCKS = [
 
 # Under CPU autocast, strided depthwise inputs of at least this many pixels run as stride-1
 # bfloat16 convolutions sampled every other output (SameConv2d.forward). bench/
-# depthwise_precision.py: alone, 96 ch 3x3 at 133 px takes 4.1 ms so against 4.3 ms in
+# depthwise_precision.py: alone, 96 ch 3x3 at 133 px takes 4.1 ms against 4.3 ms in
 # float32 with its casts, but 144 ch 5x5 at 66 px 1.8 against 1.6 ms; inside the two
 # surrogates' passes the large ones sampled take 62 ms per iteration against 67 ms (no
 # float32 copies of the largest activations between channels-last bfloat16 layers).
@@ -78,35 +78,34 @@ class SameConv2d(nn.Conv2d):
             # 9.7 vs 2.3 ms, 144 ch 5x5 at 66 px 10.5 vs 0.55 ms), while its stride-1 kernel
             # is faster than float32 (bench/depthwise_precision.py). So under CPU autocast a
             # large strided depthwise runs at stride 1 in bfloat16 and keeps every s-th
-            # output (the cast to float32 and back costs more there), a small one float32.
+            # output (no float32 copies of the largest activations), a small one float32.
             if x.shape[-2] * x.shape[-1] >= DENSE_STRIDED_MIN_PIXELS:
                 return self._strided_by_dense(x)
             with torch.autocast("cpu", enabled=False):
                 return self._same_conv(x.float())
         return self._same_conv(x)
 
+    def _same_pads(self, x: torch.Tensor) -> tuple[int, int]:
+        """TF "SAME" total padding (height, width) for input x: the output has ceil(n / s)
+        positions; TF puts the smaller half before, the larger after."""
+        pads = []
+        for n, k, s in zip(x.shape[-2:], self.weight.shape[-2:], self.stride, strict=True):
+            pads.append(max((math.ceil(n / s) - 1) * s + k - n, 0))
+        return pads[0], pads[1]
+
     def _strided_by_dense(self, x: torch.Tensor) -> torch.Tensor:
         """The strided "SAME" convolution as a stride-1 one sampled every s-th output: with
         symmetric padding of the larger side, TF's output j is the stride-1 output
         s*j + (larger - smaller side's pad)."""
-        size = x.shape[-2:]
-        pads, offsets, counts = [], [], []
-        for dim in range(2):
-            n, k, s = size[dim], self.weight.shape[2 + dim], self.stride[dim]
-            total = max((math.ceil(n / s) - 1) * s + k - n, 0)
-            pads.append(total - total // 2)
-            offsets.append(total - total // 2 - total // 2)
-            counts.append(math.ceil(n / s))
-        dense = F.conv2d(x, self.weight, self.bias, 1, tuple(pads), self.dilation, self.groups)
-        (oh, ow), (sh, sw), (ch, cw) = offsets, self.stride, counts
-        return dense[..., oh:oh + sh * ch:sh, ow:ow + sw * cw:sw]
+        pad_h, pad_w = self._same_pads(x)
+        large = (pad_h - pad_h // 2, pad_w - pad_w // 2)
+        dense = F.conv2d(x, self.weight, self.bias, 1, large, self.dilation, self.groups)
+        (sh, sw), (ih, iw) = self.stride, x.shape[-2:]
+        oh, ow = large[0] - pad_h // 2, large[1] - pad_w // 2
+        return dense[..., oh:oh + sh * math.ceil(ih / sh):sh, ow:ow + sw * math.ceil(iw / sw):sw]
 
     def _same_conv(self, x: torch.Tensor) -> torch.Tensor:
-        ih, iw = x.shape[-2:]
-        kh, kw = self.weight.shape[-2:]
-        sh, sw = self.stride
-        pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
-        pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
+        pad_h, pad_w = self._same_pads(x)
         if pad_h % 2 == 0 and pad_w % 2 == 0:  # symmetric: the convolution pads, no copy
             return F.conv2d(x, self.weight, self.bias, self.stride, (pad_h // 2, pad_w // 2), self.dilation,
                             self.groups)
