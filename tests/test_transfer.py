@@ -318,7 +318,7 @@ def test_cli_transfer_with_a_centroid_folder_and_the_prototype_head(model, cat_p
 
 def test_batch_resume_key_follows_the_transfer_centroid_folder(model, tmp_path):
     """Batch resumes only with the same centroid data: a folder's files are part of the key."""
-    from guiapp.core.attacks.transfer import TransferStrategy
+    from guiapp.core.attacks.transfer_strategy import TransferStrategy
 
     def centroids_fingerprint(model, centroids, config):
         return TransferStrategy().centroids_fingerprint(config, model.name, centroids)
@@ -351,7 +351,7 @@ def test_centroids_none_turns_the_transfer_centroid_term_off(cat_path, tmp_path)
 def test_a_surrogate_without_centroids_is_named_with_the_fix(pair):
     with pytest.raises(CentroidError, match=r"no centroids for surrogate tiny-a .*weight to 0.*--layers stage5,stage6.*--centroids DIR"):
         surrogate_centroids(pair, TransferConfig().centroid_layers_needed)
-    from guiapp.core.attacks.transfer import TransferStrategy
+    from guiapp.core.attacks.transfer_strategy import TransferStrategy
 
     off = TransferStrategy().prepare_centroids(TransferConfig(centroid_weight=0), pair, "auto")
     assert off.centroids is None and not off.used

@@ -19,8 +19,9 @@ from ..errors import GuiappError
 from ..options import OptionSpec, specs
 from .base import AttackLoop, AttackResult, AttackStrategy, StepRecord, config_dict
 from .robust import RobustConfig, RobustStrategy
-from .transfer import TransferAttack, TransferStrategy
+from .transfer import TransferAttack
 from .transfer_config import TransferConfig
+from .transfer_strategy import TransferStrategy
 from .whitebox import AttackConfig, TargetedAttack, WhiteBoxStrategy
 
 STRATEGIES: dict[str, AttackStrategy] = {s.mode: s for s in (WhiteBoxStrategy(), RobustStrategy(), TransferStrategy())}
