@@ -3,6 +3,7 @@
 Qt-free by rule (a test enforces it): the CLI, scripts and the GUI all build on this.
 """
 
+from .attack_report import AttackReport
 from .attacks import (
     AttackConfig,
     AttackResult,
@@ -16,7 +17,7 @@ from .attacks import (
 from .errors import GuiappError
 from .labels import imagenet_labels
 from .models import DEFAULT_MODEL, Classifier, available_models, load_model
-from .pipeline import AttackPlan, AttackReport, AttackRun, attack_file, plan_attack
+from .pipeline import AttackPlan, AttackRun, attack_file, plan_attack
 from .predict import Prediction, predict_file, predict_image
 
 __all__ = [

@@ -14,7 +14,7 @@ plan -> run -> save and verify -> judge -> report.
   (the crafting models, their weights, the target, the mode...), keeps the input's
   colour profile, then re-reads the file from disk and classifies it with every crafting
   model through the standard PIL preprocessing: success is what any other program sees.
-- `judge` asks models that took no part what they see.
+- `judge` (attack_report.py) asks models that took no part what they see.
 - `execute` chains run, save, judge and report for a plan (`prepare_run`, the steps,
   `finish_run`); `attack_file` is the whole pipeline for one file (the CLI, the HTTP
   server and batch call it or `execute`). `run_together` runs several prepared plans in
@@ -25,19 +25,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
-from .arguments import as_model, as_path, check_target
+from .arguments import as_path, check_target
+from .attack_report import AttackReport, judge, make_report
 from .attacks import AttackConfig, AttackResult, AttackStrategy, StepRecord, strategy_of
 from .attacks.base import CentroidsArg
 from .fits import check_fits, device_of, load_for_attack, memory_estimate  # noqa: F401 - memory_estimate re-exported
-from .imageio import MAX_PIXELS, LoadedImage, check_output_path, load_image, probe_writable, save_png
+from .imageio import MAX_PIXELS, LoadedImage, check_output_path, probe_writable, save_png
 from .labels import imagenet_labels
 from .metrics import Distortion, distortion, warm_up
 from .models import DEFAULT_MODEL, Classifier
@@ -206,104 +206,6 @@ def save_result(
         final=Prediction(int(mean.argmax()), labels[int(mean.argmax())].name, float(mean.max())),
         target_conf=float(mean[plan.target]),
         success=all(meets_target(p, plan.target, need) for p in probs),
-    )
-
-
-def judge(judges: Sequence[str | Classifier], image: str | Path | np.ndarray, target: int,
-          device: str | torch.device | None = None, max_pixels: int = MAX_PIXELS) -> dict[str, dict]:
-    """Ask models that took no part in crafting what they see in a saved file (or an
-    8-bit image): name -> {top1, top1_name, confidence, target_conf, success}."""
-    if not judges:
-        return {}
-    rgb = image if isinstance(image, np.ndarray) else load_image(image, max_pixels).rgb
-    pil = Image.fromarray(rgb)
-    verdicts = {}
-    for name in judges:
-        clf = as_model(name, str(device) if isinstance(device, torch.device) else device)
-        probs = classify_pil(clf, pil)
-        top1 = int(probs.argmax())
-        verdicts[clf.name] = {
-            "top1": top1,
-            "top1_name": clf.labels[top1].name,
-            "confidence": float(probs[top1]),
-            "target_conf": float(probs[target]),
-            "success": top1 == target,
-        }
-    return verdicts
-
-
-@dataclass
-class AttackReport:
-    input: str
-    output: str | None
-    model: str
-    target: int
-    target_name: str
-    source: int
-    source_name: str
-    source_conf: float
-    final: int  # top-1 of the saved file re-loaded from disk
-    final_name: str
-    final_conf: float
-    target_conf: float
-    success: bool
-    cancelled: bool
-    linf: float
-    l2: float
-    psnr: float
-    ssim: float
-    ciede2000: float  # mean CIEDE2000 colour difference (guiapp.core.metrics)
-    haarpsi: float  # HaarPSI similarity, 1 = identical
-    steps: int
-    seconds: float
-    centroids: bool
-    width: int
-    height: int
-    notes: list[str] = field(default_factory=list)
-    mode: str = "default"
-    # Other models asked for their verdict on the saved file: name -> {top1, top1_name,
-    # confidence, target_conf, success}. Never used while crafting.
-    judges: dict[str, dict] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def make_report(plan: AttackPlan, run: AttackRun, dist: Distortion, verified: Verification | None,
-                verdicts: dict[str, dict]) -> AttackReport:
-    """The report of a run; `verified` is None when nothing was saved (cancelled)."""
-    result = run.result
-    labels = plan.crafters[0].labels
-    width, height = plan.image.size
-    return AttackReport(
-        input=str(plan.image.path or plan.source_name),
-        output=str(verified.path) if verified else None,
-        model=plan.crafted_on,
-        target=plan.target,
-        target_name=plan.target_name,
-        source=plan.source.index,
-        source_name=plan.source.name,
-        source_conf=plan.source.confidence,
-        final=verified.final.index if verified else result.top1,
-        final_name=verified.final.name if verified else labels[result.top1].name,
-        final_conf=verified.final.confidence if verified else result.top1_conf,
-        target_conf=verified.target_conf if verified else result.target_conf,
-        success=verified.success if verified else False,
-        cancelled=result.cancelled,
-        linf=dist.linf,
-        l2=dist.l2,
-        psnr=dist.psnr,
-        ssim=dist.ssim,
-        ciede2000=dist.ciede2000,
-        haarpsi=dist.haarpsi,
-        steps=result.steps,
-        seconds=run.seconds,
-        centroids=plan.uses_centroids,
-        width=width,
-        height=height,
-        notes=[*plan.notes, *result.notes],
-        mode=plan.config.mode,
-        judges=verdicts,
     )
 
 

@@ -2,7 +2,7 @@
 
 Everything is measured on the 8-bit image exactly as it will be saved, through the
 standard preprocessing any other program uses, off the GUI thread; the judges' verdicts
-are the pipeline's (guiapp.core.pipeline.judge), as in the CLI's report. The figures are
+are the pipeline's (guiapp.core.attack_report.judge), as in the CLI's report. The figures are
 kept in the run's history entry, so showing the run again needs no new measurement.
 """
 
@@ -13,10 +13,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from ..core.attack_report import judge
 from ..core.attacks import AttackResult
 from ..core.metrics import distortion
 from ..core.models import Classifier
-from ..core.pipeline import AttackRun, judge
+from ..core.pipeline import AttackRun
 from ..core.predict import predict_image
 from .jobs import Jobs
 from .side_panel import SidePanel

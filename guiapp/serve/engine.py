@@ -23,12 +23,13 @@ from typing import Any
 
 import torch
 
+from ..core.attack_report import AttackReport
 from ..core.attacks import StepRecord, config_dict, strategy_of
 from ..core.errors import GuiappError
 from ..core.fits import check_fits
 from ..core.memory import check_memory
 from ..core.models import Classifier, available_models, model_status
-from ..core.pipeline import AttackReport, attack_file
+from ..core.pipeline import attack_file
 from ..core.predict import Prediction, load_for_prediction, predict_estimate, predict_image
 from .errors import ApiError, from_guiapp_error
 from .jobs import Job, JobStore, Progress, finite

@@ -1,0 +1,126 @@
+"""What a finished attack reports, and what other models see in its file.
+
+- `judge` asks models that took no part in crafting what they see in a saved file;
+- `AttackReport` is the one report every front-end shows or serialises (the CLI's JSON,
+  the HTTP response, batch's rows, the window's result line);
+- `make_report` builds it from a plan, its run, the distortion figures and the saved
+  file's verification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .arguments import as_model
+from .imageio import MAX_PIXELS, load_image
+from .metrics import Distortion
+from .models import Classifier
+from .predict import classify_pil
+
+if TYPE_CHECKING:
+    from .pipeline import AttackPlan, AttackRun, Verification
+
+
+def judge(judges: Sequence[str | Classifier], image: str | Path | np.ndarray, target: int,
+          device: str | torch.device | None = None, max_pixels: int = MAX_PIXELS) -> dict[str, dict]:
+    """Ask models that took no part in crafting what they see in a saved file (or an
+    8-bit image): name -> {top1, top1_name, confidence, target_conf, success}."""
+    if not judges:
+        return {}
+    rgb = image if isinstance(image, np.ndarray) else load_image(image, max_pixels).rgb
+    pil = Image.fromarray(rgb)
+    verdicts = {}
+    for name in judges:
+        clf = as_model(name, str(device) if isinstance(device, torch.device) else device)
+        probs = classify_pil(clf, pil)
+        top1 = int(probs.argmax())
+        verdicts[clf.name] = {
+            "top1": top1,
+            "top1_name": clf.labels[top1].name,
+            "confidence": float(probs[top1]),
+            "target_conf": float(probs[target]),
+            "success": top1 == target,
+        }
+    return verdicts
+
+
+@dataclass
+class AttackReport:
+    input: str
+    output: str | None
+    model: str
+    target: int
+    target_name: str
+    source: int
+    source_name: str
+    source_conf: float
+    final: int  # top-1 of the saved file re-loaded from disk
+    final_name: str
+    final_conf: float
+    target_conf: float
+    success: bool
+    cancelled: bool
+    linf: float
+    l2: float
+    psnr: float
+    ssim: float
+    ciede2000: float  # mean CIEDE2000 colour difference (guiapp.core.metrics)
+    haarpsi: float  # HaarPSI similarity, 1 = identical
+    steps: int
+    seconds: float
+    centroids: bool
+    width: int
+    height: int
+    notes: list[str] = field(default_factory=list)
+    mode: str = "default"
+    # Other models asked for their verdict on the saved file: name -> {top1, top1_name,
+    # confidence, target_conf, success}. Never used while crafting.
+    judges: dict[str, dict] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_report(plan: AttackPlan, run: AttackRun, dist: Distortion, verified: Verification | None,
+                verdicts: dict[str, dict]) -> AttackReport:
+    """The report of a run; `verified` is None when nothing was saved (cancelled)."""
+    result = run.result
+    labels = plan.crafters[0].labels
+    width, height = plan.image.size
+    return AttackReport(
+        input=str(plan.image.path or plan.source_name),
+        output=str(verified.path) if verified else None,
+        model=plan.crafted_on,
+        target=plan.target,
+        target_name=plan.target_name,
+        source=plan.source.index,
+        source_name=plan.source.name,
+        source_conf=plan.source.confidence,
+        final=verified.final.index if verified else result.top1,
+        final_name=verified.final.name if verified else labels[result.top1].name,
+        final_conf=verified.final.confidence if verified else result.top1_conf,
+        target_conf=verified.target_conf if verified else result.target_conf,
+        success=verified.success if verified else False,
+        cancelled=result.cancelled,
+        linf=dist.linf,
+        l2=dist.l2,
+        psnr=dist.psnr,
+        ssim=dist.ssim,
+        ciede2000=dist.ciede2000,
+        haarpsi=dist.haarpsi,
+        steps=result.steps,
+        seconds=run.seconds,
+        centroids=plan.uses_centroids,
+        width=width,
+        height=height,
+        notes=[*plan.notes, *result.notes],
+        mode=plan.config.mode,
+        judges=verdicts,
+    )
