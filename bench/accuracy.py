@@ -46,7 +46,8 @@ def main() -> None:
             top1 += best[0] == index
             top5 += index in best
             n += 1
-    print(f"{model.name} ({args.mean_std} scaling {model.spec.mean}/{model.spec.std}) on {n} images of {args.images.name}: "
+    print(f"{model.name} ({args.mean_std} scaling {model.spec.mean}/{model.spec.std}) "
+          f"on {n} images of {args.images.name}: "
           f"top-1 {top1 / n:.1%}, top-5 {top5 / n:.1%} ({time.perf_counter() - start:.0f} s; {machine()})")
 
 

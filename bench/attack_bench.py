@@ -87,11 +87,13 @@ def main() -> None:
     psnr = [r["psnr"] for r in rows]
     print()
     print(f"machine: {machine()}, device {model.device}")
-    print(f"images: {len(rows)} ({'upscaled to 1600 px long side' if args.upscale else 'native size'}), seed {args.seed}, "
+    print(f"images: {len(rows)} ({'upscaled to 1600 px long side' if args.upscale else 'native size'}), "
+          f"seed {args.seed}, "
           f"centroid weight {args.centroid_weight:g}")
     print(f"success (PNG round trip, PIL path): {len(ok)}/{len(rows)} = {len(ok) / len(rows):.1%}")
     print(f"PSNR dB: median {np.median(psnr):.1f}, min {min(psnr):.1f}, p10 {pct(psnr, 10):.1f}")
-    print(f"L-inf /255: median {np.median([r['linf'] for r in rows]):.0f}; SSIM median {np.median([r['ssim'] for r in rows]):.4f}; "
+    print(f"L-inf /255: median {np.median([r['linf'] for r in rows]):.0f}; "
+          f"SSIM median {np.median([r['ssim'] for r in rows]):.4f}; "
           f"CIEDE2000 median {np.median([r['ciede2000'] for r in rows]):.2f}; "
           f"HaarPSI median {np.median([r['haarpsi'] for r in rows]):.4f} (budget {args.budget})")
     print(f"steps: median {np.median([r['steps'] for r in rows]):.0f}, max {max(r['steps'] for r in rows)}")

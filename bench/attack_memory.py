@@ -93,7 +93,8 @@ def main() -> None:
             row = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(row)
             print(f"{mode:8s} {row['mp']:6.2f} MP ({row['width']}x{row['height']}): peak {row['peak_mib']:7.0f} MiB, "
-                  f"attack adds {row['extra_mib']:7.0f} MiB = {row['extra_mib'] * 2**20 / (row['mp'] * 1e6):5.0f} B/px; "
+                  f"attack adds {row['extra_mib']:7.0f} MiB "
+                  f"= {row['extra_mib'] * 2**20 / (row['mp'] * 1e6):5.0f} B/px; "
                   f"{row['steps']} steps, {row['seconds']:.1f} s, success {row['success']}", flush=True)
     for mode in args.modes.split(","):
         sel = [r for r in rows if r["mode"] == mode]
@@ -102,7 +103,7 @@ def main() -> None:
         px = np.array([r["mp"] * 1e6 for r in sel])
         extra = np.array([r["extra_mib"] * 2**20 for r in sel])
         b, a = np.polyfit(px, extra, 1)
-        worst = max(e / p for e, p in zip(extra, px))
+        worst = max(e / p for e, p in zip(extra, px, strict=True))
         print(f"fit {mode}: extra = {a / 2**20:.0f} MiB + {b:.0f} B/px (largest observed {worst:.0f} B/px); "
               f"62 MP -> {(a + b * 62e6) / 2**30:.1f} GiB (extrapolated)")
     if args.json:

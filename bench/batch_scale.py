@@ -185,11 +185,13 @@ def cmd_throughput(args) -> None:
     inp = work / "in"
     prepare_images(inp, args.n, args.side)
     print(f"{args.n} images {args.side}x{args.side} from {DEFAULT_IMAGES.name}, --random-targets --seed 0")
-    print("| run | images/s (run) | images/s (whole command) | command s | CPU s (command + workers) | summary | load |")
+    print("| run | images/s (run) | images/s (whole command) | command s | CPU s (command + workers) "
+          "| summary | load |")
     print("|---|---:|---:|---:|---:|---|---|")
     outs = {}
     try:
-        for name, folder, extra in (("--workers 1", "w1", ["--workers", "1"]), ("--workers 2", "w2", ["--workers", "2"]),
+        for name, folder, extra in (("--workers 1", "w1", ["--workers", "1"]),
+                                    ("--workers 2", "w2", ["--workers", "2"]),
                                     ("--ray (local, 2 CPUs)", "ray", ["--ray", "--workers", "2"])):
             out = work / folder
             before = load()
@@ -250,11 +252,12 @@ def cmd_threads(args) -> None:
                 attack_file(f, "goldfish", out, model=model)
                 times[threads].append(time.perf_counter() - start)
                 digests[threads].append(out.read_bytes())
-        same = sum(a == b for a, b in zip(digests[1], digests[2]))
+        same = sum(a == b for a, b in zip(digests[1], digests[2], strict=True))
         print(f"{args.n} images {args.side}x{args.side}, target goldfish, attack_file inline; before: {before}, "
               f"after: {load()}")
         for threads in (1, 2):
-            print(f"{threads} torch thread{'s' if threads > 1 else ''}: median {statistics.median(times[threads]):.2f} s "
+            print(f"{threads} torch thread{'s' if threads > 1 else ''}: "
+                  f"median {statistics.median(times[threads]):.2f} s "
                   f"per image, mean {statistics.mean(times[threads]):.2f} s")
         print(f"PNGs identical between 1 and 2 threads: {same}/{len(files)}")
     finally:
@@ -296,7 +299,8 @@ def cmd_kill(args) -> None:
         stamps = {n: (out / Path(n).with_suffix(".png")).stat().st_mtime_ns for n in committed}
         pngs = len(list(out.glob("*.png")))
         time.sleep(1)
-        orphans = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], capture_output=True, text=True).stdout.split()
+        orphans = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"],
+                                 capture_output=True, text=True).stdout.split()
         print(f"SIGKILL after {killed_at:.1f} s: {len(committed)} rows committed, {pngs} PNGs on disk "
               f"(an image saved but not yet committed is redone), worker processes left: {len(orphans)}")
         report = subprocess.run(cli("batch-report", str(out)), capture_output=True, text=True)
@@ -324,7 +328,8 @@ def main() -> None:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("overhead")
     p.add_argument("--sizes", default="100,5000,50000")
-    p.add_argument("--old-sizes", default="100,500,1000", help="'' to skip the old runner (quadratic: 5000 takes ~20 min)")
+    p.add_argument("--old-sizes", default="100,500,1000",
+                   help="'' to skip the old runner (quadratic: 5000 takes ~20 min)")
     p.add_argument("--repeat", type=int, default=3)
     p.set_defaults(func=cmd_overhead)
     p = sub.add_parser("throughput")

@@ -51,7 +51,8 @@ class CountingModel(torch.nn.Module):
 
 def run_guiapp(robust: bool, refine_steps: int | None = None):
     def attack(model: CountingModel, x: torch.Tensor, img: np.ndarray, target: int):
-        a = TargetedAttack(model.clf, img, target, AttackConfig(mode="robust" if robust else "default", refine_steps=refine_steps))
+        config = AttackConfig(mode="robust" if robust else "default", refine_steps=refine_steps)
+        a = TargetedAttack(model.clf, img, target, config)
         list(a.steps())
         views = 3 if robust else 1
         model.forwards += a.result.steps * views  # step 1 is the clean pass; judge calls excluded
@@ -97,8 +98,9 @@ def run_art_pgd():
         from art.estimators.classification import PyTorchClassifier
 
         # ART fixes the input shape per estimator, so one is made per image (cheap).
-        estimator = PyTorchClassifier(model=model.eval(), loss=torch.nn.CrossEntropyLoss(), input_shape=tuple(x.shape[1:]),
-                                      nb_classes=1000, clip_values=(0.0, 1.0), device_type="cpu")
+        estimator = PyTorchClassifier(model=model.eval(), loss=torch.nn.CrossEntropyLoss(),
+                                      input_shape=tuple(x.shape[1:]), nb_classes=1000, clip_values=(0.0, 1.0),
+                                      device_type="cpu")
         atk = ProjectedGradientDescent(estimator, norm=np.inf, eps=8 / 255, eps_step=2 / 255, max_iter=10,
                                        targeted=True, num_random_init=1, batch_size=1, verbose=False)
         adv = atk.generate(x=x.numpy(), y=np.array([target]))
@@ -177,7 +179,8 @@ def main() -> None:
                     "lite2": int(classify_pil(second, Image.fromarray(saved)).argmax()) == target,
                 })
                 r = rows[name][-1]
-                print(f"{k + 1:3d} {METHODS[name][0]:40s} {'ok ' if ok else 'FAIL'} psnr {r['psnr']:5.1f} {seconds:5.2f}s "
+                print(f"{k + 1:3d} {METHODS[name][0]:40s} {'ok ' if ok else 'FAIL'} "
+                      f"psnr {r['psnr']:5.1f} {seconds:5.2f}s "
                       f"jpeg {int(r['jpeg75'])} rescale {int(r['rescale2x'])} lite2 {int(r['lite2'])}", flush=True)
     write_report(rows, errors, args, items)
 
@@ -210,7 +213,8 @@ def write_report(rows, errors, args, items) -> None:
     lines = [
         f"`python bench/compare.py --n {args.n} --seed {args.seed}` — {len(items)} images, {machine()}, CPU.",
         "",
-        "| method | success (PNG, PIL judge) | own claim | PSNR median / p10 (successes) | SSIM | L-inf | s/image | forwards/image "
+        "| method | success (PNG, PIL judge) | own claim | PSNR median / p10 (successes) | SSIM | L-inf | s/image "
+        "| forwards/image "
         "| JPEG-75 survives | 2x rescale survives | transfers to Lite2 | PSNR vs PGD | time vs PGD |",
         "|---" * 13 + "|",
     ]
@@ -220,7 +224,8 @@ def write_report(rows, errors, args, items) -> None:
         ratio_time = f"{s['seconds_median'] / base['seconds_median']:.2f}x" if base else "—"
         lines.append(
             f"| {shown} | {s['success']:.0f}% | {s['claimed']:.0f}% | {s['psnr_median']:.1f} / {s['psnr_p10']:.1f} dB "
-            f"| {s['ssim_median']:.4f} | {s['linf_median']:.0f}/255 | {s['seconds_median']:.2f} | {s['forwards_median']:.0f} "
+            f"| {s['ssim_median']:.4f} | {s['linf_median']:.0f}/255 | {s['seconds_median']:.2f} "
+            f"| {s['forwards_median']:.0f} "
             f"| {s['jpeg75']:.0f}% | {s['rescale2x']:.0f}% | {s['lite2']:.0f}% | {ratio_psnr} | {ratio_time} |"
         )
     for name, err in errors.items():
@@ -243,7 +248,7 @@ def _place_labels(ax, pts: list[tuple[float, float, str]]) -> None:
     for x, y, name in sorted(pts, key=lambda p: (p[1], p[0])):
         fx, fy = to_axes.transform((x, y))
         left, right, bottom = fx + 0.01, fx + 0.01 + 0.0125 * len(name), fy - line / 2
-        while any(l < right and left < r and abs(b - bottom) < line for l, b, r in boxes):
+        while any(bl < right and left < br and abs(bb - bottom) < line for bl, bb, br in boxes):
             bottom += line
         moved = bottom > fy - line / 2 + 1e-9
         boxes.append((left, bottom, right))
@@ -264,13 +269,14 @@ def plot(summary: dict, path: Path) -> None:
         name = METHODS[key][0]
         colour = "#188038" if name.startswith("guiapp") else "#5f6368"
         survival = min(s["jpeg75"], s["rescale2x"])
-        for ax, pts, xy in zip(axes, points, [(s["seconds_median"], s["psnr_median"]), (s["psnr_median"], survival)]):
+        for ax, pts, xy in zip(axes, points, [(s["seconds_median"], s["psnr_median"]), (s["psnr_median"], survival)],
+                               strict=True):
             ax.scatter(*xy, s=60, color=colour)
             pts.append((*xy, name.split(" (")[0]))
     axes[0].set_xscale("log")
     axes[0].set_xticks([0.3, 0.5, 1, 2, 5], ["0.3", "0.5", "1", "2", "5"])
     axes[0].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    for ax, pts in zip(axes, points):
+    for ax, pts in zip(axes, points, strict=True):
         _place_labels(ax, pts)
     axes[0].set_xlabel("median seconds per image (CPU)")
     axes[0].set_ylabel("median PSNR (dB, higher = less visible)")

@@ -61,7 +61,8 @@ def main() -> None:
         for key in ("crop_ok", "full_ok"):
             wins = sum(rows[a][f][key] and not rows[b][f][key] for f in common)
             losses = sum(rows[b][f][key] and not rows[a][f][key] for f in common)
-            print(f"paired {a} vs {b} on {len(common)} pairs, {key}: +{wins} / -{losses} (sign test p {sign_test(wins, losses):.3f})")
+            print(f"paired {a} vs {b} on {len(common)} pairs, {key}: +{wins} / -{losses} "
+                  f"(sign test p {sign_test(wins, losses):.3f})")
 
 
 if __name__ == "__main__":

@@ -93,7 +93,9 @@ def rss_mib(pid: int) -> float:
 
 
 class Load:
-    def __init__(self, url: str, images: list[tuple[str, bytes, int]], steps: int, upload_limit: int, seed: int) -> None:
+    def __init__(
+        self, url: str, images: list[tuple[str, bytes, int]], steps: int, upload_limit: int, seed: int
+    ) -> None:
         self.url = url
         self.images = images
         self.steps = steps
@@ -248,7 +250,8 @@ def main() -> int:
         rs = by_kind.get(kind, [])
         secs = [r.seconds for r in rs]
         statuses = Counter(r.status for r in rs)
-        print(f"{kind:15s} {len(rs):4d} {pct(secs, 50):7.2f} {pct(secs, 95):7.2f}  {dict(sorted(statuses.items(), key=str))}")
+        print(f"{kind:15s} {len(rs):4d} {pct(secs, 50):7.2f} {pct(secs, 95):7.2f}  "
+              f"{dict(sorted(statuses.items(), key=str))}")
     all_secs = [r.seconds for r in results]
     unanswered = [r for r in results if r.status is None]
     server_errors = [r for r in results if r.status is not None and r.status >= 500]
@@ -256,7 +259,8 @@ def main() -> int:
     attacks_done = sum(1 for r in results if r.kind in ("attack", "job") and r.status == 200)
     reached = sum(r.success for r in results)
     print(f"\n{len(results)} requests in {wall:.1f} s: {len(results) / wall:.2f} requests/s, "
-          f"{attacks_done / wall:.2f} attacks/s ({reached} of {attacks_done} reached their target); latency p50 {pct(all_secs, 50):.2f} s, p95 {pct(all_secs, 95):.2f} s")
+          f"{attacks_done / wall:.2f} attacks/s ({reached} of {attacks_done} reached their target); "
+          f"latency p50 {pct(all_secs, 50):.2f} s, p95 {pct(all_secs, 95):.2f} s")
     print(f"answered {len(results) - len(unanswered)}/{len(results)}, 5xx {len(server_errors)}, "
           f"unexpected status {len(wrong)}; 429 answers retried after Retry-After: {sum(r.busy for r in results)} "
           f"(in {sum(r.busy > 0 for r in results)} requests)")

@@ -286,7 +286,8 @@ def main() -> None:
                     img = np.asarray(Image.fromarray(img).resize((args.side, args.side), Image.BICUBIC))
                 checkpoints: dict[str, bool] = {}
 
-                def on_checkpoint(step: int, image: np.ndarray) -> None:
+                def on_checkpoint(step: int, image: np.ndarray,
+                                  checkpoints: dict[str, bool] = checkpoints, target: int = target) -> None:
                     probs = classify_pil(judge_model, Image.fromarray(image))
                     checkpoints[str(step)] = int(probs.argmax()) == target
 

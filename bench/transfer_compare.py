@@ -44,8 +44,8 @@ def compare(base: dict[str, dict], variant: dict[str, dict]) -> list[dict]:
     for c in (*checkpoints, "end"):
         a = [fooled(base[n], c) for n in common]
         b = [fooled(variant[n], c) for n in common]
-        won = sum(y and not x for x, y in zip(a, b))
-        lost = sum(x and not y for x, y in zip(a, b))
+        won = sum(y and not x for x, y in zip(a, b, strict=True))
+        lost = sum(x and not y for x, y in zip(a, b, strict=True))
         out.append({"at": c, "pairs": len(common), "baseline": sum(a), "variant": sum(b),
                     "won": won, "lost": lost, "p": sign_test(won, lost)})
     return out

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from guiapp.core.threads import apply_threads
 
 apply_threads()  # as every entry point does: 1 thread unless GUIAPP_THREADS says otherwise

@@ -120,7 +120,8 @@ def test_other_wrong_types_are_clear(model, photo, tmp_path, tripwire, kwargs, m
 
 
 def test_max_pixels_in_the_api(model, photo, tmp_path, tripwire):
-    with pytest.raises(ImageLoadError, match="--max-pixels N on the command line, max_pixels= in Python, or Edit > Preferences"):
+    with pytest.raises(ImageLoadError,
+                       match="--max-pixels N on the command line, max_pixels= in Python, or Edit > Preferences"):
         attack_file(photo, "goldfish", tmp_path / "o.png", model=model, max_pixels=1000)
     with pytest.raises(ImageLoadError, match="over the limit of 1_000"):
         predict_file(photo, model, max_pixels=1000)

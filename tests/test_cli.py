@@ -44,7 +44,8 @@ def test_attack_progress_counts_steps_without_a_misleading_total(cat_path, tmp_p
 
 
 def test_failed_attack_exits_1(cat_path, tmp_path, capsys):
-    rc = main(["attack", str(cat_path), "-t", "goldfish", "-o", str(tmp_path / "o.png"), "--steps", "1", "--eps", "1", "-q"])
+    rc = main(["attack", str(cat_path), "-t", "goldfish", "-o", str(tmp_path / "o.png"),
+               "--steps", "1", "--eps", "1", "-q"])
     assert rc == 1 and "FAILED" in capsys.readouterr().out
 
 
@@ -97,7 +98,8 @@ def test_threads_default_to_one_and_can_be_set(cat_path, tmp_path, monkeypatch, 
         monkeypatch.setenv("GUIAPP_THREADS", "many")
         capsys.readouterr()
         assert main(["predict", str(cat_path)]) == 2
-        assert "threads must be a whole number from 1 to 256, not 'many' (from GUIAPP_THREADS)" in capsys.readouterr().err
+        assert ("threads must be a whole number from 1 to 256, not 'many' (from GUIAPP_THREADS)"
+                in capsys.readouterr().err)
         assert main(["predict", str(cat_path), "--threads", "0"]) == 2
     finally:
         torch.set_num_threads(1)

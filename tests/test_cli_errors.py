@@ -80,7 +80,8 @@ def test_error_list_is_complete():
             "OutputError", "MemoryLimitError", "Cancelled"} <= names
 
 
-@pytest.mark.parametrize("oserror", [PermissionError(13, "Permission denied", "/x/y"), OSError(28, "No space left on device")])
+@pytest.mark.parametrize("oserror", [PermissionError(13, "Permission denied", "/x/y"),
+                                     OSError(28, "No space left on device")])
 def test_os_errors_are_exit_2_and_one_line(oserror, monkeypatch, capsys):
     def fail(*args, **kwargs):
         raise oserror
@@ -199,11 +200,13 @@ def test_a_reader_that_quits_early_is_not_an_error():
 
 @pytest.mark.parametrize("argv,expect", [
     (["attack", "x.png", "-t", "goldfish", "--seed", str(10**30)], "seed must be in [0, 4294967295]"),
-    (["attack", "x.png", "-t", "goldfish", "--seed", str(2**63)], "seed must be in [0, 4294967295], not 9223372036854775808"),
+    (["attack", "x.png", "-t", "goldfish", "--seed", str(2**63)],
+     "seed must be in [0, 4294967295], not 9223372036854775808"),
     (["attack", "x.png", "-t", "goldfish", "--seed", "-1"], "seed must be in [0, 4294967295], not -1"),
     (["batch", "IN", "--out", "OUT", "--random-targets", "--seed", str(10**30)], "seed must be in [0, 4294967295]"),
     (["batch", "IN", "--out", "OUT", "-t", "goldfish", "--seed", str(2**63)], "seed must be in"),
-    (["attack", "x.png", "-t", "goldfish", "--mode", "transfer", "--ti-kernel", "1000000"], "ti_kernel must be in [0, 31]"),
+    (["attack", "x.png", "-t", "goldfish", "--mode", "transfer", "--ti-kernel", "1000000"],
+     "ti_kernel must be in [0, 31]"),
     (["attack", "x.png", "-t", "goldfish", "--mode", "transfer", "--iterations", "9" * 40], "iterations must be in"),
     (["attack", "x.png", "-t", "goldfish", "--mode", "transfer", "--surrogates",
       "efficientnet-lite0,efficientnet-lite0"], "given more than once"),

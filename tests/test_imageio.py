@@ -324,7 +324,8 @@ def test_every_exif_orientation(tmp_path, orientation, shape):
 
 def _as_displayed(img, orientation):
     """EXIF orientation meaning, written out independently of Pillow's exif_transpose."""
-    method = {1: None, 3: Image.Transpose.ROTATE_180, 5: Image.Transpose.TRANSPOSE, 8: Image.Transpose.ROTATE_90}[orientation]
+    method = {1: None, 3: Image.Transpose.ROTATE_180, 5: Image.Transpose.TRANSPOSE,
+              8: Image.Transpose.ROTATE_90}[orientation]
     return img if method is None else img.transpose(method)
 
 
@@ -381,7 +382,8 @@ def test_attack_file_keeps_the_profile(model, tmp_path, rng):
 
     icc = _srgb_icc()
     Image.fromarray(_photo(rng)).save(tmp_path / "p.png", icc_profile=icc)
-    report = attack_file(tmp_path / "p.png", "goldfish", tmp_path / "o.png", model=model, config=AttackConfig(max_steps=1))
+    report = attack_file(tmp_path / "p.png", "goldfish", tmp_path / "o.png", model=model,
+                         config=AttackConfig(max_steps=1))
     with Image.open(report.output) as out:
         assert out.info.get("icc_profile") == icc
 

@@ -133,9 +133,9 @@ def _no_decoding(monkeypatch):
 
 @pytest.mark.parametrize("command", ["predict", "attack"])
 def test_cli_refuses_a_strip_before_decoding_it(command, tmp_path, monkeypatch, capsys, model):
-    from _imagefiles import strip_png
-
     from guiapp.cli import main
+
+    from _imagefiles import strip_png
 
     strip = tmp_path / "strip.png"
     strip.write_bytes(strip_png(60000, 32))
@@ -152,9 +152,9 @@ def test_cli_refuses_a_strip_before_decoding_it(command, tmp_path, monkeypatch, 
 def test_batch_gives_a_strip_an_error_row_before_decoding(tmp_path, monkeypatch, model):
     import json
 
-    from _imagefiles import strip_png
-
     from guiapp.cli import main
+
+    from _imagefiles import strip_png
 
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "strip.png").write_bytes(strip_png(60000, 32))

@@ -36,7 +36,8 @@ def test_wrong_weights_file_is_a_clear_error(tmp_path):
     with pytest.raises(ModelUnavailableError, match="do not fit"):
         load_model("resnet50", "cpu", weights=path)
     (tmp_path / "junk.pth").write_text("not a checkpoint")
-    with pytest.raises(ModelUnavailableError, match="junk.pth is not a weights file: a text file; expected a state dict"):
+    with pytest.raises(ModelUnavailableError,
+                       match="junk.pth is not a weights file: a text file; expected a state dict"):
         load_model("resnet18", "cpu", weights=tmp_path / "junk.pth")
 
 

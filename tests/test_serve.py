@@ -332,7 +332,8 @@ def test_other_request_errors(client, tiny):
     assert_error(client.get("/v1/nothing"), 404, "not_found")
     assert_error(client.get("/v1/attack"), 405, "method_not_allowed")
     # Two files in one request.
-    files = [("image", ("a.jpg", tiny.read_bytes(), "image/jpeg")), ("image", ("b.jpg", tiny.read_bytes(), "image/jpeg"))]
+    files = [("image", ("a.jpg", tiny.read_bytes(), "image/jpeg")),
+             ("image", ("b.jpg", tiny.read_bytes(), "image/jpeg"))]
     assert_error(client.post("/v1/attack", files=files, data=ATTACK), 400, "bad_form")
 
 

@@ -90,7 +90,8 @@ def tiny(tmp_path, cat_path) -> Path:
 @pytest.mark.slow
 def test_real_server_attack_errors_and_sigterm(tmp_path, tiny):
     cli_out = tmp_path / "cli.png"
-    assert cli_main(["attack", str(tiny), "-t", "tiger cat", "--steps", "6", "-o", str(cli_out), "--device", "cpu", "-q"]) == 0
+    assert cli_main(["attack", str(tiny), "-t", "tiger cat", "--steps", "6", "-o", str(cli_out),
+                     "--device", "cpu", "-q"]) == 0
     server = Server(tmp_path / "server.log", "--max-queue", "2")
     try:
         http = server.http

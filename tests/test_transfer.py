@@ -68,7 +68,8 @@ STANDARD_VIEWS = {"p_full": 0.0, "p_rrc": 0.0, "zoom_max": 1.0}  # every surroga
 
 def first_loss(models, image, **cfg):
     attack = TransferAttack(models, image, TARGET,
-                            TransferConfig(diversity=0.0, **{"centroid_weight": 0.0, "precision": "float32", **STANDARD_VIEWS, **cfg}))
+                            TransferConfig(diversity=0.0, **{"centroid_weight": 0.0, "precision": "float32",
+                                                             **STANDARD_VIEWS, **cfg}))
     x = image_to_tensor(image)
     return attack._loss(x, torch.Generator().manual_seed(0), None)
 
@@ -126,7 +127,7 @@ def test_momentum_changes_the_updates(pair, image):
 
     plain, mi = deltas(0.0), deltas(1.0)
     assert np.array_equal(plain[0], mi[0])  # the first step is the same sign of the gradient
-    assert any(not np.array_equal(a, b) for a, b in zip(plain[1:], mi[1:]))  # later ones accumulate
+    assert any(not np.array_equal(a, b) for a, b in zip(plain[1:], mi[1:], strict=False))  # later ones accumulate
 
 
 def test_centroid_term_pulls_toward_the_nearest_centre(pair, image):
@@ -169,7 +170,7 @@ def test_shrink_keeps_the_margin_with_less_noise(model, image):
 
 def test_cancel_stops_within_one_iteration(pair, image):
     attack = TransferAttack(pair, image, TARGET, TransferConfig(iterations=500, centroid_weight=0.0))
-    for record in attack.steps():
+    for _ in attack.steps():
         attack.cancel()
     assert attack.result.cancelled and attack.result.steps == 1 and not attack.result.success
 
@@ -330,7 +331,8 @@ def test_batch_resume_key_follows_the_transfer_centroid_folder(model, tmp_path):
         (folder / "efficientnet-lite0.npz").write_bytes(content)
     keys = {centroids_fingerprint(model, str(f), config) for f in (a, b)}
     assert len(keys) == 2 and all(k.startswith("files:") for k in keys)
-    assert centroids_fingerprint(model, str(a), TransferConfig(surrogates=("efficientnet-lite0",), centroid_weight=0)) is None
+    assert centroids_fingerprint(model, str(a),
+                                 TransferConfig(surrogates=("efficientnet-lite0",), centroid_weight=0)) is None
     # "none" turns the term off, so it must not resume results made with the shipped files
     assert centroids_fingerprint(model, None, config) is None
     with pytest.raises(CentroidError, match="a folder holding one <model>.npz per surrogate"):
@@ -349,7 +351,9 @@ def test_centroids_none_turns_the_transfer_centroid_term_off(cat_path, tmp_path)
 
 
 def test_a_surrogate_without_centroids_is_named_with_the_fix(pair):
-    with pytest.raises(CentroidError, match=r"no centroids for surrogate tiny-a .*weight to 0.*--layers stage5,stage6.*--centroids DIR"):
+    with pytest.raises(CentroidError,
+                       match=r"no centroids for surrogate tiny-a .*weight to 0"
+                             r".*--layers stage5,stage6.*--centroids DIR"):
         surrogate_centroids(pair, TransferConfig().centroid_layers_needed)
     from guiapp.core.attacks.transfer_strategy import TransferStrategy
 

@@ -488,7 +488,8 @@ def test_transfer_mode_shows_surrogates_and_judges_verdicts(qtbot, window):
 
 
 def test_transfer_without_centroids_for_a_surrogate_says_what_to_do(qtbot, window, monkeypatch, tmp_path):
-    monkeypatch.setattr("guiapp.core.attacks.centroid_terms.default_centroid_path", lambda name: tmp_path / f"{name}.npz")
+    monkeypatch.setattr("guiapp.core.attacks.centroid_terms.default_centroid_path",
+                        lambda name: tmp_path / f"{name}.npz")
     form = window.form
     _open(qtbot, window, SAMPLES / "coffee.jpg")
     window.target_combo.set_target(1)

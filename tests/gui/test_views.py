@@ -30,7 +30,7 @@ def _check_filled(window):
     sizes = window.views.view_sizes()
     widths = [s[0] for s in sizes]
     assert max(widths) - min(widths) <= 1, f"views of unequal width: {widths}"
-    for rect, (width, height) in zip(rects, sizes):
+    for rect, (width, height) in zip(rects, sizes, strict=True):
         assert rect.width() >= 0.9 * width, f"image {rect.width():.0f} px wide in a {width} px view"
         assert rect.height() <= height + 1
     for rect in rects[1:]:
