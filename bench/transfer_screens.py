@@ -10,14 +10,37 @@ budget). Each variant patches one piece of the loop for its own attacks only:
   zoom, up to 1.25x: the judge's geometry) instead of cropping the zoomed photo to the
   surrogate's input size;
 - srcsup: the class loss also pushes the source class's logit down (weight 0.5), since the
-  judge still sees the source class on most failed pairs.
+  judge still sees the source class on most failed pairs;
+- cap10: the class loss is the target's margin over the best other class, capped at 10
+  logits per surrogate and view (instead of the target's logit): views already won by
+  that much give no gradient, so the steps go to the views and surrogates still unwon;
+- lite1x2: the class loss weights Lite1 (the surrogate nearest the judge in size and
+  input resolution) twice as much as Lite0 (2/3 and 1/3 instead of 1/2 each);
+- cfm: Clean Feature Mixup (Byun et al. 2023): the clean photo's features are recorded
+  once (each surrogate's standard view); in every attack pass each convolution / linear
+  layer whose output is at most 1/4 of the input's width mixes, with probability 0.1,
+  a channel-wise fraction U(0, 0.75) of those clean features into its output (resized
+  to the output's grid when the view's size differs): the noise must win against the
+  source's own evidence. One photo per attack, so the "other images" are the photo itself;
+- ftm: Feature Tuning Mixup (Liang et al. 2025): cfm plus a learned feature perturbation on
+  the same layers (1% of the output's norm), moved against the attack on the layers
+  that mixed in each pass (a worst-case model augmentation);
+- vnoise: each view gets fresh uniform noise of +-8/255 per pixel before input diversity
+  (one sample of VMI's neighbourhood, Wang and He 2021, with no extra passes): the noise
+  must work in a neighbourhood of the photo, not at one point;
+- views2: every surrogate sees two independent views per iteration (the ensemble lists
+  each model twice; the losses are averaged): a less noisy gradient at twice the passes,
+  to tell whether the gradient's variance limits the default.
 
     python bench/transfer_screens.py --n 24 --variants a,sgm05,linbp4 --out OUT.jsonl
     python bench/transfer_screens.py --n 24 --variants srcsup --out OUT2.jsonl   # "a" rows from OUT.jsonl
 
-"a" is the default itself. Per pair and variant: Lite2 on its crop / on the whole photo
-(after a PNG round trip), the surrogates, PSNR, CPU seconds (one thread); resumable. The
-summary (paired wins and losses against "a", from this file or --base) ends the run.
+"cfg:KEY=VALUE[;KEY=VALUE]" is the default with TransferConfig fields changed (e.g.
+cfg:p_full=0.5; a tuple field takes "+": cfg:centroid_layers=stage5+stage6). "a" is the
+default itself. Per pair and variant: Lite2 on its crop / on the whole photo (after a PNG
+round trip), the surrogates, PSNR, CPU seconds (one thread); resumable; --start splits a
+run over processes. The summary (paired wins and losses against "a", from this file or
+--base) ends the run.
 """
 
 from __future__ import annotations
@@ -28,10 +51,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,11 +67,13 @@ from transfer import JUDGE, judge  # noqa: E402
 
 from guiapp.core.attacks import (
     make_config,  # noqa: E402
+    transfer_lockstep,  # noqa: E402
     transfer_views,  # noqa: E402
 )
 from guiapp.core.attacks import transfer as transfer_module  # noqa: E402
 from guiapp.core.attacks.centroid_terms import centroid_folder, surrogate_centroids  # noqa: E402
 from guiapp.core.attacks.transfer import TransferAttack, load_surrogates  # noqa: E402
+from guiapp.core.attacks.transfer_ops import target_margin  # noqa: E402
 from guiapp.core.imageio import load_image  # noqa: E402
 from guiapp.core.models import efficientnet_lite as lite  # noqa: E402
 from guiapp.core.models import load_model  # noqa: E402
@@ -113,10 +140,131 @@ def source_suppressing_loss_of(self, outputs, terms, source=-1):
     return loss, class_loss, centroid_loss, progress
 
 
+class FeatureMixer:
+    """CFM (and FTM) on one surrogate by forward hooks; mixes only while `active`."""
+
+    def __init__(self, model, tuning: bool, p: float = 0.1, upper: float = 0.75, beta: float = 0.01) -> None:
+        self.model, self.tuning_on, self.p, self.upper, self.beta = model, tuning, p, upper, beta
+        self.active = self.recording = False
+        self.clean: dict[int, torch.Tensor] = {}
+        self.tuning: dict[int, torch.Tensor] = {}
+        self.tuning_grad: dict[int, torch.Tensor] = {}
+        self.gen = torch.Generator()
+        layers = [mod for net in (model.feature_net, model.head_net) for mod in net.modules()
+                  if isinstance(mod, (nn.Conv2d, nn.Linear))]
+        unique = list({id(mod): mod for mod in layers}.values())
+        self.handles = [mod.register_forward_hook(self._hook(i)) for i, mod in enumerate(unique)]
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+    def record(self, x01: torch.Tensor, seed: int) -> None:
+        self.gen.manual_seed(seed)
+        self.clean, self.tuning, self.tuning_grad = {}, {}, {}
+        self.recording = True
+        with torch.no_grad():
+            self.model.logits(x01)
+        self.recording = False
+
+    def apply_tuning_grads(self) -> None:
+        """FTM: move each layer's perturbation against the attack (its loss up) by the
+        gradient it got in the last pass (captured by a tensor hook)."""
+        for i, g in self.tuning_grad.items():
+            self.tuning[i] = self.tuning[i] + g
+        self.tuning_grad = {}
+
+    def _hook(self, i: int):
+        def hook(module, inputs, out):
+            if self.recording:
+                self.clean[i] = out.detach().float()
+                self.tuning[i] = torch.zeros_like(self.clean[i])
+                return None
+            if not self.active or i not in self.clean:
+                return None
+            if out.dim() == 4 and out.shape[-1] > self.model.spec.crop // 4:
+                return None
+            mixed = float(torch.rand(1, generator=self.gen)) <= self.p
+            if self.tuning_on:
+                t = self.tuning[i]
+                if t.shape != out.shape:
+                    t = F.interpolate(t, size=out.shape[-2:], mode="bilinear", align_corners=False)
+                norm_t = float(t.norm())
+                if norm_t > 0:
+                    out = out + (self.beta * float(out.detach().float().norm()) / (norm_t + 1e-7)) * t
+                if mixed and out.requires_grad:
+                    shape = self.tuning[i].shape
+
+                    def keep(grad, i=i, shape=shape):
+                        g = grad.detach().float()
+                        if g.shape != shape:
+                            g = F.interpolate(g, size=shape[-2:], mode="bilinear", align_corners=False)
+                        self.tuning_grad[i] = g
+                    out.register_hook(keep)
+            if not mixed:
+                return out if self.tuning_on else None
+            clean = self.clean[i]
+            if clean.shape != out.shape:
+                clean = F.interpolate(clean, size=out.shape[-2:], mode="bilinear", align_corners=False)
+            a = torch.rand(out.shape[1], generator=self.gen) * self.upper
+            a = a.view(1, -1, *([1] * (out.dim() - 2))).to(out.device)
+            return (1 - a) * out + a * clean
+        return hook
+
+
+_MIXERS: list[FeatureMixer] = []
+_shipped_begin = TransferAttack._begin
+_shipped_forward = transfer_lockstep.forward_surrogates
+
+
+def mixing_begin(self):
+    state = _shipped_begin(self)
+    for mixer in _MIXERS:
+        mixer.record(state.x, self.config.seed)
+    return state
+
+
+def mixing_forward(model, inputs, taps, autocast):
+    mixers = [mx for mx in _MIXERS if mx.model is model]
+    for mx in mixers:
+        mx.apply_tuning_grads()
+        mx.active = True
+    try:
+        return _shipped_forward(model, inputs, taps, autocast)
+    finally:
+        for mx in mixers:
+            mx.active = False
+
+
+_shipped_diverse = transfer_module.diverse_input
+
+
+def noisy_diverse_input(crop, p, gen, scale=1.1):
+    noise = (torch.rand(crop.shape, generator=gen) * 2 - 1) * (8 / 255)
+    return _shipped_diverse(crop + noise.to(crop.device), p, gen, scale)
+
+
 BLOCKS = {"sgm05": block_forward(branch_grad=0.5), "linbp4": block_forward(linear_from_stage=4)}
 VIEWS = {"zfield": field_keeping_view}
-LOSSES = {"srcsup": source_suppressing_loss_of}
-VARIANTS = ("a", *BLOCKS, *VIEWS, *LOSSES)
+def capped_margin_loss_of(self, outputs, terms, source=-1):
+    loss, class_loss, centroid_loss, progress = _shipped_loss_of(self, outputs, terms, source)
+    capped = sum(-target_margin(o.logits, self.target).clamp(max=10.0).sum() for o in outputs) / len(outputs)
+    return loss - class_loss + capped, capped, centroid_loss, progress
+
+
+def lite1_weighted_loss_of(self, outputs, terms, source=-1):
+    loss, class_loss, centroid_loss, progress = _shipped_loss_of(self, outputs, terms, source)
+    weights = [2 / 3, 4 / 3]  # mean 1: Lite0, Lite1 (the default's order)
+    weighted = sum(-w * o.logits[0, self.target] for w, o in zip(weights, outputs, strict=True)) / len(outputs)
+    return loss - class_loss + weighted, weighted, centroid_loss, progress
+
+
+LOSSES = {"srcsup": source_suppressing_loss_of, "cap10": capped_margin_loss_of, "lite1x2": lite1_weighted_loss_of}
+MIXUPS = {"cfm": False, "ftm": True}  # name -> with feature tuning
+INPUTS = {"vnoise": noisy_diverse_input}
+COPIES = {"views2": 2}  # name -> views per surrogate and iteration
+VARIANTS = ("a", *BLOCKS, *VIEWS, *LOSSES, *MIXUPS, *INPUTS, *COPIES)
+_SURROGATES: list = []  # set in main: the models the mixers hook
 
 
 @contextmanager
@@ -128,12 +276,33 @@ def patched(name: str) -> Iterator[None]:
         transfer_module.surrogate_view = VIEWS[name]  # type: ignore[assignment]
     if name in LOSSES:
         TransferAttack._loss_of = LOSSES[name]  # type: ignore[method-assign]
+    if name in INPUTS:
+        transfer_module.diverse_input = INPUTS[name]  # type: ignore[assignment]
+    if name in MIXUPS:
+        _MIXERS[:] = [FeatureMixer(m, tuning=MIXUPS[name]) for m in _SURROGATES]
+        TransferAttack._begin = mixing_begin  # type: ignore[method-assign]
+        transfer_lockstep.forward_surrogates = mixing_forward
     try:
         yield
     finally:
+        for mixer in _MIXERS:
+            mixer.remove()
+        _MIXERS.clear()
+        TransferAttack._begin = _shipped_begin  # type: ignore[method-assign]
+        transfer_lockstep.forward_surrogates = _shipped_forward
         lite.MBConvBlock.forward = shipped_block  # type: ignore[method-assign]
         transfer_module.surrogate_view = shipped_view
+        transfer_module.diverse_input = _shipped_diverse
         TransferAttack._loss_of = _shipped_loss_of  # type: ignore[method-assign]
+
+
+def changed_config(config, name: str):
+    """The default config, or for "cfg:KEY=VALUE;..." the default with those fields set."""
+    if not name.startswith("cfg:"):
+        return config
+    fields = dict(pair.split("=", 1) for pair in name.removeprefix("cfg:").split(";"))
+    return replace(config, **{k: tuple(v.split("+")) if isinstance(getattr(config, k), tuple)
+                              else type(getattr(config, k))(v) for k, v in fields.items()})
 
 
 def summary(rows: list[dict], base: dict[str, dict], names: list[str]) -> None:
@@ -155,17 +324,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=24)
     ap.add_argument("--half", choices=("tune", "held"), default="tune")
+    ap.add_argument("--start", type=int, default=0, help="skip the first START of the n pairs (to split a run)")
     ap.add_argument("--variants", default="a,sgm05", help=f"comma list of: {', '.join(VARIANTS)}")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--base", type=Path, default=None, help="rows with the 'a' results (default: --out)")
     args = ap.parse_args()
     names = args.variants.split(",")
-    unknown = set(names) - set(VARIANTS)
+    unknown = {n for n in names if not n.startswith("cfg:")} - set(VARIANTS)
     if unknown:
         raise SystemExit(f"unknown variants: {', '.join(sorted(unknown))}")
     torch.set_num_threads(1)
     config = make_config("transfer")
     surrogates = load_surrogates(config, "cpu")
+    _SURROGATES[:] = surrogates
     for m in surrogates:
         net = m.feature_net.net
         stage = 1
@@ -173,18 +344,20 @@ def main() -> None:
             block._stage = stage
             stage += i in net.stage_ends
     judge_model = load_model(JUDGE, "cpu")
-    cents = surrogate_centroids(surrogates, config.centroid_layers_needed, centroid_folder("auto"))
+    layers = sorted({layer for n in names for layer in changed_config(config, n).centroid_layers_needed})
+    cents = surrogate_centroids(surrogates, tuple(layers), centroid_folder("auto"))
     done = {json.loads(line)["file"]: json.loads(line) for line in args.out.read_text().splitlines()} \
         if args.out.exists() else {}
     with args.out.open("a") as fh:
-        for path, _true, target in half_pairs(args.half, args.n):
+        for path, _true, target in half_pairs(args.half, args.n)[args.start:]:
             if path.name in done:
                 continue
             img = load_image(path).rgb
             row: dict = {"file": path.name, "target": target}
             for name in names:
                 with patched(name):
-                    attack = TransferAttack(surrogates, img, target, config, cents)
+                    attack = TransferAttack(surrogates * COPIES.get(name, 1), img, target,
+                                            changed_config(config, name), cents)
                     cpu = time.process_time()
                     for _ in attack.steps():
                         pass
