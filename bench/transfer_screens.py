@@ -22,6 +22,9 @@ budget). Each variant patches one piece of the loop for its own attacks only:
   regions the map leaves nearly empty (the two together land near 33 dB). The field moves
   by sign steps of 1/8 of its bound along the loop's direction (the TI-smoothed momentum)
   averaged over each cell;
+- endcrop20 / endcrop50: the last 20 (50) of the 150 iterations show each surrogate only its standard
+  centre crop, without input diversity: Lite2 is fooled only where both surrogates are
+  (bench/quiet_failures.py), so the end of the run secures the surrogates' own view;
 - cfm: Clean Feature Mixup (Byun et al. 2023): the clean photo's features are recorded
   once (each surrogate's standard view); in every attack pass each convolution / linear
   layer whose output is at most 1/4 of the input's width mixes, with probability 0.1,
@@ -80,11 +83,12 @@ from guiapp.core.attacks import transfer as transfer_module  # noqa: E402
 from guiapp.core.attacks.centroid_terms import centroid_folder, surrogate_centroids  # noqa: E402
 from guiapp.core.attacks.noise_budget import PerceptualBudget  # noqa: E402
 from guiapp.core.attacks.transfer import TransferAttack, load_surrogates  # noqa: E402
+from guiapp.core.attacks.transfer_lockstep import SurrogateInput  # noqa: E402
 from guiapp.core.attacks.transfer_ops import target_margin  # noqa: E402
 from guiapp.core.imageio import load_image  # noqa: E402
 from guiapp.core.models import efficientnet_lite as lite  # noqa: E402
 from guiapp.core.models import load_model  # noqa: E402
-from guiapp.core.preprocess import PreprocessSpec, to_model_crop  # noqa: E402
+from guiapp.core.preprocess import PreprocessSpec, normalise, to_model_crop  # noqa: E402
 
 
 class StraightReLU6(torch.autograd.Function):
@@ -284,6 +288,21 @@ def smooth_field_budget(cell: int):
     return budget
 
 
+_shipped_inputs = TransferAttack._inputs
+
+
+def end_on_crops_inputs(last: int):
+    def inputs(self, x_adv, gen, source):
+        self._screen_calls = getattr(self, "_screen_calls", 0) + 1
+        if self._screen_calls <= self.config.iterations - last:
+            return _shipped_inputs(self, x_adv, gen, source)
+        return [SurrogateInput(normalise(to_model_crop(x_adv, m.spec), m.spec), None) for m in self.surrogates]
+    return inputs
+
+
+STAGES = {"endcrop20": end_on_crops_inputs(20), "endcrop50": end_on_crops_inputs(50)}
+
+
 BUDGETS = {"smooth8": smooth_field_budget(8), "smooth16": smooth_field_budget(16)}
 _shipped_budget = TransferAttack._budget
 
@@ -307,7 +326,7 @@ LOSSES = {"srcsup": source_suppressing_loss_of, "cap10": capped_margin_loss_of, 
 MIXUPS = {"cfm": False, "ftm": True}  # name -> with feature tuning
 INPUTS = {"vnoise": noisy_diverse_input}
 COPIES = {"views2": 2}  # name -> views per surrogate and iteration
-VARIANTS = ("a", *BLOCKS, *VIEWS, *LOSSES, *MIXUPS, *INPUTS, *COPIES, *BUDGETS)
+VARIANTS = ("a", *BLOCKS, *VIEWS, *LOSSES, *MIXUPS, *INPUTS, *COPIES, *BUDGETS, *STAGES)
 _SURROGATES: list = []  # set in main: the models the mixers hook
 
 
@@ -320,6 +339,8 @@ def patched(name: str) -> Iterator[None]:
         transfer_module.surrogate_view = VIEWS[name]  # type: ignore[assignment]
     if name in LOSSES:
         TransferAttack._loss_of = LOSSES[name]  # type: ignore[method-assign]
+    if name in STAGES:
+        TransferAttack._inputs = STAGES[name]  # type: ignore[method-assign]
     if name in BUDGETS:
         TransferAttack._budget = BUDGETS[name]  # type: ignore[method-assign]
     if name in INPUTS:
@@ -336,6 +357,7 @@ def patched(name: str) -> Iterator[None]:
         _MIXERS.clear()
         TransferAttack._begin = _shipped_begin  # type: ignore[method-assign]
         TransferAttack._budget = _shipped_budget  # type: ignore[method-assign]
+        TransferAttack._inputs = _shipped_inputs  # type: ignore[method-assign]
         transfer_lockstep.forward_surrogates = _shipped_forward
         lite.MBConvBlock.forward = shipped_block  # type: ignore[method-assign]
         transfer_module.surrogate_view = shipped_view
