@@ -25,6 +25,13 @@ budget). Each variant patches one piece of the loop for its own attacks only:
 - endcrop20 / endcrop50: the last 20 (50) of the 150 iterations show each surrogate only its standard
   centre crop, without input diversity: Lite2 is fooled only where both surrogates are
   (bench/quiet_failures.py), so the end of the run secures the surrogates' own view;
+- endwide50: the opposite of endcrop50: the last 50 iterations with wider views (random
+  crops with probability 0.5 down to 10% of the area, zoom up to 1.4) than the default's;
+- rot10: with probability 0.5 each view is rotated by U(-10, 10) degrees about its centre
+  (bilinear, the corners reflected): a geometric view the judge never applies, for noise
+  that survives resampling on another grid;
+- flip: with probability 0.5 each view is mirrored left-right (the models were trained
+  with flips);
 - cfm: Clean Feature Mixup (Byun et al. 2023): the clean photo's features are recorded
   once (each surrogate's standard view); in every attack pass each convolution / linear
   layer whose output is at most 1/4 of the input's width mixes, with probability 0.1,
@@ -56,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -300,7 +308,23 @@ def end_on_crops_inputs(last: int):
     return inputs
 
 
-STAGES = {"endcrop20": end_on_crops_inputs(20), "endcrop50": end_on_crops_inputs(50)}
+def end_wide_inputs(last: int):
+    def inputs(self, x_adv, gen, source):
+        self._screen_calls = getattr(self, "_screen_calls", 0) + 1
+        if self._screen_calls <= self.config.iterations - last:
+            return _shipped_inputs(self, x_adv, gen, source)
+        cfg = self.config
+        out = []
+        for m in self.surrogates:
+            view = transfer_views.surrogate_view(x_adv, m, cfg.p_full, 0.5, 0.1, 1.4, gen)
+            inp = normalise(transfer_module.diverse_input(view, cfg.diversity, gen, cfg.di_scale), m.spec)
+            out.append(SurrogateInput(inp, None))
+        return out
+    return inputs
+
+
+STAGES = {"endcrop20": end_on_crops_inputs(20), "endcrop50": end_on_crops_inputs(50),
+          "endwide50": end_wide_inputs(50)}
 
 
 BUDGETS = {"smooth8": smooth_field_budget(8), "smooth16": smooth_field_budget(16)}
@@ -308,7 +332,26 @@ _shipped_budget = TransferAttack._budget
 
 
 BLOCKS = {"sgm05": block_forward(branch_grad=0.5), "linbp4": block_forward(linear_from_stage=4)}
-VIEWS = {"zfield": field_keeping_view}
+_shipped_view = transfer_views.surrogate_view
+
+
+def rotated_view(x, m, p_full, p_rrc, min_area, zoom_max, gen):
+    view = _shipped_view(x, m, p_full, p_rrc, min_area, zoom_max, gen)
+    if float(torch.rand(1, generator=gen)) >= 0.5:
+        return view
+    angle = math.radians(float(torch.empty(1).uniform_(-10, 10, generator=gen)))
+    c, s_ = math.cos(angle), math.sin(angle)
+    theta = torch.tensor([[c, -s_, 0.0], [s_, c, 0.0]], dtype=view.dtype, device=view.device).unsqueeze(0)
+    grid = F.affine_grid(theta, list(view.shape), align_corners=False)
+    return F.grid_sample(view, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def flipped_view(x, m, p_full, p_rrc, min_area, zoom_max, gen):
+    view = _shipped_view(x, m, p_full, p_rrc, min_area, zoom_max, gen)
+    return view.flip(-1) if float(torch.rand(1, generator=gen)) < 0.5 else view
+
+
+VIEWS = {"zfield": field_keeping_view, "rot10": rotated_view, "flip": flipped_view}
 def capped_margin_loss_of(self, outputs, terms, source=-1):
     loss, class_loss, centroid_loss, progress = _shipped_loss_of(self, outputs, terms, source)
     capped = sum(-target_margin(o.logits, self.target).clamp(max=10.0).sum() for o in outputs) / len(outputs)
