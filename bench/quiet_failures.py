@@ -21,7 +21,7 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quiet_pairs import IMAGES  # noqa: E402
+from quiet_pairs import IMAGES, all_files  # noqa: E402
 
 
 def texture(path: Path) -> float:
@@ -40,7 +40,7 @@ def main() -> None:
     surr = np.array([r["surrogates_ok"] for r in rows])
     print(f"{len(rows)} pairs: surrogates fooled on {surr.sum()}; Lite2 crop {crop.sum()} "
           f"({(crop & surr).sum()} of them where the surrogates were, {(crop & ~surr).sum()} where they were not)")
-    files = {p.name: p for p in args.images.rglob("*") if p.is_file()}
+    files = {p.name: p for p in all_files(args.images)}
     tex = np.array([texture(files[r["file"]]) for r in rows])
     bins = np.digitize(tex, np.quantile(tex, [0.25, 0.5, 0.75]))
     for b, name in enumerate(("flattest", "second", "third", "most textured")):

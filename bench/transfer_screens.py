@@ -91,12 +91,11 @@ from guiapp.core.attacks import transfer as transfer_module  # noqa: E402
 from guiapp.core.attacks.centroid_terms import centroid_folder, surrogate_centroids  # noqa: E402
 from guiapp.core.attacks.noise_budget import PerceptualBudget  # noqa: E402
 from guiapp.core.attacks.transfer import TransferAttack, load_surrogates  # noqa: E402
-from guiapp.core.attacks.transfer_lockstep import SurrogateInput  # noqa: E402
 from guiapp.core.attacks.transfer_ops import target_margin  # noqa: E402
 from guiapp.core.imageio import load_image  # noqa: E402
 from guiapp.core.models import efficientnet_lite as lite  # noqa: E402
 from guiapp.core.models import load_model  # noqa: E402
-from guiapp.core.preprocess import PreprocessSpec, normalise, to_model_crop  # noqa: E402
+from guiapp.core.preprocess import PreprocessSpec, to_model_crop  # noqa: E402
 
 
 class StraightReLU6(torch.autograd.Function):
@@ -275,6 +274,8 @@ class SmoothFieldBudget(PerceptualBudget):
         return F.interpolate(self.field, size=self.size, mode="bilinear", align_corners=False)
 
     def adversarial(self, x, z):
+        # (x + z) + field, not x + (z + field): the order the stored rows were made with
+        # (PerceptualBudget.adversarial's clamp, the sum rounded differently).
         raw = x + z + self._up()
         return raw + (raw.clamp(0, 1) - raw).detach()
 
@@ -299,32 +300,27 @@ def smooth_field_budget(cell: int):
 _shipped_inputs = TransferAttack._inputs
 
 
-def end_on_crops_inputs(last: int):
+def late_phase(last: int, **changes):
+    """TransferAttack._inputs, but the last `last` iterations draw their views with these
+    TransferConfig fields changed (the attack's config is swapped for those calls only)."""
+
     def inputs(self, x_adv, gen, source):
         self._screen_calls = getattr(self, "_screen_calls", 0) + 1
         if self._screen_calls <= self.config.iterations - last:
             return _shipped_inputs(self, x_adv, gen, source)
-        return [SurrogateInput(normalise(to_model_crop(x_adv, m.spec), m.spec), None) for m in self.surrogates]
-    return inputs
-
-
-def end_wide_inputs(last: int):
-    def inputs(self, x_adv, gen, source):
-        self._screen_calls = getattr(self, "_screen_calls", 0) + 1
-        if self._screen_calls <= self.config.iterations - last:
+        shipped = self.config
+        self.config = replace(shipped, **changes)
+        try:
             return _shipped_inputs(self, x_adv, gen, source)
-        cfg = self.config
-        out = []
-        for m in self.surrogates:
-            view = transfer_views.surrogate_view(x_adv, m, cfg.p_full, 0.5, 0.1, 1.4, gen)
-            inp = normalise(transfer_module.diverse_input(view, cfg.diversity, gen, cfg.di_scale), m.spec)
-            out.append(SurrogateInput(inp, None))
-        return out
+        finally:
+            self.config = shipped
     return inputs
 
 
-STAGES = {"endcrop20": end_on_crops_inputs(20), "endcrop50": end_on_crops_inputs(50),
-          "endwide50": end_wide_inputs(50)}
+# The standard centre crop only: no whole-photo or random views, no zoom, no DI.
+CROPS_ONLY = {"p_full": 0.0, "p_rrc": 0.0, "zoom_max": 1.0, "diversity": 0.0}
+STAGES = {"endcrop20": late_phase(20, **CROPS_ONLY), "endcrop50": late_phase(50, **CROPS_ONLY),
+          "endwide50": late_phase(50, p_rrc=0.5, rrc_min_area=0.1, zoom_max=1.4)}
 
 
 BUDGETS = {"smooth8": smooth_field_budget(8), "smooth16": smooth_field_budget(16)}

@@ -385,7 +385,7 @@ def test_sigkill_loses_only_images_in_flight(tmp_path, capsys):
     for name, stamp in stamps.items():  # none redone
         assert journal.count(name) == 1
         assert (out / Path(name).with_suffix(".png")).stat().st_mtime_ns == stamp
-    for _, row in _rows(out).items():  # the report says what the files on disk carry
+    for row in _rows(out).values():  # the report says what the files on disk carry
         meta = read_png_metadata(out / row["output"])
         assert row["status"] == "ok" and meta["target"] == "1 goldfish"
     assert not list(out.glob(".*.tmp"))

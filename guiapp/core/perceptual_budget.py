@@ -38,7 +38,6 @@ SAMPLE_PIXELS = 1_000_000  # larger photos: the search looks at tiles adding up 
 TILE = 256
 
 
-
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of (N, C, H, W) over +-4 sigma, edges mirrored (as torch's
     "reflect" padding). scipy's 1-D correlation in float64: 10x faster on a CPU than a
