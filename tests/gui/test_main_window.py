@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from window_steps import keep_live_lines
 from window_steps import open_image as _open
 
 from guiapp.core.predict import classify_pil
@@ -463,7 +464,7 @@ def test_mode_choice_and_a_form_generated_from_the_options(qtbot, window):
 
 
 @pytest.mark.slow
-def test_transfer_mode_shows_surrogates_and_judges_verdicts(qtbot, window):
+def test_transfer_mode_shows_surrogates_and_judges_verdicts(qtbot, window, monkeypatch):
     form = window.form
     _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
     window.target_combo.set_target(1)
@@ -471,15 +472,14 @@ def test_transfer_mode_shows_surrogates_and_judges_verdicts(qtbot, window):
     form.field("iterations").setValue(3)
     form.field("surrogates").set_checked(["efficientnet-lite0"])
     form.judges.set_checked(["efficientnet-lite1"])
-    seen = []
+    shown = keep_live_lines(monkeypatch, window)
     with qtbot.waitSignal(window.judges_done, timeout=180000) as judged:
         with qtbot.waitSignal(window.attack_finished, timeout=180000) as blocker:
             window.start_attack()
-            qtbot.waitUntil(lambda: seen.append(window.live_label.text()) or "step" in window.live_label.text(),
-                            timeout=120000)
     result = blocker.args[0]
     assert not result.cancelled and result.steps >= 1
-    assert "transfer on efficientnet-lite0" in seen[-1]
+    seen = [text for text, _ in shown if text]  # a 3-step run may end before a step is shown
+    assert seen and "transfer on efficientnet-lite0" in seen[-1], shown
     assert "crafted on efficientnet-lite0" in window.result_label.text()
     (name, top, conf, hit), = judged.args[0]
     assert name == "efficientnet-lite1" and 0 <= conf <= 1 and hit == (top == "goldfish")
