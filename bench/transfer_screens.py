@@ -46,7 +46,15 @@ budget). Each variant patches one piece of the loop for its own attacks only:
   must work in a neighbourhood of the photo, not at one point;
 - views2: every surrogate sees two independent views per iteration (the ensemble lists
   each model twice; the losses are averaged): a less noisy gradient at twice the passes,
-  to tell whether the gradient's variance limits the default.
+  to tell whether the gradient's variance limits the default;
+- ws93 / ws85: weight scaling (the "WS" of SASD-WS, Wu et al. 2024): every convolution's
+  weights times 0.93 (0.85) in the surrogates the attack crafts on. Our surrogates have
+  their batch norms folded into the convolutions, so scaling the folded weights and not
+  their biases is exactly the paper's scaling of the weights before an eval-mode batch
+  norm. The surrogates' verdict on the result is the unscaled models'.
+- sasd: the surrogates fine-tuned with SAM (bench/sasd_finetune.py, weights from
+  --sasd-dir: lite0.pt, lite1.pt); the verdict is the shipped models'. The centroids stay
+  the shipped ones (the fine-tuned features moved little: 96% top-1 agreement).
 
     python bench/transfer_screens.py --n 24 --variants a,sgm05,linbp4 --out OUT.jsonl
     python bench/transfer_screens.py --n 24 --variants srcsup --out OUT2.jsonl   # "a" rows from OUT.jsonl
@@ -365,7 +373,10 @@ LOSSES = {"srcsup": source_suppressing_loss_of, "cap10": capped_margin_loss_of, 
 MIXUPS = {"cfm": False, "ftm": True}  # name -> with feature tuning
 INPUTS = {"vnoise": noisy_diverse_input}
 COPIES = {"views2": 2}  # name -> views per surrogate and iteration
-VARIANTS = ("a", *BLOCKS, *VIEWS, *LOSSES, *MIXUPS, *INPUTS, *COPIES, *BUDGETS, *STAGES)
+WEIGHT_SCALES = {"ws93": 0.93, "ws85": 0.85}
+FINE_TUNED = {"sasd": Path(__file__).resolve().parent / "out" / "sasd"}  # name -> folder of weights (--sasd-dir)
+VARIANTS = ("a", *BLOCKS, *VIEWS, *LOSSES, *MIXUPS, *INPUTS, *COPIES, *BUDGETS, *STAGES, *WEIGHT_SCALES,
+            *FINE_TUNED)
 _SURROGATES: list = []  # set in main: the models the mixers hook
 
 
@@ -384,6 +395,20 @@ def patched(name: str) -> Iterator[None]:
         TransferAttack._budget = BUDGETS[name]  # type: ignore[method-assign]
     if name in INPUTS:
         transfer_module.diverse_input = INPUTS[name]  # type: ignore[assignment]
+    scaled = [mod.weight for m in _SURROGATES for net in (m.feature_net, m.head_net) for mod in net.modules()
+              if isinstance(mod, nn.Conv2d)]
+    scaled = list({id(w): w for w in scaled}.values()) if name in WEIGHT_SCALES else []
+    shipped_weights = [w.detach().clone() for w in scaled]
+    with torch.no_grad():
+        for weight in scaled:
+            weight.mul_(WEIGHT_SCALES[name])
+    shipped_states = [(m, {k: v.clone() for k, v in m.feature_net.state_dict().items()},
+                       {k: v.clone() for k, v in m.head_net.state_dict().items()})
+                      for m in _SURROGATES] if name in FINE_TUNED else []
+    for m, _, _ in shipped_states:
+        tuned = torch.load(FINE_TUNED[name] / f"{m.name.removeprefix('efficientnet-')}.pt")
+        m.feature_net.load_state_dict({k: v for k, v in tuned.items() if not k.startswith("head.")})
+        m.head_net.load_state_dict({k.removeprefix("head."): v for k, v in tuned.items() if k.startswith("head.")})
     if name in MIXUPS:
         _MIXERS[:] = [FeatureMixer(m, tuning=MIXUPS[name]) for m in _SURROGATES]
         TransferAttack._begin = mixing_begin  # type: ignore[method-assign]
@@ -391,6 +416,12 @@ def patched(name: str) -> Iterator[None]:
     try:
         yield
     finally:
+        with torch.no_grad():
+            for weight, shipped in zip(scaled, shipped_weights, strict=True):
+                weight.copy_(shipped)
+        for m, features, head in shipped_states:
+            m.feature_net.load_state_dict(features)
+            m.head_net.load_state_dict(head)
         for mixer in _MIXERS:
             mixer.remove()
         _MIXERS.clear()
@@ -436,7 +467,9 @@ def main() -> None:
     ap.add_argument("--variants", default="a,sgm05", help=f"comma list of: {', '.join(VARIANTS)}")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--base", type=Path, default=None, help="rows with the 'a' results (default: --out)")
+    ap.add_argument("--sasd-dir", type=Path, default=FINE_TUNED["sasd"], help="the sasd variant's weights")
     args = ap.parse_args()
+    FINE_TUNED["sasd"] = args.sasd_dir
     names = args.variants.split(",")
     unknown = {n for n in names if not n.startswith("cfg:")} - set(VARIANTS)
     if unknown:
@@ -469,8 +502,10 @@ def main() -> None:
                     cpu = time.process_time()
                     for _ in attack.steps():
                         pass
-                    row[name] = {"cpu_seconds": time.process_time() - cpu,
-                                 **judge(judge_model, surrogates, img, attack.result.adversarial, target)}
+                    cpu = time.process_time() - cpu
+                # judged outside the patch: the surrogates' verdict is the shipped models'
+                row[name] = {"cpu_seconds": cpu, **judge(judge_model, surrogates, img, attack.result.adversarial,
+                                                         target)}
             fh.write(json.dumps(row) + "\n")
             fh.flush()
             done[path.name] = row
