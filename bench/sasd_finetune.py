@@ -37,7 +37,7 @@ from quiet_pairs import all_files, half_pairs  # noqa: E402
 from guiapp.core.attacks import make_config  # noqa: E402
 from guiapp.core.attacks.transfer import load_surrogates  # noqa: E402
 from guiapp.core.imageio import load_image  # noqa: E402
-from guiapp.core.preprocess import PreprocessSpec, to_model_crop  # noqa: E402
+from guiapp.core.preprocess import to_model_crop  # noqa: E402
 
 
 def photo(path: Path, short: int) -> torch.Tensor:
@@ -86,8 +86,7 @@ def main() -> None:
     print(f"{args.model}: {len(train)} training photos, {len(check)} held out", flush=True)
     photos = [photo(p, spec.resize) for p, _ in train]
     labels = torch.tensor([i for _, i in train])
-    std = PreprocessSpec(spec.resize, spec.crop, spec.mean, spec.std)
-    check_x = torch.cat([to_model_crop(photo(p, spec.resize), std) for p, _ in check])
+    check_x = torch.cat([to_model_crop(photo(p, spec.resize), spec) for p, _ in check])
     check_y = torch.tensor([i for _, i in check])
     with torch.no_grad():
         check_teacher = teacher.logits(check_x).argmax(-1)
@@ -95,8 +94,6 @@ def main() -> None:
                    for p in net.parameters()}.values())
     for p in params:
         p.requires_grad_(True)
-    for p in teacher.feature_net.parameters():
-        p.requires_grad_(False)
     gen = torch.Generator().manual_seed(0)
     rng = np.random.default_rng(0)
 

@@ -47,8 +47,8 @@ budget). Each variant patches one piece of the loop for its own attacks only:
 - views2: every surrogate sees two independent views per iteration (the ensemble lists
   each model twice; the losses are averaged): a less noisy gradient at twice the passes,
   to tell whether the gradient's variance limits the default;
-- ws93 / ws85: weight scaling (the "WS" of SASD-WS, Wu et al. 2024): every convolution's
-  weights times 0.93 (0.85) in the surrogates the attack crafts on. Our surrogates have
+- ws93: weight scaling (the "WS" of SASD-WS, Wu et al. 2024): every convolution's
+  weights times 0.93 in the surrogates the attack crafts on. Our surrogates have
   their batch norms folded into the convolutions, so scaling the folded weights and not
   their biases is exactly the paper's scaling of the weights before an eval-mode batch
   norm. The surrogates' verdict on the result is the unscaled models'.
@@ -71,6 +71,7 @@ run over processes. The summary (paired wins and losses against "a", from this f
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -374,11 +375,31 @@ LOSSES = {"srcsup": source_suppressing_loss_of, "cap10": capped_margin_loss_of, 
 MIXUPS = {"cfm": False, "ftm": True}  # name -> with feature tuning
 INPUTS = {"vnoise": noisy_diverse_input}
 COPIES = {"views2": 2}  # name -> views per surrogate and iteration
-WEIGHT_SCALES = {"ws93": 0.93, "ws85": 0.85}
+WEIGHT_SCALES = {"ws93": 0.93}
 FINE_TUNED = {"sasd": Path(__file__).resolve().parent / "out" / "sasd"}  # name -> folder of weights (--sasd-dir)
 VARIANTS = ("a", *BLOCKS, *VIEWS, *LOSSES, *MIXUPS, *INPUTS, *COPIES, *BUDGETS, *STAGES, *WEIGHT_SCALES,
             *FINE_TUNED)
 _SURROGATES: list = []  # set in main: the models the mixers hook
+
+
+@functools.cache
+def fine_tuned(folder: Path, model_name: str) -> dict[str, torch.Tensor]:
+    """bench/sasd_finetune.py's weights for a surrogate (read once per run)."""
+    return torch.load(folder / f"{model_name.removeprefix('efficientnet-')}.pt")
+
+
+def change_weights(name: str, m) -> None:
+    """The variant's weights in surrogate m, in place: scaled convolutions or fine-tuned."""
+    if name in WEIGHT_SCALES:
+        convs = {id(mod): mod for net in (m.feature_net, m.head_net) for mod in net.modules()
+                 if isinstance(mod, nn.Conv2d)}
+        with torch.no_grad():
+            for mod in convs.values():
+                mod.weight.mul_(WEIGHT_SCALES[name])
+        return
+    tuned = fine_tuned(FINE_TUNED[name], m.name)
+    m.feature_net.load_state_dict({k: v for k, v in tuned.items() if not k.startswith("head.")})
+    m.head_net.load_state_dict({k.removeprefix("head."): v for k, v in tuned.items() if k.startswith("head.")})
 
 
 @contextmanager
@@ -396,20 +417,11 @@ def patched(name: str) -> Iterator[None]:
         TransferAttack._budget = BUDGETS[name]  # type: ignore[method-assign]
     if name in INPUTS:
         transfer_module.diverse_input = INPUTS[name]  # type: ignore[assignment]
-    scaled = [mod.weight for m in _SURROGATES for net in (m.feature_net, m.head_net) for mod in net.modules()
-              if isinstance(mod, nn.Conv2d)]
-    scaled = list({id(w): w for w in scaled}.values()) if name in WEIGHT_SCALES else []
-    shipped_weights = [w.detach().clone() for w in scaled]
-    with torch.no_grad():
-        for weight in scaled:
-            weight.mul_(WEIGHT_SCALES[name])
     shipped_states = [(m, {k: v.clone() for k, v in m.feature_net.state_dict().items()},
                        {k: v.clone() for k, v in m.head_net.state_dict().items()})
-                      for m in _SURROGATES] if name in FINE_TUNED else []
+                      for m in _SURROGATES] if name in WEIGHT_SCALES or name in FINE_TUNED else []
     for m, _, _ in shipped_states:
-        tuned = torch.load(FINE_TUNED[name] / f"{m.name.removeprefix('efficientnet-')}.pt")
-        m.feature_net.load_state_dict({k: v for k, v in tuned.items() if not k.startswith("head.")})
-        m.head_net.load_state_dict({k.removeprefix("head."): v for k, v in tuned.items() if k.startswith("head.")})
+        change_weights(name, m)
     if name in MIXUPS:
         _MIXERS[:] = [FeatureMixer(m, tuning=MIXUPS[name]) for m in _SURROGATES]
         TransferAttack._begin = mixing_begin  # type: ignore[method-assign]
@@ -417,9 +429,6 @@ def patched(name: str) -> Iterator[None]:
     try:
         yield
     finally:
-        with torch.no_grad():
-            for weight, shipped in zip(scaled, shipped_weights, strict=True):
-                weight.copy_(shipped)
         for m, features, head in shipped_states:
             m.feature_net.load_state_dict(features)
             m.head_net.load_state_dict(head)
