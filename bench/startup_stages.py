@@ -3,7 +3,8 @@
     python bench/startup_stages.py
 
 The window's own modules (what it needs to show itself), then each module the start-up
-worker imports (guiapp.gui.startup.ENGINE_MODULES), the model, the image, its first
+worker imports (guiapp.gui.startup.ENGINE_MODULES), the two the GUI thread imports
+after it (pyqtgraph, the studio), the model, the image, its first
 classification; and, for comparison, two imports the app no longer does at start-up
 (scipy.ndimage: only for SSIM; torchvision.models: the model list used it to name weight
 files). Run it a few times: the first import after a reboot reads from disk.
@@ -32,7 +33,9 @@ def main() -> None:
     from guiapp.gui.startup import ENGINE_MODULES
 
     for module, _ in ENGINE_MODULES:
-        stage(f"import {module}", lambda module=module: importlib.import_module(module))
+        stage(f"import {module} (worker thread)", lambda module=module: importlib.import_module(module))
+    for module in ("pyqtgraph", "guiapp.gui.studio"):
+        stage(f"import {module} (GUI thread)", lambda module=module: importlib.import_module(module))
     stage("(scipy.ndimage: now only when SSIM is computed)", lambda: importlib.import_module("scipy.ndimage"))
     from guiapp.core.imageio import load_image
     from guiapp.core.models import load_model

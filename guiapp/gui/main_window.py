@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar
 
 from . import menus, window_state
 from .jobs import Jobs
-from .startup import ImportWorker, StartupPanel, import_engine, trace
+from .startup import PREPARING, ImportWorker, StartupPanel, import_engine, trace
 
 if TYPE_CHECKING:
     from ..core.imageio import LoadedImage
@@ -111,6 +111,10 @@ class MainWindow(QMainWindow):
         self.startup.set_detail(message.split("\n\n")[0])
 
     def _build_studio(self) -> None:
+        if self.startup is not None:
+            self.startup.show_stage(PREPARING)
+            self.startup.repaint()  # now: the imports below hold the GUI thread for a moment
+        # On the GUI thread, never in the import worker: pyqtgraph creates Qt types (startup.py).
         from ..core.threads import apply_threads
         from . import dialogs, studio
 

@@ -4,8 +4,15 @@
 the engine (4-8 s), torchvision for the model list (3-7 s, now avoided: model_list.py),
 then the model. The window now appears within a second with this panel in its centre,
 which names each stage as it runs; the engine is imported in a worker thread
-(`import_engine`), then the window builds its studio, loads the model and opens the image
-in the background (Start is enabled once both are ready).
+(`import_engine`), then the window imports its plotting modules and builds its studio on
+the GUI thread, loads the model and opens the image in the background (Start is enabled
+once both are ready).
+
+Only modules that never touch Qt are imported in the worker. pyqtgraph and the studio
+create Qt classes and enums as they import, and PySide6 builds those lazily, not safely
+from two threads at once: importing pyqtgraph in the worker while the window painted
+crashed a fresh checkout's test run with a segmentation fault. They cost ~0.1-0.3 s on
+the GUI thread (bench/startup_stages.py).
 
 This module, like main_window, menus, jobs and workers, imports nothing from the engine,
 torch or pyqtgraph at import time. `GUIAPP_STARTUP_TRACE=1` prints each milestone with
@@ -25,13 +32,15 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 from .workers import Worker
 
 # What the worker imports, heaviest first; each name is a stage the panel can name.
+# Nothing here may import Qt (see the module's docstring).
 ENGINE_MODULES = (
     ("torch", "Loading PyTorch"),
     ("guiapp.core.pipeline", "Loading the attack engine"),
-    ("pyqtgraph", "Loading the plotting library"),
-    ("guiapp.gui.studio", "Preparing the window"),
 )
-STAGES = ("Starting", *(text for _, text in ENGINE_MODULES), "Loading the model", "Opening the image", "Ready")
+# The stage in which the GUI thread imports the plots and the studio, then builds it.
+PREPARING = "Preparing the window"
+STAGES = ("Starting", *(text for _, text in ENGINE_MODULES), PREPARING, "Loading the model", "Opening the image",
+          "Ready")
 
 
 def trace(event: str) -> None:
@@ -41,8 +50,8 @@ def trace(event: str) -> None:
 
 
 def import_engine(report=None) -> float:
-    """Import torch, the engine and the window's heavy modules (in a worker thread);
-    `report(text)` names each stage before it starts. Returns the seconds it took."""
+    """Import torch and the engine (in a worker thread); `report(text)` names each stage
+    before it starts. Returns the seconds it took."""
     start = time.perf_counter()
     for module, text in ENGINE_MODULES:
         if report is not None:

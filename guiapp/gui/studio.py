@@ -1,9 +1,10 @@
 """The studio: the window's working parts, built once the engine is imported.
 
 main_window.MainWindow shows itself before torch and the engine are imported (see
-startup.py); this module imports them (startup.import_engine imports it in a worker
-thread), then `build(win)` creates the widgets (window_layout), the controllers (the
-attack, the run report, the insights) and wires their signals to the window.
+startup.py); once a worker has imported the engine, the window imports this module on
+the GUI thread (it brings pyqtgraph, never to be imported in a worker thread), then
+`build(win)` creates the widgets (window_layout), the controllers (the attack, the run
+report, the insights) and wires their signals to the window.
 """
 
 from __future__ import annotations

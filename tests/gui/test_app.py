@@ -184,6 +184,22 @@ def test_the_window_module_imports_no_engine():
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]"
 
+def test_the_import_worker_brings_in_nothing_that_touches_qt():
+    # PySide6 builds Qt types lazily and not safely from two threads: pyqtgraph imported in the
+    # start-up worker while the window painted crashed a fresh checkout's run (segfault in
+    # pyqtgraph/Qt/__init__). The worker imports only what never touches Qt; the GUI thread
+    # imports the plots and the studio.
+    import subprocess
+    import sys
+
+    code = ("import sys, guiapp.gui.startup as s; before = set(sys.modules); s.import_engine(); "
+            "print(sorted(m for m in set(sys.modules) - before "
+            "if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph') or m.startswith('guiapp.gui'))); "
+            "print('torch' in sys.modules and 'guiapp.core.pipeline' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.split() == ["[]", "True"]  # nothing Qt, and the engine is in
+
 
 def test_guiapp_shows_the_window_before_the_engine_and_names_each_stage(qtbot, settings):
     # `guiapp IMAGE`: the window is up with the start-up panel before the studio exists; the
