@@ -209,7 +209,9 @@ class MainWindow(QMainWindow):
         self.subject.open_dialog()
 
     def open_image(self, path: str | Path) -> None:
-        path = Path(path)
+        # Absolute from here on: the recent list and the last folder outlive this working
+        # directory (`guiapp photos/cat.jpg` run from elsewhere later must still find it).
+        path = Path(path).expanduser().absolute()
         if not self.built:  # opened once the studio is (guiapp IMAGE, a drop or a recent file meanwhile)
             self._pending_image = path
             if self.startup is not None:

@@ -51,6 +51,20 @@ def test_guiapp_with_an_image_becomes_ready(qtbot, settings):
     assert "loading" not in window.status_model.text()
 
 
+def test_a_relative_path_is_remembered_absolute(qtbot, settings, monkeypatch, tmp_path):
+    # `cd project && guiapp resources/samples/coffee.jpg`: Open recent and the file dialog's
+    # folder must still work when the app is started from another folder later.
+    monkeypatch.chdir(SAMPLES.parent)
+    window = app.create_window(["samples/coffee.jpg", "--device", "cpu"], settings=settings)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.recent_files() != [], timeout=60000)
+    assert window.recent_files()[0] == str(SAMPLES / "coffee.jpg")
+    assert settings.value("last_dir") == str(SAMPLES)
+    monkeypatch.chdir(tmp_path)
+    window.recent_menu.actions()[0].trigger()
+    qtbot.waitUntil(lambda: window.pred_original.top_name() == "espresso", timeout=60000)
+
+
 def test_recent_file_opened_before_the_model_is_ready(qtbot, settings):
     from guiapp.gui.main_window import MainWindow
 
