@@ -2,8 +2,9 @@
 
 - `crop_rect`: the square of the original image the model classifies. The standard
   preprocessing resizes the short side (to 256 for the 224-px models) and keeps the
-  centre crop, so nothing outside that square reaches the model, and the attack's
-  noise appears only inside it.
+  centre crop, so nothing outside that square reaches the model, and the white-box
+  attack's noise appears only inside it (the transfer mode's surrogates also see the
+  whole photo: its noise covers all of it).
 - `saliency`: a map over that crop of the evidence the model uses for a class, from the
   model's own layers: Grad-CAM (Selvaraju et al. 2017: the last convolution's
   activations weighted by the class score's mean gradient, rectified) or gradient x

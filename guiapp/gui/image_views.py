@@ -7,7 +7,8 @@ pyqtgraph's axis links with locked aspect ratios let views of different sizes co
 other, which shrank the image a little on every run. "Fit" (on open, on resize) scales the
 whole image into the views; zooming (wheel) or panning (drag) in any view leaves fit mode
 and moves all three. A dashed square on each view outlines the crop the model classifies
-(View > Model's crop): the noise appears only inside it.
+(View > Model's crop): the default mode's noise appears only inside it (the transfer
+mode's covers the whole photo).
 """
 
 from __future__ import annotations

@@ -100,7 +100,9 @@ class SaliencyPanel(QWidget):
                                "Gradient x input: which pixels change the class score most, times their value.")
         self.method.currentIndexChanged.connect(lambda _: self.method_changed.emit())
         self.note = QLabel("The model classifies only the centre square outlined (dashed) on the views above: "
-                           "the short side is resized and the centre cropped, so the noise appears only there. "
+                           "the short side is resized and the centre cropped. In the default mode the noise "
+                           "appears only there; the transfer mode covers the whole photo, because the models it "
+                           "must fool may see the photo differently. "
                            "Bright: where the model finds evidence for the class.")
         self.note.setWordWrap(True)
         self.captions = [QLabel("Original"), QLabel("Result")]

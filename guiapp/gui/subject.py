@@ -104,6 +104,8 @@ class Subject(QObject):
         win.plot.clear()
         win.pred_original.clearContents()
         win.pred_adversarial.clearContents()
+        if win.model is not None:  # drops a run's "(a surrogate of this run)" with its result
+            win.predictions.set_model_name(win.model.name)
         win.panel.clear_outcome()
         win.defences.reset()
         win.history.clear()

@@ -57,6 +57,11 @@ def test_presets_set_the_fields_run_and_are_remembered(qtbot, window, settings, 
     assert "PSNR" in line and "SSIM" in line and "CIEDE2000" in line and "HaarPSI" in line
     # 2 quiet iterations cannot reach a goldfish: the advice fits the quiet budget
     assert "Target not reached" in line and "lower Budget PSNR" in line and "loud preset" in line
+    # The table's model crafted this noise, and its heading says so until another image opens
+    assert window.predictions.title() == "Predictions of efficientnet-lite0 (a surrogate of this run)"
+    with qtbot.waitSignal(window.image_ready, timeout=30000):
+        window.open_image(SAMPLES / "chelsea_cat.jpg")
+    assert window.predictions.title() == "Predictions of efficientnet-lite0"
 
     form.set_mode("default")
     assert not box.isVisibleTo(window)  # the default mode has no presets
