@@ -22,7 +22,8 @@ def pick_device(requested: str | None = None) -> torch.device:
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu ({threads} thread{'' if threads == 1 else 's'})"
 
 
 PRECISIONS = ("auto", "float32", "bfloat16")

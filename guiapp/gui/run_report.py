@@ -32,6 +32,11 @@ def coloured(text: str, colour: str) -> str:
 
 def verdict(result: AttackResult, run: AttackRun | None = None) -> str:
     if result.success:
+        # Where the plot's dashed line is: a run may go on after it (refining, or the transfer
+        # mode's fixed number of iterations), and "in 150 steps" read as 150 steps to get there.
+        first = next((r.step for r in result.history if r.adversarial), result.steps)
+        if first < result.steps:
+            return f"{coloured('Target reached', GREEN)} at step {first} of {result.steps}"
         return f"{coloured('Target reached', GREEN)} in {result.steps} steps"
     advice = run.plan.strategy.advice(run.plan.config) if run is not None else "raise the budget or the step limit"
     return f"{coloured('Target not reached', RED)} in {result.steps} steps — {html.escape(advice)}"

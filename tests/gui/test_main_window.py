@@ -281,6 +281,8 @@ def test_result_line_says_what_is_measured(qtbot, window):
     text = window.result_label.text()
     assert "Target reached" in text and "PSNR" in text and "SSIM" in text
     assert "saved 8-bit image, efficientnet&#8209;lite0: goldfish" in text
+    first = next(r.step for r in result.history if r.adversarial)  # the plot's dashed line
+    assert (f"at step {first} of {result.steps}" if first < result.steps else f"in {result.steps} steps") in text
     assert "as saved" in window.predictions.adversarial_caption.text()
     assert "Live values" in window.live_label.toolTip() and "as saved" in window.live_label.toolTip()
 
@@ -570,3 +572,24 @@ def test_a_transfer_result_saved_from_the_window_is_the_one_the_cli_writes(qtbot
     assert conf == pytest.approx(cli_verdict["confidence"], abs=1e-6)
     # and the window's save line is the CLI's verification: the surrogate re-reads the file
     assert report["final_name"] in window.save_label.text()
+
+
+def test_the_verdict_names_the_step_that_reached_the_target():
+    # A run that goes on after its first hit (refining; the transfer mode's fixed iterations)
+    # said "Target reached in 150 steps" with the plot's first-hit line at 125.
+    import numpy as np
+
+    from guiapp.core.attacks.base import AttackResult, StepRecord
+    from guiapp.gui.run_report import verdict
+
+    def record(step, hit):
+        return StepRecord(step=step, phase="search", loss=1.0, class_loss=1.0, centroid_loss=0.0, target_conf=0.5,
+                          source_conf=0.1, top1=1, linf=3.0, psnr=45.0, adversarial=hit, best_psnr=45.0)
+
+    def result(hits):
+        return AttackResult(adversarial=np.zeros((2, 2, 3), np.uint8), success=True, cancelled=False,
+                            steps=len(hits), source=0, target=1, target_conf=0.5, top1=1, top1_conf=0.5,
+                            history=[record(i + 1, hit) for i, hit in enumerate(hits)])
+
+    assert "at step 2 of 4" in verdict(result([False, True, True, False]))
+    assert "in 3 steps" in verdict(result([False, False, True]))
