@@ -13,6 +13,7 @@ Both are computed off the GUI thread; the saliency maps only when their tab is s
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,25 @@ from .image_label import ImageLabel
 from .jobs import Jobs
 
 CHANNEL_COLOURS = ("#f28b82", "#81c995", "#8ab4f8")
+LABEL_SPACE_PX = 80  # a decade at least this tall also labels 2 and 5 times its power of ten
+
+
+class CountAxis(pg.AxisItem):
+    """The histogram's log axis. pyqtgraph labels every tick, 2..9 x 10^k included, and on a
+    panel a few hundred pixels tall those labels print over each other. Here only powers of
+    ten are labelled (and 2 and 5 times them where a decade has room); every tick stays."""
+
+    def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        strings = super().logTickStrings(values, scale, spacing)
+        low, high = self.range
+        per_decade = self.geometry().height() / max(high - low, 1e-9)
+        wanted = (1, 2, 5) if per_decade >= LABEL_SPACE_PX else (1,)
+        kept = []
+        for value, text in zip(values, strings, strict=True):  # value: log10 of the count
+            mantissa = 10 ** (value - math.floor(value + 1e-6))
+            kept.append(text if any(abs(mantissa - m) < 1e-3 for m in wanted) else "")
+        return kept
+
 
 
 def _captioned(label: QLabel, image: ImageLabel) -> QWidget:
@@ -50,7 +70,7 @@ class NoisePanel(QWidget):
                                     "bright = the full budget", least=80, most=4)
         self.channels = [ImageLabel(f"{name} channel: blue = lowered, grey = unchanged, red = raised", least=48,
                                     most=4) for name in CHANNELS]
-        self.histogram = pg.PlotWidget(background="#202124")
+        self.histogram = pg.PlotWidget(background="#202124", axisItems={"left": CountAxis("left")})
         self.histogram.setMinimumSize(160, 100)
         self.histogram.setLabel("bottom", "change (8-bit levels)")
         self.histogram.setLabel("left", "pixels")

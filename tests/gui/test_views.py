@@ -104,3 +104,22 @@ def test_zoom_in_one_view_moves_all_three(qtbot, window, photo_1600):
     for rect in rects[1:]:
         assert abs(rect.left() - rects[0].left()) <= 1 and abs(rect.width() - rects[0].width()) <= 1
     assert rects[0].width() > window.views.view_sizes()[0][0]  # zoomed in past the view's width
+
+
+def test_the_noise_histogram_labels_only_the_counts_it_has_room_for(qtbot):
+    # Found walking the app: pyqtgraph's log axis labelled 2..9 x 10^k too, and on the Noise
+    # tab ("6·10⁴ 4·10⁴...", "9·10² 8·10²...") they printed over each other.
+    import math
+
+    from PySide6.QtCore import QRectF
+
+    from guiapp.gui.insights import CountAxis
+
+    axis = CountAxis("left")
+    axis.setLogMode(False, True)
+    ticks = [math.log10(v) for v in (1e3, 2e3, 3e3, 5e3, 8e3, 1e4, 2e4, 5e4)]
+    axis.setRange(math.log10(700), math.log10(6e4))  # ~1.9 decades
+    axis.setGeometry(QRectF(0, 0, 40, 120))  # ~62 px a decade: powers of ten only
+    assert axis.tickStrings(ticks, 1, 1) == ["10³", "", "", "", "", "10⁴", "", ""]
+    axis.setGeometry(QRectF(0, 0, 40, 400))  # ~207 px a decade: 1, 2 and 5 times them
+    assert axis.tickStrings(ticks, 1, 1) == ["10³", "2·10³", "", "5·10³", "", "10⁴", "2·10⁴", "5·10⁴"]
