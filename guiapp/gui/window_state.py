@@ -16,6 +16,10 @@ from PySide6.QtCore import QPoint, QSettings, QSize
 from PySide6.QtGui import QGuiApplication
 
 DEFAULT_SIZE = QSize(1400, 880)
+# Below this the attack panel pushes Start out of sight and the plot's axis titles and the
+# predictions' columns collide (walked at 700x500 and 960x640); a smaller screen's free
+# area wins.
+MIN_SIZE = QSize(1024, 700)  # README: the window fits a 1024x700 screen
 DEFAULT_MODEL = "efficientnet-lite0"  # guiapp.core.models.DEFAULT_MODEL, without importing the engine
 MAX_RECENT = 8
 SPLITTERS = ("split", "hsplit", "bottom")  # attribute names of the window's splitters
@@ -33,6 +37,7 @@ def restore_geometry(win: Any) -> None:
     s: QSettings = win.settings
     screen = win.screen() or QGuiApplication.primaryScreen()
     free = screen.availableGeometry() if screen else None
+    win.setMinimumSize(MIN_SIZE.boundedTo(free.size()) if free else MIN_SIZE)
     size = s.value("window/size")
     if isinstance(size, QSize) and size.isValid():
         win.resize(size.boundedTo(free.size()) if free else size)

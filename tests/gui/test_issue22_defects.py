@@ -314,3 +314,18 @@ def test_closing_mid_batch_asks_first(qtbot, window, monkeypatch, tmp_path):
     assert asked == ["A batch is running."] and window.isVisible()
     dialog.worker = None
     dialog.close()
+
+
+def test_the_window_cannot_shrink_below_the_size_its_layout_fits(qtbot, window):
+    # Found walking the app: at 700x500 Start scrolled out of sight and the plot's axis titles
+    # and the predictions' columns collided. The floor is 1024x700 (README), or the screen's
+    # free area where that is smaller (the offscreen test screen is 800x800).
+    from PySide6.QtCore import QSize
+
+    from guiapp.gui.window_state import MIN_SIZE
+
+    free = window.screen().availableGeometry().size()
+    assert MIN_SIZE == QSize(1024, 700)
+    assert window.minimumSize() == MIN_SIZE.boundedTo(free)
+    window.resize(600, 400)
+    assert window.width() >= min(1024, free.width()) and window.height() >= min(700, free.height())
