@@ -58,6 +58,24 @@ def test_empty_or_garbage_files(model, tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"nope")
     with pytest.raises(CentroidError, match="not a guiapp centroid file"):
         load_centroids(tmp_path / "bad.npz", model)
+    # What damaged or foreign files raise is reported as the file's fault, and only that
+    # (an interrupted import once surfaced as "not a guiapp centroid file (module 'numpy'...)")
+    import zipfile
+
+    good = (Path(__file__).resolve().parents[1] / "centroids" / "efficientnet-lite0.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(good[: len(good) // 2])
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with zipfile.ZipFile(tmp_path / "garbage-member.npz", "w") as z:
+        z.writestr("meta.npy", b"garbage")
+    np.savez(tmp_path / "no-meta.npz", x=np.zeros(3))
+    np.savez(tmp_path / "meta-not-json.npz", meta=np.array("{not json"), class_index=np.zeros(3))
+    np.savez(tmp_path / "meta-a-list.npz", meta=np.array("[1, 2]"), class_index=np.zeros(3))
+    np.savez(tmp_path / "pickled.npz", meta=np.array([{"a": 1}], dtype=object), class_index=np.zeros(3))
+    np.savez(tmp_path / "layers-not-a-list.npz", meta=np.array('{"format": 2, "layers": 5}'), class_index=np.zeros(3))
+    for name in ("truncated", "empty", "garbage-member", "no-meta", "meta-not-json", "meta-a-list", "pickled",
+                 "layers-not-a-list"):
+        with pytest.raises(CentroidError, match="not a guiapp centroid file"):
+            load_centroids(tmp_path / f"{name}.npz", model)
 
 
 def test_centroid_term_pulls_features(built, model):

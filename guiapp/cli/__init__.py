@@ -9,15 +9,27 @@ from __future__ import annotations
 import os
 import sys
 
-import torch
-
-from ..core.errors import GuiappError
-from ..core.threads import apply_threads
-from .parser import build_parser
 from .text import one_line
 
 
 def main(argv: list[str] | None = None) -> int:
+    # torch, the engine and the parser (which imports the commands) are imported here, not
+    # at module level: the console script imports this module before calling main(), and a
+    # Ctrl-C during those ~2 s of imports printed a traceback instead of "interrupted".
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
+    import torch
+
+    from ..core.errors import GuiappError
+    from ..core.threads import apply_threads
+    from .parser import build_parser
+
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # a bad command line (one line, status 2), --help or --version (0)
@@ -47,6 +59,3 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"error: {one_line(exc.strerror or exc)}{where}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130

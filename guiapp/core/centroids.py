@@ -19,6 +19,7 @@ import re
 import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,8 +98,11 @@ def load_centroids(path: str | Path, model: Classifier) -> Centroids:
     """Load a centroid file and check it was built for exactly this model's weights."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
+        # Our own handle: np.load leaves its file open when the archive is damaged.
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
+            if not isinstance(meta, dict):
+                raise ValueError(f"its meta is {type(meta).__name__}, not a JSON object")
             class_index = data["class_index"].astype(np.int32)
             if meta.get("format", 1) == 1:
                 layers = {"head": data["centres"].astype(np.float32)}
@@ -106,7 +110,9 @@ def load_centroids(path: str | Path, model: Classifier) -> Centroids:
                 layers = {name: data[f"layer_{name}"].astype(np.float32) for name in meta["layers"]}
     except FileNotFoundError as exc:
         raise CentroidError(f"centroid file not found: {path}") from exc
-    except Exception as exc:
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        # What a wrong or damaged file raises; anything else (a broken numpy, an interrupted
+        # import) is not the file's fault and is not reported as if it were.
         raise CentroidError(f"{path} is not a guiapp centroid file ({exc})") from exc
     if meta.get("fingerprint") != model.fingerprint:
         raise CentroidError(
