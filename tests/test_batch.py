@@ -439,6 +439,16 @@ def test_targets_csv_and_random_targets(tree, model, tmp_path):
     csv_path.write_text("cat.jpg,crane\n")
     with pytest.raises(GuiappError, match="bad labels"):
         BatchRunner(inp, tmp_path / "o", model, TargetSpec(mapping=read_targets_csv(csv_path, inp)))
+    # Excel's encodings: UTF-16 with its BOM reads; Latin-1 is a one-line error, not a traceback
+    csv_path.write_text("path,label\ncat.jpg,goldfish\n", encoding="utf-16")
+    assert read_targets_csv(csv_path, inp) == {"cat.jpg": "goldfish"}
+    csv_path.write_bytes("café.jpg,goldfish\n".encode("latin-1"))
+    with pytest.raises(GuiappError, match="is not UTF-8 text .*CSV UTF-8"):
+        read_targets_csv(csv_path, inp)
+    # one image listed with two labels is refused (which one was meant?); the same label twice is not
+    csv_path.write_text("cat.jpg,goldfish\n./cat.jpg,goldfish\nnested/coffee.jpg,tench\ncat.jpg,tench\n")
+    with pytest.raises(GuiappError, match=r"t.csv:4: cat.jpg is listed twice, as 'goldfish' \(line 2\)"):
+        read_targets_csv(csv_path, inp)
     targets = {random_target(f"f{i}.jpg", 7, 5, 1000) for i in range(50)}
     assert 5 not in targets and len(targets) > 40
     assert random_target("a.jpg", 7, 5, 1000) == random_target("a.jpg", 7, 5, 1000)

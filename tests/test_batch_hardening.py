@@ -177,3 +177,15 @@ def test_lock_taken_just_before_its_file_is_deleted(tmp_path, monkeypatch):
         with pytest.raises(outdir.BatchLockedError):
             OutputLock(tmp_path).acquire()  # C is refused: B really holds the file that is there
     assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_a_targets_csv_in_latin_1_is_one_line_not_a_traceback(tmp_path, capsys):
+    # Found in a fault sweep: `batch --targets` with a Latin-1 (or BOM-less UTF-16) CSV
+    # printed a UnicodeDecodeError traceback.
+    inp = _folder(tmp_path / "in", 1)
+    targets = tmp_path / "targets.csv"
+    targets.write_bytes("img0.jpg,poisson rouge é\n".encode("latin-1"))
+    assert main(["batch", str(inp), "--out", str(tmp_path / "out"), "--targets", str(targets), *CPU]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: targets file") and "is not UTF-8 text" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

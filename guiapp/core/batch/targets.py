@@ -27,10 +27,18 @@ def read_targets_csv(path: str | Path, input_dir: Path) -> dict[str, str]:
     """`path,label` rows (header optional); paths relative to the input folder or absolute."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except OSError as exc:
         raise GuiappError(f"cannot read targets file {path}: {exc.strerror}") from exc
+    # UTF-8 (with or without Excel's BOM), or UTF-16 with its BOM (Excel's "Unicode text").
+    encoding = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise GuiappError(f"targets file {path} is not UTF-8 text (byte {exc.start}); "
+                          "save it as 'CSV UTF-8'") from exc
     mapping: dict[str, str] = {}
+    line_of: dict[str, int] = {}
     for n, row in enumerate(csv.reader(io.StringIO(text)), 1):
         if not row or not "".join(row).strip():
             continue
@@ -45,7 +53,11 @@ def read_targets_csv(path: str | Path, input_dir: Path) -> dict[str, str]:
                 p = p.resolve().relative_to(input_dir.resolve())
             except ValueError as exc:
                 raise GuiappError(f"{path}:{n}: {name} is not inside {input_dir}") from exc
-        mapping[p.as_posix()] = label
+        key = p.as_posix()
+        if key in mapping and mapping[key] != label:
+            raise GuiappError(f"{path}:{n}: {name} is listed twice, as {mapping[key]!r} "
+                              f"(line {line_of[key]}) and as {label!r}")
+        mapping[key], line_of[key] = label, n
     if not mapping:
         raise GuiappError(f"targets file {path} has no rows")
     return mapping
