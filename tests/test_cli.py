@@ -150,3 +150,20 @@ def test_ctrl_c_early_in_a_real_run_exits_130_in_one_line(cat_path):
     if proc.returncode == 0:
         pytest.skip("predict finished before the interrupt arrived")
     assert proc.returncode == 130 and "Traceback" not in err and err.strip().endswith("interrupted"), err
+
+
+@pytest.mark.parametrize("level", [0, 255])
+def test_a_black_or_white_image_gets_noise(tmp_path, capsys, level):
+    # Found in a fault sweep: torch's clamp passes no gradient at 0 and 1 themselves, so a
+    # pixel at exactly 0 or 255 never moved: a black or white photo came back unchanged
+    # ("L-inf 0/255 ... FAILED"), and a photo's blown highlights never carried noise.
+    import numpy as np
+    from PIL import Image
+
+    src, out = tmp_path / "flat.png", tmp_path / "flat_adv.png"
+    Image.new("RGB", (224, 224), (level,) * 3).save(src)
+    rc = main(["attack", str(src), "-t", "goldfish", "--steps", "30", "-o", str(out), "--json", "--device", "cpu"])
+    report = json.loads(capsys.readouterr().out)
+    changed = np.abs(np.asarray(Image.open(out), dtype=int) - level)
+    assert rc == 0 and report["success"] and report["final_name"] == "goldfish"
+    assert 0 < changed.max() <= 16 and (changed > 0).mean() > 0.1

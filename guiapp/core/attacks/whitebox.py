@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..centroids import Centroids, data_key, file_key, load_centroids, shipped_centroids
-from ..defences.eot import purified_views, round8
+from ..defences.eot import clamp01, purified_views, round8
 from ..defences.survival import SurvivalCheck
 from ..device import autocast_dtype
 from ..memory import MIB, Footprint
@@ -90,7 +90,7 @@ class TargetedAttack(AttackLoop):
         if not self.defences:
             return x_in
         spec = self.model.spec
-        v = round8(denormalise(x_in, spec).clamp(0, 1))  # a defender purifies the 8-bit crop
+        v = round8(clamp01(denormalise(x_in, spec)))  # a defender purifies the 8-bit crop
         anchors = None
         if self._check is not None:
             if self._check.slow and not self._check.anchors.pairs:
@@ -151,7 +151,7 @@ class TargetedAttack(AttackLoop):
         while step < cfg.max_steps and not self._cancel.is_set():
             step += 1
             delta = delta_of(noise)
-            x_adv = (x + delta).clamp(0, 1)
+            x_adv = clamp01(x + delta)  # (the projection below keeps x + delta in [0, 1] anyway)
             # Straight-through rounding: the forward pass sees the 8-bit image.
             x_q = x_adv + (torch.round(x_adv * 255) / 255 - x_adv).detach()
             logits, loss, class_loss, centroid_loss = self._losses(x_q, target_t, centres)

@@ -26,6 +26,13 @@ def round8(v: torch.Tensor) -> torch.Tensor:
     return v + (torch.round(v * 255) / 255 - v).detach()
 
 
+def clamp01(v: torch.Tensor) -> torch.Tensor:
+    """Clamped to [0, 1] with a straight-through gradient. torch's clamp passes no gradient
+    at the bounds themselves, so a pixel at exactly 0 or 255 would never move: a black or
+    white image got no noise at all, and a photo's blown highlights none either."""
+    return v + (v.clamp(0, 1) - v).detach()
+
+
 class Anchors:
     """The real slow purifiers' outputs on some views: defence label -> (input, output)."""
 
