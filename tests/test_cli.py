@@ -167,3 +167,26 @@ def test_a_black_or_white_image_gets_noise(tmp_path, capsys, level):
     changed = np.abs(np.asarray(Image.open(out), dtype=int) - level)
     assert rc == 0 and report["success"] and report["final_name"] == "goldfish"
     assert 0 < changed.max() <= 16 and (changed > 0).mean() > 0.1
+
+
+def test_help_names_every_numbers_bounds_and_default(capsys):
+    # Found in a fault sweep: serve's, batch's and centroids build's numbers showed neither,
+    # predict's --top and --json had no help at all, and --threads passed the parser's
+    # [1, 1024] only to be refused at 256 by the engine.
+    import re
+
+    def helped(*command):
+        assert main([*command, "--help"]) == 0
+        return re.sub(r"\s+", " ", capsys.readouterr().out)
+
+    serve = helped("serve")
+    assert "--max-queue MAX_QUEUE attacks waiting; beyond that 429 + Retry-After (in [0, 100000]; default 8)" in serve
+    assert "--attack-timeout ATTACK_TIMEOUT seconds before a running attack is stopped (in (0, 604800]; " in serve
+    assert "--threads N CPU threads per attack" in serve and "(in [1, 256])" in serve
+    predict = helped("predict")
+    assert "--top TOP how many classes to list per image (in [1, 1000]; default 5)" in predict
+    assert "--json print" in predict
+    assert "--k K KMeans centres per class (in [1, 100]; default 2)" in helped("centroids", "build")
+    assert "(default 16, in (0, 255])" in helped("attack")  # the attack's flags say both themselves, once
+    assert main(["predict", "x.png", "--threads", "257"]) == 2
+    assert "must be in [1, 256], not 257" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from .. import __version__
+from ..core.threads import MAX_THREADS
 from .attack_options import add_attack_args
 from .batch_commands import cmd_batch, cmd_batch_report
 from .commands import cmd_attack, cmd_centroids_build, cmd_labels, cmd_models, cmd_predict
@@ -18,14 +19,40 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="efficientnet-lite0", help="classifier (guiapp-cli models lists them)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--weights", type=Path, help="local state dict for the model (offline use)")
-    p.add_argument("--threads", type=int_in(1, 1024), default=None, metavar="N",
+    p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=None, metavar="N",
                    help="CPU threads per attack (default 1, or $GUIAPP_THREADS: one thread is as fast on a quiet "
                         "machine and several times faster on a busy one; a batch uses cores through --workers)")
+
+
+class BoundsHelpFormatter(argparse.HelpFormatter):
+    """--help names every number's bounds and default, where the help text does not already
+    (the attack's flags say both themselves: attack_options._help)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if text == argparse.SUPPRESS:
+            return text
+        extra = []
+        bounds = getattr(action.type, "bounds", None)
+        if bounds and bounds not in text and " in [" not in text:
+            extra.append(f"in {bounds}")
+        default = action.default
+        if (default is not None and default is not False and default != argparse.SUPPRESS
+                and not isinstance(default, list)
+                and "default" not in text and action.option_strings):
+            extra.append(f"default {default}")
+        if not extra:
+            return text
+        return f"{text} ({'; '.join(extra)})" if text else "; ".join(extra)
 
 
 class Parser(argparse.ArgumentParser):
     """argparse that reports a bad command line the way every other mistake is reported:
     one line on stderr and exit status 2 (not the whole usage text of `attack`'s 30 flags)."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("formatter_class", BoundsHelpFormatter)  # subcommands' parsers too
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
@@ -42,6 +69,7 @@ def int_in(low: int, high: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], not {value}")
         return value
     convert.__name__ = "int"
+    convert.bounds = f"[{low}, {high}]"  # type: ignore[attr-defined]  # for --help
     return convert
 
 
@@ -56,6 +84,7 @@ def float_in(low: float, high: float) -> Callable[[str], float]:
             raise argparse.ArgumentTypeError(f"must be in ({low:g}, {high:g}], not {text[:40]}")
         return value
     convert.__name__ = "float"
+    convert.bounds = f"({low:g}, {high:g}]"  # type: ignore[attr-defined]  # for --help
     return convert
 
 
@@ -80,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="top-k classes of images")
     p.add_argument("images", nargs="+", type=Path)
-    p.add_argument("--top", type=int_in(1, 1000), default=5)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--top", type=int_in(1, 1000), default=5, help="how many classes to list per image")
+    p.add_argument("--json", action="store_true", help="print {image: [{name, index, confidence}...]} as JSON")
     _add_image_args(p)
     _add_model_args(p)
     p.set_defaults(func=cmd_predict)
@@ -131,8 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="the purification study: accuracy and targeted success under defences")
     p.add_argument("--images", required=True, type=Path, help="labelled images: <wnid>_*.ext files or ImageFolder")
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder (resumes if present)")
-    p.add_argument("--n", type=int_in(1, 10**7), default=100)
-    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--n", type=int_in(1, 10**7), default=100, help="labelled photos drawn from --images")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the photos' draw and of each photo's random target")
     p.add_argument("--defences", default=None,
                    help="comma list (default: every one installed: rescale,jpeg,bitdepth,median,ffdnet,dip); each is "
                         "tested at all its checked settings (jpeg 50/75/90, bitdepth 3/4/5, median 3/5) unless one is "
@@ -194,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "stage1..stage7")
     b.add_argument("--augment", choices=("mild", "strong"), default="mild",
                    help="view augmentation; strong suits few images per class")
-    b.add_argument("--seed", type=SEED, default=0)
+    b.add_argument("--seed", type=SEED, default=0, help="seed of the views' augmentation and of KMeans")
     _add_model_args(b)
     b.set_defaults(func=cmd_centroids_build)
     return parser
