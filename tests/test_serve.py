@@ -128,7 +128,7 @@ def test_attack_json_format(client, tiny, cli_png):
 
 def test_options_reach_the_config(client, tiny):
     fields = {"target": "1", "mode": "robust", "eps": "4", "max-steps": "1", "refine_steps": "0", "seed": "3",
-              "centroids": "none", "confidence": ""}
+              "centroids": "none", "confidence": "", "model": "efficientnet-lite0"}  # the server's own: accepted
     r = client.post("/v1/attack?format=json", files=image_file(tiny), data=fields)
     report = r.json()["report"]
     assert r.status_code == 200 and report["target_name"] == "goldfish" and report["steps"] == 1
@@ -296,6 +296,8 @@ def test_body_limit_is_enforced_while_streaming(client):
         ({"target": "goldfish", "mode": "transfer", "steps": "5"}, "bad_option", "max_steps"),  # as the CLI
         ({"target": "goldfish", "steps": "61"}, "bad_option", "limit of 60"),
         ({"target": "goldfish", "centroids": "/etc/passwd"}, "bad_option", "centroids"),
+        # the model is the server's (a fault sweep got "option model not available in default mode")
+        ({"target": "goldfish", "model": "efficientnet-lite2"}, "bad_option", "this server attacks efficientnet-lite0"),
     ],
 )
 def test_bad_fields_are_422(client, tiny, fields, code, fragment):

@@ -19,7 +19,7 @@ from ..core.options import OptionTextError, parse_text
 from .errors import ApiError
 
 # Fields that are not attack options.
-RESERVED = ("image", "target", "mode", "centroids", "preset")
+RESERVED = ("image", "target", "mode", "centroids", "preset", "model")
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,17 @@ def canonical_name(name: str) -> str:
     return by_flag.get(name, name)
 
 
-def parse_attack_fields(fields_: dict[str, str], labels: LabelSet, max_steps: int) -> AttackRequest:
-    """Validate everything before the job is queued, so a bad request costs no worker."""
+def parse_attack_fields(fields_: dict[str, str], labels: LabelSet, max_steps: int,
+                        model_name: str | None = None) -> AttackRequest:
+    """Validate everything before the job is queued, so a bad request costs no worker.
+    `model_name`: the server's model; a 'model' field may only repeat it."""
+    asked = (fields_.get("model") or "").strip()
+    if asked and asked != model_name:
+        # The model is loaded once, when the server starts; the transfer mode's crafting
+        # models are the one choice a client has.
+        raise ApiError(422, "bad_option", f"this server attacks {model_name}, chosen when it started "
+                       f"(guiapp-cli serve --model); it cannot switch to {asked[:60]!r} per request. In transfer "
+                       "mode, choose the crafting models with 'surrogates'")
     mode = (fields_.get("mode") or "default").strip().lower()
     if mode not in MODES:
         raise ApiError(422, "bad_option", f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
