@@ -164,6 +164,10 @@ def test_presets_and_their_errors():
     with pytest.raises(GuiappError, match="step_size applies to the linf budget only"):
         make_config("transfer", step_size=2)
     assert make_config("transfer", preset="loud", step_size=2).alpha == 2
+    # the whole photo and a random crop share one draw: their probabilities cannot sum over 1
+    with pytest.raises(GuiappError, match=r"p_full \+ p_rrc must be at most 1 .*not 0.8 \+ 0.8"):
+        make_config("transfer", p_full=0.8, p_rrc=0.8)
+    assert make_config("transfer", p_full=0.5, p_rrc=0.5).p_rrc == 0.5
 
 
 def test_cli_quiet_default_and_loud_preset_on_real_files(cat_path, tmp_path, capsys):

@@ -104,6 +104,9 @@ class TransferConfig:
         if not self.surrogates:
             raise ValueError("give at least one surrogate model")
         check_bounds(self)
+        if self.p_full + self.p_rrc > 1:  # one draw picks the whole photo, a random crop, or neither
+            raise ValueError(f"p_full + p_rrc must be at most 1 (they share one draw), not "
+                             f"{self.p_full:g} + {self.p_rrc:g}")
         if self.budget == "perceptual" and self.step_size is not None:
             raise ValueError("step_size applies to the linf budget only (the perceptual budget steps 1/8 of each "
                              "pixel's own bound)")
