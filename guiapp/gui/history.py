@@ -19,6 +19,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
+    QDialogButtonBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -232,5 +233,9 @@ class CompareDialog(QDialog):
         changed = float((a.result.adversarial != b.result.adversarial).any(axis=2).mean()) * 100
         grid.addWidget(QLabel("The two results are identical." if same else
                               f"The two results differ in {changed:.1f}% of the pixels."), 4, 0, 1, 2)
+        close = QDialogButtonBox(QDialogButtonBox.Close)  # Esc works too; a button says so
+        close.rejected.connect(self.reject)
+        grid.addWidget(close, 5, 0, 1, 2)
+        self.close_button = close.button(QDialogButtonBox.Close)
         grid.setRowStretch(1, 1)
         grid.setRowStretch(2, 1)

@@ -52,7 +52,9 @@ def test_history_lists_three_runs_shows_the_first_again_and_saves_its_png(qtbot,
     assert dialog is not None and "run #1 and run #2" in dialog.windowTitle()
     assert all(image.shown() for image in dialog.images)
     assert not np.array_equal(first.adversarial, second.adversarial)
-    dialog.close()
+    assert dialog.isVisible() and dialog.close_button.text().replace("&", "") == "Close"
+    dialog.close_button.click()  # a button, not only the window manager's or Esc
+    assert not dialog.isVisible()
     _open(qtbot, window, SAMPLES / "coffee.jpg")
     assert window.history.list.count() == 0  # a history per image
 
