@@ -190,3 +190,31 @@ def test_help_names_every_numbers_bounds_and_default(capsys):
     assert "(default 16, in (0, 255])" in helped("attack")  # the attack's flags say both themselves, once
     assert main(["predict", "x.png", "--threads", "257"]) == 2
     assert "must be in [1, 256], not 257" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("mode", "saved_mode"), [("L", "L"), ("LA", "LA"), ("RGB", "RGB")])
+def test_a_grey_photo_gets_grey_noise_and_a_grey_file(cat_path, tmp_path, capsys, mode, saved_mode):
+    # Found walking the app: a black-and-white photo got colour speckle (up to 8 levels
+    # between R, G and B), the easiest noise to see on it, and came back as an RGB file.
+    # Its noise is now one change added equally to R, G and B, and a grey file (L, or LA
+    # with its alpha) is saved grey; a grey picture in an RGB file gets grey noise, in RGB.
+    import numpy as np
+    from PIL import Image
+
+    grey = Image.open(cat_path).convert("L").resize((240, 180))
+    src, out = tmp_path / f"grey_{mode}.png", tmp_path / f"grey_{mode}_adv.png"
+    if mode == "LA":
+        alpha = Image.linear_gradient("L").resize(grey.size)
+        Image.merge("LA", (grey, alpha)).save(src)
+    else:
+        grey.convert(mode).save(src)
+    rc = main(["attack", str(src), "-t", "goldfish", "-o", str(out), "--json", "--device", "cpu"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0 and report["success"] and report["final_name"] == "goldfish"
+    with Image.open(out) as saved:
+        assert saved.mode == saved_mode
+        rgb = np.asarray(saved.convert("RGB"), dtype=int)
+        if mode == "LA":
+            assert np.array_equal(np.asarray(saved.getchannel("A")), np.asarray(alpha))
+    assert (rgb.max(2) - rgb.min(2)).max() == 0  # no colour anywhere
+    assert np.abs(rgb[..., 0] - np.asarray(grey, dtype=int)).max() > 0  # and noise there is

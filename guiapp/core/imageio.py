@@ -62,6 +62,19 @@ class LoadedImage:
     def to_pil(self) -> Image.Image:
         return Image.fromarray(self.rgb, "RGB")
 
+    @property
+    def greyscale_file(self) -> bool:
+        """The file holds grey levels only (L, LA, 1, I;16...): its result is saved grey too."""
+        return self.source_mode in GREY_MODES or self.source_mode.startswith("I;16")
+
+
+GREY_MODES = ("1", "L", "LA", "La", "I", "F")
+
+
+def is_grey(rgb: np.ndarray) -> bool:
+    """R, G and B equal at every pixel: a grey picture, whatever mode its file has."""
+    return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+
 
 def _first(value: object) -> object:
     """TIFF tags hold one value per channel; we need the first."""
@@ -339,9 +352,12 @@ def save_png(
     metadata: dict[str, str] | None = None,
     protect: list[Path] | None = None,
     icc_profile: bytes | None = None,
+    grey: bool = False,
 ) -> Path:
     """Write an 8-bit PNG atomically (temp file in the same folder, fsync, rename);
-    `icc_profile` (the input's, LoadedImage.icc_profile) is embedded when given."""
+    `icc_profile` (the input's, LoadedImage.icc_profile) is embedded when given. `grey`:
+    a greyscale PNG (L, or LA with alpha) where R, G and B are equal everywhere, the same
+    pixels as RGB (a reader repeats the grey level), a third of the data."""
     out = check_output_path(out, protect or [])
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
@@ -349,7 +365,10 @@ def save_png(
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create output folder {folder}: {exc.strerror}") from exc
-    img = Image.fromarray(rgb, "RGB")
+    if grey and is_grey(rgb):
+        img = Image.fromarray(np.ascontiguousarray(rgb[..., 0]), "L")
+    else:
+        img = Image.fromarray(rgb, "RGB")
     if alpha is not None:
         img.putalpha(Image.fromarray(alpha, "L"))
     info = PngImagePlugin.PngInfo()

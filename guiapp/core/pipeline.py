@@ -196,7 +196,7 @@ def save_result(
     meta = {**output_metadata(plan, result, psnr), **(metadata or {})}
     protect = [plan.image.path] if plan.image.path else []
     saved = save_png(output, result.adversarial, plan.image.alpha, meta, protect=protect,
-                     icc_profile=plan.image.icc_profile)
+                     icc_profile=plan.image.icc_profile, grey=plan.image.greyscale_file)
     probs = classify_saved(plan.crafters, saved, plan.max_pixels)
     mean = torch.stack(probs).mean(0)
     labels = plan.crafters[0].labels

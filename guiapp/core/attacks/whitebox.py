@@ -42,6 +42,7 @@ from ..centroids import Centroids, data_key, file_key, load_centroids, shipped_c
 from ..defences.eot import clamp01, purified_views, round8
 from ..defences.survival import SurvivalCheck
 from ..device import autocast_dtype
+from ..imageio import is_grey
 from ..memory import MIB, Footprint
 from ..metrics import psnr_from_mse
 from ..models import Classifier
@@ -126,10 +127,16 @@ class TargetedAttack(AttackLoop):
         # The variable optimised: the RGB change itself, or (perceptual budget) a luma change
         # per pixel, in units of that pixel's texture weight.
         shape = equal_ssim_shape(self.image).to(dev) if cfg.budget == "perceptual" else None
-        noise = torch.zeros_like(x if shape is None else shape, requires_grad=True)
+        # A grey photo gets grey noise: one change added equally to R, G and B, since colour
+        # speckle on a black-and-white picture is the easiest noise to see (and its file is
+        # saved grey again: pipeline.save_result).
+        grey = shape is None and is_grey(self.image)
+        noise = torch.zeros_like(x[:, :1] if grey else x if shape is None else shape, requires_grad=True)
 
         def delta_of(n: torch.Tensor) -> torch.Tensor:
-            return n if shape is None else (shape * n).expand(-1, 3, -1, -1)
+            if shape is None:
+                return n.expand(-1, 3, -1, -1) if grey else n
+            return (shape * n).expand(-1, 3, -1, -1)
 
         target_t = torch.tensor([self.target], device=dev)
         centres = None
@@ -221,8 +228,9 @@ class TargetedAttack(AttackLoop):
                     noise.clamp_(-eps_cap, eps_cap)
                 if shape is None:
                     # Keep x + delta inside [0, 1] so clamping does not hide part of delta.
-                    torch.maximum(noise, -x, out=noise)
-                    torch.minimum(noise, 1 - x, out=noise)
+                    level = x[:, :1] if grey else x  # (a grey photo's channels are equal)
+                    torch.maximum(noise, -level, out=noise)
+                    torch.minimum(noise, 1 - level, out=noise)
                 else:
                     # The same for a luma change (every channel inside [0, 1]), and no pixel
                     # beyond eps however textured.
