@@ -230,10 +230,10 @@ class BatchDialog(QDialog):
         row = self.table.rowCount()
         self.table.insertRow(row)
         r = p.row
-        psnr = "" if r.status not in ("ok", "failed") else f"{r.psnr:.1f} dB"
         # A result kept from an earlier run counts as succeeded (in the summary too), not as
-        # skipped: its row says so in the same words.
+        # skipped: its row says so in the same words, with that run's figures.
         status = "kept" if r.status == "skipped" and r.error == EARLIER else r.status
+        psnr = f"{r.psnr:.1f} dB" if status in ("ok", "failed", "kept") and math.isfinite(r.psnr) else ""
         cells = [r.input, status, r.target_name, r.final_name or r.error, psnr]
         for col, text in enumerate(cells):
             item = QTableWidgetItem(text)

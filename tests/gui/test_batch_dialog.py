@@ -21,6 +21,15 @@ def test_batch_dialog_runs_and_reports(qtbot, window, tmp_path):
     assert dialog.table.rowCount() == 2
     assert (out / "coffee.png").exists() and (out / "report.csv").exists()
     assert dialog.progress.value() == dialog.progress.maximum()
+    first = [dialog.table.item(r, c).text() for r in range(2) for c in range(5) if dialog.table.item(r, c)]
+    # Again with the same settings: the result is kept, and its row still shows its figures
+    # (found walking the app: a kept row's target, result and PSNR were blank)
+    with qtbot.waitSignal(dialog.finished_batch, timeout=120000):
+        dialog.start()
+    rows = {dialog.table.item(r, 0).text(): [dialog.table.item(r, c).text() for c in range(1, 5)] for r in range(2)}
+    status, target, result, psnr = rows["coffee.jpg"]
+    assert status == "kept" and target == "goldfish" and result == "goldfish" and psnr.endswith(" dB")
+    assert psnr in first  # the first run's figure
     dialog.target_combo.set_target(2)  # other settings on the same output: refused
     with qtbot.waitSignal(dialog.jobs.failed, timeout=60000):
         dialog.start()

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -280,11 +280,14 @@ class BatchRunner:
                     if entry.kind != "image":
                         done += 1
                         yield progress(BatchRow(entry.input, status="skipped", error=entry.note), float("nan"))
-                for entry, _found in kept:
+                for entry, found in kept:
                     done += 1
                     counts["ok"] += 1
-                    yield progress(BatchRow(entry.input, output=entry.output, status="skipped",
-                                            error="done in an earlier run"), float("nan"))
+                    # With the earlier run's figures (target, result, PSNR), which still hold:
+                    # the file on disk was checked to be that run's.
+                    yield progress(replace(found.row, input=entry.input, output=entry.output,
+                                           status="skipped", error="done in an earlier run"),
+                                   float("nan"))
 
                 by_name = {e.input: e for e in todo}
                 queue = deque(todo)
