@@ -271,7 +271,9 @@ class BatchDialog(QDialog):
     def _on_failed(self, message: str) -> None:
         self.worker = None
         self._set_running(False)
-        self.eta_label.setText("stopped by an error")
+        # Refused before the first file (other settings in the output folder, no images...):
+        # nothing was written, and the line says so rather than "stopped by an error".
+        self.eta_label.setText("stopped by an error" if self._reported else "not started: nothing was changed")
         self.summary_label.setText(f"<span style='color:#d93025'>{message.splitlines()[0]}</span>")
 
     def _set_running(self, running: bool) -> None:

@@ -34,6 +34,7 @@ def test_batch_dialog_runs_and_reports(qtbot, window, tmp_path):
     with qtbot.waitSignal(dialog.jobs.failed, timeout=60000):
         dialog.start()
     assert "other settings" in dialog.summary_label.text()
+    assert dialog.eta_label.text() == "not started: nothing was changed"
     assert dialog.progress.value() == 0  # the bar said 100% over "stopped by an error"
     dialog.close()
 
