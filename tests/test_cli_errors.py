@@ -114,7 +114,15 @@ def photo(tmp_path):
     (lambda t, p: ["predict", str(t / "missing.jpg"), "--device", "cpu"], "no such file"),
     (lambda t, p: ["predict", str(p), "--max-pixels", "100", "--device", "cpu"], "--max-pixels"),
     (lambda t, p: ["attack", str(p), "-t", "zzzqqq", "--device", "cpu"], "unknown label"),
-    (lambda t, p: ["attack", str(p), "-t", "goldfish", "-o", str(t / "o.jpg"), "--device", "cpu"], "must be a .png"),
+    (lambda t, p: ["attack", str(p), "-t", "goldfish", "-o", str(t / "o.jpg"), "--device", "cpu"],
+     "must be a PNG file, its name ending in .png (JPEG and other lossy"),
+    # a fault sweep: `-o out/x` was told about JPEG, `-o out/.png` and `-o ''` (taken as ".") about folders
+    (lambda t, p: ["attack", str(p), "-t", "goldfish", "-o", str(t / "x"), "--device", "cpu"],
+     "x: the output must be a PNG file, its name ending in .png"),
+    (lambda t, p: ["attack", str(p), "-t", "goldfish", "-o", str(t / ".png"), "--device", "cpu"],
+     "give the file a name before its .png"),
+    (lambda t, p: ["attack", str(p), "-t", "goldfish", "-o", "", "--device", "cpu"], "is empty"),
+    (lambda t, p: ["batch", str(t), "--out", " ", "-t", "goldfish", "--device", "cpu"], "is empty"),
     # `-o FOLDER` was told "must be a .png file (... JPEG would destroy the noise)"
     (lambda t, p: ["attack", str(p), "-t", "goldfish", "-o", str(t), "--device", "cpu"], "is a folder; give a file"),
     (lambda t, p: ["attack", str(p), "-t", "goldfish", "-o", str(t / "d.png"), "--device", "cpu"], "is a folder"),

@@ -18,7 +18,7 @@ from .service_commands import cmd_evaluate, cmd_serve
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="efficientnet-lite0", help="classifier (guiapp-cli models lists them)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
-    p.add_argument("--weights", type=Path, help="local state dict for the model (offline use)")
+    p.add_argument("--weights", type=path_arg, help="local state dict for the model (offline use)")
     p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=None, metavar="N",
                    help="CPU threads per attack (default 1, or $GUIAPP_THREADS: one thread is as fast on a quiet "
                         "machine and several times faster on a busy one; a batch uses cores through --workers)")
@@ -88,6 +88,16 @@ def float_in(low: float, high: float) -> Callable[[str], float]:
     return convert
 
 
+def path_arg(text: str) -> Path:
+    """An argparse type: a file or folder name, never empty (Path("") is ".", the current
+    folder: `-o ''` was told that "." is a folder, `--out ''` would have written there)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a file or folder name")
+    return Path(text)
+
+
+path_arg.__name__ = "path"
+
 SEED = int_in(0, 2**32 - 1)
 _positive_int = int_in(1, 10**12)
 
@@ -108,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("predict", help="top-k classes of images")
-    p.add_argument("images", nargs="+", type=Path)
+    p.add_argument("images", nargs="+", type=path_arg)
     p.add_argument("--top", type=int_in(1, 1000), default=5, help="how many classes to list per image")
     p.add_argument("--json", action="store_true", help="print {image: [{name, index, confidence}...]} as JSON")
     _add_image_args(p)
@@ -116,9 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("attack", help="make an image classified as TARGET, saved as PNG")
-    p.add_argument("image", type=Path)
+    p.add_argument("image", type=path_arg)
     p.add_argument("--target", "-t", required=True, help="class name, synonym, WordNet id or index")
-    p.add_argument("--output", "-o", type=Path, help="output PNG (default: <image>_adv_<target>.png)")
+    p.add_argument("--output", "-o", type=path_arg, help="output PNG (default: <image>_adv_<target>.png)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--judge", action="append", default=[], metavar="MODEL",
@@ -129,11 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_attack)
 
     p = sub.add_parser("batch", help="attack every image of a folder; resumable, with a report")
-    p.add_argument("input_dir", type=Path)
-    p.add_argument("--out", required=True, type=Path, help="output folder (mirrors the input tree as PNGs)")
+    p.add_argument("input_dir", type=path_arg)
+    p.add_argument("--out", required=True, type=path_arg, help="output folder (mirrors the input tree as PNGs)")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--target", "-t", help="one label for all images")
-    group.add_argument("--targets", type=Path, help="CSV of 'image path,label' rows")
+    group.add_argument("--targets", type=path_arg, help="CSV of 'image path,label' rows")
     group.add_argument("--random-targets", action="store_true", help="a seeded random target per image (--seed)")
     p.add_argument("--recursive", "-r", action="store_true")
     p.add_argument("--force", action="store_true", help="redo images already done in an earlier run")
@@ -154,12 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("batch-report", help="write report.csv/json of a batch output folder from its journal")
-    p.add_argument("out", type=Path, help="the batch's output folder")
+    p.add_argument("out", type=path_arg, help="the batch's output folder")
     p.set_defaults(func=cmd_batch_report)
 
     p = sub.add_parser("evaluate", help="the purification study: accuracy and targeted success under defences")
-    p.add_argument("--images", required=True, type=Path, help="labelled images: <wnid>_*.ext files or ImageFolder")
-    p.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder (resumes if present)")
+    p.add_argument("--images", required=True, type=path_arg, help="labelled images: <wnid>_*.ext files or ImageFolder")
+    p.add_argument("--out", type=path_arg, default=Path("evaluation"), help="report folder (resumes if present)")
     p.add_argument("--n", type=int_in(1, 10**7), default=100, help="labelled photos drawn from --images")
     p.add_argument("--seed", type=SEED, default=0, help="seed of the photos' draw and of each photo's random target")
     p.add_argument("--defences", default=None,
@@ -214,8 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("centroids", help="class centroid files")
     csub = p.add_subparsers(dest="centroids_command", required=True)
     b = csub.add_parser("build", help="encode sample images per class and cluster them")
-    b.add_argument("--images", required=True, type=Path, help="ImageFolder tree or flat <wnid>_*.ext files")
-    b.add_argument("--output", "-o", type=Path, help="default: centroids/<model>.npz")
+    b.add_argument("--images", required=True, type=path_arg, help="ImageFolder tree or flat <wnid>_*.ext files")
+    b.add_argument("--output", "-o", type=path_arg, help="default: centroids/<model>.npz")
     b.add_argument("--views", type=int_in(1, 1000), default=8, help="augmented views per image")
     b.add_argument("--k", type=int_in(1, 100), default=2, help="KMeans centres per class")
     b.add_argument("--layers", default="head",

@@ -292,11 +292,16 @@ def _cmyk_to_srgb(img: Image.Image, icc: bytes, notes: list[str]) -> Image.Image
 
 def check_output_path(out: str | Path, inputs: list[Path]) -> Path:
     """Refuse to write over any input or onto a folder; ensure a .png name."""
+    if not str(out).strip():
+        raise OutputError("the output file name is empty; give a name ending in .png")
     out = Path(out)
     if out.is_dir():  # first: `-o adv` naming a folder is no JPEG mistake
         raise OutputError(f"{out}: is a folder; give a file name ending in .png (or a name inside that folder)")
+    if out.name.lower() == ".png":
+        raise OutputError(f"{out}: give the file a name before its .png")
     if out.suffix.lower() != ".png":
-        raise OutputError(f"{out}: output must be a .png file (lossless; JPEG would destroy the noise)")
+        lossy = " (JPEG and other lossy formats would destroy the noise)" if out.suffix else ""
+        raise OutputError(f"{out}: the output must be a PNG file, its name ending in .png{lossy}")
     resolved = out.resolve()
     for src in inputs:
         if src is not None and src.exists() and src.resolve() == resolved:
