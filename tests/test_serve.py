@@ -117,6 +117,20 @@ def test_attack_png_is_byte_identical_to_the_cli(client, tiny, cli_png, model):
     assert read_png_metadata(io.BytesIO(r.content))["source"] == "tiny_cat.jpg"
 
 
+def test_a_photo_named_in_another_script_keeps_its_name(client, tiny):
+    # A fault sweep: an upload named "ü名前.jpg" was recorded as "_.jpg" in the report and the
+    # PNG, and its non-latin-1 name could not go into the Content-Disposition header.
+    from urllib.parse import quote
+
+    r = client.post("/v1/attack", files=image_file(tiny, "ü名前.jpg"), data=ATTACK)
+    assert r.status_code == 200, r.text
+    assert json.loads(r.headers["x-guiapp-report"])["input"] == "ü名前.jpg"
+    assert read_png_metadata(io.BytesIO(r.content))["source"] == "ü名前.jpg"
+    name = "ü名前_adv_tiger_cat.png"
+    assert r.headers["content-disposition"] == (
+        f"inline; filename=\"____adv_tiger_cat.png\"; filename*=UTF-8''{quote(name, safe='')}")
+
+
 def test_attack_json_format(client, tiny, cli_png):
     r = client.post("/v1/attack?format=json", files=image_file(tiny), data=ATTACK)
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
@@ -374,6 +388,9 @@ def test_safe_name():
     assert safe_name(".bashrc") == "bashrc"
     assert safe_name("") == safe_name(None) == "upload"
     assert safe_name("x" * 300 + ".jpg") == "x" * 128
+    # letters of any script stay (a fault sweep saw "ü名前.png" recorded as "_.png"), in at most 128 bytes
+    assert safe_name("ü名前.png") == "ü名前.png" and safe_name("a\x00b\nc d.png") == "a_b_c_d.png"
+    assert safe_name("名" * 100) == "名" * 42 and len(safe_name("é" * 200).encode()) <= 128
 
 
 def test_refuses_to_listen_on_the_network_without_a_token(monkeypatch, capsys):

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -255,9 +257,18 @@ def image_response(job: Job, format: str) -> Response:
         # ASCII JSON: header values must be latin-1, class names are not always.
         "X-Guiapp-Report": json.dumps(job.report, separators=(",", ":"), allow_nan=False),
         "X-Guiapp-Success": "true" if job.report["success"] else "false",
-        "Content-Disposition": f'inline; filename="{name}"',
+        "Content-Disposition": content_disposition(name),
     }
     return Response(png, media_type="image/png", headers=headers)
+
+
+def content_disposition(name: str) -> str:
+    """`inline` with the PNG's name: an ASCII `filename` for every client, and the real one
+    as RFC 6266's `filename*` when it is not ASCII (header values must be latin-1)."""
+    plain = re.sub(r"[^\x20-\x7e]|[\"\\]", "_", name)
+    if plain == name:
+        return f'inline; filename="{name}"'
+    return f"inline; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 async def reap_forever(engine: Engine) -> None:

@@ -13,6 +13,7 @@ becomes the PNG's "source" metadata, as with the CLI).
 from __future__ import annotations
 
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,9 +44,13 @@ class Upload:
 
 
 def safe_name(name: str | None) -> str:
-    """The base name of a client's file name, reduced to harmless characters."""
-    base = re.split(r"[\\/]", name or "")[-1]
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip(".")[:128]
+    """The base name of a client's file name, reduced to harmless characters: letters and
+    digits of any script (a photo named ü名前.png keeps its name, as the CLI reports it), '.',
+    '-' and '_'; at most 128 bytes of UTF-8."""
+    base = unicodedata.normalize("NFC", re.split(r"[\\/]", name or "")[-1])
+    cleaned = re.sub(r"[^\w.-]+", "_", base).lstrip(".")
+    while len(cleaned.encode()) > 128:
+        cleaned = cleaned[:-1]
     return cleaned or UPLOAD_NAME
 
 
