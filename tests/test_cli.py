@@ -148,7 +148,8 @@ def test_ctrl_c_early_in_a_real_run_exits_130_in_one_line(cat_path):
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=120)
     if proc.returncode == 0:
-        pytest.skip("predict finished before the interrupt arrived")
+        # Seen once in a full fresh-clone run and never alone: say what happened, for the log
+        pytest.skip(f"predict finished before the interrupt took effect (stderr: {err.strip()[-300:]!r})")
     assert proc.returncode == 130 and "Traceback" not in err and err.strip().endswith("interrupted"), err
 
 
