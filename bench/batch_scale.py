@@ -272,7 +272,7 @@ def journal_rows(out: Path) -> list[str]:
 def cmd_kill(args) -> None:
     import json
 
-    from guiapp.core.imageio import read_png_metadata
+    from guiapp.core.png_output import read_png_metadata
 
     work = Path(tempfile.mkdtemp(prefix="batch_kill_"))
     inp, out = work / "in", work / "out"

@@ -28,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from guiapp.core import AttackConfig, TargetedAttack, load_model  # noqa: E402
 from guiapp.core import defences as D  # noqa: E402
-from guiapp.core.imageio import load_image, save_png  # noqa: E402
+from guiapp.core.imageio import load_image  # noqa: E402
 from guiapp.core.metrics import distortion  # noqa: E402
+from guiapp.core.png_output import save_png  # noqa: E402
 from guiapp.core.predict import classify_pil, classify_view  # noqa: E402
 from guiapp.core.preprocess import image_to_tensor, tensor_to_image  # noqa: E402
 

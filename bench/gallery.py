@@ -27,10 +27,11 @@ from quiet_pairs import half_pairs  # noqa: E402
 from guiapp.core.attacks import TransferAttack, make_config  # noqa: E402
 from guiapp.core.attacks.centroid_terms import surrogate_centroids  # noqa: E402
 from guiapp.core.attacks.transfer import load_surrogates  # noqa: E402
-from guiapp.core.imageio import load_image, save_png  # noqa: E402
+from guiapp.core.imageio import load_image  # noqa: E402
 from guiapp.core.labels import imagenet_labels  # noqa: E402
 from guiapp.core.metrics import distortion  # noqa: E402
 from guiapp.core.models import load_model  # noqa: E402
+from guiapp.core.png_output import save_png  # noqa: E402
 from guiapp.core.predict import classify_pil  # noqa: E402
 
 CROP = 224

@@ -46,9 +46,10 @@ from guiapp.core.attacks import make_config  # noqa: E402
 from guiapp.core.attacks.centroid_terms import surrogate_centroids  # noqa: E402
 from guiapp.core.attacks.transfer import TransferAttack, TransferConfig, load_surrogates  # noqa: E402
 from guiapp.core.attacks.transfer_ops import shrink_noise  # noqa: E402
-from guiapp.core.imageio import load_image, save_png  # noqa: E402
+from guiapp.core.imageio import load_image  # noqa: E402
 from guiapp.core.metrics import distortion  # noqa: E402
 from guiapp.core.models import load_model  # noqa: E402
+from guiapp.core.png_output import save_png  # noqa: E402
 from guiapp.core.predict import classify_pil  # noqa: E402
 from guiapp.core.preprocess import image_to_tensor, normalise, tensor_to_image  # noqa: E402
 

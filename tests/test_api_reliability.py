@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from guiapp.core import imageio
+from guiapp.core import png_output
 from guiapp.core.attacks import AttackConfig
 from guiapp.core.errors import GuiappError, ImageLoadError, LabelError, OutputError
 from guiapp.core.pipeline import attack_file
@@ -71,12 +71,12 @@ def test_full_disk(model, photo, tmp_path, tripwire, monkeypatch):
 
 
 def test_too_little_space_for_the_png(model, photo, tmp_path, tripwire, monkeypatch):
-    real = imageio.shutil.disk_usage
+    real = png_output.shutil.disk_usage
 
     def nearly_full(path):
         return real(path)._replace(free=1000)
 
-    monkeypatch.setattr(imageio.shutil, "disk_usage", nearly_full)
+    monkeypatch.setattr(png_output.shutil, "disk_usage", nearly_full)
     with pytest.raises(OutputError, match=r"needs up to 0.0 MB and only 0.0 MB are free"):
         attack_file(photo, "goldfish", tmp_path / "o.png", model=model)
 

@@ -5,7 +5,8 @@ from PIL import Image
 
 from guiapp.core import AttackConfig, RobustConfig, TargetedAttack, attack_file
 from guiapp.core.errors import LabelError, OutputError
-from guiapp.core.imageio import load_image, read_png_metadata
+from guiapp.core.imageio import load_image
+from guiapp.core.png_output import read_png_metadata
 from guiapp.core.predict import classify_pil
 
 

@@ -19,7 +19,7 @@ from guiapp.core.batch import BatchRunner, TargetSpec, random_target, read_targe
 from guiapp.core.batch.journal import JOURNAL_NAME
 from guiapp.core.batch.outdir import OutputLock
 from guiapp.core.errors import GuiappError, OutputError
-from guiapp.core.imageio import read_png_metadata
+from guiapp.core.png_output import read_png_metadata
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 CPU = ["--device", "cpu"]
@@ -205,7 +205,7 @@ def test_unwritable_output_fails_before_any_attack(tiny, tmp_path, capsys, monke
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("guiapp.core.imageio.os.fsync", full)
+    monkeypatch.setattr("guiapp.core.png_output.os.fsync", full)
     assert main(["batch", str(tiny), "--out", str(tmp_path / "o"), "-t", "goldfish", *CPU]) == 2
     assert "no space left on the device" in capsys.readouterr().err
     assert calls == []
@@ -233,12 +233,12 @@ def _record_attacks(monkeypatch) -> list:
 def test_too_little_free_space_stops_the_batch(tmp_path, capsys, monkeypatch):
     # The disk has room for the probe but not for a PNG: found by the free-space check
     # before each attack. It used to become an error row per image (19 of 20, exit 1).
-    from guiapp.core import imageio
+    from guiapp.core import png_output
 
     inp = _coffee_folder(tmp_path / "in", 3)
     attacked = _record_attacks(monkeypatch)
-    real_usage = imageio.shutil.disk_usage
-    monkeypatch.setattr(imageio.shutil, "disk_usage", lambda path: real_usage(path)._replace(free=1000))
+    real_usage = png_output.shutil.disk_usage
+    monkeypatch.setattr(png_output.shutil, "disk_usage", lambda path: real_usage(path)._replace(free=1000))
     out = tmp_path / "out"
     assert main(["batch", str(inp), "--out", str(out), "-t", "goldfish", "--workers", "1", *CPU]) == 2
     text = capsys.readouterr()

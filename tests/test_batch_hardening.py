@@ -19,7 +19,7 @@ from PIL import Image
 from guiapp.cli import main
 from guiapp.core.batch import BatchRunner, TargetSpec, outdir
 from guiapp.core.batch.outdir import LOCK_NAME, OutputLock
-from guiapp.core.imageio import read_png_metadata
+from guiapp.core.png_output import read_png_metadata
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 CPU = ["--device", "cpu"]
@@ -52,7 +52,7 @@ def _rows(out: Path) -> dict[str, dict]:
 def test_permission_error_stops_the_batch_at_once(tmp_path, capsys, monkeypatch, code):
     """As with `chattr +i OUT` after two PNGs: the third PNG cannot be written, and the
     batch stops there instead of attacking the rest for nothing."""
-    from guiapp.core import imageio
+    from guiapp.core import png_output
 
     inp = _folder(tmp_path / "in", 5)
     out = tmp_path / "out"
@@ -66,7 +66,7 @@ def test_permission_error_stops_the_batch_at_once(tmp_path, capsys, monkeypatch,
             written.append(str(dst))
         return real_replace(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(imageio.os, "replace", replace)
+    monkeypatch.setattr(png_output.os, "replace", replace)
     attacked: list[str] = []
     import guiapp.core.batch.task as task
 

@@ -9,7 +9,7 @@ import ray
 from PIL import Image
 
 from guiapp.cli import main
-from guiapp.core.imageio import read_png_metadata
+from guiapp.core.png_output import read_png_metadata
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from guiapp.core.errors import ImageLoadError, OutputError
-from guiapp.core.imageio import load_image, read_png_metadata, save_png
+from guiapp.core.imageio import load_image
+from guiapp.core.png_output import read_png_metadata, save_png
 
 
 def _photo(rng, w=64, h=48):

@@ -25,7 +25,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from guiapp.cli import main as cli_main
-from guiapp.core.imageio import read_png_metadata
+from guiapp.core.png_output import read_png_metadata
 from guiapp.core.predict import classify_pil
 from guiapp.serve import ServeSettings
 from guiapp.serve.app import create_app

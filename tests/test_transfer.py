@@ -32,9 +32,9 @@ from guiapp.core.attacks.transfer_ops import (
 )
 from guiapp.core.centroids import CentroidBuilder, Centroids
 from guiapp.core.errors import CentroidError, GuiappError
-from guiapp.core.imageio import read_png_metadata
 from guiapp.core.labels import imagenet_labels
 from guiapp.core.models import Classifier
+from guiapp.core.png_output import read_png_metadata
 from guiapp.core.preprocess import PM1, PreprocessSpec, image_to_tensor
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"

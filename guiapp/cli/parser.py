@@ -95,9 +95,6 @@ def path_arg(text: str) -> Path:
         raise argparse.ArgumentTypeError("is empty; give a file or folder name")
     return Path(text)
 
-
-path_arg.__name__ = "path"
-
 SEED = int_in(0, 2**32 - 1)
 _positive_int = int_in(1, 10**12)
 

@@ -1,13 +1,11 @@
-"""Reading images the way users have them and writing PNGs without ever losing data.
+"""Reading images the way users have them (writing the PNGs: png_output.py).
 
 Loading applies EXIF orientation, turns every mode into 8-bit RGB plus an optional alpha
 channel (kept unchanged in the output), and refuses decompression bombs and tiny images
 before decoding them. High bit depths are scaled by the file's bit depth, never guessed
 from the pixel values (a dark 16-bit scan stays dark). Anything the user should know
 about the conversion (an animated GIF reduced to its first frame, 16 bits reduced to 8)
-is said in `LoadedImage.notes`. Saving writes a temp file in the target folder and
-renames it over the destination, so a crash or a full disk never leaves a half-written
-PNG, and refuses to write over the input.
+is said in `LoadedImage.notes`.
 """
 
 from __future__ import annotations
@@ -15,24 +13,19 @@ from __future__ import annotations
 import errno
 import io
 import os
-import shutil
 import stat
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from .errors import GuiappError, ImageLoadError, OutputError
+from .errors import GuiappError, ImageLoadError
 
 MAX_PIXELS = 64_000_000  # default of max_pixels (--max-pixels): ~8000x8000, a 62 MP attack needs ~11 GB
 MIN_SIDE = 32
-# Read once at import: os.umask can only be read by setting it, which is not thread-safe.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 # Formats we let Pillow try: fewer decoders on untrusted bytes means fewer surprises (TGA,
 # for one, has no signature and "opens" many random files). JPEG includes MPO (camera JPEGs
@@ -288,126 +281,3 @@ def _cmyk_to_srgb(img: Image.Image, icc: bytes, notes: list[str]) -> Image.Image
         return img
     notes.append("CMYK image: converted to sRGB through its embedded colour profile")
     return converted
-
-
-def check_output_path(out: str | Path, inputs: list[Path]) -> Path:
-    """Refuse to write over any input or onto a folder; ensure a .png name."""
-    if not str(out).strip():
-        raise OutputError("the output file name is empty; give a name ending in .png")
-    out = Path(out)
-    if out.is_dir():  # first: `-o adv` naming a folder is no JPEG mistake
-        raise OutputError(f"{out}: is a folder; give a file name ending in .png (or a name inside that folder)")
-    if out.name.lower() == ".png":
-        raise OutputError(f"{out}: give the file a name before its .png")
-    if out.suffix.lower() != ".png":
-        lossy = " (JPEG and other lossy formats would destroy the noise)" if out.suffix else ""
-        raise OutputError(f"{out}: the output must be a PNG file, its name ending in .png{lossy}")
-    resolved = out.resolve()
-    for src in inputs:
-        if src is not None and src.exists() and src.resolve() == resolved:
-            raise OutputError(f"{out}: refusing to overwrite the input image; choose another name")
-    return out
-
-
-PROBE_BYTES = 1 << 20  # enough to notice a full disk, small enough to be instant
-
-
-def probe_writable(folder: str | Path, expected_bytes: int = 0, write_probe: bool = True) -> Path:
-    """Make sure `folder` exists and a file can be written there *before* long work starts.
-
-    Writes, fsyncs and deletes a 1 MiB probe file; raises OutputError saying why not
-    (read-only, permission, full disk, a file where the folder should be). With
-    `expected_bytes`, also refuses when the file system has less free space than that.
-    `write_probe=False` skips the probe file (a batch probes its folder once per run).
-    """
-    folder = Path(folder) if str(folder) else Path(".")
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{folder} is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if write_probe:
-            with tempfile.NamedTemporaryFile(dir=folder, prefix=".guiapp-probe-", suffix=".tmp") as probe:
-                probe.write(b"\0" * PROBE_BYTES)
-                probe.flush()
-                os.fsync(probe.fileno())
-    except PermissionError as exc:
-        raise OutputError(f"cannot write in {folder}: permission denied (is it read-only?)") from exc
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise OutputError(f"cannot write in {folder}: no space left on the device") from exc
-        if exc.errno == errno.EROFS:
-            raise OutputError(f"cannot write in {folder}: read-only file system") from exc
-        raise OutputError(f"cannot write in {folder}: {exc.strerror or exc}") from exc
-    if expected_bytes > 0:
-        free = shutil.disk_usage(folder).free
-        if free < expected_bytes:
-            # Chained to ENOSPC so that callers which stop on a full device (a batch) see
-            # this as one, not as a problem of this image.
-            raise OutputError(
-                f"cannot write in {folder}: the output needs up to {expected_bytes / 1e6:.1f} MB "
-                f"and only {free / 1e6:.1f} MB are free"
-            ) from OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    return folder
-
-
-def save_png(
-    out: str | Path,
-    rgb: np.ndarray,
-    alpha: np.ndarray | None = None,
-    metadata: dict[str, str] | None = None,
-    protect: list[Path] | None = None,
-    icc_profile: bytes | None = None,
-    grey: bool = False,
-) -> Path:
-    """Write an 8-bit PNG atomically (temp file in the same folder, fsync, rename);
-    `icc_profile` (the input's, LoadedImage.icc_profile) is embedded when given. `grey`:
-    a greyscale PNG (L, or LA with alpha) where R, G and B are equal everywhere, the same
-    pixels as RGB (a reader repeats the grey level), a third of the data."""
-    out = check_output_path(out, protect or [])
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create output folder {folder}: {exc.strerror}") from exc
-    if grey and is_grey(rgb):
-        img = Image.fromarray(np.ascontiguousarray(rgb[..., 0]), "L")
-    else:
-        img = Image.fromarray(rgb, "RGB")
-    if alpha is not None:
-        img.putalpha(Image.fromarray(alpha, "L"))
-    info = PngImagePlugin.PngInfo()
-    for key, value in (metadata or {}).items():
-        info.add_text(f"guiapp:{key}", str(value))
-    tmp_name = None
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{out.name}.", suffix=".tmp", delete=False) as tmp:
-            tmp_name = tmp.name
-            # Level 3: a third of level 6's time on multi-megapixel images, files ~5% larger.
-            extra = {"icc_profile": icc_profile} if icc_profile else {}
-            img.save(tmp, format="PNG", pnginfo=info, compress_level=3, **extra)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        # Temp files are created 0600; give the PNG the permissions a plain open() would.
-        os.chmod(tmp_name, 0o666 & ~_UMASK)
-        os.replace(tmp_name, out)
-        tmp_name = None
-    except PermissionError as exc:
-        raise OutputError(f"cannot write {out}: permission denied (is the folder read-only?)") from exc
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise OutputError(f"cannot write {out}: no space left on the device") from exc
-        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp_name is not None:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
-    return out
-
-
-def read_png_metadata(path: str | Path) -> dict[str, str]:
-    with Image.open(path) as img:
-        return {k.removeprefix("guiapp:"): v for k, v in img.info.items()
-                if isinstance(k, str) and k.startswith("guiapp:")}

@@ -37,10 +37,11 @@ from .attack_report import AttackReport, judge, make_report
 from .attacks import AttackConfig, AttackResult, AttackStrategy, StepRecord, strategy_of
 from .attacks.base import CentroidsArg
 from .fits import check_fits, device_of, load_for_attack, memory_estimate  # noqa: F401 - memory_estimate re-exported
-from .imageio import MAX_PIXELS, LoadedImage, check_output_path, probe_writable, save_png
+from .imageio import MAX_PIXELS, LoadedImage
 from .labels import imagenet_labels
 from .metrics import Distortion, distortion, warm_up
 from .models import DEFAULT_MODEL, Classifier
+from .png_output import check_output_path, probe_writable, save_png
 from .predict import Prediction, classify_pil, classify_saved, meets_target
 
 Target = str | int | Callable[[Prediction], int]  # a label, or a choice made from the clean image's class

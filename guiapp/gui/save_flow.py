@@ -15,8 +15,9 @@ from typing import Any
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from ..core.errors import GuiappError
-from ..core.imageio import IMAGE_SUFFIXES, check_output_path
+from ..core.imageio import IMAGE_SUFFIXES
 from ..core.pipeline import Verification, default_output_path, save_result
+from ..core.png_output import check_output_path
 from .run_report import GREEN, RED, coloured
 
 LOSSY = {".jpg", ".jpeg", ".webp"}

@@ -541,7 +541,7 @@ def test_a_transfer_result_saved_from_the_window_is_the_one_the_cli_writes(qtbot
     import json
 
     from guiapp.cli import main
-    from guiapp.core.imageio import read_png_metadata
+    from guiapp.core.png_output import read_png_metadata
 
     src = tmp_path / "coffee.jpg"
     src.write_bytes((SAMPLES / "coffee.jpg").read_bytes())

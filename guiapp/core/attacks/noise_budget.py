@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 import torch
 
+from ..defences.eot import clamp01
 from ..perceptual_budget import adaptive_luma_map
 
 PERCEPTUAL_STEP = 1 / 8  # each step moves a pixel by this fraction of its own bound
@@ -97,7 +98,7 @@ class PerceptualBudget(NoiseBudget):
 
     def adversarial(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         raw = x + z  # broadcast over R, G, B
-        return raw + (raw.clamp(0, 1) - raw).detach()  # clamped, the gradient passed straight through
+        return clamp01(raw)  # clamped, the gradient passed straight through
 
     def step(self, z: torch.Tensor, direction: torch.Tensor, x: torch.Tensor) -> None:
         z -= PERCEPTUAL_STEP * self.bound * direction.sign()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import GuiappError
-from ..imageio import read_png_metadata
+from ..png_output import read_png_metadata
 from .journal import Finished, PlanEntry
 from .task import PNG_KEY
 

@@ -22,9 +22,10 @@ from typing import Any
 
 from ..attacks import AttackConfig, strategy_of
 from ..errors import GuiappError, OutputError
-from ..imageio import IMAGE_SUFFIXES, MAX_PIXELS, probe_writable, read_png_metadata
+from ..imageio import IMAGE_SUFFIXES, MAX_PIXELS
 from ..labels import LabelSet
 from ..models import Classifier
+from ..png_output import probe_writable, read_png_metadata
 from ..threads import requested_threads
 from .executors import InlineExecutor, ProcessExecutor, default_group, default_workers, worker_devices
 from .journal import Journal, PlanEntry
