@@ -44,6 +44,9 @@ def main() -> None:
             out = subprocess.run([str(cli), "attack", str(path), "-t", target, "-o", str(Path(tmp) / "o.png"),
                                   "--json", "--device", "cpu", "--steps", str(args.steps)],
                                  capture_output=True, text=True)
+            if not out.stdout.strip():
+                raise SystemExit(f"{path.name}: guiapp-cli printed no report (exit {out.returncode}): "
+                                 f"{out.stderr.strip()[-500:]}")
             report = json.loads(out.stdout)
             reached += report["success"]
             if report["success"]:
