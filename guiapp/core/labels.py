@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -37,13 +38,15 @@ FUZZY_CUTOFF = 0.75  # difflib ratio: "golfish" ~ "goldfish" is 0.93, "zzzz" ~ a
 
 @dataclass(frozen=True)
 class ImageNetClass:
+    """One class of a model: ImageNet's (with its WordNet id) or a model's own (wnid "")."""
+
     index: int
     wnid: str
     synonyms: tuple[str, ...]
     name: str  # unique display name
 
     def describe(self) -> str:
-        return f"{self.index} {self.wnid} {self.name}" + (
+        return f"{self.index} {self.wnid + ' ' if self.wnid else ''}{self.name}" + (
             f" ({', '.join(self.synonyms[1:])})" if len(self.synonyms) > 1 else ""
         )
 
@@ -64,9 +67,10 @@ class LabelSet:
         # Per class, its searchable strings, display name first (a hit there ranks higher).
         self._texts: list[tuple[str, ...]] = []
         for c in classes:
-            texts = tuple(dict.fromkeys(_normalise(s) for s in (c.name, *c.synonyms)))
+            # The whole synonym string too: hosted models answer "goldfish, Carassius auratus".
+            texts = tuple(dict.fromkeys(_normalise(s) for s in (c.name, *c.synonyms, ", ".join(c.synonyms))))
             self._texts.append(texts)
-            for key in {_normalise(c.wnid), *texts}:
+            for key in {_normalise(c.wnid), *texts} - {""}:
                 self._by_key.setdefault(key, set()).add(c.index)
 
     @classmethod
@@ -88,6 +92,35 @@ class LabelSet:
                 name = f"{name} ({QUALIFIERS.get(wnid, wnid)})"
             classes.append(ImageNetClass(i, wnid, syn, name))
         return cls(classes)
+
+    @classmethod
+    def from_names(cls, names: Sequence[str]) -> "LabelSet":
+        """A model's own class names in output order. A name may be a full synonym string
+        ("goldfish, Carassius auratus", as hosted models name ImageNet classes): each part
+        is searchable. A list that is ImageNet-1k's (by synonym strings or first names) is
+        ImageNet's own set, so WordNet ids and the qualified names work too."""
+        imagenet = imagenet_labels()
+        if len(names) == len(imagenet) and all(
+            _normalise(n) in (_normalise(", ".join(c.synonyms)), _normalise(c.synonyms[0]), _normalise(c.name))
+            for n, c in zip(names, imagenet.classes, strict=True)
+        ):
+            return imagenet
+        parts = [tuple(s.strip() for s in n.split(",") if s.strip()) or (n.strip(),) for n in names]
+        counts: dict[str, int] = {}
+        for syn in parts:
+            counts[syn[0].lower()] = counts.get(syn[0].lower(), 0) + 1
+        # Two classes with one first name get their index added, so every display name is unique.
+        return cls([ImageNetClass(i, "", syn, syn[0] if counts[syn[0].lower()] == 1 else f"{syn[0]} ({i})")
+                    for i, syn in enumerate(parts)])
+
+    @classmethod
+    def numbered(cls, count: int) -> "LabelSet":
+        """'class 0', 'class 1', ...: for a model whose class names nobody gave."""
+        return cls([ImageNetClass(i, "", (f"class {i}",), f"class {i}") for i in range(count)])
+
+    @property
+    def is_imagenet(self) -> bool:
+        return self is imagenet_labels()
 
     def __len__(self) -> int:
         return len(self.classes)
@@ -132,9 +165,11 @@ class LabelSet:
             if key == str(c.index):
                 return 0
             return 3 if len(key) >= 5 and key in c.wnid else None
-        if key == c.wnid:
+        if c.wnid and key == c.wnid:
             return 0
-        best: int | None = 2 if c.wnid.startswith(key) else 3 if key in c.wnid else None
+        best: int | None = None
+        if c.wnid:
+            best = 2 if c.wnid.startswith(key) else 3 if key in c.wnid else None
         for text in self._texts[index]:
             if key not in text:
                 continue

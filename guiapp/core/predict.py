@@ -31,14 +31,14 @@ def classify_pil(model: Classifier, image: Image.Image) -> torch.Tensor:
     """Softmax probabilities of an image through the model's standard PIL preprocessing."""
     with torch.no_grad():
         x = pil_model_input(image, model.spec).to(model.device)
-        return model.head(model.features(x)).softmax(1)[0].cpu()
+        return model.oracle_logits(x).softmax(1)[0].cpu()
 
 
 def classify_view(model: Classifier, view: np.ndarray) -> torch.Tensor:
     """Softmax of an 8-bit image that already is the model's input crop (no resize)."""
     x = image_to_tensor(view, model.device)
     with torch.no_grad():
-        return model.head(model.features(normalise(x, model.spec))).softmax(1)[0].cpu()
+        return model.oracle_logits(normalise(x, model.spec)).softmax(1)[0].cpu()
 
 
 def meets_target(probs: torch.Tensor, target: int, confidence: float) -> bool:

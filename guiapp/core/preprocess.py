@@ -23,14 +23,21 @@ class PreprocessSpec:
     crop: int  # centre crop size (square)
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    # True: the whole image is resized to crop x crop (aspect not kept) and nothing is cut,
+    # as some models' cards ask ("resize_mode": "squash").
+    squash: bool = False
 
     def __post_init__(self) -> None:
         # The short side is resized to `resize`, so a centre crop never needs padding.
+        if self.squash and self.resize != self.crop:
+            raise ValueError(f"a squashing spec resizes to its crop: resize {self.resize} != crop {self.crop}")
         if self.resize < self.crop:
             raise ValueError(f"resize {self.resize} must be >= crop {self.crop}")
 
     def resized_size(self, height: int, width: int) -> tuple[int, int]:
         """torchvision's rule for Resize(int): short side -> resize, long side truncated."""
+        if self.squash:
+            return self.crop, self.crop
         if width <= height:
             return int(self.resize * height / width), self.resize
         return self.resize, int(self.resize * width / height)

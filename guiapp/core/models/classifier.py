@@ -1,8 +1,18 @@
-"""The one interface every model exposes: preprocessing spec, features, head, labels."""
+"""The one interface every model exposes: preprocessing spec, labels, and two capabilities.
+
+- an *oracle* (`oracle_logits`: normalised inputs -> scores over its labels): every model
+  has one; it is all a judge (or a query victim) needs, and it runs on the model's own
+  runtime where it has one (onnxruntime for an ONNX file), so a verdict is what the
+  user's service computes;
+- a *differentiable path* (`features`, `head`), which the white-box, robust and transfer
+  modes need; a model without one (an ONNX file no converter reads) is refused by them
+  with the reason (`require_gradients`).
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -21,9 +31,36 @@ class Classifier:
     device: torch.device
     feature_layer: str
     fingerprint: str
-    feature_net: nn.Module
-    head_net: nn.Module
+    feature_net: nn.Module | None
+    head_net: nn.Module | None
     weights_source: str = ""
+    # The model's own runtime, normalised inputs -> logits (None: the torch path is it).
+    runtime: Callable[[torch.Tensor], torch.Tensor] | None = None
+    notes: tuple[str, ...] = ()  # what loading had to assume or could not do, said once at load
+    title: str = ""  # a card's "name", for display; `name` is the spec that re-creates it
+    # Channels-last inputs: faster for the shipped networks on the CPU; a user's graph may
+    # reshape with view() and need contiguous NCHW.
+    channels_last: bool = True
+
+    @property
+    def differentiable(self) -> bool:
+        return self.feature_net is not None and self.head_net is not None
+
+    @property
+    def display_name(self) -> str:
+        return self.title or self.name
+
+    def require_gradients(self, mode: str) -> None:
+        """ModelUnavailableError naming why `mode` cannot use this model."""
+        if not self.differentiable:
+            why = next((n for n in self.notes if "oracle only" in n), f"{self.name} has no differentiable path")
+            raise ModelUnavailableError(f"the {mode} mode needs gradients through the model; {why}")
+
+    def oracle_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of normalised inputs by the model's own runtime (no gradient needed)."""
+        if self.runtime is not None:
+            return self.runtime(x)
+        return self.head(self.features(x))
 
     @property
     def num_classes(self) -> int:
@@ -31,16 +68,21 @@ class Classifier:
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate feature vectors of *normalised* model inputs (N,3,crop,crop)."""
-        return self.feature_net(self._layout(x))
+        if self.feature_net is None:
+            self.require_gradients("chosen")
+        return self.feature_net(self._layout(x))  # type: ignore[misc]
 
     def _layout(self, x: torch.Tensor) -> torch.Tensor:
         # On the CPU the weights are channels-last (load_model); a channels-last input keeps
         # oneDNN on its fast path for the 1x1 convolutions too (one torch thread, batch 1:
         # 7% less time per transfer step, bench numbers in docs/BENCHMARKS.md).
-        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else x
+        fast = self.channels_last and self.device.type == "cpu"
+        return x.contiguous(memory_format=torch.channels_last) if fast else x
 
     def head(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.head_net(feats)
+        if self.head_net is None:
+            self.require_gradients("chosen")
+        return self.head_net(feats)  # type: ignore[misc]
 
     @property
     def tap_layers(self) -> tuple[str, ...]:

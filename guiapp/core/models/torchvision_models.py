@@ -54,6 +54,36 @@ def torchvision_loader(arch: str):
     return load
 
 
+def build_torchvision(arch: str, weights: Path | None) -> tuple[nn.Module, dict[str, torch.Tensor], str, int]:
+    """Any torchvision classification architecture with its weights enum's weights (cache
+    or download) or a local state dict, which may be a fine-tuned copy with another class
+    count (its classifier's rows say how many): (network, state, source, classes)."""
+    import torchvision
+
+    if arch not in torchvision.models.list_models(module=torchvision.models):
+        known = torchvision.models.list_models(module=torchvision.models)
+        close = [n for n in known if arch.lower() in n][:6]
+        raise ModelUnavailableError(f"torchvision has no classification architecture {arch!r}"
+                                    + (f"; did you mean: {', '.join(close)}?" if close else ""))
+    if weights is not None:
+        state = load_state_dict(weights)
+        source = str(weights)
+    else:
+        state, source = _torchvision_state(torchvision.models.get_model_weights(arch).DEFAULT)
+    probe = torchvision.models.get_model(arch, weights=None)
+    last = [name for name, m in probe.named_modules() if isinstance(m, nn.Linear)][-1]
+    classes = int(state[f"{last}.weight"].shape[0]) if f"{last}.weight" in state else 1000
+    kwargs: dict = {"num_classes": classes}
+    if arch in ("googlenet", "inception_v3"):
+        kwargs |= {"aux_logits": False, "init_weights": False}
+        state = {k: v for k, v in state.items() if not k.startswith("Aux") and not k.startswith("aux")}
+    net = torchvision.models.get_model(arch, weights=None, **kwargs)
+    if hasattr(net, "transform_input"):
+        net.transform_input = True  # as torchvision sets it for its pretrained weights (and copies tuned from them)
+    apply_state_dict(net, state, source)
+    return net, state, source, classes
+
+
 def torchvision_spec(arch: str) -> PreprocessSpec:
     """The preprocessing of a torchvision classifier's default weights (no weights loaded)."""
     import torchvision
