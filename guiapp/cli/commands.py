@@ -22,6 +22,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..core.predict import load_for_prediction
 
     model = load_model(args.model, args.device, args.weights)
+    say_model_notes(model)
     results: dict[str, object] = {}
     failed = 0
     for path in args.images:
@@ -110,12 +111,27 @@ def cmd_attack(args: argparse.Namespace) -> int:
     return 0 if report.success else 1
 
 
+def say_model_notes(model) -> None:
+    """What loading a user's model had to assume or could not do, once, on stderr."""
+    for note in model.notes:
+        print(f"note: {shown(note)}", file=sys.stderr)
+
+
 def cmd_labels(args: argparse.Namespace) -> int:
     from ..core.labels import imagenet_labels
 
-    hits = imagenet_labels().search(args.search or "")
+    if args.model:
+        from ..core import load_model
+
+        model = load_model(args.model, "cpu", args.weights)
+        say_model_notes(model)
+        labels = model.labels
+    else:
+        labels = imagenet_labels()
+    hits = labels.search(args.search or "")
     for c in hits:
-        print(f"{c.index:4d}  {c.wnid}  {c.name}" + (f"  ({', '.join(c.synonyms[1:])})" if len(c.synonyms) > 1 else ""))
+        wnid = f"{c.wnid}  " if c.wnid else ""
+        print(f"{c.index:4d}  {wnid}{c.name}" + (f"  ({', '.join(c.synonyms[1:])})" if len(c.synonyms) > 1 else ""))
     if not hits:
         print(f"no class matches {args.search!r}", file=sys.stderr)
         return 1
@@ -123,12 +139,62 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    if getattr(args, "models_command", None) == "check":
+        return cmd_models_check(args)
     from ..core.models import available_models, model_status
 
     for name in available_models():
         ok, why = model_status(name)
         print(f"{'ok ' if ok else '-- '} {name:22s} {why}")
+    print("\nYour own model: --model torchvision:NAME, timm:NAME, or a file (.onnx, .pt TorchScript, .pt2 "
+          "torch.export) with its card NAME.json beside it; check it first with: guiapp-cli models check SPEC "
+          "--images DIR (docs/MODELS.md)")
     return 0
+
+
+def cmd_models_check(args: argparse.Namespace) -> int:
+    """Load a model spec, say what it is, and measure top-1/top-5 on a labelled folder."""
+    from ..core import load_model
+    from ..core.model_check import check_model, labelled_images
+
+    model = load_model(args.spec, args.device, args.weights)
+    say_model_notes(model)
+    spec = model.spec
+    how = "squashed to" if spec.squash else f"shorter side {spec.resize}, centre crop"
+    mean = ", ".join(f"{m:.4g}" for m in spec.mean)
+    std = ", ".join(f"{v:.4g}" for v in spec.std)
+    print(f"model      : {model.display_name}")
+    print(f"weights    : {model.weights_source} (fingerprint {model.fingerprint})")
+    print(f"labels     : {len(model.labels)} classes ({model.labels[0].name}, {model.labels[1].name}, ...)"
+          if len(model.labels) > 1 else f"labels     : {len(model.labels)} class")
+    print(f"input      : {how} {spec.crop} px; ([0, 1] pixels - [{mean}]) / [{std}] (RGB order)"
+          + (", then reversed to BGR" if model.channel_order == "BGR" else ""))
+    print(f"features   : {model.feature_layer}")
+    print(f"modes      : {'all (differentiable)' if model.differentiable else 'predict and judge only (an oracle)'}")
+    pairs = labelled_images(args.images, model, args.n)
+    result = None
+    with progress_bar(len(pairs), "check", "image") as bar:
+        for i, result in enumerate(check_model(model, pairs, args.max_pixels), 1):
+            advance(bar, i, f"top-1 {result.top1_rate:.1%}" if result.images else "")
+    assert result is not None
+    for path, why in result.unreadable:
+        print(f"skipped: {shown(why)}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"model": model.name, "images": result.images, "classes": result.classes,
+                          "top1": result.top1_rate, "top5": result.top5_rate,
+                          "unreadable": len(result.unreadable)}, indent=2))
+    else:
+        print(f"images     : {result.images} of {result.classes} classes from {shown(args.images)}")
+        print(f"top-1      : {result.top1_rate:.1%} ({result.top1}/{result.images})")
+        print(f"top-5      : {result.top5_rate:.1%} ({result.top5}/{result.images})")
+        for name, expected, got in result.misses[:5]:
+            print(f"  missed   : {name}: {expected} -> {got}")
+    chance = 1 / max(1, len(model.labels))
+    if result.images and result.top1_rate < max(0.2, 5 * chance):
+        print("warning: top-1 is near chance: the card's labels (their order), resize/crop, pixel_range, mean/std "
+              "or channel_order are probably wrong (docs/MODELS.md)", file=sys.stderr)
+        return 1
+    return 0 if result.images else 2
 
 
 def cmd_centroids_build(args: argparse.Namespace) -> int:

@@ -16,9 +16,13 @@ from .service_commands import cmd_evaluate, cmd_serve
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="efficientnet-lite0", help="classifier (guiapp-cli models lists them)")
+    p.add_argument("--model", default="efficientnet-lite0",
+                   help="classifier: a shipped name (guiapp-cli models lists them), torchvision:NAME, timm:NAME, or "
+                        "a model file (.onnx, .pt, .pt2) or its card (.json); docs/MODELS.md")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
-    p.add_argument("--weights", type=path_arg, help="local state dict for the model (offline use)")
+    p.add_argument("--weights", type=path_arg,
+                   help="local state dict for the model (offline use; for torchvision:/timm:, a fine-tuned copy "
+                        "with its own class count)")
     p.add_argument("--threads", type=int_in(1, MAX_THREADS), default=None, metavar="N",
                    help="CPU threads per attack (default 1, or $GUIAPP_THREADS: one thread is as fast on a quiet "
                         "machine and several times faster on a busy one; a batch uses cores through --workers)")
@@ -211,12 +215,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("labels", help="list or search the classes")
+    p = sub.add_parser("labels", help="list or search the classes (of --model: default ImageNet's)")
     p.add_argument("search", nargs="?", help="text to look for in names, synonyms, wnids")
+    p.add_argument("--model", default=None, help="a model spec whose own labels to search (default: ImageNet's)")
+    p.add_argument("--weights", type=path_arg, help="local state dict for the model")
     p.set_defaults(func=cmd_labels)
 
-    p = sub.add_parser("models", help="list models and whether their weights are available")
+    p = sub.add_parser("models", help="list models and whether their weights are available; check your own")
     p.set_defaults(func=cmd_models)
+    msub = p.add_subparsers(dest="models_command")
+    c = msub.add_parser("check", help="load a model spec, say what it is, and measure top-1/top-5 on a labelled "
+                                      "folder: the check to run first on your own model")
+    c.add_argument("spec", help="torchvision:NAME, timm:NAME, a model file (.onnx, .pt, .pt2) or its card (.json)")
+    c.add_argument("--images", required=True, type=path_arg,
+                   help="labelled photos: an ImageFolder tree (a sub-folder per class) or <label>_*.jpg files")
+    c.add_argument("--n", type=int_in(1, 100_000), default=None, help="check at most N images (spread over classes)")
+    c.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _add_image_args(c)
+    c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    c.add_argument("--weights", type=path_arg, help="local state dict for the model")
+    c.set_defaults(func=cmd_models)
 
     p = sub.add_parser("centroids", help="class centroid files")
     csub = p.add_subparsers(dest="centroids_command", required=True)

@@ -20,6 +20,7 @@ from PIL import Image
 
 from .arguments import as_model
 from .imageio import MAX_PIXELS, load_image
+from .labels import LabelSet, same_class
 from .metrics import Distortion
 from .models import Classifier
 from .predict import classify_pil
@@ -29,9 +30,12 @@ if TYPE_CHECKING:
 
 
 def judge(judges: Sequence[str | Classifier], image: str | Path | np.ndarray, target: int,
-          device: str | torch.device | None = None, max_pixels: int = MAX_PIXELS) -> dict[str, dict]:
+          device: str | torch.device | None = None, max_pixels: int = MAX_PIXELS,
+          labels: LabelSet | None = None) -> dict[str, dict]:
     """Ask models that took no part in crafting what they see in a saved file (or an
-    8-bit image): name -> {top1, top1_name, confidence, target_conf, success}."""
+    8-bit image): name -> {top1, top1_name, confidence, target_conf, success}. `labels`:
+    the list `target` indexes (the crafters'); a judge with other labels is asked about
+    the class of the same name (none: it cannot be fooled into it, target_conf NaN)."""
     if not judges:
         return {}
     rgb = image if isinstance(image, np.ndarray) else load_image(image, max_pixels).rgb
@@ -41,12 +45,14 @@ def judge(judges: Sequence[str | Classifier], image: str | Path | np.ndarray, ta
         clf = as_model(name, str(device) if isinstance(device, torch.device) else device)
         probs = classify_pil(clf, pil)
         top1 = int(probs.argmax())
+        # A judge with labels of its own is asked about the target by name.
+        own = target if labels is None else same_class(labels[target], clf.labels)
         verdicts[clf.name] = {
             "top1": top1,
             "top1_name": clf.labels[top1].name,
             "confidence": float(probs[top1]),
-            "target_conf": float(probs[target]),
-            "success": top1 == target,
+            "target_conf": float(probs[own]) if own is not None else float("nan"),
+            "success": top1 == own,
         }
     return verdicts
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import CentroidError, ImageLoadError
+from .errors import CentroidError, ImageLoadError, LabelError
 from .imageio import IMAGE_SUFFIXES, load_image
 from .models import Classifier
 from .preprocess import image_to_tensor
@@ -126,6 +126,15 @@ def load_centroids(path: str | Path, model: Classifier) -> Centroids:
 
 
 def default_centroid_path(model_name: str) -> Path:
+    """Where a model's centroids are looked for: the shipped folder for guiapp's models
+    and torchvision:/timm: names, beside the model file for a user's file (NAME.centroids.npz)."""
+    from .model_specs import SCHEMES, is_user_spec
+
+    if is_user_spec(model_name):
+        scheme = model_name.split(":", 1)[0]
+        if scheme in SCHEMES:
+            return SHIPPED_DIR / f"{model_name.replace(':', '-')}.npz"
+        return Path(model_name).with_suffix(".centroids.npz")
     return SHIPPED_DIR / f"{model_name}.npz"
 
 
@@ -178,15 +187,27 @@ def find_class_images(folder: str | Path, model: Classifier) -> dict[int, list[P
                 sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             )
     else:
-        wnid_to_index = {c.wnid: c.index for c in model.labels.classes}
+        wnid_to_index = {c.wnid: c.index for c in model.labels.classes if c.wnid}
         for p in sorted(folder.iterdir()):
+            if p.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
             m = _WNID.match(p.name)
-            if p.suffix.lower() in IMAGE_SUFFIXES and m and m.group(1) in wnid_to_index:
+            if m and m.group(1) in wnid_to_index:
                 per_class.setdefault(wnid_to_index[m.group(1)], []).append(p)
+                continue
+            # <label>_anything.ext, the label in the model's own names (underscores in a name
+            # cannot be told from the separator, so the first part is the label)
+            try:
+                index = model.labels.resolve(p.name.split("_", 1)[0]) if "_" in p.name else None
+            except LabelError:
+                index = None
+            if index is not None:
+                per_class.setdefault(index, []).append(p)
     per_class = {k: v for k, v in per_class.items() if v}
     if not per_class:
         raise CentroidError(
-            f"no labelled images in {folder}: expected class sub-folders or files named <wnid>_name.ext"
+            f"no labelled images in {folder}: expected class sub-folders or files named <label>_name.ext "
+            "(<wnid>_name.ext for ImageNet)"
         )
     return per_class
 

@@ -233,6 +233,20 @@ def imagenet_labels() -> LabelSet:
     return LabelSet.from_synsets_file()
 
 
+def same_class(cls: ImageNetClass, labels: LabelSet) -> int | None:
+    """The index in `labels` of the class named like `cls` (another model's class): by
+    WordNet id when both have one, else by a name or synonym in common; None if none is."""
+    if cls.wnid:
+        for other in labels.classes:
+            if other.wnid == cls.wnid:
+                return other.index
+    for text in (cls.name, ", ".join(cls.synonyms), *cls.synonyms):
+        hits = labels._by_key.get(_normalise(text))
+        if hits and len(hits) == 1:
+            return next(iter(hits))
+    return None
+
+
 def random_target(name: str, seed: int, source: int, num_classes: int) -> int:
     """A seeded random class for the file `name`, never its `source` class: the same for
     the same name and seed (so a resumed batch or evaluation picks the same)."""

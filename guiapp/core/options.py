@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from .model_specs import is_user_spec
+
 MAX_ITEMS = 16  # the most items a tuple option (models, defences, layers) may list
 
 
@@ -33,6 +35,9 @@ class Option:
     high: float | None = None  # upper bound (inclusive)
     low_open: bool = False
     choices: tuple[str, ...] = ()  # allowed strings (or the allowed items of a tuple)
+    # Items may also be a user's model spec (a file, torchvision:NAME...); a server still
+    # accepts only the models its operator installed.
+    model_specs: bool = False
     flag: str = ""  # CLI flag; default --field-name
     none: str = ""  # what None means, for a field that may be None ("auto", "eps/8")
     gui: bool = False  # shown in the window's settings form
@@ -126,10 +131,11 @@ def check_bounds(config: Any) -> None:
             continue
         if s.kind is tuple:
             if s.meta.choices:
-                bad = [v for v in value if v not in s.meta.choices]
+                bad = [v for v in value if v not in s.meta.choices and not (s.meta.model_specs and is_user_spec(v))]
                 if bad:
+                    more = " or a model file / torchvision:NAME / timm:NAME" if s.meta.model_specs else ""
                     raise ValueError(f"{s.name}: unknown {', '.join(map(str, bad))}; "
-                                     f"choose from {', '.join(s.meta.choices)}")
+                                     f"choose from {', '.join(s.meta.choices)}{more}")
             # Each item costs work in every step (a model, a defence): no repeats, few items.
             repeated = sorted({v for v in value if list(value).count(v) > 1})
             if repeated:

@@ -32,13 +32,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .arguments import as_path, check_target
+from .arguments import as_model, as_path, check_target
 from .attack_report import AttackReport, judge, make_report
 from .attacks import AttackConfig, AttackResult, AttackStrategy, StepRecord, strategy_of
 from .attacks.base import CentroidsArg
 from .fits import check_fits, device_of, load_for_attack, memory_estimate  # noqa: F401 - memory_estimate re-exported
 from .imageio import MAX_PIXELS, LoadedImage
-from .labels import imagenet_labels
 from .metrics import Distortion, distortion, warm_up
 from .models import DEFAULT_MODEL, Classifier
 from .png_output import check_output_path, probe_writable, save_png
@@ -119,7 +118,7 @@ def plan_attack(
         target=index,
         centroids=prepared.centroids,
         uses_centroids=prepared.used,
-        notes=[*image.notes, *prepared.notes],
+        notes=[*image.notes, *(n for m in crafters for n in m.notes), *prepared.notes],
         max_pixels=max(max_pixels, width * height),
     )
 
@@ -243,7 +242,8 @@ def finish_run(prepared: PreparedRun, *, metadata: dict[str, str] | None = None,
     verified, verdicts = None, {}
     if not result.cancelled:
         verified = save_result(plan, result, prepared.output, metadata=metadata, dist=dist)
-        verdicts = judge(judges, verified.path, plan.target, device or plan.crafters[0].device, plan.max_pixels)
+        verdicts = judge(judges, verified.path, plan.target, device or plan.crafters[0].device, plan.max_pixels,
+                         labels=plan.crafters[0].labels)
     return make_report(plan, run, dist, verified, verdicts)
 
 
@@ -307,7 +307,7 @@ def attack_file(
 ) -> AttackReport:
     """Attack one image file toward `target` and save the adversarial PNG.
 
-    `target` is a class name, synonym, WordNet id or index. The output defaults to
+    `target` is a class name, synonym, WordNet id or index of the model's own labels. The output defaults to
     `<input>_adv_<target>.png` beside the input; the input is never overwritten. The
     returned report's `final*` fields come from the saved file re-read from disk.
     `max_pixels` refuses larger images before decoding them. Everything that can be checked
@@ -321,8 +321,13 @@ def attack_file(
     """
     path = as_path(image, "image")
     target = check_target(target)
-    labels = imagenet_labels()  # every model guiapp loads classifies into the ImageNet-1k classes
+    # The target is a class of the crafting models' own label list (loaded, or reused from
+    # the model cache, before the image is decoded).
+    config = config if config is not None else AttackConfig()
+    labels = strategy_of(config).load_crafters(config, model, device, weights)[0].labels
     index = labels.resolve(target)
+    # Judges are loaded now: a missing one must fail before the attack, not after it.
+    judges = [as_model(j, device) for j in judges]
     out = as_path(output, "output") if output is not None else default_output_path(path, labels[index].name)
     check_output_path(out, [path])  # before decoding a large image, let alone attacking it
     loaded = load_for_attack(path, config, model, device, max_pixels)

@@ -42,6 +42,7 @@ from PIL import Image
 
 from ..centroids import Centroids
 from ..device import autocast_dtype
+from ..errors import ModelUnavailableError
 from ..metrics import psnr_from_mse
 from ..models import Classifier, load_model
 from ..predict import classify_pil
@@ -67,8 +68,18 @@ EVAL_EVERY = 25
 
 
 def load_surrogates(config: TransferConfig, device: str | torch.device | None = None) -> list[Classifier]:
-    """The surrogate models of `config`, loaded (or reused from the model cache)."""
-    return [load_model(name, device) for name in config.surrogates]
+    """The surrogate models of `config`, loaded (or reused from the model cache): each needs
+    a differentiable path, and all of them one label list (one target index serves all)."""
+    models = [load_model(name, device) for name in config.surrogates]
+    for m in models:
+        m.require_gradients("transfer")
+    first = models[0]
+    for m in models[1:]:
+        if m.labels is not first.labels and m.labels.names != first.labels.names:
+            raise ModelUnavailableError(
+                f"the surrogates classify into different label lists ({first.name}: {len(first.labels)} classes, "
+                f"{m.name}: {len(m.labels)}); crafting on models with different labels is not supported yet")
+    return models
 
 @dataclass(frozen=True)
 class _LossProgress:

@@ -50,7 +50,7 @@ class TransferConfig:
                              "hundreds)",
                              low=1, high=5000, gui=True, counts_steps=True)
     surrogates: tuple[str, ...] = option(DEFAULT_SURROGATES, "models the noise is crafted on; a judge is never "
-                                         "among them", choices=tuple(available_models()), gui=True)
+                                         "among them", choices=tuple(available_models()), model_specs=True, gui=True)
     loss: str = option("logit", "class loss: logit (minus the target logit, Zhao et al. 2021) or ce "
                        "(cross-entropy)", choices=("logit", "ce"))
     step_size: float | None = option(None, "per-iteration step of the linf budget (the perceptual budget steps "

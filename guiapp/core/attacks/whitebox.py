@@ -318,7 +318,9 @@ class WhiteBoxStrategy(AttackStrategy):
     def load_crafters(self, config: Any, model: Classifier | str, device: Any, weights: Any) -> list[Classifier]:
         from ..arguments import as_model
 
-        return [as_model(model, device, weights)]
+        clf = as_model(model, device, weights)
+        clf.require_gradients(config.mode)
+        return [clf]
 
     def estimate_bytes(self, config: Any, footprint: Footprint) -> int:
         # The perceptual budget adds its texture weights and the two per-pixel limits (12 B/px;

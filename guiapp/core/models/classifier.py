@@ -41,6 +41,7 @@ class Classifier:
     # Channels-last inputs: faster for the shipped networks on the CPU; a user's graph may
     # reshape with view() and need contiguous NCHW.
     channels_last: bool = True
+    channel_order: str = "RGB"  # what the network itself is fed (a BGR one gets its channels flipped)
 
     @property
     def differentiable(self) -> bool:

@@ -30,15 +30,13 @@ from torch import nn
 
 from ..errors import ModelUnavailableError
 from ..labels import LabelSet, imagenet_labels
+from ..model_specs import FILE_SUFFIXES, SCHEMES, TORCHSCRIPT_SUFFIXES, is_user_spec  # noqa: F401 - re-exported
 from ..preprocess import PreprocessSpec
 from .card import ModelCard, card_path_for, read_card
 from .classifier import Classifier, weights_fingerprint
 from .split import LOGITS_LAYER, ChannelFlip, FirstOutput, freeze, split_features
 from .weights import apply_state_dict, load_state_dict, what_file_is
 
-SCHEMES = ("torchvision", "timm")
-TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".jit", ".torchscript")
-FILE_SUFFIXES = (*TORCHSCRIPT_SUFFIXES, ".pt2", ".onnx", ".json")
 ALLOW_PICKLE_ENV = "GUIAPP_ALLOW_PICKLE"
 MAX_MODEL_FILE_BYTES = 8 << 30
 
@@ -51,14 +49,6 @@ class ModelSource:
     target: str  # the architecture name, or the file's absolute path
     card: Path | None  # the card file, if any
     text: str  # the spec as the model's name
-
-
-def is_user_spec(text: str) -> bool:
-    """Does `text` name a user's model (a scheme or a file) rather than a shipped name?"""
-    text = text.strip()
-    if text.split(":", 1)[0].lower() in SCHEMES and ":" in text:
-        return True
-    return text.lower().endswith(FILE_SUFFIXES) or os.sep in text or "/" in text or Path(text).exists()
 
 
 def parse_spec(text: str) -> ModelSource:
@@ -151,7 +141,8 @@ def load_user_model(text: str, device: torch.device, weights: Path | None = None
                      "gradients through a model and refuse it")
     model = Classifier(name=source.text, spec=spec, labels=labels, device=device, feature_layer=layer,
                        fingerprint=fingerprint, feature_net=feats, head_net=head, weights_source=origin,
-                       runtime=runtime, notes=tuple(notes), title=card.name or "", channels_last=False)
+                       runtime=runtime, notes=tuple(notes), title=card.name or "", channels_last=False,
+                       channel_order=card.channel_order)
     if model.device.type != "cpu" and runtime is not None and feats is None:
         model.device = torch.device("cpu")  # onnxruntime runs on the CPU here
     return model
