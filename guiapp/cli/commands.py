@@ -177,7 +177,7 @@ def cmd_models_check(args: argparse.Namespace) -> int:
         for i, result in enumerate(check_model(model, pairs, args.max_pixels), 1):
             advance(bar, i, f"top-1 {result.top1_rate:.1%}" if result.images else "")
     assert result is not None
-    for path, why in result.unreadable:
+    for _path, why in result.unreadable:
         print(f"skipped: {shown(why)}", file=sys.stderr)
     if args.json:
         print(json.dumps({"model": model.name, "images": result.images, "classes": result.classes,

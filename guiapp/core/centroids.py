@@ -197,12 +197,12 @@ def find_class_images(folder: str | Path, model: Classifier) -> dict[int, list[P
                 continue
             # <label>_anything.ext, the label in the model's own names (underscores in a name
             # cannot be told from the separator, so the first part is the label)
+            if "_" not in p.name:
+                continue
             try:
-                index = model.labels.resolve(p.name.split("_", 1)[0]) if "_" in p.name else None
+                per_class.setdefault(model.labels.resolve(p.name.split("_", 1)[0]), []).append(p)
             except LabelError:
-                index = None
-            if index is not None:
-                per_class.setdefault(index, []).append(p)
+                continue
     per_class = {k: v for k, v in per_class.items() if v}
     if not per_class:
         raise CentroidError(
