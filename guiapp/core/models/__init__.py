@@ -29,7 +29,7 @@ from .classifier import Classifier, weights_fingerprint
 from .lite import lite_loader, lite_spec
 from .split import freeze
 from .torchvision_models import TORCHVISION_MODELS, torchvision_loader, torchvision_spec
-from .user_models import is_user_spec, load_user_model, user_input_spec
+from .user_models import file_stamp, is_user_spec, load_user_model, user_input_spec
 
 DEFAULT_MODEL = "efficientnet-lite0"
 
@@ -83,7 +83,7 @@ def model_status(name: str) -> tuple[bool, str]:
                    "(or give a state dict file: --weights / weights=)")
 
 
-_CACHE: dict[tuple[str, str, str], Classifier] = {}
+_CACHE: dict[tuple[str, str, str, tuple], Classifier] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -101,7 +101,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
             "or a model file (.onnx, .pt, .pt2) or its card (.json)")
     dev = device if isinstance(device, torch.device) else pick_device(device)
     weights_path = Path(weights).expanduser() if weights else None
-    key = (name, str(dev), str(weights_path or ""))
+    key = (name, str(dev), str(weights_path or ""), file_stamp(name) if user else ())
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]

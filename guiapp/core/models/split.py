@@ -127,6 +127,8 @@ _LINEAR_FUNCTIONS: tuple[Callable, ...] = (F.linear, torch.ops.aten.linear.defau
 def _split_graph_linear(net: nn.Module) -> tuple[nn.Module, nn.Module, str] | None:
     """An fx graph (torch.export's module(), onnx2torch's output) whose output is a linear
     call: the features graph returns that call's input; the head is the call."""
+    if isinstance(net, FirstOutput):
+        net = net.net
     if not isinstance(net, fx.GraphModule):
         return None
     output = next(n for n in net.graph.nodes if n.op == "output")
@@ -160,12 +162,14 @@ def _split_graph_linear(net: nn.Module) -> tuple[nn.Module, nn.Module, str] | No
     feature_node = result.args[0]
     if not isinstance(feature_node, fx.Node):
         return None
-    graph = copy.deepcopy(net.graph)
-    by_name = {n.name: n for n in graph.nodes}
-    new_output = next(n for n in graph.nodes if n.op == "output")
-    new_output.args = (by_name[feature_node.name],)
-    graph.eliminate_dead_code()
-    feats = fx.GraphModule(net, graph)
+    feats = fx.GraphModule(net, copy.deepcopy(net.graph))
+    by_name = {n.name: n for n in feats.graph.nodes}
+    new_output = next(n for n in feats.graph.nodes if n.op == "output")
+    # Keep the output's nesting: torch.export's module unflattens it with a pytree spec.
+    wrapped = isinstance(output.args[0], (tuple, list))
+    new_output.args = (((by_name[feature_node.name],),) if wrapped else (by_name[feature_node.name],))
+    feats.graph.eliminate_dead_code()
+    feats.recompile()
     return feats, head, f"input of the last linear layer ({linear.in_features})"
 
 

@@ -81,6 +81,24 @@ def parse_spec(text: str) -> ModelSource:
     return ModelSource(kinds[suffix], str(path), sidecar if sidecar.is_file() else None, str(path))
 
 
+def file_stamp(text: str) -> tuple:
+    """What identifies the files behind a spec now (the model file and its card: path,
+    size, modification time), so a model cache never serves a model whose card was edited."""
+    try:
+        source = parse_spec(text)
+    except ModelUnavailableError:
+        return ()
+    paths = [p for p in (Path(source.target) if source.kind not in SCHEMES else None, source.card) if p]
+    stamps = []
+    for path in paths:
+        try:
+            st = path.stat()
+            stamps.append((str(path), st.st_size, st.st_mtime_ns))
+        except OSError:
+            stamps.append((str(path), -1, -1))
+    return tuple(stamps)
+
+
 def user_input_spec(text: str) -> PreprocessSpec:
     """The preprocessing of a user's model from its card alone (no weights loaded): what a
     memory estimate needs before anything is loaded."""

@@ -1,0 +1,237 @@
+"""A user's own classifier: every file format, its card and labels, and what is refused."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import torch
+
+from guiapp.cli import main
+from guiapp.core import attack_file, predict_file
+from guiapp.core.errors import ModelUnavailableError
+from guiapp.core.models import input_spec, load_model
+
+from _user_models import COLOURS, FRUITS, ColourNet, colour_photos, export_all, photo, tiny_cnn, write_card
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture
+def fruit_models(tmp_path):
+    """The same 10-class CNN in three formats, each with its card and a labels file."""
+    (tmp_path / "fruits.txt").write_text("\n".join(FRUITS) + "\n")
+    files = export_all(tiny_cnn(), tmp_path / "m", "fruit")
+    for path in files.values():
+        write_card(path.with_suffix(".json"), labels="../fruits.txt")
+    return files
+
+
+@pytest.mark.parametrize("kind", ["torchscript", "export", "onnx"])
+def test_each_format_loads_with_its_card_and_own_labels(fruit_models, kind, tmp_path):
+    model = load_model(str(fruit_models[kind]), "cpu")
+    assert model.labels.names[:3] == ["apple", "banana", "cherry"] and len(model.labels) == 10
+    assert model.labels.resolve("dried date") == 9 and model.labels.resolve("date, dried date") == 9
+    assert model.spec.crop == 32 and model.spec.resize == 36 and model.differentiable
+    image = photo(tmp_path / "p.png")
+    reference = tiny_cnn()
+    ours = predict_file(image, model, k=3)
+    # The loaded model computes what the network computes on the card's preprocessing.
+    from PIL import Image
+
+    from guiapp.core.preprocess import pil_model_input
+
+    with torch.no_grad():
+        expected = reference(pil_model_input(Image.open(image), model.spec)).softmax(1)[0]
+    assert ours[0].index == int(expected.argmax()) and ours[0].name == FRUITS[ours[0].index]
+    assert abs(ours[0].confidence - float(expected.max())) < 1e-4
+
+
+def test_a_graph_ending_in_a_linear_layer_is_cut_there_and_checked(fruit_models):
+    # TorchScript cannot be cut (its logits stand in); torch.export's and ONNX's graphs can.
+    assert load_model(str(fruit_models["export"]), "cpu").feature_layer == "input of the last linear layer (16)"
+    assert load_model(str(fruit_models["onnx"]), "cpu").feature_layer == "input of the last linear layer (16)"
+    scripted = load_model(str(fruit_models["torchscript"]), "cpu")
+    assert scripted.feature_layer.startswith("logits")
+    assert any("logit space" in n for n in scripted.notes)
+
+
+def test_memory_estimate_reads_the_card_without_loading(fruit_models):
+    spec = input_spec(str(fruit_models["onnx"]))
+    assert (spec.resize, spec.crop, spec.mean) == (36, 32, (0.5, 0.5, 0.5))
+
+
+def test_card_in_pixels_and_bgr_matches_the_network(tmp_path):
+    """A Caffe-style card ([0, 255], BGR mean) on a network that wants BGR gives the same
+    answers as the RGB [0, 1] card on the same network without the flip."""
+    net = ColourNet()
+
+    class Bgr(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x.flip(1))
+
+    (tmp_path / "colours.txt").write_text("\n".join(COLOURS))
+    rgb = export_all(net, tmp_path / "rgb", "colour")["onnx"]
+    bgr = export_all(Bgr().eval(), tmp_path / "bgr", "colour")["onnx"]
+    write_card(rgb.with_suffix(".json"), labels="../colours.txt", mean=[0.4, 0.5, 0.6], std=[0.2, 0.25, 0.3])
+    write_card(bgr.with_suffix(".json"), labels="../colours.txt", pixel_range=[0, 255], channel_order="BGR",
+               mean=[0.6 * 255, 0.5 * 255, 0.4 * 255], std=[0.3 * 255, 0.25 * 255, 0.2 * 255])
+    image = photo(tmp_path / "p.png")
+    a = predict_file(image, str(rgb), k=3, device="cpu")
+    b = predict_file(image, str(bgr), k=3, device="cpu")
+    assert [p.index for p in a] == [p.index for p in b]
+    assert all(abs(x.confidence - y.confidence) < 1e-4 for x, y in zip(a, b, strict=True))
+    assert load_model(str(bgr), "cpu").channel_order == "BGR"
+
+
+def test_missing_card_fields_are_said(tmp_path):
+    files = export_all(tiny_cnn(classes=1000), tmp_path, "big")
+    model = load_model(str(files["torchscript"]), "cpu")  # no card at all
+    note = " ".join(model.notes)
+    assert "does not give" in note and "mean" in note and "labels" in note and "ImageNet" in note
+    assert model.labels.resolve("goldfish") == 1  # 1000 outputs: ImageNet's labels, assumed and said
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"labels": ["a", "b"]}, "lists 2 labels but"),
+    ({"crop": 30}, "differs from input_size"),
+    ({"channel_order": "GBR"}, "channel_order must be"),
+    ({"mean": [0.5, 0.5]}, "mean must be a list of 3"),
+    ({"std": [0, 1, 1]}, "std must be positive"),
+    ({"labels": "nowhere.txt"}, "labels file not found"),
+    ({"colour": "red"}, "unknown field 'colour'"),
+    ({"input_size": 64, "crop": 64, "resize": 72}, "takes 32x32 inputs but its card says input_size 64"),
+])
+def test_a_card_that_disagrees_is_refused_with_the_reason(tmp_path, fields, message):
+    files = export_all(tiny_cnn(), tmp_path, "m")
+    write_card(files["onnx"].with_suffix(".json"), **fields)
+    with pytest.raises(ModelUnavailableError, match=message):
+        load_model(str(files["onnx"]), "cpu")
+
+
+def test_onnx_identity_aliases_are_folded(tmp_path):
+    """torch.onnx.export writes shared parameters as Identity nodes; onnx2torch 1.5 fails on
+    them (KeyError, or no converter for Identity at this opset); guiapp folds them and converts."""
+    from onnx import helper
+
+    files = export_all(tiny_cnn(), tmp_path, "m")
+    proto = onnx.load(str(files["onnx"]))
+    conv = next(n for n in proto.graph.node if n.op_type == "Conv")
+    weight = conv.input[1]
+    proto.graph.node.insert(0, helper.make_node("Identity", [weight], ["aliased_weight"]))
+    conv.input[1] = "aliased_weight"
+    aliased = tmp_path / "aliased.onnx"
+    onnx.save(proto, str(aliased))
+    import onnx2torch
+
+    with pytest.raises((KeyError, NotImplementedError)), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        onnx2torch.convert(onnx.load(str(aliased)))  # why the folding exists
+    write_card(aliased.with_suffix(".json"))
+    model = load_model(str(aliased), "cpu")
+    assert model.differentiable and model.feature_layer.startswith("input of the last linear")
+
+
+def test_onnx_that_will_not_convert_loads_as_an_oracle(tmp_path, monkeypatch, capsys):
+    import onnx2torch
+
+    files = export_all(tiny_cnn(), tmp_path, "m")
+    write_card(files["onnx"].with_suffix(".json"))
+
+    def refuse(*args, **kwargs):
+        raise NotImplementedError("Converter is not implemented (OnnxFancyOp)")
+
+    monkeypatch.setattr(onnx2torch, "convert", refuse)
+    model = load_model(str(files["onnx"]), "cpu")
+    assert not model.differentiable and model.runtime is not None
+    assert any("oracle only" in n and "OnnxFancyOp" in n for n in model.notes)
+    image = photo(tmp_path / "p.png")
+    assert predict_file(image, model, k=1)[0].index == predict_file(image, str(files["torchscript"]), k=1,
+                                                                      device="cpu")[0].index
+    with pytest.raises(ModelUnavailableError, match="the default mode needs gradients through the model"):
+        attack_file(image, 2, tmp_path / "o.png", model=model)
+
+
+def test_onnx_whose_conversion_disagrees_with_onnxruntime_is_refused(tmp_path, monkeypatch):
+    import onnx2torch
+
+    files = export_all(tiny_cnn(), tmp_path, "m")
+    write_card(files["onnx"].with_suffix(".json"))
+    monkeypatch.setattr(onnx2torch, "convert", lambda proto: tiny_cnn(seed=7))  # another network
+    with pytest.raises(ModelUnavailableError, match="disagrees with onnxruntime .largest logit difference"):
+        load_model(str(files["onnx"]), "cpu")
+
+
+def test_not_a_model_and_pickles_are_refused(tmp_path, monkeypatch):
+    fake = tmp_path / "fake.onnx"
+    fake.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    with pytest.raises(ModelUnavailableError, match="is not an ONNX model"):
+        load_model(str(fake), "cpu")
+    state = tmp_path / "state.pt"
+    torch.save(tiny_cnn().state_dict(), state)
+    with pytest.raises(ModelUnavailableError, match="a state dict .* without its architecture.*torchvision:"):
+        load_model(str(state), "cpu")
+    pickled = tmp_path / "whole.pt"
+    torch.save(tiny_cnn(), pickled)
+    with pytest.raises(ModelUnavailableError, match="GUIAPP_ALLOW_PICKLE=1"):
+        load_model(str(pickled), "cpu")
+    monkeypatch.setenv("GUIAPP_ALLOW_PICKLE", "1")
+    write_card(pickled.with_suffix(".json"))
+    assert len(load_model(str(pickled), "cpu").labels) == 10
+    with pytest.raises(ModelUnavailableError, match="model file not found"):
+        load_model(str(tmp_path / "missing.onnx"), "cpu")
+
+
+def test_torchvision_architecture_with_a_fine_tuned_state_dict_of_other_classes(tmp_path):
+    import torchvision
+
+    net = torchvision.models.get_model("mobilenet_v3_small", weights=None, num_classes=10)
+    weights = tmp_path / "tuned.pth"
+    torch.save(net.state_dict(), weights)
+    (tmp_path / "fruits.txt").write_text("\n".join(FRUITS))
+    card = tmp_path / "tuned.json"
+    card.write_text(json.dumps({"model": "torchvision:mobilenet_v3_small", "weights": "tuned.pth",
+                                "labels": "fruits.txt", "input_size": 224, "resize": 256, "crop": 224}))
+    model = load_model(str(card), "cpu")
+    assert len(model.labels) == 10 and model.labels[4].name == "elderberry"
+    assert model.feature_layer == "input of classifier.3 (1024)" and model.name == str(card)
+    plain = load_model("torchvision:mobilenet_v3_small", "cpu", weights)  # no card: numbered labels, said
+    assert plain.labels[0].name == "class 0" and any("labels" in n for n in plain.notes)
+    with pytest.raises(ModelUnavailableError, match="no classification architecture 'resnet9000'"):
+        load_model("torchvision:resnet9000", "cpu")
+
+
+def test_cli_attacks_a_user_model_by_label_name(fruit_models, tmp_path, capsys):
+    image = photo(tmp_path / "p.png")
+    out = tmp_path / "out.png"
+    rc = main(["attack", str(image), "-t", "dried date", "--model", str(fruit_models["onnx"]), "-o", str(out),
+               "--json", "--device", "cpu"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0 and report["success"] and report["final_name"] == "date" and report["target"] == 9
+    assert main(["predict", str(out), "--model", str(fruit_models["onnx"]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[str(out)][0]["name"] == "date"  # onnxruntime's answer
+    assert main(["attack", str(image), "-t", "goldfish", "--model", str(fruit_models["onnx"]),
+                 "-o", str(tmp_path / "o2.png")]) == 2
+    assert "unknown label 'goldfish'" in capsys.readouterr().err
+    assert main(["labels", "an", "--model", str(fruit_models["onnx"])]) == 0
+    assert "banana" in capsys.readouterr().out
+
+
+def test_models_check_shows_a_wrong_card(tmp_path, capsys):
+    photos = colour_photos(tmp_path / "photos")
+    (tmp_path / "colours.txt").write_text("\n".join(COLOURS))
+    files = export_all(ColourNet().eval(), tmp_path / "m", "colour")
+    card = write_card(files["onnx"].with_suffix(".json"), labels="../colours.txt")
+    assert main(["models", "check", str(files["onnx"]), "--images", str(photos), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.split("\n", 6)[-1])
+    assert result["top1"] == 1.0 and result["images"] == 9 and result["classes"] == 3
+    write_card(card, labels="../colours.txt", channel_order="BGR")  # wrong: red is read as blue
+    assert main(["models", "check", str(files["onnx"]), "--images", str(photos)]) == 1
+    captured = capsys.readouterr()
+    assert "top-1      : 33.3% (3/9)" in captured.out and "near chance" in captured.err
