@@ -22,8 +22,6 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quiet_pairs import half_pairs  # noqa: E402
-
 from guiapp.core.attacks import TransferAttack, make_config  # noqa: E402
 from guiapp.core.attacks.centroid_terms import surrogate_centroids  # noqa: E402
 from guiapp.core.attacks.transfer import load_surrogates  # noqa: E402
@@ -33,6 +31,8 @@ from guiapp.core.metrics import distortion  # noqa: E402
 from guiapp.core.models import load_model  # noqa: E402
 from guiapp.core.png_output import save_png  # noqa: E402
 from guiapp.core.predict import classify_pil  # noqa: E402
+
+from common import half_pairs  # noqa: E402
 
 CROP = 224
 CAPTION = 30

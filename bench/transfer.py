@@ -8,7 +8,7 @@ Rows: "ours*" are the loud preset (the published recipe, L-inf --eps) with one s
 changed; "quiet*" are the transfer default (the perceptual budget; --eps is ignored) with
 one switch changed; mi/di/ti/vmi are torchattacks on the same ensemble. --half tune|held
 takes the pairs from one half of ../shared/imagenet-samples (class index even: tuning,
-odd: held back; bench/quiet_pairs.py), the split the quiet default was chosen on.
+odd: held back; bench/common.py), the split the quiet default was chosen on.
 
 Same (image, random target) pairs from ../shared/imagenet-samples for every row, same
 surrogate ensemble (EfficientNet-Lite0 + Lite1, each through its own preprocessing, on the
@@ -221,7 +221,7 @@ def main() -> None:
     ap.add_argument("--eps", type=float, default=16.0)
     ap.add_argument("--iterations", type=int, default=None, help="default: each row's own")
     ap.add_argument("--half", choices=("tune", "held"), default=None,
-                    help="pairs from one half of the samples (bench/quiet_pairs.py) instead of --seed's sample")
+                    help="pairs from one half of the samples (bench/common.py) instead of --seed's sample")
     ap.add_argument("--rows", default="ours",
                     help=f"comma list of: {', '.join([*QUIET, *OURS, *PEERS])}, or variants")
     ap.add_argument("--variant", nargs="+", action="append", default=[], metavar="NAME KEY=VALUE",
@@ -250,7 +250,7 @@ def main() -> None:
     rows = [r.strip() for r in args.rows.split(",") if r.strip()] + [spec[0] for spec in args.variant]
 
     if args.half:
-        from quiet_pairs import half_pairs
+        from common import half_pairs
 
         pairs = half_pairs(args.half, args.n, folder=args.images)[: args.limit]
     else:

@@ -36,7 +36,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quiet_summary import sign_test  # noqa: E402
 from transfer import JUDGE, judge  # noqa: E402
 
 from guiapp.core.attacks import make_config  # noqa: E402
@@ -45,7 +44,7 @@ from guiapp.core.attacks.transfer import TransferAttack, load_surrogates  # noqa
 from guiapp.core.imageio import load_image  # noqa: E402
 from guiapp.core.models import load_model  # noqa: E402
 
-from common import DEFAULT_IMAGES, machine, pct, sample_images  # noqa: E402
+from common import DEFAULT_IMAGES, machine, pct, sample_images, sign_test  # noqa: E402
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -95,7 +94,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     if args.half:
-        from quiet_pairs import half_pairs
+        from common import half_pairs
 
         pairs = half_pairs(args.half, args.n, folder=args.images)
     else:

@@ -31,14 +31,14 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from quiet_pairs import half_pairs  # noqa: E402
-
 from guiapp.core.attacks.transfer_ops import target_margin  # noqa: E402
 from guiapp.core.defences.dip import deep_image_prior, gaussian_blur  # noqa: E402
 from guiapp.core.imageio import load_image  # noqa: E402
 from guiapp.core.metrics import psnr_from_mse  # noqa: E402
 from guiapp.core.models import load_model  # noqa: E402
 from guiapp.core.preprocess import image_to_tensor, normalise, tensor_to_image, to_model_crop  # noqa: E402
+
+from common import half_pairs  # noqa: E402
 
 MODEL = load_model("efficientnet-lite0", "cpu")
 

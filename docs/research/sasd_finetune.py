@@ -1,5 +1,5 @@
 """Sharpness-aware fine-tuning of a surrogate, for the issue-20 screen `sasd`
-(bench/transfer_screens.py): does a flatter surrogate transfer more at the quiet budget?
+(docs/research/transfer_screens.py): does a flatter surrogate transfer more at the quiet budget?
 
 SASD (Wu et al., CVPR 2024) distils a pretrained model into itself with the SAM optimiser
 (Foret et al. 2021) on ImageNet's training set: a surrogate in a flat region of its loss
@@ -11,7 +11,7 @@ offline: the tuning half of ../shared/imagenet-samples (one photo per even class
 the photos of the first --exclude tuning pairs (the screen's), in random resized crops
 (a quarter of the area or more) and mirrored at random. The held-back half is never read.
 
-    python bench/sasd_finetune.py --model efficientnet-lite0 --steps 600 --out /tmp/sasd/lite0.pt
+    python docs/research/sasd_finetune.py --model efficientnet-lite0 --steps 600 --out /tmp/sasd/lite0.pt
 
 Prints the loss and, every 100 steps, the student's top-1 agreement with the original on
 fixed crops of held-out tuning photos (the 24 excluded ones) and its accuracy there.
@@ -29,15 +29,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from quiet_pairs import all_files, half_pairs  # noqa: E402
+# docs/research/ -> the repository, and bench/ for common.py and transfer.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from guiapp.core.attacks import make_config  # noqa: E402
 from guiapp.core.attacks.transfer import load_surrogates  # noqa: E402
 from guiapp.core.imageio import load_image  # noqa: E402
 from guiapp.core.preprocess import to_model_crop  # noqa: E402
+
+from common import all_files, half_pairs  # noqa: E402
 
 
 def photo(path: Path, short: int) -> torch.Tensor:

@@ -24,7 +24,7 @@ budget). Each variant patches one piece of the loop for its own attacks only:
   averaged over each cell;
 - endcrop20 / endcrop50: the last 20 (50) of the 150 iterations show each surrogate only its standard
   centre crop, without input diversity: Lite2 is fooled only where both surrogates are
-  (bench/quiet_failures.py), so the end of the run secures the surrogates' own view;
+  (docs/research/quiet_failures.py), so the end of the run secures the surrogates' own view;
 - endwide50: the opposite of endcrop50: the last 50 iterations with wider views (random
   crops with probability 0.5 down to 10% of the area, zoom up to 1.4) than the default's;
 - rot10: with probability 0.5 each view is rotated by U(-10, 10) degrees about its centre
@@ -52,13 +52,13 @@ budget). Each variant patches one piece of the loop for its own attacks only:
   their batch norms folded into the convolutions, so scaling the folded weights and not
   their biases is exactly the paper's scaling of the weights before an eval-mode batch
   norm. The surrogates' verdict on the result is the unscaled models'.
-- sasd: the surrogates fine-tuned with SAM (bench/sasd_finetune.py, weights from
+- sasd: the surrogates fine-tuned with SAM (docs/research/sasd_finetune.py, weights from
   --sasd-dir: lite0.pt, lite1.pt); the verdict is the shipped models'. The centroids stay
   the shipped ones (fitted to the shipped features; the fine-tuned models agree with the
   shipped ones on 92% (Lite0) and 79% (Lite1) of 24 held-out photos).
 
-    python bench/transfer_screens.py --n 24 --variants a,sgm05,linbp4 --out OUT.jsonl
-    python bench/transfer_screens.py --n 24 --variants srcsup --out OUT2.jsonl   # "a" rows from OUT.jsonl
+    python docs/research/transfer_screens.py --n 24 --variants a,sgm05,linbp4 --out OUT.jsonl
+    python docs/research/transfer_screens.py --n 24 --variants srcsup --out OUT2.jsonl   # "a" rows from OUT.jsonl
 
 "cfg:KEY=VALUE[;KEY=VALUE]" is the default with TransferConfig fields changed (e.g.
 cfg:p_full=0.5; a tuple field takes "+": cfg:centroid_layers=stage5+stage6). "a" is the
@@ -85,11 +85,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# docs/research/ -> the repository, and bench/ for common.py and transfer.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from quiet_pairs import half_pairs  # noqa: E402
-from quiet_summary import sign_test  # noqa: E402
 from transfer import JUDGE, judge  # noqa: E402
 
 from guiapp.core.attacks import (
@@ -106,6 +105,8 @@ from guiapp.core.imageio import load_image  # noqa: E402
 from guiapp.core.models import efficientnet_lite as lite  # noqa: E402
 from guiapp.core.models import load_model  # noqa: E402
 from guiapp.core.preprocess import PreprocessSpec, to_model_crop  # noqa: E402
+
+from common import half_pairs, sign_test  # noqa: E402
 
 
 class StraightReLU6(torch.autograd.Function):
@@ -384,7 +385,7 @@ _SURROGATES: list = []  # set in main: the models the mixers hook
 
 @functools.cache
 def fine_tuned(folder: Path, model_name: str) -> dict[str, torch.Tensor]:
-    """bench/sasd_finetune.py's weights for a surrogate (read once per run)."""
+    """docs/research/sasd_finetune.py's weights for a surrogate (read once per run)."""
     return torch.load(folder / f"{model_name.removeprefix('efficientnet-')}.pt")
 
 

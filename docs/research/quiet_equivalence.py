@@ -5,10 +5,10 @@ its held-back rows are quoted in docs/BENCHMARKS.md). This script runs the shipp
 TransferAttack (guiapp.core.attacks, default config) on the harness's pairs and compares
 its 8-bit output with the PNG the harness saved for the same pair, byte for byte.
 
-    python bench/quiet_equivalence.py HARNESS_IMG_DIR [--n 2] [--iterations 150]
+    python docs/research/quiet_equivalence.py HARNESS_IMG_DIR [--n 2] [--iterations 150]
 
 HARNESS_IMG_DIR: the harness's out/img/held/quiet folder (PNG per pair, named by the
-photo's stem); the pairs (photo, target) come from bench/quiet_pairs.py.
+photo's stem); the pairs (photo, target) come from bench/common.py.
 """
 
 from __future__ import annotations
@@ -21,14 +21,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from quiet_pairs import half_pairs  # noqa: E402
+# docs/research/ -> the repository, and bench/ for common.py and transfer.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from guiapp.core.attacks import TransferAttack, make_config  # noqa: E402
 from guiapp.core.attacks.centroid_terms import surrogate_centroids  # noqa: E402
 from guiapp.core.attacks.transfer import load_surrogates  # noqa: E402
 from guiapp.core.imageio import load_image  # noqa: E402
+
+from common import half_pairs  # noqa: E402
 
 
 def main() -> None:

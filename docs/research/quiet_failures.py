@@ -1,6 +1,6 @@
 """Where the quiet default fails: on the surrogates first, and on which photos.
 
-    python bench/quiet_failures.py docs/transfer/quiet/held/quiet.jsonl
+    python docs/research/quiet_failures.py docs/transfer/quiet/held/quiet.jsonl
 
 Reads bench/transfer.py rows (one JSON object per pair: file, crop_ok, full_ok,
 surrogates_ok) and prints (1) Lite2's success given the surrogates' verdict, (2) success by
@@ -19,9 +19,12 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# docs/research/ -> the repository, and bench/ for common.py and transfer.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from quiet_pairs import IMAGES, all_files  # noqa: E402
+from common import DEFAULT_IMAGES as IMAGES  # noqa: E402
+from common import all_files  # noqa: E402
 
 
 def texture(path: Path) -> float:

@@ -1,11 +1,11 @@
 """Screen the robust mode on a few held-out photos: steps, wall and CPU seconds, PSNR, and
 which real purifier settings (file and view level) remove the target.
 
-    python bench/robust_screen.py --n 5 --start 40
-    python bench/robust_screen.py --n 5 --start 40 --options '{"refine_steps": 4}'
-    python bench/robust_screen.py --n 10 --start 7 --options '{"precision": "float32"}' \\
+    python docs/research/robust_screen.py --n 5 --start 40
+    python docs/research/robust_screen.py --n 5 --start 40 --options '{"refine_steps": 4}'
+    python docs/research/robust_screen.py --n 10 --start 7 --options '{"precision": "float32"}' \\
         --options-b '{"precision": "auto"}'           # paired, alternating per photo
-    python bench/robust_screen.py --n 2 --start 40 --check rescale,jpeg,bitdepth,median,ffdnet \\
+    python docs/research/robust_screen.py --n 2 --start 40 --check rescale,jpeg,bitdepth,median,ffdnet \\
         --options '{"defences": "rescale,jpeg,bitdepth,median,ffdnet"}'
 
 Held out: photos of ../shared/imagenet-samples that `guiapp-cli evaluate --n 100 --seed 0`
@@ -34,7 +34,7 @@ from guiapp.core.metrics import psnr_from_mse
 from guiapp.core.pipeline import AttackRun, plan_attack
 from guiapp.core.threads import apply_threads
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "imagenet-samples"
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "imagenet-samples"
 
 
 def main() -> None:

@@ -3,7 +3,7 @@ EfficientNet-Lite2 (its standard crop, and the whole photo squashed to 260x260),
 quality figures, CPU seconds, the success-against-iterations curve, and paired wins and
 losses between two rows on the pairs both have.
 
-    python bench/quiet_summary.py docs/transfer/quiet/held --rows quiet,base8,quiet-nocent --pair quiet:base8
+    python docs/research/quiet_summary.py docs/transfer/quiet/held --rows quiet,base8,quiet-nocent --pair quiet:base8
 """
 
 from __future__ import annotations

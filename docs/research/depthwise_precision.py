@@ -1,6 +1,6 @@
 """Which depthwise convolutions should stay float32 under CPU bfloat16 autocast.
 
-    python bench/depthwise_precision.py [--reps 12] [--rounds 4]
+    python docs/research/depthwise_precision.py [--reps 12] [--rounds 4]
 
 1. Forward+backward (gradient to the input only, as the attacks need) of single depthwise
    convolutions of the shapes EfficientNet-Lite0/1 run at 224-264 px, channels-last, one
@@ -26,7 +26,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# docs/research/ -> the repository, and bench/ for common.py and transfer.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from guiapp.core.models import efficientnet_lite as lite  # noqa: E402
 from guiapp.core.models import load_model  # noqa: E402

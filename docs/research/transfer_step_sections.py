@@ -1,6 +1,6 @@
 """Where one transfer iteration goes: the quiet default on one photo, timed by section.
 
-    python bench/transfer_step_sections.py [--image PATH] [--iterations 60] [--precision auto]
+    python docs/research/transfer_step_sections.py [--image PATH] [--iterations 60] [--precision auto]
 
 Wraps the loop's pieces (the views, the surrogates' forward passes, the loss, the
 backward pass, the step with its live check) with process-CPU timers, runs the attack
@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# docs/research/ -> the repository, and bench/ for common.py and transfer.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from guiapp.core.attacks import (
     make_config,  # noqa: E402
