@@ -53,8 +53,9 @@ def write_card(path: Path, **fields) -> Path:
     return path
 
 
-def export_all(net: nn.Module, folder: Path, stem: str, size: int = 32) -> dict[str, Path]:
-    """The same network as TorchScript (.pt), torch.export (.pt2) and ONNX (.onnx)."""
+def export_all(net: nn.Module, folder: Path, stem: str, size: int = 32, opset: int | None = None) -> dict[str, Path]:
+    """The same network as TorchScript (.pt), torch.export (.pt2) and ONNX (.onnx, at the
+    exporter's default opset unless `opset`)."""
     folder.mkdir(parents=True, exist_ok=True)
     x = torch.randn(2, 3, size, size)
     out = {"torchscript": folder / f"{stem}.pt", "export": folder / f"{stem}.pt2", "onnx": folder / f"{stem}.onnx"}
@@ -64,7 +65,8 @@ def export_all(net: nn.Module, folder: Path, stem: str, size: int = 32) -> dict[
         batch = torch.export.Dim("batch", min=1, max=64)
         torch.export.save(torch.export.export(net, (x,), dynamic_shapes=({0: batch},)), str(out["export"]))
         torch.onnx.export(net, x[:1], str(out["onnx"]), input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False,
+                          **({"opset_version": opset} if opset else {}))
     return out
 
 

@@ -117,10 +117,10 @@ def test_a_card_that_disagrees_is_refused_with_the_reason(tmp_path, fields, mess
 
 def test_onnx_identity_aliases_are_folded(tmp_path):
     """torch.onnx.export writes shared parameters as Identity nodes; onnx2torch 1.5 fails on
-    them (KeyError, or no converter for Identity at this opset); guiapp folds them and converts."""
+    them; guiapp folds them and converts."""
     from onnx import helper
 
-    files = export_all(tiny_cnn(), tmp_path, "m")
+    files = export_all(tiny_cnn(), tmp_path, "m", opset=17)  # an opset onnx2torch converts
     proto = onnx.load(str(files["onnx"]))
     conv = next(n for n in proto.graph.node if n.op_type == "Conv")
     weight = conv.input[1]
@@ -130,6 +130,9 @@ def test_onnx_identity_aliases_are_folded(tmp_path):
     onnx.save(proto, str(aliased))
     import onnx2torch
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        onnx2torch.convert(onnx.load(str(files["onnx"])))  # converts before the alias
     with pytest.raises((KeyError, NotImplementedError)), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         onnx2torch.convert(onnx.load(str(aliased)))  # why the folding exists
@@ -228,6 +231,7 @@ def test_models_check_shows_a_wrong_card(tmp_path, capsys):
     (tmp_path / "colours.txt").write_text("\n".join(COLOURS))
     files = export_all(ColourNet().eval(), tmp_path / "m", "colour")
     card = write_card(files["onnx"].with_suffix(".json"), labels="../colours.txt")
+    assert load_model(str(files["onnx"]), "cpu").differentiable  # opset 18+: converted down to 17 first
     assert main(["models", "check", str(files["onnx"]), "--images", str(photos), "--json"]) == 0
     result = json.loads(capsys.readouterr().out.split("\n", 6)[-1])
     assert result["top1"] == 1.0 and result["images"] == 9 and result["classes"] == 3
@@ -235,3 +239,27 @@ def test_models_check_shows_a_wrong_card(tmp_path, capsys):
     assert main(["models", "check", str(files["onnx"]), "--images", str(photos)]) == 1
     captured = capsys.readouterr()
     assert "top-1      : 33.3% (3/9)" in captured.out and "near chance" in captured.err
+
+
+def test_centroids_for_a_user_model_beside_it_and_never_into_the_package(tmp_path, capsys):
+    photos = colour_photos(tmp_path / "photos")
+    (tmp_path / "colours.txt").write_text("\n".join(COLOURS))
+    model_file = export_all(ColourNet().eval(), tmp_path / "m", "colour")["onnx"]
+    write_card(model_file.with_suffix(".json"), labels="../colours.txt")
+    assert main(["centroids", "build", "--images", str(photos), "--model", str(model_file), "--views", "2",
+                 "--k", "1", "--device", "cpu"]) == 0
+    beside = model_file.with_suffix(".centroids.npz")
+    assert beside.is_file() and f"wrote {beside}" in capsys.readouterr().out
+    image = photo(tmp_path / "p.png")
+    assert main(["attack", str(image), "-t", "green", "-o", str(tmp_path / "o.png"), "--model", str(model_file),
+                 "--centroid-weight", "0.5", "--json", "--device", "cpu"]) in (0, 1)
+    assert json.loads(capsys.readouterr().out)["centroids"] is True  # found beside the model, used
+    # guiapp's own model without -o: refused before the work, the shipped file untouched
+    from guiapp.core.centroids import SHIPPED_DIR
+
+    shipped = SHIPPED_DIR / "efficientnet-lite0.npz"
+    before = shipped.stat().st_mtime_ns
+    assert main(["centroids", "build", "--images", str(photos), "--model", "efficientnet-lite0",
+                 "--device", "cpu"]) == 2
+    assert "give the output file (-o FILE.npz)" in capsys.readouterr().err
+    assert shipped.stat().st_mtime_ns == before

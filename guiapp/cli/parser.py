@@ -240,7 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     csub = p.add_subparsers(dest="centroids_command", required=True)
     b = csub.add_parser("build", help="encode sample images per class and cluster them")
     b.add_argument("--images", required=True, type=path_arg, help="ImageFolder tree or flat <wnid>_*.ext files")
-    b.add_argument("--output", "-o", type=path_arg, help="default: centroids/<model>.npz")
+    b.add_argument("--output", "-o", type=path_arg,
+                   help="the .npz to write (default for a model file: NAME.centroids.npz beside it, where the attack "
+                        "finds it; for guiapp's own models required: use it with attack --centroids FILE)")
     b.add_argument("--views", type=int_in(1, 1000), default=8, help="augmented views per image")
     b.add_argument("--k", type=int_in(1, 100), default=2, help="KMeans centres per class")
     b.add_argument("--layers", default="head",

@@ -72,7 +72,7 @@ def load_surrogates(config: TransferConfig, device: str | torch.device | None = 
     a differentiable path, and all of them one label list (one target index serves all)."""
     models = [load_model(name, device) for name in config.surrogates]
     for m in models:
-        m.require_gradients("transfer")
+        m.require_gradients("the transfer mode")
     first = models[0]
     for m in models[1:]:
         if m.labels is not first.labels and m.labels.names != first.labels.names:

@@ -319,7 +319,7 @@ class WhiteBoxStrategy(AttackStrategy):
         from ..arguments import as_model
 
         clf = as_model(model, device, weights)
-        clf.require_gradients(config.mode)
+        clf.require_gradients(f"the {config.mode} mode")
         return [clf]
 
     def estimate_bytes(self, config: Any, footprint: Footprint) -> int:

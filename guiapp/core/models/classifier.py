@@ -51,11 +51,11 @@ class Classifier:
     def display_name(self) -> str:
         return self.title or self.name
 
-    def require_gradients(self, mode: str) -> None:
-        """ModelUnavailableError naming why `mode` cannot use this model."""
+    def require_gradients(self, what: str) -> None:
+        """ModelUnavailableError saying why `what` ("the transfer mode") cannot use this model."""
         if not self.differentiable:
             why = next((n for n in self.notes if "oracle only" in n), f"{self.name} has no differentiable path")
-            raise ModelUnavailableError(f"the {mode} mode needs gradients through the model; {why}")
+            raise ModelUnavailableError(f"{what} needs gradients through the model; {why}")
 
     def oracle_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of normalised inputs by the model's own runtime (no gradient needed)."""
@@ -70,7 +70,7 @@ class Classifier:
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate feature vectors of *normalised* model inputs (N,3,crop,crop)."""
         if self.feature_net is None:
-            self.require_gradients("chosen")
+            self.require_gradients("its features (centroids, saliency)")
         return self.feature_net(self._layout(x))  # type: ignore[misc]
 
     def _layout(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,7 +82,7 @@ class Classifier:
 
     def head(self, feats: torch.Tensor) -> torch.Tensor:
         if self.head_net is None:
-            self.require_gradients("chosen")
+            self.require_gradients("its features (centroids, saliency)")
         return self.head_net(feats)  # type: ignore[misc]
 
     @property

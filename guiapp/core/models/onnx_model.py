@@ -26,6 +26,7 @@ from .split import Quiet
 
 PROBES = 3
 AGREEMENT = 1e-3  # largest |torch - onnxruntime| logit difference, relative to the logits' scale
+CONVERTIBLE_OPSET = 17  # the newest opset onnx2torch 1.5 converts throughout
 ONNX_EXTRA = "pip install 'guiapp[onnx]' (onnxruntime, onnx, onnx2torch)"
 
 
@@ -135,14 +136,35 @@ def fold_identity_aliases(proto) -> int:
 
 
 def _convert(proto) -> tuple[nn.Module | None, str]:
+    """onnx2torch's module, or None and why. onnx2torch 1.5 knows the operators up to opset
+    17 or so (torch.onnx.export writes 18+ today: 'Converter is not implemented (Constant,
+    version 19)'), so a file it refuses is tried again converted down to opset 17 by onnx's
+    own version converter."""
     try:
         import onnx2torch
     except ImportError:
         return None, f"onnx2torch is not installed ({ONNX_EXTRA})"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            net = onnx2torch.convert(proto)
-    except Exception as exc:  # noqa: BLE001 - converters raise anything (KeyError, NotImplementedError)
-        return None, f"onnx2torch cannot convert it ({type(exc).__name__}: {str(exc)[:120]})"
-    return Quiet(net.eval()), ""
+    first = ""
+    for attempt in (proto, CONVERTIBLE_OPSET):
+        try:
+            model = attempt if not isinstance(attempt, int) else _down_to(proto, attempt)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                net = onnx2torch.convert(model)
+        except Exception as exc:  # noqa: BLE001 - converters raise anything (KeyError, NotImplementedError)
+            first = first or f"onnx2torch cannot convert it ({type(exc).__name__}: {str(exc)[:120]})"
+            continue
+        return Quiet(net.eval()), ""
+    return None, first
+
+
+def _down_to(proto, opset: int):
+    import onnx
+    from onnx import version_converter
+
+    current = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=opset)
+    if current <= opset:
+        raise ValueError(f"already at opset {current}")
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    return version_converter.convert_version(copy, opset)
