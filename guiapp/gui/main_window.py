@@ -260,6 +260,8 @@ class MainWindow(QMainWindow):
         blocker = "" if running else self.start_blocker()
         for name in ("act_fit", "act_actual", "act_crop", "act_export_plot", "act_batch"):
             getattr(self, name).setEnabled(True)
+        self.act_add_model.setEnabled(not running)
+        self.act_check_model.setEnabled(not running and self.model is not None)
         for w in (self.act_start, self.start_button):
             w.setEnabled(not running and not blocker)
         self.panel.start_hint.setText(blocker)
@@ -341,6 +343,16 @@ class MainWindow(QMainWindow):
         export.report_with_dialog(self)
 
     # ---------------------------------------------------------------- batch
+    def add_model(self) -> None:
+        """Model > Add model…: the Model list's last entry, chosen."""
+        self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
+        self.model_combo.activated.emit(self.model_combo.count() - 1)
+
+    def check_model(self) -> None:
+        from . import user_model_ui
+
+        user_model_ui.check_on_folder(self)
+
     def open_batch_dialog(self) -> None:
         from .batch_dialog import open_batch_dialog
 

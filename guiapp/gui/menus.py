@@ -12,7 +12,8 @@ from PySide6.QtWidgets import QStyle, QToolBar
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "samples"
 # Actions that need the studio (the widgets built once the engine is imported).
-STUDIO_ACTIONS = ("act_fit", "act_actual", "act_crop", "act_export_plot", "act_export_report", "act_batch")
+STUDIO_ACTIONS = ("act_fit", "act_actual", "act_crop", "act_export_plot", "act_export_report", "act_batch",
+                  "act_add_model", "act_check_model")
 
 
 def _action(win, icon, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -48,6 +49,10 @@ def build(win) -> None:
                            "Outline the square the model classifies (C)")
     win.act_crop.setCheckable(True)
     win.act_crop.setChecked(True)
+    win.act_add_model = _action(win, None, "&Add model…", win.add_model, None,
+                                "Your own classifier: an ONNX, TorchScript or torch.export file, or its card")
+    win.act_check_model = _action(win, None, "&Check on a folder…", win.check_model, None,
+                                  "Top-1/top-5 of the current model on labelled photos: is its card right?")
     win.act_prefs = _action(win, None, "&Preferences…", win.open_preferences, QKeySequence.Preferences)
     win.act_about = _action(win, None, "&About guiapp", win.show_about)
     win.act_how = _action(win, None, "&How it works", win.show_how_it_works, QKeySequence.HelpContents)
@@ -74,6 +79,8 @@ def build(win) -> None:
         action = _action(win, None, f"{name} tab", lambda _=False, i=i: win.show_tab(i), f"Ctrl+{i + 1}")
         view_menu.addAction(action)
         win.tab_actions.append(action)
+    model_menu = win.menuBar().addMenu("&Model")
+    model_menu.addActions([win.act_add_model, win.act_check_model])
     run_menu = win.menuBar().addMenu("&Run")
     run_menu.addActions([win.act_start, win.act_stop])
     help_menu = win.menuBar().addMenu("&Help")

@@ -46,6 +46,13 @@ class SidePanel(QWidget):
         self.form = SettingsForm()
         self.form.form.insertRow(0, "Target", self.target_field)
         self.form.form.insertRow(1, "Model", self.model_combo)
+        # What a user's model is (its card, what was assumed): shown under the list.
+        self.model_note = QLabel("")
+        self.model_note.setWordWrap(True)
+        self.model_note.setTextFormat(Qt.RichText)
+        self.model_note.setStyleSheet("color: palette(mid)")
+        self.model_note.hide()
+        self.form.form.insertRow(2, "", self.model_note)
         self.defaults_button = QPushButton("Defaults")
         self.defaults_button.setToolTip("Put this mode's settings back to their defaults (changed ones have bold "
                                         "labels; the window remembers them between sessions)")
@@ -84,6 +91,10 @@ class SidePanel(QWidget):
             col.addWidget(label)
         col.addStretch(1)
         self.clear_outcome()
+
+    def show_model_note(self, html_text: str) -> None:
+        self.model_note.setText(html_text)
+        self.model_note.setVisible(bool(html_text))
 
     def clear_outcome(self) -> None:
         """Forget the last run's lines (a new image or a new run)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import export, save_flow, window_layout, window_state
+from . import export, save_flow, user_model_ui, window_layout, window_state
 from .attack_control import AttackControl
 from .insights import Insights
 from .run_report import RunReport
@@ -24,7 +24,7 @@ def build(win: Any) -> None:
     win.insights = Insights(win.jobs, win.noise_panel, win.saliency_panel)
     win.start_button.clicked.connect(win.start_attack)
     win.stop_button.clicked.connect(win.stop_attack)
-    win.model_combo.activated.connect(lambda _: win.load_model(win.model_combo.currentData()))
+    user_model_ui.install(win)  # the Model list's own models and Add model…, before the state restores
     win.defences.button.clicked.connect(win.apply_defence)
     win.defences.all_button.clicked.connect(win.apply_all_defences)
     win.defences.done.connect(win.defence_done)

@@ -16,6 +16,7 @@ from ..core.imageio import ACCEPTED_FORMATS, IMAGE_SUFFIXES, LoadedImage, load_i
 from ..core.models import Classifier, load_model
 from ..core.predict import predict_image
 from ..core.saliency import crop_rect
+from . import user_model_ui
 from .dialogs import max_pixels
 from .startup import trace
 
@@ -55,10 +56,14 @@ class Subject(QObject):
         win = self.win
         win.model = model
         trace("model-ready")
-        win.status_model.setText(f"model: {model.name}")
+        win.status_model.setText(f"model: {user_model_ui.short_name(model.name)}")
+        win.status_model.setToolTip(model.name)
         win.status_device.setText(f"device: {describe_device(model.device)}")
-        win.predictions.set_model_name(model.name)
+        win.predictions.set_model_name(user_model_ui.short_name(model.name))
         win.form.set_model_name(model.name)
+        if win.target_field.labels is not model.labels:
+            win.target_field.set_labels(model.labels)  # the target is one of this model's own classes
+        user_model_ui.model_loaded(win, model)
         win.set_running(False)
         if win.image is not None:
             self.predict_original()

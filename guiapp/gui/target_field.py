@@ -37,6 +37,16 @@ class TargetField(QWidget):
         col.addWidget(self.hint)
         self.combo.editTextChanged.connect(self._edited)
 
+    def set_labels(self, labels: LabelSet) -> None:
+        """Another model's classes: the list and the search change; a typed target is kept
+        as text (it may name a class of the new list too)."""
+        text = self.text()
+        self.labels = labels
+        self.combo.set_labels(labels)
+        self.combo.setEditText(text)
+        self.hint.hide()
+        self.changed.emit()
+
     def text(self) -> str:
         return self.combo.currentText().strip()
 

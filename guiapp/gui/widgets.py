@@ -54,10 +54,8 @@ class LabelCombo(QComboBox):
         # made the panel ask for 585 px); the drop-down and the suggestions are wider.
         self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(14)
-        self._texts = [label_text(c) for c in labels.classes]
-        for c, text in zip(labels.classes, self._texts, strict=True):
-            self.addItem(text, c.index)
-            self.setItemData(self.count() - 1, f"{c.index} · {c.wnid} · {', '.join(c.synonyms)}", Qt.ToolTipRole)
+        self._texts: list[str] = []
+        self._fill(labels)
         # The completer shows our ranked list as it is (unfiltered): Qt's own filtering
         # (prefix or substring) can neither rank nor forgive a typo.
         self.suggestions = QStringListModel(self)
@@ -68,9 +66,24 @@ class LabelCombo(QComboBox):
         self.setCompleter(completer)
         self.lineEdit().textEdited.connect(self._suggest)
         self.setToolTip("The class the classifier should see. Type a name, synonym, WordNet id or index.")
-        self.lineEdit().setPlaceholderText("type a label, e.g. goldfish")
+        self.lineEdit().setPlaceholderText(f"type a label, e.g. {labels[min(1, len(labels) - 1)].name}")
+        self.setCurrentIndex(-1)
+
+    def _fill(self, labels: LabelSet) -> None:
+        self._texts = [label_text(c) for c in labels.classes]
+        for c, text in zip(labels.classes, self._texts, strict=True):
+            self.addItem(text, c.index)
+            wnid = f" · {c.wnid}" if c.wnid else ""
+            self.setItemData(self.count() - 1, f"{c.index}{wnid} · {', '.join(c.synonyms)}", Qt.ToolTipRole)
         # The drop-down list as wide as its longest entry, not as the field.
         self.view().setMinimumWidth(max(self.fontMetrics().horizontalAdvance(t) for t in self._texts) + 40)
+
+    def set_labels(self, labels: LabelSet) -> None:
+        """Another model's classes (the window switched models)."""
+        self.labels = labels
+        self.clear()
+        self._fill(labels)
+        self.lineEdit().setPlaceholderText(f"type a label, e.g. {labels[min(1, len(labels) - 1)].name}")
         self.setCurrentIndex(-1)
 
     def _suggest(self, text: str) -> None:

@@ -55,7 +55,11 @@ def restore_geometry(win: Any) -> None:
 def remembered_model(settings: QSettings) -> str:
     from .model_list import usable
 
+    from .user_model_ui import remembered
+
     model = str(settings.value("model", DEFAULT_MODEL))
+    if model in remembered(settings):
+        return model  # a user's model: if its file has gone, loading it says so
     return model if usable(model) else DEFAULT_MODEL
 
 
@@ -114,7 +118,8 @@ def save(win: Any) -> None:
         s.setValue(f"attack/{mode}/preset", form.preset(mode))
     s.setValue("attack/mode", form.current_mode())
     s.setValue("attack/judges", form.judges.checked())
-    s.setValue("model", win.model_combo.currentData())
+    if win.model is not None:
+        s.setValue("model", win.model.name)  # the model in use (the list may show Add model…)
     target = _typed_target(win.target_combo)
     if target is None:
         s.remove("target")

@@ -1,0 +1,180 @@
+"""A user's own models in the window: the Model list's *Add model…* entry (a file dialog
+for a model file or its card), the models added before (remembered between sessions),
+what a loaded model is (its card, what was assumed) under the list, and *Check on a
+folder…* (top-1/top-5 on labelled photos, in a worker, with progress and Cancel)."""
+
+from __future__ import annotations
+
+import html
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import QComboBox, QFileDialog, QMessageBox, QProgressDialog
+
+from ..core.model_specs import is_user_spec
+from .workers import Worker
+
+ADD_MODEL = "\x00add-model"  # the combo data of the "Add model…" entry
+USER_MODELS_KEY = "models/user"
+MAX_REMEMBERED = 12
+MODEL_FILTER = ("Models (*.onnx *.pt *.pth *.pt2 *.ts *.jit *.torchscript *.json);;ONNX (*.onnx);;"
+                "TorchScript (*.pt *.pth *.ts *.jit *.torchscript);;torch.export (*.pt2);;Model card (*.json);;"
+                "All files (*)")
+
+
+def remembered(settings: QSettings) -> list[str]:
+    value = settings.value(USER_MODELS_KEY) or []
+    specs = [value] if isinstance(value, str) else [str(v) for v in value]
+    return [s for s in specs if is_user_spec(s)][:MAX_REMEMBERED]
+
+
+def remember(settings: QSettings, spec: str) -> None:
+    specs = [spec, *(s for s in remembered(settings) if s != spec)][:MAX_REMEMBERED]
+    settings.setValue(USER_MODELS_KEY, specs)
+
+
+def short_name(spec: str) -> str:
+    return Path(spec).name if not spec.startswith(("torchvision:", "timm:")) else spec
+
+
+def install(win: Any) -> None:
+    """Add the remembered models and *Add model…* to the Model list, and handle a choice."""
+    combo: QComboBox = win.model_combo
+    for spec in remembered(win.settings):
+        add_to_combo(combo, spec)
+    combo.addItem("Add model…", ADD_MODEL)
+    combo.setItemData(combo.count() - 1, "Your own classifier: an ONNX, TorchScript (.pt) or torch.export (.pt2) "
+                      "file, or its card (.json); its card NAME.json beside it gives labels and preprocessing "
+                      "(docs/MODELS.md)", Qt.ToolTipRole)
+    combo.activated.connect(lambda _: chosen(win))
+
+
+def add_to_combo(combo: QComboBox, spec: str) -> int:
+    """The list's row of `spec`, added (before *Add model…*) if it is not there yet."""
+    found = combo.findData(spec)
+    if found >= 0:
+        return found
+    add_row = combo.findData(ADD_MODEL)
+    row = add_row if add_row >= 0 else combo.count()
+    combo.insertItem(row, short_name(spec), spec)
+    combo.setItemData(row, spec, Qt.ToolTipRole)
+    return row
+
+
+def chosen(win: Any) -> None:
+    combo: QComboBox = win.model_combo
+    data = combo.currentData()
+    if data != ADD_MODEL:
+        win.load_model(data)
+        return
+    start = str(win.settings.value("models/last_dir", str(Path.home())))
+    path, _ = QFileDialog.getOpenFileName(win, "Add model", start, MODEL_FILTER)
+    if not path:
+        show_current(win)  # back to the model in use
+        return
+    win.settings.setValue("models/last_dir", str(Path(path).parent))
+    spec = str(Path(path).resolve())
+    combo.setCurrentIndex(add_to_combo(combo, spec))
+    win.load_model(spec)
+
+
+def show_current(win: Any) -> None:
+    model = getattr(win, "model", None)
+    if model is not None:
+        win.model_combo.setCurrentIndex(win.model_combo.findData(model.name))
+
+
+def model_loaded(win: Any, model: Any) -> None:
+    """A user's model that loaded is remembered; the note under the list says what it is."""
+    if is_user_spec(model.name):
+        remember(win.settings, model.name)
+        win.model_combo.setCurrentIndex(add_to_combo(win.model_combo, model.name))
+    win.panel.show_model_note(describe(model) if is_user_spec(model.name) or model.notes else "")
+
+
+def describe(model: Any) -> str:
+    """What a loaded model is, in a few lines of HTML: the card's answer and its notes."""
+    spec = model.spec
+    how = f"squashed to {spec.crop} px" if spec.squash else f"{spec.resize} px, centre crop {spec.crop}"
+    first = ", ".join(c.name for c in model.labels.classes[:3])
+    lines = [f"{len(model.labels)} classes ({html.escape(first)}…) · {how}"
+             + (" · BGR" if getattr(model, "channel_order", "RGB") == "BGR" else ""),
+             f"features: {html.escape(model.feature_layer)}"]
+    if not model.differentiable:
+        lines.append("<b>oracle only</b>: predicts and judges; no attack mode can use it")
+    lines += [f"<i>{html.escape(note)}</i>" for note in model.notes]
+    return "<br>".join(lines)
+
+
+class CheckWorker(Worker):
+    """models check in a worker: top-1/top-5 on a labelled folder, image by image."""
+
+    progress = Signal(int, int, int)  # job id, done, total
+
+    def __init__(self, model: Any, folder: Path, job_id: int = 0) -> None:
+        super().__init__(job_id)
+        self.model, self.folder = model, folder
+        self._stop = threading.Event()
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    def work(self) -> Any:
+        from ..core.errors import Cancelled
+        from ..core.model_check import check_model, labelled_images
+
+        pairs = labelled_images(self.folder, self.model)
+        result = None
+        for done, result in enumerate(check_model(self.model, pairs), 1):
+            self.progress.emit(self.job_id, done, len(pairs))
+            if self._stop.is_set():
+                raise Cancelled("check cancelled")
+        return result
+
+
+def check_on_folder(win: Any) -> None:
+    """Ask for a labelled folder and measure the current model on it."""
+    model = getattr(win, "model", None)
+    if model is None:
+        QMessageBox.information(win, "Check model", "Wait for the model to load first.")
+        return
+    start = str(win.settings.value("models/check_dir", str(Path.home())))
+    folder = QFileDialog.getExistingDirectory(win, "Labelled photos (a folder per class, or <label>_*.jpg)", start)
+    if not folder:
+        return
+    win.settings.setValue("models/check_dir", folder)
+    dialog = QProgressDialog(f"Checking {short_name(model.name)}…", "Cancel", 0, 0, win)
+    dialog.setWindowTitle("Check model")
+    dialog.setWindowModality(Qt.WindowModal)
+    dialog.setMinimumDuration(0)
+    worker = CheckWorker(model, Path(folder))
+    win.check_dialog = dialog
+
+    def progress(job_id: int, done: int, total: int) -> None:
+        if win.jobs.is_current("check", job_id):
+            dialog.setMaximum(total)
+            dialog.setValue(done)
+
+    def finished(result: Any) -> None:
+        dialog.close()
+        top = (f"top-1 {result.top1_rate:.1%} ({result.top1}/{result.images}), top-5 {result.top5_rate:.1%} "
+               f"on {result.images} photos of {result.classes} classes")
+        chance = 1 / max(1, len(model.labels))
+        wrong = result.images and result.top1_rate < min(max(0.2, 2 * chance), 0.5)
+        text = top + ("\n\nThat is near chance: the card's labels (their order), resize/crop, pixel_range, "
+                      "mean/std or channel_order are probably wrong (docs/MODELS.md)." if wrong else "")
+        if result.unreadable:
+            text += f"\n\n{len(result.unreadable)} files could not be read."
+        win.last_check = result
+        (QMessageBox.warning if wrong else QMessageBox.information)(win, "Check model", text)
+
+    def failed(message: str) -> None:
+        dialog.close()
+        if "cancelled" not in message:
+            QMessageBox.warning(win, "Check model", message)
+
+    worker.progress.connect(progress)
+    dialog.canceled.connect(lambda: win.jobs.stop("check"))
+    win.jobs.start("check", worker, finished, failed, message="")
