@@ -127,10 +127,11 @@ class CheckWorker(Worker):
 
         pairs = labelled_images(self.folder, self.model)
         result = None
-        for done, result in enumerate(check_model(self.model, pairs), 1):
+        for done, running in enumerate(check_model(self.model, pairs), 1):
             self.progress.emit(self.job_id, done, len(pairs))
             if self._stop.is_set():
                 raise Cancelled("check cancelled")
+            result = running
         return result
 
 

@@ -54,7 +54,6 @@ def restore_geometry(win: Any) -> None:
 
 def remembered_model(settings: QSettings) -> str:
     from .model_list import usable
-
     from .user_model_ui import remembered
 
     model = str(settings.value("model", DEFAULT_MODEL))
