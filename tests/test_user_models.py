@@ -263,3 +263,44 @@ def test_centroids_for_a_user_model_beside_it_and_never_into_the_package(tmp_pat
                  "--device", "cpu"]) == 2
     assert "give the output file (-o FILE.npz)" in capsys.readouterr().err
     assert shipped.stat().st_mtime_ns == before
+
+
+def test_hugging_face_folder_with_its_labels_and_preprocessing(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], num_labels=3,
+                                       id2label={0: "red", 1: "green", 2: "blue"},
+                                       label2id={"red": 0, "green": 1, "blue": 2})
+    torch.manual_seed(0)
+    net = transformers.ResNetForImageClassification(config).eval()
+    folder = tmp_path / "hf"
+    net.save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text(json.dumps({
+        "do_resize": True, "size": {"shortest_edge": 40}, "do_center_crop": True,
+        "crop_size": {"height": 32, "width": 32}, "do_normalize": True,
+        "image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25]}))
+    spec = str(folder)
+    assert input_spec(spec).resize == 40 and input_spec(spec).crop == 32
+    model = load_model(spec, "cpu")
+    assert model.labels.names == ["red", "green", "blue"] and model.differentiable
+    assert not any("does not give" in n for n in model.notes)  # nothing assumed
+    from PIL import Image
+
+    from guiapp.core.preprocess import pil_model_input
+
+    image = photo(tmp_path / "p.png")
+    with torch.no_grad():
+        expected = net(pixel_values=pil_model_input(Image.open(image), model.spec)).logits.softmax(1)[0]
+    got = predict_file(image, model, k=1)[0]
+    assert got.index == int(expected.argmax()) and abs(got.confidence - float(expected.max())) < 1e-4
+
+
+def test_timm_architecture_with_a_local_state_dict(tmp_path):
+    timm = pytest.importorskip("timm")
+    net = timm.create_model("resnet10t", pretrained=False, num_classes=10)
+    weights = tmp_path / "r10.pth"
+    torch.save(net.state_dict(), weights)
+    model = load_model("timm:resnet10t", "cpu", weights)
+    assert len(model.labels) == 10 and model.labels[0].name == "class 0" and model.feature_layer.startswith("input of")
+    assert model.spec.crop == net.pretrained_cfg["input_size"][-1] and model.fingerprint  # timm's own config
+    with pytest.raises(ModelUnavailableError, match="timm has no architecture 'resnet10x'"):
+        load_model("timm:resnet10x", "cpu", weights)

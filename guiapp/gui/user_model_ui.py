@@ -97,7 +97,7 @@ def model_loaded(win: Any, model: Any) -> None:
 def describe(model: Any) -> str:
     """What a loaded model is, in a few lines of HTML: the card's answer and its notes."""
     spec = model.spec
-    how = f"squashed to {spec.crop} px" if spec.squash else f"{spec.resize} px, centre crop {spec.crop}"
+    how = f"squashed to {spec.crop} px" if spec.squash else f"short side {spec.resize} px, centre crop {spec.crop}"
     first = ", ".join(c.name for c in model.labels.classes[:3])
     lines = [f"{len(model.labels)} classes ({html.escape(first)}…) · {how}"
              + (" · BGR" if getattr(model, "channel_order", "RGB") == "BGR" else ""),

@@ -18,7 +18,9 @@ from it), so a file is named by its absolute path.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import warnings
 import zipfile
@@ -60,18 +62,21 @@ def parse_spec(text: str) -> ModelSource:
         return ModelSource(scheme.lower(), rest.strip(), None, f"{scheme.lower()}:{rest.strip()}")
     path = Path(text).expanduser().resolve()
     if path.is_dir():
+        if (path / "config.json").is_file():
+            own = path / "guiapp-card.json"  # a card of our own may sit in the folder too
+            return ModelSource("huggingface", str(path), own if own.is_file() else None, str(path))
         raise ModelUnavailableError(
-            f"{path} is a folder; name the model file in it (.onnx, .pt, .pt2) or its card (.json). Hugging Face "
-            "folders are not supported yet (docs/MODELS.md)")
+            f"{path} is a folder without a config.json: name the model file in it (.onnx, .pt, .pt2) or its card "
+            "(.json), or give a Hugging Face save_pretrained folder")
     if not path.is_file():
         raise ModelUnavailableError(f"model file not found: {path}")
     suffix = path.suffix.lower()
     if suffix == ".json":
-        card = read_card(path)
-        if card.model is None:
+        described = read_card(path).model
+        if described is None:
             raise ModelUnavailableError(f"model card {path} has no \"model\" field naming the model it describes; "
                                         "name the model file instead (its card is found beside it)")
-        inner = parse_spec(card.model)
+        inner = parse_spec(described)
         return ModelSource(inner.kind, inner.target, path, str(path))
     kinds = {".onnx": "onnx", ".pt2": "export", **{s: "torchscript" for s in TORCHSCRIPT_SUFFIXES}}
     if suffix not in kinds:
@@ -107,6 +112,8 @@ def user_input_spec(text: str) -> PreprocessSpec:
         from .torchvision_models import torchvision_spec
 
         return torchvision_spec(source.target)
+    if source.kind == "huggingface" and source.card is None:
+        return _processor_card(Path(source.target), None).preprocess_spec()
     return read_card(source.card).preprocess_spec()
 
 
@@ -121,6 +128,9 @@ def load_user_model(text: str, device: torch.device, weights: Path | None = None
         net, runtime, fingerprint, origin, card, why = _onnx(source, card, notes)
     elif source.kind in ("torchscript", "export"):
         net, fingerprint, origin = _torch_file(source)
+        why = ""
+    elif source.kind == "huggingface":
+        net, fingerprint, origin, card = _huggingface(source, card)
         why = ""
     elif source.kind == "torchvision":
         net, fingerprint, origin, card = _torchvision(source, card, weights)
@@ -328,6 +338,77 @@ def _timm(source: ModelSource, card: ModelCard, weights: Path | None):
                          pixel_range=(0.0, 1.0), mean=tuple(cfg["mean"]), std=tuple(cfg["std"]),
                          source=f"timm's {name} config", assumed=("labels",) if classes not in (None, 1000) else ())
     return net, weights_fingerprint(state), str(weights) if weights else f"timm:{name} pretrained", card
+
+
+class _HuggingFaceLogits(nn.Module):
+    """transformers' image classifiers take pixel_values= and return an output object."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(pixel_values=x).logits
+
+
+def _huggingface(source: ModelSource, card: ModelCard):
+    """A `save_pretrained` folder of an image classifier: its config's id2label are the
+    labels, its preprocessor_config.json the preprocessing (a card overrides either)."""
+    try:
+        import transformers
+    except ImportError as exc:
+        raise ModelUnavailableError("a Hugging Face folder needs transformers: pip install 'guiapp[huggingface]'") \
+            from exc
+    folder = Path(source.target)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            net = transformers.AutoModelForImageClassification.from_pretrained(str(folder), local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - transformers raises many kinds for a folder it cannot read
+        raise ModelUnavailableError(f"{folder} is not an image classifier transformers can load "
+                                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
+    id2label = getattr(net.config, "id2label", None) or {}
+    names = [str(id2label[i]) for i in sorted(id2label)] if id2label else None
+    weights = next((folder / n for n in ("model.safetensors", "pytorch_model.bin") if (folder / n).is_file()), None)
+    if card.source == "no card":
+        card = _processor_card(folder, names)
+    elif card.labels is None and names:
+        card = dataclasses.replace(card, labels=tuple(names))
+    fingerprint = _file_fingerprint(weights) if weights else weights_fingerprint(net.state_dict())
+    return _HuggingFaceLogits(net), fingerprint, str(folder), card
+
+
+def _processor_card(folder: Path, names: list[str] | None) -> ModelCard:
+    """A card read from transformers' preprocessor_config.json (resize by shortest edge, or
+    to height x width; centre crop; rescale 1/255; mean/std)."""
+    from .card import parse_card
+
+    path = folder / "preprocessor_config.json"
+    try:
+        pre = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelUnavailableError(f"{path} is not valid JSON: {exc}") from exc
+    raw: dict = {"labels": names} if names else {}
+    raw["channel_order"] = "RGB"  # transformers' image processors feed RGB
+    size = pre.get("size")
+    crop = pre.get("crop_size")
+    side = lambda v: v.get("height", v.get("shortest_edge")) if isinstance(v, dict) else v  # noqa: E731
+    if isinstance(size, dict) and "shortest_edge" in size:
+        if pre.get("crop_pct"):  # ConvNeXt's: resize to shortest_edge / crop_pct, crop shortest_edge
+            raw |= {"input_size": size["shortest_edge"], "crop": size["shortest_edge"],
+                    "resize": round(size["shortest_edge"] / pre["crop_pct"])}
+        elif pre.get("do_center_crop", True) and crop is not None:
+            raw |= {"input_size": side(crop), "crop": side(crop), "resize": size["shortest_edge"]}
+        else:
+            raw |= {"input_size": size["shortest_edge"], "resize_mode": "squash"}
+    elif size is not None:
+        if pre.get("do_center_crop") and crop is not None:
+            raw |= {"input_size": side(crop), "crop": side(crop), "resize": side(size)}
+        else:
+            raw |= {"input_size": side(size), "resize_mode": "squash"}
+    if "image_mean" in pre and "image_std" in pre:
+        raw |= {"mean": list(pre["image_mean"]), "std": list(pre["image_std"]), "pixel_range": [0, 1]}
+    return parse_card(raw, base=folder, source=str(path) if path.is_file() else f"{folder} (no preprocessor config)")
 
 
 def _state_classes(state: dict[str, torch.Tensor]) -> int | None:
