@@ -32,11 +32,14 @@ def main() -> None:
     ap.add_argument("--model", default="efficientnet-lite0")
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     ap.add_argument("--mean-std", choices=["model", "imagenet"], default="model")
+    ap.add_argument("--limit", type=int, default=None, help="only the first LIMIT classes (a quick check)")
     args = ap.parse_args()
     model = load_model(args.model, "cpu")
     if args.mean_std == "imagenet":
         model = dataclasses.replace(model, spec=dataclasses.replace(model.spec, mean=IMAGENET.mean, std=IMAGENET.std))
     per_class = find_class_images(args.images, model)
+    if args.limit:
+        per_class = dict(sorted(per_class.items())[: args.limit])
     top1 = top5 = n = 0
     start = time.perf_counter()
     for index, paths in sorted(per_class.items()):

@@ -24,7 +24,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from guiapp.core import AttackConfig, attack_file, load_model  # noqa: E402
+from guiapp.core import attack_file, load_model, make_config  # noqa: E402
 from guiapp.core.predict import classify_pil  # noqa: E402
 
 from common import DEFAULT_IMAGES, machine, pct, sample_images  # noqa: E402
@@ -48,9 +48,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--upscale", action="store_true", help="attack images resized to a 1600-px long side")
-    ap.add_argument("--centroid-weight", type=float, default=AttackConfig().centroid_weight)
+    ap.add_argument("--centroid-weight", type=float, default=make_config("default").centroid_weight)
     ap.add_argument("--budget", default="linf", choices=("linf", "perceptual"),
                     help="the white-box budget: one L-inf box, or brightness-only noise shaped by texture")
+    ap.add_argument("--steps", type=int, default=None, help="cap on gradient steps (default: the mode's)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", type=Path, help="write per-image rows here")
     ap.add_argument("--extras", action="store_true",
@@ -59,7 +60,7 @@ def main() -> None:
 
     model = load_model("efficientnet-lite0", args.device)
     second = load_model("efficientnet-lite2", args.device) if args.extras else None
-    config = AttackConfig(centroid_weight=args.centroid_weight, budget=args.budget)
+    config = make_config("default", centroid_weight=args.centroid_weight, budget=args.budget, max_steps=args.steps)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for k, (path, true_class, target) in enumerate(sample_images(args.images, args.n, args.seed)):

@@ -40,15 +40,16 @@ def child(megapixels: float, mode: str, steps: int) -> dict:
     import torch
     from PIL import Image
 
-    from guiapp.core import attack_file, load_model
-    from guiapp.core.attacks import make_config
+    from guiapp.core import attack_file, load_model, make_config
+    from guiapp.core.attacks import strategy_of
 
     torch.set_num_threads(2)
     model = load_model("efficientnet-lite0", "cpu")
-    if mode == "transfer":  # load the surrogates now: the model cache keeps them for attack_file
-        from guiapp.core.attacks.transfer import TransferConfig, load_surrogates
-
-        load_surrogates(TransferConfig(), "cpu")
+    budget = {"iterations": steps} if mode == "transfer" else {"max_steps": steps}
+    config = make_config(mode, **budget)
+    # The models the mode crafts on, loaded now (the surrogates in transfer mode): the model
+    # cache keeps them for attack_file, so their loading is not in the peak.
+    strategy_of(config).load_crafters(config, model, "cpu", None)
     w = int(round((megapixels * 1e6 * 4 / 3) ** 0.5))
     h = int(round(w * 3 / 4))
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,9 +60,7 @@ def child(megapixels: float, mode: str, steps: int) -> dict:
         Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
         base = _status_kib("VmRSS")
         start = time.perf_counter()
-        budget = {"iterations": steps} if mode == "transfer" else {"max_steps": steps}
-        report = attack_file(src, "goldfish", Path(tmp) / "out.png", model=model,
-                             config=make_config(mode, **budget), centroids=None)
+        report = attack_file(src, "goldfish", Path(tmp) / "out.png", model=model, config=config, centroids=None)
         seconds = time.perf_counter() - start
         peak = _status_kib("VmHWM")
     return {"mp": w * h / 1e6, "width": w, "height": h, "mode": mode, "base_mib": base / 1024,

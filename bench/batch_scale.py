@@ -50,9 +50,23 @@ def load() -> str:
     return "load %.2f/%.2f/%.2f" % os.getloadavg()
 
 
+def stub_load_for_attack(path, config=None, model=None, *_, **__):
+    """No image is decoded (the inputs are empty files)."""
+    return None
+
+
 def stub_plan_attack(image, target, **_):
     """No model, no image: the plan of a fixed target."""
     return SimpleNamespace(target=target if isinstance(target, int) else 1, strategy=None, config=None)
+
+
+def stub_prepare_run(plan, output, **_):
+    """No output check, and a run with no steps."""
+    return SimpleNamespace(plan=plan, output=Path(output), run=SimpleNamespace(steps=lambda: iter(()), seconds=0.0))
+
+
+def stub_finish_run(prepared, **_):
+    return stub_execute(prepared.plan, prepared.output)
 
 
 def stub_attack_file(image, target, output=None, **_):
@@ -65,15 +79,37 @@ def stub_execute(plan, output, **_):
     t = plan.target
     return SimpleNamespace(source=0, source_name="tench", target=t, target_name="goldfish", success=True,
                            final=t, final_name="goldfish", target_conf=0.9, linf=2.0, psnr=50.0, ssim=0.99,
-                           steps=9, seconds=0.0, cancelled=False)
+                           ciede2000=0.5, haarpsi=0.99, steps=9, seconds=0.0, cancelled=False)
+
+
+# What the batch task calls of the pipeline, replaced by the stubs above. A name the task no
+# longer has fails here: the stubs must follow the task, or the attack would really run.
+STUBS = {"load_for_attack": stub_load_for_attack, "plan_attack": stub_plan_attack,
+         "prepare_run": stub_prepare_run, "finish_run": stub_finish_run}
+
+
+def stub_out_attacks(task_module) -> None:
+    missing = [name for name in STUBS if not hasattr(task_module, name)]
+    if missing:
+        raise SystemExit(f"{task_module.__name__} no longer calls {', '.join(missing)}: update bench/batch_scale.py's "
+                         "stubs to what it calls now")
+    for name, stub in STUBS.items():
+        setattr(task_module, name, stub)
 
 
 def old_runner_module():
     """The runner before the journal (rewrote both reports after every image), from git."""
     rev = subprocess.run(["git", "log", "-n1", "--format=%H", "--grep=Batch at scale", "--", "guiapp/core/batch.py"],
-                         capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
+                         capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    if not rev:
+        raise SystemExit("the old runner's commit ('Batch at scale') is not in this clone's history (a shallow "
+                         "clone?): fetch the history, or pass --old-sizes ''")
     source = subprocess.run(["git", "show", f"{rev}^:guiapp/core/batch.py"], capture_output=True, text=True,
                             cwd=ROOT, check=True).stdout
+    # Its imports, pointed at where those names live today (the public guiapp.core for the
+    # two modules that are gone).
+    source = source.replace("from .api import", "from guiapp.core import")
+    source = source.replace("from .attack import", "from guiapp.core.attacks import")
     source = re.sub(r"^from \.(\w+)", r"from guiapp.core.\1", source, flags=re.M)
     path = Path(tempfile.mkdtemp()) / "old_batch.py"
     path.write_text(source)
@@ -110,8 +146,7 @@ def cmd_overhead(args) -> None:
     from guiapp.core.batch import BatchRunner, TargetSpec
 
     model = load_model("efficientnet-lite0", "cpu")
-    job.load_image = lambda path, max_pixels=None: None
-    job.plan_attack, job.execute = stub_plan_attack, stub_execute
+    stub_out_attacks(job)
     work = Path(tempfile.mkdtemp(prefix="batch_scale_"))
     print(f"overhead per image, attack stubbed out (machine: 2-core x86_64, {load()})")
     print(f"new runner: median of {args.repeat} runs per size")

@@ -177,6 +177,8 @@ def command_of(args) -> str:
         parts.append(f"--methods {args.methods}")
     if args.steps:
         parts.append(f"--steps {args.steps}")
+    if args.threads:
+        parts.append(f"--threads {args.threads}")
     return " ".join(parts)
 
 
@@ -192,10 +194,13 @@ def main() -> int:
     ap.add_argument("--methods", default=",".join(METHODS), help="comma list of method ids: " + ",".join(METHODS))
     ap.add_argument("--steps", type=int, default=None,
                     help="cap every method's steps at this (a smoke run of the script: not a comparison)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     ap.add_argument("--out", type=Path, default=Path("docs/compare"))
     ap.add_argument("--from-json", action="store_true", help="rewrite the report from OUT/compare.json only")
     args = ap.parse_args()
     STEPS_CAP = args.steps
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.from_json:
         saved = json.loads((args.out / "compare.json").read_text())
         write_report(saved["rows"], saved["errors"], saved.get("skipped", {}), args, range(saved.get("n", args.n)),

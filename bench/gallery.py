@@ -22,13 +22,9 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from guiapp.core.attacks import TransferAttack, make_config  # noqa: E402
-from guiapp.core.attacks.centroid_terms import surrogate_centroids  # noqa: E402
-from guiapp.core.attacks.transfer import load_surrogates  # noqa: E402
+from guiapp.core import AttackRun, imagenet_labels, load_model, make_config, plan_attack  # noqa: E402
 from guiapp.core.imageio import load_image  # noqa: E402
-from guiapp.core.labels import imagenet_labels  # noqa: E402
 from guiapp.core.metrics import distortion  # noqa: E402
-from guiapp.core.models import load_model  # noqa: E402
 from guiapp.core.png_output import save_png  # noqa: E402
 from guiapp.core.predict import classify_pil  # noqa: E402
 
@@ -49,11 +45,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--skip", type=int, default=0, help="start at this held-back pair (photos under 224 px skipped)")
     ap.add_argument("--out", type=Path, default=Path("docs/img"))
+    ap.add_argument("--iterations", type=int, default=None, help="default: each preset's own")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    configs = {"quiet": make_config("transfer"), "loud": make_config("transfer", preset="loud")}
-    surrogates = load_surrogates(configs["quiet"], "cpu")
-    cents = surrogate_centroids(surrogates, configs["quiet"].centroid_layers_needed, None)
+    configs = {"quiet": make_config("transfer", iterations=args.iterations),
+               "loud": make_config("transfer", preset="loud", iterations=args.iterations)}
     judge = load_model("efficientnet-lite2", "cpu")
     names = imagenet_labels()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -61,7 +57,8 @@ def main() -> None:
     for path, _true, target in half_pairs("held", 500)[args.skip:]:
         if shown == args.n:
             break
-        original = load_image(path).rgb
+        loaded = load_image(path)
+        original = loaded.rgb
         if min(original.shape[:2]) < CROP:  # a full 224-px crop at 100%: skip the few small photos
             continue
         shown += 1
@@ -69,11 +66,11 @@ def main() -> None:
         panels = [centre_crop(original)]
         captions = [(f"original ({subject[:24]})", f"target: {names[target].name[:26]}")]
         for label, config in configs.items():
-            attack = TransferAttack(surrogates, original, target, config, cents)
-            for _ in attack.steps():
+            run = AttackRun(plan_attack(loaded, target, config=config, device="cpu"))  # the shipped centroids
+            for _ in run.steps():
                 pass
             with tempfile.TemporaryDirectory() as tmp:
-                back = load_image(save_png(Path(tmp) / "a.png", attack.result.adversarial)).rgb
+                back = load_image(save_png(Path(tmp) / "a.png", run.result.adversarial)).rgb
             d = distortion(original, back)
             seen = int(classify_pil(judge, Image.fromarray(back)).argmax())
             verdict = "Lite2: fooled" if seen == target else f"Lite2 sees {names[seen].name[:22]}"

@@ -106,6 +106,8 @@ class Window:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="every case's step (iteration) budget instead of its own (a quick check)")
     args = parser.parse_args()
     if not os.environ.get("DISPLAY"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -117,6 +119,11 @@ def main() -> int:
     worst = 0.0
     try:
         for name, key, target, flags, settings in CASES:
+            if args.steps:
+                flags = [str(args.steps) if flags[i - 1] in ("--steps", "--iterations") else f
+                         for i, f in enumerate(flags)]
+                settings = {k: args.steps if k in ("max_steps", "iterations") else v for k, v in settings.items()}
+                name = f"{name.split(',')[0]}, {args.steps} steps"
             cli, gui, cli_wall, gui_wall = [], [], [], []
             for i in range(args.repeats):
                 c, cw = cli_run(paths[key], target, flags, folder / f"cli_{i}.png")

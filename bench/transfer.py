@@ -42,13 +42,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from guiapp.core.attacks import make_config  # noqa: E402
-from guiapp.core.attacks.centroid_terms import surrogate_centroids  # noqa: E402
-from guiapp.core.attacks.transfer import TransferAttack, TransferConfig, load_surrogates  # noqa: E402
+from guiapp.core import AttackRun, load_model, make_config, plan_attack  # noqa: E402
+from guiapp.core.attacks import strategy_of  # noqa: E402
 from guiapp.core.attacks.transfer_ops import shrink_noise  # noqa: E402
-from guiapp.core.imageio import load_image  # noqa: E402
+from guiapp.core.imageio import LoadedImage, load_image  # noqa: E402
 from guiapp.core.metrics import distortion  # noqa: E402
-from guiapp.core.models import load_model  # noqa: E402
 from guiapp.core.png_output import save_png  # noqa: E402
 from guiapp.core.predict import classify_pil  # noqa: E402
 from guiapp.core.preprocess import image_to_tensor, normalise, tensor_to_image  # noqa: E402
@@ -109,33 +107,29 @@ def torchattacks_row(name: str, ensemble: Ensemble, eps: float, iterations: int)
     }[name]()
     atk.set_mode_targeted_by_label(quiet=True)
 
-    def attack(img: np.ndarray, target: int, on_checkpoint) -> np.ndarray:
-        x = image_to_tensor(img)
+    def attack(image: LoadedImage, target: int, on_checkpoint) -> tuple[np.ndarray, list]:
+        x = image_to_tensor(image.rgb)
         adv = atk(x, torch.tensor([target]))
-        return tensor_to_image(adv)
+        return tensor_to_image(adv), ensemble.surrogates
 
     return attack
 
 
-def ours_row(overrides: dict, eps: float, iterations: int | None, surrogates, centroids_cache: dict, centroids_dir,
-             quiet: bool = False):
-    base = make_config("transfer") if quiet else make_config("transfer", preset="loud", eps=eps)
-    config = replace(base, **({"iterations": iterations} if iterations else {}), **overrides)
-    used = [m for m in surrogates if m.name in config.surrogates]
-    key = (config.surrogates, config.centroid_layers_needed)
-    if key not in centroids_cache:
-        centroids_cache[key] = (surrogate_centroids(used, config.centroid_layers_needed, centroids_dir)
-                                if config.uses_centroids else None)
-    cents = centroids_cache[key]
+def ours_row(overrides: dict, eps: float, iterations: int | None, centroids_dir, quiet: bool = False):
+    """guiapp's transfer mode through its public API: make_config -> plan_attack -> AttackRun
+    (the calls attack_file makes; this script saves and judges the result itself)."""
+    loud = {} if quiet else {"preset": "loud", "eps": eps}
+    config = make_config("transfer", **loud, **({"iterations": iterations} if iterations else {}), **overrides)
 
-    def attack(img: np.ndarray, target: int, on_checkpoint) -> np.ndarray:
-        a = TransferAttack(used, img, target, config, cents)
-        for record in a.steps():
+    def attack(image: LoadedImage, target: int, on_checkpoint) -> tuple[np.ndarray, list]:
+        plan = plan_attack(image, target, config=config, device="cpu", centroids=centroids_dir or "auto")
+        run = AttackRun(plan)
+        for record in run.steps():
             if record.step in CHECKPOINTS and record.step < config.iterations:
-                on_checkpoint(record.step, a.current_image())
-        return a.result.adversarial
+                on_checkpoint(record.step, run.current_image())
+        return run.result.adversarial, plan.crafters
 
-    return attack, config, used
+    return attack, config
 
 
 def judge(judge_model, surrogates, original: np.ndarray, adv: np.ndarray, target: int) -> dict:
@@ -255,12 +249,10 @@ def main() -> None:
         pairs = half_pairs(args.half, args.n, folder=args.images)[: args.limit]
     else:
         pairs = sample_images(args.images, args.n, args.seed)[: args.limit]
-    base = TransferConfig()
-    surrogates = load_surrogates(base, "cpu")
+    base = make_config("transfer")
     judge_model = load_model(JUDGE, "cpu")
     assert JUDGE not in base.surrogates
     args.out.mkdir(parents=True, exist_ok=True)
-    centroids_cache: dict = {}
     print(f"# {machine()}; {len(pairs)} pairs{f' ({args.half} half)' if args.half else ''}, loud rows at eps "
           f"{args.eps:g}/255", flush=True)
 
@@ -272,19 +264,22 @@ def main() -> None:
             for line in log.read_text().splitlines():
                 r = json.loads(line)
                 done[r["file"]] = r
-        if row in PEERS:
+        if row in PEERS:  # the default surrogates, loaded (or taken from the model cache) as the mode loads them
+            surrogates = strategy_of(base).load_crafters(base, "efficientnet-lite0", "cpu", None)
             attack = torchattacks_row(row, Ensemble(surrogates), args.eps, iterations)
-            used, config = surrogates, None
+            config = None
         else:
-            attack, config, used = ours_row(variants[row], args.eps, args.iterations, surrogates, centroids_cache,
-                                            args.centroids_dir, quiet=row.startswith("quiet"))
+            attack, config = ours_row(variants[row], args.eps, args.iterations, args.centroids_dir,
+                                      quiet=row.startswith("quiet"))
         with log.open("a") as fh:
             for path, true, target in pairs:
                 if path.name in done:
                     continue
-                img = load_image(path).rgb
+                image = load_image(path)
                 if args.side:
-                    img = np.asarray(Image.fromarray(img).resize((args.side, args.side), Image.BICUBIC))
+                    image = replace(image, rgb=np.asarray(image.to_pil().resize((args.side, args.side),
+                                                                                Image.BICUBIC)))
+                img = image.rgb
                 checkpoints: dict[str, bool] = {}
 
                 def on_checkpoint(step: int, image: np.ndarray,
@@ -293,7 +288,7 @@ def main() -> None:
                     checkpoints[str(step)] = int(probs.argmax()) == target
 
                 t0 = time.perf_counter()
-                adv = attack(img, target, on_checkpoint)
+                adv, used = attack(image, target, on_checkpoint)
                 seconds = time.perf_counter() - t0
                 if args.save_images:
                     save_png(args.out / "images" / f"{row}-eps{args.eps:g}" / f"{path.stem}.png", adv)

@@ -5,9 +5,11 @@
 
 Runs the same n photos of ../shared/imagenet-samples (seeded random targets) through the
 transfer loop at the default settings (--iterations to shorten it), one at a time and in
-groups of each size (transfer_lockstep.lockstep, what `batch --group` runs), and prints per
+groups of each size (guiapp.core.pipeline.run_together, what `batch --group` runs: the
+transfer strategy's lockstep loop), and prints per
 group size: wall seconds, images per second, the ratio to one at a time, and how many
-results are byte-identical to the one-at-a-time results. Model loading is not timed.
+results are byte-identical to the one-at-a-time results. Model loading and planning (the
+clean photos' classification) are not timed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +25,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from guiapp.core.attacks import make_config  # noqa: E402
-from guiapp.core.attacks.centroid_terms import centroid_folder, surrogate_centroids  # noqa: E402
-from guiapp.core.attacks.transfer import TransferAttack, load_surrogates  # noqa: E402
-from guiapp.core.attacks.transfer_lockstep import lockstep  # noqa: E402
+from guiapp.core import AttackRun, make_config, plan_attack  # noqa: E402
 from guiapp.core.device import autocast_dtype, describe_device, pick_device  # noqa: E402
 from guiapp.core.imageio import load_image  # noqa: E402
+from guiapp.core.pipeline import run_together  # noqa: E402
 
 from common import DEFAULT_IMAGES, machine, sample_images  # noqa: E402
 
@@ -47,14 +46,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    config = make_config("transfer", precision=args.precision)
-    if args.iterations:
-        config = replace(config, iterations=args.iterations)
-    surrogates = load_surrogates(config, device)
-    cents = surrogate_centroids(surrogates, config.centroid_layers_needed, centroid_folder("auto"))
+    config = make_config("transfer", precision=args.precision, iterations=args.iterations)
     pairs = sample_images(args.images, args.n, args.seed)
-    images = [load_image(path).rgb for path, _, _ in pairs]
-    sizes = sorted({img.shape[:2] for img in images})
+    # Plans are made once (surrogates loaded, each photo classified); each run builds fresh loops.
+    plans = [plan_attack(load_image(path), target, config=config, device=str(device)) for path, _, target in pairs]
+    sizes = sorted({plan.image.rgb.shape[:2] for plan in plans})
     print(f"# {machine()}; device {describe_device(device)}; {args.n} photos ({len(sizes)} sizes), "
           f"{config.iterations} iterations, autocast {autocast_dtype(config.precision, device)}", flush=True)
 
@@ -64,11 +60,10 @@ def main() -> None:
             torch.cuda.synchronize()
         start = time.perf_counter()
         for first in range(0, len(pairs), group):
-            attacks = [TransferAttack(surrogates, images[i], pairs[i][2], config, cents)
-                       for i in range(first, min(first + group, len(pairs)))]
-            for _ in lockstep(attacks):
+            runs = [AttackRun(plan) for plan in plans[first:first + group]]
+            for _ in run_together(runs):
                 pass
-            results += [a.result.adversarial for a in attacks]
+            results += [r.result.adversarial for r in runs]
         if device.type == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - start, results

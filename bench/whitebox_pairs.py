@@ -29,11 +29,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=12)
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--flat", action="store_true")
+    ap.add_argument("--skip-samples", action="store_true", help="leave out the shipped resources/samples photos")
     args = ap.parse_args()
     cli = Path(sys.executable).with_name("guiapp-cli")
     with tempfile.TemporaryDirectory() as tmp:
         photos = [(p, str((i * 97 + 13) % 1000)) for i, p in enumerate(
-            sorted(SHARED.glob("n*.JPEG"))[: args.n] + sorted((ROOT / "resources" / "samples").glob("*.jpg")))]
+            sorted(SHARED.glob("n*.JPEG"))[: args.n]
+            + ([] if args.skip_samples else sorted((ROOT / "resources" / "samples").glob("*.jpg"))))]
         if args.flat:
             for name, level in (("black", 0), ("white", 255)):
                 path = Path(tmp) / f"{name}.png"
