@@ -304,3 +304,34 @@ def test_timm_architecture_with_a_local_state_dict(tmp_path):
     assert model.spec.crop == net.pretrained_cfg["input_size"][-1] and model.fingerprint  # timm's own config
     with pytest.raises(ModelUnavailableError, match="timm has no architecture 'resnet10x'"):
         load_model("timm:resnet10x", "cpu", weights)
+
+
+def test_memory_estimates_count_a_larger_models_activations(tmp_path):
+    """A model with more activations than EfficientNet-Lite0 raises the attack's and the
+    prediction's estimates by what it exceeds Lite0 by (counted at load, not assumed)."""
+    from guiapp.core.attacks import AttackConfig
+    from guiapp.core.fits import memory_estimate
+    from guiapp.core.predict import predict_estimate
+
+    class Wide(torch.nn.Module):  # 512 channels at 224 px: ~100 MiB per layer
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = torch.nn.Conv2d(3, 512, 3, padding=1)
+            self.b = torch.nn.Conv2d(512, 8, 1)
+            self.fc = torch.nn.Linear(8, 10)
+
+        def forward(self, x):
+            return self.fc(self.b(torch.relu(self.a(x))).mean((2, 3)))
+
+    wide = export_all(Wide().eval(), tmp_path / "wide", "wide", size=224)["torchscript"]
+    small = export_all(tiny_cnn(), tmp_path / "small", "small", size=224)["torchscript"]
+    for path in (wide, small):
+        write_card(path.with_suffix(".json"), input_size=224, crop=224, resize=256)
+    big, little = load_model(str(wide), "cpu"), load_model(str(small), "cpu")
+    assert big.activation_bytes > 150 * 2**20 and little.activation_bytes < 10 * 2**20  # conv + relu: 2 x 98 MiB
+    cost = {m.name: memory_estimate(AttackConfig(), m)(640, 480) for m in (big, little)}
+    extra = big.activation_bytes - 68 * 2**20
+    assert cost[big.name] - cost[little.name] == extra
+    assert predict_estimate(big)(640, 480) - predict_estimate(little)(640, 480) == extra
+    # by name too, once loaded (what attack_file and the server ask)
+    assert memory_estimate(AttackConfig(), str(wide))(640, 480) == cost[big.name]

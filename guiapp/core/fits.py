@@ -18,7 +18,8 @@ from .attacks import AttackConfig, strategy_of
 from .device import pick_device
 from .imageio import MAX_PIXELS, LoadedImage, load_image
 from .memory import Estimate, Footprint, MemoryCheck, check_memory
-from .models import DEFAULT_MODEL, Classifier, input_spec
+from .models import DEFAULT_MODEL, Classifier, input_spec, loaded_activation_bytes
+from .models.activations import extra_bytes
 
 
 def memory_estimate(config: Any, model: str | Classifier = DEFAULT_MODEL) -> Estimate:
@@ -28,9 +29,11 @@ def memory_estimate(config: Any, model: str | Classifier = DEFAULT_MODEL) -> Est
     if not isinstance(model, (str, Classifier)):
         as_model(model, None)  # raises the GuiappError that says what a model argument may be
     name = model.name if isinstance(model, Classifier) else model
-    specs = [model.spec if isinstance(model, Classifier) and n == model.name else input_spec(n)
-             for n in strategy.crafter_names(config, name)]
-    return lambda width, height: strategy.estimate_bytes(config, Footprint.of(width, height, specs))
+    names = strategy.crafter_names(config, name)
+    specs = [model.spec if isinstance(model, Classifier) and n == model.name else input_spec(n) for n in names]
+    extra = sum(extra_bytes(model.activation_bytes if isinstance(model, Classifier) and n == model.name
+                            else loaded_activation_bytes(n)) for n in names)
+    return lambda width, height: strategy.estimate_bytes(config, Footprint.of(width, height, specs, extra))
 
 
 def check_fits(config: Any, width: int, height: int, device: torch.device | str | None,

@@ -65,16 +65,19 @@ class Footprint:
     width: int
     height: int
     resized: tuple[int, ...]  # per model
+    # What the models' own activations need beyond the allowance in the constants (a user's
+    # model larger than EfficientNet-Lite0; guiapp.core.models.activations), all models.
+    model_bytes: int = 0
 
     @classmethod
-    def of(cls, width: int, height: int, specs: Sequence[PreprocessSpec]) -> Footprint:
+    def of(cls, width: int, height: int, specs: Sequence[PreprocessSpec], model_bytes: int = 0) -> Footprint:
         """A size the loader refuses (a side under 32 px) means "this many pixels, of no
         particular shape" and is estimated as a square: callers asking what N pixels cost
         pass (N, 1)."""
         if 0 < min(width, height) < SMALLEST_SIDE:
             side = max(1, int(math.isqrt(width * height)))
             width = height = side
-        return cls(width, height, tuple(resized_pixels(s, width, height) for s in specs))
+        return cls(width, height, tuple(resized_pixels(s, width, height) for s in specs), model_bytes)
 
     @property
     def pixels(self) -> int:
@@ -93,7 +96,8 @@ class Footprint:
 def predict_bytes(footprint: Footprint) -> int:
     """Peak memory classifying an image adds (decoding it included), per model in turn."""
     largest = max(footprint.resized, default=0)
-    return int(PREDICT_FIXED + PREDICT_PER_PIXEL * footprint.pixels + PREDICT_PER_RESIZED * largest)
+    return int(PREDICT_FIXED + PREDICT_PER_PIXEL * footprint.pixels + PREDICT_PER_RESIZED * largest
+               + footprint.model_bytes)
 
 
 def _meminfo_available() -> int | None:

@@ -17,6 +17,7 @@ from .arguments import as_model, as_path
 from .imageio import MAX_PIXELS, LoadedImage, load_image
 from .memory import Estimate, Footprint, check_memory, predict_bytes
 from .models import Classifier
+from .models.activations import extra_bytes
 from .preprocess import image_to_tensor, normalise, pil_model_input
 
 
@@ -58,7 +59,8 @@ def predict_image(model: Classifier, image: LoadedImage | np.ndarray, k: int = 5
 
 def predict_estimate(model: Classifier) -> Estimate:
     """Bytes classifying a (width, height) image with `model` adds, decoding included."""
-    return lambda width, height: predict_bytes(Footprint.of(width, height, [model.spec]))
+    extra = extra_bytes(model.activation_bytes)
+    return lambda width, height: predict_bytes(Footprint.of(width, height, [model.spec], extra))
 
 
 def load_for_prediction(path: str | Path, model: Classifier, max_pixels: int = MAX_PIXELS) -> LoadedImage:

@@ -60,7 +60,8 @@ class TransferStrategy(AttackStrategy):
         per_pixel = n * PER_PIXEL_PER_SURROGATE
         if config.budget == "perceptual":
             per_pixel = max(per_pixel + BOUND_PER_PIXEL, MAP_PER_PIXEL)
-        return int(FIXED + n * SURROGATE_LOAD + per_pixel * footprint.pixels + PER_RESIZED * footprint.resized_pixels)
+        return int(FIXED + n * SURROGATE_LOAD + per_pixel * footprint.pixels + PER_RESIZED * footprint.resized_pixels
+                   + footprint.model_bytes)
 
     batches_images = True
 

@@ -326,7 +326,8 @@ class WhiteBoxStrategy(AttackStrategy):
         # The perceptual budget adds its texture weights and the two per-pixel limits (12 B/px;
         # the map itself is built and freed before the loop, within the loop's allowance).
         per_pixel = self.per_pixel + (PERCEPTUAL_PER_PIXEL if config.budget == "perceptual" else 0)
-        return int(self.fixed + per_pixel * footprint.pixels + self.per_resized * footprint.resized_pixels)
+        return int(self.fixed + per_pixel * footprint.pixels + self.per_resized * footprint.resized_pixels
+                   + footprint.model_bytes)
 
     def step_budget(self, config: Any) -> int:
         return int(config.max_steps)

@@ -127,6 +127,13 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
         return model
 
 
+def loaded_activation_bytes(name: str) -> int:
+    """Activation bytes of a loaded model of this spec (0 when none is loaded, or for the
+    shipped models, whose figures the estimates' constants already hold)."""
+    with _CACHE_LOCK:
+        return max((m.activation_bytes for key, m in _CACHE.items() if key[0] == name.strip()), default=0)
+
+
 def _to_device(model: Classifier, dev: torch.device) -> None:
     for module in (model.feature_net, model.head_net):
         if module is not None:
@@ -138,5 +145,6 @@ def _to_device(model: Classifier, dev: torch.device) -> None:
         model.feature_net.to(memory_format=torch.channels_last)
 
 
-__all__ = ["DEFAULT_MODEL", "Classifier", "available_models", "input_spec", "load_model", "model_status",
+__all__ = ["DEFAULT_MODEL", "Classifier", "available_models", "input_spec", "load_model", "loaded_activation_bytes",
+           "model_status",
            "weights_fingerprint"]

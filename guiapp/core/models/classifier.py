@@ -42,6 +42,7 @@ class Classifier:
     # reshape with view() and need contiguous NCHW.
     channels_last: bool = True
     channel_order: str = "RGB"  # what the network itself is fed (a BGR one gets its channels flipped)
+    activation_bytes: int = 0  # one forward pass's intermediate tensors (0: within the shipped allowance)
 
     @property
     def differentiable(self) -> bool:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 LOGITS_LAYER = "logits (no linear last layer to split at)"
+_UNDO: dict[int, Callable[[], None]] = {}  # how to take back an in-place cut that failed its check
 
 
 class ChannelFlip(nn.Module):
@@ -99,9 +100,12 @@ def split_features(net: nn.Module, probe: torch.Tensor) -> tuple[nn.Module, nn.M
             with torch.no_grad():
                 again = head(feats(probe))
         except Exception:  # noqa: BLE001
+            _UNDO.pop(id(net), lambda: None)()
             continue
         if again.shape == reference.shape and torch.allclose(again, reference, rtol=1e-4, atol=1e-4):
+            _UNDO.pop(id(net), None)
             return feats, head, layer
+        _UNDO.pop(id(net), lambda: None)()
     return FirstOutput(net), nn.Identity(), LOGITS_LAYER
 
 
@@ -115,10 +119,12 @@ def _split_module_linear(net: nn.Module) -> tuple[nn.Module, nn.Module, str] | N
             last = name
     if last is None:
         return None
-    feats = copy.deepcopy(net)
-    head = feats.get_submodule(last)
-    feats.set_submodule(last, nn.Identity())
-    return FirstOutput(feats), head, f"input of {last} ({head.in_features})"
+    # In place, not on a copy: a copy doubles a large model's memory while it loads. The
+    # caller has its reference output already; a cut that does not check out is undone.
+    head = net.get_submodule(last)
+    net.set_submodule(last, nn.Identity())
+    _UNDO[id(net)] = lambda: net.set_submodule(last, head)
+    return FirstOutput(net), head, f"input of {last} ({head.in_features})"
 
 
 _LINEAR_FUNCTIONS: tuple[Callable, ...] = (F.linear, torch.ops.aten.linear.default, torch._C._nn.linear)

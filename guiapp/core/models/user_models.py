@@ -34,6 +34,7 @@ from ..errors import ModelUnavailableError
 from ..labels import LabelSet, imagenet_labels
 from ..model_specs import FILE_SUFFIXES, SCHEMES, TORCHSCRIPT_SUFFIXES, is_user_spec  # noqa: F401 - re-exported
 from ..preprocess import PreprocessSpec
+from .activations import activation_bytes
 from .card import ModelCard, card_path_for, read_card
 from .classifier import Classifier, weights_fingerprint
 from .split import LOGITS_LAYER, ChannelFlip, FirstOutput, freeze, split_features
@@ -171,6 +172,9 @@ def load_user_model(text: str, device: torch.device, weights: Path | None = None
                        fingerprint=fingerprint, feature_net=feats, head_net=head, weights_source=origin,
                        runtime=runtime, notes=tuple(notes), title=card.name or "", channels_last=False,
                        channel_order=card.channel_order)
+    if feats is not None and head is not None:
+        # counted on the torch path the attack runs (guiapp.core.memory's estimates add it)
+        model.activation_bytes = activation_bytes(lambda x: head(feats(x)), card.input_size)
     if model.device.type != "cpu" and runtime is not None and feats is None:
         model.device = torch.device("cpu")  # onnxruntime runs on the CPU here
     return model
