@@ -90,6 +90,7 @@ def runs(tmp: Path) -> dict[str, list[list[str]]]:
         "transfer_group.py": [["--n", "2", "--groups", "1,2", "--iterations", "2"]],
         "transfer_speed.py": [["--half", "held", "--n", "1", "--a", "iterations=2", "--b", "iterations=2",
                                "--a-tree", str(ROOT), "--out", f"{t}/speed"]],
+        "transfer_families.py": [["--n", "1", "--iterations", "2", "--rows", "default,loo"]],
         "user_models.py": [["whitebox", "--n", "1", "--files", "squeezenet1_0.pt"]],
         "whitebox_pairs.py": [["--n", "1", "--steps", "2", "--skip-samples"]],
     }
@@ -102,7 +103,7 @@ def missing_tools(script: str) -> str | None:
         absent = [tool for tool in needs if shutil.which(tool) is None]
         if absent:
             return f"needs {' and '.join(absent)} (apt-get install xdotool xvfb)"
-    if script == "user_models.py" and not (ROOT.parent / "shared" / "models").is_dir():
+    if script in ("user_models.py", "transfer_families.py") and not (ROOT.parent / "shared" / "models").is_dir():
         return "needs ../shared/models"
     return None
 

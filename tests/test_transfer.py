@@ -208,7 +208,9 @@ def test_centroid_files_for_other_weights_or_layers_are_refused(model, tmp_path,
 
 
 def test_transfer_never_loads_a_model_it_does_not_craft_on(cat_path, tmp_path, monkeypatch, capsys):
-    """The CLI, as a user runs it: the judge is asked only after the PNG is saved."""
+    """The CLI, as a user runs it: --model is never loaded in transfer mode; the judge is
+    loaded before the attack (a missing one fails before the long work, not after it) and
+    asked after the PNG is saved."""
     loaded: list[str] = []
     real = models_mod.load_model
 
@@ -222,11 +224,12 @@ def test_transfer_never_loads_a_model_it_does_not_craft_on(cat_path, tmp_path, m
     monkeypatch.setattr("guiapp.core.load_model", spy)
     out = tmp_path / "t.png"
     rc = main(["attack", str(cat_path), "-t", "goldfish", "--mode", "transfer", "--iterations", "3",
-               "--surrogates", "efficientnet-lite0", "--model", "efficientnet-lite1", "--judge", "efficientnet-lite1",
+               "--surrogates", "efficientnet-lite0", "--model", "resnet50", "--judge", "efficientnet-lite1",
                "-o", str(out), "--json", "--device", "cpu"])
     report = json.loads(capsys.readouterr().out)
     assert rc in (0, 1) and out.exists()
-    assert loaded == ["efficientnet-lite0", "efficientnet-lite1"]  # surrogate, then the judge, last
+    assert "resnet50" not in loaded and set(loaded) == {"efficientnet-lite0", "efficientnet-lite1"}
+    assert loaded.index("efficientnet-lite1") < len(loaded) - 1  # the judge, before the attack's own loads
     assert report["mode"] == "transfer" and report["model"] == "efficientnet-lite0"
     assert set(report["judges"]) == {"efficientnet-lite1"}
     assert report["judges"]["efficientnet-lite1"]["top1"] >= 0

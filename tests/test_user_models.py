@@ -335,3 +335,13 @@ def test_memory_estimates_count_a_larger_models_activations(tmp_path):
     assert predict_estimate(big)(640, 480) - predict_estimate(little)(640, 480) == extra
     # by name too, once loaded (what attack_file and the server ask)
     assert memory_estimate(AttackConfig(), str(wide))(640, 480) == cost[big.name]
+
+
+def test_a_missing_judge_fails_before_the_attack(tmp_path, capsys):
+    image = photo(tmp_path / "p.png")
+    out = tmp_path / "o.png"
+    assert main(["attack", str(image), "-t", "goldfish", "-o", str(out), "--judge", str(tmp_path / "gone.onnx"),
+                 "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "model file not found" in err and "attack p.png" not in err  # no progress bar: nothing ran
+    assert not out.exists()

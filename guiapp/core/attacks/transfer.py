@@ -217,6 +217,8 @@ class TransferAttack(AttackLoop):
         for m in self.surrogates:
             view = surrogate_view(x_adv, m, cfg.p_full, cfg.p_rrc, cfg.rrc_min_area, cfg.zoom_max, gen)
             inp = normalise(diverse_input(view, cfg.diversity, gen, cfg.di_scale), m.spec)
+            if m.fixed_input and inp.shape[-1] != m.spec.crop:  # a network that takes one size only
+                inp = F.interpolate(inp, size=(m.spec.crop, m.spec.crop), mode="bilinear", align_corners=False)
             inputs.append(SurrogateInput(inp, self._mix_plan(m, source, gen)))
         return inputs
 

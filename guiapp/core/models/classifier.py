@@ -42,6 +42,10 @@ class Classifier:
     # reshape with view() and need contiguous NCHW.
     channels_last: bool = True
     channel_order: str = "RGB"  # what the network itself is fed (a BGR one gets its channels flipped)
+    # The network takes only its own input size (reshapes to fixed sizes inside, as ONNX files
+    # exported with a static shape do): larger views (transfer's input diversity) are
+    # resized back to it.
+    fixed_input: bool = False
     activation_bytes: int = 0  # one forward pass's intermediate tensors (0: within the shipped allowance)
 
     @property

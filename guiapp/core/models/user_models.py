@@ -175,9 +175,21 @@ def load_user_model(text: str, device: torch.device, weights: Path | None = None
     if feats is not None and head is not None:
         # counted on the torch path the attack runs (guiapp.core.memory's estimates add it)
         model.activation_bytes = activation_bytes(lambda x: head(feats(x)), card.input_size)
+        model.fixed_input = not _takes_other_sizes(lambda x: head(feats(x)), card.input_size)
     if model.device.type != "cpu" and runtime is not None and feats is None:
         model.device = torch.device("cpu")  # onnxruntime runs on the CPU here
     return model
+
+
+def _takes_other_sizes(logits, side: int) -> bool:
+    """Does the network run on an input larger than its own (what input diversity feeds)?"""
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            logits(torch.zeros(1, 3, side + 24, side + 24))
+    except Exception:  # noqa: BLE001 - a fixed reshape inside fails in its own way
+        return False
+    return True
 
 
 def _probe(card: ModelCard) -> torch.Tensor:
