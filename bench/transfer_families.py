@@ -14,8 +14,9 @@ surrogates, through the public pipeline (attack_file), and asks judges that took
 Every row runs without the centroid term (centroids=None): it reads EfficientNet stage
 statistics that the other families do not have, so the rows compare like with like (the
 quiet default with the term: docs/BENCHMARKS.md, *Quiet transfer*). Judges classify the
-saved PNG through their standard preprocessing (their card's crop) and their own runtime (onnxruntime for the ONNX file). Prints success per judge, the
-quality figures, CPU seconds per image, and paired wins/losses against the default row.
+saved PNG through their standard preprocessing (their card's crop) and their own runtime
+(onnxruntime for the ONNX file). Prints success per judge, the quality figures, CPU
+seconds per image, and paired wins/losses against the default row.
 """
 
 from __future__ import annotations
