@@ -59,3 +59,22 @@ def test_perceptual_figures_of_large_images_are_bounded_samples(monkeypatch):
     sampled = metrics.distortion(a, b)
     assert sampled.ciede2000 == pytest.approx(exact.ciede2000, rel=0.02)  # a mean estimated from every 2nd pixel
     assert sampled.psnr == exact.psnr and sampled.ssim == exact.ssim  # the others stay exact
+
+
+def test_flat_area_swirl_sees_coherent_swirls_not_grain():
+    """A smooth sky: independent grain of +-2 levels averages out under the blur; a faint
+    swirl (low-frequency luma waves of 1.5 levels) does not. PSNR ranks them the other way."""
+    from guiapp.core.metrics import flat_area_swirl
+
+    rng = np.random.default_rng(0)
+    h, w = 200, 300
+    sky = np.zeros((h, w, 3), np.uint8) + np.array([120, 160, 220], np.uint8)
+    grain = np.clip(sky.astype(int) + rng.integers(-2, 3, (h, w, 1)), 0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w]
+    wave = np.round(1.5 * np.sin(xx / 9.0 + np.sin(yy / 13.0) * 2))[..., None]
+    swirl = np.clip(sky.astype(int) + wave, 0, 255).astype(np.uint8)
+    assert flat_area_swirl(sky, grain) < 0.5 < flat_area_swirl(sky, swirl)
+    assert distortion(sky, grain).psnr < distortion(sky, swirl).psnr  # PSNR prefers the swirl
+    assert distortion(sky, swirl).flat_swirl == flat_area_swirl(sky, swirl)
+    busy = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)  # nothing flat: nothing to judge
+    assert flat_area_swirl(busy, np.clip(busy.astype(int) + wave, 0, 255).astype(np.uint8)) == 0.0

@@ -94,7 +94,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
     print(f"target : {report.target_name} [{report.target}]")
     print(f"result : {report.final_name} ({report.final_conf:.1%}) as re-read from {shown(report.output)}")
     print(f"noise  : L-inf {report.linf:.0f}/255, L2 {report.l2:.3f}, PSNR {report.psnr:.1f} dB, "
-          f"SSIM {report.ssim:.4f}, CIEDE2000 {report.ciede2000:.2f}, HaarPSI {report.haarpsi:.4f}")
+          f"SSIM {report.ssim:.4f}, CIEDE2000 {report.ciede2000:.2f}, HaarPSI {report.haarpsi:.4f}, "
+          f"flat-area swirl {report.flat_swirl:.2f}")
     device = f" on {model.device}" if strategy.uses_chosen_model else ""
     print(f"effort : {report.steps} steps, {report.seconds:.1f} s{device} ({report.width}x{report.height})")
     if not strategy.uses_chosen_model:

@@ -89,6 +89,8 @@ class AttackReport:
     # Other models asked for their verdict on the saved file: name -> {top1, top1_name,
     # confidence, target_conf, success}. Never used while crafting.
     judges: dict[str, dict] = field(default_factory=dict)
+    # Swirls on flat areas, luma levels (guiapp.core.metrics.flat_area_swirl; <= 0.5 unseen)
+    flat_swirl: float = float("nan")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,6 +123,7 @@ def make_report(plan: AttackPlan, run: AttackRun, dist: Distortion, verified: Ve
         ssim=dist.ssim,
         ciede2000=dist.ciede2000,
         haarpsi=dist.haarpsi,
+        flat_swirl=dist.flat_swirl,
         steps=result.steps,
         seconds=run.seconds,
         centroids=plan.uses_centroids,

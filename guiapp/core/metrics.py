@@ -51,6 +51,9 @@ class Distortion:
     ssim: float
     ciede2000: float = math.nan  # mean CIEDE2000 colour difference (0 = identical)
     haarpsi: float = math.nan  # HaarPSI similarity (1 = identical)
+    # Coherent swirls on flat areas, in luma levels (flat_area_swirl): what PSNR, SSIM and
+    # CIEDE2000 miss on a smooth sky. 0 where the photo has no flat area.
+    flat_swirl: float = math.nan
 
 
 def psnr_from_mse(mse: float) -> float:
@@ -118,10 +121,39 @@ def haarpsi(a: np.ndarray, b: np.ndarray) -> float:
     return min(value, 1.0) if math.isfinite(value) else math.nan  # float error can pass 1 by 1e-7
 
 
+FLAT_STD = 1.5  # luma levels: a 7x7 neighbourhood this even is "flat" (a sky, a wall)
+FLAT_WINDOW = 7
+SWIRL_SIGMA = 2.0  # px: pixel-level grain averages out under this blur, coherent swirls do not
+SWIRL_PERCENTILE = 95
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def flat_area_swirl(original: np.ndarray, adversarial: np.ndarray) -> float:
+    """The noise a person sees on flat areas, in luma levels: on the pixels whose 7x7
+    neighbourhood in the original has a luma std under 1.5 levels, the luma change blurred
+    by a Gaussian of sigma 2 px, its 95th percentile of magnitude. Independent grain
+    averages out under the blur; swirls (low-frequency structure) do not. Walked in the
+    app, a sky with visible swirls scored 1.07 where PSNR, SSIM and CIEDE2000 passed
+    (issue 32); 0.5 is the bar. 0.0 when the photo has no flat area."""
+    from scipy.ndimage import gaussian_filter, uniform_filter
+
+    y0 = _luma(original.astype(np.float32))
+    mean = uniform_filter(y0, FLAT_WINDOW, mode="reflect")
+    var = uniform_filter(y0 * y0, FLAT_WINDOW, mode="reflect") - mean * mean
+    flat = np.sqrt(np.maximum(var, 0)) < FLAT_STD
+    if not flat.any():
+        return 0.0
+    change = gaussian_filter(_luma(adversarial.astype(np.float32)) - y0, SWIRL_SIGMA, mode="reflect")
+    return float(np.percentile(np.abs(change[flat]), SWIRL_PERCENTILE))
+
+
 def distortion(original: np.ndarray, adversarial: np.ndarray, with_ssim: bool = True,
                perceptual: bool | None = None) -> Distortion:
     """Compare two (H,W,3) uint8 images of the same size; `perceptual` (default: as
-    `with_ssim`) adds mean CIEDE2000 and HaarPSI."""
+    `with_ssim`) adds mean CIEDE2000, HaarPSI and the flat-area swirl figure."""
     if original.shape != adversarial.shape:
         raise ValueError(f"shape mismatch {original.shape} vs {adversarial.shape}")
     diff = adversarial.astype(np.int16) - original.astype(np.int16)
@@ -134,4 +166,6 @@ def distortion(original: np.ndarray, adversarial: np.ndarray, with_ssim: bool = 
         ssim=ssim(original, adversarial) if with_ssim else float("nan"),
         ciede2000=ciede2000(original, adversarial) if perceptual or (perceptual is None and with_ssim) else math.nan,
         haarpsi=haarpsi(original, adversarial) if perceptual or (perceptual is None and with_ssim) else math.nan,
+        flat_swirl=flat_area_swirl(original, adversarial) if perceptual or (perceptual is None and with_ssim)
+        else math.nan,
     )

@@ -70,7 +70,8 @@ class RunReport(QObject):
         return (f"{verdict(result, run)}{crafted}<br>saved 8-bit image, {_nb(table_model)}: "
                 f"{_nb(preds[0].name)} {_nb(f'{preds[0].confidence:.1%}')} · {_nb(f'L-inf {dist.linf:.0f}/255')} · "
                 f"{_nb(f'PSNR {dist.psnr:.1f} dB')} · {_nb(f'SSIM {dist.ssim:.4f}')} · "
-                f"{_nb(f'CIEDE2000 {dist.ciede2000:.2f}')} · {_nb(f'HaarPSI {dist.haarpsi:.3f}')}"
+                f"{_nb(f'CIEDE2000 {dist.ciede2000:.2f}')} · {_nb(f'HaarPSI {dist.haarpsi:.3f}')} · "
+                f"{_nb(f'flat-area swirl {dist.flat_swirl:.2f}')}"
                 + "".join(f"<br><i>{html.escape(note)}</i>" for note in result.notes))
 
     def _table_title(self, table_model: str, run: AttackRun) -> None:

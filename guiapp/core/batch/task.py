@@ -60,6 +60,7 @@ class BatchRow:
     ssim: float = float("nan")
     ciede2000: float = float("nan")
     haarpsi: float = float("nan")
+    flat_swirl: float = float("nan")  # guiapp.core.metrics.flat_area_swirl
     steps: int = 0
     seconds: float = 0.0
     error: str = ""
@@ -282,7 +283,7 @@ class TaskRunner:
         if report.cancelled:
             return TaskResult(task, None)
         for name in ("source", "source_name", "target", "target_name", "success", "final", "final_name",
-                     "target_conf", "linf", "psnr", "ssim", "ciede2000", "haarpsi", "steps", "seconds"):
+                     "target_conf", "linf", "psnr", "ssim", "ciede2000", "haarpsi", "flat_swirl", "steps", "seconds"):
             setattr(row, name, getattr(report, name))
         row.status = "ok" if report.success else "failed"
         if not report.success:
