@@ -1,0 +1,186 @@
+"""Victims we can only ask: a tiny classifier server on the loopback inside the test, each
+answer shape, and victims that fail, rate-limit, time out or answer junk."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from guiapp.core.errors import GuiappError
+from guiapp.core.labels import LabelSet, imagenet_labels
+from guiapp.core.victims import (
+    HttpOptions,
+    HttpVictim,
+    ModelVictim,
+    QueryBudgetExhausted,
+    VictimError,
+    header_from_env,
+    parse_answer,
+)
+
+
+def png_bytes(seed: int = 0) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, (40, 48, 3)).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+class FakeVictim:
+    """A loopback server: answers[i] is the i-th reply (status, body or callable), the last
+    one repeats; it records every request's headers and whether it held a PNG."""
+
+    def __init__(self, *answers) -> None:
+        self.answers = list(answers)
+        self.requests: list[dict] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                owner.requests.append({"headers": dict(self.headers), "png": b"\x89PNG" in body,
+                                       "raw": body.startswith(b"\x89PNG")})
+                status, reply = owner.answers[min(len(owner.requests), len(owner.answers)) - 1]
+                if callable(reply):
+                    reply = reply()
+                data = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
+                self.send_response(status)
+                if status == 429:
+                    self.send_header("Retry-After", "0")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/classify"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake():
+    servers = []
+
+    def make(*answers):
+        servers.append(FakeVictim(*answers))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+HOSTED = [{"label": "goldfish, Carassius auratus", "score": 0.7}, {"label": "tench, Tinca tinca", "score": 0.2}]
+
+
+@pytest.mark.parametrize(("answer", "top", "scores"), [
+    (HOSTED, 1, {1: 0.7, 0: 0.2}),
+    ({"predictions": [{"class": "goldfish", "probability": 0.9}]}, 1, {1: 0.9}),
+    ({"goldfish": 0.6, "tabby": 0.3}, 1, {1: 0.6, 281: 0.3}),
+    ("goldfish", 1, {}),
+    ({"label": "n01443537"}, 1, {}),
+])
+def test_each_answer_shape_over_http_and_counted(fake, answer, top, scores):
+    server = fake((200, answer))
+    victim = HttpVictim(server.url, imagenet_labels())
+    got = victim.ask(png_bytes())
+    assert got.top == top and {k: pytest.approx(v) for k, v in got.scores.items()} == scores
+    victim.ask(png_bytes(1))
+    assert victim.queries == 2 == len(server.requests)  # counted by the server itself too
+    assert all(r["png"] for r in server.requests)
+
+
+def test_full_score_list_and_raw_body_and_header_from_the_environment(fake, monkeypatch):
+    labels = LabelSet.from_names(["cat", "dog", "fox"])
+    server = fake((200, [0.1, 2.5, -1.0]))
+    monkeypatch.setenv("VICTIM_KEY", "s3cret")
+    options = HttpOptions(field="", headers=(header_from_env("Authorization: Bearer $VICTIM_KEY"),))
+    got = HttpVictim(server.url, labels, options).ask(png_bytes())
+    assert got.top == 1 and got.scores[2] == -1.0
+    assert server.requests[0]["raw"] and server.requests[0]["headers"]["Authorization"] == "Bearer s3cret"
+    with pytest.raises(GuiappError, match="MISSING_KEY.* is not set"):
+        header_from_env("X-Key: $MISSING_KEY")
+
+
+def test_retries_on_5xx_and_429_then_answers(fake):
+    server = fake((503, {"error": "busy"}), (429, {"error": "slow down"}), (200, HOSTED))
+    victim = HttpVictim(server.url, imagenet_labels(), HttpOptions(retries=3, backoff_s=0.01))
+    assert victim.ask(png_bytes()).top == 1
+    assert len(server.requests) == 3 and victim.queries == 1  # one question, three tries
+
+
+def test_a_victim_that_keeps_failing_or_refuses_or_answers_junk(fake):
+    failing = fake((500, {"error": "down"}))
+    with pytest.raises(VictimError, match="did not answer after 3 tries: HTTP 500"):
+        HttpVictim(failing.url, imagenet_labels(), HttpOptions(retries=2, backoff_s=0.01)).ask(png_bytes())
+    refusing = fake((400, {"error": "bad image"}))
+    with pytest.raises(VictimError, match="refused the image: HTTP 400"):
+        HttpVictim(refusing.url, imagenet_labels()).ask(png_bytes())
+    for junk, message in ((b"<html>oops</html>", "not JSON"), ([{"label": "spaceship", "score": 1}], "not among"),
+                          ({"weird": [1, 2]}, "in a shape guiapp knows"), ([0.5, 0.5], "2 scores for 1000"),
+                          ([{"label": "goldfish", "score": "high"}], "not a finite number")):
+        server = fake((200, junk))
+        with pytest.raises(VictimError, match=message):
+            HttpVictim(server.url, imagenet_labels()).ask(png_bytes())
+
+
+def test_a_victim_that_does_not_answer_in_time(fake):
+    import time
+
+    slow = fake((200, lambda: time.sleep(1.5) or HOSTED))
+    with pytest.raises(VictimError, match="did not answer after 1 tries: no answer"):
+        HttpVictim(slow.url, imagenet_labels(), HttpOptions(timeout_s=0.3, retries=0)).ask(png_bytes())
+
+
+def test_rate_limit_and_query_budget(fake):
+    import time
+
+    server = fake((200, HOSTED))
+    victim = HttpVictim(server.url, imagenet_labels(), HttpOptions(min_interval_s=0.2), max_queries=3)
+    start = time.monotonic()
+    for seed in range(3):
+        victim.ask(png_bytes(seed))
+    assert time.monotonic() - start >= 0.4  # two gaps of 0.2 s
+    with pytest.raises(QueryBudgetExhausted):
+        victim.ask(png_bytes())
+    assert len(server.requests) == 3
+
+
+def test_a_model_is_a_victim_through_its_answers(cat_path):
+    from guiapp.core.models import load_model
+
+    model = load_model("efficientnet-lite0", "cpu")
+    png = cat_path.read_bytes() if cat_path.suffix == ".png" else None
+    if png is None:
+        out = io.BytesIO()
+        Image.open(cat_path).convert("RGB").save(out, format="PNG")
+        png = out.getvalue()
+    top5 = ModelVictim(model, top_k=5).ask(png)
+    only = ModelVictim(model, top_k=1).ask(png)
+    assert len(top5.scores) == 5 and only.scores == {} and only.top == top5.top
+    assert model.labels[top5.top].name in ("Egyptian cat", "tiger cat", "tabby")
+
+
+def test_parse_answer_names_the_shape_it_expected():
+    labels = imagenet_labels()
+    assert parse_answer(HOSTED, labels, "topk").top == 1
+    with pytest.raises(VictimError, match="expected a .label: score. object"):
+        parse_answer(HOSTED, labels, "mapping")
+    with pytest.raises(GuiappError, match="starts with http"):
+        HttpVictim("ftp://example.invalid/x", labels)
+    with pytest.raises(GuiappError, match="timeout must be in"):
+        HttpOptions(timeout_s=0)
