@@ -220,3 +220,18 @@ def test_a_grey_photo_gets_grey_noise_and_a_grey_file(cat_path, tmp_path, capsys
             assert np.array_equal(np.asarray(saved.getchannel("A")), np.asarray(alpha))
     assert (rgb.max(2) - rgb.min(2)).max() == 0  # no colour anywhere
     assert np.abs(rgb[..., 0] - np.asarray(grey, dtype=int)).max() > 0  # and noise there is
+
+
+def test_top_level_help_and_version_answer_without_torch():
+    """`guiapp-cli --help` took 11-13 s on a busy machine: it imported torch to list nine
+    commands. It lists them from the command index now, the same as the full parser."""
+    code = ("import sys; from guiapp.cli import main; rc = main(['--help']); "
+            "print('TORCH', 'torch' in sys.modules, rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "TORCH False 0" in out.stdout and "predict" in out.stdout and "centroids" in out.stdout
+    from guiapp.cli.command_index import COMMANDS
+    from guiapp.cli.parser import build_parser
+
+    full = build_parser()
+    sub = next(a for a in full._actions if a.dest == "command")
+    assert list(sub.choices) == list(COMMANDS)

@@ -24,6 +24,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    from .command_index import OVERVIEW_ARGS, overview
+
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given in OVERVIEW_ARGS:  # no engine (torch) needed to list the commands
+        return overview(given)
     import torch
 
     from ..core.errors import GuiappError

@@ -11,6 +11,7 @@ from .. import __version__
 from ..core.threads import MAX_THREADS
 from .attack_options import add_attack_args
 from .batch_commands import cmd_batch, cmd_batch_report
+from .command_index import COMMANDS, DESCRIPTION
 from .commands import cmd_attack, cmd_centroids_build, cmd_labels, cmd_models, cmd_predict
 from .service_commands import cmd_evaluate, cmd_serve
 
@@ -114,11 +115,11 @@ def _add_image_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="guiapp-cli",
-                                     description="Targeted adversarial noise for ImageNet classifiers.")
+                                     description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"guiapp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("predict", help="top-k classes of images")
+    p = sub.add_parser("predict", help=COMMANDS["predict"])
     p.add_argument("images", nargs="+", type=path_arg)
     p.add_argument("--top", type=int_in(1, 1000), default=5, help="how many classes to list per image")
     p.add_argument("--json", action="store_true", help="print {image: [{name, index, confidence}...]} as JSON")
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("attack", help="make an image classified as TARGET, saved as PNG")
+    p = sub.add_parser("attack", help=COMMANDS["attack"])
     p.add_argument("image", type=path_arg)
     p.add_argument("--target", "-t", required=True, help="class name, synonym, WordNet id or index")
     p.add_argument("--output", "-o", type=path_arg, help="output PNG (default: <image>_adv_<target>.png)")
@@ -139,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.set_defaults(func=cmd_attack)
 
-    p = sub.add_parser("batch", help="attack every image of a folder; resumable, with a report")
+    p = sub.add_parser("batch", help=COMMANDS["batch"])
     p.add_argument("input_dir", type=path_arg)
     p.add_argument("--out", required=True, type=path_arg, help="output folder (mirrors the input tree as PNGs)")
     group = p.add_mutually_exclusive_group(required=True)
@@ -164,11 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.set_defaults(func=cmd_batch)
 
-    p = sub.add_parser("batch-report", help="write report.csv/json of a batch output folder from its journal")
+    p = sub.add_parser("batch-report", help=COMMANDS["batch-report"])
     p.add_argument("out", type=path_arg, help="the batch's output folder")
     p.set_defaults(func=cmd_batch_report)
 
-    p = sub.add_parser("evaluate", help="the purification study: accuracy and targeted success under defences")
+    p = sub.add_parser("evaluate", help=COMMANDS["evaluate"])
     p.add_argument("--images", required=True, type=path_arg, help="labelled images: <wnid>_*.ext files or ImageFolder")
     p.add_argument("--out", type=path_arg, default=Path("evaluation"), help="report folder (resumes if present)")
     p.add_argument("--n", type=int_in(1, 10**7), default=100, help="labelled photos drawn from --images")
@@ -190,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("serve", help="the engine as a web API (needs the [serve] extra); docs at /docs")
+    p = sub.add_parser("serve", help=COMMANDS["serve"])
     p.add_argument("--host", default="127.0.0.1", help="address to listen on; other than loopback needs --token")
     p.add_argument("--port", type=int_in(0, 65535), default=8000, help="0 picks a free port (printed)")
     p.add_argument("--workers-per-device", type=int_in(1, 256), default=1, help="attacks run at once (default 1)")
@@ -215,13 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("labels", help="list or search the classes (of --model: default ImageNet's)")
+    p = sub.add_parser("labels", help=COMMANDS["labels"])
     p.add_argument("search", nargs="?", help="text to look for in names, synonyms, wnids")
     p.add_argument("--model", default=None, help="a model spec whose own labels to search (default: ImageNet's)")
     p.add_argument("--weights", type=path_arg, help="local state dict for the model")
     p.set_defaults(func=cmd_labels)
 
-    p = sub.add_parser("models", help="list models and whether their weights are available; check your own")
+    p = sub.add_parser("models", help=COMMANDS["models"])
     p.set_defaults(func=cmd_models)
     msub = p.add_subparsers(dest="models_command")
     c = msub.add_parser("check", help="load a model spec, say what it is, and measure top-1/top-5 on a labelled "
@@ -236,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", type=path_arg, help="local state dict for the model")
     c.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("centroids", help="class centroid files")
+    p = sub.add_parser("centroids", help=COMMANDS["centroids"])
     csub = p.add_subparsers(dest="centroids_command", required=True)
     b = csub.add_parser("build", help="encode sample images per class and cluster them")
     b.add_argument("--images", required=True, type=path_arg, help="ImageFolder tree or flat <wnid>_*.ext files")
