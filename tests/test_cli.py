@@ -235,3 +235,22 @@ def test_top_level_help_and_version_answer_without_torch():
     full = build_parser()
     sub = next(a for a in full._actions if a.dest == "command")
     assert list(sub.choices) == list(COMMANDS)
+
+
+def test_default_output_names_never_replace_each_other(cat_path, tmp_path, capsys):
+    """README's examples in turn each replaced photo_adv_goldfish.png; the mode and a
+    non-default budget are in the name now, and a name already taken gets _2."""
+    from guiapp.core.attacks import make_config
+    from guiapp.core.pipeline import output_tag
+
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(cat_path.read_bytes())
+    for extra in ([], ["--budget", "perceptual"], []):
+        assert main(["attack", str(photo), "-t", "goldfish", "--steps", "3", "--json", "-q", "--device", "cpu",
+                     *extra]) in (0, 1)
+        capsys.readouterr()
+    names = sorted(p.name for p in tmp_path.glob("photo_adv_*.png"))
+    assert names == ["photo_adv_goldfish.png", "photo_adv_goldfish_2.png", "photo_adv_goldfish_perceptual.png"]
+    assert output_tag(make_config("robust")) == ["robust"]
+    assert output_tag(make_config("transfer")) == ["transfer"]
+    assert output_tag(make_config("transfer", preset="loud")) == ["transfer", "linf"]

@@ -130,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("attack", help=COMMANDS["attack"])
     p.add_argument("image", type=path_arg)
     p.add_argument("--target", "-t", required=True, help="class name, synonym, WordNet id or index")
-    p.add_argument("--output", "-o", type=path_arg, help="output PNG (default: <image>_adv_<target>.png)")
+    p.add_argument("--output", "-o", type=path_arg,
+                   help="output PNG (default: <image>_adv_<target>[_<mode>][_<budget>].png beside the image, with "
+                        "_2, _3... rather than replace a file)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--judge", action="append", default=[], metavar="MODEL",

@@ -23,6 +23,7 @@ plan -> run -> save and verify -> judge -> report.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from .arguments import as_model, as_path, check_target
 from .attack_report import AttackReport, judge, make_report
 from .attacks import AttackConfig, AttackResult, AttackStrategy, StepRecord, strategy_of
 from .attacks.base import CentroidsArg
+from .errors import OutputError
 from .fits import check_fits, device_of, load_for_attack, memory_estimate  # noqa: F401 - memory_estimate re-exported
 from .imageio import MAX_PIXELS, LoadedImage
 from .metrics import Distortion, distortion, warm_up
@@ -46,9 +48,38 @@ from .predict import Prediction, classify_pil, classify_saved, meets_target
 Target = str | int | Callable[[Prediction], int]  # a label, or a choice made from the clean image's class
 
 
-def default_output_path(image_path: Path, target_name: str) -> Path:
+def default_output_path(image_path: Path, target_name: str, config: Any = None) -> Path:
+    """<stem>_adv_<target>[_<mode and budget>].png beside the input: the mode (and a budget
+    other than the mode's default) is in the name, so README's examples in turn (default,
+    --budget perceptual, --robust, transfer, --preset loud) no longer replace each other."""
     slug = "".join(ch if ch.isalnum() else "_" for ch in target_name.lower()).strip("_")
-    return image_path.with_name(f"{image_path.stem}_adv_{slug}.png")
+    tag = "".join(f"_{part}" for part in output_tag(config))
+    return image_path.with_name(f"{image_path.stem}_adv_{slug}{tag}.png")
+
+
+def output_tag(config: Any) -> list[str]:
+    """What tells one mode's result from another's in a file name: the mode unless it is
+    the default, and the budget unless it is the mode's own default."""
+    if config is None:
+        return []
+    parts = [] if config.mode == "default" else [config.mode]
+    budget = getattr(config, "budget", None)
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    if budget is not None and budget != defaults.get("budget"):
+        parts.append(str(budget))
+    return parts
+
+
+def free_default_path(path: Path) -> Path:
+    """The default output, or <name>_2.png, _3... when a file of that name is there: an
+    output nobody named never replaces a file (an explicit -o does, as asked)."""
+    if not path.exists():
+        return path
+    for n in range(2, 10_000):
+        candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise OutputError(f"no free name left beside {path}: give the output file (-o)")
 
 
 @dataclass
@@ -328,7 +359,8 @@ def attack_file(
     index = labels.resolve(target)
     # Judges are loaded now: a missing one must fail before the attack, not after it.
     judges = [as_model(j, device) for j in judges]
-    out = as_path(output, "output") if output is not None else default_output_path(path, labels[index].name)
+    out = as_path(output, "output") if output is not None else \
+        free_default_path(default_output_path(path, labels[index].name, config))
     check_output_path(out, [path])  # before decoding a large image, let alone attacking it
     loaded = load_for_attack(path, config, model, device, max_pixels)
     plan = plan_attack(loaded, index, config=config, model=model, device=device, weights=weights,

@@ -81,7 +81,7 @@ def save_with_dialog(win: Any, entry: Any = None) -> None:
     run = entry.run if entry is not None else win.run
     if run is None or win.image is None or win.image.path is None:
         return
-    suggestion = default_output_path(win.image.path, run.plan.target_name)
+    suggestion = default_output_path(win.image.path, run.plan.target_name, run.plan.config)
     path = choose_output(win, suggestion, [win.image.path], win.show_error)
     if path is not None:
         save(win, path, entry)

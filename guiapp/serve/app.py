@@ -252,7 +252,7 @@ def image_response(job: Job, format: str) -> Response:
     png = job.png.read_bytes()
     if format == "json":
         return JSONResponse({"report": job.report, "image_png_base64": base64.b64encode(png).decode("ascii")})
-    name = default_output_path(Path(job.filename), job.request.target_name).name
+    name = default_output_path(Path(job.filename), job.request.target_name, job.request.config).name
     headers = {
         # ASCII JSON: header values must be latin-1, class names are not always.
         "X-Guiapp-Report": json.dumps(job.report, separators=(",", ":"), allow_nan=False),
