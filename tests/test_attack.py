@@ -124,3 +124,17 @@ def test_source_is_known_even_if_cancelled_before_the_first_step(model, cat_path
     a.cancel()
     list(a.steps())
     assert a.result.source in (281, 282, 285) and a.result.steps == 0
+
+
+def test_success_criteria_are_objects():
+    import torch
+
+    from guiapp.core.criteria import AllOf, TargetedTop1, TopK, met_by_all
+
+    probs = torch.tensor([0.1, 0.6, 0.3])
+    assert TargetedTop1(1).met(probs) and not TargetedTop1(2).met(probs)
+    assert not TargetedTop1(1, confidence=0.7).met(probs)
+    assert TopK(2, 2).met(probs) and not TopK(0, 2).met(probs)
+    both = TargetedTop1(1) & TopK(1, 1)
+    assert isinstance(both, AllOf) and both.met(probs) and "top-1 is class 1" in both.describe()
+    assert met_by_all(TargetedTop1(1), [probs, probs]) and not met_by_all(TargetedTop1(1), [])

@@ -204,14 +204,15 @@ def cmd_centroids_build(args: argparse.Namespace) -> int:
     from ..core.centroids import SHIPPED_DIR, CentroidBuilder, default_centroid_path
 
     model = load_model(args.model, args.device, args.weights)
+    layers = tuple(x.strip() for x in args.layers.split(",") if x.strip())
+    builder = CentroidBuilder(model, args.images, views=args.views, k=args.k, seed=args.seed,
+                              layers=layers, augment=args.augment)
+    # After the images are found (a wrong folder is the likelier mistake), before the work.
     out = Path(args.output) if args.output else default_centroid_path(model.name)
     if not args.output and out.resolve().is_relative_to(SHIPPED_DIR.resolve()):
         # Never into the installed package: that replaced the shipped centroids for everyone.
         raise GuiappError(f"give the output file (-o FILE.npz), then attack with --centroids FILE.npz; centroids "
                           f"build writes nothing into guiapp's own centroids folder ({SHIPPED_DIR})")
-    layers = tuple(x.strip() for x in args.layers.split(",") if x.strip())
-    builder = CentroidBuilder(model, args.images, views=args.views, k=args.k, seed=args.seed,
-                              layers=layers, augment=args.augment)
     with progress_bar(len(builder.per_class), "centroids", "class") as bar:
         for p in builder.run():
             advance(bar, p.done, p.label)

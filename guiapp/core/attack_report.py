@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from .arguments import as_model
+from .criteria import TargetedTop1
 from .imageio import MAX_PIXELS, load_image
 from .labels import LabelSet, same_class
 from .metrics import Distortion
@@ -52,7 +53,7 @@ def judge(judges: Sequence[str | Classifier], image: str | Path | np.ndarray, ta
             "top1_name": clf.labels[top1].name,
             "confidence": float(probs[top1]),
             "target_conf": float(probs[own]) if own is not None else float("nan"),
-            "success": top1 == own,
+            "success": own is not None and TargetedTop1(own).met(probs),
         }
     return verdicts
 

@@ -37,13 +37,14 @@ from .arguments import as_model, as_path, check_target
 from .attack_report import AttackReport, judge, make_report
 from .attacks import AttackConfig, AttackResult, AttackStrategy, StepRecord, strategy_of
 from .attacks.base import CentroidsArg
+from .criteria import met_by_all
 from .errors import OutputError
 from .fits import check_fits, device_of, load_for_attack, memory_estimate  # noqa: F401 - memory_estimate re-exported
 from .imageio import MAX_PIXELS, LoadedImage
 from .metrics import Distortion, distortion, warm_up
 from .models import DEFAULT_MODEL, Classifier
 from .png_output import check_output_path, probe_writable, save_png
-from .predict import Prediction, classify_pil, classify_saved, meets_target
+from .predict import Prediction, classify_pil, classify_saved
 
 Target = str | int | Callable[[Prediction], int]  # a label, or a choice made from the clean image's class
 
@@ -231,12 +232,12 @@ def save_result(
     probs = classify_saved(plan.crafters, saved, plan.max_pixels)
     mean = torch.stack(probs).mean(0)
     labels = plan.crafters[0].labels
-    need = plan.strategy.required_confidence(plan.config)
+    criterion = plan.strategy.criterion(plan.config, plan.target)
     return Verification(
         path=saved,
         final=Prediction(int(mean.argmax()), labels[int(mean.argmax())].name, float(mean.max())),
         target_conf=float(mean[plan.target]),
-        success=all(meets_target(p, plan.target, need) for p in probs),
+        success=met_by_all(criterion, probs),
     )
 
 

@@ -42,10 +42,6 @@ def classify_view(model: Classifier, view: np.ndarray) -> torch.Tensor:
         return model.oracle_logits(normalise(x, model.spec)).softmax(1)[0].cpu()
 
 
-def meets_target(probs: torch.Tensor, target: int, confidence: float) -> bool:
-    return int(probs.argmax()) == target and float(probs[target]) >= confidence
-
-
 def top_k(model: Classifier, probs: torch.Tensor, k: int = 5) -> list[Prediction]:
     conf, idx = probs.topk(k)
     return [Prediction(int(i), model.labels[int(i)].name, float(c)) for c, i in zip(conf, idx, strict=True)]

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..centroids import Centroids
+from ..criteria import Criterion, TargetedTop1
 from ..memory import Footprint
 from ..models import Classifier
 from ..preprocess import tensor_to_image
@@ -173,6 +174,10 @@ class AttackStrategy(ABC):
     def required_confidence(self, config: Any) -> float:
         """Target probability every crafting model must give the saved file."""
         return 0.0
+
+    def criterion(self, config: Any, target: int) -> Criterion:
+        """What every crafting model must say of the saved file for the run to succeed."""
+        return TargetedTop1(target, self.required_confidence(config))
 
     # -- words ----------------------------------------------------------------------------
     @abstractmethod

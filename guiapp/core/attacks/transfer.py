@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..centroids import Centroids
+from ..criteria import TargetedTop1, met_by_all
 from ..device import autocast_dtype
 from ..errors import ModelUnavailableError
 from ..metrics import psnr_from_mse
@@ -344,7 +345,7 @@ class TransferAttack(AttackLoop):
     def _finish(self, adv: np.ndarray, source: int, steps: int) -> None:
         """Judge the 8-bit result through every surrogate's standard PIL preprocessing."""
         probs = torch.stack([classify_pil(m, Image.fromarray(adv)) for m in self.surrogates])
-        success = all(int(p.argmax()) == self.target for p in probs)
+        success = met_by_all(TargetedTop1(self.target), list(probs))
         mean = probs.mean(0)
         self.result = AttackResult(
             adversarial=adv,

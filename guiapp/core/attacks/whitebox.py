@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..centroids import Centroids, data_key, file_key, load_centroids, shipped_centroids
+from ..criteria import TargetedTop1
 from ..defences.eot import clamp01, purified_views, round8
 from ..defences.survival import SurvivalCheck
 from ..device import autocast_dtype
@@ -47,7 +48,7 @@ from ..memory import MIB, Footprint
 from ..metrics import psnr_from_mse
 from ..models import Classifier
 from ..perceptual_budget import equal_ssim_shape
-from ..predict import classify_pil, meets_target
+from ..predict import classify_pil
 from ..preprocess import denormalise, image_to_tensor, normalise, tensor_to_image
 from .base import AttackLoop, AttackResult, AttackStrategy, CentroidsArg, Prepared, StepRecord, check_image_and_target
 from .whitebox_config import AttackConfig
@@ -72,6 +73,9 @@ class TargetedAttack(AttackLoop):
         self.image = image
         self.target = target
         self.config = config or AttackConfig()
+        # What "reached" means for a candidate: the target as top-1 with the asked confidence
+        # (the robust mode's SurvivalCheck adds: and after every checked purifier).
+        self.criterion = TargetedTop1(target, self.config.confidence)
         self.centroids = centroids
         # The slow defences' real operation last: a candidate fails on a cheap one first.
         self.defences = tuple(sorted(self.config.defences_to_survive(), key=lambda d: d.slow))
@@ -286,7 +290,7 @@ class TargetedAttack(AttackLoop):
             self._check.new_round()
         for _, image in candidates:
             probs = classify_pil(self.model, Image.fromarray(image))
-            if meets_target(probs, self.target, self.config.confidence) and (self._check is None or self._check(image)):
+            if self.criterion.met(probs) and (self._check is None or self._check(image)):
                 return image, probs
             if self._check is not None and self._check.round_over:
                 break  # a slow purifier removed the target: widen the margin rather than try the rest

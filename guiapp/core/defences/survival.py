@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ..criteria import Criterion, TargetedTop1
 from ..models import Classifier
-from ..predict import classify_pil, classify_view, meets_target
+from ..predict import classify_pil, classify_view
 from .base import LEVELS, Defence, model_view
 from .eot import Anchors
 
@@ -49,23 +51,30 @@ def settings_of(defences: Iterable[Defence]) -> list[Defence]:
     return [s for d in defences for s in d.settings()]
 
 
-def survival(model: Classifier, image: np.ndarray, target: int, defences: Sequence[Defence],
+def as_criterion(target: int | Criterion, confidence: float = 0.0) -> Criterion:
+    """A class index means "the top-1 with at least `confidence`"."""
+    return target if isinstance(target, Criterion) else TargetedTop1(int(target), confidence)
+
+
+def survival(model: Classifier, image: np.ndarray, target: int | Criterion, defences: Sequence[Defence],
              confidence: float = 0.0, levels: Sequence[str] = LEVELS, stop_early: bool = False) -> dict[str, bool]:
-    """'level:setting' -> does the target hold after that real purifier (e.g. 'file:jpeg-50')?
-    With `stop_early` the first failure ends the checks (the dict then holds what was run)."""
+    """'level:setting' -> is the criterion (a class index: targeted top-1) still met after
+    that real purifier (e.g. 'file:jpeg-50')? With `stop_early` the first failure ends the
+    checks (the dict then holds what was run)."""
+    criterion = as_criterion(target, confidence)
     out: dict[str, bool] = {}
     for d in settings_of(defences):
         for level in [lv for lv in levels if lv in d.levels]:
-            ok = meets_target(classify_purified(model, image, d, level), target, confidence)
+            ok = criterion.met(classify_purified(model, image, d, level))
             out[f"{level}:{d.short}"] = ok
             if stop_early and not ok:
                 return out
     return out
 
 
-def survives(model: Classifier, image: np.ndarray, target: int, defences: Sequence[Defence],
+def survives(model: Classifier, image: np.ndarray, target: int | Criterion, defences: Sequence[Defence],
              confidence: float = 0.0, levels: Sequence[str] = LEVELS) -> bool:
-    """Does the target hold after every checked setting of every defence, at every level?"""
+    """Is the criterion met after every checked setting of every defence, at every level?"""
     return all(survival(model, image, target, defences, confidence, levels, stop_early=True).values())
 
 
@@ -81,6 +90,7 @@ class SurvivalCheck:
     def __init__(self, model: Classifier, target: int, defences: Sequence[Defence], levels: Sequence[str],
                  confidence: float = 0.0, slow_checks: int = SLOW_CHECKS) -> None:
         self.model, self.target, self.levels, self.confidence = model, target, tuple(levels), confidence
+        self.criterion = SurvivesDefences(TargetedTop1(target, confidence), tuple(defences), tuple(levels))
         self.cheap = [d for d in defences if not d.slow]
         self.slow = [d for d in defences if d.slow]
         self.slow_left = slow_checks
@@ -93,7 +103,7 @@ class SurvivalCheck:
         self.round_over = False
 
     def __call__(self, image: np.ndarray) -> bool:
-        if not survives(self.model, image, self.target, self.cheap, self.confidence, self.levels):
+        if not survives(self.model, image, self.criterion.base, self.cheap, levels=self.levels):
             return False
         if not self.slow:
             return True
@@ -111,7 +121,7 @@ class SurvivalCheck:
                     self.anchors.set(d, model_view(image, self.model.spec), out, self.model.device)
                 probs = classify_pil(self.model, Image.fromarray(out)) if level == "file" else classify_view(
                     self.model, out)
-                ok = ok and meets_target(probs, self.target, self.confidence)
+                ok = ok and self.criterion.base.met(probs)
         self.round_over = not ok
         return ok
 
@@ -121,3 +131,24 @@ class SurvivalCheck:
             if not self.anchors.pairs.get(d.label) and "view" in d.levels and "view" in self.levels:
                 view = model_view(image, self.model.spec)
                 self.anchors.set(d, view, d(view), self.model.device)
+
+
+@dataclass(frozen=True)
+class SurvivesDefences(Criterion):
+    """`base` met on the image as it is (`met`) and after every checked setting of each
+    defence at each level (`met_on`, which runs the real purifiers)."""
+
+    base: Criterion
+    defences: tuple[Defence, ...]
+    levels: tuple[str, ...] = LEVELS
+
+    def met(self, probs: torch.Tensor) -> bool:
+        return self.base.met(probs)
+
+    def met_on(self, model: Classifier, image: np.ndarray) -> bool:
+        return self.base.met(classify_pil(model, Image.fromarray(image))) and survives(
+            model, image, self.base, self.defences, levels=self.levels)
+
+    def describe(self) -> str:
+        return f"{self.base.describe()}, also after {', '.join(d.label for d in self.defences)}"
+
