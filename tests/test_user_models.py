@@ -259,7 +259,10 @@ def test_centroids_for_a_user_model_beside_it_and_never_into_the_package(tmp_pat
 
     shipped = SHIPPED_DIR / "efficientnet-lite0.npz"
     before = shipped.stat().st_mtime_ns
-    assert main(["centroids", "build", "--images", str(photos), "--model", "efficientnet-lite0",
+    goldfish = tmp_path / "imagenet"
+    goldfish.mkdir()
+    photo(goldfish / "n01443537_goldfish.png")
+    assert main(["centroids", "build", "--images", str(goldfish), "--model", "efficientnet-lite0",
                  "--device", "cpu"]) == 2
     assert "give the output file (-o FILE.npz)" in capsys.readouterr().err
     assert shipped.stat().st_mtime_ns == before
