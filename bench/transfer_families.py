@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import DEFAULT_IMAGES, half_pairs, machine, sign_test  # noqa: E402
 
-MODELS = DEFAULT_IMAGES.parent / "models"
+MODELS = (DEFAULT_IMAGES.parent / "models").resolve()  # models are named by their resolved paths
 SHIPPED = ("efficientnet-lite0", "efficientnet-lite1")
 SHARED = {"mobilenet_v2": "mobilenet_v2.pt", "shufflenet_v1": "shufflenet_v1.onnx",
           "squeezenet1_0": "squeezenet1_0.pt"}

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import DEFAULT_IMAGES, half_pairs, machine, pct  # noqa: E402
 
-MODELS = DEFAULT_IMAGES.parent / "models"
+MODELS = (DEFAULT_IMAGES.parent / "models").resolve()  # models are named by their resolved paths
 FILES = ("mobilenet_v2.onnx", "mobilenet_v2.pt", "mobilenet_v2.pt2", "shufflenet_v1.onnx", "squeezenet1_0.pt")
 
 
