@@ -1,6 +1,8 @@
 """`guiapp-cli batch` / `batch-report` end to end, with real (small) images and real files."""
 
+import csv
 import errno
+import io
 import json
 import os
 import shutil
@@ -75,7 +77,10 @@ def test_batch_outputs_report_and_exit_code(tree, capsys):
     assert rows["notes.txt"]["status"] == "skipped"
     assert (out / "cat.png").exists() and (out / "nested" / "coffee.png").exists()
     assert Image.open(out / "nested" / "rocket_rgba.png").getchannel("A").getextrema() == (200, 200)
-    assert (out / "report.csv").read_text().startswith("input,output,status")
+    csv_text = (out / "report.csv").read_text()
+    assert csv_text.startswith("input,output,status")
+    cells = {c for row in csv.reader(io.StringIO(csv_text)) for c in row}
+    assert not cells & {"nan", "inf", "-inf"} and "" in cells  # error rows' figures: empty cells
     assert "done 6/6: 3 succeeded, 0 failed, 2 errors, 1 skipped;" in text.out
     assert "ok 3 failed 0 errors 2" in text.err  # the tqdm bar's success-so-far
     assert _report(out)["summary"]["state"] == "complete"

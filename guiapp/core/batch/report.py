@@ -114,7 +114,8 @@ def write_reports(journal: Journal, input_dir: str | None = None) -> BatchSummar
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=[f.name for f in fields(BatchRow)])
     writer.writeheader()
-    writer.writerows(payload["rows"])
+    # The same rule as the JSON: a figure that does not exist is an empty cell, not "nan".
+    writer.writerows(json_safe(payload["rows"]))
     _atomic_write(out / REPORT_CSV, buf.getvalue())
     return summary
 
