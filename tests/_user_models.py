@@ -70,6 +70,14 @@ def export_all(net: nn.Module, folder: Path, stem: str, size: int = 32, opset: i
     return out
 
 
+def fruit_onnx(folder: Path) -> Path:
+    """The 10-class CNN as an ONNX file with its card and a labels file, in `folder`."""
+    (folder / "fruits.txt").write_text("\n".join(FRUITS) + "\n")
+    path = export_all(tiny_cnn(), folder / "m", "fruit")["onnx"]
+    write_card(path.with_suffix(".json"), labels="../fruits.txt")
+    return path
+
+
 def colour_photos(folder: Path, per_class: int = 3, size: tuple[int, int] = (48, 40)) -> Path:
     """`<colour>_<n>.png` photos: mostly one colour, with some grain."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 
-from _user_models import FRUITS, export_all, photo, tiny_cnn, write_card
+from _user_models import FRUITS, photo
+from _user_models import fruit_onnx as make_fruit_onnx
 from test_serve_process import Server, cli_command
 
 pytest.importorskip("onnxruntime")
@@ -14,10 +15,7 @@ pytest.importorskip("onnxruntime")
 
 @pytest.fixture
 def fruit_onnx(tmp_path):
-    (tmp_path / "fruits.txt").write_text("\n".join(FRUITS) + "\n")
-    path = export_all(tiny_cnn(), tmp_path / "m", "fruit")["onnx"]
-    write_card(path.with_suffix(".json"), labels="../fruits.txt")
-    return path
+    return make_fruit_onnx(tmp_path)
 
 
 @pytest.mark.slow

@@ -11,21 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from math import comb
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from common import sign_test  # noqa: E402
 
 
 def load(folder: Path, row: str) -> dict[str, dict]:
     return {r["file"]: r for r in map(json.loads, (folder / f"{row}.jsonl").read_text().splitlines())}
-
-
-def sign_test(wins: int, losses: int) -> float:
-    """Two-sided exact sign test p-value."""
-    n = wins + losses
-    if n == 0:
-        return 1.0
-    k = min(wins, losses)
-    return min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n)
 
 
 def main() -> None:

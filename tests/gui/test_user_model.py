@@ -6,17 +6,15 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from _user_models import COLOURS, FRUITS, ColourNet, colour_photos, export_all, photo, tiny_cnn, write_card
+from _user_models import COLOURS, ColourNet, colour_photos, export_all, photo, write_card
+from _user_models import fruit_onnx as make_fruit_onnx
 
 pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture
 def fruit_onnx(tmp_path):
-    (tmp_path / "fruits.txt").write_text("\n".join(FRUITS) + "\n")
-    path = export_all(tiny_cnn(), tmp_path / "m", "fruit")["onnx"]
-    write_card(path.with_suffix(".json"), labels="../fruits.txt")
-    return path
+    return make_fruit_onnx(tmp_path)
 
 
 def add_model(qtbot, window, monkeypatch, path):

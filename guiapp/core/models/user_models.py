@@ -18,9 +18,6 @@ from it), so a file is named by its absolute path.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import os
 import warnings
 import zipfile
@@ -37,8 +34,9 @@ from ..preprocess import PreprocessSpec
 from .activations import activation_bytes
 from .card import ModelCard, card_path_for, read_card
 from .classifier import Classifier, weights_fingerprint
+from .hub_models import file_fingerprint, huggingface_model, processor_card, timm_model
 from .split import LOGITS_LAYER, ChannelFlip, FirstOutput, freeze, split_features
-from .weights import apply_state_dict, load_state_dict, what_file_is
+from .weights import load_state_dict, what_file_is
 
 ALLOW_PICKLE_ENV = "GUIAPP_ALLOW_PICKLE"
 MAX_MODEL_FILE_BYTES = 8 << 30
@@ -114,7 +112,7 @@ def user_input_spec(text: str) -> PreprocessSpec:
 
         return torchvision_spec(source.target)
     if source.kind == "huggingface" and source.card is None:
-        return _processor_card(Path(source.target), None).preprocess_spec()
+        return processor_card(Path(source.target), None).preprocess_spec()
     return read_card(source.card).preprocess_spec()
 
 
@@ -131,13 +129,13 @@ def load_user_model(text: str, device: torch.device, weights: Path | None = None
         net, fingerprint, origin = _torch_file(source)
         why = ""
     elif source.kind == "huggingface":
-        net, fingerprint, origin, card = _huggingface(source, card)
+        net, fingerprint, origin, card = huggingface_model(Path(source.target), card)
         why = ""
     elif source.kind == "torchvision":
         net, fingerprint, origin, card = _torchvision(source, card, weights)
         why = ""
     else:
-        net, fingerprint, origin, card = _timm(source, card, weights)
+        net, fingerprint, origin, card = timm_model(source.target, card, weights)
         why = ""
     spec = card.preprocess_spec()
     probe = _probe(card)
@@ -224,14 +222,6 @@ def _labels(card: ModelCard, classes: int, source: ModelSource, notes: list[str]
     return imagenet_labels() if classes == 1000 else LabelSet.numbered(classes)
 
 
-def _file_fingerprint(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
 def _check_size(path: Path) -> None:
     size = path.stat().st_size
     if size > MAX_MODEL_FILE_BYTES:
@@ -247,7 +237,7 @@ def _onnx(source: ModelSource, card: ModelCard, notes: list[str]):
     flip = card.bgr
     probe = _probe(card)
     loaded = load_onnx(path, card.input_size, probe.flip(1) if flip else probe)
-    return loaded.net, loaded.runtime, _file_fingerprint(path), str(path), card, loaded.why_not_differentiable
+    return loaded.net, loaded.runtime, file_fingerprint(path), str(path), card, loaded.why_not_differentiable
 
 
 def _torch_file(source: ModelSource) -> tuple[nn.Module, str, str]:
@@ -261,7 +251,7 @@ def _torch_file(source: ModelSource) -> tuple[nn.Module, str, str]:
         except Exception as exc:  # noqa: BLE001 - torch.export raises many kinds for a bad file
             raise ModelUnavailableError(f"{path} is not a torch.export program (.pt2): "
                                         f"{type(exc).__name__}: {str(exc)[:160]}") from exc
-        return FirstOutput(program.module()), _file_fingerprint(path), str(path)
+        return FirstOutput(program.module()), file_fingerprint(path), str(path)
     if _is_torchscript(path):
         try:
             with warnings.catch_warnings():
@@ -270,8 +260,8 @@ def _torch_file(source: ModelSource) -> tuple[nn.Module, str, str]:
         except Exception as exc:  # noqa: BLE001
             raise ModelUnavailableError(f"{path} looks like TorchScript but does not load: "
                                         f"{type(exc).__name__}: {str(exc)[:160]}") from exc
-        return FirstOutput(net), _file_fingerprint(path), str(path)
-    return _pickled_module(path), _file_fingerprint(path), str(path)
+        return FirstOutput(net), file_fingerprint(path), str(path)
+    return _pickled_module(path), file_fingerprint(path), str(path)
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -318,116 +308,3 @@ def _torchvision(source: ModelSource, card: ModelCard, weights: Path | None):
                          mean=spec.mean, std=spec.std, source=f"torchvision's {source.target} weights",
                          assumed=("labels",) if classes != 1000 else ())
     return net, weights_fingerprint(state), origin, card
-
-
-def _timm(source: ModelSource, card: ModelCard, weights: Path | None):
-    try:
-        import timm
-    except ImportError as exc:
-        raise ModelUnavailableError("timm:NAME needs timm: pip install 'guiapp[timm]'") from exc
-    name = source.target
-    if name not in timm.list_models():
-        close = timm.list_models(f"*{name}*")[:5]
-        raise ModelUnavailableError(f"timm has no architecture {name!r}"
-                                    + (f"; did you mean: {', '.join(close)}?" if close else ""))
-    state = load_state_dict(weights) if weights is not None else None
-    classes = _state_classes(state) if state is not None else None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if state is not None:
-                net: nn.Module = timm.create_model(name, pretrained=False, num_classes=classes or 1000)
-            else:
-                net = timm.create_model(name, pretrained=True)
-    except Exception as exc:  # noqa: BLE001 - hub errors of every kind when offline
-        raise ModelUnavailableError(
-            f"timm:{name}: its pretrained weights are not in timm's cache and could not be downloaded "
-            f"({type(exc).__name__}); give a local state dict with --weights FILE") from exc
-    if state is not None:
-        apply_state_dict(net, state, str(weights))
-    else:
-        state = net.state_dict()
-    if card.source == "no card":
-        cfg: dict = dict(getattr(net, "pretrained_cfg", {}))
-        size = int(cfg["input_size"][-1])
-        card = ModelCard(input_size=size, resize=round(size / float(cfg.get("crop_pct", 0.875))), crop=size,
-                         pixel_range=(0.0, 1.0), mean=tuple(cfg["mean"]), std=tuple(cfg["std"]),
-                         source=f"timm's {name} config", assumed=("labels",) if classes not in (None, 1000) else ())
-    return net, weights_fingerprint(state), str(weights) if weights else f"timm:{name} pretrained", card
-
-
-class _HuggingFaceLogits(nn.Module):
-    """transformers' image classifiers take pixel_values= and return an output object."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(pixel_values=x).logits
-
-
-def _huggingface(source: ModelSource, card: ModelCard):
-    """A `save_pretrained` folder of an image classifier: its config's id2label are the
-    labels, its preprocessor_config.json the preprocessing (a card overrides either)."""
-    try:
-        import transformers
-    except ImportError as exc:
-        raise ModelUnavailableError("a Hugging Face folder needs transformers: pip install 'guiapp[huggingface]'") \
-            from exc
-    folder = Path(source.target)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            net = transformers.AutoModelForImageClassification.from_pretrained(str(folder), local_files_only=True)
-    except Exception as exc:  # noqa: BLE001 - transformers raises many kinds for a folder it cannot read
-        raise ModelUnavailableError(f"{folder} is not an image classifier transformers can load "
-                                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
-    id2label = getattr(net.config, "id2label", None) or {}
-    names = [str(id2label[i]) for i in sorted(id2label)] if id2label else None
-    weights = next((folder / n for n in ("model.safetensors", "pytorch_model.bin") if (folder / n).is_file()), None)
-    if card.source == "no card":
-        card = _processor_card(folder, names)
-    elif card.labels is None and names:
-        card = dataclasses.replace(card, labels=tuple(names))
-    fingerprint = _file_fingerprint(weights) if weights else weights_fingerprint(net.state_dict())
-    return _HuggingFaceLogits(net), fingerprint, str(folder), card
-
-
-def _processor_card(folder: Path, names: list[str] | None) -> ModelCard:
-    """A card read from transformers' preprocessor_config.json (resize by shortest edge, or
-    to height x width; centre crop; rescale 1/255; mean/std)."""
-    from .card import parse_card
-
-    path = folder / "preprocessor_config.json"
-    try:
-        pre = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelUnavailableError(f"{path} is not valid JSON: {exc}") from exc
-    raw: dict = {"labels": names} if names else {}
-    raw["channel_order"] = "RGB"  # transformers' image processors feed RGB
-    size = pre.get("size")
-    crop = pre.get("crop_size")
-    side = lambda v: v.get("height", v.get("shortest_edge")) if isinstance(v, dict) else v  # noqa: E731
-    if isinstance(size, dict) and "shortest_edge" in size:
-        if pre.get("crop_pct"):  # ConvNeXt's: resize to shortest_edge / crop_pct, crop shortest_edge
-            raw |= {"input_size": size["shortest_edge"], "crop": size["shortest_edge"],
-                    "resize": round(size["shortest_edge"] / pre["crop_pct"])}
-        elif pre.get("do_center_crop", True) and crop is not None:
-            raw |= {"input_size": side(crop), "crop": side(crop), "resize": size["shortest_edge"]}
-        else:
-            raw |= {"input_size": size["shortest_edge"], "resize_mode": "squash"}
-    elif size is not None:
-        if pre.get("do_center_crop") and crop is not None:
-            raw |= {"input_size": side(crop), "crop": side(crop), "resize": side(size)}
-        else:
-            raw |= {"input_size": side(size), "resize_mode": "squash"}
-    if "image_mean" in pre and "image_std" in pre:
-        raw |= {"mean": list(pre["image_mean"]), "std": list(pre["image_std"]), "pixel_range": [0, 1]}
-    return parse_card(raw, base=folder, source=str(path) if path.is_file() else f"{folder} (no preprocessor config)")
-
-
-def _state_classes(state: dict[str, torch.Tensor]) -> int | None:
-    """The class count of a state dict: the rows of its last 2-d weight (the classifier)."""
-    matrices = [v for k, v in state.items() if k.endswith("weight") and v.dim() == 2]
-    return int(matrices[-1].shape[0]) if matrices else None
