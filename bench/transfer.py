@@ -164,7 +164,7 @@ def shrink_curve(judge_model, surrogates, original: np.ndarray, adv: np.ndarray,
     curve = {}
     for margin in SHRINK_MARGINS:
         kept = None
-        for _, _, _, best in shrink_noise(surrogates, x, delta, target, margin):
+        for _, _, _, best in shrink_noise(surrogates, x, delta, [target] * len(surrogates), margin):
             kept = best
         img = tensor_to_image(kept)
         probs = classify_pil(judge_model, Image.fromarray(img))

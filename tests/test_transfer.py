@@ -143,7 +143,7 @@ def test_centroid_term_pulls_toward_the_nearest_centre(pair, image):
     config = TransferConfig(diversity=0.0, centroid_weight=2.0, centroid_layers=("head",), centroid_objective="pull",
                             precision="float32", **STANDARD_VIEWS)
     attack = TransferAttack(pair, image, TARGET, config, cents)
-    terms = attack._centroid_terms(x, source=TARGET)
+    terms = attack._centroid_terms(x, source=TARGET, sources=[TARGET, TARGET])
     for i, f in enumerate(feats):
         assert torch.allclose(terms[i]["head"].centre, f + 1)  # the nearest of the two
     loss, class_loss, centroid_loss, *_ = attack._loss(x, torch.Generator(), terms)
@@ -161,7 +161,7 @@ def test_shrink_keeps_the_margin_with_less_noise(model, image):
     delta = image_to_tensor(attack.result.adversarial) - x
     full_margin = float(torch.cat([target_margin(m.logits(x + delta), TARGET) for m in surrogates]).min())
     assert full_margin > 2.0  # fooled with room to spare
-    probes = list(shrink_noise(surrogates, x, delta, TARGET, 2.0))
+    probes = list(shrink_noise(surrogates, x, delta, [TARGET] * len(surrogates), 2.0))
     kept = probes[-1][3]
     assert float(torch.cat([target_margin(m.logits(kept), TARGET) for m in surrogates]).min()) >= 2.0
     assert float((kept - x).abs().sum()) < float(delta.abs().sum())

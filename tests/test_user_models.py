@@ -348,3 +348,30 @@ def test_a_missing_judge_fails_before_the_attack(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "model file not found" in err and "attack p.png" not in err  # no progress bar: nothing ran
     assert not out.exists()
+
+
+def test_transfer_on_surrogates_with_different_label_lists_maps_the_target_by_name(tmp_path, capsys):
+    """Two surrogates whose labels differ in order and content: the target is found in each
+    by name, both see it in the saved PNG, and a target one of them lacks is refused."""
+    folder = tmp_path / "m"
+    first = export_all(tiny_cnn(seed=0), folder, "first")["torchscript"]
+    (folder / "first.txt").write_text("\n".join(FRUITS) + "\n")
+    write_card(first.with_suffix(".json"), labels="first.txt")
+    # The second: another network, its classes in reverse order, and a pear for the kiwi.
+    other_names = ["pear" if n == "kiwi" else n for n in reversed(FRUITS)]
+    second = export_all(tiny_cnn(seed=1), folder, "second")["torchscript"]
+    (folder / "second.txt").write_text("\n".join(other_names) + "\n")
+    write_card(second.with_suffix(".json"), labels="second.txt")
+    image, out = photo(tmp_path / "p.png"), tmp_path / "out.png"
+    surrogates = f"{first},{second}"
+    rc = main(["attack", str(image), "-t", "cherry", "--mode", "transfer", "--preset", "loud", "--surrogates",
+               surrogates, "--centroids", "none", "--iterations", "40", "-o", str(out), "--json", "--device", "cpu"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0 and report["success"] and report["target_name"] == "cherry", report
+    for model in (first, second):  # each model's own answer to the saved file, by its own labels
+        assert main(["predict", str(out), "--model", str(model), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)[str(out)][0]["name"] == "cherry"
+    assert main(["attack", str(image), "-t", "kiwi", "--mode", "transfer", "--surrogates", surrogates,
+                 "--centroids", "none", "-o", str(tmp_path / "o2.png")]) == 2
+    assert "has no class named like 'kiwi'" in capsys.readouterr().err
+    assert not (tmp_path / "o2.png").exists()

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
+from .crafter_labels import CrafterLabels
 from .predict import classify_pil
 
 
@@ -34,7 +34,7 @@ class SavedView:
 def as_saved(plan: Any, rgb: np.ndarray, step: int) -> SavedView:
     """The crafters' mean probabilities of `rgb` (an AttackPlan's models, target, source)."""
     pil = Image.fromarray(rgb)
-    probs = torch.stack([classify_pil(m, pil) for m in plan.crafters]).mean(0)
+    probs = CrafterLabels(plan.crafters).mean_probs([classify_pil(m, pil) for m in plan.crafters])
     top1 = int(probs.argmax())
     return SavedView(step, float(probs[plan.target]), float(probs[plan.source.index]), top1,
                      plan.crafters[0].labels[top1].name, plan.crafted_on)

@@ -31,13 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from .arguments import as_model, as_path, check_target
 from .attack_report import AttackReport, judge, make_report
 from .attacks import AttackConfig, AttackResult, AttackStrategy, StepRecord, strategy_of
 from .attacks.base import CentroidsArg
-from .criteria import met_by_all
+from .crafter_labels import CrafterLabels
 from .errors import OutputError
 from .fits import check_fits, device_of, load_for_attack, memory_estimate  # noqa: F401 - memory_estimate re-exported
 from .imageio import MAX_PIXELS, LoadedImage
@@ -136,10 +135,14 @@ def plan_attack(
     crafters = strategy.load_crafters(config, model, device, weights)
     prepared = strategy.prepare_centroids(config, crafters, centroids)
     pil = image.to_pil()
-    probs = torch.stack([classify_pil(m, pil) for m in crafters]).mean(0)
+    # Several crafters may classify into different label lists: the first's is the one the
+    # target names, and each other crafter must have the target too (refused here, by name).
+    crafter_labels = CrafterLabels(crafters)
+    probs = crafter_labels.mean_probs([classify_pil(m, pil) for m in crafters])
     labels = crafters[0].labels
     source = Prediction(int(probs.argmax()), labels[int(probs.argmax())].name, float(probs.max()))
     index = target(source) if callable(target) else labels.resolve(check_target(target))
+    crafter_labels.targets(index)
     return AttackPlan(
         image=image,
         source_name=image.path.name if image.path else "",
@@ -230,14 +233,15 @@ def save_result(
     saved = save_png(output, result.adversarial, plan.image.alpha, meta, protect=protect,
                      icc_profile=plan.image.icc_profile, grey=plan.image.greyscale_file)
     probs = classify_saved(plan.crafters, saved, plan.max_pixels)
-    mean = torch.stack(probs).mean(0)
+    crafter_labels = CrafterLabels(plan.crafters)
+    mean = crafter_labels.mean_probs(probs)
     labels = plan.crafters[0].labels
-    criterion = plan.strategy.criterion(plan.config, plan.target)
+    targets = crafter_labels.targets(plan.target)  # each crafter's own index of the target
     return Verification(
         path=saved,
         final=Prediction(int(mean.argmax()), labels[int(mean.argmax())].name, float(mean.max())),
         target_conf=float(mean[plan.target]),
-        success=met_by_all(criterion, probs),
+        success=all(plan.strategy.criterion(plan.config, t).met(p) for t, p in zip(targets, probs, strict=True)),
     )
 
 

@@ -41,9 +41,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..centroids import Centroids
-from ..criteria import TargetedTop1, met_by_all
+from ..crafter_labels import CrafterLabels
+from ..criteria import TargetedTop1
 from ..device import autocast_dtype
-from ..errors import ModelUnavailableError
 from ..metrics import psnr_from_mse
 from ..models import Classifier, load_model
 from ..predict import classify_pil
@@ -70,16 +70,11 @@ EVAL_EVERY = 25
 
 def load_surrogates(config: TransferConfig, device: str | torch.device | None = None) -> list[Classifier]:
     """The surrogate models of `config`, loaded (or reused from the model cache): each needs
-    a differentiable path, and all of them one label list (one target index serves all)."""
+    a differentiable path. Their label lists may differ: the target is matched by name in
+    each (crafter_labels.py), and the first surrogate's list is the one targets name."""
     models = [load_model(name, device) for name in config.surrogates]
     for m in models:
         m.require_gradients("the transfer mode")
-    first = models[0]
-    for m in models[1:]:
-        if m.labels is not first.labels and m.labels.names != first.labels.names:
-            raise ModelUnavailableError(
-                f"the surrogates classify into different label lists ({first.name}: {len(first.labels)} classes, "
-                f"{m.name}: {len(m.labels)}); crafting on models with different labels is not supported yet")
     return models
 
 @dataclass(frozen=True)
@@ -96,7 +91,8 @@ class _ImageState:
     """One image's running state in the transfer loop."""
 
     x: torch.Tensor  # the clean image, (1, 3, H, W) in [0, 1]
-    source: int
+    source: int  # the clean image's class in the first surrogate's list
+    sources: list[int]  # ... and in each surrogate's own list
     terms: Any  # the centroid term's per-surrogate losses, or None
     ti_size: int
     budget: NoiseBudget
@@ -126,7 +122,9 @@ class TransferAttack(AttackLoop):
         check_image_and_target(image, target, surrogates[0].num_classes)
         self.surrogates = surrogates
         self.image = image
-        self.target = target
+        self.target = target  # in the first surrogate's label list
+        self.labels = CrafterLabels(surrogates)
+        self.targets = self.labels.targets(target)  # in each surrogate's own list
         self.source = source
         self.config = config or TransferConfig()
         self.centroids = centroids if self.config.uses_centroids else None
@@ -154,12 +152,12 @@ class TransferAttack(AttackLoop):
         return PerceptualBudget(self.image, x, psnr=cfg.budget_psnr, min_ssim=cfg.min_ssim, cap=cfg.eps,
                                 ti_size=ti_size)
 
-    def _nearest_centres(self, x: torch.Tensor, cls: int) -> list[dict[str, torch.Tensor]]:
-        """Per surrogate and layer, the centre of class `cls` nearest to the clean image."""
+    def _nearest_centres(self, x: torch.Tensor, classes: list[int]) -> list[dict[str, torch.Tensor]]:
+        """Per surrogate and layer, the centre of its class `classes[i]` nearest to the clean image."""
         assert self.centroids is not None
         chosen: list[dict[str, torch.Tensor]] = []
         layers = self.config.centroid_layers
-        for m in self.surrogates:
+        for m, cls in zip(self.surrogates, classes, strict=True):
             with torch.no_grad():
                 _, taps = m.features_with_taps(normalise(to_model_crop(x, m.spec), m.spec), layers)
             per_layer = {}
@@ -170,26 +168,26 @@ class TransferAttack(AttackLoop):
             chosen.append(per_layer)
         return chosen
 
-    def _centroid_terms(self, x: torch.Tensor, source: int) -> list[dict[str, CentroidTerm]]:
+    def _centroid_terms(self, x: torch.Tensor, source: int, sources: list[int]) -> list[dict[str, CentroidTerm]]:
         """Per surrogate and layer, the loss the centroid term puts on that layer's statistics
         (built once, before the first iteration, so a file lacking a class fails up front)."""
         cfg = self.config
         assert self.centroids is not None
         if cfg.centroid_objective == "classify":
-            return [{layer: PrototypeHead(self.centroids[m.name], layer, self.target, m.num_classes, x.device)
-                     for layer in cfg.centroid_layers} for m in self.surrogates]
-        targets = self._nearest_centres(x, self.target)
+            return [{layer: PrototypeHead(self.centroids[m.name], layer, t, m.num_classes, x.device)
+                     for layer in cfg.centroid_layers} for m, t in zip(self.surrogates, self.targets, strict=True)]
+        targets = self._nearest_centres(x, self.targets)
         if cfg.centroid_objective == "contrast" and source != self.target:
-            sources = self._nearest_centres(x, source)
+            source_centres = self._nearest_centres(x, sources)
             return [{layer: ContrastTerm(t[layer], s[layer]) for layer in t}
-                    for t, s in zip(targets, sources, strict=True)]
+                    for t, s in zip(targets, source_centres, strict=True)]
         return [{layer: PullTerm(c) for layer, c in t.items()} for t in targets]
 
-    def _mix_plan(self, m: Classifier, source: int, gen: torch.Generator) -> dict | None:
+    def _mix_plan(self, m: Classifier, target: int, source: int, gen: torch.Generator) -> dict | None:
         """Centroid mixup for one forward pass of surrogate `m`: for each mix layer, with
         probability `centroid_mix`, a competing class's centre (the source class half the
         time, else a random non-target class present in the file) and per-channel
-        fractions alpha ~ U(0, centroid_mix_alpha)."""
+        fractions alpha ~ U(0, centroid_mix_alpha). `target`, `source`: in `m`'s own list."""
         cfg = self.config
         if cfg.centroid_mix <= 0 or self.centroids is None:
             return None
@@ -199,71 +197,74 @@ class TransferAttack(AttackLoop):
             if float(torch.rand(1, generator=gen)) >= cfg.centroid_mix:
                 continue
             owners = cents.class_index
-            if source != self.target and float(torch.rand(1, generator=gen)) < 0.5 and (owners == source).any():
+            if source != target and float(torch.rand(1, generator=gen)) < 0.5 and (owners == source).any():
                 rows = np.flatnonzero(owners == source)
             else:
-                rows = np.flatnonzero(owners != self.target)
+                rows = np.flatnonzero(owners != target)
             row = int(rows[int(torch.randint(0, len(rows), (1,), generator=gen))])
             centre = torch.from_numpy(cents.layer(layer)[row]).to(m.device)
             alpha = torch.rand(len(centre), generator=gen).to(m.device) * cfg.centroid_mix_alpha
             plan[layer] = (alpha, centre)
         return plan or None
 
-    def _inputs(self, x_adv: torch.Tensor, gen: torch.Generator, source: int) -> list[SurrogateInput]:
+    def _inputs(self, x_adv: torch.Tensor, gen: torch.Generator, sources: list[int]) -> list[SurrogateInput]:
         """This iteration's input of every surrogate: its view of the noisy image (whole
         photo, random crop, zoom or centre crop), input diversity, and centroid mixup;
         every random draw from this image's own generator, in a fixed order."""
         cfg = self.config
         inputs = []
-        for m in self.surrogates:
+        for m, target, source in zip(self.surrogates, self.targets, sources, strict=True):
             view = surrogate_view(x_adv, m, cfg.p_full, cfg.p_rrc, cfg.rrc_min_area, cfg.zoom_max, gen)
             inp = normalise(diverse_input(view, cfg.diversity, gen, cfg.di_scale), m.spec)
             if m.fixed_input and inp.shape[-1] != m.spec.crop:  # a network that takes one size only
                 inp = F.interpolate(inp, size=(m.spec.crop, m.spec.crop), mode="bilinear", align_corners=False)
-            inputs.append(SurrogateInput(inp, self._mix_plan(m, source, gen)))
+            inputs.append(SurrogateInput(inp, self._mix_plan(m, target, source, gen)))
         return inputs
 
     def _taps_wanted(self, terms) -> tuple[str, ...]:
         return self.config.centroid_layers if terms is not None else ()
 
-    def _loss_of(self, outputs: list[SurrogateOutput], terms, source: int = -1):
-        """Mean over surrogates of the class loss (+ weighted centroid loss) of their outputs."""
+    def _loss_of(self, outputs: list[SurrogateOutput], terms, sources: list[int] | None = None):
+        """Mean over surrogates of the class loss (+ weighted centroid loss) of their outputs;
+        `sources`: the clean image's class in each surrogate's list (for the live view)."""
         cfg = self.config
         class_total = torch.zeros((), device=outputs[0].logits.device)
         centroid_total = torch.zeros((), device=outputs[0].logits.device)
         confs, source_confs, tops = [], [], []
         for i, out in enumerate(outputs):
-            logits = out.logits
+            logits, target = out.logits, self.targets[i]
             if terms is not None:
                 centroid_total = centroid_total + centroid_term(out.taps, terms[i])
             if cfg.loss == "logit":
-                class_total = class_total - logits[0, self.target]
+                class_total = class_total - logits[0, target]
             else:
-                class_total = class_total + F.cross_entropy(logits, torch.tensor([self.target], device=logits.device))
+                class_total = class_total + F.cross_entropy(logits, torch.tensor([target], device=logits.device))
             probs = logits.detach().softmax(1)[0]
-            confs.append(float(probs[self.target]))
-            source_confs.append(float(probs[source]) if source >= 0 else math.nan)
-            tops.append(int(probs.argmax()))
+            confs.append(float(probs[target]))
+            source_confs.append(float(probs[sources[i]]) if sources is not None else math.nan)
+            tops.append(self.labels.top1_in_first(i, probs))
         n = len(outputs)
         class_loss, centroid_loss = class_total / n, centroid_total / n
         progress = _LossProgress(sum(confs) / n, sum(source_confs) / n, max(set(tops), key=tops.count))
         return class_loss + cfg.centroid_weight * centroid_loss, class_loss, centroid_loss, progress
 
-    def _loss(self, x_adv: torch.Tensor, gen: torch.Generator, terms, source: int = -1):
+    def _loss(self, x_adv: torch.Tensor, gen: torch.Generator, terms, sources: list[int] | None = None):
         """The loss of one iteration on this image alone (the lockstep loop batches images)."""
-        inputs = self._inputs(x_adv, gen, source)
+        inputs = self._inputs(x_adv, gen, sources if sources is not None else [-1] * len(self.surrogates))
         outputs = [forward_surrogates(m, [inp], self._taps_wanted(terms), self._autocast)[0]
                    for m, inp in zip(self.surrogates, inputs, strict=True)]
-        return self._loss_of(outputs, terms, source)
+        return self._loss_of(outputs, terms, sources)
 
     def _margins(self, image01: torch.Tensor) -> torch.Tensor:
         """Target margin of the (rounded) image on every surrogate, no diversity."""
         with torch.no_grad():
-            return torch.cat([target_margin(m.logits(image01), self.target) for m in self.surrogates])
+            return torch.cat([target_margin(m.logits(image01), t)
+                              for m, t in zip(self.surrogates, self.targets, strict=True)])
 
-    def _probs(self, image01: torch.Tensor) -> torch.Tensor:
+    def _probs(self, image01: torch.Tensor) -> list[torch.Tensor]:
+        """Each surrogate's probabilities over its own labels."""
         with torch.no_grad():
-            return torch.stack([m.logits(image01).softmax(1)[0] for m in self.surrogates])
+            return [m.logits(image01).softmax(1)[0] for m in self.surrogates]
 
     # -- the loop (transfer_lockstep.py runs it for one image or several in step) ------------
     def steps(self) -> Iterator[StepRecord]:
@@ -275,13 +276,15 @@ class TransferAttack(AttackLoop):
         cfg = self.config
         torch.manual_seed(cfg.seed)
         x = image_to_tensor(self.image, self.surrogates[0].device)
-        source = self.source if self.source is not None else int(self._probs(x).mean(0).argmax())
-        terms = self._centroid_terms(x, source) if cfg.centroid_weight > 0 else None
+        clean = self._probs(x)
+        source = self.source if self.source is not None else int(self.labels.mean_probs(clean).argmax())
+        sources = self.labels.sources(source, clean)
+        terms = self._centroid_terms(x, source, sources) if cfg.centroid_weight > 0 else None
         ti_size = self._ti_size(*x.shape[-2:])
         budget = self._budget(x, ti_size)
         self._notes = [budget.note] if budget.note else []
         z = budget.zeros()
-        return _ImageState(x=x, source=source, terms=terms, ti_size=ti_size, budget=budget, z=z,
+        return _ImageState(x=x, source=source, sources=sources, terms=terms, ti_size=ti_size, budget=budget, z=z,
                            momentum=torch.zeros_like(z), gen=torch.Generator().manual_seed(cfg.seed))
 
     def _advance(self, state: _ImageState, step: int, grad: torch.Tensor, loss_parts) -> StepRecord:
@@ -329,7 +332,7 @@ class TransferAttack(AttackLoop):
         best = None
         assert self.config.shrink_margin is not None
         for probe, (q, ok, margins, kept) in enumerate(
-            shrink_noise(self.surrogates, x, delta, self.target, self.config.shrink_margin, self._cancel), 1
+            shrink_noise(self.surrogates, x, delta, self.targets, self.config.shrink_margin, self._cancel), 1
         ):
             best = kept
             diff255 = torch.round((q - x) * 255)
@@ -344,9 +347,9 @@ class TransferAttack(AttackLoop):
 
     def _finish(self, adv: np.ndarray, source: int, steps: int) -> None:
         """Judge the 8-bit result through every surrogate's standard PIL preprocessing."""
-        probs = torch.stack([classify_pil(m, Image.fromarray(adv)) for m in self.surrogates])
-        success = met_by_all(TargetedTop1(self.target), list(probs))
-        mean = probs.mean(0)
+        probs = [classify_pil(m, Image.fromarray(adv)) for m in self.surrogates]
+        success = all(TargetedTop1(t).met(p) for t, p in zip(self.targets, probs, strict=True))
+        mean = self.labels.mean_probs(probs)
         self.result = AttackResult(
             adversarial=adv,
             success=success and not self._cancel.is_set(),

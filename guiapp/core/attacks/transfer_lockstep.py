@@ -94,13 +94,13 @@ def lockstep(attacks: Sequence[TransferAttack]) -> Iterator[tuple[int, StepRecor
         for i in active:
             state = states[i]
             x_adv = state.budget.adversarial(state.x, state.z)
-            inputs[i] = attacks[i]._inputs(x_adv, state.gen, state.source)
+            inputs[i] = attacks[i]._inputs(x_adv, state.gen, state.sources)
         outputs: dict[int, list[SurrogateOutput]] = {i: [] for i in active}
         for j, model in enumerate(first.surrogates):
             for i, out in zip(active, forward_surrogates(model, [inputs[i][j] for i in active], taps,
                                                          first._autocast), strict=True):
                 outputs[i].append(out)
-        parts = {i: attacks[i]._loss_of(outputs[i], states[i].terms, states[i].source) for i in active}
+        parts = {i: attacks[i]._loss_of(outputs[i], states[i].terms, states[i].sources) for i in active}
         total = torch.stack([parts[i][0] for i in active]).sum()
         grads = torch.autograd.grad(total, [states[i].z for i in active])
         for i, grad in zip(active, grads, strict=True):

@@ -78,12 +78,13 @@ def shrink_noise(
     surrogates: list[Classifier],
     x: torch.Tensor,
     delta: torch.Tensor,
-    target: int,
+    targets: list[int],
     margin: float,
     cancel: threading.Event | None = None,
 ) -> Iterator[tuple[torch.Tensor, bool, torch.Tensor, torch.Tensor]]:
     """Bisect the smallest scale s of `delta` whose 8-bit image x + s*delta keeps every
-    surrogate's target margin >= `margin`. Yields (probe image, ok, margins, best so far).
+    surrogate's target margin (`targets`: the target in each one's list) >= `margin`.
+    Yields (probe image, ok, margins, best so far).
 
     Transfer noise is optimised to the L-inf budget everywhere; most of it is not needed
     to keep the surrogates convinced, and less noise is less visible. The margin is the
@@ -95,7 +96,7 @@ def shrink_noise(
 
     def margins_of(q: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return torch.cat([target_margin(m.logits(q), target) for m in surrogates])
+            return torch.cat([target_margin(m.logits(q), t) for m, t in zip(surrogates, targets, strict=True)])
 
     best = rounded(1.0)
     full = margins_of(best)
