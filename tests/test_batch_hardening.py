@@ -189,3 +189,72 @@ def test_a_targets_csv_in_latin_1_is_one_line_not_a_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: targets file") and "is not UTF-8 text" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+# -- issue 33 item 5: a resumed run checks the bytes, not only the metadata ------------------
+
+
+def _half_of(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _rerun_redoes_img1(args: list[str], out: Path, capsys) -> None:
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "done 2/2: 2 succeeded (1 in an earlier run)" in capsys.readouterr().out  # img1 redone
+    with Image.open(out / "img1.png") as img:
+        img.load()  # whole again: raises on a truncated PNG
+    assert read_png_metadata(out / "img1.png")["source"] == "img1.jpg"
+
+
+def test_a_truncated_output_is_redone_on_resume(tmp_path, capsys):
+    inp = _folder(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    args = ["batch", str(inp), "--out", str(out), "-t", "goldfish", *CPU]
+    assert main(args) == 0
+    _half_of(out / "img1.png")
+    # The case the metadata check let through: the text chunks survive the cut.
+    assert read_png_metadata(out / "img1.png")["source"] == "img1.jpg"
+    _rerun_redoes_img1(args, out, capsys)
+
+
+def test_an_output_with_other_pixels_but_the_same_metadata_is_redone(tmp_path, capsys):
+    """A PNG that decodes and carries the right settings key, target and source, but is
+    not the file the batch wrote (edited, or another run's): its sha256 differs."""
+    from PIL import PngImagePlugin
+
+    inp = _folder(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    args = ["batch", str(inp), "--out", str(out), "-t", "goldfish", *CPU]
+    assert main(args) == 0
+    with Image.open(out / "img1.png") as img:
+        info = PngImagePlugin.PngInfo()
+        for k, v in img.info.items():
+            if isinstance(k, str) and isinstance(v, str):
+                info.add_text(k, v)
+        edited = img.convert("RGB")
+    edited.putpixel((0, 0), tuple(255 - c for c in edited.getpixel((0, 0))))
+    edited.save(out / "img1.png", pnginfo=info)
+    assert read_png_metadata(out / "img1.png")["source"] == "img1.jpg"
+    _rerun_redoes_img1(args, out, capsys)
+
+
+def test_a_truncated_output_of_a_journal_without_digests_is_redone(tmp_path, capsys):
+    """Rows written before the journal kept the output's sha256: resume decodes the PNG."""
+    import sqlite3
+
+    from guiapp.core.batch.journal import JOURNAL_NAME
+
+    inp = _folder(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    args = ["batch", str(inp), "--out", str(out), "-t", "goldfish", *CPU]
+    assert main(args) == 0
+    with sqlite3.connect(out / JOURNAL_NAME) as conn:
+        conn.execute("UPDATE results SET out_sha256 = NULL, out_size = NULL")
+    _half_of(out / "img1.png")
+    _rerun_redoes_img1(args, out, capsys)
+    # the untouched one was kept on the decode check alone (no new row); the redone one has a digest
+    with sqlite3.connect(out / JOURNAL_NAME) as conn:
+        digests = conn.execute("SELECT input, out_sha256 FROM results ORDER BY seq").fetchall()
+    assert [name for name, sha in digests if sha] == ["img1.jpg"]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OutputError
-from .task import BatchRow
+from .task import BatchRow, OutputDigest
 
 JOURNAL_NAME = ".guiapp-journal.sqlite"
 SCHEMA_VERSION = 1
@@ -40,9 +40,14 @@ CREATE TABLE IF NOT EXISTS plan(
 -- Append-only: a redone image gets a new row; the latest row per input counts.
 CREATE TABLE IF NOT EXISTS results(
     seq INTEGER PRIMARY KEY, run INTEGER, input TEXT NOT NULL, key TEXT, spec TEXT, settings TEXT,
-    size INTEGER, mtime INTEGER, status TEXT, row TEXT NOT NULL, at REAL);
+    size INTEGER, mtime INTEGER, status TEXT, row TEXT NOT NULL, at REAL,
+    out_sha256 TEXT, out_size INTEGER);
 CREATE INDEX IF NOT EXISTS results_by_input ON results(input, seq);
 """
+# Columns added to `results` after version 1 was released. Added in place when missing
+# (older guiapp versions name their columns and never see these, so the schema version
+# stays 1); rows written without them are checked by decoding the PNG on resume instead.
+_ADDED_RESULT_COLUMNS = {"out_sha256": "TEXT", "out_size": "INTEGER"}
 
 _ROW_FIELDS = [f.name for f in fields(BatchRow)]
 
@@ -71,6 +76,8 @@ class Finished:
     mtime: int
     status: str
     row: BatchRow
+    out_sha256: str = ""  # the output PNG as written ("" in rows of older versions)
+    out_size: int = -1
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,10 @@ class Journal:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
+            have = {r[1] for r in conn.execute("PRAGMA table_info(results)")}
+            for column, kind in _ADDED_RESULT_COLUMNS.items():
+                if column not in have:
+                    conn.execute(f"ALTER TABLE results ADD COLUMN {column} {kind}")
             version = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if version is None:
                 conn.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
@@ -170,25 +181,29 @@ class Journal:
         return RunInfo(*found) if found else None
 
     # -- results ----------------------------------------------------------------------------
-    def record(self, run: int, entry: PlanEntry, settings: str, row: BatchRow, attacked: int, seconds: float) -> None:
-        """Commit one finished image (its PNG is already on disk)."""
+    def record(self, run: int, entry: PlanEntry, settings: str, row: BatchRow, attacked: int, seconds: float,
+               output: OutputDigest | None = None) -> None:
+        """Commit one finished image (its PNG is already on disk; `output` is its digest)."""
         self._write([
-            ("INSERT INTO results(run, input, key, spec, settings, size, mtime, status, row, at) "
-             "VALUES(?,?,?,?,?,?,?,?,?,?)",
+            ("INSERT INTO results(run, input, key, spec, settings, size, mtime, status, row, at, out_sha256, out_size) "
+             "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
              (run, entry.input, entry.key, entry.spec, settings, entry.size, entry.mtime, row.status,
-              json.dumps(asdict(row)), time.time())),
+              json.dumps(asdict(row)), time.time(),
+              output.sha256 if output else None, output.size if output else None)),
             # Kept current so that a killed run still reports its speed.
             ("UPDATE runs SET attacked=?, seconds=? WHERE id=?", (attacked, seconds, run)),
         ])
 
     def latest(self) -> dict[str, Finished]:
         query = (
-            "SELECT r.input, r.run, r.key, r.spec, r.settings, r.size, r.mtime, r.status, r.row FROM results r "
+            "SELECT r.input, r.run, r.key, r.spec, r.settings, r.size, r.mtime, r.status, r.row, r.out_sha256, "
+            "r.out_size FROM results r "
             "JOIN (SELECT input, MAX(seq) AS seq FROM results GROUP BY input) m ON r.seq = m.seq"
         )
         return {
-            name: Finished(run, key, spec, settings, size, mtime, status, row_from_json(row))
-            for name, run, key, spec, settings, size, mtime, status, row in self.conn.execute(query)
+            name: Finished(run, key, spec, settings, size, mtime, status, row_from_json(row), sha or "",
+                           -1 if out_size is None else out_size)
+            for name, run, key, spec, settings, size, mtime, status, row, sha, out_size in self.conn.execute(query)
         }
 
     def plan(self) -> list[PlanEntry]:

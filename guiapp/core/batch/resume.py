@@ -2,8 +2,11 @@
 
 An image is skipped only when its latest journal row says "ok", was made with the same
 settings (model and weights, mode and every attack option, centroid data, the target of
-this file) *and* its PNG on disk still carries that settings key, target and source file.
-Results made with other settings are never reported as this run's: the run is refused.
+this file) *and* its PNG on disk is still the one written: the same bytes as the sha256
+and size the journal recorded, or, for rows of versions that recorded none, a PNG that
+decodes to its last row. Reading the metadata alone was not enough (issue 33 item 5): a
+PNG cut in half keeps its text chunks. Results made with other settings are never
+reported as this run's: the run is refused.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from PIL import Image
+
 from ..errors import GuiappError
 from ..png_output import read_png_metadata
 from .journal import Finished, PlanEntry
-from .task import PNG_KEY
+from .task import PNG_KEY, OutputDigest
 
 
 class SettingsChangedError(GuiappError):
@@ -28,8 +33,15 @@ def result_on_disk_matches(out_dir: Path, entry: PlanEntry, found: Finished, wei
         return False
     if found.row.output != entry.output:
         return False
+    path = out_dir / entry.output
     try:
-        meta = read_png_metadata(out_dir / entry.output)
+        meta = read_png_metadata(path)
+        if found.out_sha256:
+            # Cheaper than decoding, and it also catches a swapped file that decodes.
+            if path.stat().st_size != found.out_size or OutputDigest.of(path).sha256 != found.out_sha256:
+                return False
+        elif not _decodes_fully(path):
+            return False
     except Exception:  # missing, unreadable, not a PNG any more: redo it
         return False
     return (
@@ -39,6 +51,14 @@ def result_on_disk_matches(out_dir: Path, entry: PlanEntry, found: Finished, wei
         # another input's result copied over this one carries that input's name
         and meta.get("source") == Path(entry.input).name
     )
+
+
+def _decodes_fully(path: Path) -> bool:
+    """Every row of pixels is there (Pillow raises on a truncated PNG unless told not to;
+    the decoded image is dropped at once, so only one output is in memory at a time)."""
+    with Image.open(path, formats=("PNG",)) as img:
+        img.load()
+    return True
 
 
 def describe_changes(old: dict, new: dict) -> list[str]:

@@ -312,7 +312,7 @@ class BatchRunner:
                         continue
                     try:
                         journal.record(run_id, by_name[result.task.rel], run_key, result.row, attacked + 1,
-                                       time.perf_counter() - start)
+                                       time.perf_counter() - start, result.output_digest)
                     except OutputError as exc:
                         fatal = fatal or str(exc)
                         continue

@@ -120,6 +120,24 @@ class TaskResult:
     row: BatchRow | None  # None: not done (cancelled or never started): the image stays pending
     fatal: str | None = None  # a disk-level error that must stop the whole batch
     worker: str = ""
+    # The written PNG as it left the worker (sha256, bytes): the journal keeps them so that a
+    # resumed run can tell the file is still that one, not truncated or swapped (issue 33 item 5).
+    output_digest: OutputDigest | None = None
+
+
+@dataclass(frozen=True)
+class OutputDigest:
+    sha256: str
+    size: int
+
+    @classmethod
+    def of(cls, path: Path) -> OutputDigest:
+        digest, size = hashlib.sha256(), 0
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+                size += len(chunk)
+        return cls(digest.hexdigest(), size)
 
 
 # -- settings fingerprint ---------------------------------------------------------------------
@@ -289,7 +307,11 @@ class TaskRunner:
         if not report.success:
             plan = prepared.plan
             row.error = plan.strategy.failure_text(plan.config, report.steps, report.final_name)
-        return TaskResult(task, row)
+        try:
+            digest: OutputDigest | None = OutputDigest.of(self.out_dir / task.output)
+        except OSError:
+            digest = None  # gone already (a user's clean-up): resume then decodes whatever is there
+        return TaskResult(task, row, output_digest=digest)
 
     @staticmethod
     def _error(task: ImageTask, row: BatchRow, error: GuiappError | str) -> TaskResult:
