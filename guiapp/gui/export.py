@@ -1,5 +1,5 @@
 """Export a run: the plot as PNG or SVG, and a one-page HTML report (the three images, the
-settings, the figures, the plot, the noise heatmap and the saliency maps when shown),
+settings, the figures, the plot, the noise heatmap and the run's own saliency maps),
 written by guiapp.core.run_report_html off the GUI thread."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFileDialog
 from ..core.noise_stats import heatmap, noise_stats
 from ..core.run_report_html import ReportData, render_report
 from .image_views import amplified_difference
+from .insights import overlay_map, saliency_maps
 
 
 def export_plot_with_dialog(win: Any) -> None:
@@ -47,19 +48,14 @@ def plot_png(win: Any) -> bytes:
 
 
 def report_data(win: Any, entry: Any) -> ReportData:
-    """What the report of `entry` shows (the entry is shown in the window first, so the plot
-    and the maps are its own)."""
+    """What the report of `entry` shows, but its saliency maps (report_maps adds them off
+    the GUI thread). The entry is shown in the window first, so the plot is its own."""
     if win.shown_entry() is not entry:
         win.show_entry(entry)
     plan, result = entry.run.plan, entry.result
     gain = win.views.factor.value()
-    extra = []
-    maps = win.saliency_panel
-    for i in (0, 1):
-        if maps.raw[i] is not None and maps.maps[i].rgb is not None:
-            extra.append((maps.captions[i].text(), maps.maps[i].rgb))
     stats = noise_stats(plan.image.rgb, result.adversarial)
-    extra.insert(0, ("noise magnitude (dark: unchanged)", heatmap(stats.magnitude)))
+    extra = [("noise magnitude (dark: unchanged)", heatmap(stats.magnitude))]
     name = plan.image.path.name if plan.image.path else "image"
     return ReportData(
         title=f"{name} → {plan.target_name}",
@@ -80,10 +76,23 @@ def report_data(win: Any, entry: Any) -> ReportData:
     )
 
 
+def report_maps(model: Any, run: Any, method: str) -> list[tuple[str, Any]]:
+    """(caption, image) of the saliency maps of `run`, computed for it. Never the maps the
+    Model's view tab shows: they belong to whatever run was last computed there (another
+    run's when a run is shown again from the History and the tab is hidden), and a report
+    must be built from the run it names (issue 34 item 2)."""
+    if model is None:
+        return []  # the model is loading: a report without maps rather than another run's
+    return [(caption, overlay_map(view, cam)) for view, cam, caption in
+            saliency_maps(model, run.plan.image.rgb, run, method)]
+
+
 def write_report(win: Any, entry: Any, path: Path) -> None:
     data = report_data(win, entry)
+    model, run, method = win.model, entry.run, win.saliency_panel.current_method()
 
     def work() -> Path:
+        data.extra.extend(report_maps(model, run, method))
         path.write_text(render_report(data), encoding="utf-8")
         return path
 

@@ -155,8 +155,26 @@ class SaliencyPanel(QWidget):
 
     def show_map(self, i: int, view: np.ndarray, cam: np.ndarray, caption: str) -> None:
         self.raw[i] = cam
-        self.maps[i].show_rgb(overlay(view, heatmap(cam * 255, 255), 0.25 + 0.5 * cam))
+        self.maps[i].show_rgb(overlay_map(view, cam))
         self.captions[i].setText(caption)
+
+
+def overlay_map(view: np.ndarray, cam: np.ndarray) -> np.ndarray:
+    """The crop with its saliency map over it, as the Model's view tab shows it."""
+    return overlay(view, heatmap(cam * 255, 255), 0.25 + 0.5 * cam)
+
+
+def saliency_maps(model: Any, original: np.ndarray, run: Any, method: str) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """(crop, map, caption) for the original and its class, then (with a run) for its
+    result and its target. Slow (a backward pass each): call it off the GUI thread."""
+    source = int(classify_pil(model, _pil(original)).argmax())
+    out = [(model_view(original, model.spec), saliency(model, original, source, method),
+            f"Original: why {model.labels[source].name}")]
+    if run is not None:
+        adversarial, target = run.result.adversarial, run.plan.target
+        out.append((model_view(adversarial, model.spec), saliency(model, adversarial, target, method),
+                    f"Result: why {model.labels[target].name}"))
+    return out
 
 
 class Insights(QObject):
@@ -214,17 +232,9 @@ class Insights(QObject):
         if key == self._maps_for:
             return
         self._maps_for = key
-        adversarial = run.result.adversarial if run is not None else None
-        target = run.plan.target if run is not None else None
 
         def work():
-            source = int(classify_pil(model, _pil(original)).argmax())
-            out = [(model_view(original, model.spec), saliency(model, original, source, method),
-                    f"Original: why {model.labels[source].name}")]
-            if adversarial is not None:
-                out.append((model_view(adversarial, model.spec), saliency(model, adversarial, target, method),
-                            f"Result: why {model.labels[target].name}"))
-            return out
+            return saliency_maps(model, original, run, method)
 
         def done(maps) -> None:
             self.maps.clear((1,))
