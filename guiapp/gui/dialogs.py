@@ -1,4 +1,4 @@
-"""Help > About and Edit > Preferences."""
+"""Help > About, Edit > Preferences, and the questions asked before work is thrown away."""
 
 from __future__ import annotations
 
@@ -69,6 +69,33 @@ def confirm_close(parent: QWidget, what: str) -> bool:
     box.setDefaultButton(keep)
     box.exec()
     return box.clickedButton() is quit_button
+
+
+def confirm_stop(parent: QWidget, what: str, doing: str) -> bool:
+    """`doing` ("Opening coffee.jpg") would stop the run under way: ask first. True: stop it
+    and go on."""
+    box = QMessageBox(QMessageBox.Question, "Stop the run?", f"{what} {doing} stops it and its result is lost.",
+                      parent=parent)
+    go_on = box.addButton("Stop and go on", QMessageBox.DestructiveRole)
+    keep = box.addButton("Keep working", QMessageBox.RejectRole)
+    box.setDefaultButton(keep)
+    box.exec()
+    return box.clickedButton() is go_on
+
+
+def ask_unsaved(parent: QWidget, title: str, text: str, detail: str, save: str, discard: str) -> str:
+    """A finished run is not saved: 'save' (the button `save`), 'discard' (`discard`: go on
+    without saving it) or 'cancel' (do nothing)."""
+    box = QMessageBox(QMessageBox.Warning, title, text, parent=parent)
+    box.setInformativeText(detail)
+    save_button = box.addButton(save, QMessageBox.AcceptRole)
+    discard_button = box.addButton(discard, QMessageBox.DestructiveRole)
+    cancel = box.addButton(QMessageBox.Cancel)
+    box.setDefaultButton(save_button)
+    box.setEscapeButton(cancel)
+    box.exec()
+    clicked = box.clickedButton()
+    return "save" if clicked is save_button else "discard" if clicked is discard_button else "cancel"
 
 
 def show_about(parent: QWidget, model: Classifier | None) -> QMessageBox:

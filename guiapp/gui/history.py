@@ -2,8 +2,10 @@
 plot and a thumbnail. Click one to show it again (views, plot, result line, predictions,
 judges; Save and the Defences then act on it), select two to compare them side by side,
 save any of them (the PNG the pipeline writes for that run, byte for byte the same as
-when it was made), or export its one-page report. Opening another image starts a new
-history; the list keeps the last MAX_RUNS runs.
+when it was made), or export its one-page report. Each image keeps its own runs while the
+app runs: opening another image shows that image's runs, opening this one again brings
+these back (issue 34: results were lost without a question). The list keeps the last
+MAX_RUNS runs of an image.
 """
 
 from __future__ import annotations
@@ -52,6 +54,12 @@ class RunEntry:
     verdicts: list = field(default_factory=list)  # [(judge, top-1 name, confidence, fooled)]
     judges_note: str = ""  # why no judge answered, if none did
     saved: list[str] = field(default_factory=list)  # paths this run was saved to
+    dismissed: bool = False  # asked whether to save it, the user said no: not asked again
+
+    @property
+    def unsaved(self) -> bool:
+        """Would quitting lose it without the user having said so?"""
+        return not self.saved and not self.dismissed
 
     @property
     def result(self) -> Any:
@@ -92,6 +100,13 @@ class RunEntry:
         return config_dict(self.run.plan.config)
 
 
+@dataclass
+class ImageRuns:
+    """The runs of one image, numbered from 1."""
+    entries: list[RunEntry] = field(default_factory=list)
+    next_number: int = 1
+
+
 class HistoryPanel(QWidget):
     chosen = Signal(object)  # RunEntry to show again
     save_requested = Signal(object)  # RunEntry
@@ -99,13 +114,13 @@ class HistoryPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.entries: list[RunEntry] = []
-        self._next = 1
+        self.images: dict[str, ImageRuns] = {}  # every image opened (its path) -> its runs
+        self.runs = ImageRuns()  # the image shown's
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.list.setIconSize(QSize(THUMB, THUMB))
-        self.list.setToolTip("Every run on this image. Click one to show it again; Ctrl+click a second one "
-                             "to compare the two.")
+        self.list.setToolTip("Every run on this image (kept while guiapp runs, whatever other image you open). "
+                             "Click one to show it again; Ctrl+click a second one to compare the two.")
         self.list.itemSelectionChanged.connect(self._selection_changed)
         self.show_button = QPushButton("Show")
         self.compare_button = QPushButton("Compare")
@@ -128,18 +143,35 @@ class HistoryPanel(QWidget):
         self.dialog: CompareDialog | None = None
         self._update_buttons()
 
-    def clear(self) -> None:
-        self.entries.clear()
-        self.list.clear()
-        self._next = 1
+    @property
+    def entries(self) -> list[RunEntry]:
+        return self.runs.entries
 
-    def add(self, run: Any, plot: Any, judges: list[str]) -> RunEntry:
-        entry = RunEntry(self._next, run, plot, list(judges), run.plan.strategy.describe(run.plan.config))
-        self._next += 1
-        self.entries.append(entry)
-        item = QListWidgetItem(QIcon(to_pixmap(run.result.adversarial, THUMB)), entry.title())
+    def switch_to(self, image: str) -> None:
+        """Show the runs of `image` (a path): none for a new one, its own for one seen before."""
+        self.runs = self.images.setdefault(image, ImageRuns())
+        self.list.clear()
+        for entry in self.entries:
+            self._add_item(entry)
+        self.select_none()
+
+    def unsaved(self, everywhere: bool = False) -> list[RunEntry]:
+        """The runs nobody saved or chose not to save: of the image shown, or (`everywhere`)
+        of every image opened, oldest first."""
+        pool = [e for runs in self.images.values() for e in runs.entries] if everywhere else self.entries
+        return sorted((e for e in pool if e.unsaved), key=lambda e: e.made)
+
+    def _add_item(self, entry: RunEntry) -> QListWidgetItem:
+        item = QListWidgetItem(QIcon(to_pixmap(entry.result.adversarial, THUMB)), entry.title())
         item.setData(Qt.UserRole, entry.number)
         self.list.addItem(item)
+        return item
+
+    def add(self, run: Any, plot: Any, judges: list[str]) -> RunEntry:
+        entry = RunEntry(self.runs.next_number, run, plot, list(judges), run.plan.strategy.describe(run.plan.config))
+        self.runs.next_number += 1
+        self.entries.append(entry)
+        item = self._add_item(entry)
         if len(self.entries) > MAX_RUNS:
             self.entries.pop(0)
             self.list.takeItem(0)

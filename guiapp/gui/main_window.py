@@ -217,7 +217,10 @@ class MainWindow(QMainWindow):
             if self.startup is not None:
                 self.startup.set_detail(f"then opening {path.name}")
             return
-        self.subject.open_image(path)
+        from . import result_guard
+
+        if result_guard.may_open(self, path):  # a run under way, or unsaved ones: asked first
+            self.subject.open_image(path)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
@@ -377,6 +380,12 @@ class MainWindow(QMainWindow):
                 from .dialogs import confirm_close
 
                 if not confirm_close(self, busy):
+                    event.ignore()
+                    return
+            if self.built:  # (before, there is no run, and the guard's imports would load the engine)
+                from . import result_guard
+
+                if not result_guard.may_close(self):  # finished runs nobody saved: asked too
                     event.ignore()
                     return
         except Exception:  # noqa: BLE001 - asking must not stop the window closing

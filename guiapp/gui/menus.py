@@ -68,7 +68,9 @@ def build(win) -> None:
     menu.addActions([win.act_export_plot, win.act_export_report])
     menu.addAction(win.act_batch)
     menu.addSeparator()
-    menu.addAction("&Quit", QKeySequence.Quit, win.close)
+    # Ctrl+Q spelled out: QKeySequence.Quit is empty on some platforms (Windows, Qt's offscreen
+    # platform used by the tests), where Quit then had no key at all.
+    menu.addAction("&Quit", QKeySequence("Ctrl+Q"), win.close)
     edit_menu = win.menuBar().addMenu("&Edit")
     edit_menu.addAction(win.act_prefs)
     view_menu = win.menuBar().addMenu("&View")

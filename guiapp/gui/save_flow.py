@@ -75,30 +75,36 @@ def choose_output(parent: QWidget, suggestion: Path, protect: list[Path],
     return path
 
 
-def save_with_dialog(win: Any, entry: Any = None) -> None:
-    """File > Save (the run shown) or the history's Save (`entry`, any run on this image):
-    ask where (suggesting <input>_adv_<target>.png), then save."""
+def save_with_dialog(win: Any, entry: Any = None, then: Callable[[], None] | None = None) -> bool:
+    """File > Save (the run shown) or the history's Save (`entry`, any run of any image):
+    ask where (suggesting <input>_adv_<target>.png), then save; `then` runs once it is
+    saved. False if nothing is being saved (no run, the user cancelled, a refused name)."""
     run = entry.run if entry is not None else win.run
-    if run is None or win.image is None or win.image.path is None:
-        return
-    suggestion = default_output_path(win.image.path, run.plan.target_name, run.plan.config)
-    path = choose_output(win, suggestion, [win.image.path], win.show_error)
-    if path is not None:
-        save(win, path, entry)
+    source = run.plan.image.path if run is not None else None  # the run's own image, maybe not the one shown
+    if source is None:
+        return False
+    suggestion = default_output_path(source, run.plan.target_name, run.plan.config)
+    path = choose_output(win, suggestion, [source], win.show_error)
+    if path is None:
+        return False
+    save(win, path, entry, then)
+    return True
 
 
-def save(win: Any, path: Path, entry: Any = None) -> None:
+def save(win: Any, path: Path, entry: Any = None, then: Callable[[], None] | None = None) -> None:
     """Save a run through the pipeline in a worker: the PNG with the metadata of the
     run's plan (the file `guiapp-cli attack` writes), then the re-read and the crafting
     models' verdict on it, shown under the result. `entry`: a run of the history (default:
-    the run shown); its PNG is the same, byte for byte, whenever it is saved."""
+    the run shown); its PNG is the same, byte for byte, whenever it is saved. `then`: what
+    to do once it is saved (what the unsaved-result question held back)."""
     run = entry.run if entry is not None else win.run
-    if run is None or win.image is None:
+    if run is None:
         return
     if entry is None:
         entry = win.history.entry_of(run)
+    source = run.plan.image.path
     try:
-        check_output_path(path, [win.image.path] if win.image.path else [])
+        check_output_path(path, [source] if source else [])
     except GuiappError as exc:
         win.show_error(str(exc))
         return
@@ -114,5 +120,7 @@ def save(win: Any, path: Path, entry: Any = None) -> None:
         if entry is not None:
             entry.saved.append(str(verified.path))
         win.saved.emit(str(verified.path))
+        if then is not None:
+            then()
 
     win.jobs.run("save", lambda: save_result(run.plan, run.result, path), done, message=f"Saving {path.name}…")

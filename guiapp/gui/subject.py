@@ -113,7 +113,7 @@ class Subject(QObject):
             win.predictions.set_model_name(win.model.name)
         win.panel.clear_outcome()
         win.defences.reset()
-        win.history.clear()
+        win.history.switch_to(str(path))  # this image's runs: none yet, or those of an earlier visit
         win.status_rate.setText("")
         win.insights.set_original(win.model, loaded.rgb)
         self.show_crop()

@@ -20,6 +20,19 @@ def close_without_asking(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def go_on_without_saving(monkeypatch):
+    """Opening another image or closing the window after an unsaved run, or opening one
+    mid-run, asks first (modal boxes, issue 34); tests answer "go on without saving" and
+    "stop it" unless a test says otherwise. The questions asked, in order."""
+    from guiapp.gui import dialogs
+
+    asked = []
+    monkeypatch.setattr(dialogs, "ask_unsaved", lambda parent, title, *a: asked.append(title) or "discard")
+    monkeypatch.setattr(dialogs, "confirm_stop", lambda parent, what, doing: asked.append(doing) or True)
+    return asked
+
+
+@pytest.fixture(autouse=True)
 def no_leftover_threads(qtbot):
     """Fail a test that leaves a worker thread running."""
     yield

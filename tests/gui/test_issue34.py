@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from window_steps import open_image as _open
 from window_steps import run_attack as _run
 
@@ -32,3 +33,87 @@ def test_a_report_of_a_run_shown_again_has_that_run_s_saliency(qtbot, window, tm
     maps = page[page.index("The noise and the model"):]
     assert "Result: why goldfish" in maps and "great white shark" not in maps
     assert "goldfish (1)" in page  # its own figures: the target it names
+
+
+# 1 ---------------------------------------------------------------------------------------
+def test_runs_survive_opening_another_image_and_come_back(qtbot, window, go_on_without_saving):
+    # Walked: opening another image wiped the History (5 runs, two of them 49 s and 103 s).
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    first = _run(qtbot, window, target=1, max_steps=40)
+    _run(qtbot, window, target=2, max_steps=40)
+    _open(qtbot, window, SAMPLES / "coffee.jpg")
+    assert go_on_without_saving == ["Open another image?"]  # asked once (answered: go on)
+    assert window.history.list.count() == 0 and window.result is None  # coffee's own History: empty
+    _run(qtbot, window, target=3, max_steps=40)  # a run on the other image: nothing more to ask
+    assert go_on_without_saving == ["Open another image?"] and window.history.list.count() == 1
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")  # back: its two runs are there
+    history = window.history
+    assert history.list.count() == 2 and [e.target_name for e in history.entries] == ["goldfish",
+                                                                                      "great white shark"]
+    history.select(history.entries[0])
+    assert window.result is first and (window.views.adversarial == first.adversarial).all()
+    assert window.pred_adversarial.top_name() == "goldfish"
+
+
+def test_opening_another_image_after_an_unsaved_run_asks_cancel_or_save(qtbot, window, monkeypatch, tmp_path):
+    from guiapp.gui import dialogs, save_flow
+
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    _run(qtbot, window, target=1, max_steps=40)
+    asked, answers = [], ["cancel"]
+    monkeypatch.setattr(dialogs, "ask_unsaved", lambda parent, title, text, detail, save, discard:
+                        asked.append((title, text, save)) or answers.pop(0))
+    window.open_image(SAMPLES / "coffee.jpg")
+    title, text, save = asked[0]
+    assert title == "Open another image?" and "#1 (goldfish, chelsea_cat.jpg) is not saved" in text
+    assert save == "Save run #1…"
+    assert window.image.path.name == "chelsea_cat.jpg" and not window.jobs.running("image")  # cancelled
+    answers.append("save")
+    monkeypatch.setattr(save_flow, "choose_output", lambda *a: tmp_path / "kept.png")  # the file dialog
+    with qtbot.waitSignal(window.image_ready, timeout=60000):  # saved, then opened
+        window.open_image(SAMPLES / "coffee.jpg")
+    assert (tmp_path / "kept.png").is_file() and window.image.path.name == "coffee.jpg" and len(asked) == 2
+
+
+def test_quitting_after_an_unsaved_run_asks(qtbot, window, monkeypatch, tmp_path):
+    from guiapp.gui import dialogs, save_flow
+
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    _run(qtbot, window, target=1, max_steps=40)
+    file_menu = window.menuBar().actions()[0].menu()
+    quit_action = next(a for a in file_menu.actions() if a.text() == "&Quit")
+    assert quit_action.shortcut().toString() == "Ctrl+Q"
+    asked, answers = [], ["cancel", "save"]
+    monkeypatch.setattr(dialogs, "ask_unsaved", lambda parent, title, text, *a: asked.append(title)
+                        or answers.pop(0))
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window, Qt.Key_Q, Qt.ControlModifier)
+    assert asked == ["Quit guiapp?"] and window.isVisible()  # cancelled: still there
+    monkeypatch.setattr(save_flow, "choose_output", lambda *a: tmp_path / "before_quitting.png")
+    qtbot.keyClick(window, Qt.Key_Q, Qt.ControlModifier)  # save, then quit
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=60000)
+    assert (tmp_path / "before_quitting.png").is_file() and asked == ["Quit guiapp?"] * 2
+
+
+def test_opening_an_image_mid_run_asks_first(qtbot, window, monkeypatch):
+    # Walked: opening an image during a run stopped and discarded it without a word.
+    from guiapp.gui import dialogs
+
+    _open(qtbot, window, SAMPLES / "coffee.jpg")
+    window.target_combo.set_target(1)
+    window.form.field("max_steps").setValue(5000)
+    window.form.field("eps").setValue(0.5)
+    asked, answers = [], [False]
+    monkeypatch.setattr(dialogs, "confirm_stop", lambda parent, what, doing: asked.append((what, doing))
+                        or answers.pop(0))
+    window.start_attack()
+    qtbot.waitUntil(lambda: window.plot.point_count() >= 2, timeout=60000)
+    window.open_image(SAMPLES / "chelsea_cat.jpg")
+    assert window.attack.running and window.image.path.name == "coffee.jpg"  # "keep working"
+    assert not window.jobs.running("image")
+    what, doing = asked[0]
+    assert "An attack is running (step" in what and doing == "Opening chelsea_cat.jpg"
+    answers.append(True)
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    assert not window.attack.running and window.image.path.name == "chelsea_cat.jpg" and len(asked) == 2

@@ -1,0 +1,72 @@
+"""Results are never lost without a question (issue 34 item 1).
+
+Before the window opens another image or closes, it asks here. A run under way is
+stopped only if the user says so; finished runs nobody saved are named, with a Save
+button for the newest of them, a button to go on without saving, and Cancel. Save asks
+where, saves in a worker, then tries the held-back action again (which asks about any
+other unsaved run, one at a time). The questions are dialogs.confirm_stop and
+dialogs.ask_unsaved, looked up at call time so tests can answer them.
+
+Opening another image loses nothing any more (each image keeps its runs in the History
+while the app runs), so that question says where the runs stay; quitting loses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import dialogs, save_flow
+
+MAX_NAMED = 4  # runs named in a question; more are counted
+
+
+def _names(entries: list[Any]) -> str:
+    named = [f"#{e.number} ({e.target_name}"
+             + (f", {e.run.plan.image.path.name})" if e.run.plan.image.path else ")") for e in entries[-MAX_NAMED:]]
+    more = len(entries) - len(named)
+    return ", ".join(named) + (f" and {more} more" if more > 0 else "")
+
+
+def _ask(win: Any, entries: list[Any], title: str, where: str, discard: str, then: Callable[[], None]) -> bool:
+    """Ask about `entries` (unsaved, oldest first). True: go on now."""
+    newest = entries[-1]
+    runs = "Run" if len(entries) == 1 else "Runs"
+    verb = "is" if len(entries) == 1 else "are"
+    answer = dialogs.ask_unsaved(win, title, f"{runs} {_names(entries)} {verb} not saved as PNG.", where,
+                                 f"Save run #{newest.number}…", discard)
+    if answer == "discard":
+        for entry in entries:
+            entry.dismissed = True  # the user has been asked: never again for these
+        return True
+    if answer == "save":
+        save_flow.save_with_dialog(win, newest, then)  # `then` once saved; nothing if cancelled
+    return False
+
+
+def may_open(win: Any, path: Path) -> bool:
+    """May the window open `path` now? Asks about a run under way and unsaved runs."""
+    current = win.image.path if win.image is not None else None
+    if current is not None and Path(current) == path:
+        return True  # the same image again: its runs stay where they are
+    if win.attack.running:
+        if not dialogs.confirm_stop(win, f"An attack is running ({win.attack.progress_text()}).",
+                                    f"Opening {path.name}"):
+            return False  # else the run stops when the new image arrives (a cancelled run is not kept)
+    unsaved = win.history.unsaved()
+    if not unsaved:
+        return True
+    return _ask(win, unsaved, "Open another image?",
+                f"They stay in this image's History while guiapp runs (open {current.name if current else 'it'} "
+                "again to see them), and are lost when it quits.",
+                "Open without saving", lambda: win.open_image(path))
+
+
+def may_close(win: Any) -> bool:
+    """May the window close now? Asks about the unsaved runs of every image opened."""
+    unsaved = win.history.unsaved(everywhere=True)
+    if not unsaved:
+        return True
+    return _ask(win, unsaved, "Quit guiapp?", "Their results are lost when guiapp quits; the History keeps "
+                "them only while it runs.", "Quit without saving", win.close)
