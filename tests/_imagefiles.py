@@ -56,3 +56,15 @@ def strip_png(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     raw = zlib.compress(b"\0" * ((width + 1) * height), 9)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+def jpeg_claiming(source: Image.Image, width: int, height: int) -> bytes:
+    """A real JPEG of `source` whose frame header claims width x height instead: the
+    coded data (and its end marker) hold only `source`'s blocks. Pillow decodes the rest as
+    flat grey without a word (issue 33 item 7)."""
+    buf = io.BytesIO()
+    source.convert("RGB").save(buf, "JPEG", quality=90)
+    data = bytearray(buf.getvalue())
+    sof = data.index(b"\xff\xc0")  # baseline frame header: FFC0, length, precision, height, width
+    struct.pack_into(">HH", data, sof + 5, height, width)
+    return bytes(data)

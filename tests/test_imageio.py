@@ -407,3 +407,34 @@ def test_cmyk_with_a_broken_profile_still_loads(tmp_path):
     Image.new("CMYK", (40, 40), (0, 255, 255, 0)).save(tmp_path / "c.tif", icc_profile=b"\0" * 200)
     img = load_image(tmp_path / "c.tif")
     assert img.rgb.shape == (40, 40, 3) and any("unusable" in n for n in img.notes)
+
+
+# -- issue 33 item 7: a JPEG whose data ends early is refused like a truncated PNG ---------
+
+
+def test_a_jpeg_shorter_than_its_header_is_refused_before_decoding(tmp_path, cat_path, capsys):
+    from guiapp.cli import main
+
+    from _imagefiles import jpeg_claiming
+
+    lying = tmp_path / "lying.jpg"
+    lying.write_bytes(jpeg_claiming(Image.open(cat_path).resize((227, 227)), 7000, 7000))
+    with Image.open(lying) as img:
+        assert img.size == (7000, 7000)  # what Pillow would decode (as grey past the data)
+    reached_decode = []
+    with pytest.raises(ImageLoadError, match="the JPEG is truncated: its header says 7000x7000"):
+        load_image(lying, before_decode=lambda w, h: reached_decode.append((w, h)))
+    assert reached_decode == []  # refused from the structure, before the memory check and decoding
+    assert main(["predict", str(lying), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "the JPEG is truncated" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("mode, options", [
+    ("L", {}), ("RGB", {"progressive": True}), ("RGB", {"subsampling": 0}), ("RGB", {"quality": 1}),
+])
+def test_honest_flat_jpegs_pass_the_data_check(tmp_path, mode, options):
+    """The check's bound (one bit per 8x8 block) holds for the smallest honest files: a
+    flat grey image in each kind of JPEG Pillow writes."""
+    Image.new(mode, (1600, 1200), 128 if mode == "L" else (128, 128, 128)).save(tmp_path / "flat.jpg", **options)
+    assert load_image(tmp_path / "flat.jpg").rgb.shape == (1200, 1600, 3)

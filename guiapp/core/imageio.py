@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import GuiappError, ImageLoadError
+from .jpeg_data import jpeg_shortfall
 
 MAX_PIXELS = 64_000_000  # default of max_pixels (--max-pixels): ~8000x8000, a 62 MP attack needs ~11 GB
 MIN_SIDE = 32
@@ -215,6 +216,12 @@ def _decode(img: Image.Image, path: Path, max_pixels: int, notes: list[str],
         )
     if min(w, h) < MIN_SIDE:
         raise ImageLoadError(f"{path}: {w}x{h} is too small; both sides must be at least {MIN_SIDE} pixels")
+    if img.format in ("JPEG", "MPO"):
+        # Pillow decodes a JPEG whose data ends early as grey (a truncated PNG raises):
+        # refuse it alike, from the file's structure, before a pixel is decoded.
+        shortfall = jpeg_shortfall(path)
+        if shortfall:
+            raise ImageLoadError(f"{path}: {shortfall}")
     if before_decode is not None:
         before_decode(w, h)  # the memory check, from the header: before a byte is decoded
     frame_note = _frame_note(img)

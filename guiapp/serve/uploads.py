@@ -26,6 +26,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
 from ..core.imageio import MIN_SIDE
+from ..core.jpeg_data import jpeg_shortfall
 from .errors import ApiError
 from .storage import Budget
 
@@ -216,6 +217,7 @@ def check_image(path: Path, max_pixels: int) -> tuple[int, int]:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 width, height = img.size
+                jpeg = img.format in ("JPEG", "MPO")
     except UnidentifiedImageError:
         raise ApiError(
             415, "not_an_image", "the upload is not an image that can be read (JPEG, PNG, WebP, BMP, TIFF...)"
@@ -234,4 +236,9 @@ def check_image(path: Path, max_pixels: int) -> tuple[int, int]:
     if min(width, height) < MIN_SIDE:
         raise ApiError(400, "bad_image",
                        f"{width}x{height} is too small; both sides must be at least {MIN_SIDE} pixels")
+    # A JPEG too short for its header's size is refused here, before a job is queued, as
+    # decoding would refuse a truncated PNG (issue 33 item 7).
+    shortfall = jpeg_shortfall(path) if jpeg else None
+    if shortfall:
+        raise ApiError(400, "bad_image", shortfall)
     return width, height

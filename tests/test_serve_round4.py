@@ -1,0 +1,66 @@
+"""Issue 33 (round 4 of the fault sweep) over a real socket: `guiapp-cli serve` as a
+uvicorn process on a free loopback port, as test_serve_process starts it.
+
+A JPEG too short for the size its header claims is refused at upload (item 7).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("httpx")
+pytest.importorskip("uvicorn")
+
+from _imagefiles import jpeg_claiming  # noqa: E402
+from test_serve_process import Server, _gradient_png, _roots  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def _wait_for(condition, what: str, timeout: float = 120) -> None:
+    """Poll until `condition()` holds; generous, as the machine may be busy (no timing bar)."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"never: {what}")
+        time.sleep(0.1)
+
+
+def _job_folders(temp: Path) -> list[Path]:
+    (root,) = _roots(temp)
+    return sorted(p for p in root.iterdir() if p.is_dir())
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """One server for the module (its start costs a model load): (server, its TMPDIR, a
+    1500x1500 PNG whose worst-case transfer job holds the only worker for minutes)."""
+    base = tmp_path_factory.mktemp("round4")
+    temp = base / "tmp"
+    temp.mkdir()
+    big = _gradient_png(base / "big.png", 1500, 1500)
+    server = Server(base / "server.log", "--max-upload-mb", "5", "--max-queue", "2", env={"TMPDIR": str(temp)})
+    try:
+        yield server, temp, big
+    finally:
+        server.kill()
+
+
+def _idle(http) -> bool:
+    return http.get("/healthz").json()["queued_or_running"] == 0
+
+
+def test_a_jpeg_shorter_than_its_header_is_refused_at_upload(served, cat_path):
+    server, temp, _ = served
+    lying = jpeg_claiming(Image.open(cat_path).resize((227, 227)), 7000, 7000)
+    for endpoint, fields in (("/v1/predict", {}), ("/v1/jobs", {"target": "goldfish"})):
+        r = server.http.post(endpoint, files={"image": ("lying.jpg", lying, "image/jpeg")}, data=fields)
+        assert r.status_code == 400, r.text
+        body = r.json()
+        assert body["error"] == "bad_image" and "the JPEG is truncated: its header says 7000x7000" in body["message"]
+    assert _idle(server.http) and _job_folders(temp) == []  # nothing queued, nothing kept
+
