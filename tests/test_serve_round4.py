@@ -1,7 +1,8 @@
 """Issue 33 (round 4 of the fault sweep) over a real socket: `guiapp-cli serve` as a
 uvicorn process on a free loopback port, as test_serve_process starts it.
 
-A JPEG too short for the size its header claims is refused at upload (item 7).
+A JPEG too short for the size its header claims is refused at upload (item 7); a job
+cancelled while still queued loses its files at once (item 4).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 
 from _imagefiles import jpeg_claiming  # noqa: E402
-from test_serve_process import Server, _gradient_png, _roots  # noqa: E402
+from test_serve_process import WORST, Server, _gradient_png, _roots, _wait_job  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -64,3 +65,19 @@ def test_a_jpeg_shorter_than_its_header_is_refused_at_upload(served, cat_path):
         assert body["error"] == "bad_image" and "the JPEG is truncated: its header says 7000x7000" in body["message"]
     assert _idle(server.http) and _job_folders(temp) == []  # nothing queued, nothing kept
 
+
+def test_a_job_cancelled_while_queued_loses_its_files_at_once(served):
+    server, temp, big = served
+    http = server.http
+    files = {"image": ("big.png", big.read_bytes(), "image/png")}
+    running = http.post("/v1/jobs", files=files, data=WORST).json()
+    _wait_job(http, running["id"], ("running",))
+    queued = http.post("/v1/jobs", files=files, data=WORST).json()
+    assert http.get(f"/v1/jobs/{queued['id']}").json()["state"] == "queued"
+    assert len(_job_folders(temp)) == 2  # both uploads are on disk
+    assert http.delete(f"/v1/jobs/{queued['id']}").json()["state"] == "cancelled"
+    # Before the fix the queued job's upload stayed until the TTL reaper (15 minutes).
+    _wait_for(lambda: len(_job_folders(temp)) == 1, "the queued job's folder deleted")
+    assert http.get(f"/v1/jobs/{running['id']}").json()["state"] == "running"  # the other is untouched
+    http.delete(f"/v1/jobs/{running['id']}")
+    _wait_for(lambda: _idle(http) and _job_folders(temp) == [], "the running job's files freed")

@@ -18,6 +18,7 @@ import logging
 import tempfile
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,14 @@ class Engine:
             job.reserved = 0  # the caller still owns the upload's bytes, and releases them
             self.jobs.remove(job)
             raise
+        # A job dropped from the queue (a DELETE, a client gone, a shutdown) never reaches
+        # _run, whose `finally` frees the files of every job that ran: free them here, at
+        # once, instead of when the reaper forgets the job (issue 33 item 4).
+        def free_if_dropped(future: Future) -> None:
+            if future.cancelled():
+                self.jobs.settle(job)
+
+        job.future.add_done_callback(free_if_dropped)
         return job
 
     def _centroids(self, request: AttackRequest) -> str | None:

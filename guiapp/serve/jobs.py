@@ -131,10 +131,6 @@ class Job:
                 self.error = error
                 self._finish("failed")
 
-    def mark_cancelled(self) -> None:
-        with self._lock:
-            self._finish("cancelled")
-
     def _finish(self, state: str) -> None:
         if not self.is_finished:
             self.state = state
