@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSettings, QTimer, Signal
+from PySide6.QtCore import QSettings, QSize, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .subject import Subject
 
 log = logging.getLogger(__name__)
+FRAME_CHECKS_MS = (0, 250, 1000)  # after the first show: when to make sure the frame fits the screen
 
 class MainWindow(QMainWindow):
     # Emitted when a job the tests (or users of the window API) wait for ends.
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
         self._deferred = deferred
         self._pending_image: Path | None = None
         self._shown = False
+        self._placed_size = QSize()  # the size it was shown at, or fitted to the screen at
         # What reading the image changed (first frame only, 16 bits reduced...): shown in the
         # status bar whenever no busy message covers it, until another image opens.
         self._image_note = ""
@@ -93,6 +95,16 @@ class MainWindow(QMainWindow):
         if not self._shown:
             self._shown = True
             trace("window-shown")
+            # Once the window manager has framed it (X11 tells the frame a little later):
+            # the whole window on screen, the status bar included.
+            self._placed_size = self.size()
+            for delay in FRAME_CHECKS_MS:
+                QTimer.singleShot(delay, self, self._fit_to_screen)  # (none once the window is deleted)
+
+    def _fit_to_screen(self) -> None:
+        if self.size() == self._placed_size:  # else someone resized it since (a user, a script): theirs
+            window_state.fit_to_screen(self)
+            self._placed_size = self.size()
             if self._deferred and not self.built:
                 QTimer.singleShot(0, self._import_engine)  # after this first paint
 

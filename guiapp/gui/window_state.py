@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPoint, QSettings, QSize
+from PySide6.QtCore import QPoint, QRect, QSettings, QSize
 from PySide6.QtGui import QGuiApplication
 
 DEFAULT_SIZE = QSize(1400, 880)
@@ -21,6 +21,9 @@ DEFAULT_SIZE = QSize(1400, 880)
 # area wins.
 MIN_SIZE = QSize(1024, 700)  # README: the window fits a 1024x700 screen
 DEFAULT_MODEL = "efficientnet-lite0"  # guiapp.core.models.DEFAULT_MODEL, without importing the engine
+# Room left on the first launch for a window manager's title bar and borders, before the
+# real frame is known (Openbox, GNOME, KDE: 20-40 px of title bar); fit_to_screen corrects it.
+FRAME_GUESS = QSize(8, 40)
 MAX_RECENT = 8
 SPLITTERS = ("split", "hsplit", "bottom")  # attribute names of the window's splitters
 STATE_VERSION = 2  # the layout changed (tabs below the views): older saved states are not restored
@@ -33,23 +36,53 @@ def default_size(available: QSize) -> QSize:
 
 def restore_geometry(win: Any) -> None:
     """The last size and place, within this screen's free area (Qt's restoreGeometry
-    shrank a window saved on a 1366x768 screen to 970x435 on a 1024x700 one)."""
+    shrank a window saved on a 1366x768 screen to 970x435 on a 1024x700 one). The window
+    manager's frame is not known before the window is shown: the first launch leaves room
+    for a typical one, and `fit_to_screen` corrects both once it is known."""
     s: QSettings = win.settings
     screen = win.screen() or QGuiApplication.primaryScreen()
     free = screen.availableGeometry() if screen else None
     win.setMinimumSize(MIN_SIZE.boundedTo(free.size()) if free else MIN_SIZE)
     size = s.value("window/size")
+    pos = s.value("window/pos")
     if isinstance(size, QSize) and size.isValid():
         win.resize(size.boundedTo(free.size()) if free else size)
     else:
-        win.resize(default_size(free.size()) if free else DEFAULT_SIZE)
-    pos = s.value("window/pos")
+        win.resize(default_size(free.size() - FRAME_GUESS) if free else DEFAULT_SIZE)
+        if free is not None and not isinstance(pos, QPoint):
+            win.move(free.topLeft())  # the frame's corner: not under a panel, nor placed off the bottom
     if isinstance(pos, QPoint) and free is not None:
         x = min(max(pos.x(), free.left()), free.right() - win.width() + 1)
         y = min(max(pos.y(), free.top()), free.bottom() - win.height() + 1)
         win.move(x, y)
     if s.value("state"):
         win.restoreState(s.value("state"))
+
+
+def fitted(frame: QRect, inner: QRect, free: QRect) -> QRect:
+    """The window's inner geometry (what setGeometry takes) that puts its whole frame,
+    title bar included, inside `free`: as large as it was or as the room allows, moved
+    no further than needed. `frame` and `inner`: its frame and inner geometry now."""
+    extra = QSize(frame.width() - inner.width(), frame.height() - inner.height())
+    size = inner.size().boundedTo(free.size() - extra)
+    x = min(max(frame.left(), free.left()), free.right() + 1 - size.width() - extra.width())
+    y = min(max(frame.top(), free.top()), free.bottom() + 1 - size.height() - extra.height())
+    return QRect(QPoint(x + inner.left() - frame.left(), y + inner.top() - frame.top()), size)
+
+
+def fit_to_screen(win: Any) -> None:
+    """Keep the whole window, frame and status bar included, on its screen's free area
+    (issue 34 item 5: at 1366x768 under a window manager the first launch put the status
+    bar below the screen: the window was as tall as the screen, its title bar on top)."""
+    screen = win.screen() or QGuiApplication.primaryScreen()
+    if screen is None or not win.isVisible() or win.isMaximized() or win.isFullScreen():
+        return
+    free, frame, inner = screen.availableGeometry(), win.frameGeometry(), win.geometry()
+    if free.contains(frame):
+        return
+    room = free.size() - QSize(frame.width() - inner.width(), frame.height() - inner.height())
+    win.setMinimumSize(win.minimumSize().boundedTo(room))  # a 1024x700 screen: the floor less the frame
+    win.setGeometry(fitted(frame, inner, free))
 
 
 def remembered_model(settings: QSettings) -> str:

@@ -117,3 +117,37 @@ def test_opening_an_image_mid_run_asks_first(qtbot, window, monkeypatch):
     answers.append(True)
     _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
     assert not window.attack.running and window.image.path.name == "chelsea_cat.jpg" and len(asked) == 2
+
+
+# 5 ---------------------------------------------------------------------------------------
+def test_first_launch_keeps_the_frame_and_status_bar_on_screen(qtbot, settings, monkeypatch):
+    # Walked at 1366x768 under Openbox: the window was as tall as the screen's free area and
+    # its title bar came on top, so the status bar was below the screen. Qt's offscreen
+    # platform draws no frame: here the window manager's is a 30-px title bar and 1-px borders.
+    from PySide6.QtCore import QMargins, QPoint
+
+    from guiapp.gui.main_window import MainWindow
+
+    monkeypatch.setattr(MainWindow, "frameGeometry", lambda self: self.geometry() + QMargins(1, 30, 1, 1))
+    win = MainWindow(settings=settings, device="cpu")  # a first launch: nothing remembered
+    qtbot.addWidget(win)
+    win.show()
+    free = win.screen().availableGeometry()
+    qtbot.waitUntil(lambda: free.contains(win.frameGeometry()), timeout=5000)
+    bar = win.statusBar()
+    bottom = bar.mapToGlobal(QPoint(0, bar.height() - 1)).y()
+    assert bar.isVisible() and free.top() <= bottom <= free.bottom()
+    assert win.height() >= free.height() - 31 - 40  # it still uses the screen: not shrunk away
+
+
+def test_fitted_moves_and_shrinks_a_frame_onto_the_free_area():
+    from PySide6.QtCore import QRect
+
+    from guiapp.gui.window_state import fitted
+
+    free = QRect(0, 0, 1366, 768)
+    inner = QRect(0, 0, 1366, 768)  # a window as large as the screen, placed under its title bar
+    frame = QRect(-1, -24, 1368, 793)
+    assert fitted(frame, inner, free) == QRect(1, 24, 1364, 743)
+    small = QRect(1101, 624, 300, 200)  # small enough, but hangs off the bottom right: moved, not shrunk
+    assert fitted(small.adjusted(-1, -24, 1, 1), small, free) == QRect(1065, 567, 300, 200)
