@@ -67,7 +67,9 @@ def test_the_map_gives_texture_more_noise_than_flat_areas_and_keeps_its_ssim_flo
     bound, info = adaptive_luma_map(img, 33.0, 0.955, 16.0, pattern_sigma=1.0)
     flat, textured = bound[0, 0, :, :40], bound[0, 0, :, 56:]
     assert float(textured.mean()) > 3 * float(flat.mean())
-    assert info["gamma"] > 0 and info["predicted_ssim"] >= 0.955
+    # The flat half carries no noise at all (flat_guard: swirls show there), so the evenest
+    # shape keeps the SSIM floor on the textured half.
+    assert float(flat[:, :30].abs().max()) == 0 and info["predicted_ssim"] >= 0.955
     # the prediction is the SSIM of the photo plus its stand-in pattern at the bound
     assert predicted_ssim(img, bound, sign_pattern(*img.shape[:2], 1.0)) == pytest.approx(info["predicted_ssim"])
 

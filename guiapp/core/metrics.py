@@ -131,6 +131,16 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
+def flat_mask(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels whose 7x7 neighbourhood has a luma std under FLAT_STD levels."""
+    from scipy.ndimage import uniform_filter
+
+    y = _luma(rgb.astype(np.float32))
+    mean = uniform_filter(y, FLAT_WINDOW, mode="reflect")
+    var = uniform_filter(y * y, FLAT_WINDOW, mode="reflect") - mean * mean
+    return np.sqrt(np.maximum(var, 0)) < FLAT_STD
+
+
 def flat_area_swirl(original: np.ndarray, adversarial: np.ndarray) -> float:
     """The noise a person sees on flat areas, in luma levels: on the pixels whose 7x7
     neighbourhood in the original has a luma std under 1.5 levels, the luma change blurred
@@ -138,12 +148,10 @@ def flat_area_swirl(original: np.ndarray, adversarial: np.ndarray) -> float:
     averages out under the blur; swirls (low-frequency structure) do not. Walked in the
     app, a sky with visible swirls scored 1.07 where PSNR, SSIM and CIEDE2000 passed
     (issue 32); 0.5 is the bar. 0.0 when the photo has no flat area."""
-    from scipy.ndimage import gaussian_filter, uniform_filter
+    from scipy.ndimage import gaussian_filter
 
     y0 = _luma(original.astype(np.float32))
-    mean = uniform_filter(y0, FLAT_WINDOW, mode="reflect")
-    var = uniform_filter(y0 * y0, FLAT_WINDOW, mode="reflect") - mean * mean
-    flat = np.sqrt(np.maximum(var, 0)) < FLAT_STD
+    flat = flat_mask(original)
     if not flat.any():
         return 0.0
     change = gaussian_filter(_luma(adversarial.astype(np.float32)) - y0, SWIRL_SIGMA, mode="reflect")
