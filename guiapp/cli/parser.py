@@ -205,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=_positive_int,
                    help="decompression guard for uploads (default: the core's, 64 M)")
     p.add_argument("--max-steps", type=int_in(1, 5000), default=1000, help="most steps/iterations a client may ask for")
+    p.add_argument("--allow-victim", action="append", default=[], metavar="URL_PREFIX_OR_MODEL",
+                   help="a victim clients may name in the query mode: a URL prefix (same scheme and host, under its "
+                        "path) or a model spec; repeatable. None given: the query mode is off, and the server never "
+                        "posts to a URL a client chose")
     p.add_argument("--attack-timeout", type=float_in(0, 7 * 86400), default=600.0,
                    help="seconds before a running attack is stopped")
     p.add_argument("--job-ttl", type=float_in(0, 30 * 86400), default=900.0,

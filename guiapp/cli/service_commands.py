@@ -65,6 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_jobs=args.max_jobs,
         max_disk_mb=args.max_disk_mb,
         centroids=centroids_arg(args.centroids),
+        allowed_victims=tuple(args.allow_victim),
     )
     check_exposure(settings)  # before spending seconds on the model
     sock = bind(settings.host, settings.port)  # a taken port fails now, not after the model load

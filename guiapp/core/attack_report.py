@@ -92,6 +92,10 @@ class AttackReport:
     judges: dict[str, dict] = field(default_factory=dict)
     # Swirls on flat areas, luma levels (guiapp.core.metrics.flat_area_swirl; <= 0.5 unseen)
     flat_swirl: float = float("nan")
+    # Query mode: the victim, how many questions it was asked, and each answer (QueryRecord).
+    victim: str | None = None
+    queries: int | None = None
+    answers: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,4 +137,7 @@ def make_report(plan: AttackPlan, run: AttackRun, dist: Distortion, verified: Ve
         notes=[*plan.notes, *result.notes],
         mode=plan.config.mode,
         judges=verdicts,
+        victim=getattr(plan.config, "victim", None) if result.queries is not None else None,
+        queries=len(result.queries) if result.queries is not None else None,
+        answers=list(result.queries or []),
     )

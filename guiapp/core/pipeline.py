@@ -241,7 +241,7 @@ def save_result(
         path=saved,
         final=Prediction(int(mean.argmax()), labels[int(mean.argmax())].name, float(mean.max())),
         target_conf=float(mean[plan.target]),
-        success=all(plan.strategy.criterion(plan.config, t).met(p) for t, p in zip(targets, probs, strict=True)),
+        success=plan.strategy.saved_success(plan, result, probs, targets, saved),
     )
 
 

@@ -9,6 +9,7 @@ folder before long work starts.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import shutil
 import tempfile
@@ -85,6 +86,25 @@ def probe_writable(folder: str | Path, expected_bytes: int = 0, write_probe: boo
     return folder
 
 
+def _png_image(rgb: np.ndarray, alpha: np.ndarray | None, grey: bool) -> Image.Image:
+    """The image a saved PNG holds: RGB, or L where R, G and B are equal (`grey`), plus alpha."""
+    if grey and is_grey(rgb):
+        img = Image.fromarray(np.ascontiguousarray(rgb[..., 0]), "L")
+    else:
+        img = Image.fromarray(rgb, "RGB")
+    if alpha is not None:
+        img.putalpha(Image.fromarray(alpha, "L"))
+    return img
+
+
+def encode_png(rgb: np.ndarray, alpha: np.ndarray | None = None, grey: bool = False) -> bytes:
+    """The PNG bytes of the pixels save_png would write, without its text chunks: what a
+    query victim is asked about (the same pixels a reader decodes from the saved file)."""
+    buffer = io.BytesIO()
+    _png_image(rgb, alpha, grey).save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue()
+
+
 def save_png(
     out: str | Path,
     rgb: np.ndarray,
@@ -105,12 +125,7 @@ def save_png(
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create output folder {folder}: {exc.strerror}") from exc
-    if grey and is_grey(rgb):
-        img = Image.fromarray(np.ascontiguousarray(rgb[..., 0]), "L")
-    else:
-        img = Image.fromarray(rgb, "RGB")
-    if alpha is not None:
-        img.putalpha(Image.fromarray(alpha, "L"))
+    img = _png_image(rgb, alpha, grey)
     info = PngImagePlugin.PngInfo()
     for key, value in (metadata or {}).items():
         info.add_text(f"guiapp:{key}", str(value))

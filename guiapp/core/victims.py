@@ -335,11 +335,16 @@ def _show(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+def is_url(spec: str) -> bool:
+    """Is a victim spec a URL (else a model spec)?"""
+    return spec.strip().lower().startswith(("http://", "https://"))
+
+
 def make_victim(spec: str, labels: LabelSet | None = None, options: HttpOptions | None = None,
                 device: str | None = None, top_k: int = 5, max_queries: int | None = None) -> Victim:
     """An http(s) URL (its answers read against `labels`, ImageNet's by default) or a model
     spec used only through its answers."""
-    if spec.strip().lower().startswith(("http://", "https://")):
+    if is_url(spec):
         from .labels import imagenet_labels
 
         return HttpVictim(spec.strip(), labels or imagenet_labels(), options, max_queries)

@@ -108,7 +108,8 @@ def create_app(settings: ServeSettings, model: Classifier) -> FastAPI:
     async def accept_attack(request: Request) -> Job:
         upload, workdir, (width, height) = await receive_image(request, engine.attacks.check_capacity)
         try:
-            attack_request = parse_attack_fields(upload.fields, model.labels, settings.max_steps, model.name)
+            attack_request = parse_attack_fields(upload.fields, model.labels, settings.max_steps, model.name,
+                                                 settings.allowed_victims)
             engine.check_attack(attack_request, width, height)  # models installed, memory: before queueing
             assert upload.image is not None
             return engine.submit_attack(attack_request, workdir, upload.image, upload.filename, upload.reserved)

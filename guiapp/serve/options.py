@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.attacks import MODES, make_config, options_of
+from ..core.attacks.query_strategy import check_victim_allowed
 from ..core.errors import GuiappError, LabelError
 from ..core.labels import ImageNetClass, LabelSet
 from ..core.options import OptionTextError, parse_text
@@ -53,9 +54,10 @@ def canonical_name(name: str) -> str:
 
 
 def parse_attack_fields(fields_: dict[str, str], labels: LabelSet, max_steps: int,
-                        model_name: str | None = None) -> AttackRequest:
+                        model_name: str | None = None, allowed_victims: tuple[str, ...] = ()) -> AttackRequest:
     """Validate everything before the job is queued, so a bad request costs no worker.
-    `model_name`: the server's model; a 'model' field may only repeat it."""
+    `model_name`: the server's model; a 'model' field may only repeat it. `allowed_victims`:
+    the query mode's victims the operator allows (none: the mode is refused)."""
     asked = (fields_.get("model") or "").strip()
     if asked and asked != model_name:
         # The model is loaded once, when the server starts; the transfer mode's crafting
@@ -87,9 +89,15 @@ def parse_attack_fields(fields_: dict[str, str], labels: LabelSet, max_steps: in
         if name in specs and specs[name].meta.counts_steps and isinstance(value, int) and value > max_steps:
             raise ApiError(422, "bad_option", f"option {name}={value} is over this server's limit of {max_steps}")
     preset = (fields_.get("preset") or "").strip().lower() or None
+    if mode == "query" and any(canonical_name(k) == "victim_header" for k in fields_):
+        # A header is expanded from the server's environment: a client could send its secrets out.
+        raise ApiError(403, "victim_not_allowed", "victim_header is the operator's to set, not a client's")
     try:
         config = make_config(mode, preset=preset, **options)
+        if mode == "query":
+            check_victim_allowed(config.victim, allowed_victims)
     except GuiappError as exc:
-        raise ApiError(422, "bad_option", str(exc)) from None
+        code = (403, "victim_not_allowed") if mode == "query" and "victim" in str(exc) else (422, "bad_option")
+        raise ApiError(*code, str(exc)) from None
     target = resolve_target(labels, fields_.get("target"))
     return AttackRequest(target, labels[target].name, config, None if centroids == "none" else "auto")

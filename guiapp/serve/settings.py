@@ -28,6 +28,9 @@ class ServeSettings:
     max_jobs: int = 256  # jobs kept (finished ones are forgotten oldest first to make room)
     max_disk_mb: float = 512.0  # the temp folder: uploads (also arriving ones) and PNGs of finished jobs
     centroids: str | None = "auto"  # server-side choice; clients may only switch the term off
+    # The query mode's victims a client may name (URL prefixes, model specs); none: the mode is
+    # off, so the server never posts to a URL a client chose.
+    allowed_victims: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         finite = all(math.isfinite(v) for v in (self.max_upload_mb, self.attack_timeout_s, self.job_ttl_s,

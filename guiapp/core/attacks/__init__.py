@@ -3,6 +3,7 @@
 - "default": the smallest noise that flips the chosen model (white-box, whitebox.py).
 - "robust": white-box noise that also survives purification defences (robust.py).
 - "transfer": crafted on surrogate models only, to fool models it never saw (transfer.py).
+- "query": transfer steered by a victim's answers, a model we can only ask (query.py).
 
 `make_config(mode, **options)` turns a mode name and option values (the config field
 names, e.g. eps=8, max_steps=100, iterations=300) into the mode's frozen config and
@@ -18,15 +19,18 @@ from typing import Any
 from ..errors import GuiappError
 from ..options import OptionSpec, specs
 from .base import AttackLoop, AttackResult, AttackStrategy, StepRecord, config_dict
+from .query_config import QueryConfig
+from .query_strategy import QueryStrategy
 from .robust import RobustConfig, RobustStrategy
 from .transfer import TransferAttack
 from .transfer_config import TransferConfig
 from .transfer_strategy import TransferStrategy
 from .whitebox import AttackConfig, TargetedAttack, WhiteBoxStrategy
 
-STRATEGIES: dict[str, AttackStrategy] = {s.mode: s for s in (WhiteBoxStrategy(), RobustStrategy(), TransferStrategy())}
+STRATEGIES: dict[str, AttackStrategy] = {
+    s.mode: s for s in (WhiteBoxStrategy(), RobustStrategy(), TransferStrategy(), QueryStrategy())}
 MODES = tuple(STRATEGIES)
-AnyConfig = AttackConfig | RobustConfig | TransferConfig
+AnyConfig = AttackConfig | RobustConfig | TransferConfig | QueryConfig
 
 
 def get_strategy(mode: str) -> AttackStrategy:
@@ -96,7 +100,7 @@ def make_config(mode: str = "default", preset: str | None = None, **options: Any
 
 
 __all__ = [
-    "MODES", "STRATEGIES", "AnyConfig", "AttackConfig", "AttackLoop", "AttackResult", "AttackStrategy",
+    "MODES", "STRATEGIES", "AnyConfig", "AttackConfig", "AttackLoop", "AttackResult", "AttackStrategy", "QueryConfig",
     "RobustConfig", "StepRecord", "TargetedAttack", "TransferAttack", "TransferConfig", "config_class",
     "config_dict", "get_strategy", "make_config", "modes_with", "option_names", "options_of", "preset_options",
     "presets_of", "strategy_of",

@@ -60,6 +60,8 @@ class AttackResult:
     top1_conf: float
     history: list[StepRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the loop chose that a user should know
+    # A victim's questions and answers (query mode; None in the modes that ask nobody).
+    queries: list[dict[str, Any]] | None = None
 
 
 class AttackLoop(ABC):
@@ -178,6 +180,12 @@ class AttackStrategy(ABC):
     def criterion(self, config: Any, target: int) -> Criterion:
         """What every crafting model must say of the saved file for the run to succeed."""
         return TargetedTop1(target, self.required_confidence(config))
+
+    def saved_success(self, plan: Any, result: AttackResult, crafter_probs: list[torch.Tensor],
+                      targets: list[int], saved: Path) -> bool:
+        """Is the saved file a success? Here: every crafting model's answer to it (through
+        its own runtime), `targets` being the target in each one's labels, meets the criterion."""
+        return all(self.criterion(plan.config, t).met(p) for t, p in zip(targets, crafter_probs, strict=True))
 
     # -- words ----------------------------------------------------------------------------
     @abstractmethod

@@ -125,6 +125,8 @@ class TransferAttack(AttackLoop):
         self.target = target  # in the first surrogate's label list
         self.labels = CrafterLabels(surrogates)
         self.targets = self.labels.targets(target)  # in each surrogate's own list
+        # The surrogates' shares of the loss (None: equal); the query mode's search sets them.
+        self.weights: list[float] | None = None
         self.source = source
         self.config = config or TransferConfig()
         self.centroids = centroids if self.config.uses_centroids else None
@@ -245,8 +247,36 @@ class TransferAttack(AttackLoop):
             tops.append(self.labels.top1_in_first(i, probs))
         n = len(outputs)
         class_loss, centroid_loss = class_total / n, centroid_total / n
+        if self.weights is not None:  # a weighted mean instead (weights sum to 1)
+            class_loss, centroid_loss = self._weighted(outputs, terms)
         progress = _LossProgress(sum(confs) / n, sum(source_confs) / n, max(set(tops), key=tops.count))
         return class_loss + cfg.centroid_weight * centroid_loss, class_loss, centroid_loss, progress
+
+    def _weighted(self, outputs: list[SurrogateOutput], terms) -> tuple[torch.Tensor, torch.Tensor]:
+        """The class and centroid losses as means weighted by `self.weights`."""
+        assert self.weights is not None
+        class_loss = torch.zeros((), device=outputs[0].logits.device)
+        centroid_loss = torch.zeros((), device=outputs[0].logits.device)
+        for i, (out, w) in enumerate(zip(outputs, self.weights, strict=True)):
+            target = self.targets[i]
+            if self.config.loss == "logit":
+                class_loss = class_loss - w * out.logits[0, target]
+            else:
+                class_loss = class_loss + w * F.cross_entropy(out.logits, torch.tensor([target],
+                                                                                       device=out.logits.device))
+            if terms is not None:
+                centroid_loss = centroid_loss + w * centroid_term(out.taps, terms[i])
+        return class_loss, centroid_loss
+
+    def iterate(self, state: _ImageState, step: int) -> StepRecord:
+        """One iteration on this image alone (the query mode drives its own loop with it)."""
+        x_adv = state.budget.adversarial(state.x, state.z)
+        inputs = self._inputs(x_adv, state.gen, state.sources)
+        outputs = [forward_surrogates(m, [inp], self._taps_wanted(state.terms), self._autocast)[0]
+                   for m, inp in zip(self.surrogates, inputs, strict=True)]
+        parts = self._loss_of(outputs, state.terms, state.sources)
+        (grad,) = torch.autograd.grad(parts[0], [state.z])
+        return self._advance(state, step, grad, parts)
 
     def _loss(self, x_adv: torch.Tensor, gen: torch.Generator, terms, sources: list[int] | None = None):
         """The loss of one iteration on this image alone (the lockstep loop batches images)."""

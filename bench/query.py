@@ -1,0 +1,172 @@
+"""The query mode against a hosted classifier on the loopback (issue 32's bars).
+
+    python bench/query.py --n 24 [--victim lite2|mobilenet_v2|squeezenet1_0] [--top-k 5] [--max-queries 20]
+
+A victim endpoint (bench/victim_server.py, a separate process that imports no guiapp code)
+serves a TorchScript network with its card and answers each POSTed PNG with its top k as
+`[{"label": "<full synonym string>", "score": p}]` (k = 1: the top label only). The victim
+is EfficientNet-Lite2 (exported here to TorchScript once) or one of ../shared/models.
+Each held-back pair (bench/common.py) is attacked through the public pipeline
+(`attack_file`, mode "query", the victim's URL, the quiet default), and the endpoint counts
+the questions itself. Prints success (the victim's answer to the saved PNG, re-asked once
+after the run and not counted), queries (median, 95th percentile; a failure counts its
+whole budget), the quality figures, the flat-area swirl figure, and seconds per image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import DEFAULT_IMAGES, half_pairs, machine, pct  # noqa: E402
+
+SHARED_MODELS = (DEFAULT_IMAGES.parent / "models").resolve()
+HERE = Path(__file__).resolve().parent
+
+
+def lite2_torchscript(folder: Path) -> tuple[Path, Path]:
+    """EfficientNet-Lite2 as a TorchScript file with a card (the endpoint loads it with plain torch)."""
+    import torch
+
+    from guiapp.core.labels import imagenet_labels
+    from guiapp.core.models import load_model
+
+    model = load_model("efficientnet-lite2", "cpu")
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features, self.head = model.feature_net, model.head_net
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.features(x))
+
+    spec = model.spec
+    path = folder / "lite2.pt"
+    torch.jit.save(torch.jit.trace(Net().eval(), torch.zeros(1, 3, spec.crop, spec.crop)), str(path))
+    (folder / "labels.txt").write_text("\n".join(", ".join(c.synonyms) for c in imagenet_labels().classes) + "\n")
+    card = {"labels": "labels.txt", "input_size": spec.crop, "resize": spec.resize, "crop": spec.crop,
+            "pixel_range": [0, 1], "mean": list(spec.mean), "std": list(spec.std), "channel_order": "RGB"}
+    (folder / "lite2.json").write_text(json.dumps(card))
+    return path, folder / "lite2.json"
+
+
+def victim_files(name: str, folder: Path) -> tuple[Path, Path]:
+    if name == "lite2":
+        return lite2_torchscript(folder)
+    model = SHARED_MODELS / f"{name}.pt"
+    if not model.is_file():
+        raise SystemExit(f"no TorchScript file {model}")
+    return model, model.with_suffix(".json")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_endpoint(model: Path, card: Path, top_k: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(HERE / "victim_server.py"), "--model", str(model), "--card",
+                             str(card), "--port", str(port), "--top-k", str(top_k)])
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            with urllib.request.urlopen(url + "/count", timeout=1):
+                return proc, url
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the victim endpoint did not start")
+
+
+def endpoint_count(url: str) -> int:
+    with urllib.request.urlopen(url + "/count", timeout=10) as r:
+        return int(json.loads(r.read())["queries"])
+
+
+def ask_saved(url: str, path: Path) -> str:
+    """The endpoint's top label for the saved file (after the run; not counted as a query of it)."""
+    from guiapp.core.labels import imagenet_labels
+    from guiapp.core.victims import HttpOptions, HttpVictim
+
+    answer = HttpVictim(url, imagenet_labels(), HttpOptions()).ask(path.read_bytes())
+    return imagenet_labels()[answer.top].name
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=24)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--victim", default="lite2", help="lite2, or a TorchScript file's stem in ../shared/models")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--max-queries", type=int, default=20)
+    p.add_argument("--iterations", type=int, default=None, help="surrogate iterations (default: the mode's)")
+    p.add_argument("--out", type=Path, default=None, help="keep the PNGs here (default: a temporary folder)")
+    args = p.parse_args()
+
+    from guiapp.core import attack_file
+    from guiapp.core.attacks import make_config
+    from guiapp.core.labels import imagenet_labels
+
+    labels = imagenet_labels()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        out_dir = args.out or work / "out"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        model, card = victim_files(args.victim, work)
+        proc, url = start_endpoint(model, card, args.top_k)
+        try:
+            config = make_config("query", victim=url, max_queries=args.max_queries, iterations=args.iterations)
+            rows = []
+            for path, true, target in half_pairs("held", args.n, args.seed):
+                before = endpoint_count(url)
+                start = time.perf_counter()
+                out = out_dir / f"{path.stem}_to_{target}.png"
+                report = attack_file(path, target, out, config=config, device="cpu")
+                seconds = time.perf_counter() - start
+                asked = endpoint_count(url) - before
+                seen = ask_saved(url, out) if report.output else "?"
+                ok = report.success and seen == labels[target].name
+                rows.append({"ok": ok, "queries": asked, "reported": report.queries, "psnr": report.psnr,
+                             "ssim": report.ssim, "ciede": report.ciede2000, "swirl": report.flat_swirl,
+                             "seconds": seconds})
+                print(f"{path.name}: {labels[true].name} -> {labels[target].name}: "
+                      f"{'fooled' if ok else 'not fooled'} ({seen}), {asked} queries (report {report.queries}), "
+                      f"{report.psnr:.1f} dB, SSIM {report.ssim:.3f}, swirl {report.flat_swirl:.2f}, "
+                      f"{seconds:.0f} s", flush=True)
+        finally:
+            proc.kill()
+    n = len(rows)
+    won = sum(r["ok"] for r in rows)
+    queries = np.array([r["queries"] if r["ok"] else args.max_queries for r in rows], float)
+    won_q = np.array([r["queries"] for r in rows if r["ok"]], float)
+    swirl = np.array([r["swirl"] for r in rows], float)
+    print(f"\nvictim {args.victim} (top {args.top_k}), {n} held-back pairs, at most {args.max_queries} queries, "
+          f"{machine()}")
+    print(f"success {won}/{n} ({100 * won / n:.0f}%)")
+    print(f"queries: median {np.median(queries):.0f}, 95th pct {pct(queries, 95):.0f} (failures count "
+          f"{args.max_queries}); among successes median {np.median(won_q) if len(won_q) else float('nan'):.0f}")
+    print(f"endpoint count = reported count on every image: {all(r['queries'] == r['reported'] for r in rows)}")
+    print(f"median PSNR {np.median([r['psnr'] for r in rows]):.2f} dB, SSIM "
+          f"{np.median([r['ssim'] for r in rows]):.4f}, CIEDE2000 {np.median([r['ciede'] for r in rows]):.2f}")
+    print(f"flat-area swirl: max {np.nanmax(swirl) if np.isfinite(swirl).any() else float('nan'):.2f}, "
+          f"images over 0.5: {int((swirl > 0.5).sum())}")
+    print(f"seconds per image: median {np.median([r['seconds'] for r in rows]):.1f}")
+
+
+if __name__ == "__main__":
+    main()

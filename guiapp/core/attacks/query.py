@@ -1,0 +1,254 @@
+"""Query mode: the transfer attack, steered by a victim's answers (a model we can only ask).
+
+Blind transfer fools an unseen model at the quiet budget about four times in ten; asking
+the victim a few questions changes that. The loop, one question per outer step:
+
+1. Craft on the surrogates exactly as the transfer mode does (every preset applies; the
+   perceptual budget keeps the result quiet, flat areas untouched), then ask the victim
+   about a *ladder* of noise strengths, weakest first (`LADDER`): the first strength the
+   victim agrees with is kept, so an easy image ends well inside the budget.
+2. While the victim disagrees and questions remain: a search over the surrogates' weights
+   as in BASES (Cai et al., NeurIPS 2022). Each outer step re-crafts from the current noise
+   for `step_iterations` on the ensemble with one surrogate's weight raised (in turn, then
+   equal weights with fresh random views), and asks once; a candidate the victim scores
+   better (its target score, or its margin, from the answer) is kept, a worse one dropped.
+   A victim that says its top label only gives no score to climb: every candidate is
+   kept, and the search is a steady walk until the victim agrees.
+
+Every question is the 8-bit PNG of the exact pixels that would be saved (encoded as the
+saved file, without its text chunks), and success is the victim's own answer to those
+pixels; the pipeline checks that the saved file holds them. The surrogates' views are
+never asked about the victim's success: a result is a success only when the victim said so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from dataclasses import fields as dataclass_fields
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import LabelError
+from ..labels import same_class
+from ..metrics import psnr_from_mse
+from ..models import Classifier
+from ..png_output import encode_png
+from ..preprocess import tensor_to_image
+from ..victims import Answer, QueryBudgetExhausted, Victim
+from .base import AttackLoop, AttackResult, StepRecord
+from .query_config import QueryConfig
+from .transfer import TransferAttack, _ImageState
+from .transfer_config import TransferConfig
+
+# Noise strengths asked about after crafting, weakest first (a share of the crafted noise):
+# the first the victim agrees with is kept. Two rungs: an image the surrogates' noise
+# fools easily is settled with one question at 60% of the noise, a harder one gets the
+# whole budget on the second question.
+LADDER = (0.6, 1.0)
+# A weight raised in the search is doubled (then the weights are renormalised to sum 1).
+WEIGHT_UP = 2.0
+
+
+@dataclass(frozen=True)
+class QueryRecord:
+    """One question and the victim's answer, for reports and the live plot."""
+
+    query: int  # 1-based
+    phase: str  # "ladder" or "search"
+    scale: float  # share of the crafted noise asked about
+    top1: int  # the victim's top class, as an index of the crafting labels (-1: not among them)
+    top1_name: str
+    target_score: float  # the victim's score of the target (nan when it did not say)
+    agrees: bool
+    psnr: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in self.__dict__.items()}
+
+
+def victim_target(victim: Victim, crafting: Classifier, target: int) -> int:
+    """The target (an index of the crafting model's labels) in the victim's own labels."""
+    if victim.labels is crafting.labels or victim.labels.names == crafting.labels.names:
+        return target
+    index = same_class(crafting.labels[target], victim.labels)
+    if index is None:
+        raise LabelError(f"the victim {victim.name} has no class named like {crafting.labels[target].name!r}")
+    return index
+
+
+def progress(answer: Answer, target: int) -> float:
+    """How close an answer is to the target, higher is closer: 1 + score when the victim
+    agrees; else the target's score minus the top score (in [-1, 0]); when the target was
+    not among the scores it gave, -1 - the top score (a less sure victim is closer); 0 when
+    it says its top label only and disagrees (nothing to climb)."""
+    if answer.says(target):
+        return 1.0 + (answer.score(target) or 0.0)
+    if not answer.scores:
+        return 0.0
+    mine = answer.score(target)
+    top = answer.score(answer.top) or 0.0
+    return -1.0 - top if mine is None else mine - top
+
+
+class QueryAttack(AttackLoop):
+    """A transfer attack on `surrogates`, steered by `victim` (one question per outer step)."""
+
+    def __init__(self, surrogates: list[Classifier], image: np.ndarray, target: int, config: QueryConfig,
+                 centroids: Any, source: int | None, victim: Victim | None) -> None:
+        """`victim` None: nobody is asked (max_queries 0), and the result is the transfer mode's."""
+        super().__init__()
+        self.config = config
+        self.victim = victim
+        # The crafting loop: the transfer mode's own, with its settings (no shrink: the
+        # victim's answers decide how much noise is kept).
+        fields = {f.name: getattr(config, f.name) for f in dataclass_fields(TransferConfig)}
+        self.craft = TransferAttack(surrogates, image, target, TransferConfig(**fields), centroids, source)
+        self.image = image
+        self.target = target
+        self.victim_index = victim_target(victim, surrogates[0], target) if victim is not None else -1
+        self.records: list[QueryRecord] = []
+        self._labels = surrogates[0].labels
+
+    # -- pieces ---------------------------------------------------------------------------
+    def _candidate(self, state: _ImageState, scale: float) -> torch.Tensor:
+        with torch.no_grad():
+            delta = state.budget.rgb(state.z.detach())
+            return torch.round((state.x + scale * delta).clamp(0, 1) * 255) / 255
+
+    def _ask(self, q: torch.Tensor, phase: str, scale: float, x: torch.Tensor) -> tuple[QueryRecord, Answer]:
+        """One question about the 8-bit image `q`."""
+        assert self.victim is not None
+        rgb = tensor_to_image(q)
+        answer = self.victim.ask(encode_png(rgb))
+        mse = float(torch.round((q - x) * 255).pow(2).mean())
+        top = answer.top
+        mine = victim_top_in_crafting(self, top)
+        score = answer.score(self.victim_index)
+        record = QueryRecord(query=len(self.records) + 1, phase=phase, scale=scale, top1=mine,
+                             top1_name=self.victim.labels[top].name if 0 <= top < len(self.victim.labels) else "?",
+                             target_score=math.nan if score is None else score,
+                             agrees=answer.says(self.victim_index), psnr=psnr_from_mse(mse))
+        self.records.append(record)
+        return record, answer
+
+    def _step_record(self, record: QueryRecord, step: int, q: torch.Tensor, x: torch.Tensor) -> StepRecord:
+        diff = torch.round((q - x) * 255)
+        return StepRecord(step=step, phase="query", loss=math.nan, class_loss=math.nan, centroid_loss=math.nan,
+                          target_conf=record.target_score if math.isfinite(record.target_score)
+                          else float(record.agrees), source_conf=math.nan, top1=record.top1,
+                          linf=float(diff.abs().max()), psnr=record.psnr, adversarial=record.agrees,
+                          best_psnr=record.psnr if record.agrees else math.nan)
+
+    def _weights_for(self, outer: int) -> list[float] | None:
+        """The surrogates' weights for outer step `outer` of the search (None: equal): each
+        surrogate's weight raised in turn, then equal weights (fresh random views)."""
+        n = len(self.craft.surrogates)
+        turn = outer % (n + 1) if n > 1 else n
+        if turn == n:
+            return None
+        raw = [WEIGHT_UP if i == turn else 1.0 for i in range(n)]
+        return [w / sum(raw) for w in raw]
+
+    @staticmethod
+    def _snapshot(state: _ImageState) -> _ImageState:
+        gen = torch.Generator()
+        gen.set_state(state.gen.get_state())
+        return replace(state, z=state.z.detach().clone().requires_grad_(True), momentum=state.momentum.clone(),
+                       gen=gen)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def steps(self) -> Iterator[StepRecord]:
+        cfg, craft = self.config, self.craft
+        state = craft._begin()
+        step = 0
+        for step in range(1, cfg.iterations + 1):
+            if self._cancel.is_set():
+                break
+            yield craft.iterate(state, step)
+            self._current = craft._current
+        best: torch.Tensor | None = None
+        final = self._candidate(state, 1.0)
+        try:
+            # The ladder: the weakest strength the victim agrees with.
+            for scale in LADDER if self.victim is not None else ():
+                if self._cancel.is_set() or len(self.records) >= cfg.max_queries:
+                    break
+                q = self._candidate(state, scale)
+                step += 1
+                record, answer = self._ask(q, "ladder", scale, state.x)
+                self._current = q
+                yield self._step_record(record, step, q, state.x)
+                if record.agrees:
+                    best = q
+                    break
+            # The search: re-craft on reweighted surrogates from the current noise, ask once.
+            score = progress(answer, self.victim_index) if self.records else -math.inf
+            outer = 0
+            while (self.victim is not None and best is None and len(self.records) < cfg.max_queries
+                   and not self._cancel.is_set()):
+                trial = self._snapshot(state)
+                # Fresh random views for each outer step: a rejected candidate's draws are
+                # not repeated when the same weights come round again.
+                trial.gen.manual_seed(cfg.seed + 7919 * (outer + 1))
+                craft.weights = self._weights_for(outer)
+                for _ in range(cfg.step_iterations):
+                    if self._cancel.is_set():
+                        break
+                    step += 1
+                    yield craft.iterate(trial, step)
+                craft.weights = None
+                if self._cancel.is_set():
+                    break
+                q = self._candidate(trial, 1.0)
+                step += 1
+                record, answer = self._ask(q, "search", 1.0, state.x)
+                self._current = q
+                yield self._step_record(record, step, q, state.x)
+                new = progress(answer, self.victim_index)
+                # Keep a candidate the victim scores at least as well; with a label-only
+                # victim every score is 0 and every candidate is kept (a walk).
+                if new >= score:
+                    state, score, final = trial, new, q
+                if record.agrees:
+                    best = q
+                outer += 1
+        except QueryBudgetExhausted:
+            pass  # a shared budget (batch) ran out: the result so far stands
+        result = best if best is not None else final
+        self._finish(result, state.source, step, best is not None)
+
+    def _finish(self, q: torch.Tensor, source: int, steps: int, agreed: bool) -> None:
+        adv = tensor_to_image(q)
+        last = self.records[-1] if self.records else None
+        asked = len(self.records)
+        notes = list(self.craft._notes)
+        if self.victim is None:
+            notes.append("no questions allowed (max_queries 0): the transfer mode's result, which no victim saw")
+        else:
+            notes.append(f"the victim {self.victim.name} was asked {asked} question{'s' if asked != 1 else ''}"
+                         + (f"; it sees {last.top1_name} in the result" if last else ""))
+        if not agreed and self.config.max_queries > 0 and not self._cancel.is_set():
+            notes.append(f"the victim did not agree within {self.config.max_queries} questions")
+        agreeing = [r for r in self.records if r.agrees]
+        self.result = AttackResult(
+            adversarial=adv, success=agreed and not self._cancel.is_set(), cancelled=self._cancel.is_set(),
+            steps=steps, source=source, target=self.target,
+            target_conf=(agreeing[-1].target_score if agreeing else last.target_score if last else math.nan),
+            top1=self.target if agreed else (last.top1 if last and last.top1 >= 0 else source),
+            top1_conf=math.nan, notes=notes, queries=[r.to_dict() for r in self.records])
+
+
+def victim_top_in_crafting(attack: QueryAttack, victim_index: int) -> int:
+    """The victim's class `victim_index` as an index of the crafting labels (-1: none)."""
+    assert attack.victim is not None
+    victim_labels, crafting = attack.victim.labels, attack._labels
+    if victim_labels is crafting or victim_labels.names == crafting.names:
+        return victim_index
+    if not 0 <= victim_index < len(victim_labels):
+        return -1
+    index = same_class(victim_labels[victim_index], crafting)
+    return -1 if index is None else index

@@ -1,0 +1,61 @@
+"""The query mode's settings: the transfer mode's (every preset applies), plus the victim
+and how many questions it may be asked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..options import option
+from ..victims import ANSWER_FORMATS, MAX_RETRIES, MAX_TIMEOUT_S
+from .transfer_config import PRESETS as TRANSFER_PRESETS
+from .transfer_config import TransferConfig
+
+MAX_QUERIES = 10_000
+MAX_VICTIM_TEXT = 2048  # a URL, a model spec or a header line: longer is not one
+
+PRESETS: dict[str, dict[str, object]] = dict(TRANSFER_PRESETS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueryConfig(TransferConfig):
+    """A transfer attack steered by a victim's answers (query.py)."""
+
+    mode: ClassVar[str] = "query"
+
+    victim: str = option("", "the model to fool, used only through its answers: a model spec (a shipped name, a "
+                         "file, torchvision:NAME, ...) or an http(s) URL that answers a POSTed PNG with its labels")
+    max_queries: int = option(20, "the most questions the victim may be asked for one image; 0 is the transfer "
+                              "mode (nothing asked)", low=0, high=MAX_QUERIES, gui=True, label="Max queries")
+    # How the victim is asked (a URL) or answers (a model spec).
+    victim_top_k: int = option(5, "a model-spec victim answers its top k labels and scores, as a hosted API does; "
+                               "1: its top label only", low=1, high=1000)
+    victim_answers: str = option("auto", "the shape of a URL victim's answers: auto (detected), topk (a list of "
+                                 "{label, score}), mapping ({label: score}), scores (a list over every class) or "
+                                 "label (the top label only)", choices=ANSWER_FORMATS)
+    victim_field: str = option("file", "the multipart field a URL victim reads the PNG from; 'raw' sends the PNG "
+                               "as the request body")
+    victim_header: str = option("", "an extra request header for a URL victim, 'Name: value'; the value may name "
+                                "an environment variable ('Authorization: Bearer $API_KEY') so a key stays out "
+                                "of the command line")
+    victim_timeout: float = option(30.0, "seconds a URL victim may take to answer one question", unit="s", low=0,
+                                   high=MAX_TIMEOUT_S, low_open=True)
+    victim_interval: float = option(0.0, "rate limit: at least this many seconds between two questions", unit="s",
+                                    low=0, high=3600)
+    victim_retries: int = option(3, "retries of one question on 429, 5xx, timeouts and refused connections "
+                                 "(with backoff; a Retry-After header wins)", low=0, high=MAX_RETRIES)
+    # Each outer step of the search re-crafts from the current noise for this many
+    # iterations on reweighted surrogates (BASES' perturbation machine), then asks once.
+    step_iterations: int = option(10, "iterations on the surrogates between two questions in the search",
+                                  low=1, high=500)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("victim", "victim_field", "victim_header"):
+            if len(getattr(self, name)) > MAX_VICTIM_TEXT:
+                raise ValueError(f"{name} is longer than {MAX_VICTIM_TEXT} characters")
+        if self.max_queries > 0 and not self.victim.strip():
+            raise ValueError("the query mode needs a victim (--victim: a model spec or an http(s) URL)")
+        if self.shrink_margin is not None:
+            raise ValueError("shrink_margin does not apply to the query mode: the victim's answers decide how much "
+                             "noise is kept")

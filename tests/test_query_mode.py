@@ -1,0 +1,151 @@
+"""The query mode through the CLI against a victim server on the loopback (inside the test),
+and the HTTP service's rule that a client may name only victims its operator allows."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from guiapp.cli import main
+from guiapp.core.models import load_model
+from guiapp.core.predict import classify_pil
+
+from _user_models import FRUITS, export_all, photo, tiny_cnn, write_card
+
+
+@pytest.fixture
+def fruit_model(tmp_path):
+    path = export_all(tiny_cnn(seed=0), tmp_path / "m", "fruit")["torchscript"]
+    (path.parent / "fruits.txt").write_text("\n".join(FRUITS) + "\n")
+    write_card(path.with_suffix(".json"), labels="fruits.txt")
+    return path
+
+
+class VictimServer:
+    """A hosted classifier on the loopback: answers a POSTed PNG (multipart) from `model`,
+    in the shape `style` ("topk", "label" or "fail"), and counts the questions itself."""
+
+    def __init__(self, model, style: str = "topk") -> None:
+        self.count = 0
+        self.images: list[np.ndarray] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.count += 1
+                if style == "fail":
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                png = body.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n--", 1)[0]
+                img = Image.open(io.BytesIO(png)).convert("RGB")
+                outer.images.append(np.asarray(img))
+                probs = classify_pil(model, img)
+                conf, idx = probs.topk(5)
+                names = [FRUITS[int(i)] for i in idx]
+                answer = ([{"label": n, "score": float(c)} for n, c in zip(names, conf, strict=True)]
+                          if style == "topk" else {"label": names[0]})
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/classify"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def query_args(image, out, model, url, *more):
+    return ["attack", str(image), "-t", "cherry", "--mode", "query", "--surrogates", str(model), "--victim", url,
+            "--preset", "loud", "--centroids", "none", "--iterations", "30", "--step-iterations", "3",
+            "-o", str(out), "--json", "--device", "cpu", *more]
+
+
+@pytest.mark.parametrize("style", ["topk", "label"])
+def test_query_mode_asks_the_victim_and_counts_every_question(fruit_model, tmp_path, capsys, style):
+    model = load_model(str(fruit_model), "cpu")
+    victim = VictimServer(model, style)
+    try:
+        image, out = photo(tmp_path / "p.png"), tmp_path / "out.png"
+        rc = main(query_args(image, out, fruit_model, victim.url, "--max-queries", "6"))
+        report = json.loads(capsys.readouterr().out)
+    finally:
+        victim.close()
+    assert rc == 0 and report["success"], report
+    assert report["queries"] == victim.count == len(report["answers"]) >= 1  # counted by the victim itself
+    last = report["answers"][-1]
+    assert last["agrees"] and last["top1_name"] == "cherry"
+    assert all(not a["agrees"] for a in report["answers"][:-1])  # it stopped the moment the victim agreed
+    # The last question was the saved file's exact pixels.
+    saved = np.asarray(Image.open(out).convert("RGB"))
+    assert np.array_equal(victim.images[-1], saved)
+    assert report["victim"] == victim.url
+
+
+def test_query_mode_with_no_questions_is_the_transfer_mode(fruit_model, tmp_path, capsys):
+    image = photo(tmp_path / "p.png")
+    common = ["--surrogates", str(fruit_model), "--preset", "loud", "--centroids", "none", "--iterations", "20",
+              "--device", "cpu", "--json"]
+    assert main(["attack", str(image), "-t", "cherry", "--mode", "query", "--max-queries", "0",
+                 "-o", str(tmp_path / "q.png"), *common]) in (0, 1)
+    query = json.loads(capsys.readouterr().out)
+    assert main(["attack", str(image), "-t", "cherry", "--mode", "transfer", "-o", str(tmp_path / "t.png"),
+                 *common]) in (0, 1)
+    capsys.readouterr()
+    same = np.array_equal(np.asarray(Image.open(tmp_path / "q.png")), np.asarray(Image.open(tmp_path / "t.png")))
+    assert same and query["queries"] == 0 and not query["success"]  # nobody was asked: no victim's word
+
+
+def test_a_victim_that_fails_gives_a_clear_error(fruit_model, tmp_path, capsys):
+    model = load_model(str(fruit_model), "cpu")
+    victim = VictimServer(model, "fail")
+    try:
+        rc = main(query_args(photo(tmp_path / "p.png"), tmp_path / "out.png", fruit_model, victim.url,
+                             "--max-queries", "3", "--victim-retries", "1"))
+    finally:
+        victim.close()
+    err = capsys.readouterr().err
+    assert rc != 0 and "did not answer after 2 tries: HTTP 500" in err
+    assert victim.count == 2  # one question, retried once
+
+
+def test_query_mode_needs_a_victim(tmp_path, capsys):
+    assert main(["attack", str(photo(tmp_path / "p.png")), "-t", "goldfish", "--mode", "query"]) == 2
+    assert "needs a victim" in capsys.readouterr().err
+
+
+def test_server_allows_only_the_victims_its_operator_named():
+    from guiapp.core.labels import imagenet_labels
+    from guiapp.serve.errors import ApiError
+    from guiapp.serve.options import parse_attack_fields
+
+    labels = imagenet_labels()
+    fields = {"target": "goldfish", "mode": "query", "victim": "http://127.0.0.1:9/api/v1"}
+    with pytest.raises(ApiError) as off:
+        parse_attack_fields(fields, labels, 1000, "efficientnet-lite0")
+    assert off.value.status == 403 and "query mode is off" in str(off.value)
+    allowed = ("http://127.0.0.1:9/api",)
+    assert parse_attack_fields(fields, labels, 1000, "efficientnet-lite0", allowed).config.victim == fields["victim"]
+    for bad in ("http://127.0.0.1:9.evil.example/api", "http://127.0.0.1:9/apix", "https://127.0.0.1:9/api"):
+        with pytest.raises(ApiError) as refused:
+            parse_attack_fields({**fields, "victim": bad}, labels, 1000, "efficientnet-lite0", allowed)
+        assert refused.value.status == 403
+    with pytest.raises(ApiError) as header:
+        parse_attack_fields({**fields, "victim_header": "X-Key: $HOME"}, labels, 1000, "efficientnet-lite0", allowed)
+    assert header.value.status == 403
