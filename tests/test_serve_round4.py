@@ -2,7 +2,8 @@
 uvicorn process on a free loopback port, as test_serve_process starts it.
 
 A JPEG too short for the size its header claims is refused at upload (item 7); a job
-cancelled while still queued loses its files at once (item 4).
+cancelled while still queued loses its files at once (item 4); a robust job cancelled
+while Deep Image Prior runs frees its worker, and a form lists DIP once at most (item 2).
 """
 
 from __future__ import annotations
@@ -81,3 +82,35 @@ def test_a_job_cancelled_while_queued_loses_its_files_at_once(served):
     assert http.get(f"/v1/jobs/{running['id']}").json()["state"] == "running"  # the other is untouched
     http.delete(f"/v1/jobs/{running['id']}")
     _wait_for(lambda: _idle(http) and _job_folders(temp) == [], "the running job's files freed")
+
+
+# Deep Image Prior at its most (5000 iterations: over 5 minutes on a CPU), checked on the
+# model's view: the first step runs it on the clean view (the stand-in's first anchor).
+DIP_JOB = {"target": "goldfish", "mode": "robust", "defences": "dip:iterations=5000", "levels": "view"}
+
+
+def test_a_robust_job_cancelled_inside_deep_image_prior_frees_its_worker(served, tmp_path, cat_path):
+    server, temp, _ = served
+    http = server.http
+    small = tmp_path / "small.jpg"
+    Image.open(cat_path).convert("RGB").resize((64, 48)).save(small, quality=90)
+    files = {"image": (small.name, small.read_bytes(), "image/jpeg")}
+    job = http.post("/v1/jobs", files=files, data=DIP_JOB).json()
+    assert job["state"] in ("queued", "running"), job
+    _wait_job(http, job["id"], ("running",))
+    time.sleep(2)  # into the first step, where DIP runs (a pause, not a timing bar)
+    assert http.get(f"/v1/jobs/{job['id']}").json()["progress"] is None  # still inside step 1: DIP
+    assert http.delete(f"/v1/jobs/{job['id']}").json()["state"] == "cancelled"
+    # Before the fix DIP ran its 5000 iterations first (the worker stayed busy > 5 min).
+    _wait_for(lambda: _idle(http) and _job_folders(temp) == [], "the worker free and the files deleted")
+
+
+def test_a_form_lists_deep_image_prior_once_at_most(served, tmp_path, cat_path):
+    server, temp, _ = served
+    small = tmp_path / "small.jpg"
+    Image.open(cat_path).convert("RGB").resize((64, 48)).save(small, quality=90)
+    fields = {**DIP_JOB, "defences": ",".join(["dip:iterations=5000"] * 16)}
+    r = server.http.post("/v1/jobs", files={"image": (small.name, small.read_bytes(), "image/jpeg")}, data=fields)
+    assert r.status_code == 422 and r.json()["error"] == "bad_option", r.text
+    assert "dip may be listed once" in r.json()["message"]
+    assert _idle(server.http) and _job_folders(temp) == []

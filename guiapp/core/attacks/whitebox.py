@@ -80,8 +80,8 @@ class TargetedAttack(AttackLoop):
         # The slow defences' real operation last: a candidate fails on a cheap one first.
         self.defences = tuple(sorted(self.config.defences_to_survive(), key=lambda d: d.slow))
         self.levels = self.config.survival_levels()
-        self._check = SurvivalCheck(model, target, self.defences, self.levels, self.config.confidence) \
-            if self.defences else None
+        self._check = SurvivalCheck(model, target, self.defences, self.levels, self.config.confidence,
+                                    cancel=self._cancel) if self.defences else None
         self._eot = np.random.default_rng(self.config.seed)  # the defences' random settings
         # The gradient passes in bfloat16 where the config asks (robust: where it is native);
         # every verdict on a candidate stays float32 (the PIL criterion, the real defences).

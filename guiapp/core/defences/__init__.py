@@ -91,7 +91,7 @@ def available() -> list[str]:
 def parse_defences(text: str, *, check_available: bool = True) -> list[Defence]:
     """'rescale,jpeg:quality=50,dip:iterations=100' -> configured defences. A name alone
     keeps the defence's whole range of settings; a parameter given fixes it."""
-    chosen = []
+    chosen: list[Defence] = []
     for part in [p.strip() for p in text.split(",") if p.strip()]:
         name, _, args = part.partition(":")
         name = name.strip().lower()
@@ -120,6 +120,10 @@ def parse_defences(text: str, *, check_available: bool = True) -> list[Defence]:
             if (name, key) == ("median", "size") and number % 2 == 0:
                 raise GuiappError(f"defence median: size must be odd, not {number}")
             params[key] = number
+        if base.slow and any(d.name == name for d in chosen):
+            # Each entry of a slow purifier is a real run of minutes at every check of the
+            # result (16 DIP entries were accepted over HTTP: issue 33 item 2).
+            raise GuiappError(f"defence {name} may be listed once (each entry costs minutes per check)")
         chosen.append(base.with_params(**params) if params else base)
     if not chosen:
         raise GuiappError("no defences given")

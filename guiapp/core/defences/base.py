@@ -51,7 +51,9 @@ class Defence:
     the values a result is verified against) describe the defender's possible settings;
     fixing a parameter (`with_params`, or 'jpeg:quality=60') narrows both to that value.
     `slow`: too slow to run in every step of an attack (its stand-in runs instead, and the
-    real operation only on the final candidates). `cost`: what one application costs.
+    real operation only on the final candidates); its function takes `cancel=` (a
+    threading.Event, checked every iteration) so that a cancelled attack is not held.
+    `cost`: what one application costs.
     `levels`: where results are checked against it (DIP: the view only; a whole file
     takes minutes)."""
 

@@ -5,6 +5,7 @@ standard PIL preprocessing; or the model's 8-bit 224-px view, classified as it i
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -13,15 +14,18 @@ import torch
 from PIL import Image
 
 from ..criteria import Criterion, TargetedTop1
+from ..errors import Cancelled
 from ..models import Classifier
 from ..predict import classify_pil, classify_view
 from .base import LEVELS, Defence, model_view
 from .eot import Anchors
 
 
-def purify(image: np.ndarray, defence: Defence, level: str, spec=None) -> np.ndarray:
+def purify(image: np.ndarray, defence: Defence, level: str, spec=None,
+           cancel: threading.Event | None = None) -> np.ndarray:
     """The purified image a defender classifies: the whole file purified ("file") or the
-    model's view purified ("view"; `spec` is the model's preprocessing)."""
+    model's view purified ("view"; `spec` is the model's preprocessing). A slow purifier
+    stops within one of its iterations once `cancel` is set (raising Cancelled)."""
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
     source = image if level == "file" else model_view(image, spec)
@@ -33,7 +37,7 @@ def purify(image: np.ndarray, defence: Defence, level: str, spec=None) -> np.nda
     if key not in _slow_results:
         if len(_slow_results) >= 8:
             _slow_results.pop(next(iter(_slow_results)))
-        _slow_results[key] = defence(source)
+        _slow_results[key] = defence(source, cancel=cancel)  # a cancelled run is not kept
     return _slow_results[key]
 
 
@@ -88,8 +92,12 @@ class SurvivalCheck:
     says to stop; `fallback` is the smallest candidate that passed every cheap purifier."""
 
     def __init__(self, model: Classifier, target: int, defences: Sequence[Defence], levels: Sequence[str],
-                 confidence: float = 0.0, slow_checks: int = SLOW_CHECKS) -> None:
+                 confidence: float = 0.0, slow_checks: int = SLOW_CHECKS,
+                 cancel: threading.Event | None = None) -> None:
         self.model, self.target, self.levels, self.confidence = model, target, tuple(levels), confidence
+        # The attack's cancel event: a slow purifier (DIP at 5000 iterations: minutes) stops
+        # within one iteration of a cancel, a timeout or a shutdown (issue 33 item 2).
+        self.cancel = cancel
         self.criterion = SurvivesDefences(TargetedTop1(target, confidence), tuple(defences), tuple(levels))
         self.cheap = [d for d in defences if not d.slow]
         self.slow = [d for d in defences if d.slow]
@@ -113,10 +121,17 @@ class SurvivalCheck:
             self.exhausted = self.round_over = True
             return False
         self.slow_left -= 1
+        try:
+            return self._slow_check(image)
+        except Cancelled:  # the attack was cancelled: no verdict, and its loop ends
+            self.exhausted = self.round_over = True
+            return False
+
+    def _slow_check(self, image: np.ndarray) -> bool:
         ok = True
         for d in settings_of(self.slow):
             for level in [lv for lv in self.levels if lv in d.levels]:
-                out = purify(image, d, level, self.model.spec)
+                out = purify(image, d, level, self.model.spec, self.cancel)
                 if level == "view":  # the attack's stand-in is linearised around this real output
                     self.anchors.set(d, model_view(image, self.model.spec), out, self.model.device)
                 probs = classify_pil(self.model, Image.fromarray(out)) if level == "file" else classify_view(
@@ -130,7 +145,11 @@ class SurvivalCheck:
         for d in settings_of(self.slow):
             if not self.anchors.pairs.get(d.label) and "view" in d.levels and "view" in self.levels:
                 view = model_view(image, self.model.spec)
-                self.anchors.set(d, view, d(view), self.model.device)
+                try:
+                    purified = d(view, cancel=self.cancel)
+                except Cancelled:
+                    return  # the attack was cancelled: its loop ends after this step
+                self.anchors.set(d, view, purified, self.model.device)
 
 
 @dataclass(frozen=True)
