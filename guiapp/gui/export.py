@@ -18,6 +18,8 @@ from .insights import overlay_map, saliency_maps
 
 
 def export_plot_with_dialog(win: Any) -> None:
+    if win.plot.point_count() == 0:
+        return  # no run yet: an empty chart helps nobody (the action is disabled then)
     start = str(Path(win.settings.value("last_dir", str(Path.home()))) / "plot.png")
     path, _ = QFileDialog.getSaveFileName(win, "Export plot", start, "PNG image (*.png);;SVG drawing (*.svg)")
     if path:

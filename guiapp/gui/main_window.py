@@ -273,8 +273,10 @@ class MainWindow(QMainWindow):
         if not self.built:
             return
         blocker = "" if running else self.start_blocker()
-        for name in ("act_fit", "act_actual", "act_crop", "act_export_plot", "act_batch"):
+        for name in ("act_fit", "act_actual", "act_crop", "act_batch"):
             getattr(self, name).setEnabled(True)
+        # Nothing to export before a run (it wrote an empty chart); a run shown, or stopped, has its plot.
+        self.act_export_plot.setEnabled(not running and self.plot.point_count() > 0)
         self.act_add_model.setEnabled(not running)
         self.act_check_model.setEnabled(not running and self.model is not None)
         for w in (self.act_start, self.start_button):

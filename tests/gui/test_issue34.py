@@ -151,3 +151,15 @@ def test_fitted_moves_and_shrinks_a_frame_onto_the_free_area():
     assert fitted(frame, inner, free) == QRect(1, 24, 1364, 743)
     small = QRect(1101, 624, 300, 200)  # small enough, but hangs off the bottom right: moved, not shrunk
     assert fitted(small.adjusted(-1, -24, 1, 1), small, free) == QRect(1065, 567, 300, 200)
+
+
+# 6 ---------------------------------------------------------------------------------------
+def test_export_plot_waits_for_a_run(qtbot, window):
+    # Walked: Export plot was enabled before any run and wrote an empty chart.
+    assert not window.act_export_plot.isEnabled()
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    assert not window.act_export_plot.isEnabled()
+    _run(qtbot, window, target=1, max_steps=10)
+    assert window.act_export_plot.isEnabled() and window.plot.point_count() > 0
+    _open(qtbot, window, SAMPLES / "coffee.jpg")  # another image: its plot is empty again
+    assert not window.act_export_plot.isEnabled()
