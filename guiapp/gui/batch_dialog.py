@@ -32,6 +32,7 @@ from ..core.attacks import strategy_of
 from ..core.batch import BatchProgress, BatchRunner, BatchSummary, TargetSpec
 from ..core.errors import GuiappError
 from ..core.models import Classifier
+from . import dialogs  # dialogs.confirm_stop looked up at call time: tests answer it
 from .jobs import Jobs
 from .widgets import LabelCombo
 from .workers import Worker
@@ -281,9 +282,16 @@ class BatchDialog(QDialog):
         self.cancel_button.setEnabled(running)
 
     def closeEvent(self, event) -> None:
-        self.jobs.stop("batch")
-        super().closeEvent(event)
+        super().closeEvent(event)  # QDialog's asks reject(), which asks the user mid-run
+        if event.isAccepted():
+            self.jobs.stop("batch")
 
-    def reject(self) -> None:  # Esc / Close button
+    def reject(self) -> None:  # Esc, the Close button, the window manager's close
+        """Closing mid-run asks first (issue 34 item 8: it cancelled the batch without a word)."""
+        if self.worker is not None:
+            if not dialogs.confirm_stop(self, f"A batch is running ({self._reported} of {self._planned} files done).",
+                                        "Closing this window", "the files not yet done are left (finished ones "
+                                        "are kept; Start again resumes)"):
+                return  # keep running, the dialog stays open
         self.cancel()
         super().reject()

@@ -71,11 +71,10 @@ def confirm_close(parent: QWidget, what: str) -> bool:
     return box.clickedButton() is quit_button
 
 
-def confirm_stop(parent: QWidget, what: str, doing: str) -> bool:
-    """`doing` ("Opening coffee.jpg") would stop the run under way: ask first. True: stop it
-    and go on."""
-    box = QMessageBox(QMessageBox.Question, "Stop the run?", f"{what} {doing} stops it and its result is lost.",
-                      parent=parent)
+def confirm_stop(parent: QWidget, what: str, doing: str, outcome: str = "its result is lost") -> bool:
+    """`doing` ("Opening coffee.jpg") would stop the work under way (`what`): ask first,
+    saying what becomes of it (`outcome`). True: stop it and go on."""
+    box = QMessageBox(QMessageBox.Question, "Stop?", f"{what} {doing} stops it and {outcome}.", parent=parent)
     go_on = box.addButton("Stop and go on", QMessageBox.DestructiveRole)
     keep = box.addButton("Keep working", QMessageBox.RejectRole)
     box.setDefaultButton(keep)

@@ -28,7 +28,7 @@ def go_on_without_saving(monkeypatch):
 
     asked = []
     monkeypatch.setattr(dialogs, "ask_unsaved", lambda parent, title, *a: asked.append(title) or "discard")
-    monkeypatch.setattr(dialogs, "confirm_stop", lambda parent, what, doing: asked.append(doing) or True)
+    monkeypatch.setattr(dialogs, "confirm_stop", lambda parent, what, doing, *a: asked.append(doing) or True)
     return asked
 
 

@@ -163,3 +163,37 @@ def test_export_plot_waits_for_a_run(qtbot, window):
     assert window.act_export_plot.isEnabled() and window.plot.point_count() > 0
     _open(qtbot, window, SAMPLES / "coffee.jpg")  # another image: its plot is empty again
     assert not window.act_export_plot.isEnabled()
+
+
+# 8 ---------------------------------------------------------------------------------------
+def test_closing_the_batch_dialog_mid_run_asks_first(qtbot, window, monkeypatch, tmp_path):
+    # Walked: closing the Batch dialog mid-run cancelled the batch without asking.
+    import shutil
+
+    from guiapp.gui import dialogs
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        shutil.copy(SAMPLES / "coffee.jpg", folder / f"coffee{i}.jpg")
+    window.target_combo.set_target(1)
+    window.form.field("max_steps").setValue(5000)  # long enough to be mid-run when closed
+    window.form.field("eps").setValue(0.5)
+    window.open_batch_dialog()
+    dialog = window._batch_dialog
+    dialog.input_edit.setText(str(folder))
+    dialog.output_edit.setText(str(tmp_path / "out"))
+    asked, answers = [], [False]
+    monkeypatch.setattr(dialogs, "confirm_stop", lambda parent, what, doing, outcome: asked.append(
+        (what, doing, outcome)) or answers.pop(0))
+    dialog.start()
+    assert dialog.worker is not None
+    dialog.close()  # the window manager's close: keep running
+    assert dialog.isVisible() and dialog.worker is not None and dialog.jobs.running("batch")
+    what, doing, outcome = asked[0]
+    assert what.startswith("A batch is running (") and "of 3 files done" in what and doing == "Closing this window"
+    assert "finished ones are kept" in outcome
+    answers.append(True)
+    with qtbot.waitSignal(dialog.finished_batch, timeout=120000) as blocker:
+        qtbot.keyClick(dialog, Qt.Key_Escape)  # Esc: stop it this time
+    assert blocker.args[0].cancelled and not dialog.isVisible() and len(asked) == 2
