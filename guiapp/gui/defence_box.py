@@ -134,6 +134,8 @@ class DefenceBox(QWidget):
         grid.setColumnStretch(2, 4)
         self.combo.currentIndexChanged.connect(self._show_param)
         self._with_result = False
+        self._running_label = ""  # the defence running, for the line a cancel shows
+        self._shown_before: tuple = (None, None, "after the defence", IDLE_TEXT)
         self._show_param()
 
     # ---------------------------------------------------------------- the setting
@@ -183,8 +185,23 @@ class DefenceBox(QWidget):
         self.label.setText(text)
 
     def cancel(self) -> None:
-        """Stop the running defence (Deep Image Prior takes minutes on a CPU)."""
-        self.reset("Cancelled.")
+        """Stop the running defence (Deep Image Prior takes minutes on a CPU) and show again
+        what was shown before it started: the last Apply all's table, the last image (issue
+        34 item 7: cancelling wiped them)."""
+        self.jobs.drop("defence")
+        self._show_idle_button()
+        before, image, caption, text = self._shown_before
+        self.before.show_rgb(before)
+        self.image.show_rgb(image)
+        self.after_caption.setText(caption)
+        self._fill_table(self.rows)
+        self.label.setText(f"Cancelled {self._running_label}." + (f" Shown again: {text}" if text != IDLE_TEXT
+                                                                    and image is not None else ""))
+
+    def _keep_shown(self, label: str) -> None:
+        """What a cancel shows again: the images, the caption and the line shown now."""
+        self._running_label = label
+        self._shown_before = (self.before.rgb, self.image.rgb, self.after_caption.text(), self.label.text())
 
     def _show_idle_button(self) -> None:
         self.button.setText("Apply")
@@ -194,11 +211,13 @@ class DefenceBox(QWidget):
     def apply(self, model: Classifier, image: np.ndarray, target: int | None) -> None:
         """Purify `image` (the adversarial result, or the original when `target` is None)."""
         defence = self.current()
+        self._keep_shown(defence.label)
         self._with_result = target is not None
         worker = DefenceWorker(model, image, defence, -1 if target is None else target)
         worker.progress.connect(self._on_progress)
         self.jobs.start("defence", worker, self._on_done, self._on_failed, f"Applying {defence.label}…")
-        self.image.show_rgb(None)  # the last defence's image is not this one's
+        self.image.show_rgb(None)  # the last defence's image is not this one's, nor is its caption
+        self.after_caption.setText(f"after {defence.label}: running…")
         self.label.setText(f"applying {defence.label}…")
         self.button.setText("Cancel")  # the same button stops it
         self.button.setToolTip("Stop this defence")
@@ -207,9 +226,11 @@ class DefenceBox(QWidget):
     def apply_all(self, model: Classifier, image: np.ndarray, target: int | None) -> None:
         from ..core.defences import model_view
 
+        self._keep_shown("Apply all")
         self._with_result = target is not None
         self.before.show_rgb(model_view(image, model.spec))
         self.image.show_rgb(None)
+        self.after_caption.setText("after the defence")
         worker = AllDefencesWorker(model, image, self.quick_defences(), -1 if target is None else target)
         self.jobs.start("defence", worker, self._on_all_done, self._on_failed, "Applying every quick defence…")
         self.table.setRowCount(0)
@@ -244,6 +265,15 @@ class DefenceBox(QWidget):
     def _on_all_done(self, rows) -> None:
         self._show_idle_button()
         self.rows = rows
+        self._fill_table(rows)
+        kept = sum(1 for _d, _t, s, _p in rows if s)
+        self.label.setText(f"Apply all: the target survived {kept} of {len(rows)} defences." if self._with_result
+                           else f"Apply all on the original: {len(rows)} defences.")
+        self.table.selectRow(0)
+        self.all_done.emit(rows)
+
+    def _fill_table(self, rows: list[tuple]) -> None:
+        blocked = self.table.blockSignals(True)  # filling it is no click on a row
         self.table.setRowCount(len(rows))
         for r, (defence, top, survived, _purified) in enumerate(rows):
             cells = [defence.label.replace("(", " (").replace("=", " "), f"{top.name} {top.confidence:.0%}",
@@ -254,11 +284,7 @@ class DefenceBox(QWidget):
                     item.setForeground(Qt.darkGreen if survived else Qt.darkRed)
                 self.table.setItem(r, c, item)
         self.table.resizeColumnToContents(0)
-        kept = sum(1 for _d, _t, s, _p in rows if s)
-        self.label.setText(f"Apply all: the target survived {kept} of {len(rows)} defences." if self._with_result
-                           else f"Apply all on the original: {len(rows)} defences.")
-        self.table.selectRow(0)
-        self.all_done.emit(rows)
+        self.table.blockSignals(blocked)
 
     def _row_chosen(self) -> None:
         chosen = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []

@@ -197,3 +197,30 @@ def test_closing_the_batch_dialog_mid_run_asks_first(qtbot, window, monkeypatch,
     with qtbot.waitSignal(dialog.finished_batch, timeout=120000) as blocker:
         qtbot.keyClick(dialog, Qt.Key_Escape)  # Esc: stop it this time
     assert blocker.args[0].cancelled and not dialog.isVisible() and len(asked) == 2
+
+
+# 7 ---------------------------------------------------------------------------------------
+def test_cancelling_deep_image_prior_keeps_the_apply_all_table_and_image(qtbot, window):
+    # Walked: cancelling Deep Image Prior wiped the previous Apply-all table and image, and
+    # while it ran the last defence's caption stayed over an empty image.
+    import numpy as np
+
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    _run(qtbot, window, target=1, max_steps=20)
+    box = window.defences
+    with qtbot.waitSignal(box.all_done, timeout=120000) as blocker:
+        window.apply_all_defences()
+    rows = blocker.args[0]
+    box.table.selectRow(1)  # a click on the JPEG row: its image
+    shown, caption, line = box.image.rgb, box.after_caption.text(), box.label.text()
+    assert np.array_equal(shown, rows[1][3]) and caption.startswith("after jpeg")
+    box.combo.setCurrentIndex(box.combo.findData("dip"))
+    window.apply_defence()  # Deep Image Prior: minutes on a CPU
+    assert box.running and box.button.text() == "Cancel"
+    assert box.after_caption.text() == f"after {box.current().label}: running…"  # not the last one's
+    assert box.table.rowCount() == len(rows)  # the table stays while it runs
+    window.apply_defence()  # the same button cancels it
+    assert not box.running and box.button.text() == "Apply"
+    assert box.table.rowCount() == len(rows) and box.table.item(1, 0).text() == "jpeg (quality 75)"
+    assert np.array_equal(box.image.rgb, shown) and box.after_caption.text() == caption
+    assert box.label.text().startswith("Cancelled dip") and line in box.label.text()

@@ -240,9 +240,12 @@ def test_a_running_defence_is_cancelled_by_its_button(qtbot, window):
     box.button.click()
     assert box.running and box.button.text() == "Cancel" and box.image.pixmap().isNull()
     box.button.click()
-    assert not box.running and box.button.text() == "Apply" and box.label.text() == "Cancelled."
+    # Cancelled: the rescale's picture and line come back (issue 34 item 7).
+    cancelled = box.label.text()
+    assert not box.running and box.button.text() == "Apply" and cancelled.startswith("Cancelled dip")
+    assert "rescale" in cancelled and not box.image.pixmap().isNull()
     qtbot.waitUntil(lambda: not live_threads(), timeout=60000)  # the worker really stopped
-    assert box.label.text() == "Cancelled." and errors == []  # its late "cancelled" failure is not shown
+    assert box.label.text() == cancelled and errors == []  # its late "cancelled" failure is not shown
     box.combo.setCurrentIndex(box.combo.findData("median"))
     with qtbot.waitSignal(window.defence_done, timeout=30000):
         box.button.click()
