@@ -149,3 +149,30 @@ def test_server_allows_only_the_victims_its_operator_named():
     with pytest.raises(ApiError) as header:
         parse_attack_fields({**fields, "victim_header": "X-Key: $HOME"}, labels, 1000, "efficientnet-lite0", allowed)
     assert header.value.status == 403
+
+
+def test_batch_reports_each_images_questions_and_a_resume_asks_none_again(fruit_model, tmp_path, capsys):
+    import csv
+
+    model = load_model(str(fruit_model), "cpu")
+    victim = VictimServer(model, "topk")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for seed in (1, 2):
+        photo(folder / f"p{seed}.png", seed=seed)
+    args = ["batch", str(folder), "--out", str(tmp_path / "out"), "-t", "cherry", "--mode", "query",
+            "--surrogates", str(fruit_model), "--victim", victim.url, "--max-queries", "5", "--preset", "loud",
+            "--centroids", "none", "--iterations", "30", "--step-iterations", "3", "--workers", "1",
+            "--device", "cpu"]
+    try:
+        assert main(args) == 0
+        asked = victim.count
+        with open(tmp_path / "out" / "report.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert sum(int(r["queries"]) for r in rows) == asked >= 2  # every question, counted by the victim
+        assert all(r["answers"].endswith("(agrees)") and r["success"] == "True" for r in rows)
+        assert main(args) == 0  # resumed: both done with these settings, nobody is asked again
+        assert victim.count == asked
+    finally:
+        victim.close()
+    capsys.readouterr()

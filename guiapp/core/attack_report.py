@@ -24,7 +24,7 @@ from .imageio import MAX_PIXELS, load_image
 from .labels import LabelSet, same_class
 from .metrics import Distortion
 from .models import Classifier
-from .predict import classify_pil
+from .predict import Prediction, classify_pil
 
 if TYPE_CHECKING:
     from .pipeline import AttackPlan, AttackRun, Verification
@@ -107,6 +107,12 @@ def make_report(plan: AttackPlan, run: AttackRun, dist: Distortion, verified: Ve
     result = run.result
     labels = plan.crafters[0].labels
     width, height = plan.image.size
+    final = verified.final if verified else Prediction(result.top1, labels[result.top1].name, result.top1_conf)
+    target_conf = verified.target_conf if verified else result.target_conf
+    if result.queries:
+        # Query mode: what the victim said of the saved pixels is the verdict, not the surrogates'.
+        name = labels[result.top1].name if result.top1 >= 0 else str(result.queries[-1].get("top1_name"))
+        final, target_conf = Prediction(result.top1, name, result.top1_conf), result.target_conf
     return AttackReport(
         input=str(plan.image.path or plan.source_name),
         output=str(verified.path) if verified else None,
@@ -116,10 +122,10 @@ def make_report(plan: AttackPlan, run: AttackRun, dist: Distortion, verified: Ve
         source=plan.source.index,
         source_name=plan.source.name,
         source_conf=plan.source.confidence,
-        final=verified.final.index if verified else result.top1,
-        final_name=verified.final.name if verified else labels[result.top1].name,
-        final_conf=verified.final.confidence if verified else result.top1_conf,
-        target_conf=verified.target_conf if verified else result.target_conf,
+        final=final.index,
+        final_name=final.name,
+        final_conf=final.confidence,
+        target_conf=target_conf,
         success=verified.success if verified else False,
         cancelled=result.cancelled,
         linf=dist.linf,

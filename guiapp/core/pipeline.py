@@ -40,6 +40,7 @@ from .crafter_labels import CrafterLabels
 from .errors import OutputError
 from .fits import check_fits, device_of, load_for_attack, memory_estimate  # noqa: F401 - memory_estimate re-exported
 from .imageio import MAX_PIXELS, LoadedImage
+from .labels import LabelSet
 from .metrics import Distortion, distortion, warm_up
 from .models import DEFAULT_MODEL, Classifier
 from .png_output import check_output_path, probe_writable, save_png
@@ -324,6 +325,14 @@ def execute(
     return finish_run(prepared, metadata=metadata, judges=judges, device=device)
 
 
+def crafting_labels(config: Any, model: str | Classifier, device: str | None = None,
+                    weights: str | Path | None = None) -> LabelSet:
+    """The label list targets name in a run of `config`: the first crafting model's (the
+    chosen model's, or the first surrogate's in the transfer and query modes); the crafting
+    models are loaded, or reused from the model cache."""
+    return strategy_of(config).load_crafters(config, model, device, weights)[0].labels
+
+
 def attack_file(
     image: str | Path,
     target: str | int,
@@ -360,7 +369,7 @@ def attack_file(
     # The target is a class of the crafting models' own label list (loaded, or reused from
     # the model cache, before the image is decoded).
     config = config if config is not None else AttackConfig()
-    labels = strategy_of(config).load_crafters(config, model, device, weights)[0].labels
+    labels = crafting_labels(config, model, device, weights)
     index = labels.resolve(target)
     # Judges are loaded now: a missing one must fail before the attack, not after it.
     judges = [as_model(j, device) for j in judges]

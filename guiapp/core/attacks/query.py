@@ -62,6 +62,7 @@ class QueryRecord:
     scale: float  # share of the crafted noise asked about
     top1: int  # the victim's top class, as an index of the crafting labels (-1: not among them)
     top1_name: str
+    top1_score: float  # the victim's score of its top class (nan when it did not say)
     target_score: float  # the victim's score of the target (nan when it did not say)
     agrees: bool
     psnr: float
@@ -127,9 +128,10 @@ class QueryAttack(AttackLoop):
         mse = float(torch.round((q - x) * 255).pow(2).mean())
         top = answer.top
         mine = victim_top_in_crafting(self, top)
-        score = answer.score(self.victim_index)
+        score, top_score = answer.score(self.victim_index), answer.score(top)
         record = QueryRecord(query=len(self.records) + 1, phase=phase, scale=scale, top1=mine,
                              top1_name=self.victim.labels[top].name if 0 <= top < len(self.victim.labels) else "?",
+                             top1_score=math.nan if top_score is None else top_score,
                              target_score=math.nan if score is None else score,
                              agrees=answer.says(self.victim_index), psnr=psnr_from_mse(mse))
         self.records.append(record)
@@ -170,10 +172,12 @@ class QueryAttack(AttackLoop):
                 break
             yield craft.iterate(state, step)
             self._current = craft._current
-        best: torch.Tensor | None = None
-        final = self._candidate(state, 1.0)
+        # What would be saved now, and what the victim said of it (None: not asked).
+        kept: tuple[torch.Tensor, QueryRecord | None] = (self._candidate(state, 1.0), None)
+        agreed = False
         try:
             # The ladder: the weakest strength the victim agrees with.
+            answer = None
             for scale in LADDER if self.victim is not None else ():
                 if self._cancel.is_set() or len(self.records) >= cfg.max_queries:
                     break
@@ -182,13 +186,14 @@ class QueryAttack(AttackLoop):
                 record, answer = self._ask(q, "ladder", scale, state.x)
                 self._current = q
                 yield self._step_record(record, step, q, state.x)
-                if record.agrees:
-                    best = q
+                if record.agrees or scale == 1.0:
+                    kept, agreed = (q, record), record.agrees
+                if agreed:
                     break
-            # The search: re-craft on reweighted surrogates from the current noise, ask once.
-            score = progress(answer, self.victim_index) if self.records else -math.inf
+            # The search: re-craft on reweighted surrogates from the kept noise, ask once.
+            score = progress(answer, self.victim_index) if answer is not None else -math.inf
             outer = 0
-            while (self.victim is not None and best is None and len(self.records) < cfg.max_queries
+            while (self.victim is not None and not agreed and len(self.records) < cfg.max_queries
                    and not self._cancel.is_set()):
                 trial = self._snapshot(state)
                 # Fresh random views for each outer step: a rejected candidate's draws are
@@ -201,6 +206,7 @@ class QueryAttack(AttackLoop):
                     step += 1
                     yield craft.iterate(trial, step)
                 craft.weights = None
+                outer += 1
                 if self._cancel.is_set():
                     break
                 q = self._candidate(trial, 1.0)
@@ -211,35 +217,29 @@ class QueryAttack(AttackLoop):
                 new = progress(answer, self.victim_index)
                 # Keep a candidate the victim scores at least as well; with a label-only
                 # victim every score is 0 and every candidate is kept (a walk).
-                if new >= score:
-                    state, score, final = trial, new, q
-                if record.agrees:
-                    best = q
-                outer += 1
+                if new >= score or record.agrees:
+                    state, score, kept, agreed = trial, new, (q, record), record.agrees
         except QueryBudgetExhausted:
             pass  # a shared budget (batch) ran out: the result so far stands
-        result = best if best is not None else final
-        self._finish(result, state.source, step, best is not None)
+        self._finish(kept[0], kept[1], state.source, step, agreed)
 
-    def _finish(self, q: torch.Tensor, source: int, steps: int, agreed: bool) -> None:
-        adv = tensor_to_image(q)
-        last = self.records[-1] if self.records else None
+    def _finish(self, q: torch.Tensor, said: QueryRecord | None, source: int, steps: int, agreed: bool) -> None:
+        """The result: the kept image and the victim's answer to it (`said`; None: not asked)."""
         asked = len(self.records)
         notes = list(self.craft._notes)
         if self.victim is None:
             notes.append("no questions allowed (max_queries 0): the transfer mode's result, which no victim saw")
         else:
             notes.append(f"the victim {self.victim.name} was asked {asked} question{'s' if asked != 1 else ''}"
-                         + (f"; it sees {last.top1_name} in the result" if last else ""))
+                         + (f"; it sees {said.top1_name} in the saved image" if said else ""))
         if not agreed and self.config.max_queries > 0 and not self._cancel.is_set():
             notes.append(f"the victim did not agree within {self.config.max_queries} questions")
-        agreeing = [r for r in self.records if r.agrees]
         self.result = AttackResult(
-            adversarial=adv, success=agreed and not self._cancel.is_set(), cancelled=self._cancel.is_set(),
-            steps=steps, source=source, target=self.target,
-            target_conf=(agreeing[-1].target_score if agreeing else last.target_score if last else math.nan),
-            top1=self.target if agreed else (last.top1 if last and last.top1 >= 0 else source),
-            top1_conf=math.nan, notes=notes, queries=[r.to_dict() for r in self.records])
+            adversarial=tensor_to_image(q), success=agreed and not self._cancel.is_set(),
+            cancelled=self._cancel.is_set(), steps=steps, source=source, target=self.target,
+            target_conf=said.target_score if said else math.nan,
+            top1=said.top1 if said else source, top1_conf=said.top1_score if said else math.nan, notes=notes,
+            queries=[r.to_dict() for r in self.records])
 
 
 def victim_top_in_crafting(attack: QueryAttack, victim_index: int) -> int:

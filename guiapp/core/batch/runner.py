@@ -25,6 +25,7 @@ from ..errors import GuiappError, OutputError
 from ..imageio import IMAGE_SUFFIXES, MAX_PIXELS
 from ..labels import LabelSet
 from ..models import Classifier
+from ..pipeline import crafting_labels
 from ..png_output import probe_writable, read_png_metadata
 from ..threads import requested_threads
 from .executors import InlineExecutor, ProcessExecutor, default_group, default_workers, worker_devices
@@ -132,8 +133,11 @@ class BatchRunner:
         self._cancel_now = threading.Event()
         self._executor = None
         self._summary: BatchSummary | None = None
-        self._fixed_target = model.labels.resolve(targets.label) if targets.label is not None else None
-        self._mapping = self._resolve_mapping(model.labels) if targets.mapping is not None else None
+        # Targets name classes of the crafting models' labels (the surrogates' in transfer and
+        # query modes, which may be a user's models with labels of their own).
+        self.labels = crafting_labels(self.config, model, str(model.device))
+        self._fixed_target = self.labels.resolve(targets.label) if targets.label is not None else None
+        self._mapping = self._resolve_mapping(self.labels) if targets.mapping is not None else None
         self.removed_temp_files: list[Path] = []
         self.report_error: str | None = None  # why the reports could not be written, if so
         self.workers_used = 0
@@ -230,7 +234,7 @@ class BatchRunner:
     def _spec_text(self, spec: str) -> str:
         if spec.startswith("class "):
             index = int(spec.split()[1])
-            return f"{self.model.labels[index].name} [{index}]"
+            return f"{self.labels[index].name} [{index}]"
         return spec
 
     # -- running -------------------------------------------------------------------------

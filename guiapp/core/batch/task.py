@@ -29,7 +29,7 @@ from ..fits import load_for_attack
 from ..imageio import MAX_PIXELS
 from ..labels import random_target
 from ..models import Classifier, load_model
-from ..pipeline import AttackRun, PreparedRun, finish_run, plan_attack, prepare_run, run_together
+from ..pipeline import AttackRun, PreparedRun, crafting_labels, finish_run, plan_attack, prepare_run, run_together
 from ..threads import DEFAULT_THREADS
 
 # torch's CPU kernels split reductions by thread count, so the same attack gives different
@@ -61,6 +61,9 @@ class BatchRow:
     ciede2000: float = float("nan")
     haarpsi: float = float("nan")
     flat_swirl: float = float("nan")  # guiapp.core.metrics.flat_area_swirl
+    # Query mode: questions asked, and the victim's answer to each ("label, target p | ...").
+    queries: int | None = None
+    answers: str = ""
     steps: int = 0
     seconds: float = 0.0
     error: str = ""
@@ -271,7 +274,7 @@ class TaskRunner:
         row = BatchRow(task.rel, output=task.output)
         src = self.input_dir / task.rel
         settings = self.settings
-        num_classes = self.model.num_classes
+        num_classes = len(crafting_labels(settings.config, self.model, str(self.model.device)))
 
         def choose(source) -> int:  # a seeded random target needs the clean image's class
             return task.target if task.target is not None else random_target(
@@ -303,6 +306,8 @@ class TaskRunner:
         for name in ("source", "source_name", "target", "target_name", "success", "final", "final_name",
                      "target_conf", "linf", "psnr", "ssim", "ciede2000", "haarpsi", "flat_swirl", "steps", "seconds"):
             setattr(row, name, getattr(report, name))
+        row.queries = report.queries
+        row.answers = answers_text(report.answers)
         row.status = "ok" if report.success else "failed"
         if not report.success:
             plan = prepared.plan
@@ -318,6 +323,16 @@ class TaskRunner:
         row.status, row.error, row.output = "error", str(error), ""
         fatal = str(error) if isinstance(error, OutputError) and is_disk_level(error) else None
         return TaskResult(task, row, fatal)
+
+
+def answers_text(answers: list[dict]) -> str:
+    """A query-mode run's answers in one cell: "espresso, target 0.02 | goldfish, target 0.63 (agrees)"."""
+    parts = []
+    for a in answers:
+        score = a.get("target_score")
+        parts.append(f"{a.get('top1_name', '?')}" + (f", target {score:.3g}" if score is not None else "")
+                     + (" (agrees)" if a.get("agrees") else ""))
+    return " | ".join(parts)
 
 
 def set_torch_threads(threads: int | None) -> int:
