@@ -176,3 +176,29 @@ def test_batch_reports_each_images_questions_and_a_resume_asks_none_again(fruit_
     finally:
         victim.close()
     capsys.readouterr()
+
+
+def test_batch_total_query_budget_leaves_the_rest_pending(fruit_model, tmp_path, capsys):
+    import csv
+
+    model = load_model(str(fruit_model), "cpu")
+    victim = VictimServer(model, "topk")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for seed in (1, 2, 3):
+        photo(folder / f"p{seed}.png", seed=seed)
+    try:
+        rc = main(["batch", str(folder), "--out", str(tmp_path / "out"), "-t", "cherry", "--mode", "query",
+                   "--surrogates", str(fruit_model), "--victim", victim.url, "--max-queries", "5",
+                   "--max-queries-total", "6", "--preset", "loud", "--centroids", "none", "--iterations", "30",
+                   "--step-iterations", "3", "--workers", "1", "--device", "cpu"])
+    finally:
+        victim.close()
+    err = capsys.readouterr().err
+    with open(tmp_path / "out" / "report.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    pending = [r for r in rows if r["status"] == "pending"]
+    # Each image reserves its 5 questions while it runs: never more than 6 asked in all.
+    assert victim.count <= 6 and pending and "query budget of 6 questions is spent" in err
+    assert sum(int(r["queries"]) for r in rows if r["queries"]) == victim.count
+    assert rc == 1  # not every image reached its target (not an interruption: 130)

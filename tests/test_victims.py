@@ -184,3 +184,34 @@ def test_parse_answer_names_the_shape_it_expected():
         HttpVictim("ftp://example.invalid/x", labels)
     with pytest.raises(GuiappError, match="timeout must be in"):
         HttpOptions(timeout_s=0)
+
+
+def _ask_through_gate(key: str, interval: float, times) -> None:
+    import time
+
+    from guiapp.core.rate_gate import RateGate
+
+    gate = RateGate(key, interval)
+    for _ in range(3):
+        gate.wait()
+        times.append(time.time())
+
+
+def test_the_rate_limit_holds_across_processes():
+    """A batch's workers ask one victim together: the gap holds between any two questions,
+    whichever process asks (the gate's file lock), not only within one process."""
+    import multiprocessing
+    import uuid
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        times = manager.list()
+        key = f"http://127.0.0.1:1/{uuid.uuid4().hex}"
+        procs = [ctx.Process(target=_ask_through_gate, args=(key, 0.3, times)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        stamps = sorted(times)
+    assert len(stamps) == 6 and all(p.exitcode == 0 for p in procs)
+    assert min(b - a for a, b in zip(stamps, stamps[1:])) >= 0.29

@@ -49,6 +49,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             max_pixels=args.max_pixels,
             threads=args.threads,
             group=args.group,
+            max_queries_total=args.max_queries_total,
         )
     except OutputInsideInputError as exc:
         raise GuiappError(f"{exc} (--allow-output-in-input)") from exc
@@ -90,6 +91,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     summary = runner.summary()
     grouped = f", {runner.group} images per group" if runner.group > 1 and runner.workers_used == 1 else ""
     print(summary.line() + f" ({runner.workers_used} worker{'s' if runner.workers_used != 1 else ''}{grouped})")
+    if runner.budget_note:
+        print(f"note: {runner.budget_note}", file=sys.stderr)
     if runner.report_error:
         print(f"error: {runner.report_error}; the journal has the results: guiapp-cli batch-report {args.out}",
               file=sys.stderr)
@@ -98,9 +101,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if stopped is not None:
         print(f"error: {stopped}", file=sys.stderr)
         return 2
-    if summary.cancelled:
-        return 130
-    return 0 if summary.failed == 0 and summary.errors == 0 else 1
+    if summary.cancelled and not runner.budget_note:
+        return 130  # interrupted; images left by a spent query budget are a result, exit 1 below
+    return 0 if summary.failed == 0 and summary.errors == 0 and not runner.budget_note else 1
 
 
 def cmd_batch_report(args: argparse.Namespace) -> int:

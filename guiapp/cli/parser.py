@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int_in(1, 1024), default=None,
                    help="images attacked at once, one process and model each (default: one per CPU core, "
                         "or one per CUDA device); with --ray, the number of actors")
+    p.add_argument("--max-queries-total", type=int_in(0, 10**7), default=None, metavar="N",
+                   help="query mode: the questions this batch may ask the victim in all (each image also keeps to "
+                        "--max-queries; an image starts only while its budget fits in what is left)")
     p.add_argument("--group", type=int_in(1, 64), default=None, metavar="N",
                    help="images attacked together in one loop by one worker (transfer mode batches its surrogates "
                         "across them: the same PNGs, faster on a GPU; default 8 on CUDA in transfer mode, else 1)")

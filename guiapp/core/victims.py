@@ -34,6 +34,7 @@ from PIL import Image
 
 from .errors import GuiappError, LabelError
 from .labels import LabelSet
+from .rate_gate import RateGate
 
 ANSWER_FORMATS = ("auto", "topk", "mapping", "scores", "label")
 MAX_ANSWER_BYTES = 4 << 20  # a classifier's answer is small; a larger body is not one
@@ -168,7 +169,8 @@ class HttpVictim(Victim):
         super().__init__(labels, url, max_queries)
         self.url = url
         self.options = options or HttpOptions()
-        self._last = 0.0
+        # The rate limit holds across processes (a batch's workers ask one victim together).
+        self._gate = RateGate(url, self.options.min_interval_s)
 
     def _request(self, png: bytes) -> urllib.request.Request:
         opts = self.options
@@ -185,10 +187,7 @@ class HttpVictim(Victim):
         return urllib.request.Request(self.url, data=body, headers=headers, method="POST")
 
     def _wait_turn(self) -> None:
-        gap = self.options.min_interval_s - (time.monotonic() - self._last)
-        if gap > 0:
-            time.sleep(gap)
-        self._last = time.monotonic()
+        self._gate.wait()
 
     def _ask(self, png: bytes) -> Answer:
         opts = self.options

@@ -89,6 +89,7 @@ class BatchRunner:
         max_pixels: int = MAX_PIXELS,
         threads: int | None = None,
         group: int | None = None,
+        max_queries_total: int | None = None,
     ) -> None:
         """`workers`: 1 runs in the calling thread with `model`; N > 1 starts N processes
         that load the same model; None picks one per CPU core or per CUDA device.
@@ -96,7 +97,9 @@ class BatchRunner:
         the running one); `workers` then caps the actors. `gpu` (Ray only): None uses the
         cluster's GPUs when it has any. `group`: images attacked together in one loop by
         the one in-process worker (the transfer mode batches its surrogates' passes across
-        them: the same PNGs, faster on a GPU); None: 8 on CUDA in transfer mode, else 1."""
+        them: the same PNGs, faster on a GPU); None: 8 on CUDA in transfer mode, else 1.
+        `max_queries_total` (query mode): the questions this run may ask the victim in all;
+        an image starts only while its own budget (max_queries) fits in what is left."""
         self.input_dir = Path(input_dir)
         self.out_dir = Path(out_dir)
         if not self.input_dir.is_dir():
@@ -126,6 +129,11 @@ class BatchRunner:
         self.centroids, self.recursive, self.force = centroids, recursive, force
         self.workers, self.ray, self.gpu = workers, ray, gpu
         self.max_pixels = max_pixels
+        if max_queries_total is not None and not hasattr(self.config, "max_queries"):
+            raise GuiappError("a total query budget applies to the query mode only (--mode query)")
+        self.max_queries_total = max_queries_total
+        self.queries_spent = 0  # questions this run asked (query mode)
+        self.budget_note: str | None = None  # why images stayed pending, when the total budget ran out
         self.group = group if group is not None else default_group(model.device,
                                                                     strategy_of(self.config).batches_images)
         self.threads = requested_threads(threads)  # per attack, so per worker
@@ -296,21 +304,37 @@ class BatchRunner:
 
                 by_name = {e.input: e for e in todo}
                 queue = deque(todo)
+                per_image = int(getattr(self.config, "max_queries", 0)) if self.max_queries_total is not None else 0
+                self.queries_spent = 0
+
+                def budget_allows() -> bool:
+                    # Reserve each image's whole budget while it runs: workers never overspend.
+                    return (self.max_queries_total is None
+                            or self.queries_spent + (in_flight + 1) * per_image <= self.max_queries_total)
+
                 while True:
                     if self._stop_after_current.is_set() or fatal:
                         executor.stop_starting()
-                    while in_flight < executor.capacity and queue and not (self._stop_after_current.is_set() or fatal):
+                    while (in_flight < executor.capacity and queue and budget_allows()
+                           and not (self._stop_after_current.is_set() or fatal)):
                         entry = queue.popleft()
                         executor.submit(ImageTask(entry.input, entry.output, _spec_target(entry.spec),
                                                  self.targets.random_seed, entry.key))
                         in_flight += 1
                         first = first or time.perf_counter()
                     if in_flight == 0:
+                        if queue and not budget_allows():
+                            self.budget_note = (f"the query budget of {self.max_queries_total} questions is spent "
+                                                f"({self.queries_spent} asked): {len(queue)} image"
+                                                f"{'s' if len(queue) != 1 else ''} not attacked (pending)")
                         break
                     result = executor.next_result(self._cancel_now)
                     in_flight -= 1
                     if result.row is None:
                         continue  # cancelled or never started: stays pending
+                    # An image that failed mid-run (a victim error) may have asked its whole budget.
+                    self.queries_spent += (result.row.queries if result.row.queries is not None
+                                           else per_image if result.row.status == "error" else 0)
                     if result.fatal:
                         fatal = fatal or result.fatal  # not recorded: the image stays pending
                         continue
