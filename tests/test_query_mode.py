@@ -31,7 +31,8 @@ class VictimServer:
     """A hosted classifier on the loopback: answers a POSTed PNG (multipart) from `model`,
     in the shape `style` ("topk", "label" or "fail"), and counts the questions itself."""
 
-    def __init__(self, model, style: str = "topk") -> None:
+    def __init__(self, model, style: str = "topk", names: list[str] | None = None) -> None:
+        names_of = names or FRUITS
         self.count = 0
         self.images: list[np.ndarray] = []
         outer = self
@@ -49,7 +50,7 @@ class VictimServer:
                 outer.images.append(np.asarray(img))
                 probs = classify_pil(model, img)
                 conf, idx = probs.topk(5)
-                names = [FRUITS[int(i)] for i in idx]
+                names = [names_of[int(i)] for i in idx]
                 answer = ([{"label": n, "score": float(c)} for n, c in zip(names, conf, strict=True)]
                           if style == "topk" else {"label": names[0]})
                 data = json.dumps(answer).encode()

@@ -42,6 +42,7 @@ class Option:
     none: str = ""  # what None means, for a field that may be None ("auto", "eps/8")
     gui: bool = False  # shown in the window's settings form
     label: str = ""  # the form's row label; default from the field name
+    placeholder: str = ""  # the form's grey hint in an empty text field
     step: float = 1.0  # the form's spin step
     decimals: int = 2  # the form's decimals for floats
     counts_steps: bool = False  # a number of optimisation steps (servers cap these)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QSpinBox,
@@ -142,6 +143,11 @@ class OptionField:
         s, meta = self.spec, self.spec.meta
         if s.kind is tuple:
             return ModelChecklist(_tooltip(s))
+        if s.kind is str and not meta.choices:  # free text: a URL or a model spec
+            line = QLineEdit()
+            line.setPlaceholderText(meta.placeholder or "")
+            line.setClearButtonEnabled(True)
+            return line
         if s.kind is str:
             box = QComboBox()
             for choice in meta.choices:
@@ -168,6 +174,8 @@ class OptionField:
             return tuple(w.checked())
         if isinstance(w, QComboBox):
             return w.currentData()
+        if isinstance(w, QLineEdit):
+            return w.text().strip()
         if self.spec.optional and w.value() == w.minimum():
             return None
         return w.value()
@@ -178,6 +186,8 @@ class OptionField:
             w.set_checked(tuple(value or ()))
         elif isinstance(w, QComboBox):
             w.setCurrentIndex(max(0, w.findData(value)))
+        elif isinstance(w, QLineEdit):
+            w.setText(str(value or ""))
         elif value is None:
             w.setValue(w.minimum())
         else:
@@ -192,7 +202,7 @@ class OptionField:
     def connect(self, slot) -> None:
         w = self.widget
         signal = (w.changed if isinstance(w, ModelChecklist) else w.currentIndexChanged if isinstance(w, QComboBox)
-                  else w.valueChanged)
+                  else w.textChanged if isinstance(w, QLineEdit) else w.valueChanged)
         signal.connect(lambda *_: slot())
 
 

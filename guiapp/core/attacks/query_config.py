@@ -24,7 +24,8 @@ class QueryConfig(TransferConfig):
     mode: ClassVar[str] = "query"
 
     victim: str = option("", "the model to fool, used only through its answers: a model spec (a shipped name, a "
-                         "file, torchvision:NAME, ...) or an http(s) URL that answers a POSTed PNG with its labels")
+                         "file, torchvision:NAME, ...) or an http(s) URL that answers a POSTed PNG with its labels",
+                         gui=True, label="Victim", placeholder="https://... or a model (efficientnet-lite2)")
     max_queries: int = option(20, "the most questions the victim may be asked for one image; 0 is the transfer "
                               "mode (nothing asked)", low=0, high=MAX_QUERIES, gui=True, label="Max queries")
     # How the victim is asked (a URL) or answers (a model spec).

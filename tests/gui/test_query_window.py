@@ -1,0 +1,31 @@
+"""The query mode in the window: a Victim field, run against a victim on the loopback."""
+
+from test_query_mode import VictimServer
+from window_steps import SAMPLES, open_image
+
+
+def test_query_mode_asks_the_victim_named_in_the_form(qtbot, window):
+    from guiapp.core.labels import imagenet_labels
+    from guiapp.core.models import load_model
+
+    names = [", ".join(c.synonyms) for c in imagenet_labels().classes]  # as hosted models name them
+    victim = VictimServer(load_model("efficientnet-lite0", "cpu"), "topk", names)
+    try:
+        open_image(qtbot, window, SAMPLES / "coffee.jpg")
+        form = window.form
+        form.set_mode("query")
+        field = form.field("victim")
+        assert field.isVisibleTo(window) and "https://" in field.placeholderText()
+        field.setText(victim.url)
+        form.field("surrogates").set_checked(["efficientnet-lite0"])
+        form.field("iterations").setValue(2)
+        form.field("max_queries").setValue(3)
+        window.target_combo.set_target(1)
+        with qtbot.waitSignal(window.attack_finished, timeout=180000) as blocker:
+            window.start_attack()
+        result = blocker.args[0]
+        assert victim.count == len(result.queries) >= 1  # every question reached the victim, and was counted
+        assert result.success == any(q["agrees"] for q in result.queries)
+        qtbot.waitUntil(lambda: "victim" in window.result_label.text().lower(), timeout=60000)
+    finally:
+        victim.close()
