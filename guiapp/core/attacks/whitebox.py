@@ -43,6 +43,7 @@ from ..criteria import TargetedTop1
 from ..defences.eot import clamp01, purified_views, round8
 from ..defences.survival import SurvivalCheck
 from ..device import autocast_dtype
+from ..errors import Cancelled
 from ..imageio import is_grey
 from ..memory import MIB, Footprint
 from ..metrics import psnr_from_mse
@@ -106,6 +107,12 @@ class TargetedAttack(AttackLoop):
 
     def _losses(self, x_adv: torch.Tensor, target_t: torch.Tensor, centres: torch.Tensor | None):
         views = self._views(x_adv)
+        # A cancel stops a step between its passes: the preprocessing of a large image
+        # (resizing a 60000x32 strip to the model's scale, forward and backward) is most of
+        # a step, and the worker was held that long after a cancel (issue 33 item 3).
+        self._stop_if_cancelled()
+        if views.requires_grad:
+            views.register_hook(lambda _grad: self._stop_if_cancelled())  # before the preprocessing's backward
         with torch.autocast(views.device.type, dtype=self._autocast or torch.float32,
                             enabled=self._autocast is not None):
             feats = self.model.features(views)
@@ -122,6 +129,10 @@ class TargetedAttack(AttackLoop):
             centroid_loss = (d2.gather(1, nearest[:, None]) / (centres[nearest] ** 2).sum(-1, keepdim=True)).mean()
         loss = class_loss + self.config.centroid_weight * centroid_loss
         return logits, loss, class_loss, centroid_loss
+
+    def _stop_if_cancelled(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled("attack cancelled")
 
     def steps(self) -> Iterator[StepRecord]:
         cfg = self.config
@@ -165,7 +176,10 @@ class TargetedAttack(AttackLoop):
             x_adv = clamp01(x + delta)  # (the projection below keeps x + delta in [0, 1] anyway)
             # Straight-through rounding: the forward pass sees the 8-bit image.
             x_q = x_adv + (torch.round(x_adv * 255) / 255 - x_adv).detach()
-            logits, loss, class_loss, centroid_loss = self._losses(x_q, target_t, centres)
+            try:
+                logits, loss, class_loss, centroid_loss = self._losses(x_q, target_t, centres)
+            except Cancelled:
+                break
             all_probs = logits.detach().softmax(1)
             probs = all_probs[0]
             if step == 1:
@@ -204,6 +218,10 @@ class TargetedAttack(AttackLoop):
             history.append(record)
             self._current = x_q.detach()
             yield record
+            if self._cancel.is_set():
+                # Not the gradient of a step that will never be taken: on a 60000x32 strip
+                # the backward pass is two thirds of a step (~8 s here; issue 33 item 3).
+                break
 
             if first_success is not None and self._refine_done(step - first_success, best_psnr):
                 passed = self._first_passing(candidates)
@@ -214,7 +232,10 @@ class TargetedAttack(AttackLoop):
                 margin = margin * 2 + 0.5
                 first_success, candidates, l2_radius = None, [], None
 
-            grad, = torch.autograd.grad(loss, noise)
+            try:
+                grad, = torch.autograd.grad(loss, noise)
+            except Cancelled:  # raised by the hook in _losses, mid-backward
+                break
             with torch.no_grad():
                 if first_success is None:
                     noise -= (box / 3) * grad / (grad.pow(2).mean().sqrt() + 1e-12)
@@ -255,6 +276,10 @@ class TargetedAttack(AttackLoop):
             # Out of slow checks: the smallest result that survived every cheap purifier.
             adv = self._check.fallback
             judge = classify_pil(self.model, Image.fromarray(adv))
+        elif self._cancel.is_set() and self._current is not None:
+            # Cancelled: the last step's 8-bit image with the probabilities that step saw,
+            # not a PIL-path classification that costs seconds on a large image.
+            adv, judge = tensor_to_image(self._current), all_probs[0]
         else:
             # No success: return the last iterate so the user can see how far it got.
             with torch.no_grad():
