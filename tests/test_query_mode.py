@@ -203,3 +203,31 @@ def test_batch_total_query_budget_leaves_the_rest_pending(fruit_model, tmp_path,
     assert victim.count <= 6 and pending and "query budget of 6 questions is spent" in err
     assert sum(int(r["queries"]) for r in rows if r["queries"]) == victim.count
     assert rc == 1  # not every image reached its target (not an interruption: 130)
+
+
+@pytest.mark.slow
+def test_the_http_service_runs_the_query_mode_only_against_allowed_victims(fruit_model, tmp_path):
+    """A real server: the operator allows one victim URL prefix; a client's query job asks
+    that victim (counted by the victim itself) and any other URL is refused with 403."""
+    from test_serve_process import Server
+
+    model = load_model(str(fruit_model), "cpu")
+    victim = VictimServer(model, "topk")
+    prefix = victim.url.rsplit("/", 1)[0]
+    server = Server(tmp_path / "server.log", "--model", str(fruit_model), "--allow-victim", prefix)
+    try:
+        image = photo(tmp_path / "p.png")
+        files = {"image": (image.name, image.read_bytes(), "image/png")}
+        form = {"target": "cherry", "mode": "query", "surrogates": str(fruit_model), "victim": victim.url,
+                "max_queries": "5", "preset": "loud", "iterations": "30", "step_iterations": "3",
+                "centroids": "none"}
+        r = server.http.post("/v1/attack", files=files, data=form, params={"format": "json"})
+        assert r.status_code == 200, r.text
+        report = r.json()["report"]
+        assert report["success"] and report["queries"] == victim.count >= 1
+        r = server.http.post("/v1/attack", files=files, data={**form, "victim": "http://127.0.0.1:9/elsewhere"})
+        assert r.status_code == 403 and r.json()["error"] == "victim_not_allowed"
+        assert victim.count == report["queries"]  # the refused request asked nobody
+    finally:
+        server.kill()
+        victim.close()
