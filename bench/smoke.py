@@ -33,8 +33,9 @@ sys.path.insert(0, str(BENCH))
 
 from common import DEFAULT_IMAGES, half_pairs  # noqa: E402
 
-# Imported by the scripts, never run alone; transfer_worker.py is run by transfer_speed.py --a-tree.
-HELPERS = {"common.py", "smoke.py", "transfer_worker.py"}
+# Imported by the scripts, never run alone; transfer_worker.py is run by transfer_speed.py --a-tree,
+# victim_server.py by query.py.
+HELPERS = {"common.py", "smoke.py", "transfer_worker.py", "victim_server.py"}
 
 # `--help` of compare.py as if the [bench] extra were not installed: the peers are imported
 # where they are used, so the help (and the guiapp rows) work without them.
@@ -78,6 +79,7 @@ def runs(tmp: Path) -> dict[str, list[list[str]]]:
         "gallery.py": [["--n", "1", "--iterations", "2", "--out", f"{t}/gallery"]],
         "gui_vs_cli.py": [["--repeats", "1", "--steps", "2"]],
         "hardening.py": [["--only", "checks"]],
+        "query.py": [["--n", "1", "--iterations", "2", "--max-queries", "2"]],
         "serve_load.py": [["--requests", "6", "--concurrency", "2", "--size", "64", "--images", "2", "--steps", "2",
                            "--first", "3"]],
         "startup.py": [["--runs", "1"]],
