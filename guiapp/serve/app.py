@@ -53,7 +53,7 @@ Errors are JSON: `{"error": code, "message": text}`."""
 REAP_EVERY_S = 30.0
 POLL_S = 0.1  # how often a waiting /v1/attack looks at its job
 STOP_WAIT_S = 1.5  # at shutdown, how long to wait for an attack step in progress
-UPLOAD_ERRORS = (400, 401, 403, 413, 415, 422, 429, 503)
+UPLOAD_ERRORS = (400, 401, 403, 408, 413, 415, 422, 429, 503)  # 408: a stalled body
 
 
 def create_app(settings: ServeSettings, model: Classifier) -> FastAPI:
