@@ -225,6 +225,7 @@ class SettingsForm(QWidget):
         self.form.addRow("Mode", self.mode)
         self.fields: dict[str, dict[str, OptionField]] = {}
         self.presets: dict[str, QComboBox] = {}  # the modes with named settings
+        self._attached: list[tuple[str, QWidget]] = []  # (mode, widget): rows the window adds under a field
         for mode in MODES:
             self.fields[mode] = {}
             if presets_of(mode):
@@ -254,6 +255,14 @@ class SettingsForm(QWidget):
     def current_mode(self) -> str:
         return self.mode.currentData()
 
+    def attach(self, mode: str, field_name: str, widget: QWidget) -> None:
+        """Show `widget` as a row under option `field_name` of `mode`, while `mode` is chosen
+        (the query mode's Test button under the Victim field)."""
+        row, _ = self.form.getWidgetPosition(self.fields[mode][field_name].widget)
+        self.form.insertRow(row + 1, "", widget)
+        self._attached.append((mode, widget))
+        self.form.setRowVisible(widget, mode == self.current_mode())
+
     def set_mode(self, mode: str) -> None:
         i = self.mode.findData(mode)
         if i >= 0:
@@ -270,6 +279,8 @@ class SettingsForm(QWidget):
                 self.form.setRowVisible(field.widget, mode == current)
         for mode, box in self.presets.items():
             self.form.setRowVisible(box, mode == current)
+        for mode, widget in self._attached:
+            self.form.setRowVisible(widget, mode == current)
         self.mode_changed.emit(current)
         self._values_changed()
 

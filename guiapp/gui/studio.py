@@ -15,6 +15,7 @@ from . import export, save_flow, user_model_ui, window_layout, window_state
 from .attack_control import AttackControl
 from .insights import Insights
 from .run_report import RunReport
+from .victim_test import VictimTestRow
 
 
 def build(win: Any) -> None:
@@ -25,6 +26,10 @@ def build(win: Any) -> None:
     win.start_button.clicked.connect(win.start_attack)
     win.stop_button.clicked.connect(win.stop_attack)
     user_model_ui.install(win)  # the Model list's own models and Add model…, before the state restores
+    # The query mode's Test button under its Victim field: one question about the open image.
+    win.victim_test = VictimTestRow(win.jobs, lambda: win.form.values("query"),
+                                    lambda: win.image.rgb if win.image else None, lambda: win.target_field.labels)
+    win.form.attach("query", "victim", win.victim_test)
     win.defences.button.clicked.connect(win.apply_defence)
     win.defences.all_button.clicked.connect(win.apply_all_defences)
     win.defences.done.connect(win.defence_done)

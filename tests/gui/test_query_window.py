@@ -29,3 +29,26 @@ def test_query_mode_asks_the_victim_named_in_the_form(qtbot, window):
         qtbot.waitUntil(lambda: "victim" in window.result_label.text().lower(), timeout=60000)
     finally:
         victim.close()
+
+
+def test_the_test_button_asks_the_victim_once_and_shows_its_answer(qtbot, window):
+    from guiapp.core.labels import imagenet_labels
+    from guiapp.core.models import load_model
+
+    names = [", ".join(c.synonyms) for c in imagenet_labels().classes]
+    victim = VictimServer(load_model("efficientnet-lite0", "cpu"), "topk", names)
+    try:
+        open_image(qtbot, window, SAMPLES / "coffee.jpg")
+        window.form.set_mode("query")
+        row = window.victim_test
+        assert row.isVisibleTo(window)
+        row.button.click()
+        assert "victim first" in row.answer.text()  # nothing named yet: nobody asked
+        window.form.field("victim").setText(victim.url)
+        row.button.click()
+        qtbot.waitUntil(lambda: row.answer.text().startswith("It answers:"), timeout=60000)
+        assert victim.count == 1 and "espresso" in row.answer.text()  # one question, its answer shown
+        window.form.set_mode("transfer")
+        assert not row.isVisibleTo(window)
+    finally:
+        victim.close()
