@@ -22,7 +22,7 @@ from ..core.attacks import StepRecord, strategy_of
 from ..core.errors import GuiappError
 from ..core.live_check import SavedView
 from ..core.pipeline import AttackRun, plan_attack
-from . import dialogs
+from . import dialogs, kept_runs
 from .run_progress import RunProgress
 from .workers import AttackWorker
 
@@ -217,6 +217,7 @@ class AttackControl(QObject):
             return
         win.views.set_adversarial(result.adversarial, "Adversarial")
         entry = win.history.add(run, win.plot.snapshot(), self.judges)
+        kept_runs.keep(win, entry)  # on disk: it comes back after a restart
         win.report.show(win.model, run, entry)
         win.report.ask_judges(self.judges, run, entry)
         win.insights.show_result(win.model, run)

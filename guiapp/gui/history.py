@@ -2,10 +2,10 @@
 plot and a thumbnail. Click one to show it again (views, plot, result line, predictions,
 judges; Save and the Defences then act on it), select two to compare them side by side,
 save any of them (the PNG the pipeline writes for that run, byte for byte the same as
-when it was made), or export its one-page report. Each image keeps its own runs while the
-app runs: opening another image shows that image's runs, opening this one again brings
-these back (issue 34: results were lost without a question). The list keeps the last
-MAX_RUNS runs of an image.
+when it was made), or export its one-page report. Each image keeps its own runs: opening
+another image shows that image's runs, opening this one again brings these back, after a
+restart too (kept_runs writes them to disk; issue 34: results were lost without a
+question). The list keeps the last MAX_RUNS runs of an image.
 """
 
 from __future__ import annotations
@@ -105,7 +105,9 @@ class ImageRuns:
     """The runs of one image, numbered from 1."""
     entries: list[RunEntry] = field(default_factory=list)
     next_number: int = 1
-
+    path: str = ""  # the image's file
+    digest: str = ""  # of its picture (run_store.digest), once known
+    read: bool = False  # the runs kept on disk from earlier sessions were read back
 
 class HistoryPanel(QWidget):
     chosen = Signal(object)  # RunEntry to show again
@@ -119,7 +121,7 @@ class HistoryPanel(QWidget):
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.list.setIconSize(QSize(THUMB, THUMB))
-        self.list.setToolTip("Every run on this image (kept while guiapp runs, whatever other image you open). "
+        self.list.setToolTip("Every run on this image (kept when you open another image, and after a restart). "
                              "Click one to show it again; Ctrl+click a second one to compare the two.")
         self.list.itemSelectionChanged.connect(self._selection_changed)
         self.show_button = QPushButton("Show")
@@ -147,13 +149,30 @@ class HistoryPanel(QWidget):
     def entries(self) -> list[RunEntry]:
         return self.runs.entries
 
-    def switch_to(self, image: str) -> None:
+    def switch_to(self, image: str) -> ImageRuns:
         """Show the runs of `image` (a path): none for a new one, its own for one seen before."""
-        self.runs = self.images.setdefault(image, ImageRuns())
+        self.runs = self.images.setdefault(image, ImageRuns(path=image))
+        self._fill()
+        return self.runs
+
+    def _fill(self) -> None:
         self.list.clear()
         for entry in self.entries:
             self._add_item(entry)
         self.select_none()
+
+    def restore(self, runs: ImageRuns, kept: list[RunEntry]) -> None:
+        """Runs read back from disk (run_store) go first; runs made meanwhile are numbered after them."""
+        made_now = runs.entries
+        runs.entries = (kept + made_now)[-MAX_RUNS:]
+        number = max((e.number for e in kept), default=0)
+        for entry in made_now:
+            number += 1
+            entry.number = number
+        runs.next_number = number + 1
+        runs.read = True
+        if runs is self.runs:
+            self._fill()
 
     def unsaved(self, everywhere: bool = False) -> list[RunEntry]:
         """The runs nobody saved or chose not to save: of the image shown, or (`everywhere`)

@@ -174,7 +174,9 @@ class MainWindow(QMainWindow):
             self.statusBar().clearMessage()
 
     def _job_failed(self, kind: str, message: str) -> None:
-        if kind != "startup":  # the start-up panel says it
+        # The start-up panel says its own; a run not kept on disk is logged (kept_runs), and
+        # the question before quitting then says it would be lost.
+        if kind != "startup" and not kind.startswith("keep "):
             self.show_error(message)
 
     def show_error(self, message: str) -> None:
@@ -414,6 +416,10 @@ class MainWindow(QMainWindow):
             self.jobs.drop_all()  # anything still arriving is stale
             if not stop_all(timeout_ms=5000):
                 log.warning("background work did not stop within 5 s")
+            if self.built:  # after the workers: a run finished just now has its PNG written
+                from . import kept_runs
+
+                kept_runs.write_all(self)  # the runs, with what they gained since they were written
         except Exception:  # noqa: BLE001
             log.exception("stopping background work failed")
         event.accept()

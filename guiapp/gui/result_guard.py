@@ -7,8 +7,8 @@ where, saves in a worker, then tries the held-back action again (which asks abou
 other unsaved run, one at a time). The questions are dialogs.confirm_stop and
 dialogs.ask_unsaved, looked up at call time so tests can answer them.
 
-Opening another image loses nothing any more (each image keeps its runs in the History
-while the app runs), so that question says where the runs stay; quitting loses them.
+Neither loses a run any more (each image keeps its runs in its History, on disk too:
+kept_runs), so the questions say where the runs stay, or which could not be written.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import dialogs, save_flow
+from . import dialogs, run_store, save_flow
 
 MAX_NAMED = 4  # runs named in a question; more are counted
 
@@ -57,9 +57,9 @@ def may_open(win: Any, path: Path) -> bool:
     unsaved = win.history.unsaved()
     if not unsaved:
         return True
-    return _ask(win, unsaved, "Open another image?",
-                f"They stay in this image's History while guiapp runs (open {current.name if current else 'it'} "
-                "again to see them), and are lost when it quits.",
+    name = current.name if current else "it"
+    return _ask(win, unsaved, "Open another image?", f"They stay in this image's History: open {name} again, "
+                f"now or after a restart, to see them.{_not_kept(win, unsaved)}",
                 "Open without saving", lambda: win.open_image(path))
 
 
@@ -68,5 +68,16 @@ def may_close(win: Any) -> bool:
     unsaved = win.history.unsaved(everywhere=True)
     if not unsaved:
         return True
-    return _ask(win, unsaved, "Quit guiapp?", "Their results are lost when guiapp quits; the History keeps "
-                "them only while it runs.", "Quit without saving", win.close)
+    return _ask(win, unsaved, "Quit guiapp?", "They stay in their image's History: open the image again after "
+                f"a restart to see them.{_not_kept(win, unsaved)}", "Quit without saving", win.close)
+
+
+def _not_kept(win: Any, entries: list[Any]) -> str:
+    """The runs that do not come back after a restart (kept_runs could not write them)."""
+    from . import kept_runs
+
+    lost = [e for e in entries if not kept_runs.is_kept(win, e)]
+    if not lost:
+        return ""
+    return (f" Except {_names(lost)}: not written to the History folder ({run_store.folder(win.settings)}), "
+            "lost when guiapp quits.")

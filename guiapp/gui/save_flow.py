@@ -19,6 +19,7 @@ from ..core.imageio import IMAGE_SUFFIXES
 from ..core.pipeline import Verification, default_output_path, save_result
 from ..core.png_output import check_output_path
 from .run_report import GREEN, RED, coloured
+from .run_store import StoredRun, copy_png
 
 LOSSY = {".jpg", ".jpeg", ".webp"}
 
@@ -109,6 +110,10 @@ def save(win: Any, path: Path, entry: Any = None, then: Callable[[], None] | Non
         win.show_error(str(exc))
         return
 
+    if isinstance(run, StoredRun):  # a run of an earlier session: its PNG as the pipeline wrote it then
+        save_kept(win, run, path, entry, then)
+        return
+
     def done(verified: Verification) -> None:
         seen_by = "it is classified as" if len(run.plan.crafters) == 1 else f"{run.plan.crafted_on} classify it as"
         name = coloured(html.escape(verified.final.name), GREEN if verified.success else RED)
@@ -117,10 +122,29 @@ def save(win: Any, path: Path, entry: Any = None, then: Callable[[], None] | Non
             f"Saved <b>{html.escape(verified.path.name)}</b>. Re-read from disk, {html.escape(seen_by)} "
             f"{name} ({verified.final.confidence:.1%}).",
         )
-        if entry is not None:
-            entry.saved.append(str(verified.path))
-        win.saved.emit(str(verified.path))
-        if then is not None:
-            then()
+        saved(win, entry, verified.path, then)
 
     win.jobs.run("save", lambda: save_result(run.plan, run.result, path), done, message=f"Saving {path.name}…")
+
+
+def save_kept(win: Any, run: StoredRun, path: Path, entry: Any, then: Callable[[], None] | None) -> None:
+    """A run read back from the History folder: no models to re-check it with, but its PNG
+    is the file the pipeline wrote when the run was made (run_store.write_run)."""
+    def done(written: Path) -> None:
+        win.panel.show_line(win.save_label, f"Saved <b>{html.escape(written.name)}</b>: the PNG of this run as "
+                                            "the pipeline wrote it when the run was made, byte for byte.")
+        saved(win, entry, written, then)
+
+    win.jobs.run("save", lambda: copy_png(run, path), done, message=f"Saving {path.name}…")
+
+
+def saved(win: Any, entry: Any, path: Path, then: Callable[[], None] | None) -> None:
+    from . import kept_runs
+
+    if entry is not None:
+        entry.saved.append(str(path))
+        kept_runs.write_all(win)  # where it was saved: the History says it after a restart too
+    win.saved.emit(str(path))
+    if then is not None:
+        then()
+

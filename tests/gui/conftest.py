@@ -4,8 +4,11 @@ from PySide6.QtCore import QSettings
 
 @pytest.fixture
 def settings(tmp_path):
-    # An isolated settings file per test: never read or write the user's real settings.
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    # An isolated settings file per test: never read or write the user's real settings, nor
+    # the user's History folder (the runs kept across restarts).
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    settings.setValue("history/folder", str(tmp_path / "history"))
+    return settings
 
 
 @pytest.fixture(autouse=True)

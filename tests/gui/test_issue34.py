@@ -224,3 +224,49 @@ def test_cancelling_deep_image_prior_keeps_the_apply_all_table_and_image(qtbot, 
     assert box.table.rowCount() == len(rows) and box.table.item(1, 0).text() == "jpeg (quality 75)"
     assert np.array_equal(box.image.rgb, shown) and box.after_caption.text() == caption
     assert box.label.text().startswith("Cancelled dip") and line in box.label.text()
+
+
+def _new_window(qtbot, settings):
+    from guiapp.gui.main_window import MainWindow
+
+    win = MainWindow(settings=settings, device="cpu")
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.model is not None, timeout=30000)
+    return win
+
+
+def test_runs_come_back_after_a_restart(qtbot, settings, tmp_path, go_on_without_saving):
+    # The History is kept on disk (the settings' History folder: here under tmp_path).
+    import numpy as np
+
+    from guiapp.gui.export import write_report
+
+    win = _new_window(qtbot, settings)
+    _open(qtbot, win, SAMPLES / "chelsea_cat.jpg")
+    first = _run(qtbot, win, target=1, max_steps=40)
+    first_line = win.result_label.text()
+    with qtbot.waitSignal(win.saved, timeout=60000):
+        win.save_result(tmp_path / "made.png")
+    _run(qtbot, win, target=2, max_steps=40)  # not saved
+    win.close()
+    assert not win.isVisible() and go_on_without_saving == ["Quit guiapp?"]
+
+    again = _new_window(qtbot, settings)  # a restart
+    _open(qtbot, again, SAMPLES / "chelsea_cat.jpg")
+    history = again.history
+    qtbot.waitUntil(lambda: history.list.count() == 2, timeout=30000)
+    kept = history.entries
+    assert [e.target_name for e in kept] == ["goldfish", "great white shark"] and [e.number for e in kept] == [1, 2]
+    assert kept[0].saved == [str(tmp_path / "made.png")] and not kept[1].saved
+    assert np.array_equal(kept[0].result.adversarial, first.adversarial)
+    history.select(kept[0])  # shown again: the same result line, measured in the first session
+    assert again.result is kept[0].result and again.result_label.text() == first_line
+    with qtbot.waitSignal(again.saved, timeout=60000):
+        again.save_result(tmp_path / "again.png", kept[0])
+    assert (tmp_path / "again.png").read_bytes() == (tmp_path / "made.png").read_bytes()  # byte for byte
+    with qtbot.waitSignal(again.report_written, timeout=60000):
+        write_report(again, kept[0], tmp_path / "kept.html")
+    assert "Result: why goldfish" in (tmp_path / "kept.html").read_text()
+    _run(qtbot, again, target=3, max_steps=20)
+    assert [e.number for e in history.entries] == [1, 2, 3]

@@ -1,0 +1,87 @@
+"""The window's side of run_store: the History kept across restarts (issue 34 item 1).
+
+- A finished run is written (its PNG and pixels) in a worker of its own kind, which
+  opening another image never drops, then its image's index is written.
+- Opening an image reads its kept runs back in a worker; runs made meanwhile are numbered
+  after them, and only then may the index be written (else it would drop the kept ones).
+- Leaving an image, saving a run and closing the window (once its workers have stopped, so
+  a run written just then is listed) write the indexes again, so what the runs gained
+  after they were written (figures, judges, where they were saved, "don't ask") stays.
+A History folder that cannot be written costs the runs' future, never the session: a
+failure is logged and the runs stay in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from . import run_store
+from .history import ImageRuns, RunEntry
+
+log = logging.getLogger(__name__)
+
+
+def _directory(win: Any, runs: ImageRuns) -> Path:
+    return run_store.image_folder(run_store.folder(win.settings), Path(runs.path))
+
+
+def read_back(win: Any, runs: ImageRuns, image: Any) -> None:
+    """The runs of `image` kept from earlier sessions, into `runs` (once per image)."""
+    if runs.read:
+        return
+    directory = _directory(win, runs)
+
+    def done(outcome: tuple[str, list[dict]]) -> None:
+        runs.digest, records = outcome
+        win.history.restore(runs, [RunEntry(**record) for record in records])
+        write(win, runs)  # with the runs made while they were read
+
+    # A kind of its own per image, never dropped: until it is done, the index is not written.
+    win.jobs.run(f"history {runs.path}", lambda: run_store.read_runs(directory, image), done,
+                 message="Reading this image's History…")
+
+
+def keep(win: Any, entry: RunEntry) -> None:
+    """Write a finished run of the image shown (a run never outlives its image)."""
+    runs = win.history.runs
+    directory = _directory(win, runs)
+
+    def work() -> str:
+        run_store.write_run(directory, entry)
+        return runs.digest or run_store.digest(entry.run.plan.image.rgb)
+
+    def done(image_digest: str) -> None:
+        runs.digest = image_digest
+        write(win, runs)
+
+    def failed(message: str) -> None:
+        log.warning("run #%s not kept in the History folder: %s", entry.number, message.splitlines()[0])
+
+    # A kind of its own: another image opening, or the next run, must not drop it.
+    win.jobs.run(f"keep {entry.made}", work, done, failed)
+
+
+def is_kept(win: Any, entry: RunEntry) -> bool:
+    """Is the run on disk, or being written (it comes back after a restart)? The window
+    writes the indexes once its workers have stopped, a run being written included."""
+    if win.jobs.running(f"keep {entry.made}"):
+        return True
+    runs = next((r for r in win.history.images.values() if entry in r.entries), None)
+    return runs is not None and run_store.run_files(_directory(win, runs), entry.made)[0].exists()
+
+
+def write(win: Any, runs: ImageRuns) -> None:
+    """The index of one image, once its kept runs are read back and its digest is known."""
+    if not runs.read or not runs.digest:
+        return
+    try:
+        run_store.write_index(_directory(win, runs), runs.path, runs.digest, runs.entries)
+    except OSError:  # a full disk, a read-only folder: the session goes on with what it has in memory
+        log.exception("could not write the History index of %s", runs.path)
+
+
+def write_all(win: Any) -> None:
+    for runs in win.history.images.values():
+        write(win, runs)
