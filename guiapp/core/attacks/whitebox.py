@@ -272,14 +272,14 @@ class TargetedAttack(AttackLoop):
             passed = self._first_passing(candidates)
         if passed is not None:
             adv, judge = passed
-        elif self._check is not None and self._check.fallback is not None:
-            # Out of slow checks: the smallest result that survived every cheap purifier.
-            adv = self._check.fallback
-            judge = classify_pil(self.model, Image.fromarray(adv))
         elif self._cancel.is_set() and self._current is not None:
             # Cancelled: the last step's 8-bit image with the probabilities that step saw,
             # not a PIL-path classification that costs seconds on a large image.
             adv, judge = tensor_to_image(self._current), all_probs[0]
+        elif self._check is not None and self._check.fallback is not None:
+            # Out of slow checks: the smallest result that survived every cheap purifier.
+            adv = self._check.fallback
+            judge = classify_pil(self.model, Image.fromarray(adv))
         else:
             # No success: return the last iterate so the user can see how far it got.
             with torch.no_grad():
