@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QObject, QSettings, Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QFileDialog, QMessageBox, QProgressDialog
 
 from ..core.model_specs import is_user_spec
@@ -135,6 +135,22 @@ class CheckWorker(Worker):
         return result
 
 
+class _CheckProgress(QObject):
+    """The check's progress, received in the GUI thread. A plain function connected to the
+    worker's signal ran in the worker thread and set the progress dialog from there: a
+    segmentation fault now and then (test_user_model, about one run in three)."""
+
+    def __init__(self, win: Any, dialog: QProgressDialog) -> None:
+        super().__init__(dialog)  # lives in the GUI thread: the signal is queued to it
+        self.win, self.dialog = win, dialog
+
+    @Slot(int, int, int)
+    def show(self, job_id: int, done: int, total: int) -> None:
+        if self.win.jobs.is_current("check", job_id):
+            self.dialog.setMaximum(total)
+            self.dialog.setValue(done)
+
+
 def check_on_folder(win: Any) -> None:
     """Ask for a labelled folder and measure the current model on it."""
     model = getattr(win, "model", None)
@@ -152,11 +168,6 @@ def check_on_folder(win: Any) -> None:
     dialog.setMinimumDuration(0)
     worker = CheckWorker(model, Path(folder))
     win.check_dialog = dialog
-
-    def progress(job_id: int, done: int, total: int) -> None:
-        if win.jobs.is_current("check", job_id):
-            dialog.setMaximum(total)
-            dialog.setValue(done)
 
     def finished(result: Any) -> None:
         dialog.close()
@@ -176,6 +187,7 @@ def check_on_folder(win: Any) -> None:
         if "cancelled" not in message:
             QMessageBox.warning(win, "Check model", message)
 
-    worker.progress.connect(progress)
+    relay = _CheckProgress(win, dialog)
+    worker.progress.connect(relay.show)
     dialog.canceled.connect(lambda: win.jobs.stop("check"))
     win.jobs.start("check", worker, finished, failed, message="")
