@@ -32,14 +32,17 @@ SERIES = {
     "source_conf": ("conf", "source", "#fdd663"),
 }
 CHECK_COLOUR = "#34a853"
+VICTIM_COLOUR = "#ff8bcb"  # the query mode's questions: the victim's own score of the target
 EMPTY_STEPS = 10  # the step axis before the first step arrives
 TIP = ("Losses (top) and confidences (bottom) as the optimiser sees them, per step.\n"
        "Dots: the target's confidence in the 8-bit image as saved, through the standard preprocessing\n"
        "(what the crafting models will see in the file; the optimiser's view can differ, e.g. on the\n"
-       "randomly resized copies of transfer mode). Dashed line: the first step that hit the target.")
+       "randomly resized copies of transfer mode). Diamonds (query mode): the victim's own score of the\n"
+       "target for each question (at 100% when it agreed but gave no score). Dashed line: the first step\n"
+       "that hit the target.")
 
 
-def legend_html(hidden: frozenset[str] = frozenset(), checks: bool = False) -> str:
+def legend_html(hidden: frozenset[str] = frozenset(), checks: bool = False, victim: bool = False) -> str:
     """The legend: for each plot, its name and a coloured bar and the name of each shown
     series (an item never breaks inside; the line wraps between items)."""
     groups = []
@@ -48,6 +51,8 @@ def legend_html(hidden: frozenset[str] = frozenset(), checks: bool = False) -> s
                  for key, (plot, name, colour) in SERIES.items() if plot == where and key not in hidden]
         if checks and where == "conf":
             parts.append(f"<span style='color:{CHECK_COLOUR}'>&#9679;</span>&nbsp;as&nbsp;saved")
+        if victim and where == "conf":
+            parts.append(f"<span style='color:{VICTIM_COLOUR}'>&#9670;</span>&nbsp;victim")
         groups.append(f"<span style='color:#9aa0a6'>{title}:</span> " + " &nbsp; ".join(parts))
     return " &nbsp;&nbsp; ".join(groups)
 
@@ -70,6 +75,7 @@ class PlotData:
     steps: list[int] = field(default_factory=list)
     buffers: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in SERIES})
     checks: list[tuple[int, float]] = field(default_factory=list)  # (step, target conf as saved)
+    victim: list[tuple[int, float]] = field(default_factory=list)  # (step, the victim's target score)
     success_step: int | None = None
     hidden: frozenset[str] = frozenset()
     budget: int = 0
@@ -116,6 +122,8 @@ class LivePlot(QWidget):
         }
         self.check_points = self.conf_plot.plot([], [], pen=None, symbol="o", symbolSize=7,
                                                 symbolBrush=CHECK_COLOUR, symbolPen="#202124")
+        self.victim_points = self.conf_plot.plot([], [], pen=None, symbol="d", symbolSize=9,
+                                                 symbolBrush=VICTIM_COLOUR, symbolPen="#202124")
         self.success_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#81c995", style=pg.QtCore.Qt.DashLine))
         self.success_line.hide()
         self.conf_plot.addItem(self.success_line)
@@ -154,6 +162,15 @@ class LivePlot(QWidget):
 
     def add(self, record: StepRecord) -> None:
         d = self.data
+        if record.phase == "query":  # a question to the victim: a point of its own, not a step of the curves
+            first = not d.victim
+            d.victim.append((record.step, record.target_conf if math.isfinite(record.target_conf) else 0.0))
+            if record.adversarial and d.success_step is None:
+                d.success_step = record.step
+            if first:
+                self._show_legends()
+            self._dirty = True
+            return
         d.steps.append(record.step)
         for key, buf in d.buffers.items():
             value = getattr(record, key)
@@ -175,12 +192,12 @@ class LivePlot(QWidget):
     # ---------------------------------------------------------------- a run again
     def snapshot(self) -> PlotData:
         d = self.data
-        return PlotData(list(d.steps), {k: list(v) for k, v in d.buffers.items()}, list(d.checks), d.success_step,
-                        d.hidden, d.budget, d.stops_early, d.progress)
+        return PlotData(list(d.steps), {k: list(v) for k, v in d.buffers.items()}, list(d.checks), list(d.victim),
+                        d.success_step, d.hidden, d.budget, d.stops_early, d.progress)
 
     def restore(self, data: PlotData) -> None:
         self.data = PlotData(list(data.steps), {k: list(v) for k, v in data.buffers.items()}, list(data.checks),
-                             data.success_step, data.hidden, data.budget, data.stops_early, "")
+                             list(data.victim), data.success_step, data.hidden, data.budget, data.stops_early, "")
         self.set_progress(data.progress)
         self._show_legends()
         self._dirty = True
@@ -188,7 +205,7 @@ class LivePlot(QWidget):
 
     # ---------------------------------------------------------------- drawing
     def _show_legends(self) -> None:
-        self.legend.setText(legend_html(self.data.hidden, bool(self.data.checks)))
+        self.legend.setText(legend_html(self.data.hidden, bool(self.data.checks), bool(self.data.victim)))
         self.progress_label.setText(self.data.progress)
         self.progress_label.setVisible(bool(self.data.progress))
 
@@ -210,6 +227,7 @@ class LivePlot(QWidget):
             curve.setData(d.steps, d.buffers[key])
             curve.setVisible(key not in d.hidden)
         self.check_points.setData([s for s, _ in d.checks], [c for _, c in d.checks])
+        self.victim_points.setData([s for s, _ in d.victim], [c for _, c in d.victim])
         if d.success_step is not None:
             self.success_line.setValue(d.success_step)
             self.success_line.show()

@@ -26,6 +26,12 @@ def test_query_mode_asks_the_victim_named_in_the_form(qtbot, window):
         result = blocker.args[0]
         assert victim.count == len(result.queries) >= 1  # every question reached the victim, and was counted
         assert result.success == any(q["agrees"] for q in result.queries)
+        # Each question is a point of its own on the live plot: the victim's score of the target.
+        plotted = window.plot.data.victim
+        assert len(plotted) == victim.count and "victim" in window.plot.legend.text()
+        assert [round(c, 4) for _, c in plotted] == [
+            round(q["target_score"] if q["target_score"] is not None else float(q["agrees"]), 4)
+            for q in result.queries]
         qtbot.waitUntil(lambda: "victim" in window.result_label.text().lower(), timeout=60000)
     finally:
         victim.close()
