@@ -438,3 +438,19 @@ def test_honest_flat_jpegs_pass_the_data_check(tmp_path, mode, options):
     flat grey image in each kind of JPEG Pillow writes."""
     Image.new(mode, (1600, 1200), 128 if mode == "L" else (128, 128, 128)).save(tmp_path / "flat.jpg", **options)
     assert load_image(tmp_path / "flat.jpg").rgb.shape == (1200, 1600, 3)
+
+
+def test_a_progressive_jpeg_with_ff_d9_in_a_comment_between_scans_loads(tmp_path, cat_path):
+    """The coded data is counted scan by scan up to the real end-of-image marker; the
+    segments between scans (here a comment holding the bytes FF D9) are skipped."""
+    import io
+    import struct
+
+    buf = io.BytesIO()
+    Image.open(cat_path).convert("RGB").save(buf, "JPEG", progressive=True)
+    data = buf.getvalue()
+    second_scan = data.index(b"\xff\xda", data.index(b"\xff\xda") + 2)
+    comment = b"\xff\xfe" + struct.pack(">H", 2 + 6) + b"a\xff\xd9bcd"
+    (tmp_path / "commented.jpg").write_bytes(data[:second_scan] + comment + data[second_scan:])
+    with Image.open(cat_path) as original:
+        assert load_image(tmp_path / "commented.jpg").rgb.shape == (original.height, original.width, 3)

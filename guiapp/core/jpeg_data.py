@@ -43,6 +43,31 @@ def _min_coded_bytes(frame: bytes) -> tuple[int, int, int] | None:
     return width, height, math.ceil(blocks / 8)
 
 
+def _coded_bytes(data: mmap.mmap, pos: int) -> int | None:
+    """Bytes of entropy-coded data from `pos` (just after the first scan's header) to the
+    end-of-image marker, not counting the segments between the scans of a progressive
+    file (tables, comments: a comment may hold the bytes FF D9). None without an end."""
+    coded, run_start = 0, pos
+    while True:
+        i = data.find(b"\xff", pos)
+        if i < 0 or i + 1 >= len(data):
+            return None
+        nxt = data[i + 1]
+        if nxt == 0x00 or 0xD0 <= nxt <= 0xD7:  # a stuffed 0xFF, or a restart marker: still data
+            pos = i + 2
+            continue
+        if nxt == 0xFF:  # fill bytes before a marker
+            pos = i + 1
+            continue
+        coded += i - run_start
+        if nxt == 0xD9:  # end of image: where libjpeg stops
+            return coded
+        if i + 4 > len(data):
+            return None
+        # A segment (another scan's header, a table, a comment): skipped, not counted.
+        pos = run_start = i + 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+
+
 def jpeg_shortfall(path: str | Path) -> str | None:
     """Why the JPEG at `path` cannot hold the image its header describes, or None when it
     can (or when this check cannot tell: not JPEG, arithmetic-coded, odd structure)."""
@@ -73,14 +98,10 @@ def jpeg_shortfall(path: str | Path) -> str | None:
             if marker == 0xDA:  # start of scan: the coded data follows its header
                 if frame is None or arithmetic:
                     return None
-                start = body + length - 2
-                # In coded data 0xFF is always followed by 0x00 or RSTn, so the first FFD9 is
-                # where libjpeg stops (later scans of a progressive file lie before it).
-                end = data.find(b"\xff\xd9", start)
-                if end < 0:
+                coded = _coded_bytes(data, body + length - 2)
+                if coded is None:
                     return None  # no end marker at all: Pillow refuses it as truncated
                 width, height, needed = frame
-                coded = end - start
                 if coded < needed:
                     return (f"the JPEG is truncated: its header says {width}x{height}, which needs at least "
                             f"{needed:_} bytes of image data, but it holds {coded:_} (the rest would be "
