@@ -4,6 +4,7 @@
   opening another image never drops, then its image's index is written.
 - Opening an image reads its kept runs back in a worker; runs made meanwhile are numbered
   after them, and only then may the index be written (else it would drop the kept ones).
+- Leaving an image lets its runs go from memory once they are all on disk (`release`).
 - Leaving an image, saving a run and closing the window (once its workers have stopped, so
   a run written just then is listed) write the indexes again, so what the runs gained
   after they were written (figures, judges, where they were saved, "don't ask") stays.
@@ -55,6 +56,8 @@ def keep(win: Any, entry: RunEntry) -> None:
     def done(image_digest: str) -> None:
         runs.digest = image_digest
         write(win, runs)
+        if runs is not win.history.runs:
+            release(win, runs)  # its image was left while this was written
 
     def failed(message: str) -> None:
         log.warning("run #%s not kept in the History folder: %s", entry.number, message.splitlines()[0])
@@ -80,6 +83,17 @@ def write(win: Any, runs: ImageRuns) -> None:
         run_store.write_index(_directory(win, runs), runs.path, runs.digest, runs.entries)
     except OSError:  # a full disk, a read-only folder: the session goes on with what it has in memory
         log.exception("could not write the History index of %s", runs.path)
+
+
+def release(win: Any, runs: ImageRuns) -> None:
+    """The image left: if every run of it is on disk, let the memory go (a run holds its
+    image-sized result; 30 runs of a 12-megapixel photo are a gigabyte). Opening the image
+    again reads them back. Runs that could not be written stay in memory."""
+    directory = _directory(win, runs)
+    on_disk = all(run_store.run_files(directory, e.made)[0].exists() and not win.jobs.running(f"keep {e.made}")
+                  for e in runs.entries)
+    if runs.read and runs.entries and on_disk:
+        runs.entries, runs.read = [], False
 
 
 def write_all(win: Any) -> None:

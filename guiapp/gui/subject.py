@@ -113,7 +113,9 @@ class Subject(QObject):
             win.predictions.set_model_name(win.model.name)
         win.panel.clear_outcome()
         win.defences.reset()
-        kept_runs.write(win, win.history.runs)  # the image left: the figures its runs gained since
+        left = win.history.runs
+        kept_runs.write(win, left)  # the image left: the figures its runs gained since
+        kept_runs.release(win, left)  # and its runs' memory, when they are all on disk
         runs = win.history.switch_to(str(path))  # this image's runs: none yet, or those of an earlier visit
         kept_runs.read_back(win, runs, loaded)  # and those of earlier sessions
         win.status_rate.setText("")
