@@ -38,7 +38,8 @@ times per run, these "as saved" numbers.</p>
 <p><b>Defences.</b> A defender may purify images before classifying them (JPEG, rescaling, filters).
 The Defences tab tries them on the result: does the target survive?</p>
 <p><b>Saving.</b> Save PNG writes a lossless PNG (JPEG would destroy the noise), re-reads it from disk
-and says what the model sees in it. Every run on the image is kept in the History tab.</p>
+and says what the model sees in it. Every run on the image is kept in the History tab, after a
+restart too; opening another image or quitting after a run nobody saved asks first.</p>
 """
 
 
