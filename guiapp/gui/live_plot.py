@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QColor, QImage
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsView, QLabel, QVBoxLayout, QWidget
 
 from ..core.attacks import StepRecord
 
@@ -273,8 +273,19 @@ class LivePlot(QWidget):
         generator.setSize(self.size())
         generator.setViewBox(self.rect())
         generator.setTitle("guiapp: loss and confidence per step")
+        # Drawn as vectors, not as the pixmaps the screen is painted from (issue 34 item 6:
+        # the as-saved dots were 8x8 bitmaps and the background a raster of the whole plot):
+        # the view's cached background and the dots' cached symbols are off while it renders.
+        view, scatters = self.canvas, [item.scatter for item in (self.check_points, self.victim_points)]
+        cache_mode, symbol_caches = view.cacheMode(), [sc.opts["useCache"] for sc in scatters]
+        view.setCacheMode(QGraphicsView.CacheModeFlag.CacheNone)
+        for sc in scatters:
+            sc.opts["useCache"] = False
         painter = QPainter(generator)
         try:
             self.render(painter, QPoint(0, 0))
         finally:
             painter.end()
+            view.setCacheMode(cache_mode)
+            for sc, cached in zip(scatters, symbol_caches, strict=True):
+                sc.opts["useCache"] = cached

@@ -289,3 +289,21 @@ def test_runs_of_a_picture_since_replaced_are_not_read_back(qtbot, window, tmp_p
     _open(qtbot, window, photo)
     qtbot.waitUntil(lambda: window.history.runs.read, timeout=30000)
     assert window.history.list.count() == 0 and window.history.entries == []
+
+
+# 6 ---------------------------------------------------------------------------------------
+def test_svg_plot_is_vectors_only(qtbot, window, tmp_path):
+    # Walked: in the SVG the as-saved dots were 8x8 bitmaps and the background a raster.
+    from PySide6.QtWidgets import QGraphicsView
+
+    from guiapp.gui.live_plot import CHECK_COLOUR
+
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    _run(qtbot, window, target=1, max_steps=40)
+    checks = len(window.plot.data.checks)
+    assert checks >= 1  # the run was checked as saved: dots to draw
+    window.plot.export(str(tmp_path / "plot.svg"))
+    svg = (tmp_path / "plot.svg").read_text()
+    assert "<image" not in svg  # no bitmap anywhere
+    assert svg.count(f'fill="{CHECK_COLOUR.lower()}"') >= checks + 1  # each dot a path, and the legend's
+    assert window.plot.canvas.cacheMode() == QGraphicsView.CacheModeFlag.CacheBackground  # the screen's, back
