@@ -17,17 +17,19 @@ Everything here but `folder` is Qt-free and runs in worker threads.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import pickle
 import shutil
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
+log = logging.getLogger(__name__)
 FOLDER_KEY = "history/folder"
 INDEX = "runs.pkl"
 VERSION = 1
@@ -174,19 +176,47 @@ def read_runs(directory: Path, image: Any) -> tuple[str, list[dict[str, Any]]]:
         return here, []
     out = []
     for record in data["runs"]:
-        png, pixels = run_files(directory, record["made"])
-        if record["digest"] != here or not png.exists() or not pixels.exists():
+        try:
+            run = _stored_run(directory, record, image, here)
+        except Exception:  # noqa: BLE001 - one unreadable run (a damaged file) costs that run only
+            log.warning("a run kept in %s could not be read back", directory, exc_info=True)
             continue
-        with np.load(pixels) as arrays:
-            adversarial = arrays["adversarial"]
-        p = record["plan"]
-        plan = StoredPlan(image=image, source_name=p["source_name"], config=p["config"],
-                          crafters=[StoredModel(name, Names(names)) for name, names in p["crafters"]],
-                          source=p["source"], target=p["target"], target_name=p["target_name"], notes=p["notes"],
-                          uses_centroids=p["uses_centroids"])
-        run = StoredRun(plan, replace(record["result"], adversarial=adversarial), record["seconds"], png)
-        out.append({**{name: record[name] for name in ENTRY_FIELDS}, "run": run})
+        if run is not None:
+            out.append({**{name: _completed(record[name]) for name in ENTRY_FIELDS}, "run": run})
     return here, out
+
+
+def _stored_run(directory: Path, record: dict[str, Any], image: Any, here: str) -> StoredRun | None:
+    png, pixels = run_files(directory, record["made"])
+    if record["digest"] != here or not png.exists() or not pixels.exists():
+        return None
+    with np.load(pixels) as arrays:
+        adversarial = arrays["adversarial"]
+    p = record["plan"]
+    plan = StoredPlan(image=image, source_name=p["source_name"], config=_completed(p["config"]),
+                      crafters=[StoredModel(name, Names(names)) for name, names in p["crafters"]],
+                      source=p["source"], target=p["target"], target_name=p["target_name"], notes=p["notes"],
+                      uses_centroids=p["uses_centroids"])
+    result = replace(_completed(record["result"]), adversarial=adversarial)
+    return StoredRun(plan, result, record["seconds"], png)
+
+
+def _completed(value: Any) -> Any:
+    """`value` with the fields its dataclasses gained since it was pickled set to their
+    defaults (unpickling restores the old fields only), in lists and tuples too."""
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _completed(item)
+        return value
+    if is_dataclass(value) and not isinstance(value, type) and hasattr(value, "__dict__"):
+        for f in fields(value):
+            if f.name not in vars(value):
+                default = f.default_factory() if f.default_factory is not MISSING else f.default
+                if default is not MISSING:
+                    object.__setattr__(value, f.name, default)  # frozen ones too
+            else:
+                _completed(vars(value)[f.name])
+    return value
 
 
 def copy_png(run: StoredRun, path: Path) -> Path:

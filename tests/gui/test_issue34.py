@@ -307,3 +307,17 @@ def test_svg_plot_is_vectors_only(qtbot, window, tmp_path):
     assert "<image" not in svg  # no bitmap anywhere
     assert svg.count(f'fill="{CHECK_COLOUR.lower()}"') >= checks + 1  # each dot a path, and the legend's
     assert window.plot.canvas.cacheMode() == QGraphicsView.CacheModeFlag.CacheBackground  # the screen's, back
+
+
+def test_a_kept_record_of_an_older_version_gains_the_new_fields_defaults():
+    # A run kept by an older guiapp: its pickled dataclasses lack the fields added since
+    # (the plot's query-mode points came after the History was first kept).
+    import pickle
+
+    from guiapp.gui.live_plot import PlotData
+    from guiapp.gui.run_store import _completed
+
+    old = PlotData(steps=[1, 2])
+    del old.__dict__["victim"]  # as unpickled from before the field existed
+    back = _completed([pickle.loads(pickle.dumps(old))])[0]
+    assert back.victim == [] and back.steps == [1, 2]
