@@ -214,4 +214,4 @@ def test_the_rate_limit_holds_across_processes():
             p.join(60)
         stamps = sorted(times)
     assert len(stamps) == 6 and all(p.exitcode == 0 for p in procs)
-    assert min(b - a for a, b in zip(stamps, stamps[1:])) >= 0.29
+    assert min(b - a for a, b in zip(stamps, stamps[1:], strict=False)) >= 0.29
