@@ -317,19 +317,17 @@ def test_cancel_and_timeout_do_not_wait_for_the_step(model, tiny, monkeypatch):
     with make_client(model, attack_timeout_s=1.0, max_queue=2) as c:
         job_id = c.post("/v1/jobs", files=image(tiny), data=ATTACK).json()["id"]
         assert step.entered.wait(10)
-        started = time.monotonic()
         assert c.delete(f"/v1/jobs/{job_id}").json()["state"] == "cancelled"
-        assert time.monotonic() - started < 0.5 and not step.left.is_set()
+        assert not step.left.is_set()  # answered while the step still runs: it did not wait for it
         assert step.left.wait(10)
         time.sleep(0.1)
         assert not job_dirs(c) and c.app.state.engine.budget.used == 0  # freed when the step ended
 
         step.entered.clear()
         step.left.clear()
-        started = time.monotonic()
         r = c.post("/v1/attack", files=image(tiny), data=ATTACK)
         assert_error(r, 503, "timeout")
-        assert time.monotonic() - started < 2.5 and not step.left.is_set()  # the step is still running
+        assert not step.left.is_set()  # the step is still running: the timeout did not wait for it
 
 
 def test_a_refused_job_releases_its_bytes_once(model, tiny, monkeypatch):
