@@ -60,7 +60,19 @@ class RunReport(QObject):
         plan, result = run.plan, run.result
         crafters = [m.name for m in plan.crafters]
         crafted = ""
-        if crafters != [table_model] or not plan.strategy.uses_chosen_model:
+        if result.queries is not None:
+            # Query mode: the verdict is the victim's own answer to the saved pixels.
+            asked = len(result.queries)
+            victim = getattr(plan.config, "victim", "the victim")
+            seen = "nobody was asked" if not asked else (
+                f"the victim {_nb(victim)} sees "
+                f"{_nb(plan.crafters[0].labels[result.top1].name if result.top1 >= 0 else 'a class not in this list')}"
+                + (f" {result.top1_conf:.0%}" if result.top1_conf == result.top1_conf else "")
+                + (f" (target {result.target_conf:.0%})" if result.top1 != result.target
+                   and result.target_conf == result.target_conf else "")
+                + f" after {asked} question{'s' if asked != 1 else ''}")
+            crafted = f" · {seen}"
+        elif crafters != [table_model] or not plan.strategy.uses_chosen_model:
             # The crafting models' own verdict on the 8-bit result (their standard
             # preprocessing): what the live "as saved" checks converge to.
             seen = f"{_nb(plan.crafters[0].labels[result.top1].name)} {result.top1_conf:.0%}"

@@ -32,7 +32,9 @@ def test_query_mode_asks_the_victim_named_in_the_form(qtbot, window):
         assert [round(c, 4) for _, c in plotted] == [
             round(q["target_score"] if q["target_score"] is not None else float(q["agrees"]), 4)
             for q in result.queries]
-        qtbot.waitUntil(lambda: "victim" in window.result_label.text().lower(), timeout=60000)
+        qtbot.waitUntil(lambda: "the victim" in window.result_label.text(), timeout=60000)
+        line = window.result_label.text()
+        assert f"after {victim.count} question" in line and "crafted on" not in line  # the victim's word, not theirs
     finally:
         victim.close()
 

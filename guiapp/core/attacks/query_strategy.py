@@ -78,7 +78,7 @@ class QueryStrategy(TransferStrategy):
         return f"query {victim} (at most {config.max_queries} questions), {super().describe(config)}"
 
     def advice(self, config: Any) -> str:
-        return "allow more queries (--max-queries), or try more iterations or a lower Budget PSNR (more visible)"
+        return "allow more questions (Max queries), or try more iterations or a lower Budget PSNR (more visible)"
 
     def failure_text(self, config: Any, steps: int, final_name: str) -> str:
         return f"the victim did not see the target within {config.max_queries} questions"
