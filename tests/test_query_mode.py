@@ -45,6 +45,13 @@ class VictimServer:
                     self.send_response(500)
                     self.end_headers()
                     return
+                if style == "stubborn":  # always its first class, whatever the image
+                    data = json.dumps([{"label": names_of[0], "score": 0.9}]).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 png = body.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n--", 1)[0]
                 img = Image.open(io.BytesIO(png)).convert("RGB")
                 outer.images.append(np.asarray(img))
@@ -231,3 +238,35 @@ def test_the_http_service_runs_the_query_mode_only_against_allowed_victims(fruit
     finally:
         server.kill()
         victim.close()
+
+
+def test_the_search_grows_the_noise_allowed_only_up_to_grow_db(fruit_model, tmp_path, capsys):
+    model = load_model(str(fruit_model), "cpu")
+    victim = VictimServer(model, "stubborn")  # never agrees: the search uses every question
+    try:
+        rc = main(query_args(photo(tmp_path / "p.png"), tmp_path / "out.png", fruit_model, victim.url,
+                             "--max-queries", "6", "--grow-db", "1"))
+        report = json.loads(capsys.readouterr().out)
+    finally:
+        victim.close()
+    assert rc == 1 and not report["success"] and report["queries"] == victim.count == 6
+    grown = [a["grown_db"] for a in report["answers"]]
+    assert grown == [0, 0, 0.5, 1.0, 1.0, 1.0]  # two ladder rungs, then +0.5 dB per question, capped
+
+
+def test_a_grown_perceptual_budget_keeps_flat_areas_untouched_and_its_cap():
+    import torch
+
+    from guiapp.core.attacks.noise_budget import PerceptualBudget
+
+    rng = np.random.default_rng(0)
+    image = np.full((48, 64, 3), 120, np.uint8)
+    image[:, 32:] = rng.integers(0, 255, (48, 32, 3))  # flat left half, textured right half
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    budget = PerceptualBudget(image, x, psnr=33.0, min_ssim=0.955, cap=16.0, ti_size=3)
+    before = budget.bound.clone()
+    budget.set_scale(10 ** (3 / 20))
+    assert float(budget.bound[..., :20].abs().max()) == 0  # flat: still none
+    assert float(budget.bound.max()) <= 16 / 255 + 1e-7
+    grew = budget.bound[before > 0] / before[before > 0]
+    assert float(grew.max()) == pytest.approx(10 ** (3 / 20), rel=1e-4) and float(grew.min()) >= 1 - 1e-6

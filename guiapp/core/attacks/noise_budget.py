@@ -51,10 +51,19 @@ class NoiseBudget(ABC):
     def rgb(self, z: torch.Tensor) -> torch.Tensor:
         """The RGB change of noise z."""
 
+    @abstractmethod
+    def set_scale(self, factor: float) -> None:
+        """Allow `factor` times the budget's own noise from now on (>= 1; the query mode's
+        search grows it while its victim disagrees). Noise already inside stays as it is."""
+
 
 class LinfBudget(NoiseBudget):
     def __init__(self, x: torch.Tensor, eps: float, alpha: float) -> None:
         self.x, self.eps, self.alpha = x, eps / 255, alpha / 255
+        self._eps, self._alpha = self.eps, self.alpha
+
+    def set_scale(self, factor: float) -> None:
+        self.eps, self.alpha = min(1.0, self._eps * factor), self._alpha * factor
 
     def zeros(self) -> torch.Tensor:
         return torch.zeros_like(self.x, requires_grad=True)
@@ -89,6 +98,11 @@ class PerceptualBudget(NoiseBudget):
         # the step's arithmetic, the same noise (the momentum is then normalised by the luma
         # gradient alone, as the gradient of the variable the loop moves).
         self.bound = luma.to(x.device) / 255.0
+        self._bound, self._cap = self.bound, cap / 255.0
+
+    def set_scale(self, factor: float) -> None:
+        # Every pixel's bound grows alike (flat areas stay at none), each still under the cap.
+        self.bound = (self._bound * factor).clamp(max=self._cap)
 
     def zeros(self) -> torch.Tensor:
         return torch.zeros_like(self.bound, requires_grad=True)

@@ -13,7 +13,10 @@ the victim a few questions changes that. The loop, one question per outer step:
    equal weights with fresh random views), and asks once; a candidate the victim scores
    better (its target score, or its margin, from the answer) is kept, a worse one dropped.
    A victim that says its top label only gives no score to climb: every candidate is
-   kept, and the search is a steady walk until the victim agrees.
+   kept, and the search is a steady walk until the victim agrees. While the victim still
+   disagrees, the noise allowed grows by GROW_STEP_DB per question, up to `grow_db` above
+   the budget (2 dB by default), and stops growing the moment it agrees: most images keep
+   the quiet budget, a hard one takes a little more, and the report says how much.
 
 Every question is the 8-bit PNG of the exact pixels that would be saved (encoded as the
 saved file, without its text chunks), and success is the victim's own answer to those
@@ -51,6 +54,7 @@ from .transfer_config import TransferConfig
 LADDER = (0.6, 1.0)
 # A weight raised in the search is doubled (then the weights are renormalised to sum 1).
 WEIGHT_UP = 2.0
+GROW_STEP_DB = 0.5  # the noise allowed grows by this per question of the search, up to grow_db
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class QueryRecord:
     query: int  # 1-based
     phase: str  # "ladder" or "search"
     scale: float  # share of the crafted noise asked about
+    grown_db: float  # how far the noise allowed was raised above the budget when asked (dB)
     top1: int  # the victim's top class, as an index of the crafting labels (-1: not among them)
     top1_name: str
     top1_score: float  # the victim's score of its top class (nan when it did not say)
@@ -120,7 +125,8 @@ class QueryAttack(AttackLoop):
             delta = state.budget.rgb(state.z.detach())
             return torch.round((state.x + scale * delta).clamp(0, 1) * 255) / 255
 
-    def _ask(self, q: torch.Tensor, phase: str, scale: float, x: torch.Tensor) -> tuple[QueryRecord, Answer]:
+    def _ask(self, q: torch.Tensor, phase: str, scale: float, x: torch.Tensor,
+             grown_db: float = 0.0) -> tuple[QueryRecord, Answer]:
         """One question about the 8-bit image `q`."""
         assert self.victim is not None
         rgb = tensor_to_image(q)
@@ -129,7 +135,7 @@ class QueryAttack(AttackLoop):
         top = answer.top
         mine = victim_top_in_crafting(self, top)
         score, top_score = answer.score(self.victim_index), answer.score(top)
-        record = QueryRecord(query=len(self.records) + 1, phase=phase, scale=scale, top1=mine,
+        record = QueryRecord(query=len(self.records) + 1, phase=phase, scale=scale, grown_db=grown_db, top1=mine,
                              top1_name=self.victim.labels[top].name if 0 <= top < len(self.victim.labels) else "?",
                              top1_score=math.nan if top_score is None else top_score,
                              target_score=math.nan if score is None else score,
@@ -200,6 +206,8 @@ class QueryAttack(AttackLoop):
                 # not repeated when the same weights come round again.
                 trial.gen.manual_seed(cfg.seed + 7919 * (outer + 1))
                 craft.weights = self._weights_for(outer)
+                grown = min(cfg.grow_db, GROW_STEP_DB * (outer + 1))
+                state.budget.set_scale(10 ** (grown / 20))  # shared by the trial: it only grows
                 for _ in range(cfg.step_iterations):
                     if self._cancel.is_set():
                         break
@@ -211,7 +219,7 @@ class QueryAttack(AttackLoop):
                     break
                 q = self._candidate(trial, 1.0)
                 step += 1
-                record, answer = self._ask(q, "search", 1.0, state.x)
+                record, answer = self._ask(q, "search", 1.0, state.x, grown)
                 self._current = q
                 yield self._step_record(record, step, q, state.x)
                 new = progress(answer, self.victim_index)
@@ -232,6 +240,9 @@ class QueryAttack(AttackLoop):
         else:
             notes.append(f"the victim {self.victim.name} was asked {asked} question{'s' if asked != 1 else ''}"
                          + (f"; it sees {said.top1_name} in the saved image" if said else ""))
+        if said is not None and said.grown_db > 0:
+            notes.append(f"the victim needed more noise than the budget: up to {said.grown_db:g} dB more was allowed "
+                         f"(grow_db {self.config.grow_db:g})")
         if not agreed and self.config.max_queries > 0 and not self._cancel.is_set():
             notes.append(f"the victim did not agree within {self.config.max_queries} questions")
         self.result = AttackResult(

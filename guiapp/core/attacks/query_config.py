@@ -49,6 +49,11 @@ class QueryConfig(TransferConfig):
     # iterations on reweighted surrogates (BASES' perturbation machine), then asks once.
     step_iterations: int = option(10, "iterations on the surrogates between two questions in the search",
                                   low=1, high=500)
+    # An image the victim will not agree with at the budget may take a little more noise:
+    # the search raises it by GROW_STEP_DB per question up to this, and stops the moment the
+    # victim agrees, so easy images keep the budget (or less) and the median stays quiet.
+    grow_db: float = option(2.0, "how far the search may raise the noise above the budget (dB of PSNR) while "
+                            "the victim disagrees; 0 holds the budget", unit="dB", low=0, high=12)
 
     def __post_init__(self) -> None:
         super().__post_init__()
