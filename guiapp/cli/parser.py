@@ -207,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest request body (checked while streaming)")
     p.add_argument("--max-pixels", type=_positive_int,
                    help="decompression guard for uploads (default: the core's, 64 M)")
+    p.add_argument("--max-request-mb", type=float_in(64, 1e7), default=2048.0,
+                   help="the most memory one request may take, estimated from the image header before decoding at "
+                        "the size the models process (default 2048; a thin strip PNG of a few KB is upscaled to "
+                        "hundreds of megapixels); refused with 413 too_large_for_memory beyond it")
     p.add_argument("--max-steps", type=int_in(1, 5000), default=1000, help="most steps/iterations a client may ask for")
     p.add_argument("--allow-victim", action="append", default=[], metavar="URL_PREFIX_OR_MODEL",
                    help="a victim clients may name in the query mode: a URL prefix (same scheme and host, under its "

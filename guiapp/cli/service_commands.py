@@ -59,6 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         token=args.token or os.environ.get("GUIAPP_SERVE_TOKEN") or None,
         max_upload_mb=args.max_upload_mb,
         max_pixels=args.max_pixels or MAX_PIXELS,
+        max_request_mb=args.max_request_mb,
         max_steps=args.max_steps,
         attack_timeout_s=args.attack_timeout,
         job_ttl_s=args.job_ttl,

@@ -163,35 +163,46 @@ def check_memory(
     height: int,
     device: torch.device | str | None = None,
     what: str = "an attack",
+    limit: int | None = None,
+    limit_name: str = "",
 ) -> MemoryCheck:
-    """Raise MemoryLimitError when `what` on a width x height image would not fit now.
+    """Raise MemoryLimitError when `what` on a width x height image would not fit now, or
+    would take more than `limit` bytes (a server's per-request cap, named `limit_name`: it
+    holds however much memory is free, and GUIAPP_MEMORY_CHECK=off does not lift it).
 
     The message gives the estimate, what is available, and the largest size that would fit
     (or says that only cropping helps, for a strip the models would upscale).
     """
     needed = estimate(width, height)
+    size = f"{what} on this {width}x{height} image ({width * height / 1e6:.1f} megapixels) needs about " \
+           f"{needed / GIB:.1f} GiB"
+    if limit is not None and needed * HEADROOM > limit:
+        raise MemoryLimitError(f"{size}, more than the {limit / GIB:.1f} GiB this server allows one request "
+                               f"({limit_name}). {_advice(limit, estimate, width, height)}.")
     available, where = available_bytes(device)
     check = MemoryCheck(needed, available, where)
     if check.fits or os.environ.get("GUIAPP_MEMORY_CHECK", "").lower() in ("off", "0", "no"):
         return check
     assert available is not None
-    fit = largest_fitting_pixels(available, estimate, width, height)
-    if fit:
-        scale = (fit / (width * height)) ** 0.5
-        advice = (f"Downscale the image to at most {int(width * scale)}x{int(height * scale)} "
-                  f"({fit / 1e6:.1f} megapixels), free memory")
-    elif largest_fitting_pixels(available, estimate):
-        long, short = max(width, height), max(1, min(width, height))
-        advice = (f"The image is {long / short:.0f} times longer than wide, and the model resizes its short "
-                  "side to its input size, so downscaling does not help: crop it to a less elongated shape, "
-                  "free memory")
-    else:
-        advice = "Free memory"
     raise MemoryLimitError(
-        f"{what} on this {width}x{height} image ({width * height / 1e6:.1f} megapixels) needs about "
-        f"{needed / GIB:.1f} GiB of {where}, but only {available / GIB:.1f} GiB is available. "
-        + advice
+        f"{size} of {where}, but only {available / GIB:.1f} GiB is available. "
+        + _advice(available, estimate, width, height)
         + (", or use the CPU" if where.startswith("GPU") else "")
         + ". The pixel limit (--max-pixels N on the command line, max_pixels= in Python, Edit > Preferences "
         "in the app) refuses larger images already when loading them; GUIAPP_MEMORY_CHECK=off skips this check"
     )
+
+
+def _advice(available: int, estimate: Estimate, width: int, height: int) -> str:
+    """What would fit in `available` bytes: a smaller size, a crop (a strip), or nothing."""
+    fit = largest_fitting_pixels(available, estimate, width, height)
+    if fit:
+        scale = (fit / (width * height)) ** 0.5
+        return (f"Downscale the image to at most {int(width * scale)}x{int(height * scale)} "
+                f"({fit / 1e6:.1f} megapixels), free memory")
+    if largest_fitting_pixels(available, estimate):
+        long, short = max(width, height), max(1, min(width, height))
+        return (f"The image is {long / short:.0f} times longer than wide, and the model resizes its short "
+                "side to its input size, so downscaling does not help: crop it to a less elongated shape, "
+                "free memory")
+    return "Free memory"

@@ -27,7 +27,7 @@ import torch
 from ..core.attack_report import AttackReport
 from ..core.attacks import StepRecord, config_dict, strategy_of
 from ..core.errors import GuiappError
-from ..core.fits import check_fits
+from ..core.fits import memory_estimate
 from ..core.memory import check_memory
 from ..core.models import Classifier, available_models, model_status
 from ..core.pipeline import attack_file
@@ -115,13 +115,15 @@ class Engine:
                            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed on this server; "
                            f"installed: {', '.join(sorted(self.installed()))}")
         try:
-            check_fits(config, width, height, self.model.device, self.model)
+            check_memory(memory_estimate(config, self.model), width, height, self.model.device,
+                         f"a {config.mode} attack", self.settings.max_request_bytes, "--max-request-mb")
         except GuiappError as exc:
             raise from_guiapp_error(exc) from None
 
     def check_predict(self, width: int, height: int) -> None:
         try:
-            check_memory(predict_estimate(self.model), width, height, self.model.device, "a classification")
+            check_memory(predict_estimate(self.model), width, height, self.model.device, "a classification",
+                         self.settings.max_request_bytes, "--max-request-mb")
         except GuiappError as exc:
             raise from_guiapp_error(exc) from None
 

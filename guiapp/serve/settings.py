@@ -28,6 +28,10 @@ class ServeSettings:
     max_jobs: int = 256  # jobs kept (finished ones are forgotten oldest first to make room)
     max_disk_mb: float = 512.0  # the temp folder: uploads (also arriving ones) and PNGs of finished jobs
     centroids: str | None = "auto"  # server-side choice; clients may only switch the term off
+    # The most memory one request may take (estimated from the image header, before
+    # decoding, at the size the models process): a 34 KB strip PNG must not take 10 GB
+    # because the machine happens to have it. Raised by the operator for large photos.
+    max_request_mb: float = 2048.0
     # The query mode's victims a client may name (URL prefixes, model specs); none: the mode is
     # off, so the server never posts to a URL a client chose.
     allowed_victims: tuple[str, ...] = ()
@@ -41,6 +45,7 @@ class ServeSettings:
             (self.workers >= 1, "--workers-per-device must be at least 1"),
             (self.max_queue >= 0, "--max-queue must be >= 0"),
             (self.max_upload_mb > 0, "--max-upload-mb must be > 0"),
+            (64 <= self.max_request_mb <= 1e7, "--max-request-mb must be in 64..10000000"),
             (self.max_pixels > 0, "--max-pixels must be > 0"),
             (self.max_steps >= 1, "--max-steps must be at least 1"),
             (self.attack_timeout_s > 0, "--attack-timeout must be > 0"),
@@ -53,6 +58,10 @@ class ServeSettings:
         for ok, message in checks:
             if not ok:
                 raise GuiappError(message)
+
+    @property
+    def max_request_bytes(self) -> int:
+        return int(self.max_request_mb * MIB)
 
     @property
     def max_upload_bytes(self) -> int:
