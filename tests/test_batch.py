@@ -536,3 +536,17 @@ def test_group_needs_one_worker(tiny, tmp_path, capsys):
     assert rc == 2 and "a group of images runs in one worker" in capsys.readouterr().err
     assert main(["batch", str(tiny), "--out", str(tmp_path / "o"), "-t", "goldfish", "--group", "65", *CPU]) == 2
     assert "--group" in capsys.readouterr().err
+
+
+def test_a_targets_row_naming_no_image_of_the_folder_is_refused_before_any_work(tree, tmp_path, capsys):
+    from guiapp.cli import main
+
+    inp, _, _ = tree
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text("cat.jpg,goldfish\nphotos/cat.jpg,tench\n")  # the second: relative to somewhere else
+    out = tmp_path / "o"
+    assert main(["batch", str(inp), "--out", str(out), "--targets", str(csv_path), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "names 1 file that is not an image of" in err and "photos/cat.jpg" in err
+    assert "relative to the input folder" in err
+    assert not out.exists() or not any(out.iterdir())  # nothing written: no journal, no report

@@ -147,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=path_arg, help="output folder (mirrors the input tree as PNGs)")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--target", "-t", help="one label for all images")
-    group.add_argument("--targets", type=path_arg, help="CSV of 'image path,label' rows")
+    group.add_argument("--targets", type=path_arg,
+                       help="CSV of 'image path,label' rows (header optional); each path relative to the input "
+                            "folder, or absolute inside it; a row naming no image of the folder is refused")
     group.add_argument("--random-targets", action="store_true", help="a seeded random target per image (--seed)")
     p.add_argument("--recursive", "-r", action="store_true")
     p.add_argument("--force", action="store_true", help="redo images already done in an earlier run")

@@ -239,6 +239,22 @@ class BatchRunner:
         entries.sort(key=lambda e: e.input)
         return entries, attackable
 
+    def _check_mapping(self) -> None:
+        """A targets-CSV row naming no image of the folder is a mistake (a path relative to
+        the CSV's folder, a typo, a file moved away): refused before anything is written,
+        never skipped in silence."""
+        if self._mapping is None:
+            return
+        present = {rel.as_posix() for rel in self.plan()[0]}
+        stray = sorted(set(self._mapping) - present)
+        if stray:
+            n = len(stray)
+            raise GuiappError(
+                f"the targets CSV names {n} file{'s' if n != 1 else ''} that {'are' if n != 1 else 'is'} not an "
+                f"image of {self.input_dir}{'' if self.recursive else ' (its top level: not recursive)'}: "
+                f"{', '.join(stray[:5])}{' ...' if n > 5 else ''}. Paths are relative to the input folder (or "
+                "absolute inside it)")
+
     def _spec_text(self, spec: str) -> str:
         if spec.startswith("class "):
             index = int(spec.split()[1])
@@ -249,6 +265,7 @@ class BatchRunner:
     def run(self) -> Iterator[BatchProgress]:
         start = time.perf_counter()
         self._summary, self.report_error = None, None
+        self._check_mapping()
         probe_writable(self.out_dir)  # before any work: read-only, full, or not a folder
         lock = OutputLock(self.out_dir).acquire()
         journal: Journal | None = None
