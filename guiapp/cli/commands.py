@@ -216,10 +216,12 @@ def cmd_centroids_build(args: argparse.Namespace) -> int:
     with progress_bar(len(builder.per_class), "centroids", "class") as bar:
         for p in builder.run():
             advance(bar, p.done, p.label)
-    builder.centroids.save(out)
+    centroids = builder.centroids
+    assert centroids is not None  # run() went to its end (nothing cancels it here): it set them or raised
+    centroids.save(out)
     for s in builder.skipped:
         print(f"skipped: {s}", file=sys.stderr)
-    meta = builder.centroids.meta
+    meta = centroids.meta
     size = Path(out).stat().st_size / 1e6
     print(f"wrote {out} ({size:.1f} MB): {meta['classes']} classes x {args.k} centres at {', '.join(layers)} "
           f"({args.views} {args.augment} views per image)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .. import __version__
 from ..core.threads import MAX_THREADS
@@ -55,7 +55,7 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports a bad command line the way every other mistake is reported:
     one line on stderr and exit status 2 (not the whole usage text of `attack`'s 30 flags)."""
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", BoundsHelpFormatter)  # subcommands' parsers too
         super().__init__(*args, **kwargs)
 
@@ -182,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int_in(1, 10**7), default=100, help="labelled photos drawn from --images")
     p.add_argument("--seed", type=SEED, default=0, help="seed of the photos' draw and of each photo's random target")
     p.add_argument("--defences", default=None,
-                   help="comma list (default: every one installed: rescale,jpeg,bitdepth,median,ffdnet,dip); each is "
+                   help="comma list (default: every one installed here: rescale,jpeg,bitdepth,median,dip, and "
+                        "ffdnet with the [ffdnet] extra); each is "
                         "tested at all its checked settings (jpeg 50/75/90, bitdepth 3/4/5, median 3/5) unless one is "
                         "fixed, as jpeg:quality=60 (ppgn, context-encoder: not available)")
     p.add_argument("--dip-n", type=int_in(0, 10**7), default=None,

@@ -189,8 +189,9 @@ def create_app(settings: ServeSettings, model: Classifier) -> FastAPI:
         upload, workdir, (width, height) = await receive_image(request, engine.predictions.check_capacity)
         try:
             engine.check_predict(width, height)  # memory, at the size the model processes: before decoding
-            assert upload.image is not None
-            future = engine.predictions.submit(lambda: engine.predict(upload.image, k))
+            image = upload.image
+            assert image is not None  # receive_image refused a form without one
+            future = engine.predictions.submit(lambda: engine.predict(image, k))
             try:
                 predictions = await asyncio.wrap_future(future)
             except asyncio.CancelledError:

@@ -104,7 +104,7 @@ def _is_orphan(root: Path, now: float) -> bool:
 def remove_orphans(parent: Path | None = None) -> list[Path]:
     """Delete the roots of servers that died without cleaning up; returns what was removed."""
     parent = Path(parent or tempfile.gettempdir())
-    removed = []
+    removed: list[Path] = []
     now = time.time()
     try:
         candidates = [p for p in parent.iterdir() if p.name.startswith(ROOT_PREFIX)]
