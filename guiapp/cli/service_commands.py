@@ -7,6 +7,7 @@ import os
 import sys
 
 from ..core.errors import GuiappError
+from ..install_hints import extra_hint
 from .attack_options import centroids_arg
 from .progress import advance, progress_bar
 
@@ -46,7 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         from ..serve.server import bind, serve
     except ImportError as exc:
-        raise GuiappError(f"the server needs the serve extra: pip install -e '.[serve]' "
+        raise GuiappError(f"the server needs the serve extra: {extra_hint('serve')} "
                           f"({exc.name} is missing)") from exc
     from ..core import load_model
 

@@ -4,7 +4,7 @@ Each actor loads its model once (on its own node) and attacks one image at a tim
 driver (the `guiapp-cli batch` process) hands out tasks and keeps the journal, so resume,
 cancel and the report work exactly as on one machine. Inputs are read and PNGs written
 by the actors, so on a cluster the input and output folders must be on a file system
-every node sees at the same path. Needs the `cluster` extra (`pip install 'guiapp[cluster]'`).
+every node sees at the same path. Needs the `cluster` extra (`pip install -e '.[cluster]'`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import logging
 import signal
 import threading
 
+from ...install_hints import extra_hint
 from ..errors import GuiappError
 from .executors import POLL_S
 from .task import BatchRow, ImageTask, TaskResult, TaskRunner, TaskSettings, set_torch_threads
@@ -44,7 +45,7 @@ def _import_ray():
     try:
         import ray
     except ImportError as exc:
-        raise GuiappError("Ray is not installed: pip install 'guiapp[cluster]'") from exc
+        raise GuiappError(f"Ray is not installed: {extra_hint('cluster')}") from exc
     return ray
 
 

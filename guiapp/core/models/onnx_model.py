@@ -21,13 +21,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...install_hints import extra_hint
 from ..errors import ModelUnavailableError
 from .split import Quiet
 
 PROBES = 3
 AGREEMENT = 1e-3  # largest |torch - onnxruntime| logit difference, relative to the logits' scale
 CONVERTIBLE_OPSET = 17  # the newest opset onnx2torch 1.5 converts throughout
-ONNX_EXTRA = "pip install 'guiapp[onnx]' (onnxruntime, onnx, onnx2torch)"
+ONNX_EXTRA = f"{extra_hint('onnx')}: onnxruntime, onnx, onnx2torch"
 
 
 @dataclass
