@@ -34,3 +34,16 @@ def test_ray_batch_end_to_end(tmp_path, capsys):
     for name in ("chelsea_cat.png", "coffee.png"):
         assert (on_ray / name).read_bytes() == (local / name).read_bytes()
         assert read_png_metadata(on_ray / name)["target"] == "1 goldfish"
+
+
+def test_ray_auto_without_a_cluster_says_so_in_guiapps_words_and_leaves_no_journal(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    inp = tmp_path / "in"
+    inp.mkdir()
+    Image.open(SAMPLES / "coffee.jpg").resize((64, 48)).save(inp / "coffee.jpg")
+    out = tmp_path / "out"
+    assert main(["batch", str(inp), "--out", str(out), "-t", "goldfish", "--ray", "auto", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "no Ray cluster is running on this machine" in err and "--ray HOST:6379" in err
+    assert "--address" not in err  # Ray's advice names a flag of its own CLI, not guiapp's
+    assert not out.exists() or list(out.iterdir()) == []  # no journal of a run that never started

@@ -62,7 +62,10 @@ class RayExecutor:
                 else:  # a Ray of our own for this run, sized to the workers asked for
                     ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
             except ConnectionError as exc:
-                raise GuiappError(f"cannot connect to the Ray cluster at {address}: {exc}") from exc
+                # Ray's own text advises flags of its own CLI (--address), not guiapp's.
+                where = "running on this machine" if address == "auto" else f"at {address}"
+                raise GuiappError(f"no Ray cluster is {where}: start one (ray start --head) or name its address "
+                                  "(--ray HOST:6379); --ray alone starts a Ray of its own for this run") from exc
             self._owns_ray = True
         resources = ray.cluster_resources()
         use_gpu = bool(resources.get("GPU", 0)) if gpu is None else gpu

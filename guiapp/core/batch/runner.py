@@ -270,8 +270,10 @@ class BatchRunner:
         lock = OutputLock(self.out_dir).acquire()
         journal: Journal | None = None
         state, fatal, run_id, attacked = "interrupted", None, None, 0
+        created = False  # this run created the journal
         try:
             self.removed_temp_files = remove_stale_temp_files(self.out_dir)
+            created = not Journal.exists(self.out_dir)
             journal = Journal.open(self.out_dir)
             settings = run_settings(self.model, self.config, self.centroids, self.threads)
             run_key = settings_key(settings)
@@ -392,6 +394,11 @@ class BatchRunner:
                             self.report_error = str(exc)
                             self._summary = build_report(journal)[0]
                     journal.close()
+                    if created and run_id is None:
+                        # Nothing ran (workers or Ray could not start, a bad setting): leave the
+                        # folder as it was, not with a journal of no run in it.
+                        for suffix in ("", "-wal", "-shm"):
+                            Path(f"{journal.path}{suffix}").unlink(missing_ok=True)
             finally:
                 lock.release()
         if fatal:
