@@ -52,12 +52,17 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     strategy = strategy_of(config)
+    if not (args.json or args.quiet) and sys.stderr.isatty():
+        # Loading takes seconds: a person at a terminal is told what is happening (issue 33 item
+        # 12); a log or a pipe gets nothing before the bar, so an error stays its one line.
+        print(f"loading {', '.join(strategy.crafter_names(config, args.model))} and the image…", file=sys.stderr)
     # A mode that crafts on models of its own (transfer: the surrogates) never loads --model
     # (nor any judge, until after).
     model = load_model(args.model, args.device, args.weights) if strategy.uses_chosen_model else args.model
     # A white-box attack stops once the target is reached (~9 of the 200 steps allowed): a bar
     # to 200 ended at 4% with an ETA of minutes for seconds of work. It counts steps instead.
     steps = None if strategy.stops_early(config) else strategy.step_budget(config)
+    most = f" (at most {strategy.step_budget(config)} steps)" if steps is None else ""
     bar = None  # created at the first step, so an error found up front is the only output
 
     def on_step(r: StepRecord) -> None:
@@ -65,7 +70,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
         if args.json or args.quiet:
             return
         if bar is None:
-            bar = progress_bar(steps, f"attack {shown(Path(args.image).name)}", "step")
+            bar = progress_bar(steps, f"attack {shown(Path(args.image).name)}{most}", "step")
         best = "" if math.isnan(r.best_psnr) else f" best {r.best_psnr:.1f}dB"
         advance(bar, r.step, f"{r.phase} target {r.target_conf:.2f}{best}")
 
@@ -92,7 +97,12 @@ def cmd_attack(args: argparse.Namespace) -> int:
         print(f"note: {shown(note)}", file=sys.stderr)
     print(f"source : {report.source_name} ({report.source_conf:.1%})")
     print(f"target : {report.target_name} [{report.target}]")
-    print(f"result : {report.final_name} ({report.final_conf:.1%}) as re-read from {shown(report.output)}")
+    if report.queries is not None:  # query mode: the victim's word on the saved pixels
+        print(f"victim : {shown(report.victim or '')} says {report.final_name}"
+              + (f" ({report.final_conf:.1%})" if report.final_conf == report.final_conf else "")
+              + f" of {shown(report.output)}; {report.queries} question{'s' if report.queries != 1 else ''} asked")
+    else:
+        print(f"result : {report.final_name} ({report.final_conf:.1%}) as re-read from {shown(report.output)}")
     print(f"noise  : L-inf {report.linf:.0f}/255, L2 {report.l2:.3f}, PSNR {report.psnr:.1f} dB, "
           f"SSIM {report.ssim:.4f}, CIEDE2000 {report.ciede2000:.2f}, HaarPSI {report.haarpsi:.4f}, "
           f"flat-area swirl {report.flat_swirl:.2f}")
@@ -105,6 +115,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
         print(f"judge  : {name} sees {v['top1_name']} ({v['confidence']:.1%}): {verdict}")
     if report.success:
         print("SUCCESS")
+    elif report.queries is not None:
+        print("FAILED: the victim does not classify the saved image as the target")
     elif not strategy.uses_chosen_model:
         print("FAILED: not every surrogate classifies the saved image as the target")
     else:
