@@ -44,7 +44,7 @@ def plot_png(win: Any) -> bytes:
     image = win.plot.image()
     data = QByteArray()
     buf = QBuffer(data)
-    buf.open(QIODevice.WriteOnly)
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
     image.save(buf, "PNG")
     return bytes(data.data())
 

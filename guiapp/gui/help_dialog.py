@@ -47,7 +47,7 @@ def shortcuts(win: Any) -> list[tuple[str, str]]:
     """(keys, what) for every action of the window that has a shortcut."""
     rows = []
     for action in win.findChildren(type(win.act_open)):
-        keys = action.shortcut().toString(QKeySequence.NativeText)
+        keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
         if keys:
             rows.append((keys, action.text().replace("&", "").rstrip("…")))
     return sorted(set(rows), key=lambda r: r[1].lower())
@@ -60,7 +60,7 @@ def _dialog(parent: QWidget, title: str, body: str) -> QDialog:
     text = QTextBrowser()
     text.setHtml(body)
     text.setOpenExternalLinks(False)
-    buttons = QDialogButtonBox(QDialogButtonBox.Close)
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
     buttons.rejected.connect(dialog.reject)
     lay = QVBoxLayout(dialog)
     lay.addWidget(text)

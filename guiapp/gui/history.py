@@ -119,7 +119,7 @@ class HistoryPanel(QWidget):
         self.images: dict[str, ImageRuns] = {}  # every image opened (its path) -> its runs
         self.runs = ImageRuns()  # the image shown's
         self.list = QListWidget()
-        self.list.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.list.setIconSize(QSize(THUMB, THUMB))
         self.list.setToolTip("Every run on this image (kept when you open another image, and after a restart). "
                              "Click one to show it again; Ctrl+click a second one to compare the two.")
@@ -182,7 +182,7 @@ class HistoryPanel(QWidget):
 
     def _add_item(self, entry: RunEntry) -> QListWidgetItem:
         item = QListWidgetItem(QIcon(to_pixmap(entry.result.adversarial, THUMB)), entry.title())
-        item.setData(Qt.UserRole, entry.number)
+        item.setData(Qt.ItemDataRole.UserRole, entry.number)
         self.list.addItem(item)
         return item
 
@@ -206,7 +206,7 @@ class HistoryPanel(QWidget):
     def refresh(self, entry: RunEntry) -> None:
         """Its figures arrived: update its line."""
         for i in range(self.list.count()):
-            if self.list.item(i).data(Qt.UserRole) == entry.number:
+            if self.list.item(i).data(Qt.ItemDataRole.UserRole) == entry.number:
                 self.list.item(i).setText(entry.title())
 
     def select_none(self) -> None:
@@ -216,14 +216,14 @@ class HistoryPanel(QWidget):
         self._update_buttons()
 
     def selected(self) -> list[RunEntry]:
-        numbers = [it.data(Qt.UserRole) for it in self.list.selectedItems()]
+        numbers = [it.data(Qt.ItemDataRole.UserRole) for it in self.list.selectedItems()]
         return [e for e in self.entries if e.number in numbers]
 
     def select(self, entry: RunEntry, add: bool = False) -> None:
         """Select `entry` (with `add`, besides the current selection), as a click would."""
         for i in range(self.list.count()):
             item = self.list.item(i)
-            if item.data(Qt.UserRole) == entry.number:
+            if item.data(Qt.ItemDataRole.UserRole) == entry.number:
                 if not add:
                     self.list.clearSelection()
                 item.setSelected(True)
@@ -274,7 +274,7 @@ class CompareDialog(QDialog):
                 f"<tr><td><b>{html.escape(k)}</b>&nbsp;</td><td>{html.escape(v)}</td></tr>"
                 for k, v in entry.figures()) + "</table>")
             figures.setWordWrap(True)
-            figures.setTextInteractionFlags(Qt.TextSelectableByMouse)
+            figures.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             grid.addWidget(QLabel(f"<b>Run #{entry.number}</b>"), 0, col)
             grid.addWidget(adv, 1, col)
             grid.addWidget(diff, 2, col)
@@ -284,9 +284,9 @@ class CompareDialog(QDialog):
         changed = float((a.result.adversarial != b.result.adversarial).any(axis=2).mean()) * 100
         grid.addWidget(QLabel("The two results are identical." if same else
                               f"The two results differ in {changed:.1f}% of the pixels."), 4, 0, 1, 2)
-        close = QDialogButtonBox(QDialogButtonBox.Close)  # Esc works too; a button says so
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)  # Esc works too; a button says so
         close.rejected.connect(self.reject)
         grid.addWidget(close, 5, 0, 1, 2)
-        self.close_button = close.button(QDialogButtonBox.Close)
+        self.close_button = close.button(QDialogButtonBox.StandardButton.Close)
         grid.setRowStretch(1, 1)
         grid.setRowStretch(2, 1)

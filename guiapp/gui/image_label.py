@@ -10,12 +10,12 @@ from PySide6.QtWidgets import QLabel, QSizePolicy
 
 def to_qimage(rgb: np.ndarray) -> QImage:
     rgb = np.ascontiguousarray(rgb)
-    return QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], QImage.Format_RGB888).copy()
+    return QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], QImage.Format.Format_RGB888).copy()
 
 
 def to_pixmap(rgb: np.ndarray, width: int, height: int | None = None) -> QPixmap:
-    return QPixmap.fromImage(to_qimage(rgb)).scaled(width, height or width, Qt.KeepAspectRatio,
-                                                   Qt.SmoothTransformation)
+    return QPixmap.fromImage(to_qimage(rgb)).scaled(width, height or width, Qt.AspectRatioMode.KeepAspectRatio,
+                                                   Qt.TransformationMode.SmoothTransformation)
 
 
 class ImageLabel(QLabel):
@@ -25,9 +25,9 @@ class ImageLabel(QLabel):
         super().__init__()
         self.rgb: np.ndarray | None = None
         self.least, self.most = least, most
-        self.setAlignment(Qt.AlignCenter)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setMinimumSize(least, least)
-        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Ignored)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.setToolTip(tooltip)
 
     def show_rgb(self, rgb: np.ndarray | None) -> None:

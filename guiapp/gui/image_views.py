@@ -70,11 +70,11 @@ class ImageTriptych(QWidget):
         for col, title in enumerate(self.TITLES):
             label = QLabel(title)
             label.setFont(title_font)
-            label.setAlignment(Qt.AlignCenter)
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             # Ignored: a long title must not widen its column (equal thirds, always).
-            label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             view = pg.GraphicsView(background=BACKGROUND)
-            view.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Ignored)
+            view.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
             view.setMinimumSize(120, 90)
             vb = pg.ViewBox(lockAspect=False, invertY=True, enableMenu=False)
             vb.disableAutoRange()
@@ -82,7 +82,7 @@ class ImageTriptych(QWidget):
             item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
             vb.addItem(item)
             outline = QGraphicsRectItem()
-            pen = QPen(QColor("#fdd663"), 1.5, Qt.DashLine)
+            pen = QPen(QColor("#fdd663"), 1.5, Qt.PenStyle.DashLine)
             pen.setCosmetic(True)  # the same width at every zoom
             outline.setPen(pen)
             outline.setZValue(10)
@@ -102,7 +102,7 @@ class ImageTriptych(QWidget):
         grid.setRowStretch(1, 1)
 
         self.caption = QLabel("Open an image (File > Open, drag and drop, or a sample) to begin.")
-        self.caption.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.zoom_label = QLabel("")
         self.zoom_label.setToolTip("Zoom of the three views (100% = one image pixel per screen pixel)")
         self.fit_button = QToolButton()

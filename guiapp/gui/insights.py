@@ -55,7 +55,7 @@ def _captioned(label: QLabel, image: ImageLabel) -> QWidget:
     col = QVBoxLayout(box)
     col.setContentsMargins(0, 0, 0, 0)
     col.setSpacing(2)
-    label.setAlignment(Qt.AlignCenter)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
     col.addWidget(label)
     col.addWidget(image, 1)
     return box

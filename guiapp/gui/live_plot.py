@@ -96,7 +96,7 @@ class LivePlot(QWidget):
         self.legend = QLabel("")
         for label in (self.progress_label, self.legend):
             label.setWordWrap(True)
-            label.setTextFormat(Qt.RichText)
+            label.setTextFormat(Qt.TextFormat.RichText)
             label.setStyleSheet("QLabel { background: #202124; color: #e8eaed; padding: 2px 6px; }")
         self.loss_plot = self.canvas.addPlot(row=0, col=0, axisItems={"bottom": StepAxis("bottom")})
         self.conf_plot = self.canvas.addPlot(row=1, col=0, axisItems={"bottom": StepAxis("bottom")})
@@ -250,7 +250,7 @@ class LivePlot(QWidget):
         self._dirty = True
         self._redraw()
         ratio = 2.0
-        image = QImage(self.size() * ratio, QImage.Format_ARGB32)
+        image = QImage(self.size() * ratio, QImage.Format.Format_ARGB32)
         image.setDevicePixelRatio(ratio)
         image.fill(QColor("#202124"))
         self.render(image)

@@ -28,14 +28,14 @@ def _action(win, icon, text: str, slot, shortcut=None, tip: str = "") -> QAction
 
 def build(win) -> None:
     """Create win.act_* (the actions the window and the tests use), the menus, the toolbar."""
-    win.act_open = _action(win, QStyle.SP_DialogOpenButton, "&Open…", win._open_dialog, QKeySequence.Open,
-                           "Open an image (Ctrl+O)")
-    win.act_start = _action(win, QStyle.SP_MediaPlay, "&Start", win.start_attack, "Ctrl+R",
+    win.act_open = _action(win, QStyle.StandardPixmap.SP_DialogOpenButton, "&Open…", win._open_dialog,
+                           QKeySequence.StandardKey.Open, "Open an image (Ctrl+O)")
+    win.act_start = _action(win, QStyle.StandardPixmap.SP_MediaPlay, "&Start", win.start_attack, "Ctrl+R",
                             "Start the optimisation (Ctrl+R)")
-    win.act_stop = _action(win, QStyle.SP_MediaStop, "S&top", win.stop_attack, "Esc", "Stop (Esc)")
-    win.act_save = _action(win, QStyle.SP_DialogSaveButton, "&Save PNG…", win._save_dialog, QKeySequence.Save,
-                           "Save the adversarial image as PNG (Ctrl+S)")
-    win.act_batch = _action(win, QStyle.SP_DirIcon, "&Batch…", win.open_batch_dialog, "Ctrl+B",
+    win.act_stop = _action(win, QStyle.StandardPixmap.SP_MediaStop, "S&top", win.stop_attack, "Esc", "Stop (Esc)")
+    win.act_save = _action(win, QStyle.StandardPixmap.SP_DialogSaveButton, "&Save PNG…", win._save_dialog,
+                           QKeySequence.StandardKey.Save, "Save the adversarial image as PNG (Ctrl+S)")
+    win.act_batch = _action(win, QStyle.StandardPixmap.SP_DirIcon, "&Batch…", win.open_batch_dialog, "Ctrl+B",
                             "Attack a whole folder (Ctrl+B)")
     win.act_export_plot = _action(win, None, "Export &plot…", win.export_plot, "Ctrl+Shift+E",
                                   "Save the live plot as PNG or SVG")
@@ -53,9 +53,9 @@ def build(win) -> None:
                                 "Your own classifier: an ONNX, TorchScript or torch.export file, or its card")
     win.act_check_model = _action(win, None, "&Check on a folder…", win.check_model, None,
                                   "Top-1/top-5 of the current model on labelled photos: is its card right?")
-    win.act_prefs = _action(win, None, "&Preferences…", win.open_preferences, QKeySequence.Preferences)
+    win.act_prefs = _action(win, None, "&Preferences…", win.open_preferences, QKeySequence.StandardKey.Preferences)
     win.act_about = _action(win, None, "&About guiapp", win.show_about)
-    win.act_how = _action(win, None, "&How it works", win.show_how_it_works, QKeySequence.HelpContents)
+    win.act_how = _action(win, None, "&How it works", win.show_how_it_works, QKeySequence.StandardKey.HelpContents)
     win.act_keys = _action(win, None, "&Keyboard shortcuts", win.show_shortcuts, "Ctrl+/")
 
     menu = win.menuBar().addMenu("&File")
@@ -92,6 +92,6 @@ def build(win) -> None:
 
     tools = QToolBar("Main")
     tools.setObjectName("main_toolbar")
-    tools.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+    tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
     tools.addActions([win.act_open, win.act_start, win.act_stop, win.act_save, win.act_batch])
     win.addToolBar(tools)

@@ -41,7 +41,7 @@ def folder(settings: Any) -> Path:
         return Path(str(configured))
     from PySide6.QtCore import QStandardPaths
 
-    base = QStandardPaths.writableLocation(QStandardPaths.AppDataLocation)
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
     return Path(base) / "history" if base else Path.home() / ".guiapp-history"
 
 

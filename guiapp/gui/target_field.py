@@ -26,8 +26,9 @@ class TargetField(QWidget):
         self.combo = LabelCombo(labels)
         self.hint = QLabel("")
         self.hint.setWordWrap(True)
-        self.hint.setTextFormat(Qt.RichText)
-        self.hint.setTextInteractionFlags(Qt.LinksAccessibleByMouse | Qt.LinksAccessibleByKeyboard)
+        self.hint.setTextFormat(Qt.TextFormat.RichText)
+        self.hint.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
+                                          | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
         self.hint.linkActivated.connect(self._choose)
         self.hint.hide()
         col = QVBoxLayout(self)

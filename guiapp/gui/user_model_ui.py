@@ -47,7 +47,7 @@ def install(win: Any) -> None:
     combo.addItem("Add model…", ADD_MODEL)
     combo.setItemData(combo.count() - 1, "Your own classifier: an ONNX, TorchScript (.pt) or torch.export (.pt2) "
                       "file, or its card (.json); its card NAME.json beside it gives labels and preprocessing "
-                      "(docs/MODELS.md)", Qt.ToolTipRole)
+                      "(docs/MODELS.md)", Qt.ItemDataRole.ToolTipRole)
     combo.activated.connect(lambda _: chosen(win))
 
 
@@ -59,7 +59,7 @@ def add_to_combo(combo: QComboBox, spec: str) -> int:
     add_row = combo.findData(ADD_MODEL)
     row = add_row if add_row >= 0 else combo.count()
     combo.insertItem(row, short_name(spec), spec)
-    combo.setItemData(row, spec, Qt.ToolTipRole)
+    combo.setItemData(row, spec, Qt.ItemDataRole.ToolTipRole)
     return row
 
 
@@ -164,7 +164,7 @@ def check_on_folder(win: Any) -> None:
     win.settings.setValue("models/check_dir", folder)
     dialog = QProgressDialog(f"Checking {short_name(model.name)}…", "Cancel", 0, 0, win)
     dialog.setWindowTitle("Check model")
-    dialog.setWindowModality(Qt.WindowModal)
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
     dialog.setMinimumDuration(0)
     worker = CheckWorker(model, Path(folder))
     win.check_dialog = dialog

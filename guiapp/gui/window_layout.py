@@ -31,7 +31,7 @@ def build(win: Any) -> None:
     win.plot = LivePlot()
     win.predictions = PredictionsBox()
     win.pred_original, win.pred_adversarial = win.predictions.original, win.predictions.adversarial
-    win.bottom = QSplitter(Qt.Horizontal)
+    win.bottom = QSplitter(Qt.Orientation.Horizontal)
     win.bottom.setChildrenCollapsible(False)
     win.bottom.addWidget(win.plot)
     win.bottom.addWidget(win.predictions)
@@ -53,7 +53,7 @@ def build(win: Any) -> None:
                                   TABS, tips, strict=True):
         win.tabs.addTab(widget, title)
         win.tabs.setTabToolTip(win.tabs.count() - 1, tip)
-    win.split = QSplitter(Qt.Vertical)
+    win.split = QSplitter(Qt.Orientation.Vertical)
     win.split.setChildrenCollapsible(False)
     win.split.addWidget(win.views)
     win.split.addWidget(win.tabs)
@@ -73,11 +73,11 @@ def build(win: Any) -> None:
     side_scroll = QScrollArea()
     side_scroll.setWidget(win.panel)
     side_scroll.setWidgetResizable(True)
-    side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-    side_scroll.setFrameShape(QFrame.NoFrame)
+    side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    side_scroll.setFrameShape(QFrame.Shape.NoFrame)
     side_scroll.setMinimumWidth(win.panel.minimumWidth() + 16)
     win.side_scroll = side_scroll
-    win.hsplit = QSplitter(Qt.Horizontal)
+    win.hsplit = QSplitter(Qt.Orientation.Horizontal)
     win.hsplit.setChildrenCollapsible(False)
     win.hsplit.addWidget(win.split)
     win.hsplit.addWidget(side_scroll)
