@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     window = create_window(argv)
-    rc = QApplication.instance().exec()
+    app = QApplication.instance()
+    assert app is not None  # create_window made it
+    rc = app.exec()
     del window
     return rc
 

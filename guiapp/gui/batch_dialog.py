@@ -37,8 +37,8 @@ from .jobs import Jobs
 from .widgets import LabelCombo
 from .workers import Worker
 
-STATUS_COLOURS = {"ok": Qt.darkGreen, "failed": Qt.darkRed, "error": Qt.darkRed, "skipped": Qt.gray,
-                  "kept": Qt.darkGreen}
+STATUS_COLOURS = {"ok": Qt.GlobalColor.darkGreen, "failed": Qt.GlobalColor.darkRed, "error": Qt.GlobalColor.darkRed,
+                  "skipped": Qt.GlobalColor.gray, "kept": Qt.GlobalColor.darkGreen}
 EARLIER = "done in an earlier run"  # the engine's note on a result kept from an earlier run
 
 
@@ -115,6 +115,11 @@ def inside(folder: Path, other: Path) -> bool:
     return a == b or b in a.parents
 
 
+def _stored_text(settings: QSettings, key: str) -> str:
+    value = settings.value(key, "")
+    return value if isinstance(value, str) else ""
+
+
 class BatchDialog(QDialog):
     finished_batch = Signal(object)  # BatchSummary
 
@@ -129,8 +134,8 @@ class BatchDialog(QDialog):
         self._planned = 0  # files the running batch will go through
         self._reported = 0  # of those, how many have a row (done, skipped or failed)
 
-        self.input_edit = QLineEdit(settings.value("batch/input", ""))
-        self.output_edit = QLineEdit(settings.value("batch/output", ""))
+        self.input_edit = QLineEdit(_stored_text(settings, "batch/input"))
+        self.output_edit = QLineEdit(_stored_text(settings, "batch/output"))
         self.target_combo = LabelCombo(model.labels)
         self.random_box = QCheckBox("a random target per image (seeded)")
         self.random_box.toggled.connect(lambda on: self.target_combo.setEnabled(not on))
@@ -146,7 +151,7 @@ class BatchDialog(QDialog):
         form.addRow("", self.force_box)
         settings_label = QLabel(describe_config(config, changed))
         settings_label.setWordWrap(True)
-        settings_label.setTextFormat(Qt.RichText)
+        settings_label.setTextFormat(Qt.TextFormat.RichText)
         self.settings_label = settings_label
         form.addRow("Settings", settings_label)
 
@@ -154,15 +159,15 @@ class BatchDialog(QDialog):
         self.eta_label = QLabel("")
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["file", "status", "target", "result", "PSNR"])
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
-        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.summary_label = QLabel("")
         self.summary_label.setWordWrap(True)
 
         self.buttons = QDialogButtonBox()
-        self.start_button = self.buttons.addButton("Start", QDialogButtonBox.AcceptRole)
-        self.cancel_button = self.buttons.addButton("Cancel run", QDialogButtonBox.ActionRole)
-        self.close_button = self.buttons.addButton(QDialogButtonBox.Close)
+        self.start_button = self.buttons.addButton("Start", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.cancel_button = self.buttons.addButton("Cancel run", QDialogButtonBox.ButtonRole.ActionRole)
+        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.start_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.close)

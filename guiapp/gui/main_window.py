@@ -15,12 +15,13 @@ remembered (window_state), dialogs (dialogs, help_dialog).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, QSize, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
+from PySide6.QtWidgets import QComboBox, QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar, QPushButton, QTabWidget
 
 from . import menus, window_state
 from .jobs import Jobs
@@ -29,7 +30,17 @@ from .startup import PREPARING, ImportWorker, StartupPanel, import_engine, trace
 if TYPE_CHECKING:
     from ..core.imageio import LoadedImage
     from ..core.models import Classifier
+    from .attack_control import AttackControl
+    from .defence_box import DefenceBox
+    from .history import HistoryPanel
+    from .image_views import ImageTriptych
+    from .insights import Insights
+    from .live_plot import LivePlot
+    from .run_report import RunReport
+    from .settings_form import SettingsForm
+    from .side_panel import SidePanel
     from .subject import Subject
+    from .target_field import TargetField
 
 log = logging.getLogger(__name__)
 FRAME_CHECKS_MS = (0, 250, 1000)  # after the first show: when to make sure the frame fits the screen
@@ -45,6 +56,32 @@ class MainWindow(QMainWindow):
     judges_done = Signal(object)  # list of (model name, top-1 name, confidence, target hit)
     studio_ready = Signal()  # the engine is imported and the studio built
     report_written = Signal(str)
+
+    # Made by menus.build (in __init__): the actions this class enables and disables.
+    act_start: QAction
+    act_stop: QAction
+    act_save: QAction
+    act_export_plot: QAction
+    act_export_report: QAction
+    act_add_model: QAction
+    act_check_model: QAction
+    recent_menu: QMenu
+    tab_actions: list[QAction]
+    # Made by studio.build once the engine is imported (self.built): the parts used here.
+    views: ImageTriptych
+    plot: LivePlot
+    tabs: QTabWidget
+    panel: SidePanel
+    target_field: TargetField
+    model_combo: QComboBox
+    form: SettingsForm
+    start_button: QPushButton
+    stop_button: QPushButton
+    defences: DefenceBox
+    history: HistoryPanel
+    attack: AttackControl
+    report: RunReport
+    insights: Insights
 
     def __init__(self, settings: QSettings | None = None, device: str | None = None, *,
                  deferred: bool = False) -> None:
@@ -80,7 +117,7 @@ class MainWindow(QMainWindow):
         self.busy.hide()
         for w in (self.status_device, self.status_model, self.status_rate, self.busy):
             self.statusBar().addPermanentWidget(w)
-        self.startup = StartupPanel()
+        self.startup: StartupPanel | None = StartupPanel()
         self.setCentralWidget(self.startup)
         window_state.restore_geometry(self)
         self._refresh_recent()
@@ -119,19 +156,21 @@ class MainWindow(QMainWindow):
             self.startup.show_stage(text)
 
     def _startup_failed(self, message: str) -> None:
+        assert self.startup is not None  # the import failed: the studio never replaced it
         self.startup.show_stage("Could not start")
         self.startup.set_detail(message.split("\n\n")[0])
 
     def _build_studio(self) -> None:
-        if self.startup is not None:
-            self.startup.show_stage(PREPARING)
-            self.startup.repaint()  # now: the imports below hold the GUI thread for a moment
+        startup = self.startup
+        assert startup is not None  # built once: the panel stays until the studio replaces it below
+        startup.show_stage(PREPARING)
+        startup.repaint()  # now: the imports below hold the GUI thread for a moment
         # On the GUI thread, never in the import worker: pyqtgraph creates Qt types (startup.py).
         from ..core.threads import apply_threads
         from . import dialogs, studio
 
         apply_threads(dialogs.threads(self.settings))
-        self.startup.show_stage("Loading the model")
+        startup.show_stage("Loading the model")
         from .subject import Subject
 
         name = window_state.remembered_model(self.settings)
@@ -160,8 +199,11 @@ class MainWindow(QMainWindow):
     def _refresh_recent(self) -> None:
         self.recent_menu.clear()
         for p in self.recent_files():
-            self.recent_menu.addAction(p, lambda p=p: self.open_image(p))
+            self.recent_menu.addAction(p, self._opener(p))
         self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    def _opener(self, path: str) -> Callable[[], None]:
+        return lambda: self.open_image(path)
 
     # ---------------------------------------------------------------- messages
     def _show_busy(self, busy: bool, message: str) -> None:
@@ -182,7 +224,7 @@ class MainWindow(QMainWindow):
     def show_error(self, message: str) -> None:
         self.error_shown.emit(message)
         first, _, rest = message.partition("\n\n")
-        box = QMessageBox(QMessageBox.Warning, "guiapp", first, parent=self)
+        box = QMessageBox(QMessageBox.Icon.Warning, "guiapp", first, parent=self)
         if rest and "Traceback" in rest:
             box.setDetailedText(rest)  # a bug: the traceback, folded away
         elif rest:
@@ -320,6 +362,7 @@ class MainWindow(QMainWindow):
     def _defence_input(self):
         if self.result is not None and not self.result.cancelled:
             return self.result.adversarial, self.result.target
+        assert self.image is not None  # both callers return without one
         return self.image.rgb, None
 
     def apply_defence(self) -> None:

@@ -12,7 +12,7 @@ in the run as set (the chosen model, or the surrogates) and says so when one is 
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
@@ -74,8 +74,8 @@ class ModelChecklist(QListWidget):
 
     def __init__(self, tooltip: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setSelectionMode(QAbstractItemView.NoSelection)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setUniformItemSizes(True)
         missing = []
         for name, (ok, why) in model_statuses().items():
@@ -83,15 +83,16 @@ class ModelChecklist(QListWidget):
                 missing.append(f"{name}: {why}")
                 continue
             item = QListWidgetItem(name)
-            item.setData(Qt.UserRole, name)
+            item.setData(Qt.ItemDataRole.UserRole, name)
             item.setToolTip(why)
-            item.setFlags(Qt.ItemIsUserCheckable | Qt.ItemIsEnabled)
-            item.setCheckState(Qt.Unchecked)
+            item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
+            item.setCheckState(Qt.CheckState.Unchecked)
             self.addItem(item)
         self.setToolTip(tooltip + ("\n\nNot installed here:\n" + "\n".join(missing) if missing else ""))
         rows = max(1, min(self.count(), self.VISIBLE))
         row = self.sizeHintForRow(0) if self.count() else 20
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarAsNeeded if self.count() > self.VISIBLE else Qt.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded if self.count() > self.VISIBLE
+                                        else Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setFixedHeight(rows * (row + 2 * self.spacing()) + 2 * self.frameWidth() + 2)
         self.itemChanged.connect(lambda _item: self.changed.emit())
 
@@ -99,22 +100,23 @@ class ModelChecklist(QListWidget):
         return [self.item(i) for i in range(self.count())]
 
     def checked(self) -> list[str]:
-        return [it.data(Qt.UserRole) for it in self._items() if it.checkState() == Qt.Checked]
+        return [it.data(Qt.ItemDataRole.UserRole) for it in self._items() if it.checkState() == Qt.CheckState.Checked]
 
     def set_checked(self, names: list[str] | tuple[str, ...]) -> None:
         for it in self._items():
-            it.setCheckState(Qt.Checked if it.data(Qt.UserRole) in names else Qt.Unchecked)
+            checked = it.data(Qt.ItemDataRole.UserRole) in names
+            it.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
 
     def mark_unfair(self, names: set[str], why: str) -> None:
         """Grey out (and explain) the models in `names`; their ticks are kept, not used."""
         blocked = self.blockSignals(True)
         try:
             for it in self._items():
-                name = it.data(Qt.UserRole)
+                name = it.data(Qt.ItemDataRole.UserRole)
                 font = it.font()
                 font.setItalic(name in names)
                 it.setFont(font)
-                it.setForeground(Qt.gray if name in names else self.palette().text())
+                it.setForeground(Qt.GlobalColor.gray if name in names else self.palette().text())
                 it.setText(f"{name} (crafting)" if name in names else name)
                 it.setToolTip(why if name in names else "")
         finally:
@@ -218,7 +220,7 @@ class SettingsForm(QWidget):
         self.mode = QComboBox()
         for mode in MODES:
             self.mode.addItem(mode, mode)
-            self.mode.setItemData(self.mode.count() - 1, STRATEGIES[mode].summary, Qt.ToolTipRole)
+            self.mode.setItemData(self.mode.count() - 1, STRATEGIES[mode].summary, Qt.ItemDataRole.ToolTipRole)
         self.mode.setToolTip("\n\n".join(f"{m}: {STRATEGIES[m].summary}" for m in MODES))
         self.form = QFormLayout(self)
         self.form.setContentsMargins(0, 0, 0, 0)
@@ -246,7 +248,7 @@ class SettingsForm(QWidget):
         self.form.addRow("Judges", self.judges)
         self.judges_note = QLabel("")
         self.judges_note.setWordWrap(True)
-        self.judges_note.setTextFormat(Qt.RichText)
+        self.judges_note.setTextFormat(Qt.TextFormat.RichText)
         self.form.addRow(self.judges_note)
         self.judges.changed.connect(self._values_changed)
         self.mode.currentIndexChanged.connect(self._mode_changed)
@@ -258,7 +260,8 @@ class SettingsForm(QWidget):
     def attach(self, mode: str, field_name: str, widget: QWidget) -> None:
         """Show `widget` as a row under option `field_name` of `mode`, while `mode` is chosen
         (the query mode's Test button under the Victim field)."""
-        row, _ = self.form.getWidgetPosition(self.fields[mode][field_name].widget)
+        position = self.form.getWidgetPosition(self.fields[mode][field_name].widget)
+        row, _ = cast(tuple[int, QFormLayout.ItemRole], position)  # PySide6's stub says object
         self.form.insertRow(row + 1, "", widget)
         self._attached.append((mode, widget))
         self.form.setRowVisible(widget, mode == self.current_mode())

@@ -11,6 +11,7 @@ from ..core.labels import LabelSet
 from .model_list import model_statuses
 from .settings_form import SettingsForm
 from .target_field import TargetField
+from .widgets import set_item_enabled
 
 LIVE_TIP = ("Live values of the run. 'optimiser': what the attack computes on its own differentiable (in some\n"
             "modes randomised) view of the image. 'as saved': what the crafting models see in the 8-bit image\n"
@@ -21,8 +22,8 @@ LIVE_TIP = ("Live values of the run. 'optimiser': what the attack computes on it
 def _text_label(tooltip: str = "") -> QLabel:
     label = QLabel("")
     label.setWordWrap(True)
-    label.setTextFormat(Qt.RichText)
-    label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     label.setToolTip(tooltip)
     return label
 
@@ -40,16 +41,16 @@ class SidePanel(QWidget):
         for name, (ok, why) in model_statuses().items():
             self.model_combo.addItem(name if ok else f"{name} (unavailable)", name)
             i = self.model_combo.count() - 1
-            self.model_combo.setItemData(i, why, Qt.ToolTipRole)
+            self.model_combo.setItemData(i, why, Qt.ItemDataRole.ToolTipRole)
             if not ok:
-                self.model_combo.model().item(i).setEnabled(False)
+                set_item_enabled(self.model_combo, i, False)
         self.form = SettingsForm()
         self.form.form.insertRow(0, "Target", self.target_field)
         self.form.form.insertRow(1, "Model", self.model_combo)
         # What a user's model is (its card, what was assumed): shown under the list.
         self.model_note = QLabel("")
         self.model_note.setWordWrap(True)
-        self.model_note.setTextFormat(Qt.RichText)
+        self.model_note.setTextFormat(Qt.TextFormat.RichText)
         self.model_note.setStyleSheet("color: palette(mid)")
         self.model_note.hide()
         self.form.form.insertRow(2, "", self.model_note)
@@ -60,7 +61,7 @@ class SidePanel(QWidget):
         attack_box = QGroupBox("Attack")
         box = QVBoxLayout(attack_box)
         box.addWidget(self.form)
-        box.addWidget(self.defaults_button, 0, Qt.AlignRight)
+        box.addWidget(self.defaults_button, 0, Qt.AlignmentFlag.AlignRight)
 
         self.start_button = QPushButton("Start")
         self.start_button.setDefault(True)

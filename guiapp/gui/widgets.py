@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, QStringListModel, Qt, QTimer
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QStandardItemModel
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QCompleter,
     QGridLayout,
     QGroupBox,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
@@ -24,6 +26,13 @@ SUGGESTIONS = 12  # rows in the label completer's popup
 
 def _letters(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def set_item_enabled(combo: QComboBox, index: int, enabled: bool) -> None:
+    """Grey out (or not) one entry of a combobox that keeps Qt's own list model."""
+    model = combo.model()
+    assert isinstance(model, QStandardItemModel)  # a QComboBox's model unless setModel() replaced it
+    model.item(index).setEnabled(enabled)
 
 
 def label_text(c: ImageNetClass) -> str:
@@ -48,11 +57,11 @@ class LabelCombo(QComboBox):
         super().__init__(parent)
         self.labels = labels
         self.setEditable(True)
-        self.setInsertPolicy(QComboBox.NoInsert)
+        self.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.setMaxVisibleItems(15)
         # The field's width comes from the panel, not from the longest class name (which
         # made the panel ask for 585 px); the drop-down and the suggestions are wider.
-        self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(14)
         self._texts: list[str] = []
         self._fill(labels)
@@ -60,21 +69,35 @@ class LabelCombo(QComboBox):
         # (prefix or substring) can neither rank nor forgive a typo.
         self.suggestions = QStringListModel(self)
         completer = QCompleter(self.suggestions, self)
-        completer.setCompletionMode(QCompleter.UnfilteredPopupCompletion)
-        completer.setCaseSensitivity(Qt.CaseInsensitive)
+        completer.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.setMaxVisibleItems(SUGGESTIONS)
         self.setCompleter(completer)
-        self.lineEdit().textEdited.connect(self._suggest)
+        self._edit().textEdited.connect(self._suggest)
         self.setToolTip("The class the classifier should see. Type a name, synonym, WordNet id or index.")
-        self.lineEdit().setPlaceholderText(f"type a label, e.g. {labels[min(1, len(labels) - 1)].name}")
+        self._edit().setPlaceholderText(f"type a label, e.g. {labels[min(1, len(labels) - 1)].name}")
         self.setCurrentIndex(-1)
+
+    def _edit(self) -> QLineEdit:
+        edit = self.lineEdit()
+        assert edit is not None  # editable since __init__
+        return edit
+
+    def _popup(self) -> tuple[QCompleter, QAbstractItemView]:
+        """The completer set in __init__ and its list (which Qt creates on first asking)."""
+        completer = self.completer()
+        assert completer is not None
+        popup = completer.popup()
+        assert popup is not None
+        return completer, popup
 
     def _fill(self, labels: LabelSet) -> None:
         self._texts = [label_text(c) for c in labels.classes]
         for c, text in zip(labels.classes, self._texts, strict=True):
             self.addItem(text, c.index)
             wnid = f" · {c.wnid}" if c.wnid else ""
-            self.setItemData(self.count() - 1, f"{c.index}{wnid} · {', '.join(c.synonyms)}", Qt.ToolTipRole)
+            self.setItemData(self.count() - 1, f"{c.index}{wnid} · {', '.join(c.synonyms)}",
+                             Qt.ItemDataRole.ToolTipRole)
         # The drop-down list as wide as its longest entry, not as the field.
         self.view().setMinimumWidth(max(self.fontMetrics().horizontalAdvance(t) for t in self._texts) + 40)
 
@@ -83,7 +106,7 @@ class LabelCombo(QComboBox):
         self.labels = labels
         self.clear()
         self._fill(labels)
-        self.lineEdit().setPlaceholderText(f"type a label, e.g. {labels[min(1, len(labels) - 1)].name}")
+        self._edit().setPlaceholderText(f"type a label, e.g. {labels[min(1, len(labels) - 1)].name}")
         self.setCurrentIndex(-1)
 
     def _suggest(self, text: str) -> None:
@@ -92,20 +115,19 @@ class LabelCombo(QComboBox):
         if found:
             # As wide as its longest row (Qt makes it as wide as the field, which cut
             # "puffer (pufferfish, blowfish, glob..."), within the screen.
-            popup = self.completer().popup()
+            completer, popup = self._popup()
             metrics = popup.fontMetrics()
             wanted = max(metrics.horizontalAdvance(t) for t in found) + 2 * popup.frameWidth() + 24 + (
                 popup.verticalScrollBar().sizeHint().width() if len(found) > SUGGESTIONS else 0)
             screen = self.screen().availableGeometry().width() if self.screen() else wanted
             popup.setMinimumWidth(min(max(wanted, self.width()), screen - 20))
-            self.completer().complete()
+            completer.complete()
             # Qt marks the first row *starting with* the text ("catamaran" for "cat");
             # once it has, mark our best match instead, so Enter takes it.
             QTimer.singleShot(0, self._mark_best)
 
     def _mark_best(self) -> None:
-        completer = self.completer()
-        popup = completer.popup()
+        completer, popup = self._popup()
         if popup.isVisible() and self.suggestions.rowCount():
             # Silently: a `highlighted` signal would make the line edit take that text
             # while the user is still typing.
@@ -124,7 +146,7 @@ class LabelCombo(QComboBox):
 
     def set_target(self, index: int) -> None:
         self.setCurrentIndex(self.findData(index))
-        self.lineEdit().setCursorPosition(0)  # the class's name, not the end of its synonyms
+        self._edit().setCursorPosition(0)  # the class's name, not the end of its synonyms
 
 
 class PredictionTable(QTableWidget):
@@ -134,18 +156,18 @@ class PredictionTable(QTableWidget):
         super().__init__(5, 2, parent)
         self.setHorizontalHeaderLabels(["class", "confidence"])
         self.verticalHeader().hide()
-        self.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
-        self.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeToContents)
-        self.setEditTriggers(QTableWidget.NoEditTriggers)
-        self.setSelectionMode(QTableWidget.NoSelection)
-        self.setFocusPolicy(Qt.NoFocus)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         row = self.fontMetrics().height() + 6
         self.verticalHeader().setDefaultSectionSize(row)
         # The rows share the height the box has (no empty band under the table), never less
         # than a readable row each.
-        self.verticalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.setMinimumHeight(row * 5 + self.horizontalHeader().sizeHint().height() + 2 * self.frameWidth())
         self.setMinimumWidth(150)
 
@@ -156,14 +178,14 @@ class PredictionTable(QTableWidget):
         self.clearContents()
         for row, p in enumerate(preds[:5]):
             name, conf = QTableWidgetItem(p.name), QTableWidgetItem(f"{p.confidence:.1%}")
-            conf.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+            conf.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             name.setToolTip(p.name)
             if p.index == target:
                 font = QFont()
                 font.setBold(True)
                 for item in (name, conf):
                     item.setFont(font)
-                    item.setForeground(Qt.darkGreen)
+                    item.setForeground(Qt.GlobalColor.darkGreen)
             self.setItem(row, 0, name)
             self.setItem(row, 1, conf)
 

@@ -195,7 +195,9 @@ def _stored(value: object, spec: Any) -> object:
 
 def recent_files(settings: QSettings) -> list[str]:
     value = settings.value("recent", [])
-    return [value] if isinstance(value, str) else list(value or [])
+    if isinstance(value, str):  # QSettings gives a list of one as its string
+        return [value]
+    return list(value) if isinstance(value, list | tuple) else []
 
 
 def remember(settings: QSettings, path: Path) -> None:
