@@ -195,3 +195,21 @@ def test_cli_quiet_default_and_loud_preset_on_real_files(cat_path, tmp_path, cap
            "1 iterations" in capsys.readouterr().out  # the text report names the budget
     assert main(["attack", str(cat_path), "-t", "goldfish", "--preset", "loud", "-o", str(tmp_path / "x.png")]) == 2
     assert "default mode has no presets" in capsys.readouterr().err
+
+
+def test_a_result_below_its_min_ssim_says_so():
+    """The budget predicts SSIM before the run; when the result ends below Min SSIM the
+    report says so (issue 34 item 4: 0.9502 beside 0.955 with no word)."""
+    from guiapp.core.attacks.transfer import ssim_note
+    from guiapp.core.attacks.transfer_config import TransferConfig
+    from guiapp.core.metrics import ssim
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(60, 200, (48, 64, 3)).astype(np.uint8)
+    noisy = np.clip(image.astype(int) + rng.integers(-40, 41, image.shape), 0, 255).astype(np.uint8)
+    value = ssim(image, noisy)
+    assert value < 0.95
+    note = ssim_note(image, noisy, TransferConfig(min_ssim=0.955))
+    assert note is not None and f"SSIM {value:.4f} is below Min SSIM 0.955" in note
+    assert ssim_note(image, image, TransferConfig(min_ssim=0.955)) is None  # at the floor or above: nothing
+    assert ssim_note(image, noisy, TransferConfig(budget="linf")) is None  # the loud budget promises no SSIM

@@ -44,7 +44,7 @@ from ..preprocess import tensor_to_image
 from ..victims import Answer, QueryBudgetExhausted, Victim
 from .base import AttackLoop, AttackResult, StepRecord
 from .query_config import QueryConfig
-from .transfer import TransferAttack, _ImageState
+from .transfer import TransferAttack, _ImageState, ssim_note
 from .transfer_config import TransferConfig
 
 # Noise strengths asked about after crafting, weakest first (a share of the crafted noise):
@@ -235,6 +235,9 @@ class QueryAttack(AttackLoop):
         """The result: the kept image and the victim's answer to it (`said`; None: not asked)."""
         asked = len(self.records)
         notes = list(self.craft._notes)
+        below = ssim_note(self.image, tensor_to_image(q), self.craft.config)
+        if below:
+            notes.append(below)
         if self.victim is None:
             notes.append("no questions allowed (max_queries 0): the transfer mode's result, which no victim saw")
         else:
