@@ -255,3 +255,15 @@ def test_default_output_names_never_replace_each_other(cat_path, tmp_path, capsy
     assert output_tag(make_config("robust")) == ["robust"]
     assert output_tag(make_config("transfer")) == ["transfer"]
     assert output_tag(make_config("transfer", preset="loud")) == ["transfer", "linf"]
+
+
+def test_transfer_report_gives_each_surrogates_own_verdict(cat_path, tmp_path, capsys):
+    """Issue 34 item 3 on the command line: 'surrogate: NAME sees ...' per model, read from
+    the saved file, beside the ensemble's average in the result line."""
+    rc = main(["attack", str(cat_path), "-t", "goldfish", "--mode", "transfer", "--iterations", "2",
+               "--centroids", "none", "-o", str(tmp_path / "o.png"), "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert rc in (0, 1)
+    lines = [line for line in out.splitlines() if line.startswith("surrogate: ")]
+    assert [line.split()[1] for line in lines] == ["efficientnet-lite0", "efficientnet-lite1"]
+    assert all(" sees " in line and "target " in line for line in lines)

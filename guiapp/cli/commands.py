@@ -110,6 +110,9 @@ def cmd_attack(args: argparse.Namespace) -> int:
     print(f"effort : {report.steps} steps, {report.seconds:.1f} s{device} ({report.width}x{report.height})")
     if not strategy.uses_chosen_model:
         print(f"crafted: {strategy.describe(config)}")  # the models, the budget, the iterations
+        for v in report.crafters_see:  # each surrogate's own verdict on the file, not their average
+            print(f"surrogate: {v['model']} sees {v['top1_name']} ({v['confidence']:.1%}; target "
+                  f"{v['target_conf']:.1%})")
     for name, v in report.judges.items():
         verdict = "fooled" if v["success"] else "not fooled"
         print(f"judge  : {name} sees {v['top1_name']} ({v['confidence']:.1%}): {verdict}")

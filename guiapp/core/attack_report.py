@@ -94,6 +94,9 @@ class AttackReport:
     flat_swirl: float = float("nan")
     # Query mode: the victim, how many questions it was asked, and each answer (QueryRecord).
     victim: str | None = None
+    # Each crafting model's own verdict on the saved file (several in transfer and query
+    # modes): {"model", "top1_name", "confidence", "target_conf"}; `final` is their average.
+    crafters_see: list[dict] = field(default_factory=list)
     queries: int | None = None
     answers: list[dict] = field(default_factory=list)
 
@@ -144,6 +147,7 @@ def make_report(plan: AttackPlan, run: AttackRun, dist: Distortion, verified: Ve
         mode=plan.config.mode,
         judges=verdicts,
         victim=getattr(plan.config, "victim", None) if result.queries is not None else None,
+        crafters_see=list(verified.seen_by) if verified else list(result.seen_by),
         queries=len(result.queries) if result.queries is not None else None,
         answers=list(result.queries or []),
     )

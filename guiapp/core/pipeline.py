@@ -202,6 +202,8 @@ class Verification:
     final: Prediction  # top-1 of the crafters' mean probabilities
     target_conf: float
     success: bool  # every crafting model sees the target (with the required confidence)
+    # Each crafting model's own verdict on the file: {"model", "top1_name", "confidence", "target_conf"}.
+    seen_by: tuple[dict, ...] = ()
 
 
 def output_metadata(plan: AttackPlan, result: AttackResult, psnr: float) -> dict[str, str]:
@@ -243,6 +245,8 @@ def save_result(
         final=Prediction(int(mean.argmax()), labels[int(mean.argmax())].name, float(mean.max())),
         target_conf=float(mean[plan.target]),
         success=plan.strategy.saved_success(plan, result, probs, targets, saved),
+        seen_by=tuple({"model": m.name, "top1_name": m.labels[int(p.argmax())].name, "confidence": float(p.max()),
+                       "target_conf": float(p[t])} for m, p, t in zip(plan.crafters, probs, targets, strict=True)),
     )
 
 

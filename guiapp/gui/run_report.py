@@ -42,6 +42,14 @@ def verdict(result: AttackResult, run: AttackRun | None = None) -> str:
     return f"{coloured('Target not reached', RED)} in {result.steps} steps — {html.escape(advice)}"
 
 
+def seen_text(verdict: dict, target_name: str) -> str:
+    """'efficientnet-lite0, which sees snowplow 63% (target 12%)': one model's own verdict."""
+    text = f"{_nb(verdict['model'])}, which sees {_nb(verdict['top1_name'])} {verdict['confidence']:.0%}"
+    if verdict["top1_name"] != target_name:
+        text += f" (target {verdict['target_conf']:.0%})"
+    return text
+
+
 def _nb(text: str) -> str:
     return html.escape(text).replace(" ", "&nbsp;").replace("-", "&#8209;")
 
@@ -73,12 +81,16 @@ class RunReport(QObject):
                 + f" after {asked} question{'s' if asked != 1 else ''}")
             crafted = f" · {seen}"
         elif crafters != [table_model] or not plan.strategy.uses_chosen_model:
-            # The crafting models' own verdict on the 8-bit result (their standard
-            # preprocessing): what the live "as saved" checks converge to.
-            seen = f"{_nb(plan.crafters[0].labels[result.top1].name)} {result.top1_conf:.0%}"
-            if result.top1 != result.target:
-                seen += f" (target {result.target_conf:.0%})"
-            crafted = f" · crafted on {', '.join(crafters)}, which see {seen}"
+            # Each crafting model's own verdict on the 8-bit result (its standard
+            # preprocessing): an average of several is nobody's verdict (issue 34 item 3).
+            each = getattr(result, "seen_by", None) or []
+            if each:
+                crafted = " · crafted on " + ", ".join(seen_text(v, plan.target_name) for v in each)
+            else:
+                seen = f"{_nb(plan.crafters[0].labels[result.top1].name)} {result.top1_conf:.0%}"
+                if result.top1 != result.target:
+                    seen += f" (target {result.target_conf:.0%})"
+                crafted = f" · crafted on {', '.join(crafters)}, which see {seen}"
         return (f"{verdict(result, run)}{crafted}<br>saved 8-bit image, {_nb(table_model)}: "
                 f"{_nb(preds[0].name)} {_nb(f'{preds[0].confidence:.1%}')} · {_nb(f'L-inf {dist.linf:.0f}/255')} · "
                 f"{_nb(f'PSNR {dist.psnr:.1f} dB')} · {_nb(f'SSIM {dist.ssim:.4f}')} · "

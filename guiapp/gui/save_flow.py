@@ -115,13 +115,18 @@ def save(win: Any, path: Path, entry: Any = None, then: Callable[[], None] | Non
         return
 
     def done(verified: Verification) -> None:
-        seen_by = "it is classified as" if len(run.plan.crafters) == 1 else f"{run.plan.crafted_on} classify it as"
-        name = coloured(html.escape(verified.final.name), GREEN if verified.success else RED)
-        win.panel.show_line(
-            win.save_label,
-            f"Saved <b>{html.escape(verified.path.name)}</b>. Re-read from disk, {html.escape(seen_by)} "
-            f"{name} ({verified.final.confidence:.1%}).",
-        )
+        if len(verified.seen_by) > 1:  # each model's own verdict, never their average as if one (issue 34 item 3)
+            target = run.plan.target_name
+            said = "; ".join(
+                f"{html.escape(v['model'])} sees "
+                f"{coloured(html.escape(v['top1_name']), GREEN if v['top1_name'] == target else RED)} "
+                f"({v['confidence']:.1%})" for v in verified.seen_by)
+            line = f"Saved <b>{html.escape(verified.path.name)}</b>. Re-read from disk: {said}."
+        else:
+            name = coloured(html.escape(verified.final.name), GREEN if verified.success else RED)
+            line = (f"Saved <b>{html.escape(verified.path.name)}</b>. Re-read from disk, it is classified as "
+                    f"{name} ({verified.final.confidence:.1%}).")
+        win.panel.show_line(win.save_label, line)
         saved(win, entry, verified.path, then)
 
     win.jobs.run("save", lambda: save_result(run.plan, run.result, path), done, message=f"Saving {path.name}…")

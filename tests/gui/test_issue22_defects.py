@@ -1,5 +1,6 @@
 """Issue 22's defects, each through the window as a user meets it."""
 
+import html
 import json
 import shutil
 from pathlib import Path
@@ -123,8 +124,9 @@ def test_transfer_live_numbers_say_what_they_measure_and_meet_the_result(qtbot, 
     result = blocker.args[0]
     line = window.result_label.text()
     # the result line gives the crafting models' verdict on the saved image: the "as saved" basis
-    crafted = line.split("which see ")[1].split("<br>")[0]
-    assert "crafted on efficientnet-lite0, which see" in line and f"{result.target_conf:.0%}" in crafted
+    line = html.unescape(line).replace("\xa0", " ").replace("\u2011", "-")  # as a person reads it
+    crafted = line.split("which sees ")[1].split("\n")[0]
+    assert "crafted on efficientnet-lite0, which sees" in line and f"{result.target_conf:.0%}" in crafted
     assert window.plot.data.checks
 
 

@@ -62,6 +62,9 @@ class AttackResult:
     notes: list[str] = field(default_factory=list)  # what the loop chose that a user should know
     # A victim's questions and answers (query mode; None in the modes that ask nobody).
     queries: list[dict[str, Any]] | None = None
+    # Each crafting model's own verdict on the 8-bit result, when several craft (transfer):
+    # {"model", "top1_name", "confidence", "target_conf"}; an average is nobody's verdict.
+    seen_by: list[dict[str, Any]] = field(default_factory=list)
 
 
 class AttackLoop(ABC):

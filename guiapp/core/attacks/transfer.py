@@ -399,6 +399,8 @@ class TransferAttack(AttackLoop):
         if below:
             self._notes.append(below)
         mean = self.labels.mean_probs(probs)
+        seen_by = [{"model": m.name, "top1_name": m.labels[int(p.argmax())].name, "confidence": float(p.max()),
+                    "target_conf": float(p[t])} for m, p, t in zip(self.surrogates, probs, self.targets, strict=True)]
         self.result = AttackResult(
             adversarial=adv,
             success=success and not self._cancel.is_set(),
@@ -410,4 +412,5 @@ class TransferAttack(AttackLoop):
             top1=int(mean.argmax()),
             top1_conf=float(mean.max()),
             notes=list(self._notes),
+            seen_by=seen_by,
         )
