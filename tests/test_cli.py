@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image
 
 from guiapp.cli import main
 
@@ -267,3 +268,19 @@ def test_transfer_report_gives_each_surrogates_own_verdict(cat_path, tmp_path, c
     lines = [line for line in out.splitlines() if line.startswith("surrogate: ")]
     assert [line.split()[1] for line in lines] == ["efficientnet-lite0", "efficientnet-lite1"]
     assert all(" sees " in line and "target " in line for line in lines)
+
+
+def test_robust_report_says_what_the_result_survived(cat_path, tmp_path, capsys):
+    """Issue 33 item 11: the robust result names every purifier and setting it was checked
+    against, and where (the whole file, the model's view)."""
+    small = tmp_path / "cat.png"
+    Image.open(cat_path).convert("RGB").resize((96, 72)).save(small)
+    rc = main(["attack", str(small), "-t", "tabby", "--robust", "--defences", "jpeg,bitdepth",
+               "-o", str(tmp_path / "o.png"), "--device", "cpu", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    said = [n for n in report["notes"] if n.startswith("survives ")]
+    if rc == 0:
+        assert said == ["survives jpeg quality 50/75/90, bitdepth bits 3/4/5, each on the whole file and on the "
+                        "model's view (every setting checked on the saved image)"]
+    else:
+        assert not said  # nothing survived: nothing claimed

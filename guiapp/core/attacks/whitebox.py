@@ -57,6 +57,21 @@ from .whitebox_config import AttackConfig
 REFINE_FLOOR_DB = 46.0  # auto refine: keep going while the best PSNR is below this...
 
 
+def survived_text(defences, levels: tuple[str, ...]) -> str:
+    """What a robust result was checked against, every setting named: 'survives rescale,
+    jpeg quality 50/75/90, bitdepth bits 3/4/5, median size 3/5, each on the whole file and
+    on the model's view' (issue 33 item 11: the report did not say what it survived)."""
+    parts = []
+    for d in defences:
+        settings = " ".join(f"{k} {'/'.join(f'{v:g}' for v in values)}" for k, values in d.checks.items())
+        own = [level for level in levels if level in d.levels]
+        only = f" ({', '.join(own)} only)" if own != list(levels) else ""  # DIP: the view only
+        parts.append(f"{d.name} {settings}".strip() + only)
+    where = {"file": "the whole file", "view": "the model's view"}
+    return (f"survives {', '.join(parts)}, each on " + " and on ".join(where.get(level, level) for level in levels)
+            + " (every setting checked on the saved image)")
+
+
 class TargetedAttack(AttackLoop):
     """The white-box loop on one model."""
 
@@ -286,6 +301,14 @@ class TargetedAttack(AttackLoop):
                 last = (x + delta_of(noise)).clamp(0, 1)
             adv = tensor_to_image(last)
             judge = classify_pil(self.model, Image.fromarray(adv))
+        notes = []
+        if self.defences and passed is not None:
+            notes.append(survived_text(self.defences, self.levels))
+        elif self.defences and self._check is not None and self._check.fallback is not None and adv is \
+                self._check.fallback:
+            cheap = [d for d in self.defences if not d.slow]
+            notes.append(survived_text(cheap, self.levels) + "; not checked against "
+                         + ", ".join(d.name for d in self.defences if d.slow) + " (out of slow checks)")
         self.result = AttackResult(
             adversarial=adv,
             success=passed is not None,
@@ -297,6 +320,7 @@ class TargetedAttack(AttackLoop):
             top1=int(judge.argmax()),
             top1_conf=float(judge.max()),
             history=history,
+            notes=notes,
         )
 
     def _refine_done(self, refined: int, best_psnr: float) -> bool:
