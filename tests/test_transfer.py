@@ -241,7 +241,7 @@ def test_cli_rejects_options_of_the_other_modes(cat_path, capsys):
     assert main(["attack", str(cat_path), "-t", "goldfish", "--mode", "transfer", "--steps", "5"]) == 2
     assert "--steps only applies to the default and robust modes" in capsys.readouterr().err
     assert main(["attack", str(cat_path), "-t", "goldfish", "--iterations", "5"]) == 2
-    assert "--iterations only applies to --mode transfer" in capsys.readouterr().err
+    assert "--iterations only applies to the transfer and query modes" in capsys.readouterr().err
 
 
 def test_contrastive_centroid_term_is_the_share_of_the_target_distance():

@@ -44,7 +44,7 @@ def verdict(result: AttackResult, run: AttackRun | None = None) -> str:
 
 def seen_text(verdict: dict, target_name: str) -> str:
     """'efficientnet-lite0, which sees snowplow 63% (target 12%)': one model's own verdict."""
-    text = f"{_nb(verdict['model'])}, which sees {_nb(verdict['top1_name'])} {verdict['confidence']:.0%}"
+    text = f"{html.escape(verdict['model'])}, which sees {_nb(verdict['top1_name'])} {verdict['confidence']:.0%}"
     if verdict["top1_name"] != target_name:
         text += f" (target {verdict['target_conf']:.0%})"
     return text
