@@ -79,7 +79,8 @@ def stub_execute(plan, output, **_):
     t = plan.target
     return SimpleNamespace(source=0, source_name="tench", target=t, target_name="goldfish", success=True,
                            final=t, final_name="goldfish", target_conf=0.9, linf=2.0, psnr=50.0, ssim=0.99,
-                           ciede2000=0.5, haarpsi=0.99, flat_swirl=0.1, steps=9, seconds=0.0, cancelled=False)
+                           ciede2000=0.5, haarpsi=0.99, flat_swirl=0.1, steps=9, seconds=0.0, cancelled=False,
+                           queries=None, answers=[])
 
 
 # What the batch task calls of the pipeline, replaced by the stubs above. A name the task no

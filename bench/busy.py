@@ -46,6 +46,9 @@ if sys.argv[4] != "default":
 else:  # the settings file is shared by the runs: forget the last run's explicit count
     settings.remove("run/threads")
 win = MainWindow(settings=settings, device="cpu")
+# A timing run keeps nothing: the unsaved-result question (a modal box) would wait forever offscreen.
+import guiapp.gui.dialogs as dialogs
+dialogs.ask_unsaved = lambda *a, **k: "discard"
 
 def wait(signal, timeout_s=600):
     loop = QEventLoop()

@@ -63,8 +63,12 @@ class Window:
         from PySide6.QtWidgets import QApplication
 
         self.app = QApplication.instance() or QApplication([])
+        import guiapp.gui.dialogs as dialogs
         from guiapp.gui.main_window import MainWindow
 
+        # A timing run keeps nothing: the unsaved-result question (a modal box) would wait
+        # forever offscreen when the next image opens or the window closes.
+        dialogs.ask_unsaved = lambda *a, **k: "discard"
         self.win = MainWindow(settings=QSettings(str(folder / "s.ini"), QSettings.IniFormat), device="cpu")
         self.win.resize(1366, 768)
         self.win.show()
