@@ -115,6 +115,8 @@ def main() -> None:
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--max-queries", type=int, default=20)
     p.add_argument("--iterations", type=int, default=None, help="surrogate iterations (default: the mode's)")
+    p.add_argument("--refine", default="patches", choices=("patches", "recraft"),
+                   help="the search's move once the victim scores the target (the mode's --refine)")
     p.add_argument("--out", type=Path, default=None, help="keep the PNGs here (default: a temporary folder)")
     args = p.parse_args()
 
@@ -130,7 +132,8 @@ def main() -> None:
         model, card = victim_files(args.victim, work)
         proc, url = start_endpoint(model, card, args.top_k)
         try:
-            config = make_config("query", victim=url, max_queries=args.max_queries, iterations=args.iterations)
+            config = make_config("query", victim=url, max_queries=args.max_queries, iterations=args.iterations,
+                                 refine=args.refine)
             rows = []
             for path, true, target in half_pairs("held", args.n, args.seed):
                 before = endpoint_count(url)
@@ -157,7 +160,10 @@ def main() -> None:
     swirl = np.array([r["swirl"] for r in rows], float)
     print(f"\nvictim {args.victim} (top {args.top_k}), {n} held-back pairs, at most {args.max_queries} queries, "
           f"{machine()}")
-    print(f"success {won}/{n} ({100 * won / n:.0f}%)")
+    print(f"success {won}/{n} ({100 * won / n:.0f}%), refine {args.refine}")
+    for k in (2, 5, 10, 20):  # the same run read at smaller budgets (a success counts where it was asked)
+        if k < args.max_queries:
+            print(f"  within {k} queries: {sum(r['ok'] and r['queries'] <= k for r in rows)}/{n}")
     print(f"queries: median {np.median(queries):.0f}, 95th pct {pct(queries, 95):.0f} (failures count "
           f"{args.max_queries}); among successes median {np.median(won_q) if len(won_q) else float('nan'):.0f}")
     print(f"endpoint count = reported count on every image: {all(r['queries'] == r['reported'] for r in rows)}")

@@ -56,6 +56,15 @@ class VictimServer:
                 img = Image.open(io.BytesIO(png)).convert("RGB")
                 outer.images.append(np.asarray(img))
                 probs = classify_pil(model, img)
+                if style == "scored":  # never agrees, but scores the target (cherry) as the model does
+                    answer_json = [{"label": names_of[0], "score": 0.99}, {"label": "cherry", "score": float(
+                        probs[2]) / 100}]
+                    data = json.dumps(answer_json).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 conf, idx = probs.topk(5)
                 names = [names_of[int(i)] for i in idx]
                 answer = ([{"label": n, "score": float(c)} for n, c in zip(names, conf, strict=True)]
@@ -252,6 +261,46 @@ def test_the_search_grows_the_noise_allowed_only_up_to_grow_db(fruit_model, tmp_
     assert rc == 1 and not report["success"] and report["queries"] == victim.count == 6
     grown = [a["grown_db"] for a in report["answers"]]
     assert grown == [0, 0, 0.5, 1.0, 1.0, 1.0]  # two ladder rungs, then +0.5 dB per question, capped
+
+
+@pytest.mark.parametrize("refine", ["patches", "recraft"])
+def test_once_the_victim_scores_the_target_the_search_proposes_patches(fruit_model, tmp_path, capsys, refine):
+    model = load_model(str(fruit_model), "cpu")
+    victim = VictimServer(model, "scored")  # gives cherry a score, never agrees
+    try:
+        rc = main(query_args(photo(tmp_path / "p.png"), tmp_path / "out.png", fruit_model, victim.url,
+                             "--max-queries", "7", "--refine", refine))
+        report = json.loads(capsys.readouterr().out)
+    finally:
+        victim.close()
+    assert rc == 1 and report["queries"] == victim.count == 7
+    phases = [a["phase"] for a in report["answers"]]
+    assert phases[:2] == ["ladder", "ladder"]
+    assert set(phases[2:]) == ({"patch"} if refine == "patches" else {"search"})
+    # What was kept is what the victim scored best: the kept answer's target score is the
+    # highest of all the search asked (a proposal it scored worse was dropped).
+    scores = [a["target_score"] for a in report["answers"]]
+    assert report["target_conf"] == pytest.approx(max(scores))
+
+
+def test_a_patch_proposal_moves_only_its_window_and_keeps_flat_areas_untouched():
+    import torch
+
+    from guiapp.core.attacks.noise_budget import PerceptualBudget
+
+    rng = np.random.default_rng(0)
+    image = np.full((48, 64, 3), 120, np.uint8)
+    image[:, 32:] = rng.integers(0, 255, (48, 32, 3))  # flat left half, textured right half
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    budget = PerceptualBudget(image, x, psnr=33.0, min_ssim=0.955, cap=16.0, ti_size=3)
+    z = budget.zeros().detach()
+    direction = torch.from_numpy(rng.standard_normal((1, 1, 48, 64))).float()
+    budget.saturate(z, direction, (slice(8, 40), slice(10, 60)), x)
+    assert float(z[..., :8, :].abs().max()) == 0 and float(z[..., :, :10].abs().max()) == 0  # outside: as was
+    assert float(z[..., :, :20].abs().max()) == 0  # flat: none, window or not
+    inside = (slice(8, 40), slice(40, 60))
+    assert torch.allclose(z[..., inside[0], inside[1]],
+                          -budget.bound[..., inside[0], inside[1]] * direction[..., inside[0], inside[1]].sign())
 
 
 def test_a_grown_perceptual_budget_keeps_flat_areas_untouched_and_its_cap():

@@ -52,6 +52,12 @@ class NoiseBudget(ABC):
         """The RGB change of noise z."""
 
     @abstractmethod
+    def saturate(self, z: torch.Tensor, direction: torch.Tensor, window: tuple[slice, slice], x: torch.Tensor) -> None:
+        """Inside `window` (rows, columns), the noise at the budget's edge against `direction`
+        (in place): the query mode's patch proposals, shaped like the crafted noise (which is
+        mostly at its bounds after the loop's signed steps)."""
+
+    @abstractmethod
     def set_scale(self, factor: float) -> None:
         """Allow `factor` times the budget's own noise from now on (>= 1; the query mode's
         search grows it while its victim disagrees). Noise already inside stays as it is."""
@@ -79,6 +85,12 @@ class LinfBudget(NoiseBudget):
 
     def rgb(self, z: torch.Tensor) -> torch.Tensor:
         return z
+
+    def saturate(self, z: torch.Tensor, direction: torch.Tensor, window: tuple[slice, slice], x: torch.Tensor) -> None:
+        rows, cols = window
+        z[..., rows, cols] = -self.eps * direction[..., rows, cols].sign()
+        torch.maximum(z, -x, out=z)
+        torch.minimum(z, 1 - x, out=z)
 
 
 class PerceptualBudget(NoiseBudget):
@@ -113,6 +125,10 @@ class PerceptualBudget(NoiseBudget):
     def adversarial(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         raw = x + z  # broadcast over R, G, B
         return clamp01(raw)  # clamped, the gradient passed straight through
+
+    def saturate(self, z: torch.Tensor, direction: torch.Tensor, window: tuple[slice, slice], x: torch.Tensor) -> None:
+        rows, cols = window
+        z[..., rows, cols] = -self.bound[..., rows, cols] * direction[..., rows, cols].sign()
 
     def step(self, z: torch.Tensor, direction: torch.Tensor, x: torch.Tensor) -> None:
         z -= PERCEPTUAL_STEP * self.bound * direction.sign()

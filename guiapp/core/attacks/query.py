@@ -17,6 +17,16 @@ the victim a few questions changes that. The loop, one question per outer step:
    disagrees, the noise allowed grows by GROW_STEP_DB per question, up to `grow_db` above
    the budget (2 dB by default), and stops growing the moment it agrees: most images keep
    the quiet budget, a hard one takes a little more, and the report says how much.
+3. Once the victim gives the target a score (the target is among the labels it answers),
+   there is a score to climb, and re-crafting the whole image is a coarse move for it. The
+   search then asks about *patch proposals* instead (refine "patches"): a square window of
+   the noise, placed at random, is replaced by the surrogates' gradient sign on a fresh
+   random view, at the budget's edge (as the crafted noise is), and kept when the victim
+   scores it better. The windows shrink as in Square Attack (Andriushchenko et al., ECCV
+   2020), whose random search this is, with the surrogates' gradient as the proposal's
+   pattern instead of random stripes (the prior of GFCS, Lord et al., ICLR 2022): noise
+   that looks like the rest, one surrogate gradient per question instead of
+   `step_iterations`.
 
 Every question is the 8-bit PNG of the exact pixels that would be saved (encoded as the
 saved file, without its text chunks), and success is the victim's own answer to those
@@ -46,6 +56,7 @@ from .base import AttackLoop, AttackResult, StepRecord
 from .query_config import QueryConfig
 from .transfer import TransferAttack, _ImageState, ssim_note
 from .transfer_config import TransferConfig
+from .transfer_ops import smooth_gradient
 
 # Noise strengths asked about after crafting, weakest first (a share of the crafted noise):
 # the first the victim agrees with is kept. Two rungs: an image the surrogates' noise
@@ -55,6 +66,11 @@ LADDER = (0.6, 1.0)
 # A weight raised in the search is doubled (then the weights are renormalised to sum 1).
 WEIGHT_UP = 2.0
 GROW_STEP_DB = 0.5  # the noise allowed grows by this per question of the search, up to grow_db
+# Patch proposals: the window's share of the image's area, halved after each of these many
+# proposals (Square Attack's schedule, compressed to a budget of tens of questions).
+PATCH_AREA = 0.05
+PATCH_HALVINGS = (8, 20, 40)
+MIN_PATCH_SIDE = 8
 
 
 @dataclass(frozen=True)
@@ -62,7 +78,7 @@ class QueryRecord:
     """One question and the victim's answer, for reports and the live plot."""
 
     query: int  # 1-based
-    phase: str  # "ladder" or "search"
+    phase: str  # "ladder", "search" (re-crafted) or "patch" (a patch proposal)
     scale: float  # share of the crafted noise asked about
     grown_db: float  # how far the noise allowed was raised above the budget when asked (dB)
     top1: int  # the victim's top class, as an index of the crafting labels (-1: not among them)
@@ -168,6 +184,48 @@ class QueryAttack(AttackLoop):
         return replace(state, z=state.z.detach().clone().requires_grad_(True), momentum=state.momentum.clone(),
                        gen=gen)
 
+    def _patch_window(self, z: torch.Tensor, proposal: int, gen: torch.Generator) -> tuple[slice, slice]:
+        """A square window of the noise for patch proposal `proposal` (0-based), placed at random."""
+        area = PATCH_AREA * 0.5 ** sum(proposal >= k for k in PATCH_HALVINGS)
+        h, w = z.shape[-2:]
+        side = min(h, w, max(MIN_PATCH_SIDE, round(math.sqrt(area * h * w))))
+        top = int(torch.randint(0, h - side + 1, (1,), generator=gen))
+        left = int(torch.randint(0, w - side + 1, (1,), generator=gen))
+        return slice(top, top + side), slice(left, left + side)
+
+    def _patch_proposal(self, state: _ImageState, proposal: int) -> _ImageState:
+        """`state` with one window of its noise replaced by the surrogates' gradient sign on a
+        fresh random view (at the budget's edge)."""
+        trial = self._snapshot(state)
+        trial.gen.manual_seed(self.config.seed + 104_729 * (proposal + 1))
+        grad, _ = self.craft.gradient(trial)
+        with torch.no_grad():
+            grad = smooth_gradient(grad, trial.ti_size)
+            window = self._patch_window(trial.z, proposal, trial.gen)
+            trial.budget.saturate(trial.z, grad, window, trial.x)
+        return trial
+
+    def _recraft_trial(self, state: _ImageState, outer: int) -> _ImageState:
+        """A copy of `state` for BASES' move, with fresh random views for outer step `outer`
+        (a rejected candidate's draws are not repeated when the same weights come round)."""
+        trial = self._snapshot(state)
+        trial.gen.manual_seed(self.config.seed + 7919 * (outer + 1))
+        return trial
+
+    def _recraft(self, trial: _ImageState, outer: int, step: int) -> Iterator[StepRecord]:
+        """BASES' move: `step_iterations` on reweighted surrogates, moving `trial`; yields
+        each iteration's record (numbered on from `step`)."""
+        craft = self.craft
+        craft.weights = self._weights_for(outer)
+        try:
+            for _ in range(self.config.step_iterations):
+                if self._cancel.is_set():
+                    break
+                step += 1
+                yield craft.iterate(trial, step)
+        finally:
+            craft.weights = None
+
     # -- the loop ---------------------------------------------------------------------------
     def steps(self) -> Iterator[StepRecord]:
         cfg, craft = self.config, self.craft
@@ -196,30 +254,29 @@ class QueryAttack(AttackLoop):
                     kept, agreed = (q, record), record.agrees
                 if agreed:
                     break
-            # The search: re-craft on reweighted surrogates from the kept noise, ask once.
+            # The search: re-craft on reweighted surrogates from the kept noise, or, once the
+            # victim scores the target, propose a patch; ask once per outer step.
             score = progress(answer, self.victim_index) if answer is not None else -math.inf
-            outer = 0
+            scored = answer is not None and answer.score(self.victim_index) is not None
+            outer = proposals = 0
             while (self.victim is not None and not agreed and len(self.records) < cfg.max_queries
                    and not self._cancel.is_set()):
-                trial = self._snapshot(state)
-                # Fresh random views for each outer step: a rejected candidate's draws are
-                # not repeated when the same weights come round again.
-                trial.gen.manual_seed(cfg.seed + 7919 * (outer + 1))
-                craft.weights = self._weights_for(outer)
                 grown = min(cfg.grow_db, GROW_STEP_DB * (outer + 1))
                 state.budget.set_scale(10 ** (grown / 20))  # shared by the trial: it only grows
-                for _ in range(cfg.step_iterations):
-                    if self._cancel.is_set():
-                        break
-                    step += 1
-                    yield craft.iterate(trial, step)
-                craft.weights = None
+                if scored and cfg.refine == "patches":
+                    trial, phase = self._patch_proposal(state, proposals), "patch"
+                    proposals += 1
+                else:
+                    trial, phase = self._recraft_trial(state, outer), "search"
+                    for iteration in self._recraft(trial, outer, step):
+                        step = iteration.step
+                        yield iteration
                 outer += 1
                 if self._cancel.is_set():
                     break
                 q = self._candidate(trial, 1.0)
                 step += 1
-                record, answer = self._ask(q, "search", 1.0, state.x, grown)
+                record, answer = self._ask(q, phase, 1.0, state.x, grown)
                 self._current = q
                 yield self._step_record(record, step, q, state.x)
                 new = progress(answer, self.victim_index)
@@ -227,6 +284,7 @@ class QueryAttack(AttackLoop):
                 # victim every score is 0 and every candidate is kept (a walk).
                 if new >= score or record.agrees:
                     state, score, kept, agreed = trial, new, (q, record), record.agrees
+                    scored = answer.score(self.victim_index) is not None
         except QueryBudgetExhausted:
             pass  # a shared budget (batch) ran out: the result so far stands
         self._finish(kept[0], kept[1], state.source, step, agreed)

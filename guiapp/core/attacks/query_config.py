@@ -49,6 +49,12 @@ class QueryConfig(TransferConfig):
     # iterations on reweighted surrogates (BASES' perturbation machine), then asks once.
     step_iterations: int = option(10, "iterations on the surrogates between two questions in the search",
                                   low=1, high=500)
+    # Once the victim scores the target, the search asks about patch proposals (query.py)
+    # instead of re-crafting the whole image; "recraft" keeps re-crafting to the end.
+    refine: str = option("patches", "how the search moves once the victim gives the target a score: patches (a "
+                         "window of the noise re-drawn from the surrogates' gradient, kept when the victim scores "
+                         "it better) or recraft (re-crafting the whole image on reweighted surrogates)",
+                         choices=("patches", "recraft"))
     # An image the victim will not agree with at the budget may take a little more noise:
     # the search raises it by GROW_STEP_DB per question up to this, and stops the moment the
     # victim agrees, so easy images keep the budget (or less) and the median stays quiet.
