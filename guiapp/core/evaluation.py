@@ -30,6 +30,7 @@ from .attacks import make_config
 from .centroids import find_class_images
 from .defences.survival import settings_of, survival
 from .errors import Cancelled, GuiappError
+from .evaluation_report import write_report
 from .imageio import load_image
 from .labels import random_target
 from .metrics import psnr_from_mse
@@ -37,11 +38,6 @@ from .models import Classifier
 from .pipeline import AttackRun, plan_attack, save_result
 from .predict import classify_view
 from .preprocess import image_to_tensor, normalise, tensor_to_image
-
-STUDY = {  # Inception-v1, FGSM eps 16, 100 ImageNet images: top-1 / top-3 (%)
-    "clean": (63, 79), "fgsm": (12, 25), "ppgn": (18, 33), "dip": (30, 58),
-    "context-encoder": (14, 25), "rescale": (36, 54),
-}
 
 
 def fgsm_view(model: Classifier, view: np.ndarray, label: int, eps: float = 16.0) -> np.ndarray:
@@ -186,7 +182,6 @@ class Evaluation:
             return load_image(verified.path).rgb, verified.success
 
     def write_report(self, command: str = "") -> Path:
-        from .evaluation_report import write_report
 
         rows = [r for p, _ in self.items if (r := self.done_rows().get(p.name))]
         if not rows:

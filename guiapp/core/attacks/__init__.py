@@ -30,7 +30,6 @@ from .whitebox import AttackConfig, TargetedAttack, WhiteBoxStrategy
 STRATEGIES: dict[str, AttackStrategy] = {
     s.mode: s for s in (WhiteBoxStrategy(), RobustStrategy(), TransferStrategy(), QueryStrategy())}
 MODES = tuple(STRATEGIES)
-AnyConfig = AttackConfig | RobustConfig | TransferConfig | QueryConfig
 
 
 def get_strategy(mode: str) -> AttackStrategy:
@@ -100,7 +99,7 @@ def make_config(mode: str = "default", preset: str | None = None, **options: Any
 
 
 __all__ = [
-    "MODES", "STRATEGIES", "AnyConfig", "AttackConfig", "AttackLoop", "AttackResult", "AttackStrategy", "QueryConfig",
+    "MODES", "STRATEGIES", "AttackConfig", "AttackLoop", "AttackResult", "AttackStrategy", "QueryConfig",
     "RobustConfig", "StepRecord", "TargetedAttack", "TransferAttack", "TransferConfig", "config_class",
     "config_dict", "get_strategy", "make_config", "modes_with", "option_names", "options_of", "preset_options",
     "presets_of", "strategy_of",
