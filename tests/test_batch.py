@@ -133,6 +133,12 @@ def test_ctrl_c_totals_are_the_folders_then_resume(tree, capsys):
     assert (out / "cat.png").stat().st_mtime_ns == stamp  # not redone
     assert _report(out)["summary"]["pending"] == 0
 
+    # A third run has nothing left to attack, and says so instead of "0.00 images/s".
+    main(args)
+    text = capsys.readouterr()
+    assert "no image attacked in this run" in text.out
+    assert "file/s" not in text.err  # the bar gives no rate of its own (kept files went by in microseconds)
+
 
 def test_resume_refuses_results_made_with_other_settings(tiny, tmp_path, capsys):
     out = tmp_path / "out"

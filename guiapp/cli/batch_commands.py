@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from ..core.errors import GuiappError
 from .attack_options import centroids_arg, config_from_args
-from .progress import advance, progress_bar
+from .progress import advance, format_seconds, progress_bar
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -69,10 +70,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
     try:
         for p in runner.run():
             if bar is None:
-                bar = progress_bar(p.total, "batch", "file")
+                bar = progress_bar(p.total, "batch", "file", own_eta=True)
             if p.row.status in ("error", "failed"):
                 problems.append(f"{p.row.status}: {p.row.error}")
-            advance(bar, p.done, f"ok {p.succeeded} failed {p.failed} errors {p.errors} | {p.row.input[-40:]}")
+            # The runner's ETA counts only this run's attacks (kept results and skipped files
+            # are not work); nan until the first image of this run is done.
+            eta = f"ETA {format_seconds(p.eta)}, " if math.isfinite(p.eta) else ""
+            advance(bar, p.done, f"{eta}ok {p.succeeded} failed {p.failed} errors {p.errors} | {p.row.input[-40:]}")
     except SettingsChangedError as exc:
         raise GuiappError(f"{exc} (--force)") from exc
     except BatchStoppedError as exc:

@@ -49,7 +49,9 @@ class BatchSummary:
             f"{f' ({self.resumed} in an earlier run)' if self.resumed else ''}, "
             f"{self.failed} failed, {self.errors} errors, {self.skipped} skipped"
             f"{f', {self.pending} pending' if self.pending else ''}{state}; "
-            f"{self.images_per_second:.2f} images/s"
+            # A run that attacked nothing (all kept from an earlier run, or cancelled at once) has no rate.
+            + (f"{self.images_per_second:.2f} images/s" if self.images_per_second > 0
+               else "no image attacked in this run")
         )
 
 
