@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
     act_save: QAction
     act_export_plot: QAction
     act_export_report: QAction
+    act_copy_command: QAction
     act_add_model: QAction
     act_check_model: QAction
     recent_menu: QMenu
@@ -332,6 +333,7 @@ class MainWindow(QMainWindow):
         shown = self.result is not None and not self.result.cancelled
         self.act_save.setEnabled(not running and shown)
         self.act_export_report.setEnabled(not running and shown)
+        self.act_copy_command.setEnabled(not running and shown)
         self.model_combo.setEnabled(not running)
         self.form.mode.setEnabled(not running)
         ready = self.model is not None and self.image is not None
@@ -398,6 +400,11 @@ class MainWindow(QMainWindow):
         from . import export
 
         export.export_plot_with_dialog(self)
+
+    def copy_command(self) -> None:
+        from .copy_command import copy_command
+
+        copy_command(self)
 
     def export_report(self) -> None:
         from . import export

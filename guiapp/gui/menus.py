@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QStyle, QToolBar
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "samples"
 # Actions that need the studio (the widgets built once the engine is imported).
 STUDIO_ACTIONS = ("act_fit", "act_actual", "act_crop", "act_export_plot", "act_export_report", "act_batch",
-                  "act_add_model", "act_check_model")
+                  "act_add_model", "act_check_model", "act_copy_command")
 
 
 def _action(win, icon, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -41,6 +41,8 @@ def build(win) -> None:
                                   "Save the live plot as PNG or SVG")
     win.act_export_report = _action(win, None, "Export &report…", win.export_report, "Ctrl+E",
                                     "A one-page HTML report of the run shown: images, settings, figures, plot")
+    win.act_copy_command = _action(win, None, "Copy as &command", win.copy_command, "Ctrl+Shift+C",
+                                   "The guiapp-cli line that repeats the run shown, on the clipboard")
     # Plain keys: a line edit or spin box with the focus takes them as text first.
     win.act_fit = _action(win, None, "&Fit image", lambda: win.views.fit(), "F", "Show the whole image (F)")
     win.act_actual = _action(win, None, "&100%", lambda: win.views.actual_size(), "1",
@@ -72,6 +74,8 @@ def build(win) -> None:
     # platform used by the tests), where Quit then had no key at all.
     menu.addAction("&Quit", QKeySequence("Ctrl+Q"), win.close)
     edit_menu = win.menuBar().addMenu("&Edit")
+    edit_menu.addAction(win.act_copy_command)
+    edit_menu.addSeparator()
     edit_menu.addAction(win.act_prefs)
     view_menu = win.menuBar().addMenu("&View")
     view_menu.addActions([win.act_fit, win.act_actual, win.act_crop])

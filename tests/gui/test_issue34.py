@@ -321,3 +321,28 @@ def test_a_kept_record_of_an_older_version_gains_the_new_fields_defaults():
     del old.__dict__["victim"]  # as unpickled from before the field existed
     back = _completed([pickle.loads(pickle.dumps(old))])[0]
     assert back.victim == [] and back.steps == [1, 2]
+
+
+# Reproducibility ---------------------------------------------------------------------------
+def test_copy_as_command_gives_the_line_that_repeats_the_run(qtbot, window, tmp_path):
+    # Edit > Copy as command: the run shown as a guiapp-cli line; the CLI's own parser reads
+    # it back to the run's config, image, target and (once saved) file.
+    import shlex
+
+    from PySide6.QtWidgets import QApplication
+
+    from guiapp.cli.attack_options import config_from_args
+    from guiapp.cli.parser import build_parser
+
+    assert not window.act_copy_command.isEnabled()  # nothing to copy before a run
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    _run(qtbot, window, target=1, max_steps=37, eps=12.0)  # goldfish
+    assert window.act_copy_command.isEnabled()
+    window.act_copy_command.trigger()
+    line = QApplication.clipboard().text()
+    assert line.startswith("guiapp-cli attack ") and line in window.statusBar().currentMessage()
+    args = build_parser().parse_args(shlex.split(line)[1:])
+    assert args.image == SAMPLES / "chelsea_cat.jpg" and args.target == "goldfish" and args.output is None
+    config = config_from_args(args)
+    assert config == window.shown_entry().run.plan.config
+    assert (config.max_steps, config.eps) == (37, 12.0)
