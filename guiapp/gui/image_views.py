@@ -9,6 +9,12 @@ whole image into the views; zooming (wheel) or panning (drag) in any view leaves
 and moves all three. A dashed square on each view outlines the crop the model classifies
 (View > Model's crop): the default mode's noise appears only inside it (the transfer
 mode's covers the whole photo).
+
+Judging "looks unchanged" by eye: *Blink* (B) shows the original in the Adversarial view's
+place, and again the result, so a change shows as flicker at the same spot; the views zoom
+to 100%, 200% and 400% (keys 1, 2, 4) as a loupe; the pointer's pixel is read out under the
+views (position, original, result and their difference), and a colour bar under the
+Difference view says which grey is how many levels of change.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPen
+from PySide6.QtGui import QColor, QFont, QImage, QPen, QPixmap
 from PySide6.QtWidgets import (
     QGraphicsRectItem,
     QGridLayout,
@@ -32,6 +38,30 @@ from PySide6.QtWidgets import (
 BACKGROUND = "#202124"
 CROP_TIP = ("Dashed square: the part of the image the model classifies (its preprocessing resizes the short\n"
             "side and keeps the centre crop). Nothing outside it reaches the model, so the noise is only there.")
+
+
+def pixel_readout(original: np.ndarray, adversarial: np.ndarray | None, x: float, y: float) -> str:
+    """'(12, 40)  120 64 33 → 121 63 33  (+1 -1 0)' for the pixel under (x, y) in image
+    coordinates: position, original, result, change ('' outside the image)."""
+    h, w = original.shape[:2]
+    col, row = int(np.floor(x)), int(np.floor(y))
+    if not (0 <= col < w and 0 <= row < h):
+        return ""
+    before = np.atleast_1d(original[row, col]).astype(int)
+    text = f"({col}, {row})  {' '.join(map(str, before))}"
+    if adversarial is not None and adversarial.shape[:2] == original.shape[:2]:
+        after = np.atleast_1d(adversarial[row, col]).astype(int)
+        change = after - before
+        text += f" → {' '.join(map(str, after))}  ({' '.join(f'{d:+d}' if d else '0' for d in change)})"
+    return text
+
+
+def difference_bar(width: int = 96, height: int = 10) -> QPixmap:
+    """The Difference view's colour scale: black to white through mid-grey (unchanged)."""
+    ramp = np.clip(np.linspace(0, 255, width), 0, 255).astype(np.uint8)
+    rgb = np.ascontiguousarray(np.repeat(np.repeat(ramp[None, :, None], height, 0), 3, 2))
+    image = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(image.copy())
 
 
 def amplified_difference(original: np.ndarray, adversarial: np.ndarray, factor: int) -> np.ndarray:
@@ -53,6 +83,7 @@ class ImageTriptych(QWidget):
         self._fit = True
         self._applying = False
         self._step = 1  # every k-th pixel drawn (live previews of large photos)
+        self._blinked = False  # the Adversarial view shows the original (Blink, B)
 
         grid = QGridLayout()
         grid.setContentsMargins(0, 0, 0, 0)
@@ -92,6 +123,7 @@ class ImageTriptych(QWidget):
             view.setToolTip(CROP_TIP)
             vb.sigRangeChangedManually.connect(lambda _mask, vb=vb: self._user_moved(vb))
             vb.sigResized.connect(self._resized)
+            view.scene().sigMouseMoved.connect(lambda pos, vb=vb: self._pointer_at(vb, pos))
             grid.addWidget(label, 0, col)
             grid.addWidget(view, 1, col)
             grid.setColumnStretch(col, 1)
@@ -119,9 +151,34 @@ class ImageTriptych(QWidget):
         self.factor.setSuffix("x")
         self.factor.setToolTip("How much the difference image amplifies the noise (mid-grey = unchanged)")
         self.factor.valueChanged.connect(self._refresh_difference)
+        self.readout = QLabel("")
+        self.readout.setToolTip("The pixel under the pointer: (x, y), original → result (R G B), and the change")
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.blink_button = QToolButton()
+        self.blink_button.setText("Blink")
+        self.blink_button.setCheckable(True)
+        self.blink_button.setToolTip("Show the original in the Adversarial view's place, and again the result (B): "
+                                     "a change shows as flicker at the same spot")
+        self.blink_button.toggled.connect(self.blink)
+        self.scale_bar = QLabel()
+        self.scale_text = QLabel()
+        self.factor.valueChanged.connect(self._show_scale)
 
+        # Under the Difference view: its colour scale, in levels of change.
+        # (Ignored width: like the titles, it must not widen its column.)
+        holder = QWidget()
+        holder.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        scale = QHBoxLayout(holder)
+        scale.setContentsMargins(0, 0, 0, 0)
+        scale.addStretch(1)
+        scale.addWidget(self.scale_bar)
+        scale.addWidget(self.scale_text)
+        scale.addStretch(1)
+        grid.addWidget(holder, 2, 2)
         bar = QHBoxLayout()
         bar.addWidget(self.caption, 1)
+        bar.addWidget(self.readout, 1)
+        bar.addWidget(self.blink_button)
         bar.addWidget(self.zoom_label)
         bar.addWidget(self.fit_button)
         bar.addWidget(self.actual_button)
@@ -133,11 +190,13 @@ class ImageTriptych(QWidget):
         layout.addLayout(grid, 1)
         layout.addLayout(bar)
         self._show_zoom()
+        self._show_scale()
 
     # ---------------------------------------------------------------- content
     def set_original(self, image: np.ndarray, caption: str = "") -> None:
         self.original, self.adversarial = image, None
         self._step = 1
+        self.blink_button.setChecked(False)
         self._set(self.items[0], image)
         for item in self.items[1:]:
             item.clear()
@@ -153,9 +212,10 @@ class ImageTriptych(QWidget):
         photo), so a live preview costs the attack little time; the result is shown whole."""
         self.adversarial = image
         self._step = self._preview_step() if preview else 1
-        self._set(self.items[1], image)
+        self._set(self.items[1], self.original if self._blinked and self.original is not None else image)
         if title:
-            self.titles[1].setText(title)
+            self._title = title
+            self.titles[1].setText(self._blink_title())
         self._refresh_difference()
         self.set_crop(self.crop)
 
@@ -171,13 +231,54 @@ class ImageTriptych(QWidget):
         item.setRect(QRectF(0, 0, w, h))  # image pixels, whatever was drawn
 
     def set_adversarial_title(self, title: str) -> None:
-        self.titles[1].setText(title)
+        self._title = title
+        self.titles[1].setText(self._blink_title())
+
+    _title = TITLES[1]
+
+    def _blink_title(self) -> str:
+        return "Original (blink: B shows the result)" if self._blinked else self._title
+
+    def blink(self, on: bool) -> None:
+        """Show the original in the Adversarial view (on), or the result again (off)."""
+        on = bool(on) and self.adversarial is not None
+        if self.blink_button.isChecked() != on:
+            self.blink_button.setChecked(on)  # (calls back here once, with the same value)
+            return
+        self._blinked = on
+        if self.adversarial is not None and self.original is not None:
+            self._set(self.items[1], self.original if on else self.adversarial)
+        self.titles[1].setText(self._blink_title())
+
+    def toggle_blink(self) -> None:
+        self.blink(not self._blinked)
+
+    @property
+    def blinked(self) -> bool:
+        return self._blinked
+
+    def _pointer_at(self, vb: pg.ViewBox, scene_pos) -> None:
+        if self.original is None or not vb.sceneBoundingRect().contains(scene_pos):
+            self.readout.setText("")
+            return
+        point = vb.mapSceneToView(scene_pos)
+        self.readout.setText(pixel_readout(self.original, self.adversarial, point.x(), point.y()))
+
+    def _show_scale(self) -> None:
+        factor = self.factor.value()
+        self.scale_bar.setPixmap(difference_bar())
+        span = 128 / factor
+        self.scale_text.setText(f"change -{span:.3g} … 0 … +{span:.3g} levels")
+        self.scale_bar.setToolTip(f"Difference view: mid-grey is unchanged; black is {span:.3g} levels darker or "
+                                  f"more, white {span:.3g} levels brighter or more (gain x{factor})")
 
     def clear_adversarial(self) -> None:
+        self.blink_button.setChecked(False)
         self.adversarial = None
         for item in self.items[1:]:
             item.clear()
         self.set_crop(self.crop)
+        self._title = self.TITLES[1]
         self.titles[1].setText(self.TITLES[1])
         self.titles[2].setText(self.TITLES[2])
 
@@ -225,10 +326,11 @@ class ImageTriptych(QWidget):
         self._fit_scale()
         self._apply()
 
-    def actual_size(self) -> None:
-        """One image pixel per screen pixel, around the current centre (1)."""
+    def actual_size(self, factor: float = 1.0) -> None:
+        """`factor` screen pixels per image pixel around the current centre: 100% (1), and
+        as a loupe 200% (2) or 400% (4)."""
         self._fit = False
-        self._scale = 1.0 / self.devicePixelRatioF()
+        self._scale = factor / self.devicePixelRatioF()
         self._apply()
 
     def _fit_scale(self) -> None:

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QStyle, QToolBar
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "samples"
 # Actions that need the studio (the widgets built once the engine is imported).
 STUDIO_ACTIONS = ("act_fit", "act_actual", "act_crop", "act_export_plot", "act_export_report", "act_batch",
-                  "act_add_model", "act_check_model", "act_copy_command")
+                  "act_add_model", "act_check_model", "act_copy_command", "act_blink", "act_zoom2", "act_zoom4")
 
 
 def _action(win, icon, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -47,6 +47,12 @@ def build(win) -> None:
     win.act_fit = _action(win, None, "&Fit image", lambda: win.views.fit(), "F", "Show the whole image (F)")
     win.act_actual = _action(win, None, "&100%", lambda: win.views.actual_size(), "1",
                              "One image pixel per screen pixel (1)")
+    win.act_zoom2 = _action(win, None, "&200% (loupe)", lambda: win.views.actual_size(2.0), "2",
+                            "Two screen pixels per image pixel (2)")
+    win.act_zoom4 = _action(win, None, "&400% (loupe)", lambda: win.views.actual_size(4.0), "4",
+                            "Four screen pixels per image pixel (4)")
+    win.act_blink = _action(win, None, "&Blink original / result", lambda: win.views.toggle_blink(), "B",
+                            "Show the original in the Adversarial view's place, and again the result (B)")
     win.act_crop = _action(win, None, "Model's &crop", lambda on: win.views.show_crop(on), "C",
                            "Outline the square the model classifies (C)")
     win.act_crop.setCheckable(True)
@@ -78,7 +84,7 @@ def build(win) -> None:
     edit_menu.addSeparator()
     edit_menu.addAction(win.act_prefs)
     view_menu = win.menuBar().addMenu("&View")
-    view_menu.addActions([win.act_fit, win.act_actual, win.act_crop])
+    view_menu.addActions([win.act_fit, win.act_actual, win.act_zoom2, win.act_zoom4, win.act_blink, win.act_crop])
     view_menu.addSeparator()
     win.tab_actions = []
     for i, name in enumerate(("Plot", "Noise", "Model's view", "Defences", "History")):

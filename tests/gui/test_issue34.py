@@ -346,3 +346,59 @@ def test_copy_as_command_gives_the_line_that_repeats_the_run(qtbot, window, tmp_
     config = config_from_args(args)
     assert config == window.shown_entry().run.plan.config
     assert (config.max_steps, config.eps) == (37, 12.0)
+
+
+# Judging "looks unchanged" by eye ----------------------------------------------------------
+def test_blink_loupe_pixel_readout_and_the_difference_colour_bar(qtbot, window):
+    import numpy as np
+    from PySide6.QtCore import QPointF
+
+    from guiapp.gui.image_views import pixel_readout
+
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    views = window.views
+    window.act_blink.trigger()  # nothing to blink before a result
+    assert not views.blinked
+    _run(qtbot, window, target=1, max_steps=30)
+    shown = lambda: views.items[1].image  # noqa: E731 - what the Adversarial view draws now
+    assert np.array_equal(shown(), views.adversarial)
+    window.act_blink.trigger()  # B: the original in the result's place
+    assert views.blinked and np.array_equal(shown(), views.original)
+    assert views.titles[1].text().startswith("Original")
+    window.act_blink.trigger()  # B again: the result
+    assert not views.blinked and np.array_equal(shown(), views.adversarial)
+    # Loupe: 200% and 400%, one image pixel = 2 or 4 screen pixels.
+    window.act_zoom4.trigger()
+    assert round(views.zoom_percent()) == 400 and not views.fitted
+    window.act_zoom2.trigger()
+    assert round(views.zoom_percent()) == 200
+    # The pixel under the pointer: position, both images, the change.
+    changed = np.argwhere(np.any(views.adversarial != views.original, axis=2))[0]
+    y, x = int(changed[0]), int(changed[1])
+    vb = views.views[2]
+    views.actual_size()
+    views._centre = (x + 0.5, y + 0.5)
+    views._apply()
+    vb.scene().sigMouseMoved.emit(vb.mapViewToScene(QPointF(x + 0.5, y + 0.5)))
+    text = views.readout.text()
+    assert text == pixel_readout(views.original, views.adversarial, x + 0.5, y + 0.5)
+    before, after = views.original[y, x].astype(int), views.adversarial[y, x].astype(int)
+    assert text.startswith(f"({x}, {y})  {before[0]} {before[1]} {before[2]} → {after[0]} {after[1]} {after[2]}  (")
+    # The Difference view's colour bar follows the gain.
+    views.factor.setValue(32)
+    assert views.scale_text.text() == "change -4 … 0 … +4 levels"
+    assert not views.scale_bar.pixmap().isNull()
+
+
+def test_pixel_readout_outside_the_image_and_before_a_result():
+    import numpy as np
+
+    from guiapp.gui.image_views import pixel_readout
+
+    grey = np.full((4, 6), 7, np.uint8)
+    assert pixel_readout(grey, None, 6.2, 1) == "" and pixel_readout(grey, None, -0.5, 1) == ""
+    assert pixel_readout(grey, None, 5.9, 3.9) == "(5, 3)  7"
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    moved = rgb.copy()
+    moved[1, 2] = (3, 0, 255)
+    assert pixel_readout(rgb, moved, 2.5, 1.5) == "(2, 1)  0 0 0 → 3 0 255  (+3 0 +255)"
