@@ -155,3 +155,19 @@ def test_ffdnet_real_weights_denoise():
     noisy = np.clip(img + np.random.default_rng(0).normal(0, 20, img.shape), 0, 255).astype(np.uint8)
     err = lambda a: np.mean((a.astype(float) - img) ** 2)  # noqa: E731
     assert err(D.ffdnet(noisy, sigma=20)) < err(noisy) / 3
+
+
+def test_one_table_gives_every_defence_setting_its_bounds_everywhere():
+    """Issue 33 (house): the setting of every defence has one entry (label, bounds, step) that
+    the parser checks and the window's spin box is built from; none is missing (a bare
+    KeyError before)."""
+    from guiapp.core.defences import DEFENCES, param_spec, parse_defences
+
+    for name, defence in DEFENCES.items():
+        for key, default in defence.params.items():
+            spec = param_spec(name, key)
+            assert spec.low <= default <= spec.high and spec.label
+            with pytest.raises(GuiappError, match=rf"{key} must be in \[{spec.low:g}, {spec.high:g}\]"):
+                parse_defences(f"{name}:{key}={spec.high * 2 + 1}", check_available=False)
+    with pytest.raises(GuiappError, match="size must be odd"):
+        parse_defences("median:size=4")

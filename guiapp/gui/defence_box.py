@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.defences import DEFENCES, UNAVAILABLE, Defence, missing
+from ..core.defences import DEFENCES, UNAVAILABLE, Defence, ParamSpec, missing, param_spec
 from ..core.models import Classifier
 from .image_label import ImageLabel
 from .jobs import Jobs
@@ -34,10 +34,6 @@ from .widgets import set_item_enabled
 from .workers import DefenceWorker, Worker
 
 IDLE_TEXT = "Apply a defence to the adversarial image (before a run: to the original)."
-# The setting of each defence: (label, lowest, highest, step) by parameter name.
-PARAMS = {"quality": ("JPEG quality", 1, 100, 5), "factor": ("scale factor", 0.1, 0.95, 0.05),
-          "bits": ("bits per channel", 1, 8, 1), "size": ("filter size", 3, 15, 2),
-          "sigma": ("noise level", 1.0, 75.0, 5.0), "iterations": ("iterations", 10, 3000, 50)}
 
 
 class AllDefencesWorker(Worker):
@@ -147,15 +143,16 @@ class DefenceBox(QWidget):
             self._param_layout.removeWidget(self.param_spin)
             self.param_spin.deleteLater()
         key, value = next(iter(params.items()), ("", 0))
-        label, low, high, step = PARAMS.get(key, (key, 0, 1000, 1))
+        # The core's table of settings (what the CLI and the server accept), not one of our own.
+        spec = param_spec(name, key) if key else ParamSpec("", 0, 0, 1)
         spin: Any = QSpinBox() if isinstance(value, int) else QDoubleSpinBox(decimals=2)
-        spin.setRange(low, high)
-        spin.setSingleStep(step)
+        spin.setRange(spec.low, spec.high)
+        spin.setSingleStep(spec.step)
         spin.setValue(value)
         spin.valueChanged.connect(lambda v, name=name, key=key: self.params[name].__setitem__(key, type(value)(v)))
         self.param_spin = spin
         self._param_layout.addWidget(spin)
-        self.param_label.setText(label)
+        self.param_label.setText(spec.label)
         spin.setVisible(bool(key))
         self.param_label.setVisible(bool(key))
 

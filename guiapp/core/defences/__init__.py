@@ -14,6 +14,8 @@ registry ships; they are listed in UNAVAILABLE and never faked.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..errors import GuiappError
 from . import learned
 from .base import LEVELS, Defence, model_view, straight_through
@@ -54,16 +56,34 @@ DEFENCES: dict[str, Defence] = {
                    "view only); Gaussian-blur stand-in", slow=True, levels=("view",)),
 }
 
-# Bounds of every parameter a user (or an HTTP client, in robust mode) may set: each keeps
-# one application short (a median window of 10**6 or a rescale factor of 10**6 would not).
-BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
-    ("rescale", "factor"): (0.01, 1.0),
-    ("jpeg", "quality"): (1, 100),
-    ("bitdepth", "bits"): (1, 8),
-    ("median", "size"): (1, 15),  # odd (PIL's median filter)
-    ("ffdnet", "sigma"): (1, 75),
-    ("dip", "iterations"): (1, 5000),
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One setting of a defence, as every front-end offers it (the one table: the CLI's and
+    the server's parser check it, the window's spin boxes are built from it)."""
+
+    label: str  # what a form calls it
+    low: float  # bounds: each keeps one application short (a median window of 10**6 would not)
+    high: float
+    step: float  # a form's spin step
+    odd: bool = False  # odd values only (PIL's median filter)
+
+
+PARAMS: dict[tuple[str, str], ParamSpec] = {
+    ("rescale", "factor"): ParamSpec("scale factor", 0.01, 1.0, 0.05),
+    ("jpeg", "quality"): ParamSpec("JPEG quality", 1, 100, 5),
+    ("bitdepth", "bits"): ParamSpec("bits per channel", 1, 8, 1),
+    ("median", "size"): ParamSpec("filter size", 1, 15, 2, odd=True),
+    ("ffdnet", "sigma"): ParamSpec("noise level", 1, 75, 5.0),
+    ("dip", "iterations"): ParamSpec("iterations", 1, 5000, 50),
 }
+
+
+def param_spec(name: str, key: str) -> ParamSpec:
+    """The setting `key` of defence `name` (every defence's every parameter has one: a test checks)."""
+    return PARAMS[(name, key)]
+
 
 # What a defence needs that may be missing (the name -> a function giving the reason or None).
 REQUIREMENTS = {"ffdnet": learned.missing}
@@ -114,11 +134,12 @@ def parse_defences(text: str, *, check_available: bool = True) -> list[Defence]:
             except ValueError:
                 noun = "an integer" if kind is int else "a number"
                 raise GuiappError(f"defence {name}: {key} must be {noun}, not {value[:40]!r}") from None
-            low, high = BOUNDS[(name, key)]
-            if not low <= number <= high:  # NaN too
-                raise GuiappError(f"defence {name}: {key} must be in [{low:g}, {high:g}], not {value.strip()[:40]}")
-            if (name, key) == ("median", "size") and number % 2 == 0:
-                raise GuiappError(f"defence median: size must be odd, not {number}")
+            spec = param_spec(name, key)
+            if not spec.low <= number <= spec.high:  # NaN too
+                raise GuiappError(f"defence {name}: {key} must be in [{spec.low:g}, {spec.high:g}], "
+                                  f"not {value.strip()[:40]}")
+            if spec.odd and number % 2 == 0:
+                raise GuiappError(f"defence {name}: {key} must be odd, not {number}")
             params[key] = number
         if base.slow and any(d.name == name for d in chosen):
             # Each entry of a slow purifier is a real run of minutes at every check of the
@@ -130,5 +151,6 @@ def parse_defences(text: str, *, check_available: bool = True) -> list[Defence]:
     return chosen
 
 
-__all__ = ["DEFENCES", "LEVELS", "UNAVAILABLE", "Defence", "available", "bitdepth", "deep_image_prior", "ffdnet",
-           "jpeg", "median", "missing", "model_view", "parse_defences", "rescale", "straight_through"]
+__all__ = ["DEFENCES", "LEVELS", "PARAMS", "UNAVAILABLE", "Defence", "ParamSpec", "available", "bitdepth",
+           "deep_image_prior", "ffdnet", "jpeg", "median", "missing", "model_view", "param_spec", "parse_defences",
+           "rescale", "straight_through"]
