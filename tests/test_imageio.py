@@ -454,3 +454,22 @@ def test_a_progressive_jpeg_with_ff_d9_in_a_comment_between_scans_loads(tmp_path
     (tmp_path / "commented.jpg").write_bytes(data[:second_scan] + comment + data[second_scan:])
     with Image.open(cat_path) as original:
         assert load_image(tmp_path / "commented.jpg").rgb.shape == (original.height, original.width, 3)
+
+
+def test_the_kind_of_picture_is_said_in_words_with_its_colour_depth(tmp_path):
+    """Issue 34 item 9: the image line said Pillow's mode names ("I;16") and a 16-bit RGB
+    file plainly "RGB"."""
+    from guiapp.core.imageio import describe_mode
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "rgb16.png").write_bytes(png_bytes(rng.integers(0, 65536, (40, 48, 3)).astype(np.uint16), 16, 2))
+    (tmp_path / "grey16.png").write_bytes(png_bytes(rng.integers(0, 65536, (40, 48)).astype(np.uint16), 16, 0))
+    Image.fromarray(rng.integers(0, 255, (40, 48, 4), dtype=np.uint8), "RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8), "RGB").save(tmp_path / "rgb8.png")
+    rgb16 = load_image(tmp_path / "rgb16.png")
+    assert rgb16.colour_depth == 16 and describe_mode(rgb16) == "16-bit RGB"
+    assert any("16-bit colour image" in n for n in rgb16.notes)
+    assert describe_mode(load_image(tmp_path / "grey16.png")) == "16-bit greyscale"
+    assert describe_mode(load_image(tmp_path / "rgba.png")) == "RGB + alpha"
+    plain = load_image(tmp_path / "rgb8.png")
+    assert describe_mode(plain) == "RGB" and plain.colour_depth == 8 and not plain.notes

@@ -47,6 +47,7 @@ class LoadedImage:
     # The file's RGB colour profile (ICC), carried into the output PNG so that colour-managed
     # viewers show it as they show the input (a Display P3 photo would look duller without).
     icc_profile: bytes | None = None
+    colour_depth: int = 8  # bits per channel of a colour file (16: read as 8)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -265,14 +266,48 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, *,
             except Exception as exc:  # noqa: BLE001 - mapped to a clear message
                 raise _decoding_errors(path, exc) from exc
             icc = img.info.get("icc_profile") or None
+            depth = _colour_depth(img, path)
+            if depth > 8:  # Pillow reads 16-bit colour as 8 bits per channel, saying nothing
+                notes.append(f"{depth}-bit colour image: read as 8 bits per channel (the output PNG is 8-bit)")
             if oriented.mode == "CMYK" and icc:
                 oriented = _cmyk_to_srgb(oriented, icc, notes)
             loaded = image_from_pil(oriented, path, top=top)
     loaded.source_mode = img.mode
+    loaded.colour_depth = depth
     loaded.notes[:0] = notes
     if icc and icc[16:20] == b"RGB " and loaded.source_mode != "CMYK":  # header: data colour space
         loaded.icc_profile = icc
     return loaded
+
+
+def _colour_depth(img: Image.Image, path: Path) -> int:
+    """Bits per channel of a colour file that Pillow reads as 8 (16-bit RGB PNG and TIFF);
+    8 otherwise (greyscale depths show in the mode: I;16)."""
+    if img.mode not in ("RGB", "RGBA"):
+        return 8
+    if img.format == "PNG":
+        with open(path, "rb") as f:
+            head = f.read(25)  # signature (8), IHDR length and type (8), width, height, depth
+        return head[24] if len(head) == 25 and head[12:16] == b"IHDR" else 8
+    tags = getattr(img, "tag_v2", None)
+    bits = _first(tags.get(258)) if tags is not None else None  # TIFF BitsPerSample
+    return bits if isinstance(bits, int) and bits > 8 else 8
+
+
+def describe_mode(image: LoadedImage) -> str:
+    """What kind of picture the file holds, in words ("16-bit greyscale", "RGB + alpha"),
+    not Pillow's mode names ("I;16", "RGBA")."""
+    mode = image.source_mode
+    words = MODE_WORDS.get(mode) or ("16-bit greyscale" if mode.startswith("I;16") else mode)
+    if image.colour_depth > 8:
+        words = f"{image.colour_depth}-bit {words}"
+    return words
+
+
+MODE_WORDS = {"1": "black and white (1 bit)", "L": "greyscale", "LA": "greyscale + alpha",
+              "La": "greyscale + alpha", "I": "greyscale (32-bit integer)", "F": "greyscale (floating point)",
+              "P": "palette colour", "PA": "palette colour + alpha", "RGB": "RGB", "RGBA": "RGB + alpha",
+              "RGBa": "RGB + alpha", "CMYK": "CMYK", "YCbCr": "YCbCr", "LAB": "CIELAB", "HSV": "HSV"}
 
 
 def _cmyk_to_srgb(img: Image.Image, icc: bytes, notes: list[str]) -> Image.Image:

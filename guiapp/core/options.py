@@ -87,6 +87,28 @@ class OptionSpec:
         return f"{left}{_num(low) if low is not None else '-inf'}, {_num(high) if high is not None else 'inf'}]"
 
 
+def readable_settings(config: Any) -> list[tuple[str, str]]:
+    """A config as a person reads it (a report's Settings table): each option's label and
+    its value with its unit, None as what it means ("auto"), a list comma-joined, a flag
+    yes/no; the mode first."""
+    rows = [("Mode", str(getattr(config, "mode", "")))]
+    config_type: type = type(config)
+    for s in specs(config_type):
+        value = getattr(config, s.name)
+        if value is None:
+            text = s.meta.none or "none"
+        elif isinstance(value, bool):
+            text = "yes" if value else "no"
+        elif isinstance(value, tuple):
+            text = ", ".join(map(str, value)) or "none"
+        elif isinstance(value, float):
+            text = f"{value:g}" + (f" {s.meta.unit}" if s.meta.unit and s.meta.unit != "/255" else s.meta.unit)
+        else:
+            text = str(value) + (f" {s.meta.unit}" if s.meta.unit and not isinstance(value, str) else "")
+        rows.append((s.label, text))
+    return rows
+
+
 def _num(value: float) -> str:
     """12 -> '12', 4294967295 -> '4294967295' (not '4.29497e+09'), 0.5 -> '0.5'."""
     if isinstance(value, int):

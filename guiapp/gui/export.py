@@ -12,6 +12,7 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 from PySide6.QtWidgets import QFileDialog
 
 from ..core.noise_stats import heatmap, noise_stats
+from ..core.options import readable_settings
 from ..core.run_report_html import ReportData, render_report
 from .image_views import amplified_difference
 from .insights import overlay_map, saliency_maps
@@ -68,7 +69,7 @@ def report_data(win: Any, entry: Any) -> ReportData:
         adversarial=result.adversarial,
         difference=amplified_difference(plan.image.rgb, result.adversarial, gain),
         difference_caption=f"difference x{gain} (mid-grey: unchanged)",
-        settings=[(k, ", ".join(v) if isinstance(v, list) else str(v)) for k, v in entry.config().items()],
+        settings=readable_settings(plan.config),  # labels and units, not raw keys ("refine_steps None")
         figures=entry.figures(),
         original_top=[(p.name, p.confidence) for p in win.original_preds],
         adversarial_top=[(p.name, p.confidence) for p in entry.preds],

@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
 from ..core.device import describe_device
-from ..core.imageio import ACCEPTED_FORMATS, IMAGE_SUFFIXES, LoadedImage, load_image
+from ..core.imageio import ACCEPTED_FORMATS, IMAGE_SUFFIXES, LoadedImage, describe_mode, load_image
 from ..core.models import Classifier, load_model
 from ..core.predict import predict_image
 from ..core.saliency import crop_rect
@@ -99,8 +99,9 @@ class Subject(QObject):
         win.image, win.result, win.run, win.original_preds = loaded, None, None, []
         win._remember(path)
         w, h = loaded.size
-        alpha = ", alpha kept" if loaded.alpha is not None else ""
-        win.views.set_original(loaded.rgb, f"{path.name} — {w}x{h}, {loaded.source_mode}{alpha}")
+        kind = describe_mode(loaded)  # "16-bit greyscale", not Pillow's "I;16"
+        alpha = "" if loaded.alpha is None else ", kept in the output" if "alpha" in kind else ", alpha kept"
+        win.views.set_original(loaded.rgb, f"{path.name} — {w}x{h}, {kind}{alpha}")
         win.views.caption.setToolTip(str(path) + "".join(f"\n{note}" for note in loaded.notes))
         win._image_note = "; ".join(loaded.notes)
         if not win.busy.isVisible():  # else it shows when the busy message goes

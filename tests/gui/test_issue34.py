@@ -33,6 +33,10 @@ def test_a_report_of_a_run_shown_again_has_that_run_s_saliency(qtbot, window, tm
     maps = page[page.index("The noise and the model"):]
     assert "Result: why goldfish" in maps and "great white shark" not in maps
     assert "goldfish (1)" in page  # its own figures: the target it names
+    # Item 9: the Settings table reads as the form does, not raw keys and Python values.
+    settings = page[page.index("<h2>Settings</h2>"):]
+    assert "Max steps" in settings and "40 steps" in settings and "Refine steps" in settings
+    assert "refine_steps" not in settings and "None" not in settings
 
 
 # 1 ---------------------------------------------------------------------------------------
@@ -402,3 +406,24 @@ def test_pixel_readout_outside_the_image_and_before_a_result():
     moved = rgb.copy()
     moved[1, 2] = (3, 0, 255)
     assert pixel_readout(rgb, moved, 2.5, 1.5) == "(2, 1)  0 0 0 → 3 0 255  (+3 0 +255)"
+
+
+# 9 ---------------------------------------------------------------------------------------
+def test_the_image_line_says_the_kind_of_picture_in_words(qtbot, window, tmp_path):
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from _imagefiles import png_bytes
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "scan16.png"
+    path.write_bytes(png_bytes(rng.integers(0, 65536, (40, 48, 3)).astype(np.uint16), 16, 2))
+    _open(qtbot, window, path)
+    assert window.views.caption.text() == "scan16.png — 48x40, 16-bit RGB"
+    assert "read as 8 bits per channel" in window.views.caption.toolTip()
+    grey = tmp_path / "grey16.png"
+    grey.write_bytes(png_bytes(rng.integers(0, 65536, (40, 48)).astype(np.uint16), 16, 0))
+    _open(qtbot, window, grey)
+    assert window.views.caption.text() == "grey16.png — 48x40, 16-bit greyscale"
