@@ -16,18 +16,29 @@ from ..core.options import readable_settings
 from ..core.run_report_html import ReportData, render_report
 from .image_views import amplified_difference
 from .insights import overlay_map, saliency_maps
+from .save_flow import output_folder, remember_output_folder
 
 
 def export_plot_with_dialog(win: Any) -> None:
     if win.plot.point_count() == 0:
         return  # no run yet: an empty chart helps nobody (the action is disabled then)
-    start = str(Path(win.settings.value("last_dir", str(Path.home()))) / "plot.png")
+    entry = win.shown_entry()
+    stem = win.image.path.stem if win.image is not None and win.image.path else "image"
+    name = f"{stem}_run{entry.number}_plot.png" if entry is not None else f"{stem}_plot.png"  # not always plot.png
+    start = str(output_folder(win, _image_folder(win)) / name)
     path, _ = QFileDialog.getSaveFileName(win, "Export plot", start, "PNG image (*.png);;SVG drawing (*.svg)")
     if path:
         if not path.lower().endswith((".png", ".svg")):
             path += ".png"
+        remember_output_folder(win, Path(path))
         win.plot.export(path)
         win.statusBar().showMessage(f"Plot saved as {path}", 5000)
+
+
+def _image_folder(win: Any) -> Path:
+    if win.image is not None and win.image.path is not None:
+        return win.image.path.parent
+    return Path(str(win.settings.value("last_dir", str(Path.home()))))
 
 
 def report_with_dialog(win: Any, entry: Any = None) -> None:
@@ -35,9 +46,10 @@ def report_with_dialog(win: Any, entry: Any = None) -> None:
     if entry is None or win.image is None:
         return
     stem = win.image.path.stem if win.image.path else "image"
-    start = str(Path(win.settings.value("last_dir", str(Path.home()))) / f"{stem}_run{entry.number}_report.html")
+    start = str(output_folder(win, _image_folder(win)) / f"{stem}_run{entry.number}_report.html")
     path, _ = QFileDialog.getSaveFileName(win, "Export report", start, "Web page (*.html)")
     if path:
+        remember_output_folder(win, Path(path))
         write_report(win, entry, Path(path if path.lower().endswith((".html", ".htm")) else path + ".html"))
 
 

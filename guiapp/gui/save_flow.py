@@ -76,6 +76,21 @@ def choose_output(parent: QWidget, suggestion: Path, protect: list[Path],
     return path
 
 
+OUTPUT_DIR_KEY = "save/last_dir"  # where the user last saved a PNG or exported a plot or report
+
+
+def output_folder(win: Any, fallback: Path) -> Path:
+    """Where a Save or Export dialog opens: the folder the user last saved into (still
+    there), else `fallback` (the image's folder: the CLI's default too)."""
+    stored = win.settings.value(OUTPUT_DIR_KEY, "")
+    folder = Path(stored) if isinstance(stored, str) and stored else None
+    return folder if folder is not None and folder.is_dir() else fallback
+
+
+def remember_output_folder(win: Any, path: Path) -> None:
+    win.settings.setValue(OUTPUT_DIR_KEY, str(Path(path).parent))
+
+
 def save_with_dialog(win: Any, entry: Any = None, then: Callable[[], None] | None = None) -> bool:
     """File > Save (the run shown) or the history's Save (`entry`, any run of any image):
     ask where (suggesting <input>_adv_<target>.png), then save; `then` runs once it is
@@ -85,9 +100,11 @@ def save_with_dialog(win: Any, entry: Any = None, then: Callable[[], None] | Non
     if source is None:
         return False
     suggestion = default_output_path(source, run.plan.target_name, run.plan.config)
+    suggestion = output_folder(win, suggestion.parent) / suggestion.name
     path = choose_output(win, suggestion, [source], win.show_error)
     if path is None:
         return False
+    remember_output_folder(win, path)
     save(win, path, entry, then)
     return True
 

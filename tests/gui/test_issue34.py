@@ -427,3 +427,30 @@ def test_the_image_line_says_the_kind_of_picture_in_words(qtbot, window, tmp_pat
     grey.write_bytes(png_bytes(rng.integers(0, 65536, (40, 48)).astype(np.uint16), 16, 0))
     _open(qtbot, window, grey)
     assert window.views.caption.text() == "grey16.png — 48x40, 16-bit greyscale"
+
+
+def test_save_and_export_dialogs_open_where_the_user_last_saved(qtbot, window, tmp_path, monkeypatch):
+    # Item 9: Save/Export dialogs always opened in the image's folder, and Export plot
+    # always suggested plot.png.
+    from PySide6.QtWidgets import QFileDialog
+
+    out = tmp_path / "results"
+    out.mkdir()
+    asked = []
+
+    def dialog(parent, title, start, *a, **k):
+        asked.append(start)
+        return ("", "")  # cancelled (after the first)
+
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    _run(qtbot, window, target=1, max_steps=30)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (asked.append(a[2]), (str(out / "p.png"),
+                                                                                                 ""))[1])
+    window.act_export_plot.trigger()
+    assert asked[-1] == str(SAMPLES / "chelsea_cat_run1_plot.png")  # the image's folder at first; a name of its own
+    assert (out / "p.png").is_file()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", dialog)
+    window.act_export_report.trigger()
+    assert asked[-1] == str(out / "chelsea_cat_run1_report.html")  # where the plot went
+    window.act_save.trigger()
+    assert Path(asked[-1]).parent == out and Path(asked[-1]).name.startswith("chelsea_cat_adv_goldfish")
