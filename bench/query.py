@@ -117,6 +117,9 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=None, help="surrogate iterations (default: the mode's)")
     p.add_argument("--refine", default="patches", choices=("patches", "recraft"),
                    help="the search's move once the victim scores the target (the mode's --refine)")
+    p.add_argument("--no-avoid-top", action="store_true", help="the mode's --avoid-top false")
+    p.add_argument("--half", default="held", choices=("held", "tune"),
+                   help="held-back pairs (the bars) or the tuning half (to try settings on)")
     p.add_argument("--out", type=Path, default=None, help="keep the PNGs here (default: a temporary folder)")
     args = p.parse_args()
 
@@ -133,9 +136,9 @@ def main() -> None:
         proc, url = start_endpoint(model, card, args.top_k)
         try:
             config = make_config("query", victim=url, max_queries=args.max_queries, iterations=args.iterations,
-                                 refine=args.refine)
+                                 refine=args.refine, avoid_top=not args.no_avoid_top)
             rows = []
-            for path, true, target in half_pairs("held", args.n, args.seed):
+            for path, true, target in half_pairs(args.half, args.n, args.seed):
                 before = endpoint_count(url)
                 start = time.perf_counter()
                 out = out_dir / f"{path.stem}_to_{target}.png"
@@ -147,8 +150,14 @@ def main() -> None:
                 rows.append({"ok": ok, "queries": asked, "reported": report.queries, "psnr": report.psnr,
                              "ssim": report.ssim, "ciede": report.ciede2000, "swirl": report.flat_swirl,
                              "seconds": seconds})
+                phases = {}
+                for a in report.answers:
+                    phases[a["phase"]] = phases.get(a["phase"], 0) + 1
+                scores = [a["target_score"] for a in report.answers if a.get("target_score") is not None]
                 print(f"{path.name}: {labels[true].name} -> {labels[target].name}: "
-                      f"{'fooled' if ok else 'not fooled'} ({seen}), {asked} queries (report {report.queries}), "
+                      f"{'fooled' if ok else 'not fooled'} ({seen}), {asked} queries (report {report.queries}; "
+                      f"{', '.join(f'{k} {v}' for k, v in phases.items())}; best target score "
+                      f"{max(scores) if scores else float('nan'):.3f}), "
                       f"{report.psnr:.1f} dB, SSIM {report.ssim:.3f}, swirl {report.flat_swirl:.2f}, "
                       f"{seconds:.0f} s", flush=True)
         finally:
@@ -158,8 +167,8 @@ def main() -> None:
     queries = np.array([r["queries"] if r["ok"] else args.max_queries for r in rows], float)
     won_q = np.array([r["queries"] for r in rows if r["ok"]], float)
     swirl = np.array([r["swirl"] for r in rows], float)
-    print(f"\nvictim {args.victim} (top {args.top_k}), {n} held-back pairs, at most {args.max_queries} queries, "
-          f"{machine()}")
+    print(f"\nvictim {args.victim} (top {args.top_k}), {n} {args.half} pairs, avoid_top {not args.no_avoid_top}, "
+          f"at most {args.max_queries} queries, {machine()}")
     print(f"success {won}/{n} ({100 * won / n:.0f}%), refine {args.refine}")
     for k in (2, 5, 10, 20):  # the same run read at smaller budgets (a success counts where it was asked)
         if k < args.max_queries:

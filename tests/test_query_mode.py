@@ -319,3 +319,35 @@ def test_a_grown_perceptual_budget_keeps_flat_areas_untouched_and_its_cap():
     assert float(budget.bound.max()) <= 16 / 255 + 1e-7
     grew = budget.bound[before > 0] / before[before > 0]
     assert float(grew.max()) == pytest.approx(10 ** (3 / 20), rel=1e-4) and float(grew.min()) >= 1 - 1e-6
+
+
+def test_the_victims_own_top_class_is_pushed_down_on_the_surrogates(fruit_model):
+    """avoid_top: while the victim disagrees, the class it sees is a second term of the
+    surrogates' loss (its logit, added: a margin to the target), in each surrogate's list."""
+    import torch
+
+    from guiapp.core.attacks import make_config
+    from guiapp.core.attacks.query import QueryAttack, QueryRecord
+
+    model = load_model(str(fruit_model), "cpu")
+    image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    config = make_config("query", victim="unused", centroid_weight=0.0)
+    attack = QueryAttack([model], image, 2, config, None, 0, None)
+    said = QueryRecord(query=1, phase="ladder", scale=1.0, grown_db=0.0, top1=0, top1_name="apple",
+                       top1_score=0.9, target_score=0.05, agrees=False, psnr=40.0)
+    attack._avoid(said)
+    assert attack.craft.avoid == [0]
+    logits = torch.tensor([[3.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    assert float(attack.craft._class_loss(0, logits, 2)) == pytest.approx(-1.0 + 3.0)  # -target + avoided
+    attack._avoid(replace_top(said, 2))  # the victim sees the target: nothing to avoid
+    assert attack.craft.avoid is None
+    plain = make_config("query", victim="unused", avoid_top=False, centroid_weight=0.0)
+    off = QueryAttack([model], image, 2, plain, None, 0, None)
+    off._avoid(said)
+    assert off.craft.avoid is None and float(off.craft._class_loss(0, logits, 2)) == pytest.approx(-1.0)
+
+
+def replace_top(record, top):
+    from dataclasses import replace
+
+    return replace(record, top1=top)

@@ -17,6 +17,10 @@ the victim a few questions changes that. The loop, one question per outer step:
    disagrees, the noise allowed grows by GROW_STEP_DB per question, up to `grow_db` above
    the budget (2 dB by default), and stops growing the moment it agrees: most images keep
    the quiet budget, a hard one takes a little more, and the report says how much.
+   While the victim disagrees, its own top class is pushed down on the surrogates as well
+   (avoid_top): the class that beats the target there (a titi monkey where the target is
+   a squirrel monkey), which the surrogates' loss says nothing about otherwise. This works
+   with a victim that says its top label only, too.
 3. Once the victim gives the target a score (the target is among the labels it answers),
    there is a score to climb, and re-crafting the whole image is a coarse move for it. The
    search then asks about *patch proposals* instead (refine "patches"): a square window of
@@ -184,6 +188,15 @@ class QueryAttack(AttackLoop):
         return replace(state, z=state.z.detach().clone().requires_grad_(True), momentum=state.momentum.clone(),
                        gen=gen)
 
+    def _avoid(self, said: QueryRecord | None) -> None:
+        """Push the victim's own top class down on the surrogates from now on (avoid_top):
+        the class that beats the target there, which nothing else tells them about."""
+        top = said.top1 if said is not None else -1
+        if not self.config.avoid_top or top < 0 or top == self.target:
+            self.craft.avoid = None
+            return
+        self.craft.avoid = [self.craft.labels.index_in(i, top) for i in range(len(self.craft.surrogates))]
+
     def _patch_window(self, z: torch.Tensor, proposal: int, gen: torch.Generator) -> tuple[slice, slice]:
         """A square window of the noise for patch proposal `proposal` (0-based), placed at random."""
         area = PATCH_AREA * 0.5 ** sum(proposal >= k for k in PATCH_HALVINGS)
@@ -258,6 +271,7 @@ class QueryAttack(AttackLoop):
             # victim scores the target, propose a patch; ask once per outer step.
             score = progress(answer, self.victim_index) if answer is not None else -math.inf
             scored = answer is not None and answer.score(self.victim_index) is not None
+            self._avoid(kept[1])
             outer = proposals = 0
             while (self.victim is not None and not agreed and len(self.records) < cfg.max_queries
                    and not self._cancel.is_set()):
@@ -285,6 +299,7 @@ class QueryAttack(AttackLoop):
                 if new >= score or record.agrees:
                     state, score, kept, agreed = trial, new, (q, record), record.agrees
                     scored = answer.score(self.victim_index) is not None
+                    self._avoid(record)
         except QueryBudgetExhausted:
             pass  # a shared budget (batch) ran out: the result so far stands
         self._finish(kept[0], kept[1], state.source, step, agreed)

@@ -55,6 +55,8 @@ class QueryConfig(TransferConfig):
                          "window of the noise re-drawn from the surrogates' gradient, kept when the victim scores "
                          "it better) or recraft (re-crafting the whole image on reweighted surrogates)",
                          choices=("patches", "recraft"))
+    avoid_top: bool = option(True, "while the victim disagrees, push its own top class down on the surrogates "
+                             "as well as raising the target (the class that beats the target there)")
     # An image the victim will not agree with at the budget may take a little more noise:
     # the search raises it by GROW_STEP_DB per question up to this, and stops the moment the
     # victim agrees, so easy images keep the budget (or less) and the median stays quiet.

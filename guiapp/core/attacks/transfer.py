@@ -143,6 +143,10 @@ class TransferAttack(AttackLoop):
         self.targets = self.labels.targets(target)  # in each surrogate's own list
         # The surrogates' shares of the loss (None: equal); the query mode's search sets them.
         self.weights: list[float] | None = None
+        # A class to push down as well, in each surrogate's own list (None where it lacks
+        # it): the query mode's search names the victim's own top class here, the class
+        # that beats the target there, which the surrogates know nothing about otherwise.
+        self.avoid: list[int | None] | None = None
         self.source = source
         self.config = config or TransferConfig()
         self.centroids = centroids if self.config.uses_centroids else None
@@ -253,10 +257,7 @@ class TransferAttack(AttackLoop):
             logits, target = out.logits, self.targets[i]
             if terms is not None:
                 centroid_total = centroid_total + centroid_term(out.taps, terms[i])
-            if cfg.loss == "logit":
-                class_total = class_total - logits[0, target]
-            else:
-                class_total = class_total + F.cross_entropy(logits, torch.tensor([target], device=logits.device))
+            class_total = class_total + self._class_loss(i, logits, target)
             probs = logits.detach().softmax(1)[0]
             confs.append(float(probs[target]))
             source_confs.append(float(probs[sources[i]]) if sources is not None else math.nan)
@@ -268,18 +269,25 @@ class TransferAttack(AttackLoop):
         progress = _LossProgress(sum(confs) / n, sum(source_confs) / n, max(set(tops), key=tops.count))
         return class_loss + cfg.centroid_weight * centroid_loss, class_loss, centroid_loss, progress
 
+    def _class_loss(self, i: int, logits: torch.Tensor, target: int) -> torch.Tensor:
+        """Surrogate i's class loss: the target's logit (or cross-entropy) raised, and the
+        class to avoid, when one is set, pushed down (a margin between the two)."""
+        if self.config.loss == "logit":
+            loss = -logits[0, target]
+        else:
+            loss = F.cross_entropy(logits, torch.tensor([target], device=logits.device))
+        avoid = self.avoid[i] if self.avoid is not None else None
+        if avoid is not None and avoid != target:
+            loss = loss + logits[0, avoid]
+        return loss
+
     def _weighted(self, outputs: list[SurrogateOutput], terms) -> tuple[torch.Tensor, torch.Tensor]:
         """The class and centroid losses as means weighted by `self.weights`."""
         assert self.weights is not None
         class_loss = torch.zeros((), device=outputs[0].logits.device)
         centroid_loss = torch.zeros((), device=outputs[0].logits.device)
         for i, (out, w) in enumerate(zip(outputs, self.weights, strict=True)):
-            target = self.targets[i]
-            if self.config.loss == "logit":
-                class_loss = class_loss - w * out.logits[0, target]
-            else:
-                class_loss = class_loss + w * F.cross_entropy(out.logits, torch.tensor([target],
-                                                                                       device=out.logits.device))
+            class_loss = class_loss + w * self._class_loss(i, out.logits, self.targets[i])
             if terms is not None:
                 centroid_loss = centroid_loss + w * centroid_term(out.taps, terms[i])
         return class_loss, centroid_loss
