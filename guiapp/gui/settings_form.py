@@ -195,8 +195,10 @@ class OptionField:
         else:
             w.setValue(value)
 
-    def is_default(self) -> bool:
-        value, default = self.value(), self.spec.default
+    def is_default(self, default: Any = None) -> bool:
+        """The value is `default` (None: the engine's own default for the field)."""
+        value = self.value()
+        default = self.spec.default if default is None else default
         if isinstance(default, float) and isinstance(value, float):
             return abs(value - default) < 1e-9
         return value == default
@@ -328,17 +330,30 @@ class SettingsForm(QWidget):
     def changed_from_default(self, mode: str | None = None) -> list[OptionField]:
         return [f for f in self.fields[mode or self.current_mode()].values() if not f.is_default()]
 
+    def _baseline(self, mode: str, field: OptionField) -> Any:
+        """What the field is compared with: the chosen preset's value where it sets one
+        (loud's own Iterations is not a change), else the engine's default."""
+        preset = self.preset(mode) if mode in self.presets else None
+        return presets_of(mode).get(preset or "", {}).get(field.spec.name, field.spec.default)
+
     def _mark_changed(self) -> None:
-        for fields in self.fields.values():
+        for mode, fields in self.fields.items():
             for field in fields.values():
                 label = self.form.labelForField(field.widget)
                 if isinstance(label, QLabel):
+                    baseline = self._baseline(mode, field)
+                    same = field.is_default(baseline)
                     font = QFont(label.font())
-                    font.setBold(not field.is_default())
+                    font.setBold(not same)
                     label.setFont(font)
-                    label.setToolTip("" if field.is_default() else
-                                     f"Changed from the default ({field.spec.describe_default()}); "
-                                     "Defaults puts it back.")
+                    if baseline is field.spec.default:
+                        where, shown = "the default", field.spec.describe_default()
+                    else:
+                        where = f"the {self.preset(mode)} preset's value"
+                        shown = f"{baseline:g}" if isinstance(baseline, float) else (
+                            ",".join(baseline) if isinstance(baseline, tuple) else str(baseline))
+                    label.setToolTip("" if same else f"Changed from {where} ({shown}); Defaults puts the mode's "
+                                     "defaults back.")
 
     # ---------------------------------------------------------------- judges
     def set_model_name(self, name: str) -> None:

@@ -38,6 +38,12 @@ def test_presets_set_the_fields_run_and_are_remembered(qtbot, window, settings, 
 
     _choose(box, "loud")
     assert form.field("eps").value() == 16 and form.field("iterations").value() == 100
+    # Issue 34 item 9: loud's own values are not changes (Iterations was bold at loud's 100).
+    label = form.form.labelForField(form.fields["transfer"]["iterations"].widget)
+    assert not label.font().bold()
+    form.field("iterations").setValue(120)
+    assert label.font().bold() and "loud preset's value (100)" in label.toolTip()
+    form.field("iterations").setValue(100)
     config = form.config()
     assert config.budget == "linf" and config.p_full == 0 and config.zoom_max == 1  # hidden options too
     psnr_field = form.field("budget_psnr")
