@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QPen
 from PySide6.QtWidgets import (
     QGraphicsRectItem,
     QGridLayout,
@@ -35,7 +35,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .colour_bar import colour_bar
+
 BACKGROUND = "#202124"
+GREYS = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, 1)  # the Difference view's colour map
 CROP_TIP = ("Dashed square: the part of the image the model classifies (its preprocessing resizes the short\n"
             "side and keeps the centre crop). Nothing outside it reaches the model, so the noise is only there.")
 
@@ -54,14 +57,6 @@ def pixel_readout(original: np.ndarray, adversarial: np.ndarray | None, x: float
         change = after - before
         text += f" → {' '.join(map(str, after))}  ({' '.join(f'{d:+d}' if d else '0' for d in change)})"
     return text
-
-
-def difference_bar(width: int = 96, height: int = 10) -> QPixmap:
-    """The Difference view's colour scale: black to white through mid-grey (unchanged)."""
-    ramp = np.clip(np.linspace(0, 255, width), 0, 255).astype(np.uint8)
-    rgb = np.ascontiguousarray(np.repeat(np.repeat(ramp[None, :, None], height, 0), 3, 2))
-    image = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888)
-    return QPixmap.fromImage(image.copy())
 
 
 def amplified_difference(original: np.ndarray, adversarial: np.ndarray, factor: int) -> np.ndarray:
@@ -266,7 +261,7 @@ class ImageTriptych(QWidget):
 
     def _show_scale(self) -> None:
         factor = self.factor.value()
-        self.scale_bar.setPixmap(difference_bar())
+        self.scale_bar.setPixmap(colour_bar(GREYS))
         span = 128 / factor
         self.scale_text.setText(f"change -{span:.3g} … 0 … +{span:.3g} levels")
         self.scale_bar.setToolTip(f"Difference view: mid-grey is unchanged; black is {span:.3g} levels darker or "

@@ -22,9 +22,10 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ..core.defences import model_view
-from ..core.noise_stats import CHANNELS, channel_image, heatmap, noise_stats, overlay
+from ..core.noise_stats import CHANNELS, DIVERGING, HEAT, channel_image, heatmap, noise_stats, overlay
 from ..core.predict import classify_pil
 from ..core.saliency import METHODS, saliency
+from .colour_bar import colour_bar
 from .image_label import ImageLabel
 from .jobs import Jobs
 
@@ -61,6 +62,18 @@ def _captioned(label: QLabel, image: ImageLabel) -> QWidget:
     return box
 
 
+def _scale_row(table: np.ndarray) -> tuple[QHBoxLayout, QLabel]:
+    """A colour bar and the label that says its range (set with each run's figures)."""
+    bar, text = QLabel(), QLabel("")
+    bar.setPixmap(colour_bar(table))
+    row = QHBoxLayout()
+    row.setContentsMargins(0, 0, 0, 0)
+    row.addWidget(bar)
+    row.addWidget(text)
+    row.addStretch(1)
+    return row, text
+
+
 class NoisePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -79,11 +92,18 @@ class NoisePanel(QWidget):
         self.histogram.setToolTip("How many pixels of each channel changed by each amount (log scale)")
         self.curves = [self.histogram.plot([], [], pen=pg.mkPen(c, width=2), stepMode="center")
                        for c in CHANNEL_COLOURS]
+        # Colour bars: which colour is how many levels (the range is each run's own).
+        heat_row, self.magnitude_range = _scale_row(HEAT)
+        chan_row, self.channel_range = _scale_row(DIVERGING)
+        magnitude = QVBoxLayout()
+        magnitude.addWidget(_captioned(QLabel("magnitude"), self.magnitude), 1)
+        magnitude.addLayout(heat_row)
         row = QHBoxLayout()
-        row.addWidget(_captioned(QLabel("magnitude"), self.magnitude), 3)
+        row.addLayout(magnitude, 3)
         chans = QGridLayout()
         for i, (name, image) in enumerate(zip(CHANNELS, self.channels, strict=True)):
             chans.addWidget(_captioned(QLabel(name), image), i // 2, i % 2)
+        chans.addLayout(chan_row, 2, 0, 1, 2)
         row.addLayout(chans, 3)
         row.addWidget(self.histogram, 3)
         col = QVBoxLayout(self)
@@ -93,6 +113,8 @@ class NoisePanel(QWidget):
 
     def clear(self) -> None:
         self.summary.setText("Run an attack to see its noise.")
+        self.magnitude_range.setText("")
+        self.channel_range.setText("")
         for image in (self.magnitude, *self.channels):
             image.show_rgb(None)
         for curve in self.curves:
@@ -100,9 +122,14 @@ class NoisePanel(QWidget):
 
     def show_stats(self, stats: Any) -> None:
         self.summary.setText(stats.summary())
-        self.magnitude.show_rgb(heatmap(stats.magnitude))
+        # The same tops heatmap() and channel_image() scale to, said beside their bars.
+        top = max(1, int(stats.magnitude.max()))
+        spread = max(1, int(np.abs(stats.diff).max()))
+        self.magnitude.show_rgb(heatmap(stats.magnitude, top))
+        self.magnitude_range.setText(f"0 … {top} levels")
         for c, image in enumerate(self.channels):
-            image.show_rgb(channel_image(stats.diff, c))
+            image.show_rgb(channel_image(stats.diff, c, spread))
+        self.channel_range.setText(f"-{spread} … 0 … +{spread} levels")
         edges = np.append(stats.levels - 0.5, stats.levels[-1] + 0.5)
         for c, curve in enumerate(self.curves):
             curve.setData(edges, np.maximum(stats.counts[c], 0.5))  # log scale: 0 drawn at the floor

@@ -454,3 +454,19 @@ def test_save_and_export_dialogs_open_where_the_user_last_saved(qtbot, window, t
     assert asked[-1] == str(out / "chelsea_cat_run1_report.html")  # where the plot went
     window.act_save.trigger()
     assert Path(asked[-1]).parent == out and Path(asked[-1]).name.startswith("chelsea_cat_adv_goldfish")
+
+
+def test_the_noise_tab_has_colour_bars_with_the_runs_own_range(qtbot, window):
+    # Item 9: the Noise heatmap had no colour scale.
+    import numpy as np
+
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    panel = window.noise_panel
+    assert panel.magnitude_range.text() == ""
+    window.show_tab(1)
+    _run(qtbot, window, target=1, max_steps=30)
+    qtbot.waitUntil(lambda: panel.magnitude_range.text() != "", timeout=30000)
+    diff = np.abs(window.result.adversarial.astype(int) - window.image.rgb.astype(int))
+    top = int(diff.max())
+    assert panel.magnitude_range.text() == f"0 … {top} levels"
+    assert panel.channel_range.text() == f"-{top} … 0 … +{top} levels"
