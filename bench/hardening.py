@@ -17,6 +17,11 @@ junk    40 junk 10 MiB jobs (a valid PNG header, then noise: they fail when deco
         to its size within 5 s of their failure.
 checks  seed=10**30 over HTTP and from the CLI and batch; a cross-origin form POST; a batch
         with a broken file: report.json through a strict parser, and its lock file.
+round4  Issue 33's sweep: a 1,000,000x32 PNG (34 KB) to /v1/predict and /v1/attack under the
+        default --max-request-mb (the server's peak memory); three uploads that declare
+        20 MB and send a byte every 2 s, and a normal request beside them; a robust job
+        with Deep Image Prior (5000 iterations, view) cancelled while it checks; a
+        truncated output PNG and a resumed batch; `guiapp-cli --help`.
 
 Every server runs as `python -m guiapp.cli serve --device cpu` with a private TMPDIR.
 """
@@ -369,9 +374,98 @@ def checks_section(work: Path) -> None:
           f"{(work / 'o2' / '.guiapp-batch.lock').exists()}")
 
 
+# -- round 4 (issue 33) -------------------------------------------------------------------
+
+
+def _stalled_upload(url: str, stop: threading.Event) -> None:
+    """A client that declares a 20 MB upload and sends a byte every 2 s."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    boundary = "stall"
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        head = (f"POST /v1/jobs HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {20 * MIB}\r\n"
+                f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n--{boundary}\r\n"
+                'Content-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n')
+        sock.sendall(head.encode())
+        while not stop.wait(2.0):
+            try:
+                sock.sendall(b"\x00")
+            except OSError:
+                return  # the server closed it
+
+
+def round4_section(work: Path) -> None:
+    print("round4 (issue 33):")
+    temp = work / "tmp-round4"
+    temp.mkdir()
+    proc, url = start_server(work / "round4-server.log", temp, "--max-upload-mb", "40")
+    try:
+        from _imagefiles import strip_png
+
+        data = strip_png(1_000_000, 32)
+        for op in ("predict", "attack"):
+            Path(f"/proc/{proc.pid}/clear_refs").write_text("5")
+            base = _kib(proc.pid, "VmRSS")
+            started = time.monotonic()
+            r = httpx.post(f"{url}/v1/{op}", files={"image": ("strip.png", data, "image/png")},
+                           data={"target": "goldfish", "steps": "2"} if op == "attack" else {}, timeout=600)
+            extra = (_kib(proc.pid, "VmHWM") - base) * 1024
+            error = r.json().get("error", "") if r.status_code != 200 else ""
+            print(f"  1,000,000x32 PNG ({len(data) / 1024:.0f} KB) to /v1/{op}: {r.status_code} {error} in "
+                  f"{time.monotonic() - started:.2f} s; server peak +{extra / MIB:.0f} MiB")
+        stop = threading.Event()
+        stallers = [threading.Thread(target=_stalled_upload, args=(url, stop), daemon=True) for _ in range(3)]
+        for t in stallers:
+            t.start()
+        time.sleep(5.0)
+        tiny = io.BytesIO()
+        Image.open(ROOT / "resources" / "samples" / "chelsea_cat.jpg").convert("RGB").save(tiny, "PNG")
+        started = time.monotonic()
+        r = httpx.post(f"{url}/v1/predict", files={"image": ("cat.png", tiny.getvalue(), "image/png")}, timeout=120)
+        print(f"  three uploads declaring 20 MB, a byte every 2 s: a normal predict beside them -> {r.status_code} "
+              f"in {time.monotonic() - started:.2f} s")
+        stop.set()
+        http = httpx.Client(base_url=url, timeout=600)
+        job = http.post("/v1/jobs", files={"image": ("cat.png", tiny.getvalue(), "image/png")},
+                        data={"target": "goldfish", "mode": "robust", "defences": "dip:iterations=5000",
+                              "levels": "view"}).json()
+        if "id" not in job:
+            print(f"  robust job with DIP refused: {job}")
+        else:
+            _wait(http, job["id"], lambda j: j["state"] == "running")
+            time.sleep(20.0)  # into the real DIP check of a candidate (the steps take a few seconds)
+            started = time.monotonic()
+            state = http.delete(f"/v1/jobs/{job['id']}").json()["state"]
+            free = _idle(http)
+            left = [p.name for p in temp.rglob("*") if p.is_file() and job["id"] in str(p)]
+            print(f"  robust job with dip:iterations=5000 (view), DELETE 20 s into its run: '{state}'; the worker "
+                  f"free {free - started:.1f} s later; the job's files left: {left or 'none'}")
+    finally:
+        stop_server(proc)
+    folder, out = work / "r4-in", work / "r4-out"
+    folder.mkdir()
+    for name in ("chelsea_cat.jpg", "coffee.jpg"):
+        Image.open(ROOT / "resources" / "samples" / name).convert("RGB").resize((96, 64)).save(folder / name)
+    cli("batch", str(folder), "--out", str(out), "-t", "goldfish", "--steps", "4", "--device", "cpu")
+    victim = out / "coffee.png"
+    whole = victim.read_bytes()
+    victim.write_bytes(whole[: len(whole) // 2])
+    rc, _ = cli("batch", str(folder), "--out", str(out), "-t", "goldfish", "--steps", "4", "--device", "cpu")
+    print(f"  an output PNG cut to half, then the batch resumed (exit {rc}): redone "
+          f"{victim.stat().st_size == len(whole) or Image.open(victim).size == (96, 64)} "
+          f"({victim.stat().st_size} bytes, was {len(whole)})")
+    times = []
+    for _ in range(3):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-m", "guiapp.cli", "--help"], capture_output=True, env=ENV, cwd=ROOT)
+        times.append(time.monotonic() - started)
+    print(f"  guiapp-cli --help: {min(times):.2f} / {sorted(times)[1]:.2f} / {max(times):.2f} s (min / median / max)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="memory,cancel,junk,checks")
+    ap.add_argument("--only", default="memory,cancel,junk,checks,round4")
     ap.add_argument("--side", type=int, default=2000, help="image side for the cancel section")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -384,7 +478,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="guiapp-hardening-") as tmp:
         work = Path(tmp)
         sections = {"memory": memory_section, "cancel": lambda w: cancel_section(w, args.side),
-                    "junk": junk_section, "checks": checks_section}
+                    "junk": junk_section, "checks": checks_section, "round4": round4_section}
         for name in args.only.split(","):
             started = time.monotonic()
             sections[name](work)
