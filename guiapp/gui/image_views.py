@@ -147,6 +147,7 @@ class ImageTriptych(QWidget):
         self.factor.setToolTip("How much the difference image amplifies the noise (mid-grey = unchanged)")
         self.factor.valueChanged.connect(self._refresh_difference)
         self.readout = QLabel("")
+        self.readout.hide()
         self.readout.setToolTip("The pixel under the pointer: (x, y), original → result (R G B), and the change")
         self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.blink_button = QToolButton()
@@ -253,17 +254,18 @@ class ImageTriptych(QWidget):
         return self._blinked
 
     def _pointer_at(self, vb: pg.ViewBox, scene_pos) -> None:
-        if self.original is None or not vb.sceneBoundingRect().contains(scene_pos):
-            self.readout.setText("")
-            return
-        point = vb.mapSceneToView(scene_pos)
-        self.readout.setText(pixel_readout(self.original, self.adversarial, point.x(), point.y()))
+        text = ""
+        if self.original is not None and vb.sceneBoundingRect().contains(scene_pos):
+            point = vb.mapSceneToView(scene_pos)
+            text = pixel_readout(self.original, self.adversarial, point.x(), point.y())
+        self.readout.setText(text)
+        self.readout.setVisible(bool(text))  # hidden, it leaves the image line its room
 
     def _show_scale(self) -> None:
         factor = self.factor.value()
         self.scale_bar.setPixmap(colour_bar(GREYS))
         span = 128 / factor
-        self.scale_text.setText(f"change -{span:.3g} … 0 … +{span:.3g} levels")
+        self.scale_text.setText(f"±{span:.3g} levels")  # short: the column is a third of a small window
         self.scale_bar.setToolTip(f"Difference view: mid-grey is unchanged; black is {span:.3g} levels darker or "
                                   f"more, white {span:.3g} levels brighter or more (gain x{factor})")
 
