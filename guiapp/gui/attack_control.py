@@ -213,6 +213,8 @@ class AttackControl(QObject):
             else:
                 win.views.clear_adversarial()
             win.panel.show_line(win.result_label, f"Stopped after {result.steps} steps; nothing to save.")
+            # The status bar said the stopped run's rate as if it were still running.
+            win.status_rate.setText(f"stopped after {result.steps} steps")
             win.attack_finished.emit(result)
             return
         win.views.set_adversarial(result.adversarial, "Adversarial")

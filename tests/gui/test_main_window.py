@@ -205,6 +205,8 @@ def test_stop_says_stopped_not_optimising(qtbot, window):
     assert "optimising" not in title and f"stopped at step {result.steps}" in title
     assert "Stopped" in window.result_label.text()
     assert not window.live_label.isVisible() or window.live_label.text() == ""
+    # Issue 34 item 9: the status bar no longer shows the stopped run's rate as if running.
+    assert window.status_rate.text() == f"stopped after {result.steps} steps"
 
 
 def test_opening_another_image_clears_the_last_run(qtbot, window):
