@@ -59,6 +59,16 @@ def pixel_readout(original: np.ndarray, adversarial: np.ndarray | None, x: float
     return text
 
 
+def over_checkerboard(rgb: np.ndarray, alpha: np.ndarray, square: int = 8) -> np.ndarray:
+    """The image composited over a grey checkerboard by its alpha, as image editors show
+    transparency (an RGBA file's transparent parts looked opaque in the views)."""
+    h, w = alpha.shape
+    ys, xs = np.indices((h, w))
+    board = np.where(((ys // square) + (xs // square)) % 2 == 0, 204, 153).astype(np.float32)
+    a = alpha.astype(np.float32)[..., None] / 255
+    return np.round(rgb.astype(np.float32) * a + board[..., None] * (1 - a)).astype(np.uint8)
+
+
 def amplified_difference(original: np.ndarray, adversarial: np.ndarray, factor: int) -> np.ndarray:
     """Mid-grey where nothing changed; each 1/255 change shown `factor` times larger."""
     diff = adversarial.astype(np.int16) - original.astype(np.int16)
@@ -79,6 +89,7 @@ class ImageTriptych(QWidget):
         self._applying = False
         self._step = 1  # every k-th pixel drawn (live previews of large photos)
         self._blinked = False  # the Adversarial view shows the original (Blink, B)
+        self.alpha: np.ndarray | None = None  # the image's transparency, if it has any
 
         grid = QGridLayout()
         grid.setContentsMargins(0, 0, 0, 0)
@@ -189,8 +200,10 @@ class ImageTriptych(QWidget):
         self._show_scale()
 
     # ---------------------------------------------------------------- content
-    def set_original(self, image: np.ndarray, caption: str = "") -> None:
-        self.original, self.adversarial = image, None
+    def set_original(self, image: np.ndarray, caption: str = "", alpha: np.ndarray | None = None) -> None:
+        """`alpha`: the file's transparency (kept in the output), shown over a checkerboard
+        in the Original and Adversarial views (the noise is in the colour channels only)."""
+        self.original, self.adversarial, self.alpha = image, None, alpha
         self._step = 1
         self.blink_button.setChecked(False)
         self._set(self.items[0], image)
@@ -222,7 +235,10 @@ class ImageTriptych(QWidget):
 
     def _set(self, item: pg.ImageItem, image: np.ndarray) -> None:
         k = self._step
-        item.setImage(image[::k, ::k] if k > 1 else image, levels=(0, 255))
+        shown = image[::k, ::k] if k > 1 else image
+        if self.alpha is not None and self.alpha.shape == image.shape[:2]:
+            shown = over_checkerboard(shown, self.alpha[::k, ::k] if k > 1 else self.alpha)
+        item.setImage(shown, levels=(0, 255))
         h, w = image.shape[:2]
         item.setRect(QRectF(0, 0, w, h))  # image pixels, whatever was drawn
 

@@ -101,7 +101,7 @@ class Subject(QObject):
         w, h = loaded.size
         kind = describe_mode(loaded)  # "16-bit greyscale", not Pillow's "I;16"
         alpha = "" if loaded.alpha is None else ", kept in the output" if "alpha" in kind else ", alpha kept"
-        win.views.set_original(loaded.rgb, f"{path.name} — {w}x{h}, {kind}{alpha}")
+        win.views.set_original(loaded.rgb, f"{path.name} — {w}x{h}, {kind}{alpha}", loaded.alpha)
         win.views.caption.setToolTip(str(path) + "".join(f"\n{note}" for note in loaded.notes))
         win._image_note = "; ".join(loaded.notes)
         if not win.busy.isVisible():  # else it shows when the busy message goes

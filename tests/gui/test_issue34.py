@@ -470,3 +470,20 @@ def test_the_noise_tab_has_colour_bars_with_the_runs_own_range(qtbot, window):
     top = int(diff.max())
     assert panel.magnitude_range.text() == f"0 … {top} levels"
     assert panel.channel_range.text() == f"-{top} … 0 … +{top} levels"
+
+
+def test_an_rgba_images_transparency_shows_over_a_checkerboard(qtbot, window, tmp_path):
+    # Item 9: RGBA showed no transparency in the views.
+    import numpy as np
+    from PIL import Image
+
+    rgba = np.zeros((48, 64, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[:, 32:, 3] = 255  # left half transparent, right half opaque red
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "half.png")
+    _open(qtbot, window, tmp_path / "half.png")
+    shown = window.views.items[0].image
+    assert tuple(shown[0, 40]) == (200, 0, 0)  # opaque: the colour
+    assert {tuple(shown[0, 0]), tuple(shown[0, 8])} == {(204, 204, 204), (153, 153, 153)}  # transparent: the board
+    assert np.array_equal(window.image.rgb[:, :, 0], np.full((48, 64), 200))  # the attacked pixels are untouched
+    assert "kept in the output" in window.views.caption.text()
