@@ -161,6 +161,12 @@ class BatchDialog(QDialog):
         self.table.setHorizontalHeaderLabels(["file", "status", "target", "result", "PSNR"])
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        # The selected row in full: an error cell is cut to the column's width.
+        self.detail_label = QLabel("")
+        self.detail_label.setWordWrap(True)
+        self.detail_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.table.currentCellChanged.connect(lambda row, *_: self._show_detail(row))
+        self._errors: list[str] = []  # per table row: its full message ('' when none)
         self.summary_label = QLabel("")
         self.summary_label.setWordWrap(True)
 
@@ -178,6 +184,7 @@ class BatchDialog(QDialog):
         lay.addWidget(self.progress)
         lay.addWidget(self.eta_label)
         lay.addWidget(self.table, 1)
+        lay.addWidget(self.detail_label)
         lay.addWidget(self.summary_label)
         lay.addWidget(self.buttons)
 
@@ -209,6 +216,8 @@ class BatchDialog(QDialog):
         self.settings.setValue("batch/input", self.input_edit.text())
         self.settings.setValue("batch/output", self.output_edit.text())
         self.table.setRowCount(0)
+        self._errors.clear()
+        self.detail_label.setText("")
         self.summary_label.setText("")
         self.eta_label.setText("starting…")
         images, others = runner.plan()  # a listing; the count says what a cancel leaves undone
@@ -248,7 +257,11 @@ class BatchDialog(QDialog):
             if r.error:
                 item.setToolTip(r.error)
             self.table.setItem(row, col, item)
+        self._errors.append(f"{r.input} ({status}): {r.error}" if r.error and status != "kept" else "")
         self.table.scrollToBottom()
+
+    def _show_detail(self, row: int) -> None:
+        self.detail_label.setText(self._errors[row] if 0 <= row < len(self._errors) else "")
 
     def summary_text(self, summary: BatchSummary) -> str:
         """The engine's own counts (the same as report.json), in words: kept results of an

@@ -21,6 +21,11 @@ def test_batch_dialog_runs_and_reports(qtbot, window, tmp_path):
     assert dialog.table.rowCount() == 2
     assert (out / "coffee.png").exists() and (out / "report.csv").exists()
     assert dialog.progress.value() == dialog.progress.maximum()
+    # Issue 34 item 9: a row's full message, cut in its cell, shows under the table when chosen.
+    skipped = next(r for r in range(2) if dialog.table.item(r, 0).text() == "readme.txt")
+    dialog.table.setCurrentCell(skipped, 3)
+    assert dialog.detail_label.text().startswith("readme.txt (skipped): ")
+    assert dialog.detail_label.text().endswith(dialog.table.item(skipped, 3).toolTip())
     first = [dialog.table.item(r, c).text() for r in range(2) for c in range(5) if dialog.table.item(r, c)]
     # Again with the same settings: the result is kept, and its row still shows its figures
     # (found walking the app: a kept row's target, result and PSNR were blank)
