@@ -128,6 +128,8 @@ class LabelCombo(QComboBox):
 
     def _mark_best(self) -> None:
         completer, popup = self._popup()
+        if popup.isVisible():
+            keep_on_screen(popup, self.screen())  # Qt opens it at the field's left edge, past the screen's right
         if popup.isVisible() and self.suggestions.rowCount():
             # Silently: a `highlighted` signal would make the line edit take that text
             # while the user is still typing.
@@ -216,3 +218,15 @@ class PredictionsBox(QGroupBox):
 
     def set_model_name(self, name: str) -> None:
         self.setTitle(f"Predictions of {name}")
+
+
+def keep_on_screen(widget: QWidget, screen) -> None:
+    """Move a popup left (or right) so that all of it is on `screen`'s available area."""
+    if screen is None:
+        return
+    area, geometry = screen.availableGeometry(), widget.geometry()
+    if geometry.right() > area.right():
+        geometry.moveRight(area.right())
+    if geometry.left() < area.left():
+        geometry.moveLeft(area.left())
+    widget.setGeometry(geometry)

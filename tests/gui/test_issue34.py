@@ -487,3 +487,20 @@ def test_an_rgba_images_transparency_shows_over_a_checkerboard(qtbot, window, tm
     assert {tuple(shown[0, 0]), tuple(shown[0, 8])} == {(204, 204, 204), (153, 153, 153)}  # transparent: the board
     assert np.array_equal(window.image.rgb[:, :, 0], np.full((48, 64), 200))  # the attacked pixels are untouched
     assert "kept in the output" in window.views.caption.text()
+
+
+def test_the_suggestion_list_stays_on_the_screen(qtbot, window):
+    # Item 9: suggestions ran off the screen's right edge (the list is as wide as its
+    # longest row, and Qt opened it at the field's left edge).
+    from PySide6.QtTest import QTest
+
+    combo = window.target_field.combo
+    area = combo.screen().availableGeometry()
+    window.move(area.right() - window.width() + 1, window.y())  # the field near the right edge
+    combo.lineEdit().setFocus()
+    QTest.keyClicks(combo.lineEdit(), "snake")
+    popup = combo.completer().popup()
+    qtbot.waitUntil(popup.isVisible, timeout=5000)
+    qtbot.wait(50)  # the placing runs once the list is shown
+    assert popup.geometry().right() <= area.right() and popup.geometry().left() >= area.left()
+    assert popup.width() > combo.width()  # still as wide as its rows, not cut to the field
