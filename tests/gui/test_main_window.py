@@ -174,6 +174,9 @@ def test_defence_panel_reports_survival(qtbot, window):
     with qtbot.waitSignal(window.attack_finished, timeout=120000) as blocker:
         window.start_attack()
     assert blocker.args[0].success
+    # Issue 34 item 9: the result line says what the robust result was checked against.
+    line = window.result_label.text()
+    assert "survives " in line and "jpeg quality 50/75/90" in line and "median size 3/5" in line
     window.defences.combo.setCurrentIndex(window.defences.combo.findData("jpeg"))
     with qtbot.waitSignal(window.defence_done, timeout=30000) as done:
         window.apply_defence()
