@@ -300,16 +300,13 @@ class TransferAttack(AttackLoop):
     def gradient(self, state: _ImageState):
         """The loss's gradient with respect to the noise's free variable, on one fresh random
         view per surrogate (drawn from the image's generator), and the loss's parts."""
-        x_adv = state.budget.adversarial(state.x, state.z)
-        inputs = self._inputs(x_adv, state.gen, state.sources)
-        outputs = [forward_surrogates(m, [inp], self._taps_wanted(state.terms), self._autocast)[0]
-                   for m, inp in zip(self.surrogates, inputs, strict=True)]
-        parts = self._loss_of(outputs, state.terms, state.sources)
+        parts = self._loss(state.budget.adversarial(state.x, state.z), state.gen, state.terms, state.sources)
         (grad,) = torch.autograd.grad(parts[0], [state.z])
         return grad, parts
 
     def _loss(self, x_adv: torch.Tensor, gen: torch.Generator, terms, sources: list[int] | None = None):
-        """The loss of one iteration on this image alone (the lockstep loop batches images)."""
+        """The loss of one iteration on this image alone (the lockstep loop batches images;
+        the query mode's steps and the tests use this)."""
         inputs = self._inputs(x_adv, gen, sources if sources is not None else [-1] * len(self.surrogates))
         outputs = [forward_surrogates(m, [inp], self._taps_wanted(terms), self._autocast)[0]
                    for m, inp in zip(self.surrogates, inputs, strict=True)]
