@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from guiapp.core.errors import GuiappError
+from guiapp.core.errors import GuiappError, LabelError
 from guiapp.core.labels import LabelSet, imagenet_labels
 from guiapp.core.victims import (
     HttpOptions,
@@ -184,6 +184,29 @@ def test_parse_answer_names_the_shape_it_expected():
         HttpVictim("ftp://example.invalid/x", labels)
     with pytest.raises(GuiappError, match="timeout must be in"):
         HttpOptions(timeout_s=0)
+
+
+def test_every_whole_synonym_string_a_victim_may_answer_names_its_own_class():
+    """Found by the query bench: a victim answering with whole synonym strings said
+    "partridge" (class 86's), which is also a synonym of 82 ("ruffed grouse, partridge,
+    Bonasa umbellus"), and its answer was refused as ambiguous. Every class's whole
+    string now names that class, except a string two classes share ("crane"): that answer
+    is refused, not guessed. A person typing "maillot" is still asked which one."""
+    labels = imagenet_labels()
+    owners: dict[str, list[int]] = {}
+    for c in labels.classes:
+        owners.setdefault(", ".join(c.synonyms).lower(), []).append(c.index)
+    for c in labels.classes:
+        text = ", ".join(c.synonyms)
+        if len(owners[text.lower()]) > 1:
+            with pytest.raises(VictimError, match="ambiguous"):
+                parse_answer({"label": text}, labels)
+        else:
+            assert parse_answer({"label": text}, labels).top == c.index, text
+    assert sum(len(v) > 1 for v in owners.values()) == 1  # "crane" alone
+    assert parse_answer([{"label": "partridge", "score": 0.4}], labels).top == 86
+    with pytest.raises(LabelError, match="ambiguous"):
+        labels.resolve("maillot")
 
 
 def _ask_through_gate(key: str, interval: float, times) -> None:

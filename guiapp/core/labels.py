@@ -64,6 +64,11 @@ class LabelSet:
     def __init__(self, classes: list[ImageNetClass]) -> None:
         self.classes = classes
         self._by_key: dict[str, set[int]] = {}
+        # A class's own name or whole synonym string (resolve's prefer_own): "partridge" is
+        # class 86's whole string and one synonym of 82, "ruffed grouse, partridge, Bonasa
+        # umbellus"; a victim answering with whole synonym strings said "partridge" and its
+        # answer was refused as ambiguous.
+        self._own: dict[str, set[int]] = {}
         # Per class, its searchable strings, display name first (a hit there ranks higher).
         self._texts: list[tuple[str, ...]] = []
         for c in classes:
@@ -72,6 +77,8 @@ class LabelSet:
             self._texts.append(texts)
             for key in {_normalise(c.wnid), *texts} - {""}:
                 self._by_key.setdefault(key, set()).add(c.index)
+            for key in {_normalise(c.name), _normalise(", ".join(c.synonyms))} - {""}:
+                self._own.setdefault(key, set()).add(c.index)
 
     @classmethod
     def from_synsets_file(cls, path: Path = SYNSETS_FILE) -> "LabelSet":
@@ -132,8 +139,11 @@ class LabelSet:
     def names(self) -> list[str]:
         return [c.name for c in self.classes]
 
-    def resolve(self, label: str | int) -> int:
-        """Class index for `label`; raises LabelError naming candidates or suggestions."""
+    def resolve(self, label: str | int, *, prefer_own: bool = False) -> int:
+        """Class index for `label`; raises LabelError naming candidates or suggestions.
+        `prefer_own`: a key several classes share resolves to the one whose own name or whole
+        synonym string it is (a victim's answer names one class; a person who types
+        "maillot" is asked which one)."""
         # "-1" is an index out of range, not an unknown name
         if isinstance(label, int) or (isinstance(label, str) and label.strip().lstrip("+-").isdecimal()):
             index = int(label.strip() if isinstance(label, str) else label)
@@ -146,6 +156,9 @@ class LabelSet:
         hits = self._by_key.get(key)
         if hits and len(hits) == 1:
             return next(iter(hits))
+        own = self._own.get(key, set()) & (hits or set()) if prefer_own else set()
+        if len(own) == 1:  # the class whose name (or whole synonym string) this is
+            return next(iter(own))
         if hits:
             options = "; ".join(self.classes[i].describe() for i in sorted(hits))
             raise LabelError(f"label {label!r} is ambiguous; use the name, index or WordNet id of one of: {options}")

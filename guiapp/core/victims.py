@@ -324,7 +324,7 @@ def _index(label: Any, labels: LabelSet) -> int:
     if isinstance(label, bool) or not isinstance(label, (str, int)):
         raise VictimError(f"a label that is not text: {_show(label)}")
     try:
-        return labels.resolve(label)
+        return labels.resolve(label, prefer_own=True)  # an answer names one class
     except LabelError as exc:
         raise VictimError(f"a label not among the {len(labels)} classes: {_show(label)} ({exc})") from None
 
