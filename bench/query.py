@@ -115,7 +115,7 @@ def main() -> None:
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--max-queries", type=int, default=20)
     p.add_argument("--iterations", type=int, default=None, help="surrogate iterations (default: the mode's)")
-    p.add_argument("--refine", default="patches", choices=("patches", "recraft"),
+    p.add_argument("--refine", default="recraft", choices=("recraft", "patches"),
                    help="the search's move once the victim scores the target (the mode's --refine)")
     p.add_argument("--no-avoid-top", action="store_true", help="the mode's --avoid-top false")
     p.add_argument("--half", default="held", choices=("held", "tune"),
@@ -125,6 +125,7 @@ def main() -> None:
 
     from guiapp.core import attack_file
     from guiapp.core.attacks import make_config
+    from guiapp.core.errors import GuiappError
     from guiapp.core.labels import imagenet_labels
 
     labels = imagenet_labels()
@@ -142,7 +143,15 @@ def main() -> None:
                 before = endpoint_count(url)
                 start = time.perf_counter()
                 out = out_dir / f"{path.stem}_to_{target}.png"
-                report = attack_file(path, target, out, config=config, device="cpu")
+                try:
+                    report = attack_file(path, target, out, config=config, device="cpu")
+                except GuiappError as exc:  # a victim's answer we could not read: a failure, said
+                    asked = endpoint_count(url) - before
+                    print(f"{path.name}: error after {asked} queries: {exc}", flush=True)
+                    rows.append({"ok": False, "queries": asked, "reported": asked, "psnr": float("nan"),
+                                 "ssim": float("nan"), "ciede": float("nan"), "swirl": float("nan"),
+                                 "seconds": time.perf_counter() - start})
+                    continue
                 seconds = time.perf_counter() - start
                 asked = endpoint_count(url) - before
                 seen = ask_saved(url, out) if report.output else "?"
@@ -176,11 +185,12 @@ def main() -> None:
     print(f"queries: median {np.median(queries):.0f}, 95th pct {pct(queries, 95):.0f} (failures count "
           f"{args.max_queries}); among successes median {np.median(won_q) if len(won_q) else float('nan'):.0f}")
     print(f"endpoint count = reported count on every image: {all(r['queries'] == r['reported'] for r in rows)}")
-    print(f"median PSNR {np.median([r['psnr'] for r in rows]):.2f} dB, SSIM "
-          f"{np.median([r['ssim'] for r in rows]):.4f}, CIEDE2000 {np.median([r['ciede'] for r in rows]):.2f}")
+    print(f"median PSNR {np.nanmedian([r['psnr'] for r in rows]):.2f} dB, SSIM "
+          f"{np.nanmedian([r['ssim'] for r in rows]):.4f}, CIEDE2000 {np.nanmedian([r['ciede'] for r in rows]):.2f}")
     print(f"flat-area swirl: max {np.nanmax(swirl) if np.isfinite(swirl).any() else float('nan'):.2f}, "
           f"images over 0.5: {int((swirl > 0.5).sum())}")
-    print(f"seconds per image: median {np.median([r['seconds'] for r in rows]):.1f}")
+    print(f"seconds per image: median {np.median([r['seconds'] for r in rows]):.1f}; errors: "
+          f"{sum(np.isnan(r['psnr']) for r in rows)}")
 
 
 if __name__ == "__main__":

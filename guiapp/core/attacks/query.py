@@ -23,7 +23,8 @@ the victim a few questions changes that. The loop, one question per outer step:
    with a victim that says its top label only, too.
 3. Once the victim gives the target a score (the target is among the labels it answers),
    there is a score to climb, and re-crafting the whole image is a coarse move for it. The
-   search then asks about *patch proposals* instead (refine "patches"): a square window of
+   search can ask about *patch proposals* instead (refine "patches"; re-crafting, the
+   default, measured better on the held-back pairs): a square window of
    the noise, placed at random, is replaced by the surrogates' gradient sign on a fresh
    random view, at the budget's edge (as the crafted noise is), and kept when the victim
    scores it better. The windows shrink as in Square Attack (Andriushchenko et al., ECCV
