@@ -50,8 +50,8 @@ class QueryConfig(TransferConfig):
     step_iterations: int = option(10, "iterations on the surrogates between two questions in the search",
                                   low=1, high=500)
     # How the search moves once the victim scores the target (query.py). Re-crafting stays
-    # the default: on the held-back pairs, patch proposals fooled Lite2 on 9 of 19 within
-    # 50 questions where re-crafting had fooled it on 15 of 24 within 20 (docs/BENCHMARKS.md).
+    # the default: on the held-back pairs, patch proposals fooled Lite2 on 10 of the first 18
+    # within 50 questions, re-crafting on 15 of 24 within 20 (docs/BENCHMARKS.md).
     refine: str = option("recraft", "how the search moves once the victim gives the target a score: recraft "
                          "(re-crafting the whole image on reweighted surrogates) or patches (a window of the noise "
                          "re-drawn from the surrogates' gradient, kept when the victim scores it better)",
