@@ -126,6 +126,16 @@ class ImageTriptych(QWidget):
             outline.hide()
             vb.addItem(outline)
             self.crop_items.append(outline)
+            if col == 1:
+                # Swipe: the original over the result, left of the pointer (hidden until on).
+                self.swipe_item = pg.ImageItem(axisOrder="row-major")
+                self.swipe_item.setZValue(5)
+                self.swipe_item.hide()
+                vb.addItem(self.swipe_item)
+                self.swipe_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#fdd663", width=1))
+                self.swipe_line.setZValue(11)
+                self.swipe_line.hide()
+                vb.addItem(self.swipe_line)
             view.setToolTip(CROP_TIP)
             vb.sigRangeChangedManually.connect(lambda _mask, vb=vb: self._user_moved(vb))
             vb.sigResized.connect(self._resized)
@@ -167,6 +177,13 @@ class ImageTriptych(QWidget):
         self.blink_button.setToolTip("Show the original in the Adversarial view's place, and again the result (B): "
                                      "a change shows as flicker at the same spot")
         self.blink_button.toggled.connect(self.blink)
+        self.swipe_button = QToolButton()
+        self.swipe_button.setText("Swipe")
+        self.swipe_button.setCheckable(True)
+        self.swipe_button.setToolTip("In the Adversarial view, the original left of the pointer and the result right "
+                                     "of it (W): move across an edge to see what changed")
+        self.swipe_button.toggled.connect(self.swipe)
+        self._swipe_x: float | None = None
         self.scale_bar = QLabel()
         self.scale_text = QLabel()
         self.factor.valueChanged.connect(self._show_scale)
@@ -186,6 +203,7 @@ class ImageTriptych(QWidget):
         bar.addWidget(self.caption, 1)
         bar.addWidget(self.readout, 1)
         bar.addWidget(self.blink_button)
+        bar.addWidget(self.swipe_button)
         bar.addWidget(self.zoom_label)
         bar.addWidget(self.fit_button)
         bar.addWidget(self.actual_button)
@@ -206,6 +224,7 @@ class ImageTriptych(QWidget):
         self.original, self.adversarial, self.alpha = image, None, alpha
         self._step = 1
         self.blink_button.setChecked(False)
+        self.swipe_button.setChecked(False)
         self._set(self.items[0], image)
         for item in self.items[1:]:
             item.clear()
@@ -269,11 +288,46 @@ class ImageTriptych(QWidget):
     def blinked(self) -> bool:
         return self._blinked
 
+    # ---------------------------------------------------------------- swipe
+    def swipe(self, on: bool) -> None:
+        """Swipe on: the Adversarial view shows the original left of the pointer."""
+        on = bool(on) and self.adversarial is not None and self.original is not None
+        if self.swipe_button.isChecked() != on:
+            self.swipe_button.setChecked(on)
+            return
+        if on and self.original is not None:
+            self.swipe_at(self._swipe_x if self._swipe_x is not None else self.original.shape[1] / 2)
+        else:
+            self.swipe_item.hide()
+            self.swipe_line.hide()
+
+    def toggle_swipe(self) -> None:
+        self.swipe(not self.swipe_button.isChecked())
+
+    def swipe_at(self, x: float) -> None:
+        """Split the Adversarial view at image column `x`: the original left of it."""
+        if self.original is None or not self.swipe_button.isChecked():
+            return
+        h, w = self.original.shape[:2]
+        col = int(min(max(x, 0), w))  # the pixel under the pointer and right of it: the result
+        self._swipe_x = col
+        shown = self.original if self.alpha is None else over_checkerboard(self.original, self.alpha)
+        if col > 0:
+            self.swipe_item.setImage(shown[:, :col], levels=(0, 255))
+            self.swipe_item.setRect(QRectF(0, 0, col, h))
+            self.swipe_item.show()
+        else:
+            self.swipe_item.hide()
+        self.swipe_line.setValue(col)
+        self.swipe_line.show()
+
     def _pointer_at(self, vb: pg.ViewBox, scene_pos) -> None:
         text = ""
         if self.original is not None and vb.sceneBoundingRect().contains(scene_pos):
             point = vb.mapSceneToView(scene_pos)
             text = pixel_readout(self.original, self.adversarial, point.x(), point.y())
+            if vb is self.views[1]:
+                self.swipe_at(point.x())
         self.readout.setText(text)
         self.readout.setVisible(bool(text))  # hidden, it leaves the image line its room
 
@@ -287,6 +341,7 @@ class ImageTriptych(QWidget):
 
     def clear_adversarial(self) -> None:
         self.blink_button.setChecked(False)
+        self.swipe_button.setChecked(False)
         self.adversarial = None
         for item in self.items[1:]:
             item.clear()

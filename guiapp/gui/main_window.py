@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
     act_export_report: QAction
     act_copy_command: QAction
     act_blink: QAction
+    act_swipe: QAction
     act_zoom2: QAction
     act_zoom4: QAction
     act_add_model: QAction
@@ -321,7 +322,8 @@ class MainWindow(QMainWindow):
         if not self.built:
             return
         blocker = "" if running else self.start_blocker()
-        for name in ("act_fit", "act_actual", "act_zoom2", "act_zoom4", "act_blink", "act_crop", "act_batch"):
+        for name in ("act_fit", "act_actual", "act_zoom2", "act_zoom4", "act_blink", "act_swipe", "act_crop",
+                     "act_batch"):
             getattr(self, name).setEnabled(True)
         # Nothing to export before a run (it wrote an empty chart); a run shown, or stopped, has its plot.
         self.act_export_plot.setEnabled(not running and self.plot.point_count() > 0)

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import QStyle, QToolBar
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "samples"
 # Actions that need the studio (the widgets built once the engine is imported).
 STUDIO_ACTIONS = ("act_fit", "act_actual", "act_crop", "act_export_plot", "act_export_report", "act_batch",
-                  "act_add_model", "act_check_model", "act_copy_command", "act_blink", "act_zoom2", "act_zoom4")
+                  "act_add_model", "act_check_model", "act_copy_command", "act_blink", "act_swipe", "act_zoom2",
+                  "act_zoom4")
 
 
 def _action(win, icon, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -53,6 +54,8 @@ def build(win) -> None:
                             "Four screen pixels per image pixel (4)")
     win.act_blink = _action(win, None, "&Blink original / result", lambda: win.views.toggle_blink(), "B",
                             "Show the original in the Adversarial view's place, and again the result (B)")
+    win.act_swipe = _action(win, None, "S&wipe original / result", lambda: win.views.toggle_swipe(), "W",
+                            "In the Adversarial view, the original left of the pointer and the result right of it (W)")
     win.act_crop = _action(win, None, "Model's &crop", lambda on: win.views.show_crop(on), "C",
                            "Outline the square the model classifies (C)")
     win.act_crop.setCheckable(True)
@@ -84,7 +87,8 @@ def build(win) -> None:
     edit_menu.addSeparator()
     edit_menu.addAction(win.act_prefs)
     view_menu = win.menuBar().addMenu("&View")
-    view_menu.addActions([win.act_fit, win.act_actual, win.act_zoom2, win.act_zoom4, win.act_blink, win.act_crop])
+    view_menu.addActions([win.act_fit, win.act_actual, win.act_zoom2, win.act_zoom4, win.act_blink, win.act_swipe,
+                          win.act_crop])
     view_menu.addSeparator()
     win.tab_actions = []
     for i, name in enumerate(("Plot", "Noise", "Model's view", "Defences", "History")):

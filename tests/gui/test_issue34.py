@@ -353,7 +353,7 @@ def test_copy_as_command_gives_the_line_that_repeats_the_run(qtbot, window, tmp_
 
 
 # Judging "looks unchanged" by eye ----------------------------------------------------------
-def test_blink_loupe_pixel_readout_and_the_difference_colour_bar(qtbot, window):
+def test_blink_swipe_loupe_pixel_readout_and_the_difference_colour_bar(qtbot, window):
     import numpy as np
     from PySide6.QtCore import QPointF
 
@@ -371,6 +371,16 @@ def test_blink_loupe_pixel_readout_and_the_difference_colour_bar(qtbot, window):
     assert views.titles[1].text().startswith("Original")
     window.act_blink.trigger()  # B again: the result
     assert not views.blinked and np.array_equal(shown(), views.adversarial)
+    # Swipe (W): the original left of the pointer, over the result, in the Adversarial view.
+    window.act_swipe.trigger()
+    assert views.swipe_button.isChecked() and views.swipe_item.isVisible()
+    vb1 = views.views[1]
+    vb1.scene().sigMouseMoved.emit(vb1.mapViewToScene(QPointF(100.5, 50.5)))
+    assert views.swipe_item.image.shape[1] == 100 and np.array_equal(views.swipe_item.image,
+                                                                      views.original[:, :100])
+    assert views.swipe_line.value() == 100
+    window.act_swipe.trigger()
+    assert not views.swipe_item.isVisible() and not views.swipe_line.isVisible()
     # Loupe: 200% and 400%, one image pixel = 2 or 4 screen pixels.
     window.act_zoom4.trigger()
     assert round(views.zoom_percent()) == 400 and not views.fitted
