@@ -6,6 +6,7 @@ Runs the engine's BatchRunner (the same one as `guiapp-cli batch`) in a worker t
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,11 @@ class BatchDialog(QDialog):
         self.detail_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table.currentCellChanged.connect(lambda row, *_: self._show_detail(row))
         self._errors: list[str] = []  # per table row: its full message ('' when none)
+        # Double-click a result: its photo and PNG open in the window (batch_row.py).
+        self._rows: list[Any] = []  # per table row: its BatchRow
+        self._folders: tuple[Path, Path] | None = None  # (input, output) of the run shown
+        self.table.cellDoubleClicked.connect(lambda row, _col: self.open_row(row))
+        self.table.setToolTip("Double-click a result to open its photo and PNG in the window")
         self.summary_label = QLabel("")
         self.summary_label.setWordWrap(True)
 
@@ -217,6 +223,8 @@ class BatchDialog(QDialog):
         self.settings.setValue("batch/output", self.output_edit.text())
         self.table.setRowCount(0)
         self._errors.clear()
+        self._rows.clear()
+        self._folders = (Path(self.input_edit.text()).absolute(), Path(self.output_edit.text()).absolute())
         self.detail_label.setText("")
         self.summary_label.setText("")
         self.eta_label.setText("starting…")
@@ -258,7 +266,19 @@ class BatchDialog(QDialog):
                 item.setToolTip(r.error)
             self.table.setItem(row, col, item)
         self._errors.append(f"{r.input} ({status}): {r.error}" if r.error and status != "kept" else "")
+        self._rows.append(replace(r, status="ok" if status == "kept" else r.status))
         self.table.scrollToBottom()
+
+    def open_row(self, row: int) -> None:
+        """Open the result of table row `row` in the window: its photo, and its PNG as a run."""
+        if not 0 <= row < len(self._rows) or self._folders is None:
+            return
+        from .batch_row import open_row
+
+        r = self._rows[row]
+        window = self.parent()
+        inputs, outputs = self._folders
+        open_row(window, inputs / r.input, outputs / r.output, r, self.config)
 
     def _show_detail(self, row: int) -> None:
         self.detail_label.setText(self._errors[row] if 0 <= row < len(self._errors) else "")

@@ -109,3 +109,41 @@ def test_batch_dialog_takes_the_target_typed_in_the_window(qtbot, window):
     dialog = window._batch_dialog
     assert dialog.target_combo.currentText() == "golfish"
     dialog.close()
+
+
+def test_a_batch_result_opens_in_the_window_as_a_run(qtbot, window, tmp_path):
+    # Issue 34 (reproducibility): a row of the batch, opened in the main window: its photo,
+    # its PNG as a run in the History (views, the table's verdict, defences, report).
+    import numpy as np
+    from PIL import Image
+
+    inp, out = tmp_path / "in", tmp_path / "out"
+    inp.mkdir()
+    shutil.copy(SAMPLES / "coffee.jpg", inp / "coffee.jpg")
+    window.open_batch_dialog()
+    dialog = window._batch_dialog
+    dialog.input_edit.setText(str(inp))
+    dialog.output_edit.setText(str(out))
+    dialog.target_combo.set_target(1)
+    with qtbot.waitSignal(dialog.finished_batch, timeout=120000):
+        dialog.start()
+    assert dialog.table.item(0, 1).text() == "ok"
+    dialog.open_row(0)  # what a double-click on the row does
+    qtbot.waitUntil(lambda: bool(window.history.entries) and window.history.entries[-1].dist is not None,
+                    timeout=60000)
+    entry = window.history.entries[-1]
+    assert window.image.path == (inp / "coffee.jpg").absolute()
+    saved = np.asarray(Image.open(out / "coffee.png").convert("RGB"))
+    assert np.array_equal(window.result.adversarial, saved) and np.array_equal(window.views.adversarial, saved)
+    assert entry.saved == [str((out / "coffee.png").absolute())] and not entry.unsaved
+    assert entry.preds[0].name == "goldfish"  # the table's model on the file
+    assert "goldfish" in window.result_label.text()
+    assert window.act_export_report.isEnabled() and window.act_copy_command.isEnabled()
+    dialog.close()
+    from guiapp.gui.export import write_report
+
+    with qtbot.waitSignal(window.report_written, timeout=60000):
+        write_report(window, entry, tmp_path / "row.html")
+    assert "coffee.jpg → goldfish" in (tmp_path / "row.html").read_text()
+    with qtbot.waitSignal(window.defence_done, timeout=30000):
+        window.apply_defence()  # on the batch's PNG
