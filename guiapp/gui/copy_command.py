@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtWidgets import QApplication
 
 from ..core.command_line import attack_command
+from ..core.imageio import MAX_PIXELS
 
 
 def command_of(entry: Any) -> str:
@@ -15,8 +16,10 @@ def command_of(entry: Any) -> str:
     plan = entry.run.plan
     image = str(plan.image.path) if plan.image.path else "IMAGE"  # a pasted image has no file
     output = entry.saved[-1] if entry.saved else None
+    # A run read back (History after a restart, a batch row) has no pixel limit of its own:
+    # the default's is what its line then says.
     return attack_command(image, plan.target_name, plan.config, model=plan.crafters[0].name, output=output,
-                          max_pixels=plan.max_pixels)
+                          max_pixels=getattr(plan, "max_pixels", MAX_PIXELS))
 
 
 def copy_command(win: Any) -> None:

@@ -139,6 +139,11 @@ def test_a_batch_result_opens_in_the_window_as_a_run(qtbot, window, tmp_path):
     assert entry.preds[0].name == "goldfish"  # the table's model on the file
     assert "goldfish" in window.result_label.text()
     assert window.act_export_report.isEnabled() and window.act_copy_command.isEnabled()
+    window.act_copy_command.trigger()
+    from PySide6.QtWidgets import QApplication
+
+    line = QApplication.clipboard().text()
+    assert line.startswith("guiapp-cli attack ") and "coffee.jpg -t goldfish" in line and "coffee.png" in line
     dialog.close()
     from guiapp.gui.export import write_report
 
