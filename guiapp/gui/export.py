@@ -14,9 +14,9 @@ from PySide6.QtWidgets import QFileDialog
 from ..core.noise_stats import heatmap, noise_stats
 from ..core.options import readable_settings
 from ..core.run_report_html import ReportData, render_report
-from .image_views import amplified_difference
 from .insights import overlay_map, saliency_maps
 from .save_flow import output_folder, remember_output_folder
+from .view_pixels import amplified_difference
 
 
 def export_plot_with_dialog(win: Any) -> None:

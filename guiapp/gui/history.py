@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from ..core.attacks import config_dict
 from .image_label import ImageLabel, to_pixmap
-from .image_views import amplified_difference
+from .view_pixels import amplified_difference
 
 MAX_RUNS = 30
 THUMB = 56

@@ -11,7 +11,8 @@ and moves all three. A dashed square on each view outlines the crop the model cl
 mode's covers the whole photo).
 
 Judging "looks unchanged" by eye: *Blink* (B) shows the original in the Adversarial view's
-place, and again the result, so a change shows as flicker at the same spot; the views zoom
+place, and again the result, so a change shows as flicker at the same spot; *Swipe* (W)
+shows the original left of the pointer and the result right of it; the views zoom
 to 100%, 200% and 400% (keys 1, 2, 4) as a loupe; the pointer's pixel is read out under the
 views (position, original, result and their difference), and a colour bar under the
 Difference view says which grey is how many levels of change.
@@ -35,44 +36,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .colour_bar import colour_bar
+from .colour_bar import ScaleBar
+from .swipe_overlay import SwipeOverlay
+from .view_pixels import GREYS, amplified_difference, over_checkerboard, pixel_readout
 
 BACKGROUND = "#202124"
-GREYS = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, 1)  # the Difference view's colour map
 CROP_TIP = ("Dashed square: the part of the image the model classifies (its preprocessing resizes the short\n"
             "side and keeps the centre crop). Nothing outside it reaches the model, so the noise is only there.")
 
 
-def pixel_readout(original: np.ndarray, adversarial: np.ndarray | None, x: float, y: float) -> str:
-    """'(12, 40)  120 64 33 → 121 63 33  (+1 -1 0)' for the pixel under (x, y) in image
-    coordinates: position, original, result, change ('' outside the image)."""
-    h, w = original.shape[:2]
-    col, row = int(np.floor(x)), int(np.floor(y))
-    if not (0 <= col < w and 0 <= row < h):
-        return ""
-    before = np.atleast_1d(original[row, col]).astype(int)
-    text = f"({col}, {row})  {' '.join(map(str, before))}"
-    if adversarial is not None and adversarial.shape[:2] == original.shape[:2]:
-        after = np.atleast_1d(adversarial[row, col]).astype(int)
-        change = after - before
-        text += f" → {' '.join(map(str, after))}  ({' '.join(f'{d:+d}' if d else '0' for d in change)})"
-    return text
-
-
-def over_checkerboard(rgb: np.ndarray, alpha: np.ndarray, square: int = 8) -> np.ndarray:
-    """The image composited over a grey checkerboard by its alpha, as image editors show
-    transparency (an RGBA file's transparent parts looked opaque in the views)."""
-    h, w = alpha.shape
-    ys, xs = np.indices((h, w))
-    board = np.where(((ys // square) + (xs // square)) % 2 == 0, 204, 153).astype(np.float32)
-    a = alpha.astype(np.float32)[..., None] / 255
-    return np.round(rgb.astype(np.float32) * a + board[..., None] * (1 - a)).astype(np.uint8)
-
-
-def amplified_difference(original: np.ndarray, adversarial: np.ndarray, factor: int) -> np.ndarray:
-    """Mid-grey where nothing changed; each 1/255 change shown `factor` times larger."""
-    diff = adversarial.astype(np.int16) - original.astype(np.int16)
-    return np.clip(128 + diff * factor, 0, 255).astype(np.uint8)
+def _toggle(text: str, tip: str, slot) -> QToolButton:
+    button = QToolButton()
+    button.setText(text)
+    button.setCheckable(True)
+    button.setToolTip(tip)
+    button.toggled.connect(slot)
+    return button
 
 
 class ImageTriptych(QWidget):
@@ -88,7 +67,6 @@ class ImageTriptych(QWidget):
         self._fit = True
         self._applying = False
         self._step = 1  # every k-th pixel drawn (live previews of large photos)
-        self._blinked = False  # the Adversarial view shows the original (Blink, B)
         self.alpha: np.ndarray | None = None  # the image's transparency, if it has any
 
         grid = QGridLayout()
@@ -127,15 +105,7 @@ class ImageTriptych(QWidget):
             vb.addItem(outline)
             self.crop_items.append(outline)
             if col == 1:
-                # Swipe: the original over the result, left of the pointer (hidden until on).
-                self.swipe_item = pg.ImageItem(axisOrder="row-major")
-                self.swipe_item.setZValue(5)
-                self.swipe_item.hide()
-                vb.addItem(self.swipe_item)
-                self.swipe_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#fdd663", width=1))
-                self.swipe_line.setZValue(11)
-                self.swipe_line.hide()
-                vb.addItem(self.swipe_line)
+                self.swipe_overlay = SwipeOverlay(vb)  # hidden until Swipe is on
             view.setToolTip(CROP_TIP)
             vb.sigRangeChangedManually.connect(lambda _mask, vb=vb: self._user_moved(vb))
             vb.sigResized.connect(self._resized)
@@ -171,34 +141,15 @@ class ImageTriptych(QWidget):
         self.readout.hide()
         self.readout.setToolTip("The pixel under the pointer: (x, y), original → result (R G B), and the change")
         self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.blink_button = QToolButton()
-        self.blink_button.setText("Blink")
-        self.blink_button.setCheckable(True)
-        self.blink_button.setToolTip("Show the original in the Adversarial view's place, and again the result (B): "
-                                     "a change shows as flicker at the same spot")
-        self.blink_button.toggled.connect(self.blink)
-        self.swipe_button = QToolButton()
-        self.swipe_button.setText("Swipe")
-        self.swipe_button.setCheckable(True)
-        self.swipe_button.setToolTip("In the Adversarial view, the original left of the pointer and the result right "
-                                     "of it (W): move across an edge to see what changed")
-        self.swipe_button.toggled.connect(self.swipe)
+        self.blink_button = _toggle("Blink", "Show the original in the Adversarial view's place, and again the "
+                                    "result (B): a change shows as flicker at the same spot", self.blink)
+        self.swipe_button = _toggle("Swipe", "In the Adversarial view, the original left of the pointer and the "
+                                    "result right of it (W): move across an edge to see what changed", self.swipe)
         self._swipe_x: float | None = None
-        self.scale_bar = QLabel()
-        self.scale_text = QLabel()
-        self.factor.valueChanged.connect(self._show_scale)
-
         # Under the Difference view: its colour scale, in levels of change.
-        # (Ignored width: like the titles, it must not widen its column.)
-        holder = QWidget()
-        holder.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        scale = QHBoxLayout(holder)
-        scale.setContentsMargins(0, 0, 0, 0)
-        scale.addStretch(1)
-        scale.addWidget(self.scale_bar)
-        scale.addWidget(self.scale_text)
-        scale.addStretch(1)
-        grid.addWidget(holder, 2, 2)
+        self.difference_scale = ScaleBar(GREYS, centred=True)
+        self.factor.valueChanged.connect(self._show_scale)
+        grid.addWidget(self.difference_scale, 2, 2)
         bar = QHBoxLayout()
         bar.addWidget(self.caption, 1)
         bar.addWidget(self.readout, 1)
@@ -222,6 +173,8 @@ class ImageTriptych(QWidget):
         """`alpha`: the file's transparency (kept in the output), shown over a checkerboard
         in the Original and Adversarial views (the noise is in the colour channels only)."""
         self.original, self.adversarial, self.alpha = image, None, alpha
+        # As drawn (over the checkerboard when transparent): once here, not per pointer move.
+        self._original_shown = image if alpha is None else over_checkerboard(image, alpha)
         self._step = 1
         self.blink_button.setChecked(False)
         self.swipe_button.setChecked(False)
@@ -240,7 +193,7 @@ class ImageTriptych(QWidget):
         photo), so a live preview costs the attack little time; the result is shown whole."""
         self.adversarial = image
         self._step = self._preview_step() if preview else 1
-        self._set(self.items[1], self.original if self._blinked and self.original is not None else image)
+        self._set(self.items[1], self.original if self.blinked and self.original is not None else image)
         if title:
             self._title = title
             self.titles[1].setText(self._blink_title())
@@ -268,7 +221,7 @@ class ImageTriptych(QWidget):
     _title = TITLES[1]
 
     def _blink_title(self) -> str:
-        return "Original (blink: B shows the result)" if self._blinked else self._title
+        return "Original (blink: B shows the result)" if self.blinked else self._title
 
     def blink(self, on: bool) -> None:
         """Show the original in the Adversarial view (on), or the result again (off)."""
@@ -276,17 +229,17 @@ class ImageTriptych(QWidget):
         if self.blink_button.isChecked() != on:
             self.blink_button.setChecked(on)  # (calls back here once, with the same value)
             return
-        self._blinked = on
         if self.adversarial is not None and self.original is not None:
             self._set(self.items[1], self.original if on else self.adversarial)
         self.titles[1].setText(self._blink_title())
 
     def toggle_blink(self) -> None:
-        self.blink(not self._blinked)
+        self.blink(not self.blinked)
 
     @property
     def blinked(self) -> bool:
-        return self._blinked
+        """The Adversarial view shows the original (the Blink button is down)."""
+        return self.blink_button.isChecked()
 
     # ---------------------------------------------------------------- swipe
     def swipe(self, on: bool) -> None:
@@ -298,8 +251,7 @@ class ImageTriptych(QWidget):
         if on and self.original is not None:
             self.swipe_at(self._swipe_x if self._swipe_x is not None else self.original.shape[1] / 2)
         else:
-            self.swipe_item.hide()
-            self.swipe_line.hide()
+            self.swipe_overlay.hide()
 
     def toggle_swipe(self) -> None:
         self.swipe(not self.swipe_button.isChecked())
@@ -308,18 +260,9 @@ class ImageTriptych(QWidget):
         """Split the Adversarial view at image column `x`: the original left of it."""
         if self.original is None or not self.swipe_button.isChecked():
             return
-        h, w = self.original.shape[:2]
-        col = int(min(max(x, 0), w))  # the pixel under the pointer and right of it: the result
+        col = int(min(max(x, 0), self.original.shape[1]))  # the pixel under the pointer and right of it: the result
         self._swipe_x = col
-        shown = self.original if self.alpha is None else over_checkerboard(self.original, self.alpha)
-        if col > 0:
-            self.swipe_item.setImage(shown[:, :col], levels=(0, 255))
-            self.swipe_item.setRect(QRectF(0, 0, col, h))
-            self.swipe_item.show()
-        else:
-            self.swipe_item.hide()
-        self.swipe_line.setValue(col)
-        self.swipe_line.show()
+        self.swipe_overlay.split_at(self._original_shown, col)
 
     def _pointer_at(self, vb: pg.ViewBox, scene_pos) -> None:
         text = ""
@@ -333,11 +276,11 @@ class ImageTriptych(QWidget):
 
     def _show_scale(self) -> None:
         factor = self.factor.value()
-        self.scale_bar.setPixmap(colour_bar(GREYS))
         span = 128 / factor
-        self.scale_text.setText(f"±{span:.3g} levels")  # short: the column is a third of a small window
-        self.scale_bar.setToolTip(f"Difference view: mid-grey is unchanged; black is {span:.3g} levels darker or "
-                                  f"more, white {span:.3g} levels brighter or more (gain x{factor})")
+        self.difference_scale.setText(f"±{span:.3g} levels")  # short: the column is a third of a small window
+        self.difference_scale.bar.setToolTip(
+            f"Difference view: mid-grey is unchanged; black is {span:.3g} levels darker or more, white "
+            f"{span:.3g} levels brighter or more (gain x{factor})")
 
     def clear_adversarial(self) -> None:
         self.blink_button.setChecked(False)

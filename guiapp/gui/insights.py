@@ -25,7 +25,7 @@ from ..core.defences import model_view
 from ..core.noise_stats import CHANNELS, DIVERGING, HEAT, channel_image, heatmap, noise_stats, overlay
 from ..core.predict import classify_pil
 from ..core.saliency import METHODS, saliency
-from .colour_bar import colour_bar
+from .colour_bar import ScaleBar
 from .image_label import ImageLabel
 from .jobs import Jobs
 
@@ -62,18 +62,6 @@ def _captioned(label: QLabel, image: ImageLabel) -> QWidget:
     return box
 
 
-def _scale_row(table: np.ndarray) -> tuple[QHBoxLayout, QLabel]:
-    """A colour bar and the label that says its range (set with each run's figures)."""
-    bar, text = QLabel(), QLabel("")
-    bar.setPixmap(colour_bar(table))
-    row = QHBoxLayout()
-    row.setContentsMargins(0, 0, 0, 0)
-    row.addWidget(bar)
-    row.addWidget(text)
-    row.addStretch(1)
-    return row, text
-
-
 class NoisePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -93,17 +81,16 @@ class NoisePanel(QWidget):
         self.curves = [self.histogram.plot([], [], pen=pg.mkPen(c, width=2), stepMode="center")
                        for c in CHANNEL_COLOURS]
         # Colour bars: which colour is how many levels (the range is each run's own).
-        heat_row, self.magnitude_range = _scale_row(HEAT)
-        chan_row, self.channel_range = _scale_row(DIVERGING)
+        self.magnitude_range, self.channel_range = ScaleBar(HEAT), ScaleBar(DIVERGING)
         magnitude = QVBoxLayout()
         magnitude.addWidget(_captioned(QLabel("magnitude"), self.magnitude), 1)
-        magnitude.addLayout(heat_row)
+        magnitude.addWidget(self.magnitude_range)
         row = QHBoxLayout()
         row.addLayout(magnitude, 3)
         chans = QGridLayout()
         for i, (name, image) in enumerate(zip(CHANNELS, self.channels, strict=True)):
             chans.addWidget(_captioned(QLabel(name), image), i // 2, i % 2)
-        chans.addLayout(chan_row, 2, 0, 1, 2)
+        chans.addWidget(self.channel_range, 2, 0, 1, 2)
         row.addLayout(chans, 3)
         row.addWidget(self.histogram, 3)
         col = QVBoxLayout(self)

@@ -357,7 +357,7 @@ def test_blink_swipe_loupe_pixel_readout_and_the_difference_colour_bar(qtbot, wi
     import numpy as np
     from PySide6.QtCore import QPointF
 
-    from guiapp.gui.image_views import pixel_readout
+    from guiapp.gui.view_pixels import pixel_readout
 
     _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
     views = window.views
@@ -373,14 +373,14 @@ def test_blink_swipe_loupe_pixel_readout_and_the_difference_colour_bar(qtbot, wi
     assert not views.blinked and np.array_equal(shown(), views.adversarial)
     # Swipe (W): the original left of the pointer, over the result, in the Adversarial view.
     window.act_swipe.trigger()
-    assert views.swipe_button.isChecked() and views.swipe_item.isVisible()
+    assert views.swipe_button.isChecked() and views.swipe_overlay.item.isVisible()
     vb1 = views.views[1]
     vb1.scene().sigMouseMoved.emit(vb1.mapViewToScene(QPointF(100.5, 50.5)))
-    assert views.swipe_item.image.shape[1] == 100 and np.array_equal(views.swipe_item.image,
+    assert views.swipe_overlay.item.image.shape[1] == 100 and np.array_equal(views.swipe_overlay.item.image,
                                                                       views.original[:, :100])
-    assert views.swipe_line.value() == 100
+    assert views.swipe_overlay.line.value() == 100
     window.act_swipe.trigger()
-    assert not views.swipe_item.isVisible() and not views.swipe_line.isVisible()
+    assert not views.swipe_overlay.item.isVisible() and not views.swipe_overlay.line.isVisible()
     # Loupe: 200% and 400%, one image pixel = 2 or 4 screen pixels.
     window.act_zoom4.trigger()
     assert round(views.zoom_percent()) == 400 and not views.fitted
@@ -400,14 +400,14 @@ def test_blink_swipe_loupe_pixel_readout_and_the_difference_colour_bar(qtbot, wi
     assert text.startswith(f"({x}, {y})  {before[0]} {before[1]} {before[2]} → {after[0]} {after[1]} {after[2]}  (")
     # The Difference view's colour bar follows the gain.
     views.factor.setValue(32)
-    assert views.scale_text.text() == "±4 levels" and "4 levels darker" in views.scale_bar.toolTip()
-    assert not views.scale_bar.pixmap().isNull()
+    assert views.difference_scale.text() == "±4 levels" and "4 levels darker" in views.difference_scale.bar.toolTip()
+    assert not views.difference_scale.bar.pixmap().isNull()
 
 
 def test_pixel_readout_outside_the_image_and_before_a_result():
     import numpy as np
 
-    from guiapp.gui.image_views import pixel_readout
+    from guiapp.gui.view_pixels import pixel_readout
 
     grey = np.full((4, 6), 7, np.uint8)
     assert pixel_readout(grey, None, 6.2, 1) == "" and pixel_readout(grey, None, -0.5, 1) == ""

@@ -158,7 +158,7 @@ def test_settings_and_recent_files_persist(qtbot, settings, tmp_path):
 
 
 def test_difference_view_amplifies():
-    from guiapp.gui.image_views import amplified_difference
+    from guiapp.gui.view_pixels import amplified_difference
 
     a = np.full((4, 4, 3), 100, np.uint8)
     b = a.copy()
