@@ -72,12 +72,17 @@ class OptionSpec:
     def label(self) -> str:
         return self.meta.label or self.name.replace("_", " ").capitalize()
 
-    def describe_default(self) -> str:
-        if self.default is None:
+    def describe(self, value: Any) -> str:
+        """A value of this option as a person reads it: None as what it means ("auto"), a
+        tuple comma-joined, a float without trailing zeros."""
+        if value is None:
             return self.meta.none or "none"
-        if isinstance(self.default, tuple):
-            return ",".join(self.default)
-        return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
+        if isinstance(value, tuple):
+            return ",".join(map(str, value))
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    def describe_default(self) -> str:
+        return self.describe(self.default)
 
     def bounds_text(self) -> str:
         low, high = self.meta.low, self.meta.high
@@ -95,16 +100,14 @@ def readable_settings(config: Any) -> list[tuple[str, str]]:
     config_type: type = type(config)
     for s in specs(config_type):
         value = getattr(config, s.name)
-        if value is None:
-            text = s.meta.none or "none"
-        elif isinstance(value, bool):
+        if isinstance(value, bool):
             text = "yes" if value else "no"
         elif isinstance(value, tuple):
             text = ", ".join(map(str, value)) or "none"
-        elif isinstance(value, float):
-            text = f"{value:g}" + (f" {s.meta.unit}" if s.meta.unit and s.meta.unit != "/255" else s.meta.unit)
         else:
-            text = str(value) + (f" {s.meta.unit}" if s.meta.unit and not isinstance(value, str) else "")
+            text = s.describe(value)
+            if isinstance(value, int | float) and s.meta.unit:  # "16/255", "33 dB", "200 steps"
+                text += s.meta.unit if s.meta.unit.startswith("/") else f" {s.meta.unit}"
         rows.append((s.label, text))
     return rows
 

@@ -346,12 +346,9 @@ class SettingsForm(QWidget):
                     font = QFont(label.font())
                     font.setBold(not same)
                     label.setFont(font)
-                    if baseline is field.spec.default:
-                        where, shown = "the default", field.spec.describe_default()
-                    else:
-                        where = f"the {self.preset(mode)} preset's value"
-                        shown = f"{baseline:g}" if isinstance(baseline, float) else (
-                            ",".join(baseline) if isinstance(baseline, tuple) else str(baseline))
+                    where = ("the default" if baseline is field.spec.default
+                             else f"the {self.preset(mode)} preset's value")
+                    shown = field.spec.describe(baseline)
                     label.setToolTip("" if same else f"Changed from {where} ({shown}); Defaults puts the mode's "
                                      "defaults back.")
 
