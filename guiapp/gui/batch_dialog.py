@@ -43,6 +43,11 @@ STATUS_COLOURS = {"ok": Qt.GlobalColor.darkGreen, "failed": Qt.GlobalColor.darkR
 EARLIER = "done in an earlier run"  # the engine's note on a result kept from an earlier run
 
 
+def shown_status(row: Any) -> str:
+    """A row's status as the table shows it: a result kept from an earlier run is 'kept'."""
+    return "kept" if row.status == "skipped" and row.error == EARLIER else row.status
+
+
 def open_batch_dialog(win: Any) -> None:
     """The window's Batch…: the dialog starts from the window's settings and target."""
     if win.model is None:
@@ -167,9 +172,8 @@ class BatchDialog(QDialog):
         self.detail_label.setWordWrap(True)
         self.detail_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table.currentCellChanged.connect(lambda row, *_: self._show_detail(row))
-        self._errors: list[str] = []  # per table row: its full message ('' when none)
         # Double-click a result: its photo and PNG open in the window (batch_row.py).
-        self._rows: list[Any] = []  # per table row: its BatchRow
+        self._rows: list[Any] = []  # per table row: its BatchRow (its message, its result)
         self._folders: tuple[Path, Path] | None = None  # (input, output) of the run shown
         self.table.cellDoubleClicked.connect(lambda row, _col: self.open_row(row))
         self.table.setToolTip("Double-click a result to open its photo and PNG in the window")
@@ -222,7 +226,6 @@ class BatchDialog(QDialog):
         self.settings.setValue("batch/input", self.input_edit.text())
         self.settings.setValue("batch/output", self.output_edit.text())
         self.table.setRowCount(0)
-        self._errors.clear()
         self._rows.clear()
         self._folders = (Path(self.input_edit.text()).absolute(), Path(self.output_edit.text()).absolute())
         self.detail_label.setText("")
@@ -255,7 +258,7 @@ class BatchDialog(QDialog):
         r = p.row
         # A result kept from an earlier run counts as succeeded (in the summary too), not as
         # skipped: its row says so in the same words, with that run's figures.
-        status = "kept" if r.status == "skipped" and r.error == EARLIER else r.status
+        status = shown_status(r)
         psnr = f"{r.psnr:.1f} dB" if status in ("ok", "failed", "kept") and math.isfinite(r.psnr) else ""
         cells = [r.input, status, r.target_name, r.final_name or r.error, psnr]
         for col, text in enumerate(cells):
@@ -265,8 +268,7 @@ class BatchDialog(QDialog):
             if r.error:
                 item.setToolTip(r.error)
             self.table.setItem(row, col, item)
-        self._errors.append(f"{r.input} ({status}): {r.error}" if r.error and status != "kept" else "")
-        self._rows.append(replace(r, status="ok" if status == "kept" else r.status))
+        self._rows.append(r)
         self.table.scrollToBottom()
 
     def open_row(self, row: int) -> None:
@@ -276,12 +278,15 @@ class BatchDialog(QDialog):
         from .batch_row import open_row
 
         r = self._rows[row]
+        r = replace(r, status="ok") if shown_status(r) == "kept" else r  # a result all the same
         window = self.parent()
         inputs, outputs = self._folders
         open_row(window, inputs / r.input, outputs / r.output, r, self.config)
 
     def _show_detail(self, row: int) -> None:
-        self.detail_label.setText(self._errors[row] if 0 <= row < len(self._errors) else "")
+        r = self._rows[row] if 0 <= row < len(self._rows) else None
+        status = shown_status(r) if r is not None else ""
+        self.detail_label.setText(f"{r.input} ({status}): {r.error}" if r and r.error and status != "kept" else "")
 
     def summary_text(self, summary: BatchSummary) -> str:
         """The engine's own counts (the same as report.json), in words: kept results of an
