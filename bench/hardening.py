@@ -149,6 +149,18 @@ def _row(how: str, op: str, size: str, status: str, extra: int | None, estimate:
           f"ratio {ratio:4.2f} {verdict}  ({seconds:.1f} s)")
 
 
+def post_strip(proc: subprocess.Popen, url: str, op: str, data: bytes) -> tuple[httpx.Response, int, float]:
+    """POST a strip PNG to /v1/{op}: the response, the server's peak memory added during
+    it (bytes; its peak counter reset first) and the seconds it took."""
+    Path(f"/proc/{proc.pid}/clear_refs").write_text("5")
+    base = _kib(proc.pid, "VmRSS")
+    started = time.monotonic()
+    r = httpx.post(f"{url}/v1/{op}", files={"image": ("strip.png", data, "image/png")},
+                   data={"target": "goldfish", "steps": "2"} if op == "attack" else {}, timeout=600)
+    seconds = time.monotonic() - started
+    return r, (_kib(proc.pid, "VmHWM") - base) * 1024, seconds
+
+
 def memory_section(work: Path) -> None:
     print("memory: peak memory added by the command or request, against the estimate (bar: <= 1.3x, or refused)")
     for width, height in STRIPS:
@@ -172,13 +184,7 @@ def memory_section(work: Path) -> None:
             data = (work / f"strip_{width}x{height}.png").read_bytes()
             est = estimates(width, height)
             for op in ("predict", "attack"):
-                Path(f"/proc/{proc.pid}/clear_refs").write_text("5")
-                base = _kib(proc.pid, "VmRSS")
-                started = time.monotonic()
-                r = httpx.post(f"{url}/v1/{op}", files={"image": ("strip.png", data, "image/png")},
-                               data={"target": "goldfish", "steps": "2"} if op == "attack" else {}, timeout=600)
-                seconds = time.monotonic() - started
-                extra = (_kib(proc.pid, "VmHWM") - base) * 1024
+                r, extra, seconds = post_strip(proc, url, op, data)
                 if r.status_code == 413:
                     _row("HTTP", op, f"{width}x{height}", "refused before decoding (413)", None, est[op], seconds)
                 else:
@@ -405,15 +411,10 @@ def round4_section(work: Path) -> None:
 
         data = strip_png(1_000_000, 32)
         for op in ("predict", "attack"):
-            Path(f"/proc/{proc.pid}/clear_refs").write_text("5")
-            base = _kib(proc.pid, "VmRSS")
-            started = time.monotonic()
-            r = httpx.post(f"{url}/v1/{op}", files={"image": ("strip.png", data, "image/png")},
-                           data={"target": "goldfish", "steps": "2"} if op == "attack" else {}, timeout=600)
-            extra = (_kib(proc.pid, "VmHWM") - base) * 1024
+            r, extra, seconds = post_strip(proc, url, op, data)
             error = r.json().get("error", "") if r.status_code != 200 else ""
             print(f"  1,000,000x32 PNG ({len(data) / 1024:.0f} KB) to /v1/{op}: {r.status_code} {error} in "
-                  f"{time.monotonic() - started:.2f} s; server peak +{extra / MIB:.0f} MiB")
+                  f"{seconds:.2f} s; server peak +{extra / MIB:.0f} MiB")
         stop = threading.Event()
         stallers = [threading.Thread(target=_stalled_upload, args=(url, stop), daemon=True) for _ in range(3)]
         for t in stallers:

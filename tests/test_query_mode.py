@@ -283,7 +283,8 @@ def test_once_the_victim_scores_the_target_the_search_proposes_patches(fruit_mod
     assert report["target_conf"] == pytest.approx(max(scores))
 
 
-def test_a_patch_proposal_moves_only_its_window_and_keeps_flat_areas_untouched():
+def half_flat_budget():
+    """A quiet budget on a photo whose left half is flat and right half textured."""
     import torch
 
     from guiapp.core.attacks.noise_budget import PerceptualBudget
@@ -292,7 +293,13 @@ def test_a_patch_proposal_moves_only_its_window_and_keeps_flat_areas_untouched()
     image = np.full((48, 64, 3), 120, np.uint8)
     image[:, 32:] = rng.integers(0, 255, (48, 32, 3))  # flat left half, textured right half
     x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
-    budget = PerceptualBudget(image, x, psnr=33.0, min_ssim=0.955, cap=16.0, ti_size=3)
+    return rng, x, PerceptualBudget(image, x, psnr=33.0, min_ssim=0.955, cap=16.0, ti_size=3)
+
+
+def test_a_patch_proposal_moves_only_its_window_and_keeps_flat_areas_untouched():
+    import torch
+
+    rng, x, budget = half_flat_budget()
     z = budget.zeros().detach()
     direction = torch.from_numpy(rng.standard_normal((1, 1, 48, 64))).float()
     budget.saturate(z, direction, (slice(8, 40), slice(10, 60)), x)
@@ -304,15 +311,7 @@ def test_a_patch_proposal_moves_only_its_window_and_keeps_flat_areas_untouched()
 
 
 def test_a_grown_perceptual_budget_keeps_flat_areas_untouched_and_its_cap():
-    import torch
-
-    from guiapp.core.attacks.noise_budget import PerceptualBudget
-
-    rng = np.random.default_rng(0)
-    image = np.full((48, 64, 3), 120, np.uint8)
-    image[:, 32:] = rng.integers(0, 255, (48, 32, 3))  # flat left half, textured right half
-    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
-    budget = PerceptualBudget(image, x, psnr=33.0, min_ssim=0.955, cap=16.0, ti_size=3)
+    _, _, budget = half_flat_budget()
     before = budget.bound.clone()
     budget.set_scale(10 ** (3 / 20))
     assert float(budget.bound[..., :20].abs().max()) == 0  # flat: still none
