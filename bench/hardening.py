@@ -238,17 +238,18 @@ def cancel_section(work: Path, side: int) -> None:
         final, ended = _wait(http, job["id"], lambda j: j["state"] != "running")
         print(f"  one iteration, planning and saving included: {ended - running:.1f} s ({final['state']})")
         http.delete(f"/v1/jobs/{job['id']}")  # forget it: its PNG goes
-        # a cancel in the middle of an iteration
-        job = http.post("/v1/jobs", files=files, data=WORST).json()
-        _wait(http, job["id"], lambda j: j["state"] == "running")
-        time.sleep(2.0)
-        started = time.monotonic()
-        state = http.delete(f"/v1/jobs/{job['id']}").json()["state"]
-        seen = time.monotonic() - started
-        free = _idle(http)
-        print(f"  DELETE during an iteration: '{state}' for the client in {seen:.2f} s; the worker was free "
-              f"{free - started:.1f} s later (the end of its iteration); files left in the temp folder: "
-              f"{tree_bytes(temp)} bytes")
+        # a cancel while the job plans (2 s in) and in the middle of its first iteration (12 s in)
+        for delay in (2.0, 12.0):
+            job = http.post("/v1/jobs", files=files, data=WORST).json()
+            _wait(http, job["id"], lambda j: j["state"] == "running")
+            time.sleep(delay)
+            started = time.monotonic()
+            state = http.delete(f"/v1/jobs/{job['id']}").json()["state"]
+            seen = time.monotonic() - started
+            free = _idle(http)
+            print(f"  DELETE {delay:g} s into the run: '{state}' for the client in {seen:.2f} s; the worker was free "
+                  f"{free - started:.1f} s later (its next stop point); files left in the temp folder: "
+                  f"{tree_bytes(temp)} bytes")
         # SIGTERM in the middle of an iteration
         job = http.post("/v1/jobs", files=files, data=WORST).json()
         _wait(http, job["id"], lambda j: j["state"] == "running")

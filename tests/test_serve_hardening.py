@@ -346,3 +346,34 @@ def test_a_refused_job_releases_its_bytes_once(model, tiny, monkeypatch):
         assert_error(c.post("/v1/jobs", files=image(tiny), data=ATTACK), 429, "queue_full")
         assert engine.budget.used == 1000 and len(engine.jobs) == 0 and not job_dirs(c)
         engine.budget.release(1000)
+
+
+def test_a_cancel_stops_a_real_job_inside_its_step(model, tiny, monkeypatch):
+    """Issue 33: a cancelled transfer job stops at the next stop point inside its work (here
+    while its perceptual budget is calibrated), not after the step and the figures, which
+    may take half a minute on a large image: nothing measures the result nobody will read."""
+    import guiapp.core.metrics as metrics
+    import guiapp.core.perceptual_budget as pb
+
+    calibrate, measured = pb.luma_calibrate, []
+    ssim = metrics.ssim
+    monkeypatch.setattr(metrics, "ssim", lambda *a: measured.append(1) or ssim(*a))
+    with make_client(model, max_queue=2) as c:
+        jobs = c.app.state.engine.jobs
+
+        def cancelling(*args, **kwargs):
+            for job in list(jobs._jobs.values()):
+                job.cancel()  # as DELETE does, from inside the calibration's first probe
+            return calibrate(*args, **kwargs)
+
+        monkeypatch.setattr(pb, "luma_calibrate", cancelling)
+        fields = {"target": "goldfish", "mode": "transfer", "surrogates": "efficientnet-lite0", "iterations": "5"}
+        posted = c.post("/v1/jobs", files=image(tiny), data=fields)
+        assert posted.status_code == 202, posted.text
+        assert wait_state(c, posted.json()["id"], ("cancelled",))["state"] == "cancelled"
+        end = time.monotonic() + 30
+        while c.get("/healthz").json()["queued_or_running"] and time.monotonic() < end:
+            time.sleep(0.05)
+        assert c.get("/healthz").json()["queued_or_running"] == 0
+        assert measured == []  # the figures (SSIM...) of the cancelled result were never computed
+        assert not job_dirs(c) and c.app.state.engine.budget.used == 0

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .stop_points import stop_point
+
 PERCEPTUAL_PIXELS = 2_000_000
 _WARMING: threading.Thread | None = None
 
@@ -71,6 +73,7 @@ def _blur(img: np.ndarray) -> np.ndarray:
     g /= g.sum()
     from scipy import ndimage  # here, not at import: scipy.ndimage costs the app ~0.4 s at start-up
 
+    stop_point()  # a cancelled server job stops here, not after the figures (stop_points.py)
     out = ndimage.correlate1d(img, g, axis=-1, mode="nearest")
     out = ndimage.correlate1d(out, g, axis=-2, mode="nearest")
     r = _WINDOW // 2
@@ -164,6 +167,7 @@ def distortion(original: np.ndarray, adversarial: np.ndarray, with_ssim: bool = 
     `with_ssim`) adds mean CIEDE2000, HaarPSI and the flat-area swirl figure."""
     if original.shape != adversarial.shape:
         raise ValueError(f"shape mismatch {original.shape} vs {adversarial.shape}")
+    stop_point()
     diff = adversarial.astype(np.int16) - original.astype(np.int16)
     flat = diff.ravel().astype(np.float32)
     sq = float(np.dot(flat, flat))  # exact enough: integers, summed in float32 blocks by BLAS

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .metrics import ssim
+from .stop_points import stop_point
 
 C2 = (0.03 * 255) ** 2  # SSIM's stabiliser of the contrast term (8-bit units)
 SSIM_SIGMA = 1.5  # SSIM's Gaussian window
@@ -56,6 +57,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     c = np.arange(-r, r + 1, dtype=np.float64)
     k = np.exp(-0.5 * (c / sigma) ** 2)
     k /= k.sum()
+    stop_point()  # seconds on a large photo: a cancelled server job stops here (stop_points.py)
     out = ndimage.correlate1d(x.double().numpy(), k, axis=-1, mode="mirror")
     out = ndimage.correlate1d(out, k, axis=-2, mode="mirror")
     return torch.from_numpy(out).to(x.dtype)
@@ -170,6 +172,7 @@ def _search(rgb: np.ndarray, base: torch.Tensor, guard: torch.Tensor, target_psn
     pattern = sign_pattern(h, w, pattern_sigma)
 
     def at(gamma: float, psnr: float) -> tuple[torch.Tensor, float]:
+        stop_point()  # each probe costs a predicted SSIM: a cancelled server job stops between them
         b = luma_calibrate(base.pow(gamma) * guard, psnr, cap)
         return b, predicted_ssim(rgb, b, pattern)
 

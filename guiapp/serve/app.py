@@ -175,7 +175,7 @@ def create_app(settings: ServeSettings, model: Classifier) -> FastAPI:
         if job.is_finished:
             engine.jobs.remove(job)
             return JSONResponse({"id": job.id, "state": "deleted"})
-        job.cancel()  # a running attack stops within one step
+        job.cancel()  # a running attack stops at its next stop point (core/stop_points.py)
         return JSONResponse(job.to_json(settings.job_ttl_s), 200 if job.is_finished else 202)
 
     @v1.post(

@@ -9,7 +9,7 @@ Before a request is queued, the engine checks what it can from the image's heade
 memory the attack (or the prediction) needs, at the size the models really process
 (guiapp.core.fits), and that every model the attack crafts on is installed here (a
 client never makes the server download anything). A running attack that passes
-`--attack-timeout` fails at once for its client; its worker stops at the end of its step.
+`--attack-timeout` fails at once for its client; its worker stops at the next stop point inside its step.
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ import torch
 
 from ..core.attack_report import AttackReport
 from ..core.attacks import StepRecord, config_dict, strategy_of
-from ..core.errors import GuiappError
+from ..core.errors import Cancelled, GuiappError
 from ..core.fits import memory_estimate
 from ..core.memory import check_memory
 from ..core.models import Classifier, available_models, model_status
 from ..core.pipeline import attack_file
 from ..core.predict import Prediction, load_for_prediction, predict_estimate, predict_image
+from ..core.stop_points import stopping_on
 from .errors import ApiError, from_guiapp_error
 from .jobs import Job, JobStore, Progress, finite
 from .options import AttackRequest
@@ -169,19 +170,22 @@ class Engine:
             job.progress = Progress.from_record(record, max_steps)
 
         try:
-            report = attack_file(
-                job.upload,
-                job.request.target,
-                job.workdir / OUTPUT_NAME,
-                model=self.model,
-                device=str(self.model.device),  # where transfer mode loads its surrogates
-                config=config,
-                centroids=self._centroids(job.request),
-                on_step=on_step,
-                attack_hook=job.attach,
-                metadata={"source": job.filename},
-                max_pixels=self.settings.max_pixels,
-            )
+            with stopping_on(job.stop):
+                report = attack_file(
+                    job.upload,
+                    job.request.target,
+                    job.workdir / OUTPUT_NAME,
+                    model=self.model,
+                    device=str(self.model.device),  # where transfer mode loads its surrogates
+                    config=config,
+                    centroids=self._centroids(job.request),
+                    on_step=on_step,
+                    attack_hook=job.attach,
+                    metadata={"source": job.filename},
+                    max_pixels=self.settings.max_pixels,
+                )
+        except Cancelled:  # stopped at a stop point: the job is already cancelled or failed for its client
+            job.cancel()
         except GuiappError as exc:
             job.fail(from_guiapp_error(exc))
         except (MemoryError, torch.OutOfMemoryError):

@@ -77,6 +77,9 @@ class Job:
         self._lock = threading.Lock()
         self._attack: Any = None  # the running attack object, for cancel()
         self._cancel_requested = False
+        # Set with the cancel: the worker runs the job under stopping_on(stop), so it stops
+        # at the next stop point inside its step, not at the step's end (core/stop_points.py).
+        self.stop = threading.Event()
 
     @property
     def is_finished(self) -> bool:
@@ -100,12 +103,13 @@ class Job:
                 attack.cancel()
 
     def cancel(self, error: ApiError | None = None) -> None:
-        """Cancelled (or, with `error`, failed) now, for the client; the attack stops at the
-        end of its current step and its result, if any, is dropped."""
+        """Cancelled (or, with `error`, failed) now, for the client; the attack stops at its
+        next stop point (inside its step) and its result, if any, is dropped."""
         with self._lock:
             if self.is_finished:
                 return
             self._cancel_requested = True
+            self.stop.set()
             if self._attack is not None:
                 self._attack.cancel()
             if self.state == "running":

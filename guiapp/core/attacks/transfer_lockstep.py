@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..models import Classifier
+from ..stop_points import stop_point
 from .base import StepRecord
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ def forward_surrogates(model: Classifier, inputs: Sequence[SurrogateInput], taps
         groups.setdefault(key, []).append(i)
     outputs: list[SurrogateOutput | None] = [None] * len(inputs)
     for members in groups.values():
+        stop_point()
         batch = torch.cat([inputs[i].tensor for i in members]) if len(members) > 1 else inputs[members[0]].tensor
         mix = inputs[members[0]].mix
         with torch.autocast(model.device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
@@ -103,6 +105,7 @@ def lockstep(attacks: Sequence[TransferAttack]) -> Iterator[tuple[int, StepRecor
         parts = {i: attacks[i]._loss_of(outputs[i], states[i].terms, states[i].sources) for i in active}
         total = torch.stack([parts[i][0] for i in active]).sum()
         grads = torch.autograd.grad(total, [states[i].z for i in active])
+        stop_point()
         for i, grad in zip(active, grads, strict=True):
             yield i, attacks[i]._advance(states[i], step, grad, parts[i])
     for i, attack in enumerate(attacks):

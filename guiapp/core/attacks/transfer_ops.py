@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import Classifier
+from ..stop_points import stop_point
 
 TI_SIGMAS = 3.0  # the Gaussian kernel spans +-3 sigma, as in Dong et al.
 SHRINK_PROBES = 7  # bisection steps of the shrink phase (scale known to within 1%)
@@ -35,7 +36,9 @@ def smooth_gradient(grad: torch.Tensor, size: int) -> torch.Tensor:
         from scipy import ndimage
 
         kernel = gaussian_kernel1d(size, grad.device).numpy().astype(np.float32)
+        stop_point()  # seconds per axis on a large image with a large kernel (stop_points.py)
         out = ndimage.correlate1d(grad.detach().numpy(), kernel, axis=-1, mode="constant")
+        stop_point()
         out = ndimage.correlate1d(out, kernel, axis=-2, mode="constant")
         return torch.from_numpy(out)
     return smooth_gradient_conv(grad, size)
