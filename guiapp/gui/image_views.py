@@ -148,6 +148,12 @@ class ImageTriptych(QWidget):
         self._swipe_x: float | None = None
         # Under the Difference view: its colour scale, in levels of change.
         self.difference_scale = ScaleBar(GREYS, centred=True)
+        # Shown with a difference only (a range over an empty view says nothing); its room is
+        # kept while hidden, so the views do not jump when the first result arrives.
+        policy = self.difference_scale.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.difference_scale.setSizePolicy(policy)
+        self.difference_scale.hide()
         self.factor.valueChanged.connect(self._show_scale)
         grid.addWidget(self.difference_scale, 2, 2)
         bar = QHBoxLayout()
@@ -288,6 +294,7 @@ class ImageTriptych(QWidget):
         self.adversarial = None
         for item in self.items[1:]:
             item.clear()
+        self.difference_scale.hide()
         self.set_crop(self.crop)
         self._title = self.TITLES[1]
         self.titles[1].setText(self.TITLES[1])
@@ -316,6 +323,7 @@ class ImageTriptych(QWidget):
         k = self._step
         diff = amplified_difference(self.original[::k, ::k], self.adversarial[::k, ::k], self.factor.value())
         self.items[2].setImage(diff, levels=(0, 255))
+        self.difference_scale.show()
         h, w = self.original.shape[:2]
         self.items[2].setRect(QRectF(0, 0, w, h))
         self.titles[2].setText(f"Difference x{self.factor.value()}")

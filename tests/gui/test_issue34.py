@@ -363,7 +363,9 @@ def test_blink_swipe_loupe_pixel_readout_and_the_difference_colour_bar(qtbot, wi
     views = window.views
     window.act_blink.trigger()  # nothing to blink before a result
     assert not views.blinked
+    assert views.difference_scale.isHidden()  # no range to state over an empty Difference view
     _run(qtbot, window, target=1, max_steps=30)
+    assert not views.difference_scale.isHidden()
     shown = lambda: views.items[1].image  # noqa: E731 - what the Adversarial view draws now
     assert np.array_equal(shown(), views.adversarial)
     window.act_blink.trigger()  # B: the original in the result's place
