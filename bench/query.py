@@ -118,6 +118,9 @@ def main() -> None:
     p.add_argument("--refine", default="recraft", choices=("recraft", "patches"),
                    help="the search's move once the victim scores the target (the mode's --refine)")
     p.add_argument("--no-avoid-top", action="store_true", help="the mode's --avoid-top false")
+    p.add_argument("--grow-db", type=float, default=None, help="the mode's --grow-db (default: the mode's)")
+    p.add_argument("--only", default="", help="comma-separated positions (0-based) of the n pairs to run, "
+                   "to try a setting on an earlier run's failures")
     p.add_argument("--half", default="held", choices=("held", "tune"),
                    help="held-back pairs (the bars) or the tuning half (to try settings on)")
     p.add_argument("--out", type=Path, default=None, help="keep the PNGs here (default: a temporary folder)")
@@ -137,9 +140,13 @@ def main() -> None:
         proc, url = start_endpoint(model, card, args.top_k)
         try:
             config = make_config("query", victim=url, max_queries=args.max_queries, iterations=args.iterations,
-                                 refine=args.refine, avoid_top=not args.no_avoid_top)
+                                 refine=args.refine, avoid_top=not args.no_avoid_top,
+                                 **({} if args.grow_db is None else {"grow_db": args.grow_db}))
             rows = []
-            for path, true, target in half_pairs(args.half, args.n, args.seed):
+            pairs = half_pairs(args.half, args.n, args.seed)
+            if args.only:
+                pairs = [pairs[int(i)] for i in args.only.split(",")]
+            for path, true, target in pairs:
                 before = endpoint_count(url)
                 start = time.perf_counter()
                 out = out_dir / f"{path.stem}_to_{target}.png"
@@ -178,7 +185,7 @@ def main() -> None:
     swirl = np.array([r["swirl"] for r in rows], float)
     print(f"\nvictim {args.victim} (top {args.top_k}), {n} {args.half} pairs, avoid_top {not args.no_avoid_top}, "
           f"at most {args.max_queries} queries, {machine()}")
-    print(f"success {won}/{n} ({100 * won / n:.0f}%), refine {args.refine}")
+    print(f"success {won}/{n} ({100 * won / n:.0f}%), refine {args.refine}, grow_db {config.grow_db:g}")
     for k in (2, 5, 10, 20):  # the same run read at smaller budgets (a success counts where it was asked)
         if k < args.max_queries:
             print(f"  within {k} queries: {sum(r['ok'] and r['queries'] <= k for r in rows)}/{n}")
