@@ -8,7 +8,7 @@ deleted. The store holds at most `max_jobs` jobs and its files count against the
 server's byte budget (storage.Budget): when either is short, the oldest finished jobs are
 forgotten first. Ids are random and unguessable: knowing one is what lets a client see a
 job. A cancel takes effect for the client at once, whatever the attack is doing; the
-worker stops at the end of the step it is in.
+worker stops at the next stop point inside the step it is in (core/stop_points.py).
 """
 
 from __future__ import annotations
@@ -76,9 +76,8 @@ class Job:
         self.future: Future | None = None
         self._lock = threading.Lock()
         self._attack: Any = None  # the running attack object, for cancel()
-        self._cancel_requested = False
-        # Set with the cancel: the worker runs the job under stopping_on(stop), so it stops
-        # at the next stop point inside its step, not at the step's end (core/stop_points.py).
+        # Set by a cancel: the worker runs the job under stopping_on(stop), so it stops at the
+        # next stop point inside its step, not at the step's end (core/stop_points.py).
         self.stop = threading.Event()
 
     @property
@@ -88,7 +87,7 @@ class Job:
     def start(self) -> bool:
         """Worker side: False if the job was cancelled before a worker picked it up."""
         with self._lock:
-            if self._cancel_requested:
+            if self.stop.is_set():
                 self._finish("cancelled")
                 return False
             self.state = "running"
@@ -99,7 +98,7 @@ class Job:
         """Worker side: the attack object; a cancel that came first applies at once."""
         with self._lock:
             self._attack = attack
-            if self._cancel_requested:
+            if self.stop.is_set():
                 attack.cancel()
 
     def cancel(self, error: ApiError | None = None) -> None:
@@ -108,7 +107,6 @@ class Job:
         with self._lock:
             if self.is_finished:
                 return
-            self._cancel_requested = True
             self.stop.set()
             if self._attack is not None:
                 self._attack.cancel()
