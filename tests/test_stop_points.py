@@ -31,16 +31,14 @@ def test_scopes_nest_and_belong_to_their_thread():
     outer, inner = threading.Event(), threading.Event()
     outer.set()
     seen: list[bool] = []
-    with stopping_on(inner):
-        stop_point()  # the inner event is the one in force
+    with stopping_on(outer):
         thread = threading.Thread(target=lambda: seen.append(_stops()))
         thread.start()
         thread.join()
-    assert seen == [False]  # another thread has no scope
-    with stopping_on(outer):
         with stopping_on(inner):
-            stop_point()
+            stop_point()  # the inner (unset) event is the one in force
         assert _stops()  # the outer scope is back
+    assert seen == [False]  # another thread has no scope, even while this one's event is set
 
 
 def _stops() -> bool:

@@ -214,7 +214,9 @@ class ImageTriptych(QWidget):
     def _set(self, item: pg.ImageItem, image: np.ndarray) -> None:
         k = self._step
         shown = image[::k, ::k] if k > 1 else image
-        if self.alpha is not None and self.alpha.shape == image.shape[:2]:
+        if image is self.original and k == 1:
+            shown = self._original_shown  # composited once per image (set_original)
+        elif self.alpha is not None and self.alpha.shape == image.shape[:2]:
             shown = over_checkerboard(shown, self.alpha[::k, ::k] if k > 1 else self.alpha)
         item.setImage(shown, levels=(0, 255))
         h, w = image.shape[:2]
