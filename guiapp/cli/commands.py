@@ -48,6 +48,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_attack(args: argparse.Namespace) -> int:
     from ..core import attack_file, load_model
+    from ..core.attack_report import seen_phrase
     from ..core.attacks import strategy_of
 
     config = config_from_args(args)
@@ -98,24 +99,19 @@ def cmd_attack(args: argparse.Namespace) -> int:
     print(f"source : {report.source_name} ({report.source_conf:.1%})")
     print(f"target : {report.target_name} [{report.target}]")
     if report.queries is not None:  # query mode: the victim's word on the saved pixels
-        print(f"victim : {shown(report.victim or '')} says {report.final_name}"
-              + (f" ({report.final_conf:.1%})" if report.final_conf == report.final_conf else "")
-              + f" of {shown(report.output)}; {report.queries} question{'s' if report.queries != 1 else ''} asked")
+        print(f"victim : {shown(report.victim_verdict())} (of {shown(report.output)})")
     else:
         print(f"result : {report.final_name} ({report.final_conf:.1%}) as re-read from {shown(report.output)}")
-    print(f"noise  : L-inf {report.linf:.0f}/255, L2 {report.l2:.3f}, PSNR {report.psnr:.1f} dB, "
-          f"SSIM {report.ssim:.4f}, CIEDE2000 {report.ciede2000:.2f}, HaarPSI {report.haarpsi:.4f}, "
-          f"flat-area swirl {report.flat_swirl:.2f}")
+    print(f"noise  : {', '.join(report.noise_figures())}")
     device = f" on {model.device}" if strategy.uses_chosen_model else ""
     print(f"effort : {report.steps} steps, {report.seconds:.1f} s{device} ({report.width}x{report.height})")
     if not strategy.uses_chosen_model:
         print(f"crafted: {strategy.describe(config)}")  # the models, the budget, the iterations
-        for v in report.crafters_see:  # each surrogate's own verdict on the file, not their average
-            print(f"surrogate: {v['model']} sees {v['top1_name']} ({v['confidence']:.1%}; target "
-                  f"{v['target_conf']:.1%})")
+        for said in report.crafters_verdicts():  # each surrogate's own verdict on the file, not their average
+            print(f"surrogate: {shown(said)}")
     for name, v in report.judges.items():
         verdict = "fooled" if v["success"] else "not fooled"
-        print(f"judge  : {name} sees {v['top1_name']} ({v['confidence']:.1%}): {verdict}")
+        print(f"judge  : {shown(seen_phrase({**v, 'model': name}, report.target_name))}: {verdict}")
     if report.success:
         print("SUCCESS")
     elif report.queries is not None:

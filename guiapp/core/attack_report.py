@@ -27,7 +27,7 @@ from .models import Classifier
 from .predict import Prediction, classify_pil
 
 if TYPE_CHECKING:
-    from .pipeline import AttackPlan, AttackRun, Verification
+    from .pipeline import AttackPlan, AttackRun, PixelVerdict
 
 
 def judge(judges: Sequence[str | Classifier], image: str | Path | np.ndarray, target: int,
@@ -103,10 +103,45 @@ class AttackReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    # -- its words: every front-end (the CLI's lines, the window's result line) says these --
+    def noise_figures(self) -> list[str]:
+        """The distortion of the saved pixels, figure by figure."""
+        return [f"L-inf {self.linf:.0f}/255", f"L2 {self.l2:.3f}", f"PSNR {self.psnr:.1f} dB",
+                f"SSIM {self.ssim:.4f}", f"CIEDE2000 {self.ciede2000:.2f}", f"HaarPSI {self.haarpsi:.4f}",
+                f"flat-area swirl {self.flat_swirl:.2f}"]
 
-def make_report(plan: AttackPlan, run: AttackRun, dist: Distortion, verified: Verification | None,
+    def crafters_verdicts(self) -> list[str]:
+        """Each crafting model's own verdict on the saved pixels: their average (`final`)
+        is nobody's verdict, so it is never worded as one (issue 34 item 3)."""
+        return [seen_phrase(v, self.target_name) for v in self.crafters_see]
+
+    def victim_verdict(self) -> str:
+        """Query mode: 'VICTIM sees CLASS 63.0% (target 2.0%) after 3 questions'."""
+        asked = self.queries or 0
+        if not asked:
+            return f"{self.victim} was not asked"
+        said = seen_phrase({"model": self.victim, "top1_name": self.final_name, "confidence": self.final_conf,
+                            "target_conf": self.target_conf}, self.target_name)
+        return f"{said} after {asked} question{'s' if asked != 1 else ''}"
+
+
+def seen_phrase(verdict: dict, target_name: str) -> str:
+    """One model's own verdict, as every front-end words it: 'efficientnet-lite0 sees
+    snowplow 63.0% (target 12.1%)'; the target's score only when it is not the top class,
+    and a score only when the model gave one (a victim may answer labels only)."""
+    text = f"{verdict['model']} sees {verdict['top1_name']}"
+    if verdict["confidence"] == verdict["confidence"]:  # not NaN
+        text += f" {verdict['confidence']:.1%}"
+    if verdict["top1_name"] != target_name and verdict["target_conf"] == verdict["target_conf"]:
+        text += f" (target {verdict['target_conf']:.1%})"
+    return text
+
+
+def make_report(plan: AttackPlan, run: AttackRun, dist: Distortion, verified: PixelVerdict | None,
                 verdicts: dict[str, dict]) -> AttackReport:
-    """The report of a run; `verified` is None when nothing was saved (cancelled)."""
+    """The report of a run; `verified`: the saved file's Verification, the verdict on the
+    pixels Save will write (the window's, before any Save), or None when nothing was saved
+    (cancelled)."""
     result = run.result
     labels = plan.crafters[0].labels
     width, height = plan.image.size
@@ -118,7 +153,7 @@ def make_report(plan: AttackPlan, run: AttackRun, dist: Distortion, verified: Ve
         final, target_conf = Prediction(result.top1, name, result.top1_conf), result.target_conf
     return AttackReport(
         input=str(plan.image.path or plan.source_name),
-        output=str(verified.path) if verified else None,
+        output=str(path) if (path := getattr(verified, "path", None)) else None,
         model=plan.crafted_on,
         target=plan.target,
         target_name=plan.target_name,

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from .arguments import as_model, as_path, check_target
 from .attack_report import AttackReport, judge, make_report
@@ -39,12 +40,12 @@ from .attacks.base import CentroidsArg
 from .crafter_labels import CrafterLabels
 from .errors import OutputError
 from .fits import check_fits, device_of, load_for_attack, memory_estimate  # noqa: F401 - memory_estimate re-exported
-from .imageio import MAX_PIXELS, LoadedImage
+from .imageio import MAX_PIXELS, LoadedImage, load_image
 from .labels import LabelSet
 from .metrics import Distortion, distortion, warm_up
 from .models import DEFAULT_MODEL, Classifier
 from .png_output import check_output_path, probe_writable, save_png
-from .predict import Prediction, classify_pil, classify_saved
+from .predict import Prediction, classify_pil
 
 Target = str | int | Callable[[Prediction], int]  # a label, or a choice made from the clean image's class
 
@@ -195,15 +196,21 @@ class AttackRun:
 
 
 @dataclass(frozen=True)
-class Verification:
-    """The saved file, re-read from disk and classified by every crafting model."""
+class PixelVerdict:
+    """What every crafting model sees in 8-bit pixels, through the standard preprocessing."""
 
-    path: Path
     final: Prediction  # top-1 of the crafters' mean probabilities
     target_conf: float
     success: bool  # every crafting model sees the target (with the required confidence)
-    # Each crafting model's own verdict on the file: {"model", "top1_name", "confidence", "target_conf"}.
-    seen_by: tuple[dict, ...] = ()
+    # Each crafting model's own verdict: {"model", "top1_name", "confidence", "target_conf"}.
+    seen_by: tuple[dict, ...]
+
+
+@dataclass(frozen=True)
+class Verification(PixelVerdict):
+    """The saved file, re-read from disk and classified by every crafting model."""
+
+    path: Path
 
 
 def output_metadata(plan: AttackPlan, result: AttackResult, psnr: float) -> dict[str, str]:
@@ -235,16 +242,25 @@ def save_result(
     protect = [plan.image.path] if plan.image.path else []
     saved = save_png(output, result.adversarial, plan.image.alpha, meta, protect=protect,
                      icc_profile=plan.image.icc_profile, grey=plan.image.greyscale_file)
-    probs = classify_saved(plan.crafters, saved, plan.max_pixels)
+    verdict = verify_pixels(plan, result, load_image(saved, plan.max_pixels).rgb)
+    return Verification(**{f.name: getattr(verdict, f.name) for f in dataclasses.fields(verdict)}, path=saved)
+
+
+def verify_pixels(plan: AttackPlan, result: AttackResult, pixels: np.ndarray | None = None) -> PixelVerdict:
+    """Classify 8-bit pixels with every crafting model through the standard PIL
+    preprocessing: a saved file's as re-read from disk, or, with none, the result's own
+    pixels, exactly what Save will write (the window reports them before any Save)."""
+    rgb = result.adversarial if pixels is None else pixels
+    image = Image.fromarray(rgb)
+    probs = [classify_pil(m, image) for m in plan.crafters]
     crafter_labels = CrafterLabels(plan.crafters)
     mean = crafter_labels.mean_probs(probs)
     labels = plan.crafters[0].labels
     targets = crafter_labels.targets(plan.target)  # each crafter's own index of the target
-    return Verification(
-        path=saved,
+    return PixelVerdict(
         final=Prediction(int(mean.argmax()), labels[int(mean.argmax())].name, float(mean.max())),
         target_conf=float(mean[plan.target]),
-        success=plan.strategy.saved_success(plan, result, probs, targets, saved),
+        success=plan.strategy.saved_success(plan, result, probs, targets, rgb),
         seen_by=tuple({"model": m.name, "top1_name": m.labels[int(p.argmax())].name, "confidence": float(p.max()),
                        "target_conf": float(p[t])} for m, p, t in zip(plan.crafters, probs, targets, strict=True)),
     )

@@ -81,10 +81,3 @@ def predict_file(
     fit in memory, are refused before decoding them."""
     clf = as_model(model, device)
     return predict_image(clf, load_for_prediction(as_path(path, "image"), clf, max_pixels), k)
-
-
-def classify_saved(models: list[Classifier], path: str | Path, max_pixels: int = MAX_PIXELS) -> list[torch.Tensor]:
-    """Re-read a saved file from disk and classify it through each model's PIL path
-    (`max_pixels`: the limit its input was read with, so a file made from it is re-read)."""
-    image = Image.fromarray(load_image(path, max_pixels).rgb)
-    return [classify_pil(m, image) for m in models]

@@ -185,9 +185,10 @@ class AttackStrategy(ABC):
         return TargetedTop1(target, self.required_confidence(config))
 
     def saved_success(self, plan: Any, result: AttackResult, crafter_probs: list[torch.Tensor],
-                      targets: list[int], saved: Path) -> bool:
-        """Is the saved file a success? Here: every crafting model's answer to it (through
-        its own runtime), `targets` being the target in each one's labels, meets the criterion."""
+                      targets: list[int], pixels: np.ndarray) -> bool:
+        """Is the saved file (its 8-bit `pixels`) a success? Here: every crafting model's
+        answer to it (through its own runtime), `targets` being the target in each one's
+        labels, meets the criterion."""
         return all(self.criterion(plan.config, t).met(p) for t, p in zip(targets, crafter_probs, strict=True))
 
     # -- words ----------------------------------------------------------------------------

@@ -4,13 +4,11 @@ answer to the saved pixels, never the surrogates'."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..errors import GuiappError
 from ..models import Classifier, load_model
@@ -65,13 +63,9 @@ class QueryStrategy(TransferStrategy):
         return QueryAttack(crafters, image, target, config, centroids, source, victim)
 
     def saved_success(self, plan: Any, result: AttackResult, crafter_probs: list[torch.Tensor],
-                      targets: list[int], saved: Path) -> bool:
+                      targets: list[int], pixels: np.ndarray) -> bool:
         # The victim's answer holds for the file only if it holds the pixels it was asked about.
-        if not result.success:
-            return False
-        with Image.open(saved) as img:
-            pixels = np.asarray(img.convert("RGB"))
-        return bool(np.array_equal(pixels, result.adversarial))
+        return result.success and bool(np.array_equal(pixels, result.adversarial))
 
     def describe(self, config: Any) -> str:
         victim = config.victim if len(config.victim) <= 60 else config.victim[:57] + "..."
