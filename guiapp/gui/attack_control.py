@@ -22,7 +22,7 @@ from ..core.attacks import StepRecord, strategy_of
 from ..core.errors import GuiappError
 from ..core.live_check import SavedView
 from ..core.pipeline import AttackRun, plan_attack
-from . import dialogs, kept_runs
+from . import dialogs
 from .run_progress import RunProgress
 from .workers import AttackWorker
 
@@ -218,8 +218,8 @@ class AttackControl(QObject):
             win.attack_finished.emit(result)
             return
         win.views.set_adversarial(result.adversarial, "Adversarial")
-        entry = win.history.add(run, win.plot.snapshot(), self.judges)
-        kept_runs.keep(win, entry)  # on disk: it comes back after a restart
+        entry = win.session.add(run, win.plot.snapshot(), self.judges)
+        win.kept.keep(entry)  # on disk: it comes back after a restart
         win.report.show(win.model, run, entry)
         win.report.ask_judges(self.judges, run, entry)
         win.insights.show_result(win.model, run)

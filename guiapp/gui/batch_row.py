@@ -57,7 +57,7 @@ def open_row(win: Any, input_path: Path, output: Path, row: BatchRow, config: An
         def done(run: StoredRun) -> None:
             if win.image is not image or win.attack.running:
                 return
-            entry = win.history.add(run, PlotData(progress=f"batch result: {output.name}"), [])
+            entry = win.session.add(run, PlotData(progress=f"batch result: {output.name}"), [])
             entry.saved = [str(output)]  # on disk already: nothing to ask about on quitting
             win.show_entry(entry)
             if win.model is not None:

@@ -5,14 +5,13 @@ save any of them (the PNG the pipeline writes for that run, byte for byte the sa
 when it was made), or export its one-page report. Each image keeps its own runs: opening
 another image shows that image's runs, opening this one again brings these back, after a
 restart too (kept_runs writes them to disk; issue 34: results were lost without a
-question). The list keeps the last MAX_RUNS runs of an image.
+question). The runs themselves are the session's (session.py, Qt-free); this panel
+observes it and draws the image shown's.
 """
 
 from __future__ import annotations
 
 import html
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,92 +31,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.attacks import config_dict
 from .image_label import ImageLabel, to_pixmap
+from .session import RunEntry, Session
 from .view_pixels import amplified_difference
 
-MAX_RUNS = 30
 THUMB = 56
 
-
-@dataclass
-class RunEntry:
-    number: int
-    run: Any  # the finished AttackRun: its plan and its AttackResult
-    plot: Any  # live_plot.PlotData
-    judges_ticked: list[str]
-    settings: str  # the strategy's one-line description
-    made: float = field(default_factory=time.time)
-    preds: list = field(default_factory=list)  # top-5 of the saved 8-bit image (the table's model)
-    table_model: str = ""
-    dist: Any = None  # core.metrics.Distortion
-    verdicts: list = field(default_factory=list)  # [(judge, top-1 name, confidence, fooled)]
-    judges_note: str = ""  # why no judge answered, if none did
-    saved: list[str] = field(default_factory=list)  # paths this run was saved to
-    dismissed: bool = False  # asked whether to save it, the user said no: not asked again
-
-    @property
-    def unsaved(self) -> bool:
-        """Would quitting lose it without the user having said so?"""
-        return not self.saved and not self.dismissed
-
-    @property
-    def result(self) -> Any:
-        return self.run.result
-
-    @property
-    def target_name(self) -> str:
-        return self.run.plan.target_name
-
-    def title(self) -> str:
-        r = self.result
-        outcome = "reached" if r.success else "not reached"
-        psnr = f" · {self.dist.psnr:.1f} dB" if self.dist is not None else ""
-        return f"#{self.number} {self.target_name} — {outcome} in {r.steps} steps{psnr}\n{self.settings}"
-
-    def figures(self) -> list[tuple[str, str]]:
-        """(name, value) rows for the compare view and the report."""
-        r, plan = self.result, self.run.plan
-        rows = [("run", f"#{self.number}, {time.strftime('%H:%M:%S', time.localtime(self.made))}"),
-                ("settings", self.settings), ("crafted on", plan.crafted_on),
-                ("target", f"{plan.target_name} ({plan.target})"),
-                ("original is", f"{plan.source.name} {plan.source.confidence:.1%}"),
-                ("outcome", f"{'target reached' if r.success else 'target not reached'} in {r.steps} steps, "
-                            f"{self.run.seconds:.1f} s")]
-        if self.preds:
-            rows.append((f"{self.table_model} sees", f"{self.preds[0].name} {self.preds[0].confidence:.1%}"))
-        if self.dist is not None:
-            rows.append(("distortion", f"L-inf {self.dist.linf:.0f}/255 · PSNR {self.dist.psnr:.1f} dB · "
-                                       f"SSIM {self.dist.ssim:.4f}"))
-        rows += [(f"judge {name}", f"{top} {conf:.0%} — {'fooled' if hit else 'not fooled'}")
-                 for name, top, conf, hit in self.verdicts]
-        if self.judges_note:
-            rows.append(("judges", self.judges_note))
-        rows += [("saved as", p) for p in self.saved]
-        return rows
-
-    def config(self) -> dict[str, Any]:
-        return config_dict(self.run.plan.config)
-
-
-@dataclass
-class ImageRuns:
-    """The runs of one image, numbered from 1."""
-    entries: list[RunEntry] = field(default_factory=list)
-    next_number: int = 1
-    path: str = ""  # the image's file
-    digest: str = ""  # of its picture (run_store.digest), once known
-    read: bool = False  # the runs kept on disk from earlier sessions were read back
 
 class HistoryPanel(QWidget):
     chosen = Signal(object)  # RunEntry to show again
     save_requested = Signal(object)  # RunEntry
     report_requested = Signal(object)  # RunEntry
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.images: dict[str, ImageRuns] = {}  # every image opened (its path) -> its runs
-        self.runs = ImageRuns()  # the image shown's
+        self.session = session
+        session.observe(self._session_changed)
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.list.setIconSize(QSize(THUMB, THUMB))
@@ -147,13 +76,24 @@ class HistoryPanel(QWidget):
 
     @property
     def entries(self) -> list[RunEntry]:
-        return self.runs.entries
+        """The runs listed: the image shown's."""
+        return self.session.entries
 
-    def switch_to(self, image: str) -> ImageRuns:
-        """Show the runs of `image` (a path): none for a new one, its own for one seen before."""
-        self.runs = self.images.setdefault(image, ImageRuns(path=image))
-        self._fill()
-        return self.runs
+    def _session_changed(self, event: str, subject: Any) -> None:
+        if event == "image" or (event == "restored" and subject is self.session.runs):
+            self._fill()
+        elif event == "added":
+            item = self._add_item(subject)
+            blocked = self.list.blockSignals(True)
+            self.list.setCurrentItem(item)  # the newest run is the one shown
+            self.list.blockSignals(blocked)
+            self._update_buttons()
+        elif event == "dropped":
+            self.list.takeItem(0)
+        elif event == "changed":
+            for i in range(self.list.count()):
+                if self.list.item(i).data(Qt.ItemDataRole.UserRole) == subject.number:
+                    self.list.item(i).setText(subject.title())
 
     def _fill(self) -> None:
         self.list.clear()
@@ -161,53 +101,11 @@ class HistoryPanel(QWidget):
             self._add_item(entry)
         self.select_none()
 
-    def restore(self, runs: ImageRuns, kept: list[RunEntry]) -> None:
-        """Runs read back from disk (run_store) go first; runs made meanwhile are numbered after them."""
-        made_now = runs.entries
-        runs.entries = (kept + made_now)[-MAX_RUNS:]
-        number = max((e.number for e in kept), default=0)
-        for entry in made_now:
-            number += 1
-            entry.number = number
-        runs.next_number = number + 1
-        runs.read = True
-        if runs is self.runs:
-            self._fill()
-
-    def unsaved(self, everywhere: bool = False) -> list[RunEntry]:
-        """The runs nobody saved or chose not to save: of the image shown, or (`everywhere`)
-        of every image opened, oldest first."""
-        pool = [e for runs in self.images.values() for e in runs.entries] if everywhere else self.entries
-        return sorted((e for e in pool if e.unsaved), key=lambda e: e.made)
-
     def _add_item(self, entry: RunEntry) -> QListWidgetItem:
         item = QListWidgetItem(QIcon(to_pixmap(entry.result.adversarial, THUMB)), entry.title())
         item.setData(Qt.ItemDataRole.UserRole, entry.number)
         self.list.addItem(item)
         return item
-
-    def add(self, run: Any, plot: Any, judges: list[str]) -> RunEntry:
-        entry = RunEntry(self.runs.next_number, run, plot, list(judges), run.plan.strategy.describe(run.plan.config))
-        self.runs.next_number += 1
-        self.entries.append(entry)
-        item = self._add_item(entry)
-        if len(self.entries) > MAX_RUNS:
-            self.entries.pop(0)
-            self.list.takeItem(0)
-        blocked = self.list.blockSignals(True)
-        self.list.setCurrentItem(item)  # the newest run is the one shown
-        self.list.blockSignals(blocked)
-        self._update_buttons()
-        return entry
-
-    def entry_of(self, run: Any) -> RunEntry | None:
-        return next((e for e in self.entries if e.run is run), None)
-
-    def refresh(self, entry: RunEntry) -> None:
-        """Its figures arrived: update its line."""
-        for i in range(self.list.count()):
-            if self.list.item(i).data(Qt.ItemDataRole.UserRole) == entry.number:
-                self.list.item(i).setText(entry.title())
 
     def select_none(self) -> None:
         blocked = self.list.blockSignals(True)

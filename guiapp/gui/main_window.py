@@ -35,8 +35,10 @@ if TYPE_CHECKING:
     from .history import HistoryPanel
     from .image_views import ImageTriptych
     from .insights import Insights
+    from .kept_runs import KeptRuns
     from .live_plot import LivePlot
     from .run_report import RunReport
+    from .session import Session
     from .settings_form import SettingsForm
     from .side_panel import SidePanel
     from .subject import Subject
@@ -84,6 +86,8 @@ class MainWindow(QMainWindow):
     stop_button: QPushButton
     defences: DefenceBox
     history: HistoryPanel
+    session: Session
+    kept: KeptRuns
     attack: AttackControl
     report: RunReport
     insights: Insights
@@ -349,7 +353,7 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- the runs
     def shown_entry(self):
-        return self.history.entry_of(self.run) if self.built and self.run is not None else None
+        return self.session.entry_of(self.run) if self.built and self.run is not None else None
 
     def show_entry(self, entry) -> None:
         """Show a run of the history again: its images, plot and figures; Save, the
@@ -472,9 +476,7 @@ class MainWindow(QMainWindow):
             if not stop_all(timeout_ms=5000):
                 log.warning("background work did not stop within 5 s")
             if self.built:  # after the workers: a run finished just now has its PNG written
-                from . import kept_runs
-
-                kept_runs.write_all(self)  # the runs, with what they gained since they were written
+                self.kept.write_all()  # the runs, with what they gained since they were written
         except Exception:  # noqa: BLE001
             log.exception("stopping background work failed")
         event.accept()

@@ -54,7 +54,7 @@ def may_open(win: Any, path: Path) -> bool:
         if not dialogs.confirm_stop(win, f"An attack is running ({win.attack.progress_text()}).",
                                     f"Opening {path.name}"):
             return False  # else the run stops when the new image arrives (a cancelled run is not kept)
-    unsaved = win.history.unsaved()
+    unsaved = win.session.unsaved()
     if not unsaved:
         return True
     name = current.name if current else "it"
@@ -65,7 +65,7 @@ def may_open(win: Any, path: Path) -> bool:
 
 def may_close(win: Any) -> bool:
     """May the window close now? Asks about the unsaved runs of every image opened."""
-    unsaved = win.history.unsaved(everywhere=True)
+    unsaved = win.session.unsaved(everywhere=True)
     if not unsaved:
         return True
     return _ask(win, unsaved, "Quit guiapp?", "They stay in their image's History: open the image again after "
@@ -74,9 +74,7 @@ def may_close(win: Any) -> bool:
 
 def _not_kept(win: Any, entries: list[Any]) -> str:
     """The runs that do not come back after a restart (kept_runs could not write them)."""
-    from . import kept_runs
-
-    lost = [e for e in entries if not kept_runs.is_kept(win, e)]
+    lost = [e for e in entries if not win.kept.is_kept(e)]
     if not lost:
         return ""
     return (f" Except {_names(lost)}: not written to the History folder ({run_store.folder(win.settings)}), "

@@ -13,13 +13,15 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from ..core.attack_report import judge
+from ..core.attack_report import AttackReport, judge, make_report
 from ..core.attacks import AttackResult
-from ..core.metrics import distortion
+from ..core.metrics import Distortion, distortion
 from ..core.models import Classifier
-from ..core.pipeline import AttackRun
-from ..core.predict import predict_image
+from ..core.pipeline import AttackRun, PixelVerdict, verify_pixels
+from ..core.predict import Prediction, predict_image
 from .jobs import Jobs
+from .run_store import StoredRun
+from .session import Session
 from .side_panel import SidePanel
 from .widgets import PredictionsBox
 
@@ -42,12 +44,14 @@ def verdict(result: AttackResult, run: AttackRun | None = None) -> str:
     return f"{coloured('Target not reached', RED)} in {result.steps} steps — {html.escape(advice)}"
 
 
-def seen_text(verdict: dict, target_name: str) -> str:
-    """'efficientnet-lite0, which sees snowplow 63% (target 12%)': one model's own verdict."""
-    text = f"{html.escape(verdict['model'])}, which sees {_nb(verdict['top1_name'])} {verdict['confidence']:.0%}"
-    if verdict["top1_name"] != target_name:
-        text += f" (target {verdict['target_conf']:.0%})"
-    return text
+def stored_report(run: Any, dist: Distortion) -> AttackReport:
+    """The report of a run without models (a batch row's file; a run kept by a version
+    that stored no report): built from what the run itself measured on its 8-bit result."""
+    result, labels = run.result, run.plan.crafters[0].labels
+    name = labels[result.top1].name if result.top1 >= 0 else "a class not in this list"
+    seen = PixelVerdict(Prediction(result.top1, name, result.top1_conf), result.target_conf, result.success,
+                        tuple(result.seen_by))
+    return make_report(run.plan, run, dist, seen, {})
 
 
 def _nb(text: str) -> str:
@@ -58,45 +62,27 @@ class RunReport(QObject):
     measured = Signal(object)  # the AttackResult, once its line and table are shown
     judged = Signal(object)  # [(model name, top-1 name, confidence, target hit)]
 
-    def __init__(self, jobs: Jobs, panel: SidePanel, predictions: PredictionsBox, history: Any) -> None:
+    def __init__(self, jobs: Jobs, panel: SidePanel, predictions: PredictionsBox, session: Session) -> None:
         super().__init__(panel)
-        self.jobs, self.panel, self.predictions, self.history = jobs, panel, predictions, history
+        self.jobs, self.panel, self.predictions, self.session = jobs, panel, predictions, session
         self.shown: Any = None  # the history entry on screen (figures arriving for another are kept only)
 
     # ---------------------------------------------------------------- lines
-    def _result_line(self, run: AttackRun, preds, dist, table_model: str) -> str:
-        plan, result = run.plan, run.result
-        crafters = [m.name for m in plan.crafters]
+    def _result_line(self, report: AttackReport, run: AttackRun, preds, table_model: str) -> str:
+        """The pipeline's report of the run, worded as the CLI words it, plus what the
+        table's model sees in the same pixels."""
+        plan = run.plan
         crafted = ""
-        if result.queries is not None:
-            # Query mode: the verdict is the victim's own answer to the saved pixels.
-            asked = len(result.queries)
-            victim = getattr(plan.config, "victim", "the victim")
-            seen = "nobody was asked" if not asked else (
-                f"the victim {_nb(victim)} sees "
-                f"{_nb(plan.crafters[0].labels[result.top1].name if result.top1 >= 0 else 'a class not in this list')}"
-                + (f" {result.top1_conf:.0%}" if result.top1_conf == result.top1_conf else "")
-                + (f" (target {result.target_conf:.0%})" if result.top1 != result.target
-                   and result.target_conf == result.target_conf else "")
-                + f" after {asked} question{'s' if asked != 1 else ''}")
-            crafted = f" · {seen}"
-        elif crafters != [table_model] or not plan.strategy.uses_chosen_model:
-            # Each crafting model's own verdict on the 8-bit result (its standard
-            # preprocessing): an average of several is nobody's verdict (issue 34 item 3).
-            each = getattr(result, "seen_by", None) or []
-            if each:
-                crafted = " · crafted on " + ", ".join(seen_text(v, plan.target_name) for v in each)
-            else:
-                seen = f"{_nb(plan.crafters[0].labels[result.top1].name)} {result.top1_conf:.0%}"
-                if result.top1 != result.target:
-                    seen += f" (target {result.target_conf:.0%})"
-                crafted = f" · crafted on {', '.join(crafters)}, which see {seen}"
-        return (f"{verdict(result, run)}{crafted}<br>saved 8-bit image, {_nb(table_model)}: "
-                f"{_nb(preds[0].name)} {_nb(f'{preds[0].confidence:.1%}')} · {_nb(f'L-inf {dist.linf:.0f}/255')} · "
-                f"{_nb(f'PSNR {dist.psnr:.1f} dB')} · {_nb(f'SSIM {dist.ssim:.4f}')} · "
-                f"{_nb(f'CIEDE2000 {dist.ciede2000:.2f}')} · {_nb(f'HaarPSI {dist.haarpsi:.3f}')} · "
-                f"{_nb(f'flat-area swirl {dist.flat_swirl:.2f}')}"
-                + "".join(f"<br><i>{html.escape(note)}</i>" for note in result.notes))
+        if report.queries is not None:
+            crafted = f" · the victim {html.escape(report.victim_verdict())}"  # its word on the saved pixels
+        elif report.crafters_see and ([m.name for m in plan.crafters] != [table_model]
+                                      or not plan.strategy.uses_chosen_model):
+            crafted = " · crafted on " + "; ".join(html.escape(said) for said in report.crafters_verdicts())
+        notes = [note for note in report.notes if note not in plan.notes]  # the image's and models' are shown apart
+        return (f"{verdict(run.result, run)}{crafted}<br>saved 8-bit image, {_nb(table_model)}: "
+                f"{_nb(preds[0].name)} {_nb(f'{preds[0].confidence:.1%}')} · "
+                + " · ".join(_nb(figure) for figure in report.noise_figures())
+                + "".join(f"<br><i>{html.escape(note)}</i>" for note in notes))
 
     def _table_title(self, table_model: str, run: AttackRun) -> None:
         if table_model in [m.name for m in run.plan.crafters] and not run.plan.strategy.uses_chosen_model:
@@ -120,17 +106,22 @@ class RunReport(QObject):
         self.shown = entry
 
         def work():
-            return predict_image(model, result.adversarial), distortion(original, result.adversarial)
+            dist = distortion(original, result.adversarial)
+            if isinstance(run, StoredRun):  # a batch row's file: its models are not loaded again for it
+                report = stored_report(run, dist)
+            else:  # the pipeline's report of the pixels Save will write, as the CLI reports a saved file
+                report = make_report(run.plan, run, dist, verify_pixels(run.plan, result), {})
+            return predict_image(model, result.adversarial), dist, report
 
         def done(outcome) -> None:
-            preds, dist = outcome
+            preds, dist, report = outcome
             if entry is not None:
-                entry.preds, entry.dist, entry.table_model = preds, dist, model.name
-                self.history.refresh(entry)
+                entry.preds, entry.dist, entry.table_model, entry.report = preds, dist, model.name, report
+                self.session.changed(entry)
             if self.shown is entry:
                 self.predictions.adversarial.show_predictions(preds, result.target)
                 self._table_title(model.name, run)
-                self.panel.show_line(self.panel.result_label, self._result_line(run, preds, dist, model.name))
+                self.panel.show_line(self.panel.result_label, self._result_line(report, run, preds, model.name))
             if announce:
                 self.measured.emit(result)
 
@@ -183,7 +174,8 @@ class RunReport(QObject):
             return
         self.predictions.adversarial.show_predictions(entry.preds, run.result.target)
         self._table_title(entry.table_model, run)
-        self.panel.show_line(self.panel.result_label, self._result_line(run, entry.preds, entry.dist,
+        report = entry.report or stored_report(run, entry.dist)
+        self.panel.show_line(self.panel.result_label, self._result_line(report, run, entry.preds,
                                                                         entry.table_model))
         if entry.verdicts:
             extra = f"<br>{html.escape(entry.judges_note)}" if entry.judges_note else ""

@@ -105,7 +105,7 @@ class StoredRun:
 
 # What each entry keeps on disk: RunEntry's own fields (history.py) but `run`.
 ENTRY_FIELDS = ("number", "plot", "judges_ticked", "settings", "made", "preds", "table_model", "dist",
-                "verdicts", "judges_note", "saved", "dismissed")
+                "verdicts", "judges_note", "saved", "dismissed", "report")
 
 
 def run_files(directory: Path, made: float) -> tuple[Path, Path]:
@@ -182,7 +182,8 @@ def read_runs(directory: Path, image: Any) -> tuple[str, list[dict[str, Any]]]:
             log.warning("a run kept in %s could not be read back", directory, exc_info=True)
             continue
         if run is not None:
-            out.append({**{name: _completed(record[name]) for name in ENTRY_FIELDS}, "run": run})
+            # A field this version added is missing from an older index: RunEntry's default.
+            out.append({**{name: _completed(record[name]) for name in ENTRY_FIELDS if name in record}, "run": run})
     return here, out
 
 

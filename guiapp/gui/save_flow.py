@@ -14,6 +14,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from ..core.attack_report import seen_phrase
 from ..core.errors import GuiappError
 from ..core.imageio import IMAGE_SUFFIXES
 from ..core.pipeline import Verification, default_output_path, save_result
@@ -119,7 +120,7 @@ def save(win: Any, path: Path, entry: Any = None, then: Callable[[], None] | Non
     if run is None:
         return
     if entry is None:
-        entry = win.history.entry_of(run)
+        entry = win.session.entry_of(run)
     source = run.plan.image.path
     try:
         check_output_path(path, [source] if source else [])
@@ -134,10 +135,8 @@ def save(win: Any, path: Path, entry: Any = None, then: Callable[[], None] | Non
     def done(verified: Verification) -> None:
         if len(verified.seen_by) > 1:  # each model's own verdict, never their average as if one (issue 34 item 3)
             target = run.plan.target_name
-            said = "; ".join(
-                f"{html.escape(v['model'])} sees "
-                f"{coloured(html.escape(v['top1_name']), GREEN if v['top1_name'] == target else RED)} "
-                f"({v['confidence']:.1%})" for v in verified.seen_by)
+            said = "; ".join(coloured(html.escape(seen_phrase(v, target)), GREEN if v["top1_name"] == target else RED)
+                             for v in verified.seen_by)
             line = f"Saved <b>{html.escape(verified.path.name)}</b>. Re-read from disk: {said}."
         else:
             name = coloured(html.escape(verified.final.name), GREEN if verified.success else RED)
@@ -161,11 +160,10 @@ def save_kept(win: Any, run: StoredRun, path: Path, entry: Any, then: Callable[[
 
 
 def saved(win: Any, entry: Any, path: Path, then: Callable[[], None] | None) -> None:
-    from . import kept_runs
-
     if entry is not None:
         entry.saved.append(str(path))
-        kept_runs.write_all(win)  # where it was saved: the History says it after a restart too
+        win.session.changed(entry)
+        win.kept.write_all()  # where it was saved: the History says it after a restart too
     win.saved.emit(str(path))
     if then is not None:
         then()

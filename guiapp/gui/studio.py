@@ -21,7 +21,7 @@ from .victim_test import VictimTestRow
 def build(win: Any) -> None:
     window_layout.build(win)
     win.attack = AttackControl(win)
-    win.report = RunReport(win.jobs, win.panel, win.predictions, win.history)
+    win.report = RunReport(win.jobs, win.panel, win.predictions, win.session)
     win.insights = Insights(win.jobs, win.noise_panel, win.saliency_panel)
     win.start_button.clicked.connect(win.start_attack)
     win.stop_button.clicked.connect(win.stop_attack)

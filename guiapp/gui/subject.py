@@ -16,7 +16,7 @@ from ..core.imageio import ACCEPTED_FORMATS, IMAGE_SUFFIXES, LoadedImage, descri
 from ..core.models import Classifier, load_model
 from ..core.predict import predict_image
 from ..core.saliency import crop_rect
-from . import kept_runs, user_model_ui
+from . import user_model_ui
 from .dialogs import max_pixels
 from .startup import trace
 
@@ -114,11 +114,11 @@ class Subject(QObject):
             win.predictions.set_model_name(win.model.name)
         win.panel.clear_outcome()
         win.defences.reset()
-        left = win.history.runs
-        kept_runs.write(win, left)  # the image left: the figures its runs gained since
-        kept_runs.release(win, left)  # and its runs' memory, when they are all on disk
-        runs = win.history.switch_to(str(path))  # this image's runs: none yet, or those of an earlier visit
-        kept_runs.read_back(win, runs, loaded)  # and those of earlier sessions
+        left = win.session.runs
+        win.kept.write(left)  # the image left: the figures its runs gained since
+        win.kept.release(left)  # and its runs' memory, when they are all on disk
+        runs = win.session.switch_to(str(path))  # this image's runs: none yet, or those of an earlier visit
+        win.kept.read_back(runs, loaded)  # and those of earlier sessions
         win.status_rate.setText("")
         win.insights.set_original(win.model, loaded.rgb)
         self.show_crop()

@@ -16,7 +16,9 @@ from .defence_box import DefenceBox
 from .history import HistoryPanel
 from .image_views import ImageTriptych
 from .insights import NoisePanel, SaliencyPanel
+from .kept_runs import KeptRuns
 from .live_plot import LivePlot
+from .session import Session
 from .side_panel import SidePanel
 from .widgets import PredictionsBox
 
@@ -41,7 +43,9 @@ def build(win: Any) -> None:
     win.noise_panel = NoisePanel()
     win.saliency_panel = SaliencyPanel()
     win.defences = DefenceBox(win.jobs)
-    win.history = HistoryPanel()
+    win.session = Session()  # every image's runs (Qt-free); the History list draws it
+    win.history = HistoryPanel(win.session)
+    win.kept = KeptRuns(win.session, win.jobs, win.settings)  # the session's runs on disk
     win.tabs = QTabWidget()
     win.tabs.setDocumentMode(True)
     tips = ("The optimisation, step by step, beside the top-5 of the original and of the result",

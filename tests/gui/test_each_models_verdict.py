@@ -5,6 +5,8 @@ import html
 
 from window_steps import SAMPLES, open_image
 
+from guiapp.core.attack_report import seen_phrase
+
 
 def test_transfer_shows_what_each_surrogate_sees(qtbot, window, tmp_path):
     open_image(qtbot, window, SAMPLES / "coffee.jpg")
@@ -19,9 +21,9 @@ def test_transfer_shows_what_each_surrogate_sees(qtbot, window, tmp_path):
     result = blocker.args[0]
     # As a person reads it: no-break spaces and hyphens as plain ones.
     line = html.unescape(window.result_label.text()).replace("\xa0", " ").replace("\u2011", "-")
-    for verdict in result.seen_by:  # each model, with its own top class and confidence
-        assert f"{verdict['model']}, which sees {verdict['top1_name']} {verdict['confidence']:.0%}" in line
-    assert len(result.seen_by) == 2 and "which see " not in line
+    for verdict in window.history.entries[-1].report.crafters_see:  # each model's own top class and score
+        assert seen_phrase(verdict, window.run.plan.target_name) in line
+    assert len(result.seen_by) == 2 and "which see" not in line
     with qtbot.waitSignal(window.saved, timeout=60000):
         window.save_result(tmp_path / "out.png")
     saved = window.save_label.text()

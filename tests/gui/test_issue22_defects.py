@@ -125,8 +125,12 @@ def test_transfer_live_numbers_say_what_they_measure_and_meet_the_result(qtbot, 
     line = window.result_label.text()
     # the result line gives the crafting models' verdict on the saved image: the "as saved" basis
     line = html.unescape(line).replace("\xa0", " ").replace("\u2011", "-")  # as a person reads it
-    crafted = line.split("which sees ")[1].split("\n")[0]
-    assert "crafted on efficientnet-lite0, which sees" in line and f"{result.target_conf:.0%}" in crafted
+    crafted = line.split("crafted on ")[1].split("\n")[0]
+    assert crafted.startswith("efficientnet-lite0 sees ")
+    report = window.history.entries[-1].report  # the pipeline's verdict on the pixels Save writes
+    assert f"{report.crafters_see[0]['confidence']:.1%}" in crafted
+    # One truth: the run's own as-saved check and the report agree on the same pixels.
+    assert abs(report.crafters_see[0]["target_conf"] - result.target_conf) < 1e-3
     assert window.plot.data.checks
 
 

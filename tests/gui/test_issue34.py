@@ -50,7 +50,7 @@ def test_runs_survive_opening_another_image_and_come_back(qtbot, window, go_on_w
     assert window.history.list.count() == 0 and window.result is None  # coffee's own History: empty
     _run(qtbot, window, target=3, max_steps=40)  # a run on the other image: nothing more to ask
     assert go_on_without_saving == ["Open another image?"] and window.history.list.count() == 1
-    coffee = window.history.runs
+    coffee = window.session.runs
     _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")  # back: its two runs are there
     history = window.history
     qtbot.waitUntil(lambda: history.list.count() == 2, timeout=30000)  # read back from disk
@@ -157,6 +157,34 @@ def test_fitted_moves_and_shrinks_a_frame_onto_the_free_area():
     assert fitted(frame, inner, free) == QRect(1, 24, 1364, 743)
     small = QRect(1101, 624, 300, 200)  # small enough, but hangs off the bottom right: moved, not shrunk
     assert fitted(small.adjusted(-1, -24, 1, 1), small, free) == QRect(1065, 567, 300, 200)
+
+
+def test_runs_kept_before_reports_were_stored_come_back_with_their_result_line(qtbot, window, tmp_path,
+                                                                               go_on_without_saving):
+    # The History index of an earlier version has no AttackReport per run: the run is read
+    # back all the same, and its result line is built from what the run measured.
+    import pickle
+
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    _run(qtbot, window, target=1, max_steps=40)
+    qtbot.waitUntil(lambda: window.session.entries[0].report is not None, timeout=60000)
+    qtbot.waitUntil(lambda: next((tmp_path / "history").glob("*/runs.pkl"), None) is not None, timeout=30000)
+    cat = window.session.runs
+    _open(qtbot, window, SAMPLES / "coffee.jpg")
+    qtbot.waitUntil(lambda: not cat.entries, timeout=30000)  # on disk, let go from memory
+    index = next((tmp_path / "history").glob("*/runs.pkl"))
+    data = pickle.loads(index.read_bytes())
+    assert all("report" in record for record in data["runs"])
+    for record in data["runs"]:
+        del record["report"]
+    index.write_bytes(pickle.dumps(data))
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    qtbot.waitUntil(lambda: window.history.list.count() == 1, timeout=30000)
+    entry = window.history.entries[0]
+    assert entry.report is None
+    window.history.select(entry)
+    line = window.result_label.text()
+    assert "Target reached" in line and "PSNR" in line and f"{entry.dist.psnr:.1f}" in line
 
 
 # 6 ---------------------------------------------------------------------------------------
@@ -291,7 +319,7 @@ def test_runs_of_a_picture_since_replaced_are_not_read_back(qtbot, window, tmp_p
     _open(qtbot, window, SAMPLES / "coffee.jpg")
     shutil.copy(SAMPLES / "coffee.jpg", photo)  # replaced
     _open(qtbot, window, photo)
-    qtbot.waitUntil(lambda: window.history.runs.read, timeout=30000)
+    qtbot.waitUntil(lambda: window.session.runs.read, timeout=30000)
     assert window.history.list.count() == 0 and window.history.entries == []
 
 
