@@ -187,6 +187,8 @@ class ImageTriptych(QWidget):
         self._set(self.items[0], image)
         for item in self.items[1:]:
             item.clear()
+        self.difference_scale.hide()  # the last image's result went with it
+        self._title = self.TITLES[1]
         self.set_crop(None)  # the last image's; the window sets this one's once it knows the model
         for label, title in zip(self.titles, self.TITLES, strict=True):
             label.setText(title)

@@ -77,7 +77,9 @@ class RunReport(QObject):
             crafted = f" · the victim {html.escape(report.victim_verdict())}"  # its word on the saved pixels
         elif report.crafters_see and ([m.name for m in plan.crafters] != [table_model]
                                       or not plan.strategy.uses_chosen_model):
-            crafted = " · crafted on " + "; ".join(html.escape(said) for said in report.crafters_verdicts())
+            said = report.crafters_verdicts()
+            crafted = (f" · crafting model{'s' if len(said) > 1 else ''}: "
+                       + "; ".join(html.escape(one) for one in said))
         notes = [note for note in report.notes if note not in plan.notes]  # the image's and models' are shown apart
         return (f"{verdict(run.result, run)}{crafted}<br>saved 8-bit image, {_nb(table_model)}: "
                 f"{_nb(preds[0].name)} {_nb(f'{preds[0].confidence:.1%}')} · "

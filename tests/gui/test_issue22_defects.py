@@ -125,7 +125,7 @@ def test_transfer_live_numbers_say_what_they_measure_and_meet_the_result(qtbot, 
     line = window.result_label.text()
     # the result line gives the crafting models' verdict on the saved image: the "as saved" basis
     line = html.unescape(line).replace("\xa0", " ").replace("\u2011", "-")  # as a person reads it
-    crafted = line.split("crafted on ")[1].split("\n")[0]
+    crafted = line.split("crafting model: ")[1].split("\n")[0]
     assert crafted.startswith("efficientnet-lite0 sees ")
     report = window.history.entries[-1].report  # the pipeline's verdict on the pixels Save writes
     assert f"{report.crafters_see[0]['confidence']:.1%}" in crafted

@@ -48,6 +48,7 @@ def test_runs_survive_opening_another_image_and_come_back(qtbot, window, go_on_w
     _open(qtbot, window, SAMPLES / "coffee.jpg")
     assert go_on_without_saving == ["Open another image?"]  # asked once (answered: go on)
     assert window.history.list.count() == 0 and window.result is None  # coffee's own History: empty
+    assert window.views.difference_scale.isHidden()  # walked: the cat's range stayed over an empty view
     _run(qtbot, window, target=3, max_steps=40)  # a run on the other image: nothing more to ask
     assert go_on_without_saving == ["Open another image?"] and window.history.list.count() == 1
     coffee = window.session.runs

@@ -490,7 +490,7 @@ def test_transfer_mode_shows_surrogates_and_judges_verdicts(qtbot, window, monke
     assert not result.cancelled and result.steps >= 1
     seen = [text for text, _ in shown if text]  # a 3-step run may end before a step is shown
     assert seen and "transfer on efficientnet-lite0" in seen[-1], shown
-    assert "crafted on efficientnet-lite0" in window.result_label.text()
+    assert "crafting model: efficientnet-lite0 sees" in window.result_label.text()
     (name, top, conf, hit), = judged.args[0]
     assert name == "efficientnet-lite1" and 0 <= conf <= 1 and hit == (top == "goldfish")
     text = window.panel.judges_label.text()

@@ -34,7 +34,7 @@ def test_query_mode_asks_the_victim_named_in_the_form(qtbot, window):
             for q in result.queries]
         qtbot.waitUntil(lambda: "the victim" in window.result_label.text(), timeout=60000)
         line = window.result_label.text()
-        assert f"after {victim.count} question" in line and "crafted on" not in line  # the victim's word, not theirs
+        assert f"after {victim.count} question" in line and "crafting model" not in line  # the victim says it
     finally:
         victim.close()
 
