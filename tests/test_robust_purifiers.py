@@ -94,7 +94,8 @@ def test_robust_with_deep_image_prior(model, small, tmp_path, monkeypatch):
     the real DIP of the clean view and then of each checked candidate; the real DIP runs at
     most 1 + SLOW_CHECKS times, and the saved PNG's survival of it is what the attack said."""
     from guiapp.core.defences.survival import SLOW_CHECKS
-    from guiapp.core.pipeline import AttackRun, plan_attack, save_result
+    from guiapp.core.pipeline import AttackRun, plan_attack
+    from guiapp.core.saved_result import save_result
 
     seen = spy(monkeypatch, "dip")
     calls = []

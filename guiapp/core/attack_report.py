@@ -27,7 +27,8 @@ from .models import Classifier
 from .predict import Prediction, classify_pil
 
 if TYPE_CHECKING:
-    from .pipeline import AttackPlan, AttackRun, PixelVerdict
+    from .pipeline import AttackPlan, AttackRun
+    from .saved_result import PixelVerdict
 
 
 def judge(judges: Sequence[str | Classifier], image: str | Path | np.ndarray, target: int,

@@ -35,9 +35,10 @@ from .imageio import load_image
 from .labels import random_target
 from .metrics import psnr_from_mse
 from .models import Classifier
-from .pipeline import AttackRun, plan_attack, save_result
+from .pipeline import AttackRun, plan_attack
 from .predict import classify_view
 from .preprocess import image_to_tensor, normalise, tensor_to_image
+from .saved_result import save_result
 
 
 def fgsm_view(model: Classifier, view: np.ndarray, label: int, eps: float = 16.0) -> np.ndarray:

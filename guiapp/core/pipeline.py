@@ -10,9 +10,8 @@ plan -> run -> save and verify -> judge -> report.
   centroid data. A caller's mistake is a GuiappError here, never minutes later.
 - `AttackRun` runs the plan step by step (a generator of StepRecords, cancellable from
   any thread): the GUI worker iterates it and shows each record.
-- `save_result` writes the PNG atomically with the metadata that says how it was made
-  (the crafting models, their weights, the target, the mode...), keeps the input's
-  colour profile, then re-reads the file from disk and classifies it with every crafting
+- `save_result` (saved_result.py) writes the PNG atomically with the metadata that says
+  how it was made, then re-reads the file from disk and classifies it with every crafting
   model through the standard PIL preprocessing: success is what any other program sees.
 - `judge` (attack_report.py) asks models that took no part what they see.
 - `execute` chains run, save, judge and report for a plan (`prepare_run`, the steps,
@@ -31,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from .arguments import as_model, as_path, check_target
 from .attack_report import AttackReport, judge, make_report
@@ -40,12 +38,13 @@ from .attacks.base import CentroidsArg
 from .crafter_labels import CrafterLabels
 from .errors import OutputError
 from .fits import check_fits, device_of, load_for_attack, memory_estimate  # noqa: F401 - memory_estimate re-exported
-from .imageio import MAX_PIXELS, LoadedImage, load_image
+from .imageio import MAX_PIXELS, LoadedImage
 from .labels import LabelSet
-from .metrics import Distortion, distortion, warm_up
+from .metrics import distortion, warm_up
 from .models import DEFAULT_MODEL, Classifier
-from .png_output import check_output_path, probe_writable, save_png
+from .png_output import check_output_path, probe_writable
 from .predict import Prediction, classify_pil
+from .saved_result import save_result
 
 Target = str | int | Callable[[Prediction], int]  # a label, or a choice made from the clean image's class
 
@@ -193,77 +192,6 @@ class AttackRun:
         if self.loop.result is None:
             raise RuntimeError("the attack has not finished")
         return self.loop.result
-
-
-@dataclass(frozen=True)
-class PixelVerdict:
-    """What every crafting model sees in 8-bit pixels, through the standard preprocessing."""
-
-    final: Prediction  # top-1 of the crafters' mean probabilities
-    target_conf: float
-    success: bool  # every crafting model sees the target (with the required confidence)
-    # Each crafting model's own verdict: {"model", "top1_name", "confidence", "target_conf"}.
-    seen_by: tuple[dict, ...]
-
-
-@dataclass(frozen=True)
-class Verification(PixelVerdict):
-    """The saved file, re-read from disk and classified by every crafting model."""
-
-    path: Path
-
-
-def output_metadata(plan: AttackPlan, result: AttackResult, psnr: float) -> dict[str, str]:
-    """The PNG text chunks that say how an adversarial image was made (several crafting
-    models, as in transfer mode, are joined with '+')."""
-    return {
-        "model": plan.crafted_on,
-        "weights": "+".join(m.fingerprint for m in plan.crafters),
-        "target": f"{plan.target} {plan.target_name}",
-        "eps": str(plan.config.eps),
-        "mode": plan.config.mode,
-        "steps": str(result.steps),
-        "source": plan.source_name,
-        "psnr": f"{psnr:.2f}",
-    }
-
-
-def save_result(
-    plan: AttackPlan,
-    result: AttackResult,
-    output: str | Path,
-    *,
-    metadata: dict[str, str] | None = None,
-    dist: Distortion | None = None,
-) -> Verification:
-    """Save the PNG atomically (never over the input), then re-read it and classify it."""
-    psnr = (dist or distortion(plan.image.rgb, result.adversarial, with_ssim=False)).psnr
-    meta = {**output_metadata(plan, result, psnr), **(metadata or {})}
-    protect = [plan.image.path] if plan.image.path else []
-    saved = save_png(output, result.adversarial, plan.image.alpha, meta, protect=protect,
-                     icc_profile=plan.image.icc_profile, grey=plan.image.greyscale_file)
-    verdict = verify_pixels(plan, result, load_image(saved, plan.max_pixels).rgb)
-    return Verification(**{f.name: getattr(verdict, f.name) for f in dataclasses.fields(verdict)}, path=saved)
-
-
-def verify_pixels(plan: AttackPlan, result: AttackResult, pixels: np.ndarray | None = None) -> PixelVerdict:
-    """Classify 8-bit pixels with every crafting model through the standard PIL
-    preprocessing: a saved file's as re-read from disk, or, with none, the result's own
-    pixels, exactly what Save will write (the window reports them before any Save)."""
-    rgb = result.adversarial if pixels is None else pixels
-    image = Image.fromarray(rgb)
-    probs = [classify_pil(m, image) for m in plan.crafters]
-    crafter_labels = CrafterLabels(plan.crafters)
-    mean = crafter_labels.mean_probs(probs)
-    labels = plan.crafters[0].labels
-    targets = crafter_labels.targets(plan.target)  # each crafter's own index of the target
-    return PixelVerdict(
-        final=Prediction(int(mean.argmax()), labels[int(mean.argmax())].name, float(mean.max())),
-        target_conf=float(mean[plan.target]),
-        success=plan.strategy.saved_success(plan, result, probs, targets, rgb),
-        seen_by=tuple({"model": m.name, "top1_name": m.labels[int(p.argmax())].name, "confidence": float(p.max()),
-                       "target_conf": float(p[t])} for m, p, t in zip(plan.crafters, probs, targets, strict=True)),
-    )
 
 
 @dataclass

@@ -17,8 +17,9 @@ from ..core.attack_report import AttackReport, judge, make_report
 from ..core.attacks import AttackResult
 from ..core.metrics import Distortion, distortion
 from ..core.models import Classifier
-from ..core.pipeline import AttackRun, PixelVerdict, verify_pixels
+from ..core.pipeline import AttackRun
 from ..core.predict import Prediction, predict_image
+from ..core.saved_result import PixelVerdict, verify_pixels
 from .jobs import Jobs
 from .run_store import StoredRun
 from .session import Session

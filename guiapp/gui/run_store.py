@@ -117,7 +117,7 @@ def run_files(directory: Path, made: float) -> tuple[Path, Path]:
 
 def write_run(directory: Path, entry: Any) -> Path:
     """The run's PNG (as Save writes it) and its pixels, beside the index. Slow: a worker's."""
-    from ..core.pipeline import save_result
+    from ..core.saved_result import save_result
 
     run = entry.run
     directory.mkdir(parents=True, exist_ok=True)

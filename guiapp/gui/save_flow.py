@@ -17,8 +17,9 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 from ..core.attack_report import seen_phrase
 from ..core.errors import GuiappError
 from ..core.imageio import IMAGE_SUFFIXES
-from ..core.pipeline import Verification, default_output_path, save_result
+from ..core.pipeline import default_output_path
 from ..core.png_output import check_output_path
+from ..core.saved_result import Verification, save_result
 from .run_report import GREEN, RED, coloured
 from .run_store import StoredRun, copy_png
 

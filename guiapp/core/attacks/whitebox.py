@@ -159,7 +159,7 @@ class TargetedAttack(AttackLoop):
         shape = equal_ssim_shape(self.image).to(dev) if cfg.budget == "perceptual" else None
         # A grey photo gets grey noise: one change added equally to R, G and B, since colour
         # speckle on a black-and-white picture is the easiest noise to see (and its file is
-        # saved grey again: pipeline.save_result).
+        # saved grey again: saved_result.save_result).
         grey = shape is None and is_grey(self.image)
         noise = torch.zeros_like(x[:, :1] if grey else x if shape is None else shape, requires_grad=True)
 
