@@ -17,10 +17,29 @@ def fake_run(target_name: str = "goldfish") -> SimpleNamespace:
     return SimpleNamespace(plan=plan, result=result)
 
 
-def test_the_session_imports_no_qt():
-    code = "import sys, guiapp.gui.session; print(sorted(m for m in sys.modules if m.startswith('PySide6')))"
+def test_the_session_imports_neither_qt_nor_the_engine():
+    # No Qt: a test drives it alone. No torch: the window makes it before the engine is imported.
+    code = ("import sys, guiapp.gui.session; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'torch')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_run_shown_is_the_sessions_and_observers_hear_of_it():
+    session, heard = Session(), []
+    session.observe(lambda event, subject: heard.append((event, subject)))
+    assert session.current is None and session.result is None and session.current_entry() is None
+    session.switch_to("cat.jpg")
+    run = fake_run()
+    entry = session.add(run, None, [])
+    session.show(run)
+    assert session.result is run.result and session.current_entry() is entry
+    stopped = fake_run()  # a stopped run is shown (its partial result) but never kept
+    session.show(stopped)
+    assert session.result is stopped.result and session.current_entry() is None
+    session.show(None)
+    assert session.result is None
+    assert [event for event, _ in heard] == ["image", "added", "shown", "shown", "shown"]
 
 
 def test_each_image_keeps_its_runs_and_observers_hear_every_change():

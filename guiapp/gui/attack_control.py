@@ -95,7 +95,7 @@ class AttackControl(QObject):
         worker.preview.connect(self._on_preview)
         worker.checked.connect(self._on_checked)
         win.jobs.drop("result", "judges", "save")
-        win.result, win.run = None, None
+        win.session.show(None)
         strategy = strategy_of(config)
         self.judges = win.form.judges.checked()
         self.record, self.check = None, None
@@ -202,7 +202,7 @@ class AttackControl(QObject):
             win.plot.set_progress(f"{self.label}: {done} after {result.steps} steps "
                                   f"({time.perf_counter() - self.progress.started:.1f} s)")
         self._finish()
-        win.result, win.run = result, run
+        win.session.show(run)  # (a stopped run too: its partial result is shown, not kept)
         win.set_running(False)
         # The last step's live numbers are not the result's (that is the best step): the
         # result line and the table take over.

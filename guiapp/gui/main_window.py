@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QComboBox, QLabel, QMainWindow, QMenu, QMessageBox
 
 from . import menus, window_state
 from .jobs import Jobs
+from .session import Session
 from .startup import PREPARING, ImportWorker, StartupPanel, import_engine, trace
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from .kept_runs import KeptRuns
     from .live_plot import LivePlot
     from .run_report import RunReport
-    from .session import Session
     from .settings_form import SettingsForm
     from .side_panel import SidePanel
     from .subject import Subject
@@ -86,7 +86,6 @@ class MainWindow(QMainWindow):
     stop_button: QPushButton
     defences: DefenceBox
     history: HistoryPanel
-    session: Session
     kept: KeptRuns
     attack: AttackControl
     report: RunReport
@@ -101,8 +100,7 @@ class MainWindow(QMainWindow):
         self.device_request = device
         self.model: Classifier | None = None
         self.image: LoadedImage | None = None
-        self.result: Any = None  # the AttackResult shown
-        self.run: Any = None  # the finished AttackRun shown (its plan)
+        self.session = Session()  # every image's runs and the run shown (Qt-free; panels draw it)
         self.original_preds: list = []
         self.built = False
         self.subject: Subject  # set once the engine is imported
@@ -352,15 +350,25 @@ class MainWindow(QMainWindow):
             trace("start-enabled")
 
     # ---------------------------------------------------------------- the runs
+    @property
+    def run(self) -> Any:
+        """The run on screen (the session's): its plan and result."""
+        return self.session.current
+
+    @property
+    def result(self) -> Any:
+        """The AttackResult on screen, or None."""
+        return self.session.result
+
     def shown_entry(self):
-        return self.session.entry_of(self.run) if self.built and self.run is not None else None
+        return self.session.current_entry()
 
     def show_entry(self, entry) -> None:
         """Show a run of the history again: its images, plot and figures; Save, the
         Defences and the report then act on it."""
         if self.attack.running:
             return  # the run under way owns the views
-        self.result, self.run = entry.result, entry.run
+        self.session.show(entry.run)
         self.views.set_adversarial(entry.result.adversarial, f"Adversarial (run #{entry.number})")
         self.plot.restore(entry.plot)
         self.report.show_stored(entry)

@@ -9,7 +9,8 @@ test can drive it with plain objects:
     session.switch_to("cat.jpg")
     entry = session.add(run, plot, judges=[], settings="white-box, PSNR 50 dB")
 
-Events, each with its subject: "image" (ImageRuns: another image's runs are now shown),
+Events, each with its subject: "shown" (the run now shown, or None), "image" (ImageRuns:
+another image's runs are now shown),
 "restored" (ImageRuns: runs kept from an earlier session were read back into it), "added"
 (RunEntry), "dropped" (RunEntry: the oldest, past MAX_RUNS), "changed" (RunEntry: its
 figures, verdicts or where it was saved changed).
@@ -21,8 +22,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-from ..core.attacks import config_dict
 
 MAX_RUNS = 30  # per image: a run holds an image-sized result
 
@@ -89,6 +88,8 @@ class RunEntry:
         return rows
 
     def config(self) -> dict[str, Any]:
+        from ..core.attacks import config_dict  # (the engine: not imported before the window shows)
+
         return config_dict(self.run.plan.config)
 
 
@@ -103,11 +104,15 @@ class ImageRuns:
 
 
 class Session:
-    """Every image opened this session (its path) and its runs; one image's are shown."""
+    """Every image opened this session (its path) and its runs; one image's are shown, and
+    one run (`current`) is on screen: what Save, the Defences and the report act on."""
 
     def __init__(self) -> None:
         self.images: dict[str, ImageRuns] = {}
         self.runs = ImageRuns()  # the image shown's (none before the first image)
+        # The run on screen: an AttackRun just finished or stopped, a run of the History
+        # (an AttackRun or a run_store.StoredRun), or None (a new image, a run under way).
+        self.current: Any = None
         self._listeners: list[Listener] = []
 
     def observe(self, listener: Listener) -> None:
@@ -120,6 +125,20 @@ class Session:
     @property
     def entries(self) -> list[RunEntry]:
         return self.runs.entries
+
+    def show(self, run: Any) -> None:
+        """`run` is now the one on screen (None: none)."""
+        self.current = run
+        self._tell("shown", run)
+
+    @property
+    def result(self) -> Any:
+        """The AttackResult on screen (a stopped run's too), or None."""
+        return self.current.result if self.current is not None else None
+
+    def current_entry(self) -> RunEntry | None:
+        """The History entry of the run on screen (None: a stopped run, or none)."""
+        return self.entry_of(self.current) if self.current is not None else None
 
     def switch_to(self, image: str) -> ImageRuns:
         """Show the runs of `image` (a path): none for a new one, its own for one seen before."""

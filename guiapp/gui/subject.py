@@ -96,7 +96,8 @@ class Subject(QObject):
     def _image_loaded(self, path: Path, loaded: LoadedImage) -> None:
         win = self.win
         win.jobs.drop(*PER_IMAGE_JOBS)  # they belong to the previous image
-        win.image, win.result, win.run, win.original_preds = loaded, None, None, []
+        win.image, win.original_preds = loaded, []
+        win.session.show(None)
         win._remember(path)
         w, h = loaded.size
         kind = describe_mode(loaded)  # "16-bit greyscale", not Pillow's "I;16"

@@ -18,7 +18,6 @@ from .image_views import ImageTriptych
 from .insights import NoisePanel, SaliencyPanel
 from .kept_runs import KeptRuns
 from .live_plot import LivePlot
-from .session import Session
 from .side_panel import SidePanel
 from .widgets import PredictionsBox
 
@@ -43,7 +42,6 @@ def build(win: Any) -> None:
     win.noise_panel = NoisePanel()
     win.saliency_panel = SaliencyPanel()
     win.defences = DefenceBox(win.jobs)
-    win.session = Session()  # every image's runs (Qt-free); the History list draws it
     win.history = HistoryPanel(win.session)
     win.kept = KeptRuns(win.session, win.jobs, win.settings)  # the session's runs on disk
     win.tabs = QTabWidget()
