@@ -24,6 +24,9 @@ def test_transfer_shows_what_each_surrogate_sees(qtbot, window, tmp_path):
     for verdict in window.history.entries[-1].report.crafters_see:  # each model's own top class and score
         assert seen_phrase(verdict, window.run.plan.target_name) in line
     assert len(result.seen_by) == 2 and "which see" not in line
+    # The compare view and the exported report list the same verdicts, one row per model.
+    entry = window.history.entries[-1]
+    assert [v for k, v in entry.figures() if k == "crafting model"] == entry.report.crafters_verdicts()
     with qtbot.waitSignal(window.saved, timeout=60000):
         window.save_result(tmp_path / "out.png")
     saved = window.save_label.text()
