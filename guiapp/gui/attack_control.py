@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer
@@ -25,6 +25,9 @@ from ..core.pipeline import AttackRun, plan_attack
 from . import dialogs
 from .run_progress import RunProgress
 from .workers import AttackWorker
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
 
 LIVE_INTERVAL_S = 0.25  # between updates of the live line's text
 
@@ -49,7 +52,7 @@ def live_html(label: str, progress: str, record: StepRecord | None, check: Saved
 
 
 class AttackControl(QObject):
-    def __init__(self, win: Any) -> None:
+    def __init__(self, win: MainWindow) -> None:
         super().__init__(win)
         self.win = win
         self.progress: RunProgress | None = None
@@ -160,7 +163,7 @@ class AttackControl(QObject):
         self.win.views.set_adversarial(image, "Adversarial (optimising…)", preview=True)
         self.win.views.repaint()  # draw now, to measure what a preview costs here
         worker = self.win.jobs.worker("attack")
-        if worker is not None:
+        if isinstance(worker, AttackWorker):
             worker.shown(time.perf_counter() - start)
 
     def _show_live(self) -> None:
@@ -220,6 +223,7 @@ class AttackControl(QObject):
         win.views.set_adversarial(result.adversarial, "Adversarial")
         entry = win.session.add(run, win.plot.snapshot(), self.judges)
         win.kept.keep(entry)  # on disk: it comes back after a restart
-        win.report.show(win.model, run, entry)
+        if win.model is not None:  # (the Model box is locked while a run is under way)
+            win.report.show(win.model, run, entry)
         win.report.ask_judges(self.judges, run, entry)
         win.insights.show_result(win.model, run)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
@@ -38,6 +38,9 @@ from .jobs import Jobs
 from .widgets import LabelCombo
 from .workers import Worker
 
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
 STATUS_COLOURS = {"ok": Qt.GlobalColor.darkGreen, "failed": Qt.GlobalColor.darkRed, "error": Qt.GlobalColor.darkRed,
                   "skipped": Qt.GlobalColor.gray, "kept": Qt.GlobalColor.darkGreen}
 EARLIER = "done in an earlier run"  # the engine's note on a result kept from an earlier run
@@ -48,7 +51,7 @@ def shown_status(row: Any) -> str:
     return "kept" if row.status == "skipped" and row.error == EARLIER else row.status
 
 
-def open_batch_dialog(win: Any) -> None:
+def open_batch_dialog(win: MainWindow) -> None:
     """The window's Batch…: the dialog starts from the window's settings and target."""
     if win.model is None:
         win.show_error("The model is still loading; Batch opens once it is ready.")
@@ -279,7 +282,7 @@ class BatchDialog(QDialog):
 
         r = self._rows[row]
         r = replace(r, status="ok") if shown_status(r) == "kept" else r  # a result all the same
-        window = self.parent()
+        window = cast("MainWindow", self.parent())  # open_batch_dialog made the window its parent
         inputs, outputs = self._folders
         open_row(window, inputs / r.input, outputs / r.output, r, self.config)
 

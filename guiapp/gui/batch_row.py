@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.attacks.base import AttackResult
 from ..core.batch import BatchRow
@@ -21,6 +21,9 @@ from ..core.imageio import load_image
 from ..core.predict import Prediction
 from .live_plot import PlotData
 from .run_store import Names, StoredModel, StoredPlan, StoredRun
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
 
 
 def stored_run(image: Any, row: BatchRow, config: Any, model_name: str, output: Path) -> StoredRun:
@@ -41,7 +44,7 @@ def stored_run(image: Any, row: BatchRow, config: Any, model_name: str, output: 
     return StoredRun(plan, result, row.seconds, output)
 
 
-def open_row(win: Any, input_path: Path, output: Path, row: BatchRow, config: Any) -> None:
+def open_row(win: MainWindow, input_path: Path, output: Path, row: BatchRow, config: Any) -> None:
     """Open the row's photo in the window, then its PNG as a run of it (in the History)."""
     if row.status not in ("ok", "failed") or not output.is_file():
         win.show_error(f"{row.input}: no result file to open ({row.status}).")

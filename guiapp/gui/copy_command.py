@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QApplication
 
 from ..core.command_line import attack_command
 from ..core.imageio import MAX_PIXELS
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
 
 
 def command_of(entry: Any) -> str:
@@ -22,7 +25,7 @@ def command_of(entry: Any) -> str:
                           max_pixels=getattr(plan, "max_pixels", MAX_PIXELS))
 
 
-def copy_command(win: Any) -> None:
+def copy_command(win: MainWindow) -> None:
     entry = win.shown_entry()
     if entry is None:
         win.show_error("Run an attack first: Copy as command copies the run shown.")

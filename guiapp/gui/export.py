@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 from PySide6.QtWidgets import QFileDialog
@@ -18,8 +18,11 @@ from .insights import overlay_map, saliency_maps
 from .save_flow import output_folder, remember_output_folder
 from .view_pixels import amplified_difference
 
+if TYPE_CHECKING:
+    from .main_window import MainWindow
 
-def export_plot_with_dialog(win: Any) -> None:
+
+def export_plot_with_dialog(win: MainWindow) -> None:
     if win.plot.point_count() == 0:
         return  # no run yet: an empty chart helps nobody (the action is disabled then)
     entry = win.shown_entry()
@@ -35,13 +38,13 @@ def export_plot_with_dialog(win: Any) -> None:
         win.statusBar().showMessage(f"Plot saved as {path}", 5000)
 
 
-def _image_folder(win: Any) -> Path:
+def _image_folder(win: MainWindow) -> Path:
     if win.image is not None and win.image.path is not None:
         return win.image.path.parent
     return Path(str(win.settings.value("last_dir", str(Path.home()))))
 
 
-def report_with_dialog(win: Any, entry: Any = None) -> None:
+def report_with_dialog(win: MainWindow, entry: Any = None) -> None:
     entry = entry or win.shown_entry()
     if entry is None or win.image is None:
         return
@@ -53,7 +56,7 @@ def report_with_dialog(win: Any, entry: Any = None) -> None:
         write_report(win, entry, Path(path if path.lower().endswith((".html", ".htm")) else path + ".html"))
 
 
-def plot_png(win: Any) -> bytes:
+def plot_png(win: MainWindow) -> bytes:
     image = win.plot.image()
     data = QByteArray()
     buf = QBuffer(data)
@@ -62,7 +65,7 @@ def plot_png(win: Any) -> bytes:
     return bytes(data.data())
 
 
-def report_data(win: Any, entry: Any) -> ReportData:
+def report_data(win: MainWindow, entry: Any) -> ReportData:
     """What the report of `entry` shows, but its saliency maps (report_maps adds them off
     the GUI thread). The entry is shown in the window first, so the plot is its own."""
     if win.shown_entry() is not entry:
@@ -102,7 +105,7 @@ def report_maps(model: Any, run: Any, method: str) -> list[tuple[str, Any]]:
             saliency_maps(model, run.plan.image.rgb, run, method)]
 
 
-def write_report(win: Any, entry: Any, path: Path) -> None:
+def write_report(win: MainWindow, entry: Any, path: Path) -> None:
     data = report_data(win, entry)
     model, run, method = win.model, entry.run, win.saliency_panel.current_method()
 

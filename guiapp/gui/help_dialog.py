@@ -4,10 +4,13 @@ so the list cannot drift from the menus)."""
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
 
 HOW_IT_WORKS = """
 <h3>How it works</h3>
@@ -43,7 +46,7 @@ restart too; opening another image or quitting after a run nobody saved asks fir
 """
 
 
-def shortcuts(win: Any) -> list[tuple[str, str]]:
+def shortcuts(win: MainWindow) -> list[tuple[str, str]]:
     """(keys, what) for every action of the window that has a shortcut."""
     rows = []
     for action in win.findChildren(type(win.act_open)):
@@ -70,11 +73,11 @@ def _dialog(parent: QWidget, title: str, body: str) -> QDialog:
     return dialog
 
 
-def show_how_it_works(win: Any) -> QDialog:
+def show_how_it_works(win: MainWindow) -> QDialog:
     return _dialog(win, "How it works", HOW_IT_WORKS)
 
 
-def show_shortcuts(win: Any) -> QDialog:
+def show_shortcuts(win: MainWindow) -> QDialog:
     rows = "".join(f"<tr><td><b>{html.escape(keys)}</b>&nbsp;&nbsp;&nbsp;</td><td>{html.escape(what)}</td></tr>"
                    for keys, what in shortcuts(win))
     extra = ("<p>In the views: the mouse wheel zooms, dragging pans (all three views move together). "

@@ -21,7 +21,18 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, QSize, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
-from PySide6.QtWidgets import QComboBox, QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar, QPushButton, QTabWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+)
 
 from . import menus, window_state
 from .jobs import Jobs
@@ -35,7 +46,7 @@ if TYPE_CHECKING:
     from .defence_box import DefenceBox
     from .history import HistoryPanel
     from .image_views import ImageTriptych
-    from .insights import Insights
+    from .insights import Insights, NoisePanel, SaliencyPanel
     from .kept_runs import KeptRuns
     from .live_plot import LivePlot
     from .run_report import RunReport
@@ -43,6 +54,8 @@ if TYPE_CHECKING:
     from .side_panel import SidePanel
     from .subject import Subject
     from .target_field import TargetField
+    from .victim_test import VictimTestRow
+    from .widgets import LabelCombo, PredictionsBox, PredictionTable
 
 log = logging.getLogger(__name__)
 FRAME_CHECKS_MS = (0, 250, 1000)  # after the first show: when to make sure the frame fits the screen
@@ -90,6 +103,26 @@ class MainWindow(QMainWindow):
     attack: AttackControl
     report: RunReport
     insights: Insights
+    victim_test: VictimTestRow
+    split: QSplitter  # the views above, the tabs below
+    hsplit: QSplitter  # the studio left, the side panel right
+    bottom: QSplitter  # the plot and the predictions
+    side_scroll: QScrollArea
+    predictions: PredictionsBox
+    pred_original: PredictionTable
+    pred_adversarial: PredictionTable
+    target_combo: LabelCombo
+    noise_panel: NoisePanel
+    saliency_panel: SaliencyPanel
+    live_label: QLabel
+    result_label: QLabel
+    save_label: QLabel
+    judges_label: QLabel
+    act_open: QAction
+    # Made later, when used: the last model check (user_model_ui) and the Batch dialog.
+    last_check: Any
+    check_dialog: Any
+    _batch_dialog: Any
 
     def __init__(self, settings: QSettings | None = None, device: str | None = None, *,
                  deferred: bool = False) -> None:

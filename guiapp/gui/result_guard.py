@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import dialogs, run_store, save_flow
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
 
 MAX_NAMED = 4  # runs named in a question; more are counted
 
@@ -29,7 +32,8 @@ def _names(entries: list[Any]) -> str:
     return ", ".join(named) + (f" and {more} more" if more > 0 else "")
 
 
-def _ask(win: Any, entries: list[Any], title: str, where: str, discard: str, then: Callable[[], None]) -> bool:
+def _ask(win: MainWindow, entries: list[Any], title: str, where: str, discard: str,
+         then: Callable[[], object]) -> bool:
     """Ask about `entries` (unsaved, oldest first). True: go on now."""
     newest = entries[-1]
     runs = "Run" if len(entries) == 1 else "Runs"
@@ -45,7 +49,7 @@ def _ask(win: Any, entries: list[Any], title: str, where: str, discard: str, the
     return False
 
 
-def may_open(win: Any, path: Path) -> bool:
+def may_open(win: MainWindow, path: Path) -> bool:
     """May the window open `path` now? Asks about a run under way and unsaved runs."""
     current = win.image.path if win.image is not None else None
     if current is not None and Path(current) == path:
@@ -63,7 +67,7 @@ def may_open(win: Any, path: Path) -> bool:
                 "Open without saving", lambda: win.open_image(path))
 
 
-def may_close(win: Any) -> bool:
+def may_close(win: MainWindow) -> bool:
     """May the window close now? Asks about the unsaved runs of every image opened."""
     unsaved = win.session.unsaved(everywhere=True)
     if not unsaved:
@@ -72,7 +76,7 @@ def may_close(win: Any) -> bool:
                 f"a restart to see them.{_not_kept(win, unsaved)}", "Quit without saving", win.close)
 
 
-def _not_kept(win: Any, entries: list[Any]) -> str:
+def _not_kept(win: MainWindow, entries: list[Any]) -> str:
     """The runs that do not come back after a restart (kept_runs could not write them)."""
     lost = [e for e in entries if not win.kept.is_kept(e)]
     if not lost:

@@ -27,13 +27,14 @@ from .side_panel import SidePanel
 from .widgets import PredictionsBox
 
 GREEN, RED = "#188038", "#d93025"
+AnyRun = AttackRun | StoredRun  # a run made now, or one read back from the History or a batch (no models)
 
 
 def coloured(text: str, colour: str) -> str:
     return f"<span style='color:{colour}'><b>{text}</b></span>"
 
 
-def verdict(result: AttackResult, run: AttackRun | None = None) -> str:
+def verdict(result: AttackResult, run: AnyRun | None = None) -> str:
     if result.success:
         # Where the plot's dashed line is: a run may go on after it (refining, or the transfer
         # mode's fixed number of iterations), and "in 150 steps" read as 150 steps to get there.
@@ -69,7 +70,7 @@ class RunReport(QObject):
         self.shown: Any = None  # the history entry on screen (figures arriving for another are kept only)
 
     # ---------------------------------------------------------------- lines
-    def _result_line(self, report: AttackReport, run: AttackRun, preds, table_model: str) -> str:
+    def _result_line(self, report: AttackReport, run: AnyRun, preds, table_model: str) -> str:
         """The pipeline's report of the run, worded as the CLI words it, plus what the
         table's model sees in the same pixels."""
         plan = run.plan
@@ -87,7 +88,7 @@ class RunReport(QObject):
                 + " · ".join(_nb(figure) for figure in report.noise_figures())
                 + "".join(f"<br><i>{html.escape(note)}</i>" for note in notes))
 
-    def _table_title(self, table_model: str, run: AttackRun) -> None:
+    def _table_title(self, table_model: str, run: AnyRun) -> None:
         if table_model in [m.name for m in run.plan.crafters] and not run.plan.strategy.uses_chosen_model:
             # Not a fair test of transfer: the table's model helped craft the noise.
             self.predictions.set_model_name(f"{table_model} (a surrogate of this run)")
@@ -102,7 +103,7 @@ class RunReport(QObject):
         return "Judges (saved 8-bit image):<br>" + "<br>".join(lines)
 
     # ---------------------------------------------------------------- measuring
-    def show(self, model: Classifier, run: AttackRun, entry: Any = None, announce: bool = True) -> None:
+    def show(self, model: Classifier, run: AnyRun, entry: Any = None, announce: bool = True) -> None:
         """Measure the run's result with `model` (the table's) and show it; `announce`
         emits `measured` after. The figures go into `entry` (the run's history entry)."""
         original, result = run.plan.image.rgb, run.result

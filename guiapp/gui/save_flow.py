@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
@@ -22,6 +22,9 @@ from ..core.png_output import check_output_path
 from ..core.saved_result import Verification, save_result
 from .run_report import GREEN, RED, coloured
 from .run_store import StoredRun, copy_png
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
 
 LOSSY = {".jpg", ".jpeg", ".webp"}
 
@@ -81,7 +84,7 @@ def choose_output(parent: QWidget, suggestion: Path, protect: list[Path],
 OUTPUT_DIR_KEY = "save/last_dir"  # where the user last saved a PNG or exported a plot or report
 
 
-def output_folder(win: Any, fallback: Path) -> Path:
+def output_folder(win: MainWindow, fallback: Path) -> Path:
     """Where a Save or Export dialog opens: the folder the user last saved into (still
     there), else `fallback` (the image's folder: the CLI's default too)."""
     stored = win.settings.value(OUTPUT_DIR_KEY, "")
@@ -89,11 +92,11 @@ def output_folder(win: Any, fallback: Path) -> Path:
     return folder if folder is not None and folder.is_dir() else fallback
 
 
-def remember_output_folder(win: Any, path: Path) -> None:
+def remember_output_folder(win: MainWindow, path: Path) -> None:
     win.settings.setValue(OUTPUT_DIR_KEY, str(Path(path).parent))
 
 
-def save_with_dialog(win: Any, entry: Any = None, then: Callable[[], None] | None = None) -> bool:
+def save_with_dialog(win: MainWindow, entry: Any = None, then: Callable[[], object] | None = None) -> bool:
     """File > Save (the run shown) or the history's Save (`entry`, any run of any image):
     ask where (suggesting <input>_adv_<target>.png), then save; `then` runs once it is
     saved. False if nothing is being saved (no run, the user cancelled, a refused name)."""
@@ -111,7 +114,7 @@ def save_with_dialog(win: Any, entry: Any = None, then: Callable[[], None] | Non
     return True
 
 
-def save(win: Any, path: Path, entry: Any = None, then: Callable[[], None] | None = None) -> None:
+def save(win: MainWindow, path: Path, entry: Any = None, then: Callable[[], object] | None = None) -> None:
     """Save a run through the pipeline in a worker: the PNG with the metadata of the
     run's plan (the file `guiapp-cli attack` writes), then the re-read and the crafting
     models' verdict on it, shown under the result. `entry`: a run of the history (default:
@@ -149,7 +152,7 @@ def save(win: Any, path: Path, entry: Any = None, then: Callable[[], None] | Non
     win.jobs.run("save", lambda: save_result(run.plan, run.result, path), done, message=f"Saving {path.name}…")
 
 
-def save_kept(win: Any, run: StoredRun, path: Path, entry: Any, then: Callable[[], None] | None) -> None:
+def save_kept(win: MainWindow, run: StoredRun, path: Path, entry: Any, then: Callable[[], object] | None) -> None:
     """A run read back from the History folder: no models to re-check it with, but its PNG
     is the file the pipeline wrote when the run was made (run_store.write_run)."""
     def done(written: Path) -> None:
@@ -160,7 +163,7 @@ def save_kept(win: Any, run: StoredRun, path: Path, entry: Any, then: Callable[[
     win.jobs.run("save", lambda: copy_png(run, path), done, message=f"Saving {path.name}…")
 
 
-def saved(win: Any, entry: Any, path: Path, then: Callable[[], None] | None) -> None:
+def saved(win: MainWindow, entry: Any, path: Path, then: Callable[[], object] | None) -> None:
     if entry is not None:
         entry.saved.append(str(path))
         win.session.changed(entry)

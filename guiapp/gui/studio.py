@@ -9,7 +9,7 @@ report, the insights) and wires their signals to the window.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import export, save_flow, user_model_ui, window_layout, window_state
 from .attack_control import AttackControl
@@ -17,8 +17,11 @@ from .insights import Insights
 from .run_report import RunReport
 from .victim_test import VictimTestRow
 
+if TYPE_CHECKING:
+    from .main_window import MainWindow
 
-def build(win: Any) -> None:
+
+def build(win: MainWindow) -> None:
     window_layout.build(win)
     win.attack = AttackControl(win)
     win.report = RunReport(win.jobs, win.panel, win.predictions, win.session)

@@ -5,7 +5,7 @@ outline of the crop the model classifies."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PIL import Image
 from PySide6.QtCore import QObject
@@ -20,6 +20,9 @@ from . import user_model_ui
 from .dialogs import max_pixels
 from .startup import trace
 
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
 # Everything that belongs to one image (and its runs): dropped when another opens.
 PER_IMAGE_JOBS = ("predict", "attack", "result", "judges", "defence", "save", "noise", "saliency", "report")
 
@@ -33,7 +36,7 @@ def image_filter() -> str:
 
 
 class Subject(QObject):
-    def __init__(self, win: Any) -> None:
+    def __init__(self, win: MainWindow) -> None:
         super().__init__(win)
         self.win = win
 
@@ -81,7 +84,7 @@ class Subject(QObject):
     # ---------------------------------------------------------------- image
     def open_dialog(self) -> None:
         win = self.win
-        start = win.settings.value("last_dir", str(Path.home()))
+        start = str(win.settings.value("last_dir", str(Path.home())))
         path, _ = QFileDialog.getOpenFileName(win, "Open image", start, image_filter())
         if path:
             win.open_image(path)

@@ -8,13 +8,16 @@ from __future__ import annotations
 import html
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QSettings, Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QFileDialog, QMessageBox, QProgressDialog
 
 from ..core.model_specs import is_user_spec
 from .workers import Worker
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
 
 ADD_MODEL = "\x00add-model"  # the combo data of the "Add model…" entry
 USER_MODELS_KEY = "models/user"
@@ -39,7 +42,7 @@ def short_name(spec: str) -> str:
     return Path(spec).name if not spec.startswith(("torchvision:", "timm:")) else spec
 
 
-def install(win: Any) -> None:
+def install(win: MainWindow) -> None:
     """Add the remembered models and *Add model…* to the Model list, and handle a choice."""
     combo: QComboBox = win.model_combo
     for spec in remembered(win.settings):
@@ -63,7 +66,7 @@ def add_to_combo(combo: QComboBox, spec: str) -> int:
     return row
 
 
-def chosen(win: Any) -> None:
+def chosen(win: MainWindow) -> None:
     combo: QComboBox = win.model_combo
     data = combo.currentData()
     if data != ADD_MODEL:
@@ -80,13 +83,13 @@ def chosen(win: Any) -> None:
     win.load_model(spec)
 
 
-def show_current(win: Any) -> None:
+def show_current(win: MainWindow) -> None:
     model = getattr(win, "model", None)
     if model is not None:
         win.model_combo.setCurrentIndex(win.model_combo.findData(model.name))
 
 
-def model_loaded(win: Any, model: Any) -> None:
+def model_loaded(win: MainWindow, model: Any) -> None:
     """A user's model that loaded is remembered; the note under the list says what it is."""
     if is_user_spec(model.name):
         remember(win.settings, model.name)
@@ -140,7 +143,7 @@ class _CheckProgress(QObject):
     worker's signal ran in the worker thread and set the progress dialog from there: a
     segmentation fault now and then (test_user_model, about one run in three)."""
 
-    def __init__(self, win: Any, dialog: QProgressDialog) -> None:
+    def __init__(self, win: MainWindow, dialog: QProgressDialog) -> None:
         super().__init__(dialog)  # lives in the GUI thread: the signal is queued to it
         self.win, self.dialog = win, dialog
 
@@ -151,7 +154,7 @@ class _CheckProgress(QObject):
             self.dialog.setValue(done)
 
 
-def check_on_folder(win: Any) -> None:
+def check_on_folder(win: MainWindow) -> None:
     """Ask for a labelled folder and measure the current model on it."""
     model = getattr(win, "model", None)
     if model is None:

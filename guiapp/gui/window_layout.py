@@ -5,7 +5,7 @@ their signals (studio.py); this module only builds them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -21,10 +21,13 @@ from .live_plot import LivePlot
 from .side_panel import SidePanel
 from .widgets import PredictionsBox
 
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
 TABS = ("Plot", "Noise", "Model's view", "Defences", "History")
 
 
-def build(win: Any) -> None:
+def build(win: MainWindow) -> None:
     """Create the studio's widgets as attributes of `win` and set its central widget."""
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
     # Centre: the three views over the tabs.

@@ -10,10 +10,13 @@ its remembered size at once); `restore_studio` once the studio is built.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPoint, QRect, QSettings, QSize
 from PySide6.QtGui import QGuiApplication
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
 
 DEFAULT_SIZE = QSize(1400, 880)
 # Below this the attack panel pushes Start out of sight and the plot's axis titles and the
@@ -34,7 +37,7 @@ def default_size(available: QSize) -> QSize:
     return QSize(min(DEFAULT_SIZE.width(), available.width()), min(DEFAULT_SIZE.height(), available.height()))
 
 
-def restore_geometry(win: Any) -> None:
+def restore_geometry(win: MainWindow) -> None:
     """The last size and place, within this screen's free area (Qt's restoreGeometry
     shrank a window saved on a 1366x768 screen to 970x435 on a 1024x700 one). The window
     manager's frame is not known before the window is shown: the first launch leaves room
@@ -70,7 +73,7 @@ def fitted(frame: QRect, inner: QRect, free: QRect) -> QRect:
     return QRect(QPoint(x + inner.left() - frame.left(), y + inner.top() - frame.top()), size)
 
 
-def fit_to_screen(win: Any) -> None:
+def fit_to_screen(win: MainWindow) -> None:
     """Keep the whole window, frame and status bar included, on its screen's free area
     (issue 34 item 5: at 1366x768 under a window manager the first launch put the status
     bar below the screen: the window was as tall as the screen, its title bar on top)."""
@@ -95,7 +98,7 @@ def remembered_model(settings: QSettings) -> str:
     return model if usable(model) else DEFAULT_MODEL
 
 
-def restore_studio(win: Any) -> None:
+def restore_studio(win: MainWindow) -> None:
     s: QSettings = win.settings
     if _int(s.value("layout_version")) == STATE_VERSION:
         for key in SPLITTERS:
@@ -114,7 +117,7 @@ def restore_studio(win: Any) -> None:
         stored = s.value(f"attack/{mode}/preset")
         if isinstance(stored, str):
             form.set_preset(mode, stored)
-    form.set_mode(s.value("attack/mode", "default"))
+    form.set_mode(str(s.value("attack/mode", "default")))
     judges = s.value("attack/judges")
     if judges is not None:
         form.judges.set_checked([judges] if isinstance(judges, str) else list(judges))
@@ -130,7 +133,7 @@ def restore_studio(win: Any) -> None:
         win.tabs.setCurrentIndex(tab)
 
 
-def save(win: Any) -> None:
+def save(win: MainWindow) -> None:
     s: QSettings = win.settings
     s.setValue("window/size", win.size())
     s.setValue("window/pos", win.pos())
