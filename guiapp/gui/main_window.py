@@ -6,10 +6,11 @@ the attack, the report, the insights) is built once torch and the engine are in.
 module wires the parts together and imports nothing heavy at import time; the parts live
 in their own modules: the views (image_views), the live plot (live_plot), the side panel
 and its settings form (side_panel, settings_form, target_field), the attack's lifecycle
-(attack_control), what a finished run reports (run_report), the run history (history),
-the noise and saliency tabs (insights), the Defences tab (defence_box), saving
-(save_flow), exporting (export), background jobs (jobs), menus (menus), what is
-remembered (window_state), dialogs (dialogs, help_dialog).
+(attack_control), what a finished run reports (run_report), the runs of every image
+(session, drawn by history, kept on disk by kept_runs), the noise and saliency tabs
+(insights), the Defences tab (defence_box), saving (save_flow), exporting (export),
+background jobs (jobs), menus (menus), what is enabled when (action_state), closing
+(window_close), what is remembered (window_state), dialogs (dialogs, help_dialog).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from PySide6.QtWidgets import (
     QTabWidget,
 )
 
-from . import menus, window_state
+from . import action_state, menus, window_close, window_state
 from .jobs import Jobs
 from .session import Session
 from .startup import PREPARING, ImportWorker, StartupPanel, import_engine, trace
@@ -201,32 +202,14 @@ class MainWindow(QMainWindow):
         self.startup.set_detail(message.split("\n\n")[0])
 
     def _build_studio(self) -> None:
-        startup = self.startup
-        assert startup is not None  # built once: the panel stays until the studio replaces it below
-        startup.show_stage(PREPARING)
-        startup.repaint()  # now: the imports below hold the GUI thread for a moment
+        """The engine is imported: the studio replaces the start-up panel (studio.start)."""
+        assert self.startup is not None  # built once: the panel stays until the studio replaces it
+        self.startup.show_stage(PREPARING)
+        self.startup.repaint()  # now: the imports below hold the GUI thread for a moment
         # On the GUI thread, never in the import worker: pyqtgraph creates Qt types (startup.py).
-        from ..core.threads import apply_threads
-        from . import dialogs, studio
+        from . import studio
 
-        apply_threads(dialogs.threads(self.settings))
-        startup.show_stage("Loading the model")
-        from .subject import Subject
-
-        name = window_state.remembered_model(self.settings)
-        self.subject = Subject(self)
-        self.subject.start_model_job(name)  # loads while the widgets are built
-        studio.build(self)
-        self.built = True
-        self.startup = None  # replaced as the central widget (Qt deletes it)
-        self.status_model.setText(f"loading {name}…")
-        trace("studio-built")
-        self.set_running(False)
-        self.studio_ready.emit()
-        if self._pending_image is not None:
-            self.open_image(self._pending_image)
-        else:
-            self.views.caption.setText("Open an image (File > Open, drag and drop, or a sample) to begin.")
+        studio.start(self)
 
     # ---------------------------------------------------------------- settings
     def recent_files(self) -> list[str]:
@@ -338,49 +321,14 @@ class MainWindow(QMainWindow):
 
     def start_blocker(self) -> str:
         """Why Start is disabled ('' when it is not)."""
-        if not self.built or self.model is None:
-            return "The model is loading…"
-        if self.image is None:
-            return "Open an image to start (File > Open, drag and drop, or a sample)."
-        if not self.target_field.text():
-            return "Type the target label above to enable Start."
-        return ""
+        return action_state.start_blocker(self)
 
     def update_start(self) -> None:
         self.set_running(self.built and self.attack.running)
 
     def set_running(self, running: bool) -> None:
-        for name in (*menus.STUDIO_ACTIONS, "act_save", "act_start", "act_stop"):
-            getattr(self, name).setEnabled(False)
-        for action in self.tab_actions:
-            action.setEnabled(self.built)
-        if not self.built:
-            return
-        blocker = "" if running else self.start_blocker()
-        for name in ("act_fit", "act_actual", "act_zoom2", "act_zoom4", "act_blink", "act_swipe", "act_crop",
-                     "act_batch"):
-            getattr(self, name).setEnabled(True)
-        # Nothing to export before a run (it wrote an empty chart); a run shown, or stopped, has its plot.
-        self.act_export_plot.setEnabled(not running and self.plot.point_count() > 0)
-        self.act_add_model.setEnabled(not running)
-        self.act_check_model.setEnabled(not running and self.model is not None)
-        for w in (self.act_start, self.start_button):
-            w.setEnabled(not running and not blocker)
-        self.panel.start_hint.setText(blocker)
-        self.panel.start_hint.setVisible(bool(blocker))
-        for w in (self.act_stop, self.stop_button):
-            w.setEnabled(running)
-        shown = self.result is not None and not self.result.cancelled
-        self.act_save.setEnabled(not running and shown)
-        self.act_export_report.setEnabled(not running and shown)
-        self.act_copy_command.setEnabled(not running and shown)
-        self.model_combo.setEnabled(not running)
-        self.form.mode.setEnabled(not running)
-        ready = self.model is not None and self.image is not None
-        self.defences.button.setEnabled(not running and ready)
-        self.defences.all_button.setEnabled(not running and ready)
-        if ready and not running and not blocker:
-            trace("start-enabled")
+        """Enable what can be used now (`running`: a run is under way)."""
+        action_state.update(self, running)
 
     # ---------------------------------------------------------------- the runs
     @property
@@ -480,44 +428,7 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- closing
     def work_under_way(self) -> str:
         """What closing now would throw away ('' if nothing)."""
-        if self.built and self.attack.running:
-            return f"An attack is running ({self.attack.progress_text()})."
-        dialog = getattr(self, "_batch_dialog", None)
-        if dialog is not None and dialog.worker is not None:
-            return "A batch is running."
-        return ""
+        return window_close.work_under_way(self)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        # Nothing here may raise: an exception escaping a Qt virtual override crashes
-        # PySide 6.12 while it reports it (seen in CI), so failures are logged instead.
-        try:
-            busy = self.work_under_way()
-            if busy:
-                from .dialogs import confirm_close
-
-                if not confirm_close(self, busy):
-                    event.ignore()
-                    return
-            if self.built:  # (before, there is no run, and the guard's imports would load the engine)
-                from . import result_guard
-
-                if not result_guard.may_close(self):  # finished runs nobody saved: asked too
-                    event.ignore()
-                    return
-        except Exception:  # noqa: BLE001 - asking must not stop the window closing
-            log.exception("could not ask before closing")
-        try:
-            window_state.save(self)
-        except Exception:  # noqa: BLE001 - losing settings must not stop the window closing
-            log.exception("could not save settings")
-        try:
-            from .workers import stop_all
-
-            self.jobs.drop_all()  # anything still arriving is stale
-            if not stop_all(timeout_ms=5000):
-                log.warning("background work did not stop within 5 s")
-            if self.built:  # after the workers: a run finished just now has its PNG written
-                self.kept.write_all()  # the runs, with what they gained since they were written
-        except Exception:  # noqa: BLE001
-            log.exception("stopping background work failed")
-        event.accept()
+        window_close.close_event(self, event)

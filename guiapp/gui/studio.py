@@ -15,10 +15,39 @@ from . import export, save_flow, user_model_ui, window_layout, window_state
 from .attack_control import AttackControl
 from .insights import Insights
 from .run_report import RunReport
+from .startup import trace
 from .victim_test import VictimTestRow
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
+
+
+def start(win: MainWindow) -> None:
+    """Replace the start-up panel with the studio: threads, the remembered model (loading
+    in a worker while the widgets are built), the widgets, then the image asked for."""
+    startup = win.startup
+    assert startup is not None  # (main_window._build_studio showed its last stage)
+    from ..core.threads import apply_threads
+    from . import dialogs
+
+    apply_threads(dialogs.threads(win.settings))
+    startup.show_stage("Loading the model")
+    from .subject import Subject
+
+    name = window_state.remembered_model(win.settings)
+    win.subject = Subject(win)
+    win.subject.start_model_job(name)  # loads while the widgets are built
+    build(win)
+    win.built = True
+    win.startup = None  # replaced as the central widget (Qt deletes it)
+    win.status_model.setText(f"loading {name}…")
+    trace("studio-built")
+    win.set_running(False)
+    win.studio_ready.emit()
+    if win._pending_image is not None:
+        win.open_image(win._pending_image)
+    else:
+        win.views.caption.setText("Open an image (File > Open, drag and drop, or a sample) to begin.")
 
 
 def build(win: MainWindow) -> None:
