@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPen
+from PySide6.QtCore import QRectF, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QGraphicsRectItem,
     QGridLayout,
@@ -31,27 +31,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QSizePolicy,
     QSpinBox,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from .colour_bar import ScaleBar
 from .swipe_overlay import SwipeOverlay
+from .view_column import tool_button, view_column
 from .view_pixels import GREYS, amplified_difference, over_checkerboard, pixel_readout
-
-BACKGROUND = "#202124"
-CROP_TIP = ("Dashed square: the part of the image the model classifies (its preprocessing resizes the short\n"
-            "side and keeps the centre crop). Nothing outside it reaches the model, so the noise is only there.")
-
-
-def _toggle(text: str, tip: str, slot) -> QToolButton:
-    button = QToolButton()
-    button.setText(text)
-    button.setCheckable(True)
-    button.setToolTip(tip)
-    button.toggled.connect(slot)
-    return button
 
 
 class ImageTriptych(QWidget):
@@ -83,30 +70,11 @@ class ImageTriptych(QWidget):
         self.crop: tuple[float, float, float, float] | None = None
         self._crop_on = True
         for col, title in enumerate(self.TITLES):
-            label = QLabel(title)
-            label.setFont(title_font)
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            # Ignored: a long title must not widen its column (equal thirds, always).
-            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-            view = pg.GraphicsView(background=BACKGROUND)
-            view.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
-            view.setMinimumSize(120, 90)
-            vb = pg.ViewBox(lockAspect=False, invertY=True, enableMenu=False)
-            vb.disableAutoRange()
-            view.setCentralItem(vb)
-            item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
-            vb.addItem(item)
-            outline = QGraphicsRectItem()
-            pen = QPen(QColor("#fdd663"), 1.5, Qt.PenStyle.DashLine)
-            pen.setCosmetic(True)  # the same width at every zoom
-            outline.setPen(pen)
-            outline.setZValue(10)
-            outline.hide()
-            vb.addItem(outline)
-            self.crop_items.append(outline)
+            column = view_column(title, title_font)
+            label, view, vb, item = column.title, column.graphics, column.box, column.item
+            self.crop_items.append(column.outline)
             if col == 1:
                 self.swipe_overlay = SwipeOverlay(vb)  # hidden until Swipe is on
-            view.setToolTip(CROP_TIP)
             vb.sigRangeChangedManually.connect(lambda _mask, vb=vb: self._user_moved(vb))
             vb.sigResized.connect(self._resized)
             view.scene().sigMouseMoved.connect(lambda pos, vb=vb: self._pointer_at(vb, pos))
@@ -123,14 +91,8 @@ class ImageTriptych(QWidget):
         self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.zoom_label = QLabel("")
         self.zoom_label.setToolTip("Zoom of the three views (100% = one image pixel per screen pixel)")
-        self.fit_button = QToolButton()
-        self.fit_button.setText("Fit")
-        self.fit_button.setToolTip("Show the whole image (F)")
-        self.fit_button.clicked.connect(self.fit)
-        self.actual_button = QToolButton()
-        self.actual_button.setText("100%")
-        self.actual_button.setToolTip("One image pixel per screen pixel (1)")
-        self.actual_button.clicked.connect(self.actual_size)
+        self.fit_button = tool_button("Fit", "Show the whole image (F)", self.fit)
+        self.actual_button = tool_button("100%", "One image pixel per screen pixel (1)", self.actual_size)
         self.factor = QSpinBox()
         self.factor.setRange(1, 128)
         self.factor.setValue(20)
@@ -141,10 +103,12 @@ class ImageTriptych(QWidget):
         self.readout.hide()
         self.readout.setToolTip("The pixel under the pointer: (x, y), original → result (R G B), and the change")
         self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.blink_button = _toggle("Blink", "Show the original in the Adversarial view's place, and again the "
-                                    "result (B): a change shows as flicker at the same spot", self.blink)
-        self.swipe_button = _toggle("Swipe", "In the Adversarial view, the original left of the pointer and the "
-                                    "result right of it (W): move across an edge to see what changed", self.swipe)
+        self.blink_button = tool_button("Blink", "Show the original in the Adversarial view's place, and again "
+                                        "the result (B): a change shows as flicker at the same spot", self.blink,
+                                        checkable=True)
+        self.swipe_button = tool_button("Swipe", "In the Adversarial view, the original left of the pointer and "
+                                        "the result right of it (W): move across an edge to see what changed",
+                                        self.swipe, checkable=True)
         self._swipe_x: float | None = None
         # Under the Difference view: its colour scale, in levels of change.
         self.difference_scale = ScaleBar(GREYS, centred=True)
