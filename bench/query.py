@@ -104,7 +104,7 @@ def ask_saved(url: str, path: Path) -> str:
     from guiapp.core.victims import HttpOptions, HttpVictim
 
     answer = HttpVictim(url, imagenet_labels(), HttpOptions()).ask(path.read_bytes())
-    return imagenet_labels()[answer.top].name
+    return answer.name(answer.top, imagenet_labels())
 
 
 def main() -> None:

@@ -115,6 +115,25 @@ def test_query_mode_asks_the_victim_and_counts_every_question(fruit_model, tmp_p
     assert report["victim"] == victim.url
 
 
+def test_a_victim_naming_two_classes_alike_is_still_understood(tmp_path, capsys):
+    """Found on the held-back pairs: ImageNet's two "crane"s share their whole label, and a
+    victim's top 5 holding "crane" stopped the image ("not a classification"). Here two of
+    the model's classes are both "fig": the answers stand, and neither fig is ever said."""
+    names = [*FRUITS[:6], "fig", *FRUITS[7:]]  # classes 5 and 6: both "fig"
+    path = export_all(tiny_cnn(seed=0), tmp_path / "m", "fruit")["torchscript"]
+    (path.parent / "fruits.txt").write_text("\n".join(names) + "\n")
+    write_card(path.with_suffix(".json"), labels="fruits.txt")
+    victim = VictimServer(load_model(str(path), "cpu"), "topk", names=names)
+    try:
+        rc = main(query_args(photo(tmp_path / "p.png"), tmp_path / "out.png", path, victim.url, "--max-queries", "6"))
+        report = json.loads(capsys.readouterr().out)
+    finally:
+        victim.close()
+    assert rc == 0 and report["success"], report  # (the target, cherry, is named once)
+    assert report["queries"] == victim.count >= 1
+    assert all(a["top1_name"] != "fig" for a in report["answers"])  # "fig or fig" when it led, never one of them
+
+
 def test_query_mode_with_no_questions_is_the_transfer_mode(fruit_model, tmp_path, capsys):
     image = photo(tmp_path / "p.png")
     common = ["--surrogates", str(fruit_model), "--preset", "loud", "--centroids", "none", "--iterations", "20",

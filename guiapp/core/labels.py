@@ -139,6 +139,11 @@ class LabelSet:
     def names(self) -> list[str]:
         return [c.name for c in self.classes]
 
+    def same_name(self, label: str) -> tuple[int, ...]:
+        """The classes whose own name or whole synonym string `label` is (two for ImageNet's
+        "crane": a victim answering it says one of them, not which)."""
+        return tuple(sorted(self._own.get(_normalise(label), ())))
+
     def resolve(self, label: str | int, *, prefer_own: bool = False) -> int:
         """Class index for `label`; raises LabelError naming candidates or suggestions.
         `prefer_own`: a key several classes share resolves to the one whose own name or whole

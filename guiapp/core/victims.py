@@ -60,13 +60,31 @@ class Answer:
 
     top: int
     scores: dict[int, float] = field(default_factory=dict)
+    # Labels the answer used that name several classes alike (ImageNet's two "crane"s): the
+    # class it is keyed under -> every class the label names. The victim said one of them,
+    # not which: none of them is said, nor scored.
+    shared: dict[int, tuple[int, ...]] = field(default_factory=dict)
+
+    def _unsure(self, index: int) -> bool:
+        return any(index in group for group in self.shared.values())
 
     def score(self, index: int) -> float | None:
-        """The victim's score of a class (None when it did not say)."""
-        return self.scores.get(index)
+        """The victim's score of a class (None when it did not say, or not which class)."""
+        return None if self._unsure(index) else self.scores.get(index)
+
+    def top_score(self) -> float | None:
+        """The score of the victim's top label (whichever class it names)."""
+        return self.scores.get(self.top)
 
     def says(self, index: int) -> bool:
-        return self.top == index
+        return self.top == index and not self._unsure(index)
+
+    def name(self, index: int, labels: LabelSet) -> str:
+        """A class of the answer by name ("crane (bird) or crane (machine)" for a shared label)."""
+        group = self.shared.get(index)
+        if group:
+            return " or ".join(labels[i].name for i in group)
+        return labels[index].name if 0 <= index < len(labels) else "?"
 
 
 class Victim(ABC):
@@ -241,17 +259,22 @@ def parse_answer(data: Any, labels: LabelSet, fmt: str = "auto") -> Answer:
     data = _unwrap(data)
     kind = fmt if fmt != "auto" else _detect(data)
     try:
-        if kind == "topk":
-            pairs = [_pair(item) for item in _as_list(data, "a list of {label, score} objects")]
+        if kind in ("topk", "mapping"):
+            if kind == "topk":
+                pairs = [_pair(item) for item in _as_list(data, "a list of {label, score} objects")]
+            elif isinstance(data, dict) and data:
+                pairs = [(label, _number(score)) for label, score in data.items()]
+            else:
+                raise VictimError("expected a {label: score} object")
             if not pairs:
                 raise VictimError("the victim's answer lists no labels")
-            scores = {_index(label, labels): score for label, score in pairs}
-            return Answer(max(scores, key=lambda i: scores[i]), scores)
-        if kind == "mapping":
-            if not isinstance(data, dict) or not data:
-                raise VictimError("expected a {label: score} object")
-            scores = {_index(label, labels): _number(score) for label, score in data.items()}
-            return Answer(max(scores, key=lambda i: scores[i]), scores)
+            scores, shared = {}, {}
+            for label, score in pairs:
+                index, group = _classes(label, labels)
+                scores[index] = score
+                if len(group) > 1:
+                    shared[index] = group
+            return Answer(max(scores, key=lambda i: scores[i]), scores, shared)
         if kind == "scores":
             values = [_number(v) for v in _as_list(data, "a list of scores")]
             if len(values) != len(labels):
@@ -264,7 +287,8 @@ def parse_answer(data: Any, labels: LabelSet, fmt: str = "auto") -> Answer:
                 label = next((data[k] for k in LABEL_KEYS if k in data), None)
             if not isinstance(label, (str, int)) or isinstance(label, bool):
                 raise VictimError("expected a label")
-            return Answer(_index(label, labels))
+            index, group = _classes(label, labels)
+            return Answer(index, {}, {index: group} if len(group) > 1 else {})
     except VictimError as exc:
         raise VictimError(f"the victim's answer is not a classification ({exc}): {_show(data)}") from None
     raise VictimError(f"the victim's answer is not a classification in a shape guiapp knows "
@@ -320,12 +344,18 @@ def _number(value: Any) -> float:
     return float(value)
 
 
-def _index(label: Any, labels: LabelSet) -> int:
+def _classes(label: Any, labels: LabelSet) -> tuple[int, tuple[int, ...]]:
+    """The class an answer's label names, and every class it names alike (one, unless the
+    label list has two classes of that very name: ImageNet's "crane")."""
     if isinstance(label, bool) or not isinstance(label, (str, int)):
         raise VictimError(f"a label that is not text: {_show(label)}")
     try:
-        return labels.resolve(label, prefer_own=True)  # an answer names one class
+        index = labels.resolve(label, prefer_own=True)  # an answer names one class
+        return index, (index,)
     except LabelError as exc:
+        group = labels.same_name(label) if isinstance(label, str) else ()
+        if len(group) > 1:  # named alike: the answer stands, without saying which one
+            return group[0], group
         raise VictimError(f"a label not among the {len(labels)} classes: {_show(label)} ({exc})") from None
 
 

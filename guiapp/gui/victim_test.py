@@ -25,9 +25,9 @@ TOP_SHOWN = 3  # classes of the answer shown beside the button
 def describe_answer(answer: Answer, labels: LabelSet) -> str:
     """'espresso 61%, cup 12%, ...' or the top label alone (a label-only victim)."""
     if not answer.scores:
-        return f"{labels[answer.top].name} (its top label only)"
+        return f"{answer.name(answer.top, labels)} (its top label only)"
     ranked = sorted(answer.scores.items(), key=lambda kv: -kv[1])[:TOP_SHOWN]
-    return ", ".join(f"{labels[i].name} {p:.0%}" for i, p in ranked)
+    return ", ".join(f"{answer.name(i, labels)} {p:.0%}" for i, p in ranked)
 
 
 class VictimTestRow(QWidget):

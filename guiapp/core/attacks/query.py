@@ -117,7 +117,7 @@ def progress(answer: Answer, target: int) -> float:
     if not answer.scores:
         return 0.0
     mine = answer.score(target)
-    top = answer.score(answer.top) or 0.0
+    top = answer.top_score() or 0.0
     return -1.0 - top if mine is None else mine - top
 
 
@@ -139,6 +139,7 @@ class QueryAttack(AttackLoop):
         self.victim_index = victim_target(victim, surrogates[0], target) if victim is not None else -1
         self.records: list[QueryRecord] = []
         self._labels = surrogates[0].labels
+        self._target_shared = False  # the victim named the target with a label another class shares
 
     # -- pieces ---------------------------------------------------------------------------
     def _candidate(self, state: _ImageState, scale: float) -> torch.Tensor:
@@ -155,9 +156,12 @@ class QueryAttack(AttackLoop):
         mse = float(torch.round((q - x) * 255).pow(2).mean())
         top = answer.top
         mine = victim_top_in_crafting(self, top)
-        score, top_score = answer.score(self.victim_index), answer.score(top)
-        record = QueryRecord(query=len(self.records) + 1, phase=phase, scale=scale, grown_db=grown_db, top1=mine,
-                             top1_name=self.victim.labels[top].name if 0 <= top < len(self.victim.labels) else "?",
+        score, top_score = answer.score(self.victim_index), answer.top_score()
+        if any(self.victim_index in group for group in answer.shared.values()):
+            self._target_shared = True  # named alike with another class: it cannot say the target
+        record = QueryRecord(query=len(self.records) + 1, phase=phase, scale=scale, grown_db=grown_db,
+                             top1=-1 if top in answer.shared else mine,
+                             top1_name=answer.name(top, self.victim.labels),
                              top1_score=math.nan if top_score is None else top_score,
                              target_score=math.nan if score is None else score,
                              agrees=answer.says(self.victim_index), psnr=psnr_from_mse(mse))
@@ -322,6 +326,9 @@ class QueryAttack(AttackLoop):
                          f"(grow_db {self.config.grow_db:g})")
         if not agreed and self.config.max_queries > 0 and not self._cancel.is_set():
             notes.append(f"the victim did not agree within {self.config.max_queries} questions")
+        if self._target_shared and self.victim is not None:
+            notes.append(f"the victim names {self.victim.labels[self.victim_index].name} with a label another class "
+                         "shares: its answer cannot say which of them it sees, so it never counts as the target")
         self.result = AttackResult(
             adversarial=tensor_to_image(q), success=agreed and not self._cancel.is_set(),
             cancelled=self._cancel.is_set(), steps=steps, source=source, target=self.target,
