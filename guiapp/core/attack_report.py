@@ -25,10 +25,10 @@ from .labels import LabelSet, same_class
 from .metrics import Distortion
 from .models import Classifier
 from .predict import Prediction, classify_pil
+from .saved_result import PixelVerdict, Verification
 
 if TYPE_CHECKING:
     from .pipeline import AttackPlan, AttackRun
-    from .saved_result import PixelVerdict
 
 
 def judge(judges: Sequence[str | Classifier], image: str | Path | np.ndarray, target: int,
@@ -154,7 +154,7 @@ def make_report(plan: AttackPlan, run: AttackRun, dist: Distortion, verified: Pi
         final, target_conf = Prediction(result.top1, name, result.top1_conf), result.target_conf
     return AttackReport(
         input=str(plan.image.path or plan.source_name),
-        output=str(path) if (path := getattr(verified, "path", None)) else None,
+        output=str(verified.path) if isinstance(verified, Verification) else None,
         model=plan.crafted_on,
         target=plan.target,
         target_name=plan.target_name,

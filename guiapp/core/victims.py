@@ -65,19 +65,20 @@ class Answer:
     # not which: none of them is said, nor scored.
     shared: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
-    def _unsure(self, index: int) -> bool:
+    def unsure(self, index: int) -> bool:
+        """Did the answer name `index` only by a label another class shares?"""
         return any(index in group for group in self.shared.values())
 
     def score(self, index: int) -> float | None:
         """The victim's score of a class (None when it did not say, or not which class)."""
-        return None if self._unsure(index) else self.scores.get(index)
+        return None if self.unsure(index) else self.scores.get(index)
 
     def top_score(self) -> float | None:
         """The score of the victim's top label (whichever class it names)."""
         return self.scores.get(self.top)
 
     def says(self, index: int) -> bool:
-        return self.top == index and not self._unsure(index)
+        return self.top == index and not self.unsure(index)
 
     def name(self, index: int, labels: LabelSet) -> str:
         """A class of the answer by name ("crane (bird) or crane (machine)" for a shared label)."""

@@ -7,13 +7,13 @@ test can drive it with plain objects:
 
     session = Session()
     session.switch_to("cat.jpg")
-    entry = session.add(run, plot, judges=[], settings="white-box, PSNR 50 dB")
+    entry = session.add(run, plot, judges=[])
+    session.show(run)
 
 Events, each with its subject: "shown" (the run now shown, or None), "image" (ImageRuns:
-another image's runs are now shown),
-"restored" (ImageRuns: runs kept from an earlier session were read back into it), "added"
-(RunEntry), "dropped" (RunEntry: the oldest, past MAX_RUNS), "changed" (RunEntry: its
-figures, verdicts or where it was saved changed).
+another image's runs are now shown), "restored" (ImageRuns: runs kept from an earlier
+session were read back into it), "added" (RunEntry), "dropped" (RunEntry: the oldest,
+past MAX_RUNS), "changed" (RunEntry: its figures, verdicts or where it was saved changed).
 """
 
 from __future__ import annotations

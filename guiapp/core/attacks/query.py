@@ -157,7 +157,7 @@ class QueryAttack(AttackLoop):
         top = answer.top
         mine = victim_top_in_crafting(self, top)
         score, top_score = answer.score(self.victim_index), answer.top_score()
-        if any(self.victim_index in group for group in answer.shared.values()):
+        if answer.unsure(self.victim_index):
             self._target_shared = True  # named alike with another class: it cannot say the target
         record = QueryRecord(query=len(self.records) + 1, phase=phase, scale=scale, grown_db=grown_db,
                              top1=-1 if top in answer.shared else mine,
