@@ -16,7 +16,10 @@ the victim a few questions changes that. The loop, one question per outer step:
    kept, and the search is a steady walk until the victim agrees. While the victim still
    disagrees, the noise allowed grows by GROW_STEP_DB per question, up to `grow_db` above
    the budget (2 dB by default), and stops growing the moment it agrees: most images keep
-   the quiet budget, a hard one takes a little more, and the report says how much.
+   the quiet budget, a hard one takes a little more, and the report says how much. If the
+   victim never agrees, the louder tries bought nothing: the result is the ladder's (the
+   crafted noise at the budget, with the victim's answer to it), and a note names the
+   search's best try.
    While the victim disagrees, its own top class is pushed down on the surrogates as well
    (avoid_top): the class that beats the target there (a titi monkey where the target is
    a squirrel monkey), which the surrogates' loss says nothing about otherwise. This works
@@ -257,6 +260,7 @@ class QueryAttack(AttackLoop):
         # What would be saved now, and what the victim said of it (None: not asked).
         kept: tuple[torch.Tensor, QueryRecord | None] = (self._candidate(state, 1.0), None)
         agreed = False
+        quiet: tuple[torch.Tensor, QueryRecord | None] | None = None  # the ladder's answer at the budget
         try:
             # The ladder: the weakest strength the victim agrees with.
             answer = None
@@ -270,6 +274,7 @@ class QueryAttack(AttackLoop):
                 yield self._step_record(record, step, q, state.x)
                 if record.agrees or scale == 1.0:
                     kept, agreed = (q, record), record.agrees
+                    quiet = kept
                 if agreed:
                     break
             # The search: re-craft on reweighted surrogates from the kept noise, or, once the
@@ -307,10 +312,17 @@ class QueryAttack(AttackLoop):
                     self._avoid(record)
         except QueryBudgetExhausted:
             pass  # a shared budget (batch) ran out: the result so far stands
-        self._finish(kept[0], kept[1], state.source, step, agreed)
+        best = kept[1]
+        if not agreed and quiet is not None:
+            # The victim never agreed: noise the search grew past the budget bought nothing,
+            # so the result is the quiet one (the crafted noise at the budget, as asked).
+            kept = quiet
+        self._finish(kept[0], kept[1], state.source, step, agreed, best)
 
-    def _finish(self, q: torch.Tensor, said: QueryRecord | None, source: int, steps: int, agreed: bool) -> None:
-        """The result: the kept image and the victim's answer to it (`said`; None: not asked)."""
+    def _finish(self, q: torch.Tensor, said: QueryRecord | None, source: int, steps: int, agreed: bool,
+                best: QueryRecord | None = None) -> None:
+        """The result: the kept image and the victim's answer to it (`said`; None: not asked);
+        `best`: the search's best try when it is not the result (a failure returns the quiet one)."""
         asked = len(self.records)
         notes = list(self.craft._notes)
         below = ssim_note(self.image, tensor_to_image(q), self.craft.config)
@@ -326,6 +338,10 @@ class QueryAttack(AttackLoop):
                          f"(grow_db {self.config.grow_db:g})")
         if not agreed and self.config.max_queries > 0 and not self._cancel.is_set():
             notes.append(f"the victim did not agree within {self.config.max_queries} questions")
+        if not agreed and best is not None and said is not None and best.query != said.query:
+            notes.append(f"the result is the noise at the budget (question {said.query}); the search's best try "
+                         f"(question {best.query}, {best_phrase(best)}, +{best.grown_db:g} dB) was louder and "
+                         "is not kept")
         if self._target_shared and self.victim is not None:
             notes.append(f"the victim names {self.victim.labels[self.victim_index].name} with a label another class "
                          "shares: its answer cannot say which of them it sees, so it never counts as the target")
@@ -335,6 +351,13 @@ class QueryAttack(AttackLoop):
             target_conf=said.target_score if said else math.nan,
             top1=said.top1 if said else source, top1_conf=said.top1_score if said else math.nan, notes=notes,
             queries=[r.to_dict() for r in self.records])
+
+
+def best_phrase(record: QueryRecord) -> str:
+    """What the victim said to a try, in a few words: its target score, or its top class."""
+    if math.isfinite(record.target_score):
+        return f"target score {record.target_score:.3f}"
+    return f"it saw {record.top1_name}"
 
 
 def victim_top_in_crafting(attack: QueryAttack, victim_index: int) -> int:
