@@ -14,6 +14,14 @@ apply_threads()  # as every entry point does: 1 thread unless GUIAPP_THREADS say
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (pyproject's addopts): one worker per core this process may use, at most 4
+    (each worker imports torch and Qt and may start servers, Ray or attack workers: beyond
+    four the memory grows faster than the time falls)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
 @pytest.fixture(scope="session")
 def model():
     from guiapp.core import load_model
