@@ -26,6 +26,28 @@ class SettingsChangedError(GuiappError):
     """The output folder holds results made with other settings."""
 
 
+def split_done(attackable: list[PlanEntry], latest: dict[str, Finished], out_dir: Path, weights: str,
+               force: bool) -> tuple[list[PlanEntry], list[tuple[PlanEntry, Finished]],
+                                     list[tuple[PlanEntry, Finished]]]:
+    """The images still to attack, those an earlier run finished whose PNG still holds (with
+    that run's row), and those finished with other settings (a resume refuses them; `force`
+    redoes everything)."""
+    todo: list[PlanEntry] = []
+    kept: list[tuple[PlanEntry, Finished]] = []
+    mismatched: list[tuple[PlanEntry, Finished]] = []
+    for entry in attackable:
+        found = latest.get(entry.input)
+        if found is not None and found.status == "ok" and not force:
+            if found.key != entry.key:
+                mismatched.append((entry, found))
+                continue
+            if result_on_disk_matches(out_dir, entry, found, weights):
+                kept.append((entry, found))
+                continue
+        todo.append(entry)
+    return todo, kept, mismatched
+
+
 def result_on_disk_matches(out_dir: Path, entry: PlanEntry, found: Finished, weights: str) -> bool:
     """Is the PNG on disk the one the journal describes for this input (same key, crafting
     weights, target and source file)? Anything else is redone."""

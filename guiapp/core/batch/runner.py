@@ -32,7 +32,7 @@ from .executors import InlineExecutor, ProcessExecutor, default_group, default_w
 from .journal import Journal, PlanEntry
 from .outdir import OutputLock, remove_stale_temp_files
 from .report import REPORT_CSV, REPORT_JSON, BatchSummary, build_report, write_reports
-from .resume import result_on_disk_matches, settings_changed
+from .resume import settings_changed, split_done
 from .targets import TargetSpec
 from .task import (
     PNG_KEY,
@@ -279,19 +279,8 @@ class BatchRunner:
             settings = run_settings(self.model, self.config, self.centroids, self.threads)
             run_key = settings_key(settings)
             entries, attackable = self._plan_entries(run_key)
-            latest = journal.latest()
             weights = crafting_identity(self.model, self.config)[1]
-            todo, kept, mismatched = [], [], []
-            for entry in attackable:
-                found = latest.get(entry.input)
-                if found is not None and found.status == "ok" and not self.force:
-                    if found.key != entry.key:
-                        mismatched.append((entry, found))
-                        continue
-                    if result_on_disk_matches(self.out_dir, entry, found, weights):
-                        kept.append((entry, found))
-                        continue
-                todo.append(entry)
+            todo, kept, mismatched = split_done(attackable, journal.latest(), self.out_dir, weights, self.force)
             if mismatched:
                 raise settings_changed(self.out_dir, journal.settings_of(mismatched[0][1].settings) or {}, settings,
                                        mismatched, self._spec_text)
@@ -389,22 +378,7 @@ class BatchRunner:
         finally:
             try:
                 if journal is not None:
-                    if run_id is not None:
-                        try:
-                            journal.end_run(run_id, state, attacked, time.perf_counter() - start)
-                        except OutputError:
-                            pass  # a full disk: the run reads as interrupted, the rows are there
-                        try:
-                            self._summary = write_reports(journal, str(self.input_dir))
-                        except OutputError as exc:
-                            self.report_error = str(exc)
-                            self._summary = build_report(journal)[0]
-                    journal.close()
-                    if created and run_id is None:
-                        # Nothing ran (workers or Ray could not start, a bad setting): leave the
-                        # folder as it was, not with a journal of no run in it.
-                        for suffix in ("", "-wal", "-shm"):
-                            Path(f"{journal.path}{suffix}").unlink(missing_ok=True)
+                    self._close_journal(journal, run_id, state, attacked, time.perf_counter() - start, created)
             finally:
                 lock.release()
         if fatal:
@@ -414,6 +388,27 @@ class BatchRunner:
                 "Make the output folder writable again (free space, permissions), then run the same batch "
                 "again to resume"
             )
+
+    def _close_journal(self, journal: Journal, run_id: int | None, state: str, attacked: int, seconds: float,
+                       created: bool) -> None:
+        """End the run in the journal and write the reports from it (also after a cancel or
+        a disk-level stop); a journal this run created for nothing is removed."""
+        if run_id is not None:
+            try:
+                journal.end_run(run_id, state, attacked, seconds)
+            except OutputError:
+                pass  # a full disk: the run reads as interrupted, the rows are there
+            try:
+                self._summary = write_reports(journal, str(self.input_dir))
+            except OutputError as exc:
+                self.report_error = str(exc)
+                self._summary = build_report(journal)[0]
+        journal.close()
+        if created and run_id is None:
+            # Nothing ran (workers or Ray could not start, a bad setting): leave the folder as
+            # it was, not with a journal of no run in it.
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{journal.path}{suffix}").unlink(missing_ok=True)
 
     def _task_settings(self) -> TaskSettings:
         return TaskSettings(str(self.input_dir), str(self.out_dir), ModelSpec.of(self.model), self.config,
