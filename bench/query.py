@@ -1,9 +1,10 @@
 """The query mode against a hosted classifier on the loopback (issue 32's bars).
 
-    python bench/query.py --n 24 [--victim lite2|mobilenet_v2|squeezenet1_0] [--top-k 5] [--max-queries 20]
+    python bench/query.py --n 24 [--victim lite2|mobilenet_v2|squeezenet1_0|shufflenet_v1] [--top-k 5]
+                          [--max-queries 20]
 
 A victim endpoint (bench/victim_server.py, a separate process that imports no guiapp code)
-serves a TorchScript network with its card and answers each POSTed PNG with its top k as
+serves a TorchScript (or ONNX) network with its card and answers each POSTed PNG with its top k as
 `[{"label": "<full synonym string>", "score": p}]` (k = 1: the top label only). The victim
 is EfficientNet-Lite2 (exported here to TorchScript once) or one of ../shared/models.
 Each held-back pair (bench/common.py) is attacked through the public pipeline
@@ -66,10 +67,10 @@ def lite2_torchscript(folder: Path) -> tuple[Path, Path]:
 def victim_files(name: str, folder: Path) -> tuple[Path, Path]:
     if name == "lite2":
         return lite2_torchscript(folder)
-    model = SHARED_MODELS / f"{name}.pt"
-    if not model.is_file():
-        raise SystemExit(f"no TorchScript file {model}")
-    return model, model.with_suffix(".json")
+    found = [path for path in (SHARED_MODELS / f"{name}.pt", SHARED_MODELS / f"{name}.onnx") if path.is_file()]
+    if not found:
+        raise SystemExit(f"no TorchScript or ONNX file {SHARED_MODELS / name}.pt|.onnx")
+    return found[0], found[0].with_suffix(".json")
 
 
 def free_port() -> int:
@@ -111,7 +112,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=24)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--victim", default="lite2", help="lite2, or a TorchScript file's stem in ../shared/models")
+    p.add_argument("--victim", default="lite2", help="lite2, or a TorchScript or ONNX file's stem in ../shared/models")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--max-queries", type=int, default=20)
     p.add_argument("--iterations", type=int, default=None, help="surrogate iterations (default: the mode's)")

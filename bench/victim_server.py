@@ -2,11 +2,11 @@
 
     python bench/victim_server.py --model NET.pt --card NET.json --port 8765 [--top-k 5]
 
-It loads a TorchScript network with plain torch, prepares each POSTed image as its card
-says (shorter side resized, centre crop, pixel range, mean/std, channel order) with PIL,
-and answers as hosted classifiers do: `[{"label": "<full synonym string>", "score": p}]`
-for its top k (k = 1: the top label only). It counts the questions itself:
-GET /count answers {"queries": N}; POST /reset sets it to 0.
+It loads a TorchScript network with plain torch (or an ONNX file with onnxruntime),
+prepares each POSTed image as its card says (shorter side resized, centre crop, pixel
+range, mean/std, channel order) with PIL, and answers as hosted classifiers do:
+`[{"label": "<full synonym string>", "score": p}]` for its top k (k = 1: the top label
+only). It counts the questions itself: GET /count answers {"queries": N}; POST /reset sets it to 0.
 """
 
 from __future__ import annotations
@@ -27,8 +27,22 @@ class Net:
     def __init__(self, model: Path, card: Path) -> None:
         self.card = json.loads(card.read_text())
         self.labels = (card.parent / self.card["labels"]).read_text().splitlines()
-        self.net = torch.jit.load(str(model), map_location="cpu").eval()
+        self.onnx = None
+        if model.suffix == ".onnx":
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 1
+            self.onnx = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        else:
+            self.net = torch.jit.load(str(model), map_location="cpu").eval()
         self.lock = threading.Lock()
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        if self.onnx is None:
+            return self.net(x)
+        name = self.onnx.get_inputs()[0].name
+        return torch.from_numpy(self.onnx.run(None, {name: x.numpy()})[0])
 
     def prepare(self, img: Image.Image) -> torch.Tensor:
         c = self.card
@@ -49,7 +63,7 @@ class Net:
 
     def top_k(self, png: bytes, k: int) -> list[dict]:
         with Image.open(io.BytesIO(png)) as img, torch.no_grad(), self.lock:
-            probs = self.net(self.prepare(img)).softmax(1)[0]
+            probs = self.logits(self.prepare(img)).softmax(1)[0]
         conf, idx = probs.topk(k)
         return [{"label": self.labels[int(i)], "score": round(float(p), 6)} for p, i in zip(conf, idx, strict=True)]
 
