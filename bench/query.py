@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -108,6 +110,59 @@ def ask_saved(url: str, path: Path) -> str:
     return answer.name(answer.top, imagenet_labels())
 
 
+PAIR_LINE = re.compile(
+    r"^(?P<name>\S+): .*: (?P<ok>not fooled|fooled) \((?P<seen>.*)\), (?P<asked>\d+) queries "
+    r"\(report (?P<reported>\w+);.*\), (?P<psnr>\S+) dB, SSIM (?P<ssim>\S+), swirl (?P<swirl>\S+), "
+    r"(?:CIEDE2000 (?P<ciede>\S+), )?(?P<seconds>\d+) s$")
+ERROR_LINE = re.compile(r"^(?P<name>\S+): error after (?P<asked>\d+) queries: ")
+
+
+def rows_from_log(path: Path) -> list[dict]:
+    """The per-pair rows of an earlier run's output (a run stopped before its summary, too)."""
+    rows = []
+    for line in path.read_text(errors="replace").splitlines():
+        if m := PAIR_LINE.match(line):
+            rows.append({"ok": m["ok"] == "fooled", "queries": int(m["asked"]),
+                         "reported": int(m["reported"]) if m["reported"].isdigit() else None,
+                         "psnr": float(m["psnr"]), "ssim": float(m["ssim"]), "swirl": float(m["swirl"]),
+                         "ciede": float(m["ciede"]) if m["ciede"] else float("nan"),
+                         "seconds": float(m["seconds"])})
+        elif m := ERROR_LINE.match(line):
+            asked = int(m["asked"])
+            rows.append({"ok": False, "queries": asked, "reported": asked, "psnr": float("nan"),
+                         "ssim": float("nan"), "ciede": float("nan"), "swirl": float("nan"), "seconds": float("nan")})
+    return rows
+
+
+def summarize(rows: list[dict], args: argparse.Namespace, grow_db: float, stopped: str = "") -> None:
+    """The run's figures over `rows` (one per pair asked about; `stopped`: why fewer pairs
+    than planned were run)."""
+    n = len(rows)
+    won = sum(r["ok"] for r in rows)
+    queries = np.array([r["queries"] if r["ok"] else args.max_queries for r in rows], float)
+    won_q = np.array([r["queries"] for r in rows if r["ok"]], float)
+    swirl = np.array([r["swirl"] for r in rows], float)
+    if stopped:
+        print(f"\n{stopped}")
+    print(f"\nvictim {args.victim} (top {args.top_k}), {n} {args.half} pairs, avoid_top {not args.no_avoid_top}, "
+          f"at most {args.max_queries} queries, {machine()}")
+    print(f"success {won}/{n} ({100 * won / n:.0f}%), refine {args.refine}, grow_db {grow_db:g}")
+    for k in (2, 5, 10, 20):  # the same run read at smaller budgets (a success counts where it was asked)
+        if k < args.max_queries:
+            print(f"  within {k} queries: {sum(r['ok'] and r['queries'] <= k for r in rows)}/{n}")
+    print(f"queries: median {np.median(queries):.0f}, 95th pct {pct(queries, 95):.0f} (failures count "
+          f"{args.max_queries}); among successes median {np.median(won_q) if len(won_q) else float('nan'):.0f}")
+    print(f"endpoint count = reported count on every image: {all(r['queries'] == r['reported'] for r in rows)}")
+    ciedes = [r["ciede"] for r in rows if np.isfinite(r["ciede"])]
+    ciede = f"{np.median(ciedes):.2f}" if ciedes else "n/a (not in the log read)"
+    print(f"median PSNR {np.nanmedian([r['psnr'] for r in rows]):.2f} dB, SSIM "
+          f"{np.nanmedian([r['ssim'] for r in rows]):.4f}, CIEDE2000 {ciede}")
+    print(f"flat-area swirl: max {np.nanmax(swirl) if np.isfinite(swirl).any() else float('nan'):.2f}, "
+          f"images over 0.5: {int((swirl > 0.5).sum())}")
+    print(f"seconds per image: median {np.nanmedian([r['seconds'] for r in rows]):.1f}; errors: "
+          f"{sum(np.isnan(r['psnr']) for r in rows)}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=24)
@@ -125,11 +180,24 @@ def main() -> None:
     p.add_argument("--half", default="held", choices=("held", "tune"),
                    help="held-back pairs (the bars) or the tuning half (to try settings on)")
     p.add_argument("--out", type=Path, default=None, help="keep the PNGs here (default: a temporary folder)")
+    p.add_argument("--from-log", type=Path, default=None,
+                   help="attack nothing: print the figures of an earlier run from its output (one stopped "
+                        "before its summary, too); give the run's --victim, --top-k, --max-queries")
     args = p.parse_args()
+    if args.from_log is not None:
+        rows = rows_from_log(args.from_log)
+        if not rows:
+            raise SystemExit(f"no per-pair lines in {args.from_log}")
+        import dataclasses
 
-    from guiapp.core import attack_file
+        from guiapp.core.attacks.query_config import QueryConfig
+
+        default = {f.name: f.default for f in dataclasses.fields(QueryConfig)}["grow_db"]
+        summarize(rows, args, args.grow_db if args.grow_db is not None else float(default),
+                  f"read from {args.from_log}: {len(rows)} pairs")
+        return
+
     from guiapp.core.attacks import make_config
-    from guiapp.core.errors import GuiappError
     from guiapp.core.labels import imagenet_labels
 
     labels = imagenet_labels()
@@ -143,62 +211,58 @@ def main() -> None:
             config = make_config("query", victim=url, max_queries=args.max_queries, iterations=args.iterations,
                                  refine=args.refine, avoid_top=not args.no_avoid_top,
                                  **({} if args.grow_db is None else {"grow_db": args.grow_db}))
-            rows = []
+            rows: list[dict] = []
+            stopped = ""
             pairs = half_pairs(args.half, args.n, args.seed)
             if args.only:
                 pairs = [pairs[int(i)] for i in args.only.split(",")]
-            for path, true, target in pairs:
-                before = endpoint_count(url)
-                start = time.perf_counter()
-                out = out_dir / f"{path.stem}_to_{target}.png"
-                try:
-                    report = attack_file(path, target, out, config=config, device="cpu")
-                except GuiappError as exc:  # a victim's answer we could not read: a failure, said
-                    asked = endpoint_count(url) - before
-                    print(f"{path.name}: error after {asked} queries: {exc}", flush=True)
-                    rows.append({"ok": False, "queries": asked, "reported": asked, "psnr": float("nan"),
-                                 "ssim": float("nan"), "ciede": float("nan"), "swirl": float("nan"),
-                                 "seconds": time.perf_counter() - start})
-                    continue
-                seconds = time.perf_counter() - start
-                asked = endpoint_count(url) - before
-                seen = ask_saved(url, out) if report.output else "?"
-                ok = report.success and seen == labels[target].name
-                rows.append({"ok": ok, "queries": asked, "reported": report.queries, "psnr": report.psnr,
-                             "ssim": report.ssim, "ciede": report.ciede2000, "swirl": report.flat_swirl,
-                             "seconds": seconds})
-                phases = {}
-                for a in report.answers:
-                    phases[a["phase"]] = phases.get(a["phase"], 0) + 1
-                scores = [a["target_score"] for a in report.answers if a.get("target_score") is not None]
-                print(f"{path.name}: {labels[true].name} -> {labels[target].name}: "
-                      f"{'fooled' if ok else 'not fooled'} ({seen}), {asked} queries (report {report.queries}; "
-                      f"{', '.join(f'{k} {v}' for k, v in phases.items())}; best target score "
-                      f"{max(scores) if scores else float('nan'):.3f}), "
-                      f"{report.psnr:.1f} dB, SSIM {report.ssim:.3f}, swirl {report.flat_swirl:.2f}, "
-                      f"{seconds:.0f} s", flush=True)
+            try:
+                run_pairs(pairs, config, url, out_dir, labels, rows)
+            except KeyboardInterrupt:  # Ctrl-C: the figures of the pairs done so far
+                stopped = f"stopped (Ctrl-C) after {len(rows)} of {len(pairs)} pairs"
         finally:
             proc.kill()
-    n = len(rows)
-    won = sum(r["ok"] for r in rows)
-    queries = np.array([r["queries"] if r["ok"] else args.max_queries for r in rows], float)
-    won_q = np.array([r["queries"] for r in rows if r["ok"]], float)
-    swirl = np.array([r["swirl"] for r in rows], float)
-    print(f"\nvictim {args.victim} (top {args.top_k}), {n} {args.half} pairs, avoid_top {not args.no_avoid_top}, "
-          f"at most {args.max_queries} queries, {machine()}")
-    print(f"success {won}/{n} ({100 * won / n:.0f}%), refine {args.refine}, grow_db {config.grow_db:g}")
-    for k in (2, 5, 10, 20):  # the same run read at smaller budgets (a success counts where it was asked)
-        if k < args.max_queries:
-            print(f"  within {k} queries: {sum(r['ok'] and r['queries'] <= k for r in rows)}/{n}")
-    print(f"queries: median {np.median(queries):.0f}, 95th pct {pct(queries, 95):.0f} (failures count "
-          f"{args.max_queries}); among successes median {np.median(won_q) if len(won_q) else float('nan'):.0f}")
-    print(f"endpoint count = reported count on every image: {all(r['queries'] == r['reported'] for r in rows)}")
-    print(f"median PSNR {np.nanmedian([r['psnr'] for r in rows]):.2f} dB, SSIM "
-          f"{np.nanmedian([r['ssim'] for r in rows]):.4f}, CIEDE2000 {np.nanmedian([r['ciede'] for r in rows]):.2f}")
-    print(f"flat-area swirl: max {np.nanmax(swirl) if np.isfinite(swirl).any() else float('nan'):.2f}, "
-          f"images over 0.5: {int((swirl > 0.5).sum())}")
-    print(f"seconds per image: median {np.median([r['seconds'] for r in rows]):.1f}; errors: "
-          f"{sum(np.isnan(r['psnr']) for r in rows)}")
+    if not rows:
+        raise SystemExit(stopped or "no pairs run")
+    summarize(rows, args, config.grow_db, stopped)
+
+
+def run_pairs(pairs: list, config: Any, url: str, out_dir: Path, labels: Any, rows: list[dict]) -> None:
+    """Attack each pair in turn, appending its row to `rows` and printing its line."""
+    from guiapp.core import attack_file
+    from guiapp.core.errors import GuiappError
+
+    for path, true, target in pairs:
+        before = endpoint_count(url)
+        start = time.perf_counter()
+        out = out_dir / f"{path.stem}_to_{target}.png"
+        try:
+            report = attack_file(path, target, out, config=config, device="cpu")
+        except GuiappError as exc:  # a victim's answer we could not read: a failure, said
+            asked = endpoint_count(url) - before
+            print(f"{path.name}: error after {asked} queries: {exc}", flush=True)
+            rows.append({"ok": False, "queries": asked, "reported": asked, "psnr": float("nan"),
+                         "ssim": float("nan"), "ciede": float("nan"), "swirl": float("nan"),
+                         "seconds": time.perf_counter() - start})
+            continue
+        seconds = time.perf_counter() - start
+        asked = endpoint_count(url) - before
+        seen = ask_saved(url, out) if report.output else "?"
+        ok = report.success and seen == labels[target].name
+        rows.append({"ok": ok, "queries": asked, "reported": report.queries, "psnr": report.psnr,
+                     "ssim": report.ssim, "ciede": report.ciede2000, "swirl": report.flat_swirl,
+                     "seconds": seconds})
+        phases = {}
+        for a in report.answers:
+            phases[a["phase"]] = phases.get(a["phase"], 0) + 1
+        scores = [a["target_score"] for a in report.answers if a.get("target_score") is not None]
+        print(f"{path.name}: {labels[true].name} -> {labels[target].name}: "
+              f"{'fooled' if ok else 'not fooled'} ({seen}), {asked} queries (report {report.queries}; "
+              f"{', '.join(f'{k} {v}' for k, v in phases.items())}; best target score "
+              f"{max(scores) if scores else float('nan'):.3f}), "
+              f"{report.psnr:.1f} dB, SSIM {report.ssim:.3f}, swirl {report.flat_swirl:.2f}, "
+              f"CIEDE2000 {report.ciede2000:.2f}, "
+              f"{seconds:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
