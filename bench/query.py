@@ -134,9 +134,9 @@ def rows_from_log(path: Path) -> list[dict]:
     return rows
 
 
-def summarize(rows: list[dict], args: argparse.Namespace, grow_db: float, stopped: str = "") -> None:
-    """The run's figures over `rows` (one per pair asked about; `stopped`: why fewer pairs
-    than planned were run)."""
+def summarize(rows: list[dict], args: argparse.Namespace, grow_db: float | None, stopped: str = "") -> None:
+    """The run's figures over `rows` (one per pair asked about; `grow_db` None: the mode's
+    default, as a log read back does not say; `stopped`: why fewer pairs than planned)."""
     n = len(rows)
     won = sum(r["ok"] for r in rows)
     queries = np.array([r["queries"] if r["ok"] else args.max_queries for r in rows], float)
@@ -146,7 +146,8 @@ def summarize(rows: list[dict], args: argparse.Namespace, grow_db: float, stoppe
         print(f"\n{stopped}")
     print(f"\nvictim {args.victim} (top {args.top_k}), {n} {args.half} pairs, avoid_top {not args.no_avoid_top}, "
           f"at most {args.max_queries} queries, {machine()}")
-    print(f"success {won}/{n} ({100 * won / n:.0f}%), refine {args.refine}, grow_db {grow_db:g}")
+    print(f"success {won}/{n} ({100 * won / n:.0f}%), refine {args.refine}, grow_db "
+          f"{'(the mode default)' if grow_db is None else f'{grow_db:g}'}")
     for k in (2, 5, 10, 20):  # the same run read at smaller budgets (a success counts where it was asked)
         if k < args.max_queries:
             print(f"  within {k} queries: {sum(r['ok'] and r['queries'] <= k for r in rows)}/{n}")
@@ -188,13 +189,7 @@ def main() -> None:
         rows = rows_from_log(args.from_log)
         if not rows:
             raise SystemExit(f"no per-pair lines in {args.from_log}")
-        import dataclasses
-
-        from guiapp.core.attacks.query_config import QueryConfig
-
-        default = {f.name: f.default for f in dataclasses.fields(QueryConfig)}["grow_db"]
-        summarize(rows, args, args.grow_db if args.grow_db is not None else float(default),
-                  f"read from {args.from_log}: {len(rows)} pairs")
+        summarize(rows, args, args.grow_db, f"read from {args.from_log}: {len(rows)} pairs")
         return
 
     from guiapp.core.attacks import make_config
