@@ -176,6 +176,8 @@ def main() -> None:
                    help="the search's move once the victim scores the target (the mode's --refine)")
     p.add_argument("--no-avoid-top", action="store_true", help="the mode's --avoid-top false")
     p.add_argument("--grow-db", type=float, default=None, help="the mode's --grow-db (default: the mode's)")
+    p.add_argument("--settle-queries", type=int, default=None,
+                   help="the mode's --settle-queries (default: the mode's)")
     p.add_argument("--only", default="", help="comma-separated positions (0-based) of the n pairs to run, "
                    "to try a setting on an earlier run's failures")
     p.add_argument("--half", default="held", choices=("held", "tune"),
@@ -205,7 +207,8 @@ def main() -> None:
         try:
             config = make_config("query", victim=url, max_queries=args.max_queries, iterations=args.iterations,
                                  refine=args.refine, avoid_top=not args.no_avoid_top,
-                                 **({} if args.grow_db is None else {"grow_db": args.grow_db}))
+                                 **({} if args.grow_db is None else {"grow_db": args.grow_db}),
+                                 **({} if args.settle_queries is None else {"settle_queries": args.settle_queries}))
             rows: list[dict] = []
             stopped = ""
             pairs = half_pairs(args.half, args.n, args.seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -106,12 +107,17 @@ def test_query_mode_asks_the_victim_and_counts_every_question(fruit_model, tmp_p
         victim.close()
     assert rc == 0 and report["success"], report
     assert report["queries"] == victim.count == len(report["answers"]) >= 1  # counted by the victim itself
-    last = report["answers"][-1]
-    assert last["agrees"] and last["top1_name"] == "cherry"
-    assert all(not a["agrees"] for a in report["answers"][:-1])  # it stopped the moment the victim agreed
-    # The last question was the saved file's exact pixels.
+    answers = report["answers"]
+    first = next(i for i, a in enumerate(answers) if a["agrees"])
+    assert all(not a["agrees"] for a in answers[:first])
+    # Once it agreed, the only questions are about less of that noise (settle) ...
+    assert all(a["phase"] == "settle" for a in answers[first + 1:])
+    kept = max(i for i, a in enumerate(answers) if a["agrees"])
+    assert answers[kept]["top1_name"] == "cherry"
+    # ... and the quietest image it agreed with is the saved file's exact pixels.
     saved = np.asarray(Image.open(out).convert("RGB"))
-    assert np.array_equal(victim.images[-1], saved)
+    assert np.array_equal(victim.images[kept], saved)
+    assert report["psnr"] == pytest.approx(answers[kept]["psnr"], abs=0.01)
     assert report["victim"] == victim.url
 
 
@@ -206,7 +212,7 @@ def test_batch_reports_each_images_questions_and_a_resume_asks_none_again(fruit_
         with open(tmp_path / "out" / "report.csv", newline="") as fh:
             rows = list(csv.DictReader(fh))
         assert sum(int(r["queries"]) for r in rows) == asked >= 2  # every question, counted by the victim
-        assert all(r["answers"].endswith("(agrees)") and r["success"] == "True" for r in rows)
+        assert all("(agrees)" in r["answers"] and r["success"] == "True" for r in rows)
         assert main(args) == 0  # resumed: both done with these settings, nobody is asked again
         assert victim.count == asked
     finally:
@@ -354,7 +360,8 @@ def test_the_victims_own_top_class_is_pushed_down_on_the_surrogates(fruit_model)
     import torch
 
     from guiapp.core.attacks import make_config
-    from guiapp.core.attacks.query import QueryAttack, QueryRecord
+    from guiapp.core.attacks.query import QueryAttack
+    from guiapp.core.attacks.query_answers import QueryRecord
 
     model = load_model(str(fruit_model), "cpu")
     image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
@@ -378,3 +385,61 @@ def replace_top(record, top):
     from dataclasses import replace
 
     return replace(record, top1=top)
+
+
+class LoudnessVictim:
+    """A victim that sees the target (class 2) once the noise's energy is at least half
+    the energy of the second question's (the ladder's full budget): shares of the noise
+    >= 1/sqrt(2) pass, 0.6 does not."""
+
+    def __init__(self, labels, original: np.ndarray) -> None:
+        from guiapp.core.victims import Victim
+
+        outer = self
+
+        class _Victim(Victim):
+            def _ask(self, png: bytes):
+                from guiapp.core.victims import Answer
+
+                seen = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
+                energy = float(((seen - original) ** 2).mean())
+                outer.energies.append(energy)
+                outer.images.append(seen.astype(np.uint8))
+                reference = outer.energies[1] if len(outer.energies) > 1 else math.inf
+                return Answer(2, {2: 0.6, 0: 0.3}) if energy >= 0.5 * reference else Answer(0, {0: 0.6, 2: 0.3})
+
+        self.energies: list[float] = []
+        self.images: list[np.ndarray] = []
+        self.victim = _Victim(labels, "loudness")
+
+
+@pytest.mark.parametrize("settle", [0, 2, 3])
+def test_once_the_victim_agrees_less_noise_is_asked_about_and_the_quietest_agreed_image_is_kept(
+        fruit_model, tmp_path, settle):
+    """settle_queries: after the victim agrees at the full budget, questions about 80% of
+    the noise, then a bisection; the quietest image the victim still agreed with is the result."""
+    from guiapp.core.attacks import make_config
+    from guiapp.core.attacks.query import QueryAttack
+
+    model = load_model(str(fruit_model), "cpu")
+    image = np.asarray(Image.open(photo(tmp_path / "p.png")).convert("RGB"))
+    fake = LoudnessVictim(model.labels, image.astype(np.float64))
+    config = make_config("query", victim="unused", preset="loud", centroid_weight=0.0, iterations=20,
+                         max_queries=10, settle_queries=settle)
+    attack = QueryAttack([model], image, 2, config, None, 0, fake.victim)
+    for _ in attack.steps():
+        pass
+    records = attack.records
+    phases = [r.phase for r in records]
+    # 0.6 (refused), 1.0 (agreed), then the settle questions: 0.8 (agreed), 0.64 (refused), 0.72 (agreed)
+    assert phases == ["ladder", "ladder"] + ["settle"] * settle
+    assert [r.agrees for r in records] == [False, True, True, False, True][:2 + settle]
+    assert [round(r.scale, 2) for r in records[2:]] == [0.8, 0.64, 0.72][:settle]
+    kept = [r for r in records if r.agrees][-1]
+    result = attack.result
+    assert result.success and result.target_conf == pytest.approx(kept.target_score)
+    assert np.array_equal(result.adversarial, fake.images[kept.query - 1])
+    assert all(r.psnr > records[1].psnr for r in records[2:])  # each settle question is quieter
+    quieter = [n for n in result.notes if "dB quieter" in n]
+    assert (quieter == []) if settle == 0 else (f"question {kept.query})" in quieter[0])
+

@@ -20,6 +20,9 @@ the victim a few questions changes that. The loop, one question per outer step:
    victim never agrees, the louder tries bought nothing: the result is the ladder's (the
    crafted noise at the budget, with the victim's answer to it), and a note names the
    search's best try.
+   Once the victim agrees with the full budget's noise or more, up to `settle_queries`
+   questions ask about less of it (80%, then a bisection), and the quietest image the
+   victim still agrees with is kept: spend as little noise as the victim needs.
    While the victim disagrees, its own top class is pushed down on the surrogates as well
    (avoid_top): the class that beats the target there (a titi monkey where the target is
    a squirrel monkey), which the surrogates' loss says nothing about otherwise. This works
@@ -46,21 +49,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from dataclasses import fields as dataclass_fields
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import LabelError
-from ..labels import same_class
 from ..metrics import psnr_from_mse
 from ..models import Classifier
 from ..png_output import encode_png
 from ..preprocess import tensor_to_image
 from ..victims import Answer, QueryBudgetExhausted, Victim
 from .base import AttackLoop, AttackResult, StepRecord
+from .query_answers import QueryRecord, best_phrase, crafting_index, progress, victim_target
 from .query_config import QueryConfig
 from .transfer import TransferAttack, _ImageState, ssim_note
 from .transfer_config import TransferConfig
@@ -74,54 +76,14 @@ LADDER = (0.6, 1.0)
 # A weight raised in the search is doubled (then the weights are renormalised to sum 1).
 WEIGHT_UP = 2.0
 GROW_STEP_DB = 0.5  # the noise allowed grows by this per question of the search, up to grow_db
+# Once the victim agrees at the full budget or above, the first question about less noise
+# asks about this share of it (-1.9 dB); then a bisection (settle_queries questions in all).
+SETTLE_FIRST = 0.8
 # Patch proposals: the window's share of the image's area, halved after each of these many
 # proposals (Square Attack's schedule, compressed to a budget of tens of questions).
 PATCH_AREA = 0.05
 PATCH_HALVINGS = (8, 20, 40)
 MIN_PATCH_SIDE = 8
-
-
-@dataclass(frozen=True)
-class QueryRecord:
-    """One question and the victim's answer, for reports and the live plot."""
-
-    query: int  # 1-based
-    phase: str  # "ladder", "search" (re-crafted) or "patch" (a patch proposal)
-    scale: float  # share of the crafted noise asked about
-    grown_db: float  # how far the noise allowed was raised above the budget when asked (dB)
-    top1: int  # the victim's top class, as an index of the crafting labels (-1: not among them)
-    top1_name: str
-    top1_score: float  # the victim's score of its top class (nan when it did not say)
-    target_score: float  # the victim's score of the target (nan when it did not say)
-    agrees: bool
-    psnr: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in self.__dict__.items()}
-
-
-def victim_target(victim: Victim, crafting: Classifier, target: int) -> int:
-    """The target (an index of the crafting model's labels) in the victim's own labels."""
-    if victim.labels is crafting.labels or victim.labels.names == crafting.labels.names:
-        return target
-    index = same_class(crafting.labels[target], victim.labels)
-    if index is None:
-        raise LabelError(f"the victim {victim.name} has no class named like {crafting.labels[target].name!r}")
-    return index
-
-
-def progress(answer: Answer, target: int) -> float:
-    """How close an answer is to the target, higher is closer: 1 + score when the victim
-    agrees; else the target's score minus the top score (in [-1, 0]); when the target was
-    not among the scores it gave, -1 - the top score (a less sure victim is closer); 0 when
-    it says its top label only and disagrees (nothing to climb)."""
-    if answer.says(target):
-        return 1.0 + (answer.score(target) or 0.0)
-    if not answer.scores:
-        return 0.0
-    mine = answer.score(target)
-    top = answer.top_score() or 0.0
-    return -1.0 - top if mine is None else mine - top
 
 
 class QueryAttack(AttackLoop):
@@ -158,7 +120,7 @@ class QueryAttack(AttackLoop):
         answer = self.victim.ask(encode_png(rgb))
         mse = float(torch.round((q - x) * 255).pow(2).mean())
         top = answer.top
-        mine = victim_top_in_crafting(self, top)
+        mine = crafting_index(self.victim.labels, self._labels, top)
         score, top_score = answer.score(self.victim_index), answer.top_score()
         if answer.unsure(self.victim_index):
             self._target_shared = True  # named alike with another class: it cannot say the target
@@ -310,6 +272,14 @@ class QueryAttack(AttackLoop):
                     state, score, kept, agreed = trial, new, (q, record), record.agrees
                     scored = answer.score(self.victim_index) is not None
                     self._avoid(record)
+            # Agreed at the full budget or above: ask about less of that noise (kept while
+            # the victim still agrees), so the result holds no more noise than it needed.
+            if agreed and kept[1] is not None and kept[1].scale >= 1.0:
+                for settle_step, q, record in self._settle(kept, state.x, step):
+                    step = settle_step
+                    yield self._step_record(record, step, q, state.x)
+                    if record.agrees:
+                        kept = (q, record)
         except QueryBudgetExhausted:
             pass  # a shared budget (batch) ran out: the result so far stands
         best = kept[1]
@@ -318,6 +288,31 @@ class QueryAttack(AttackLoop):
             # so the result is the quiet one (the crafted noise at the budget, as asked).
             kept = quiet
         self._finish(kept[0], kept[1], state.source, step, agreed, best)
+
+    def _settle(self, kept: tuple[torch.Tensor, QueryRecord | None], x: torch.Tensor,
+                step: int) -> Iterator[tuple[int, torch.Tensor, QueryRecord]]:
+        """Up to `settle_queries` questions about a share of the agreed image's noise: a
+        bisection between what the victim agreed with and what it did not, starting at
+        SETTLE_FIRST (-1.9 dB). Yields each question's step, image and record."""
+        q_agreed, said = kept
+        assert said is not None
+        noise = q_agreed - x
+        low, high, share = 0.0, 1.0, SETTLE_FIRST
+        for _ in range(self.config.settle_queries):
+            if self._cancel.is_set() or len(self.records) >= self.config.max_queries:
+                return
+            q = torch.round((x + share * noise).clamp(0, 1) * 255) / 255
+            grown = max(0.0, said.grown_db + 20 * math.log10(share))
+            record, _ = self._ask(q, "settle", said.scale * share, x, round(grown, 2))
+            self._current = q
+            step += 1
+            yield step, q, record
+            if record.agrees:
+                high = share
+                share = share * SETTLE_FIRST if low == 0.0 else (low + high) / 2
+            else:
+                low = share
+                share = (low + high) / 2
 
     def _finish(self, q: torch.Tensor, said: QueryRecord | None, source: int, steps: int, agreed: bool,
                 best: QueryRecord | None = None) -> None:
@@ -336,6 +331,10 @@ class QueryAttack(AttackLoop):
         if said is not None and said.grown_db > 0:
             notes.append(f"the victim needed more noise than the budget: up to {said.grown_db:g} dB more was allowed "
                          f"(grow_db {self.config.grow_db:g})")
+        first = next((r for r in self.records if r.agrees), None)
+        if said is not None and first is not None and said.phase == "settle":
+            notes.append(f"the victim still agreed with less noise than at question {first.query}: the saved image "
+                         f"is {said.psnr - first.psnr:.1f} dB quieter (question {said.query})")
         if not agreed and self.config.max_queries > 0 and not self._cancel.is_set():
             notes.append(f"the victim did not agree within {self.config.max_queries} questions")
         if not agreed and best is not None and said is not None and best.query != said.query:
@@ -351,22 +350,3 @@ class QueryAttack(AttackLoop):
             target_conf=said.target_score if said else math.nan,
             top1=said.top1 if said else source, top1_conf=said.top1_score if said else math.nan, notes=notes,
             queries=[r.to_dict() for r in self.records])
-
-
-def best_phrase(record: QueryRecord) -> str:
-    """What the victim said to a try, in a few words: its target score, or its top class."""
-    if math.isfinite(record.target_score):
-        return f"target score {record.target_score:.3f}"
-    return f"it saw {record.top1_name}"
-
-
-def victim_top_in_crafting(attack: QueryAttack, victim_index: int) -> int:
-    """The victim's class `victim_index` as an index of the crafting labels (-1: none)."""
-    assert attack.victim is not None
-    victim_labels, crafting = attack.victim.labels, attack._labels
-    if victim_labels is crafting or victim_labels.names == crafting.names:
-        return victim_index
-    if not 0 <= victim_index < len(victim_labels):
-        return -1
-    index = same_class(victim_labels[victim_index], crafting)
-    return -1 if index is None else index
