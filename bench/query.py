@@ -134,7 +134,8 @@ def rows_from_log(path: Path) -> list[dict]:
     return rows
 
 
-def summarize(rows: list[dict], args: argparse.Namespace, grow_db: float | None, stopped: str = "") -> None:
+def summarize(rows: list[dict], args: argparse.Namespace, grow_db: float | None, stopped: str = "",
+              settle: int | None = None) -> None:
     """The run's figures over `rows` (one per pair asked about; `grow_db` None: the mode's
     default, as a log read back does not say; `stopped`: why fewer pairs than planned)."""
     n = len(rows)
@@ -147,7 +148,8 @@ def summarize(rows: list[dict], args: argparse.Namespace, grow_db: float | None,
     print(f"\nvictim {args.victim} (top {args.top_k}), {n} {args.half} pairs, avoid_top {not args.no_avoid_top}, "
           f"at most {args.max_queries} queries, {machine()}")
     print(f"success {won}/{n} ({100 * won / n:.0f}%), refine {args.refine}, grow_db "
-          f"{'(the mode default)' if grow_db is None else f'{grow_db:g}'}")
+          f"{'(the mode default)' if grow_db is None else f'{grow_db:g}'}, settle_queries "
+          f"{'(the mode default)' if settle is None else settle}")
     for k in (2, 5, 10, 20):  # the same run read at smaller budgets (a success counts where it was asked)
         if k < args.max_queries:
             print(f"  within {k} queries: {sum(r['ok'] and r['queries'] <= k for r in rows)}/{n}")
@@ -178,6 +180,9 @@ def main() -> None:
     p.add_argument("--grow-db", type=float, default=None, help="the mode's --grow-db (default: the mode's)")
     p.add_argument("--settle-queries", type=int, default=None,
                    help="the mode's --settle-queries (default: the mode's)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads of the attack (default: torch's own; 1 lets two runs share 2 cores "
+                        "without slowing each other several times over)")
     p.add_argument("--only", default="", help="comma-separated positions (0-based) of the n pairs to run, "
                    "to try a setting on an earlier run's failures")
     p.add_argument("--half", default="held", choices=("held", "tune"),
@@ -191,11 +196,16 @@ def main() -> None:
         rows = rows_from_log(args.from_log)
         if not rows:
             raise SystemExit(f"no per-pair lines in {args.from_log}")
-        summarize(rows, args, args.grow_db, f"read from {args.from_log}: {len(rows)} pairs")
+        summarize(rows, args, args.grow_db, f"read from {args.from_log}: {len(rows)} pairs", args.settle_queries)
         return
+
+    import torch
 
     from guiapp.core.attacks import make_config
     from guiapp.core.labels import imagenet_labels
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     labels = imagenet_labels()
     with tempfile.TemporaryDirectory() as tmp:
@@ -222,7 +232,7 @@ def main() -> None:
             proc.kill()
     if not rows:
         raise SystemExit(stopped or "no pairs run")
-    summarize(rows, args, config.grow_db, stopped)
+    summarize(rows, args, config.grow_db, stopped, config.settle_queries)
 
 
 def run_pairs(pairs: list, config: Any, url: str, out_dir: Path, labels: Any, rows: list[dict]) -> None:
