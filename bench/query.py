@@ -190,8 +190,12 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=None, help="keep the PNGs here (default: a temporary folder)")
     p.add_argument("--from-log", type=Path, default=None,
                    help="attack nothing: print the figures of an earlier run from its output (one stopped "
-                        "before its summary, too); give the run's --victim, --top-k, --max-queries")
+                        "before its summary, too); give the run's --victim, --top-k, --max-queries, --threads")
     args = p.parse_args()
+    import torch
+
+    if args.threads:  # for --from-log too, where the summary's machine line should name the run's threads
+        torch.set_num_threads(args.threads)
     if args.from_log is not None:
         rows = rows_from_log(args.from_log)
         if not rows:
@@ -199,13 +203,8 @@ def main() -> None:
         summarize(rows, args, args.grow_db, f"read from {args.from_log}: {len(rows)} pairs", args.settle_queries)
         return
 
-    import torch
-
     from guiapp.core.attacks import make_config
     from guiapp.core.labels import imagenet_labels
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
     labels = imagenet_labels()
     with tempfile.TemporaryDirectory() as tmp:
