@@ -1,5 +1,5 @@
 """The transfer mode's centroid term: what the class centroids ask of the surrogates'
-intermediate layers, and where each surrogate's centroid file is.
+intermediate layers, where each surrogate's centroid file is, and centroid mixup.
 
 "classify" (the default) is a nearest-centre vote among every class's centres at a layer;
 "pull" and "contrast" pull toward the target's nearest centre (they did not help; kept as
@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from ..centroids import Centroids, default_centroid_path, load_centroids
 from ..errors import CentroidError
 from ..models import Classifier
+from ..preprocess import normalise, to_model_crop
 
 # "classify": cosine similarities (in [-1, 1]) times this are the prototype head's logits.
 # 20 keeps its softmax from saturating before the image is near the target's centres.
@@ -124,3 +125,58 @@ def centroid_term(taps: dict[str, torch.Tensor], terms: dict[str, CentroidTerm])
     """Sum over the tapped layers of each layer's centroid loss."""
     return sum((term(taps[layer][0]) for layer, term in terms.items()),
                torch.zeros((), device=next(iter(taps.values())).device))
+
+
+def nearest_centres(surrogates: list[Classifier], centroids: dict[str, Centroids], layers: tuple[str, ...],
+                    x: torch.Tensor, classes: list[int]) -> list[dict[str, torch.Tensor]]:
+    """Per surrogate and layer, the centre of its class `classes[i]` nearest to the clean image."""
+    chosen: list[dict[str, torch.Tensor]] = []
+    for m, cls in zip(surrogates, classes, strict=True):
+        with torch.no_grad():
+            _, taps = m.features_with_taps(normalise(to_model_crop(x, m.spec), m.spec), layers)
+        per_layer = {}
+        for layer in layers:
+            centres = centroids[m.name].for_class(cls, layer).to(x.device)
+            nearest = int(((centres - taps[layer]) ** 2).sum(1).argmin())
+            per_layer[layer] = centres[nearest]
+        chosen.append(per_layer)
+    return chosen
+
+
+def centroid_terms_for(surrogates: list[Classifier], centroids: dict[str, Centroids], objective: str,
+                       layers: tuple[str, ...], x: torch.Tensor, targets: list[int],
+                       sources: list[int] | None) -> list[dict[str, CentroidTerm]]:
+    """Per surrogate and layer, the term for `objective` ("classify", "pull" or "contrast")
+    toward `targets` (each surrogate's own index); `sources`: the clean image's class in each
+    surrogate's list, None when it is the target already (contrast then pulls only)."""
+    if objective == "classify":
+        return [{layer: PrototypeHead(centroids[m.name], layer, t, m.num_classes, x.device) for layer in layers}
+                for m, t in zip(surrogates, targets, strict=True)]
+    chosen = nearest_centres(surrogates, centroids, layers, x, targets)
+    if objective == "contrast" and sources is not None:
+        source_centres = nearest_centres(surrogates, centroids, layers, x, sources)
+        return [{layer: ContrastTerm(t[layer], s[layer]) for layer in t}
+                for t, s in zip(chosen, source_centres, strict=True)]
+    return [{layer: PullTerm(c) for layer, c in t.items()} for t in chosen]
+
+
+def mix_plan(cents: Centroids, device: torch.device, target: int, source: int, gen: torch.Generator, mix: float,
+             mix_layers: tuple[str, ...], mix_alpha: float) -> dict | None:
+    """Centroid mixup for one forward pass of a surrogate: for each layer of `mix_layers`,
+    with probability `mix`, a competing class's centre (the source class half the time,
+    else a random non-target class present in the file) and per-channel fractions
+    alpha ~ U(0, mix_alpha). `target`, `source`: in the surrogate's own list."""
+    plan = {}
+    for layer in mix_layers:
+        if float(torch.rand(1, generator=gen)) >= mix:
+            continue
+        owners = cents.class_index
+        if source != target and float(torch.rand(1, generator=gen)) < 0.5 and (owners == source).any():
+            rows = np.flatnonzero(owners == source)
+        else:
+            rows = np.flatnonzero(owners != target)
+        row = int(rows[int(torch.randint(0, len(rows), (1,), generator=gen))])
+        centre = torch.from_numpy(cents.layer(layer)[row]).to(device)
+        alpha = torch.rand(len(centre), generator=gen).to(device) * mix_alpha
+        plan[layer] = (alpha, centre)
+    return plan or None

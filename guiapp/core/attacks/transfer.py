@@ -47,15 +47,9 @@ from ..device import autocast_dtype
 from ..metrics import psnr_from_mse
 from ..models import Classifier, load_model
 from ..predict import classify_pil
-from ..preprocess import image_to_tensor, normalise, tensor_to_image, to_model_crop
+from ..preprocess import image_to_tensor, normalise, tensor_to_image
 from .base import AttackLoop, AttackResult, StepRecord, check_image_and_target
-from .centroid_terms import (
-    CentroidTerm,
-    ContrastTerm,
-    PrototypeHead,
-    PullTerm,
-    centroid_term,
-)
+from .centroid_terms import CentroidTerm, centroid_term, centroid_terms_for, mix_plan
 from .noise_budget import LinfBudget, NoiseBudget, PerceptualBudget
 from .transfer_config import TransferConfig
 from .transfer_lockstep import SurrogateInput, SurrogateOutput, forward_surrogates, lockstep
@@ -174,60 +168,13 @@ class TransferAttack(AttackLoop):
         return PerceptualBudget(self.image, x, psnr=cfg.budget_psnr, min_ssim=cfg.min_ssim, cap=cfg.eps,
                                 ti_size=ti_size)
 
-    def _nearest_centres(self, x: torch.Tensor, classes: list[int]) -> list[dict[str, torch.Tensor]]:
-        """Per surrogate and layer, the centre of its class `classes[i]` nearest to the clean image."""
-        assert self.centroids is not None
-        chosen: list[dict[str, torch.Tensor]] = []
-        layers = self.config.centroid_layers
-        for m, cls in zip(self.surrogates, classes, strict=True):
-            with torch.no_grad():
-                _, taps = m.features_with_taps(normalise(to_model_crop(x, m.spec), m.spec), layers)
-            per_layer = {}
-            for layer in layers:
-                centres = self.centroids[m.name].for_class(cls, layer).to(x.device)
-                nearest = int(((centres - taps[layer]) ** 2).sum(1).argmin())
-                per_layer[layer] = centres[nearest]
-            chosen.append(per_layer)
-        return chosen
-
     def _centroid_terms(self, x: torch.Tensor, source: int, sources: list[int]) -> list[dict[str, CentroidTerm]]:
         """Per surrogate and layer, the loss the centroid term puts on that layer's statistics
         (built once, before the first iteration, so a file lacking a class fails up front)."""
-        cfg = self.config
         assert self.centroids is not None
-        if cfg.centroid_objective == "classify":
-            return [{layer: PrototypeHead(self.centroids[m.name], layer, t, m.num_classes, x.device)
-                     for layer in cfg.centroid_layers} for m, t in zip(self.surrogates, self.targets, strict=True)]
-        targets = self._nearest_centres(x, self.targets)
-        if cfg.centroid_objective == "contrast" and source != self.target:
-            source_centres = self._nearest_centres(x, sources)
-            return [{layer: ContrastTerm(t[layer], s[layer]) for layer in t}
-                    for t, s in zip(targets, source_centres, strict=True)]
-        return [{layer: PullTerm(c) for layer, c in t.items()} for t in targets]
-
-    def _mix_plan(self, m: Classifier, target: int, source: int, gen: torch.Generator) -> dict | None:
-        """Centroid mixup for one forward pass of surrogate `m`: for each mix layer, with
-        probability `centroid_mix`, a competing class's centre (the source class half the
-        time, else a random non-target class present in the file) and per-channel
-        fractions alpha ~ U(0, centroid_mix_alpha). `target`, `source`: in `m`'s own list."""
         cfg = self.config
-        if cfg.centroid_mix <= 0 or self.centroids is None:
-            return None
-        cents = self.centroids[m.name]
-        plan = {}
-        for layer in cfg.centroid_mix_layers:
-            if float(torch.rand(1, generator=gen)) >= cfg.centroid_mix:
-                continue
-            owners = cents.class_index
-            if source != target and float(torch.rand(1, generator=gen)) < 0.5 and (owners == source).any():
-                rows = np.flatnonzero(owners == source)
-            else:
-                rows = np.flatnonzero(owners != target)
-            row = int(rows[int(torch.randint(0, len(rows), (1,), generator=gen))])
-            centre = torch.from_numpy(cents.layer(layer)[row]).to(m.device)
-            alpha = torch.rand(len(centre), generator=gen).to(m.device) * cfg.centroid_mix_alpha
-            plan[layer] = (alpha, centre)
-        return plan or None
+        return centroid_terms_for(self.surrogates, self.centroids, cfg.centroid_objective, cfg.centroid_layers, x,
+                                  self.targets, sources if source != self.target else None)
 
     def _inputs(self, x_adv: torch.Tensor, gen: torch.Generator, sources: list[int]) -> list[SurrogateInput]:
         """This iteration's input of every surrogate: its view of the noisy image (whole
@@ -240,7 +187,10 @@ class TransferAttack(AttackLoop):
             inp = normalise(diverse_input(view, cfg.diversity, gen, cfg.di_scale), m.spec)
             if m.fixed_input and inp.shape[-1] != m.spec.crop:  # a network that takes one size only
                 inp = F.interpolate(inp, size=(m.spec.crop, m.spec.crop), mode="bilinear", align_corners=False)
-            inputs.append(SurrogateInput(inp, self._mix_plan(m, target, source, gen)))
+            plan = (mix_plan(self.centroids[m.name], m.device, target, source, gen, cfg.centroid_mix,
+                             cfg.centroid_mix_layers, cfg.centroid_mix_alpha)
+                    if cfg.centroid_mix > 0 and self.centroids is not None else None)
+            inputs.append(SurrogateInput(inp, plan))
         return inputs
 
     def _taps_wanted(self, terms) -> tuple[str, ...]:
