@@ -472,7 +472,7 @@ def test_name_collisions_keep_both(tmp_path, model):
     Image.open(SAMPLES / "chelsea_cat.jpg").save(inp / "a.png")
     runner = BatchRunner(inp, tmp_path / "out", model, TargetSpec(label="goldfish"))
     taken: set = set()
-    names = [runner.output_for(p, taken).name for p in runner.plan()[0]]
+    names = [runner.folder.output_for(p, taken).name for p in runner.plan()[0]]
     assert names == ["a.png", "a.png.png"]
 
 

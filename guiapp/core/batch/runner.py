@@ -1,4 +1,5 @@
-"""The batch driver: plan the folder, resume, hand out the images, journal the results.
+"""The batch driver: plan the folder (folder_plan.py), resume, hand out the images, journal
+the results.
 
 What a run does, in order, before any attack: checks the output folder is writable (a
 probe file), takes the folder's lock (a second batch on it is refused), removes temp
@@ -22,33 +23,30 @@ from typing import Any
 
 from ..attacks import AttackConfig, strategy_of
 from ..errors import GuiappError, OutputError
-from ..imageio import IMAGE_SUFFIXES, MAX_PIXELS
+from ..imageio import MAX_PIXELS
 from ..labels import LabelSet
 from ..models import Classifier
 from ..pipeline import crafting_labels
-from ..png_output import probe_writable, read_png_metadata
+from ..png_output import probe_writable
 from ..threads import requested_threads
 from .executors import InlineExecutor, ProcessExecutor, default_group, default_workers, worker_devices
-from .journal import Journal, PlanEntry
+from .folder_plan import FolderPlan
+from .journal import Journal
 from .outdir import OutputLock, remove_stale_temp_files
-from .report import REPORT_CSV, REPORT_JSON, BatchSummary, build_report, write_reports
+from .report import BatchSummary, build_report, write_reports
 from .resume import settings_changed, split_done
 from .targets import TargetSpec
 from .task import (
-    PNG_KEY,
     BatchRow,
     ImageTask,
     ModelSpec,
     TaskSettings,
     crafting_identity,
-    image_key,
     run_settings,
     settings_key,
-    target_spec,
 )
 
 MAX_GROUP = 64  # images in one loop: each keeps its own graph, so memory grows with the group
-IN_PLACE_SUFFIX = ".adv.png"  # output names when the output folder is the input folder
 
 
 class OutputInsideInputError(OutputError):
@@ -105,7 +103,6 @@ class BatchRunner:
         if not self.input_dir.is_dir():
             raise GuiappError(f"input folder {self.input_dir} does not exist or is not a folder")
         inp, out = self.input_dir.resolve(), self.out_dir.resolve()
-        self.in_place = out == inp
         if not allow_output_in_input and (out == inp or inp in out.parents):
             raise OutputInsideInputError(
                 f"output folder {self.out_dir} is "
@@ -126,7 +123,8 @@ class BatchRunner:
         if group is not None and group > 1 and workers is None:
             workers = 1
         self.model, self.targets, self.config = model, targets, config or AttackConfig()
-        self.centroids, self.recursive, self.force = centroids, recursive, force
+        self.centroids, self.force = centroids, force
+        self.folder = FolderPlan(self.input_dir, self.out_dir, recursive)
         self.workers, self.ray, self.gpu = workers, ray, gpu
         self.max_pixels = max_pixels
         if max_queries_total is not None and not hasattr(self.config, "max_queries"):
@@ -149,7 +147,6 @@ class BatchRunner:
         self.removed_temp_files: list[Path] = []
         self.report_error: str | None = None  # why the reports could not be written, if so
         self.workers_used = 0
-        self._inputs: frozenset[Path] = frozenset()  # the planned inputs, which outputs must avoid
 
     def _resolve_mapping(self, labels: LabelSet) -> dict[str, int]:
         resolved, problems = {}, []
@@ -176,84 +173,8 @@ class BatchRunner:
 
     # -- planning ------------------------------------------------------------------------
     def plan(self) -> tuple[list[Path], list[Path]]:
-        """(candidate image files, non-image files), relative to the input folder, sorted.
-        Every entry but folders and hidden files is listed, so it gets a report row: a
-        symbolic link that leads nowhere (dangling, or a loop) with an image's name becomes
-        an error row saying so, not silence."""
-        walker = self.input_dir.rglob("*") if self.recursive else self.input_dir.iterdir()
-        images: list[Path] = []
-        others: list[Path] = []
-        out = self.out_dir.resolve()
-        for p in sorted(walker):
-            if p.name.startswith(".") or p.is_dir():
-                continue
-            try:
-                real = p.resolve()
-            except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
-                real = p
-            if self.in_place:
-                if p.parent.resolve() == out and p.name in (REPORT_CSV, REPORT_JSON):
-                    continue
-                if p.name.endswith(IN_PLACE_SUFFIX) and _is_our_output(p):
-                    continue
-            elif out in real.parents:
-                continue  # our own outputs, when they are allowed inside the input tree
-            (images if p.suffix.lower() in IMAGE_SUFFIXES else others).append(p.relative_to(self.input_dir))
-        return images, others
-
-    def output_for(self, rel: Path, taken: set[Path]) -> Path:
-        if self.in_place:  # beside the input, never over it
-            out = self.out_dir / rel.parent / (rel.stem + IN_PLACE_SUFFIX)
-            while out in taken or out.relative_to(self.out_dir) in self._inputs:
-                out = out.with_name(out.name.removesuffix(".png") + IN_PLACE_SUFFIX)
-        else:
-            out = self.out_dir / rel.with_suffix(".png")
-            if out in taken:  # a.jpg and a.png in one folder: keep both, as a.jpg.png
-                out = self.out_dir / rel.parent / (rel.name + ".png")
-        taken.add(out)
-        return out
-
-    def _plan_entries(self, run_key: str) -> tuple[list[PlanEntry], list[PlanEntry]]:
-        """(every file of the folder as a journal plan entry, the image entries to attack)."""
-        images, others = self.plan()
-        self._inputs = frozenset(images) | frozenset(others)
-        entries = [PlanEntry(rel.as_posix(), "", "other", "not an image file (by extension)") for rel in others]
-        attackable: list[PlanEntry] = []
-        taken: set[Path] = set()
-        for rel in images:
-            name = rel.as_posix()
-            if self._mapping is not None and name not in self._mapping:
-                entries.append(PlanEntry(name, "", "unlisted", "no target for this file in the targets CSV"))
-                continue
-            target = self._mapping[name] if self._mapping is not None else self._fixed_target
-            spec = target_spec(target, self.targets.random_seed)
-            try:
-                st = (self.input_dir / rel).stat()
-                size, mtime = st.st_size, st.st_mtime_ns
-            except OSError:
-                size, mtime = -1, -1  # gone since the listing: its job reports the error
-            out = self.output_for(rel, taken).relative_to(self.out_dir).as_posix()
-            entry = PlanEntry(name, out, "image", "", image_key(run_key, spec), spec, size, mtime)
-            entries.append(entry)
-            attackable.append(entry)
-        entries.sort(key=lambda e: e.input)
-        return entries, attackable
-
-    def _check_mapping(self) -> None:
-        """A targets-CSV row naming no image of the folder is a mistake (a path relative to
-        the CSV's folder, a typo, a file moved away): refused before anything is written,
-        never skipped in silence."""
-        if self._mapping is None:
-            return
-        present = {rel.as_posix() for rel in self.plan()[0]}
-        stray = sorted(set(self._mapping) - present)
-        if stray:
-            n = len(stray)
-            raise GuiappError(
-                f"the targets CSV names {n} file{'s' if n != 1 else ''} that {'are' if n != 1 else 'is'} not an "
-                f"image of {self.input_dir}{'' if self.recursive else ' (its top level: not recursive)'}: "
-                f"{', '.join(stray[:5])}{' ...' if n > 5 else ''}. Paths are relative to the input folder (or "
-                "absolute inside it)")
+        """(candidate image files, non-image files), relative to the input folder, sorted."""
+        return self.folder.listing()
 
     def _spec_text(self, spec: str) -> str:
         if spec.startswith("class "):
@@ -265,7 +186,7 @@ class BatchRunner:
     def run(self) -> Iterator[BatchProgress]:
         start = time.perf_counter()
         self._summary, self.report_error = None, None
-        self._check_mapping()
+        self.folder.check_mapping(self._mapping)
         probe_writable(self.out_dir)  # before any work: read-only, full, or not a folder
         lock = OutputLock(self.out_dir).acquire()
         journal: Journal | None = None
@@ -278,7 +199,8 @@ class BatchRunner:
             journal = Journal.open(self.out_dir)
             settings = run_settings(self.model, self.config, self.centroids, self.threads)
             run_key = settings_key(settings)
-            entries, attackable = self._plan_entries(run_key)
+            entries, attackable = self.folder.entries(run_key, self._mapping, self._fixed_target,
+                                                      self.targets.random_seed)
             weights = crafting_identity(self.model, self.config)[1]
             todo, kept, mismatched = split_done(attackable, journal.latest(), self.out_dir, weights, self.force)
             if mismatched:
@@ -444,9 +366,3 @@ class BatchRunner:
 def _spec_target(spec: str) -> int | None:
     return int(spec.split()[1]) if spec.startswith("class ") else None
 
-
-def _is_our_output(path: Path) -> bool:
-    try:
-        return PNG_KEY in read_png_metadata(path)
-    except Exception:  # not a readable PNG: then it is an input like any other
-        return False
