@@ -101,7 +101,7 @@ def test_numpy_integer_target_is_accepted(model, photo, tmp_path, monkeypatch):
         seen["target"] = target
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr("guiapp.core.attacks.whitebox.TargetedAttack", record)
+    monkeypatch.setattr("guiapp.core.attacks.whitebox_strategy.TargetedAttack", record)
     with pytest.raises(RuntimeError, match="stop here"):
         attack_file(photo, np.int64(1), tmp_path / "o.png", model=model)
     assert seen["target"] == 1
