@@ -5,8 +5,8 @@ a start-up panel that names each stage; the studio (studio.py: views, tabs, side
 the attack, the report, the insights) is built once torch and the engine are in. This
 module wires the parts together and imports nothing heavy at import time; the parts live
 in their own modules: the views (image_views), the live plot (live_plot), the side panel
-and its settings form (side_panel, settings_form, target_field), the attack's lifecycle
-(attack_control), what a finished run reports (run_report), the runs of every image
+and its settings form (side_panel, settings_form with option_fields, target_field), the
+attack's lifecycle (attack_control), what a finished run reports (run_report), the runs of every image
 (session, drawn by history, kept on disk by kept_runs), the noise and saliency tabs
 (insights), the Defences tab (defence_box), saving (save_flow), exporting (export),
 background jobs (jobs), menus (menus), what is enabled when (action_state), closing
