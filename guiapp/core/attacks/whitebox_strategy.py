@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..centroids import Centroids, data_key, file_key, load_centroids, shipped_centroids
+from ..centroids import Centroids, data_key, default_centroid_path, file_key, load_centroids, shipped_centroids
 from ..memory import MIB, Footprint
 from ..models import Classifier
 from .base import AttackLoop, AttackStrategy, CentroidsArg, Prepared
@@ -78,8 +78,6 @@ class WhiteBoxStrategy(AttackStrategy):
             return None
         if isinstance(centroids, Centroids):
             return data_key(centroids)
-        from ..centroids import default_centroid_path
-
         return file_key(default_centroid_path(model_name) if centroids == "auto" else Path(centroids))
 
     def build(self, config: Any, crafters: list[Classifier], image: np.ndarray, target: int, source: int,
