@@ -186,8 +186,22 @@ class SettingsForm(QWidget):
         try:
             config = self.config()
         except GuiappError:
-            return set()
+            config = self._config_without_victim()
+            if config is None:
+                return set()
         return set(strategy_of(config).crafter_names(config, self.model_name)) if self.model_name else set()
+
+    def _config_without_victim(self) -> Any:
+        """The query mode's settings as if nobody were asked (None if they are bad anyway):
+        who crafts the noise does not depend on the victim, so the Judges list can grey the
+        surrogates before a victim is typed."""
+        values = self.values()
+        if "max_queries" not in values:
+            return None
+        try:
+            return make_config(self.current_mode(), preset=self.preset(), **{**values, "max_queries": 0})
+        except GuiappError:
+            return None
 
     def judge_problem(self) -> str:
         """Why a ticked judge will give no verdict ('' if every ticked judge will)."""

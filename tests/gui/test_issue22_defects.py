@@ -339,3 +339,17 @@ def test_the_window_cannot_shrink_below_the_size_its_layout_fits(qtbot, window):
     assert window.minimumSize() == MIN_SIZE.boundedTo(room)
     window.resize(600, 400)
     assert window.width() >= min(1024, room.width()) and window.height() >= min(700, room.height())
+
+
+def test_the_query_mode_greys_its_surrogates_as_judges_before_a_victim_is_typed(qtbot, window):
+    """Who crafts the noise does not depend on the victim: with the Victim field still empty
+    the surrogates are already marked as crafters in the Judges list."""
+    form = window.form
+    form.set_mode("query")
+    form.field("victim").setText("")
+    form.field("surrogates").set_checked(["efficientnet-lite1"])
+    form.judges.set_checked(["efficientnet-lite1"])
+    item = next(form.judges.item(i) for i in range(form.judges.count())
+                if form.judges.item(i).data(256) == "efficientnet-lite1")
+    assert "crafting" in item.text() and item.font().italic()
+    assert "efficientnet-lite1 helps craft this run's noise" in form.judges_note.text()
