@@ -136,6 +136,7 @@ class AttackWorker(Worker):
         # a short run (a second or two) would pay for them in full.
         next_preview = time.perf_counter() + PREVIEW_INTERVAL_S
         next_check = time.perf_counter() + CHECK_INTERVAL_S / 2
+        checked = False
         for record in attack.steps():
             self.step.emit(self.job_id, record)
             now = time.perf_counter()
@@ -152,7 +153,13 @@ class AttackWorker(Worker):
                 image = image if image is not None else attack.current_image()
                 if image is not None:
                     self.checked.emit(self.job_id, as_saved(attack.plan, image, record.step))
+                    checked = True
                 next_check = now + max(CHECK_INTERVAL_S, CHECK_SHARE * (time.perf_counter() - start))
+        result = None if attack.cancelled else attack.result
+        if not checked and result is not None and result.steps > 0:
+            # A run shorter than the first check's wait: one look at the result as saved, so
+            # the plot shows a dot for every finished run (one forward pass per crafter).
+            self.checked.emit(self.job_id, as_saved(attack.plan, result.adversarial, result.steps))
         return attack
 
 

@@ -134,6 +134,22 @@ def test_transfer_live_numbers_say_what_they_measure_and_meet_the_result(qtbot, 
     assert window.plot.data.checks
 
 
+def test_a_run_shorter_than_the_first_check_still_gets_its_as_saved_dot(qtbot, window, monkeypatch):
+    """Walked: a second, one-second run showed no "as saved" dot (it ended before the first
+    live check); the finished result is looked at once instead, at its last step."""
+    from guiapp.gui import workers
+
+    monkeypatch.setattr(workers, "CHECK_INTERVAL_S", 1e6)  # no live check can land
+    _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    result = _run(qtbot, window, target=1, max_steps=4)
+    assert not result.cancelled
+    assert len(window.plot.data.checks) == 1
+    step, conf = window.plot.data.checks[0]
+    assert step == result.steps
+    report = window.history.entries[-1].report  # the pipeline's verdict on the pixels Save writes
+    assert abs(report.crafters_see[0]["target_conf"] - conf) < 1e-3
+
+
 # 4 ---------------------------------------------------------------------------------------
 def test_a_new_run_shows_nothing_of_the_last_one_before_its_first_step(qtbot, window):
     _open(qtbot, window, SAMPLES / "chelsea_cat.jpg")
