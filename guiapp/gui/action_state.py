@@ -20,6 +20,10 @@ def start_blocker(win: MainWindow) -> str:
         return "Open an image to start (File > Open, drag and drop, or a sample)."
     if not win.target_field.text():
         return "Type the target label above to enable Start."
+    values = win.form.values()
+    if values.get("max_queries", 0) > 0 and not str(values.get("victim", "")).strip():
+        # The query mode asks a victim: said here, before Start, not as an error after it.
+        return "Type the victim above (an http(s) URL or a model) to enable Start, or set Max queries to 0."
     return ""
 
 

@@ -60,3 +60,21 @@ def test_the_test_button_asks_the_victim_once_and_shows_its_answer(qtbot, window
         assert not row.isVisibleTo(window)
     finally:
         victim.close()
+
+
+def test_start_waits_for_a_victim_in_the_query_mode_and_says_so(qtbot, window):
+    """Walked: Start with the Victim field empty opened an error box quoting the CLI's
+    --victim; Start now stays disabled with a line that says what to type."""
+    open_image(qtbot, window, SAMPLES / "coffee.jpg")
+    window.target_combo.set_target(1)
+    form = window.form
+    form.set_mode("query")
+    form.field("victim").setText("")
+    hint = window.panel.start_hint
+    assert not window.start_button.isEnabled() and not window.act_start.isEnabled()
+    assert hint.isVisibleTo(window) and "Type the victim above" in hint.text()
+    form.field("victim").setText("http://127.0.0.1:9/")
+    assert window.start_button.isEnabled() and not hint.isVisibleTo(window)
+    form.field("victim").setText("")
+    form.field("max_queries").setValue(0)  # nobody asked: the transfer mode's result, no victim needed
+    assert window.start_button.isEnabled()
