@@ -188,6 +188,9 @@ def main() -> None:
     p.add_argument("--half", default="held", choices=("held", "tune"),
                    help="held-back pairs (the bars) or the tuning half (to try settings on)")
     p.add_argument("--out", type=Path, default=None, help="keep the PNGs here (default: a temporary folder)")
+    p.add_argument("--answers", type=Path, default=None,
+                   help="append each pair's questions and the victim's answers here, one JSON line per pair "
+                        "(to study the search afterwards)")
     p.add_argument("--from-log", type=Path, default=None,
                    help="attack nothing: print the figures of an earlier run from its output (one stopped "
                         "before its summary, too); give the run's --victim, --top-k, --max-queries, --threads")
@@ -224,7 +227,7 @@ def main() -> None:
             if args.only:
                 pairs = [pairs[int(i)] for i in args.only.split(",")]
             try:
-                run_pairs(pairs, config, url, out_dir, labels, rows)
+                run_pairs(pairs, config, url, out_dir, labels, rows, args.answers)
             except KeyboardInterrupt:  # Ctrl-C: the figures of the pairs done so far
                 stopped = f"stopped (Ctrl-C) after {len(rows)} of {len(pairs)} pairs"
         finally:
@@ -234,8 +237,10 @@ def main() -> None:
     summarize(rows, args, config.grow_db, stopped, config.settle_queries)
 
 
-def run_pairs(pairs: list, config: Any, url: str, out_dir: Path, labels: Any, rows: list[dict]) -> None:
-    """Attack each pair in turn, appending its row to `rows` and printing its line."""
+def run_pairs(pairs: list, config: Any, url: str, out_dir: Path, labels: Any, rows: list[dict],
+              answers: Path | None = None) -> None:
+    """Attack each pair in turn, appending its row to `rows` and printing its line (and its
+    answers to the JSON lines file `answers`)."""
     from guiapp.core import attack_file
     from guiapp.core.errors import GuiappError
 
@@ -270,6 +275,10 @@ def run_pairs(pairs: list, config: Any, url: str, out_dir: Path, labels: Any, ro
               f"{report.psnr:.1f} dB, SSIM {report.ssim:.3f}, swirl {report.flat_swirl:.2f}, "
               f"CIEDE2000 {report.ciede2000:.2f}, "
               f"{seconds:.0f} s", flush=True)
+        if answers is not None:
+            with answers.open("a") as f:
+                f.write(json.dumps({"image": path.name, "target": labels[target].name, "fooled": ok,
+                                    "answers": report.answers}) + "\n")
 
 
 if __name__ == "__main__":
