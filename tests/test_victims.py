@@ -127,6 +127,10 @@ def test_a_victim_that_keeps_failing_or_refuses_or_answers_junk(fake):
     failing = fake((500, {"error": "down"}))
     with pytest.raises(VictimError, match="did not answer after 3 tries: HTTP 500"):
         HttpVictim(failing.url, imagenet_labels(), HttpOptions(retries=2, backoff_s=0.01)).ask(png_bytes())
+    unsupported = fake((501, {"error": "Unsupported method ('POST')"}))  # a static file server: no retry helps
+    with pytest.raises(VictimError, match="refused the image: HTTP 501"):
+        HttpVictim(unsupported.url, imagenet_labels(), HttpOptions(retries=2, backoff_s=0.01)).ask(png_bytes())
+    assert len(unsupported.requests) == 1
     refusing = fake((400, {"error": "bad image"}))
     with pytest.raises(VictimError, match="refused the image: HTTP 400"):
         HttpVictim(refusing.url, imagenet_labels()).ask(png_bytes())

@@ -20,9 +20,12 @@ import io
 import json
 import math
 import os
+import re
+import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from abc import ABC, abstractmethod
@@ -178,6 +181,11 @@ def header_from_env(text: str) -> tuple[str, str]:
     return name.strip(), expanded
 
 
+# Server errors a retry cannot change: the method or HTTP version is not supported there
+# (a static file server answers a POST with 501). Said at once, not after the retries.
+PERMANENT_5XX = (501, 505)
+
+
 class HttpVictim(Victim):
     """A URL that classifies an uploaded image."""
 
@@ -222,7 +230,7 @@ class HttpVictim(Victim):
                     body = response.read(MAX_ANSWER_BYTES + 1)
             except urllib.error.HTTPError as exc:
                 last_problem = f"HTTP {exc.code} {exc.reason}"
-                if exc.code == 429 or exc.code >= 500:
+                if exc.code == 429 or (exc.code >= 500 and exc.code not in PERMANENT_5XX):
                     retry_after = exc.headers.get("Retry-After") if exc.headers else None
                     if retry_after and retry_after.strip().isdigit():
                         delay = min(float(retry_after), 600.0)
@@ -293,7 +301,8 @@ def parse_answer(data: Any, labels: LabelSet, fmt: str = "auto") -> Answer:
     except VictimError as exc:
         raise VictimError(f"the victim's answer is not a classification ({exc}): {_show(data)}") from None
     raise VictimError(f"the victim's answer is not a classification in a shape guiapp knows "
-                      f"(topk, mapping, scores or label): {_show(data)}")
+                      f"(topk, mapping, scores or label; the victim_answers option, --victim-answers, names one): "
+                      f"{_show(data)}")
 
 
 def _unwrap(data: Any) -> Any:
@@ -365,6 +374,27 @@ def _show(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+def check_reachable(url: str, timeout_s: float) -> None:
+    """Fail now, before any crafting, when nothing listens at a URL victim's host and port
+    (a TCP connection only: no request, so no question is asked or counted). Skipped when a
+    proxy carries the requests: the host is the proxy's to reach."""
+    parts = urllib.parse.urlsplit(url.strip())
+    host = parts.hostname or ""
+    if not host or (urllib.request.getproxies().get(parts.scheme.lower()) and not urllib.request.proxy_bypass(host)):
+        return
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError as exc:  # a port that is not a number, or out of range
+        raise GuiappError(f"the victim {url[:80]!r} has a bad port: {exc}") from None
+    try:
+        with socket.create_connection((host, port), timeout=min(timeout_s, 10.0)):
+            pass
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__ if not isinstance(exc, TimeoutError) else "no answer in time"
+        raise GuiappError(f"nothing answers at the victim's {host}:{port} ({why}): is its server running? "
+                          "(checked before crafting; no question was asked)") from None
+
+
 def is_url(spec: str) -> bool:
     """Is a victim spec a URL (else a model spec)?"""
     return spec.strip().lower().startswith(("http://", "https://"))
@@ -378,6 +408,20 @@ def make_victim(spec: str, labels: LabelSet | None = None, options: HttpOptions 
         from .labels import imagenet_labels
 
         return HttpVictim(spec.strip(), labels or imagenet_labels(), options, max_queries)
+    check_model_spec(spec)
     from .models import load_model
 
     return ModelVictim(load_model(spec, device), top_k, max_queries)
+
+
+# host:port[/path] or another scheme's URL: never a model spec (those are names, files, or
+# torchvision:NAME-style prefixes without a port number).
+_ADDRESS = re.compile(r"^([a-z][a-z0-9+.-]*://|[a-z0-9.-]+:\d+(/|$)|www\.)", re.IGNORECASE)
+
+
+def check_model_spec(spec: str) -> None:
+    """A victim that is not an http(s) URL is a model spec: say so when it reads as an address."""
+    if _ADDRESS.match(spec.strip()):
+        raise GuiappError(f"the victim {spec.strip()[:80]!r} looks like an address, but a victim URL starts with "
+                          "http:// or https:// (e.g. http://127.0.0.1:8765/classify); anything else is read as a "
+                          "model spec")

@@ -12,7 +12,7 @@ import torch
 
 from ..errors import GuiappError
 from ..models import Classifier, load_model
-from ..victims import HttpOptions, Victim, header_from_env, is_url, make_victim
+from ..victims import HttpOptions, Victim, check_model_spec, check_reachable, header_from_env, is_url, make_victim
 from .base import AttackLoop, AttackResult
 from .query import LADDER, QueryAttack
 from .query_config import PRESETS, QueryConfig
@@ -44,10 +44,15 @@ class QueryStrategy(TransferStrategy):
 
     def load_crafters(self, config: Any, model: Classifier | str, device: Any, weights: Any) -> list[Classifier]:
         crafters = super().load_crafters(config, model, device, weights)
-        if config.max_queries > 0 and not is_url(config.victim):
-            load_model(config.victim, crafters[0].device)  # a victim that will not load fails before any work
-        if config.max_queries > 0:
-            http_options(config)  # an unset $VAR in the header fails now, too
+        if config.max_queries <= 0:
+            return crafters
+        # A victim that cannot be asked fails before any work (crafting takes a while).
+        if is_url(config.victim):
+            http_options(config)  # an unset $VAR in the header
+            check_reachable(config.victim, config.victim_timeout)
+        else:
+            check_model_spec(config.victim)  # an address without http:// is not a model file
+            load_model(config.victim, crafters[0].device)
         return crafters
 
     def step_budget(self, config: Any) -> int:
