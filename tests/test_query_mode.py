@@ -167,6 +167,31 @@ def test_a_victim_that_fails_gives_a_clear_error(fruit_model, tmp_path, capsys):
     assert victim.count == 2  # one question, retried once
 
 
+def test_a_victim_nobody_can_ask_fails_before_any_crafting(fruit_model, tmp_path, capsys, monkeypatch):
+    """Walked: a dead URL was found only after the whole crafting, and an address without
+    http:// was read as a missing model file. Both are said before the first iteration."""
+    import socket
+
+    from guiapp.core.attacks.transfer import TransferAttack
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("crafted before the victim was checked")
+
+    monkeypatch.setattr(TransferAttack, "iterate", never)
+    with socket.socket() as s:  # a loopback port nobody listens on (bound, then closed)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    image, out = photo(tmp_path / "p.png"), tmp_path / "out.png"
+    assert main(query_args(image, out, fruit_model, f"http://127.0.0.1:{port}/classify",
+                           "--max-queries", "3")) != 0
+    err = capsys.readouterr().err
+    assert f"nothing answers at the victim's 127.0.0.1:{port}" in err and "no question was asked" in err
+    assert main(query_args(image, out, fruit_model, f"127.0.0.1:{port}/classify", "--max-queries", "3")) != 0
+    err = capsys.readouterr().err
+    assert "looks like an address, but a victim URL starts with http:// or https://" in err
+    assert "model file not found" not in err and not out.exists()
+
+
 def test_query_mode_needs_a_victim(tmp_path, capsys):
     assert main(["attack", str(photo(tmp_path / "p.png")), "-t", "goldfish", "--mode", "query"]) == 2
     assert "needs a victim" in capsys.readouterr().err
@@ -220,6 +245,42 @@ def test_batch_reports_each_images_questions_and_a_resume_asks_none_again(fruit_
     capsys.readouterr()
 
 
+def test_a_resumed_batch_does_not_ask_again_about_images_the_victim_refused(fruit_model, tmp_path, capsys):
+    """Walked: a rerun of a query batch attacked its failures again, asking the victim the
+    same questions (and spending the run's total budget on them, so pending images never
+    got their turn). A failure that asked its victim is kept; --force asks again."""
+    import csv
+
+    model = load_model(str(fruit_model), "cpu")
+    victim = VictimServer(model, "stubborn")  # never agrees
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for seed in (1, 2):
+        photo(folder / f"p{seed}.png", seed=seed)
+    args = ["batch", str(folder), "--out", str(tmp_path / "out"), "-t", "cherry", "--mode", "query",
+            "--surrogates", str(fruit_model), "--victim", victim.url, "--max-queries", "3", "--preset", "loud",
+            "--centroids", "none", "--iterations", "10", "--step-iterations", "2", "--workers", "1",
+            "--device", "cpu"]
+    try:
+        assert main(args) == 1  # both failed
+        asked = victim.count
+        assert asked == 6
+        capsys.readouterr()
+        assert main(args) == 1  # still two failures, the earlier run's
+        out = capsys.readouterr()
+        assert victim.count == asked  # nobody asked again
+        assert "2 failed (2 in an earlier run)" in out.out
+        assert "its victim is not asked again; --force asks again" in out.err
+        with open(tmp_path / "out" / "report.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert [r["status"] for r in rows] == ["failed", "failed"] and all(r["queries"] == "3" for r in rows)
+        assert main([*args, "--force"]) == 1
+        assert victim.count == asked + 6  # --force asks again
+    finally:
+        victim.close()
+    capsys.readouterr()
+
+
 def test_batch_total_query_budget_leaves_the_rest_pending(fruit_model, tmp_path, capsys):
     import csv
 
@@ -236,12 +297,17 @@ def test_batch_total_query_budget_leaves_the_rest_pending(fruit_model, tmp_path,
                    "--step-iterations", "3", "--workers", "1", "--device", "cpu"])
     finally:
         victim.close()
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     with open(tmp_path / "out" / "report.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     pending = [r for r in rows if r["status"] == "pending"]
     # Each image reserves its 5 questions while it runs: never more than 6 asked in all.
-    assert victim.count <= 6 and pending and "query budget of 6 questions is spent" in err
+    assert victim.count <= 6 and pending
+    left = 6 - victim.count
+    assert (f"the total query budget (6 questions, {victim.count} asked) has {left} left, less than one image's 5"
+            in err)
+    assert "pending (out of query budget)" in captured.out and "cancelled" not in captured.out
     assert sum(int(r["queries"]) for r in rows if r["queries"]) == victim.count
     assert rc == 1  # not every image reached its target (not an interruption: 130)
 
@@ -280,10 +346,16 @@ def test_the_search_grows_the_noise_allowed_only_up_to_grow_db(fruit_model, tmp_
     try:
         rc = main(query_args(photo(tmp_path / "p.png"), tmp_path / "out.png", fruit_model, victim.url,
                              "--max-queries", "6", "--grow-db", "1"))
-        report = json.loads(capsys.readouterr().out)
+        printed = capsys.readouterr().out
     finally:
         victim.close()
+
+    def refuse(constant: str) -> None:  # what JSON.parse does with NaN: strict JSON has none
+        raise AssertionError(f"--json printed {constant}")
+
+    report = json.loads(printed, parse_constant=refuse)
     assert rc == 1 and not report["success"] and report["queries"] == victim.count == 6
+    assert report["target_conf"] is None  # the stubborn victim never scored the target: null, not NaN
     grown = [a["grown_db"] for a in report["answers"]]
     assert grown == [0, 0, 0.5, 1.0, 1.0, 1.0]  # two ladder rungs, then +0.5 dB per question, capped
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
 
 from ..core.attacks import StepRecord
 from ..core.errors import GuiappError
+from ..core.strict_json import strict_dumps
 from .attack_options import centroids_arg, config_from_args
 from .progress import advance, progress_bar
 from .text import shown
@@ -42,7 +42,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             for p in preds:
                 print(f"  {p.confidence:7.2%}  {p.index:4d}  {p.name}")
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(strict_dumps(results, indent=2))
     return 2 if failed else 0
 
 
@@ -92,7 +92,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(strict_dumps(report.to_dict(), indent=2))
         return 0 if report.success else 1
     for note in report.notes:
         print(f"note: {shown(note)}", file=sys.stderr)
@@ -192,7 +192,7 @@ def cmd_models_check(args: argparse.Namespace) -> int:
     for _path, why in result.unreadable:
         print(f"skipped: {shown(why)}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"model": model.name, "images": result.images, "classes": result.classes,
+        print(strict_dumps({"model": model.name, "images": result.images, "classes": result.classes,
                           "top1": result.top1_rate, "top5": result.top5_rate,
                           "unreadable": len(result.unreadable)}, indent=2))
     else:

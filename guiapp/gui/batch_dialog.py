@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 STATUS_COLOURS = {"ok": Qt.GlobalColor.darkGreen, "failed": Qt.GlobalColor.darkRed, "error": Qt.GlobalColor.darkRed,
                   "skipped": Qt.GlobalColor.gray, "kept": Qt.GlobalColor.darkGreen}
+BUDGET_SPENT = "out of query budget"  # the engine's state of a run its total query budget ended
 EARLIER = "done in an earlier run"  # the engine's note on a result kept from an earlier run
 
 
@@ -298,20 +299,24 @@ class BatchDialog(QDialog):
         report = Path(self.output_edit.text()) / "report.csv"
         parts = [f"{summary.succeeded} succeeded" + (f" ({summary.resumed} kept from an earlier run)"
                                                      if summary.resumed else ""),
-                 f"{summary.failed} failed", plural(summary.errors, "error"),
+                 f"{summary.failed} failed" + (f" ({summary.resumed_failed} in an earlier run, its victim not asked "
+                                               "again)" if summary.resumed_failed else ""),
+                 plural(summary.errors, "error"),
                  f"{summary.skipped} skipped (not images)"]
         rate = f"; {summary.images_per_second:.2f} images/s" if summary.images_per_second > 0 else ""
         if summary.cancelled:
             left = (f"; {summary.pending} not processed (start again to do them; finished files are kept)"
                     if summary.pending else "")
-            return (f"Cancelled. {summary.done} of {summary.total} files have a result: " + ", ".join(parts)
+            why = "Out of query budget" if summary.state == BUDGET_SPENT else "Cancelled"
+            return (f"{why}. {summary.done} of {summary.total} files have a result: " + ", ".join(parts)
                     + f"{left}. Report: {report}")
         return f"Done, {summary.done} of {summary.total} files: " + ", ".join(parts) + f"{rate}. Report: {report}"
 
     def _on_done(self, summary: BatchSummary) -> None:
         self.worker = None
         self._set_running(False)
-        self.eta_label.setText("cancelled" if summary.cancelled else "finished")
+        self.eta_label.setText("finished" if not summary.cancelled
+                               else "out of query budget" if summary.state == BUDGET_SPENT else "cancelled")
         self.summary_label.setText(self.summary_text(summary))
         self.finished_batch.emit(summary)
 

@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
 
 from ..errors import OutputError
+from ..strict_json import json_safe, strict_dumps
 from .journal import Journal, RunInfo
 from .task import BatchRow
 
 REPORT_JSON = "report.json"
 REPORT_CSV = "report.csv"
+
+
+BUDGET_SPENT = "out of query budget"  # a run's state when the total query budget left images pending
 
 
 @dataclass
@@ -35,8 +36,10 @@ class BatchSummary:
     seconds: float  # wall-clock time of the run, loading and saving included
     images_per_second: float  # images attacked in this run / seconds
     resumed: int = 0  # of `succeeded`, those done in an earlier run and kept
+    resumed_failed: int = 0  # of `failed`, query-mode failures of an earlier run, kept (its victim not asked again)
     pending: int = 0  # images not done (the run was cancelled, stopped or killed)
-    state: str = "complete"  # complete | cancelled | stopped (disk-level error) | interrupted (killed)
+    # complete | cancelled | stopped (disk-level error) | interrupted (killed) | BUDGET_SPENT
+    state: str = "complete"
 
     @property
     def done(self) -> int:
@@ -47,7 +50,8 @@ class BatchSummary:
         return (
             f"done {self.done}/{self.total}: {self.succeeded} succeeded"
             f"{f' ({self.resumed} in an earlier run)' if self.resumed else ''}, "
-            f"{self.failed} failed, {self.errors} errors, {self.skipped} skipped"
+            f"{self.failed} failed{f' ({self.resumed_failed} in an earlier run)' if self.resumed_failed else ''}, "
+            f"{self.errors} errors, {self.skipped} skipped"
             f"{f', {self.pending} pending' if self.pending else ''}{state}; "
             # A run that attacked nothing (all kept from an earlier run, or cancelled at once) has no rate.
             + (f"{self.images_per_second:.2f} images/s" if self.images_per_second > 0
@@ -61,7 +65,7 @@ def build_report(journal: Journal) -> tuple[BatchSummary, list[BatchRow], RunInf
     latest = journal.latest()
     rows: list[BatchRow] = []
     counts = {"ok": 0, "failed": 0, "error": 0, "skipped": 0, "pending": 0}
-    resumed = 0
+    resumed = resumed_failed = 0
     for entry in journal.plan():
         if entry.kind != "image":
             row = BatchRow(entry.input, status="skipped", error=entry.note)
@@ -70,8 +74,9 @@ def build_report(journal: Journal) -> tuple[BatchSummary, list[BatchRow], RunInf
             # Only a result made with this run's settings counts for this run's folder.
             if found is not None and found.key == entry.key:
                 row = found.row
-                if row.status == "ok" and run is not None and found.run < run.id:
-                    resumed += 1
+                if run is not None and found.run < run.id:
+                    resumed += row.status == "ok"
+                    resumed_failed += row.status == "failed"
             else:
                 row = BatchRow(entry.input, status="pending")
         counts[row.status] = counts.get(row.status, 0) + 1
@@ -91,6 +96,7 @@ def build_report(journal: Journal) -> tuple[BatchSummary, list[BatchRow], RunInf
         seconds=seconds,
         images_per_second=attacked / seconds if attacked and seconds > 0 else 0.0,
         resumed=resumed,
+        resumed_failed=resumed_failed,
         pending=counts["pending"],
         state="cancelled" if state == "complete" and counts["pending"] else state,
     )
@@ -112,7 +118,7 @@ def write_reports(journal: Journal, input_dir: str | None = None) -> BatchSummar
     out = journal.out_dir
     # Strict JSON (RFC 8259 has no NaN or Infinity; JSON.parse and most parsers refuse them):
     # a value that does not exist (the PSNR of an image that failed to load) is null.
-    _atomic_write(out / REPORT_JSON, json.dumps(json_safe(payload), indent=1, default=str, allow_nan=False))
+    _atomic_write(out / REPORT_JSON, strict_dumps(payload, indent=1, default=str))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=[f.name for f in fields(BatchRow)])
     writer.writeheader()
@@ -120,17 +126,6 @@ def write_reports(journal: Journal, input_dir: str | None = None) -> BatchSummar
     writer.writerows(json_safe(payload["rows"]))
     _atomic_write(out / REPORT_CSV, buf.getvalue())
     return summary
-
-
-def json_safe(value: Any) -> Any:
-    """`value` with every NaN or infinite float (at any depth) replaced by None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def _atomic_write(path: Path, text: str) -> None:

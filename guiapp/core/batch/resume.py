@@ -1,6 +1,7 @@
 """Which earlier results a batch may keep, and what to say when the settings changed.
 
-An image is skipped only when its latest journal row says "ok", was made with the same
+An image is skipped only when its latest journal row says "ok" (or "failed" after asking a
+query-mode victim: asking again would spend the same questions on the same answers), was made with the same
 settings (model and weights, mode and every attack option, centroid data, the target of
 this file) *and* its PNG on disk is still the one written: the same bytes as the sha256
 and size the journal recorded, or, for rows of versions that recorded none, a PNG that
@@ -21,6 +22,9 @@ from ..png_output import read_png_metadata
 from .journal import Finished, PlanEntry
 from .task import PNG_KEY, OutputDigest
 
+EARLIER = "done in an earlier run"  # a kept success's note (the window shows such a row as "kept")
+ASKED_EARLIER = "in an earlier run: its victim is not asked again; --force asks again"
+
 
 class SettingsChangedError(GuiappError):
     """The output folder holds results made with other settings."""
@@ -37,7 +41,7 @@ def split_done(attackable: list[PlanEntry], latest: dict[str, Finished], out_dir
     mismatched: list[tuple[PlanEntry, Finished]] = []
     for entry in attackable:
         found = latest.get(entry.input)
-        if found is not None and found.status == "ok" and not force:
+        if found is not None and finished(found) and not force:
             if found.key != entry.key:
                 mismatched.append((entry, found))
                 continue
@@ -48,10 +52,17 @@ def split_done(attackable: list[PlanEntry], latest: dict[str, Finished], out_dir
     return todo, kept, mismatched
 
 
+def finished(found: Finished) -> bool:
+    """Is this journal row a result a resume keeps: a success, or a query-mode failure that
+    asked its victim (the victim said no to those questions; a resumed batch asks nothing
+    again, and the rerun would not spend the run's total budget on it)."""
+    return found.status == "ok" or (found.status == "failed" and (found.row.queries or 0) > 0)
+
+
 def result_on_disk_matches(out_dir: Path, entry: PlanEntry, found: Finished, weights: str) -> bool:
     """Is the PNG on disk the one the journal describes for this input (same key, crafting
     weights, target and source file)? Anything else is redone."""
-    if found.status != "ok" or (found.size, found.mtime) != (entry.size, entry.mtime):
+    if not finished(found) or (found.size, found.mtime) != (entry.size, entry.mtime):
         return False
     if found.row.output != entry.output:
         return False

@@ -33,8 +33,8 @@ from .executors import InlineExecutor, ProcessExecutor, default_group, default_w
 from .folder_plan import FolderPlan
 from .journal import Journal
 from .outdir import OutputLock, remove_stale_temp_files
-from .report import BatchSummary, build_report, write_reports
-from .resume import settings_changed, split_done
+from .report import BUDGET_SPENT, BatchSummary, build_report, write_reports
+from .resume import ASKED_EARLIER, EARLIER, settings_changed, split_done
 from .targets import TargetSpec
 from .task import (
     BatchRow,
@@ -226,12 +226,16 @@ class BatchRunner:
                         yield progress(BatchRow(entry.input, status="skipped", error=entry.note), float("nan"))
                 for entry, found in kept:
                     done += 1
-                    counts["ok"] += 1
+                    counts[found.status] += 1
                     # With the earlier run's figures (target, result, PSNR), which still hold:
                     # the file on disk was checked to be that run's.
-                    yield progress(replace(found.row, input=entry.input, output=entry.output,
-                                           status="skipped", error="done in an earlier run"),
-                                   float("nan"))
+                    if found.status == "ok":
+                        row = replace(found.row, input=entry.input, output=entry.output, status="skipped",
+                                      error=EARLIER)
+                    else:  # a query-mode failure: its victim is not asked again
+                        row = replace(found.row, input=entry.input, output=entry.output,
+                                      error=f"{found.row.error} ({ASKED_EARLIER})")
+                    yield progress(row, float("nan"))
 
                 by_name = {e.input: e for e in todo}
                 queue = deque(todo)
@@ -255,8 +259,11 @@ class BatchRunner:
                         first = first or time.perf_counter()
                     if in_flight == 0:
                         if queue and not budget_allows():
-                            self.budget_note = (f"the query budget of {self.max_queries_total} questions is spent "
-                                                f"({self.queries_spent} asked): {len(queue)} image"
+                            assert self.max_queries_total is not None  # only a total budget refuses
+                            left = self.max_queries_total - self.queries_spent
+                            self.budget_note = (f"the total query budget ({self.max_queries_total} questions, "
+                                                f"{self.queries_spent} asked) has {left} left, less than one "
+                                                f"image's {per_image}: {len(queue)} image"
                                                 f"{'s' if len(queue) != 1 else ''} not attacked (pending)")
                         break
                     result = executor.next_result(self._cancel_now)
@@ -293,6 +300,9 @@ class BatchRunner:
                 executor.close()
             if fatal:
                 state = "stopped"
+            elif done < total and self.budget_note and not self._cancel_now.is_set() \
+                    and not self._stop_after_current.is_set():
+                state = BUDGET_SPENT
             elif done < total:
                 state = "cancelled"
             else:
