@@ -208,6 +208,9 @@ def test_server_allows_only_the_victims_its_operator_named():
         parse_attack_fields(fields, labels, 1000, "efficientnet-lite0")
     assert off.value.status == 403 and "query mode is off" in str(off.value)
     allowed = ("http://127.0.0.1:9/api",)
+    with pytest.raises(ApiError) as missing:  # no victim named: a bad option (422), not a refused one
+        parse_attack_fields({"target": "goldfish", "mode": "query"}, labels, 1000, "efficientnet-lite0", allowed)
+    assert missing.value.status == 422 and "needs a victim" in str(missing.value)
     assert parse_attack_fields(fields, labels, 1000, "efficientnet-lite0", allowed).config.victim == fields["victim"]
     for bad in ("http://127.0.0.1:9.evil.example/api", "http://127.0.0.1:9/apix", "https://127.0.0.1:9/api"):
         with pytest.raises(ApiError) as refused:
@@ -328,6 +331,8 @@ def test_the_http_service_runs_the_query_mode_only_against_allowed_victims(fruit
         form = {"target": "cherry", "mode": "query", "surrogates": str(fruit_model), "victim": victim.url,
                 "max_queries": "5", "preset": "loud", "iterations": "30", "step_iterations": "3",
                 "centroids": "none"}
+        listed = server.http.get("/v1/models").json()
+        assert "query" in listed["modes"] and listed["victims"] == [prefix]  # what a client may name
         r = server.http.post("/v1/attack", files=files, data=form, params={"format": "json"})
         assert r.status_code == 200, r.text
         report = r.json()["report"]

@@ -239,6 +239,8 @@ def test_labels_health_models_docs(client, model):
     assert health["status"] == "ok" and health["model"] == model.name
     models = client.get("/v1/models").json()
     assert models["models"][0]["name"] == model.name and "transfer" in models["modes"]
+    # This server allows no victims: its query mode is off, and the list says so.
+    assert "query" not in models["modes"] and models["victims"] == []
     assert models["max_upload_mb"] == 1
     docs = client.get("/docs")
     assert docs.status_code == 200 and "cdn." not in docs.text  # works offline

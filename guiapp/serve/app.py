@@ -213,7 +213,11 @@ def create_app(settings: ServeSettings, model: Classifier) -> FastAPI:
     async def models() -> dict:
         info = {"name": model.name, "device": str(model.device), "fingerprint": model.fingerprint,
                 "classes": model.num_classes, "loaded": True}
-        return {"models": [info], "modes": list(MODES), "workers": settings.workers, "max_queue": settings.max_queue,
+        # The query mode is on only where the operator allows victims; those are the ones a
+        # client may name (they are the operator's choice for clients, not a secret).
+        modes = [m for m in MODES if m != "query" or settings.allowed_victims]
+        return {"models": [info], "modes": modes, "victims": list(settings.allowed_victims),
+                "workers": settings.workers, "max_queue": settings.max_queue,
                 "max_upload_mb": settings.max_upload_mb, "max_pixels": settings.max_pixels,
                 "max_steps": settings.max_steps, "max_jobs": settings.max_jobs, "max_disk_mb": settings.max_disk_mb,
                 "installed": sorted(engine.installed())}

@@ -94,10 +94,12 @@ def parse_attack_fields(fields_: dict[str, str], labels: LabelSet, max_steps: in
         raise ApiError(403, "victim_not_allowed", "victim_header is the operator's to set, not a client's")
     try:
         config = make_config(mode, preset=preset, **options)
-        if mode == "query":
+    except GuiappError as exc:  # a bad option, or a query without a victim: the client's to fix
+        raise ApiError(422, "bad_option", str(exc)) from None
+    if mode == "query":
+        try:
             check_victim_allowed(config.victim, allowed_victims)
-    except GuiappError as exc:
-        code = (403, "victim_not_allowed") if mode == "query" and "victim" in str(exc) else (422, "bad_option")
-        raise ApiError(*code, str(exc)) from None
+        except GuiappError as exc:  # a victim the operator does not allow
+            raise ApiError(403, "victim_not_allowed", str(exc)) from None
     target = resolve_target(labels, fields_.get("target"))
     return AttackRequest(target, labels[target].name, config, None if centroids == "none" else "auto")

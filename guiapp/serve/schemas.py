@@ -78,7 +78,8 @@ class ModelInfo(BaseModel):
 
 class ModelList(BaseModel):
     models: list[ModelInfo]
-    modes: list[str]
+    modes: list[str]  # "query" only when the operator allows victims
+    victims: list[str]  # the victims a query-mode client may name: URL prefixes, or model specs exactly
     workers: int
     max_queue: int
     max_upload_mb: float

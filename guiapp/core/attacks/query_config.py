@@ -74,7 +74,8 @@ class QueryConfig(TransferConfig):
             if len(getattr(self, name)) > MAX_VICTIM_TEXT:
                 raise ValueError(f"{name} is longer than {MAX_VICTIM_TEXT} characters")
         if self.max_queries > 0 and not self.victim.strip():
-            raise ValueError("the query mode needs a victim (--victim: a model spec or an http(s) URL)")
+            raise ValueError("the query mode needs a victim: a model spec or an http(s) URL (the victim option; "
+                             "--victim on the command line)")
         if self.shrink_margin is not None:
             raise ValueError("shrink_margin does not apply to the query mode: the victim's answers decide how much "
                              "noise is kept")
