@@ -268,7 +268,10 @@ def test_a_resumed_batch_does_not_ask_again_about_images_the_victim_refused(frui
         assert main(args) == 1  # both failed
         asked = victim.count
         assert asked == 6
-        capsys.readouterr()
+        assert "ok 0 failed 2" in capsys.readouterr().err  # the progress bar's last line
+        assert main([*args, "-q"]) == 1  # quiet: no progress bar, the summary still
+        quiet = capsys.readouterr()
+        assert "ok 0 failed" not in quiet.err and "2 failed (2 in an earlier run)" in quiet.out
         assert main(args) == 1  # still two failures, the earlier run's
         out = capsys.readouterr()
         assert victim.count == asked  # nobody asked again
@@ -520,3 +523,15 @@ def test_once_the_victim_agrees_less_noise_is_asked_about_and_the_quietest_agree
     quieter = [n for n in result.notes if "dB quieter" in n]
     assert (quieter == []) if settle == 0 else (f"question {kept.query})" in quieter[0])
 
+
+
+def test_a_batch_rows_answers_cell_gives_the_victims_scores():
+    """Walked: the report's answers column read "tiger cat | tiger cat", no score at all."""
+    from guiapp.core.batch.task import answers_text
+
+    answers = [{"top1_name": "tiger cat", "top1_score": 0.91, "target_score": None, "agrees": False},
+               {"top1_name": "tiger cat", "top1_score": 0.55, "target_score": 0.031, "agrees": False},
+               {"top1_name": "goldfish", "top1_score": 0.63, "target_score": 0.63, "agrees": True},
+               {"top1_name": "goldfish", "top1_score": None, "target_score": None, "agrees": True}]  # label only
+    assert answers_text(answers) == ("tiger cat 0.91 | tiger cat 0.55, target 0.031 | goldfish 0.63 (agrees) | "
+                                     "goldfish (agrees)")

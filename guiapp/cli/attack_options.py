@@ -32,7 +32,8 @@ def _help(entries: list[tuple[str, OptionSpec]]) -> str:
     defaults = {mode: s.describe_default() for mode, s in entries}
     values = list(defaults.values())
     common = max(set(values), key=values.count)
-    default = "default " + "; ".join([common] + [f"{v} in {m} mode" for m, v in defaults.items() if v != common])
+    default = "default " + "; ".join([common or "none"]
+                                     + [f"{v or 'none'} in {m} mode" for m, v in defaults.items() if v != common])
     only = "" if len(entries) == len(MODES) else f" [{'/'.join(m for m, _ in entries)}]"
     choices = f"; one of {','.join(spec.meta.choices)}" if spec.meta.choices and spec.kind is not tuple else ""
     return f"{spec.meta.help}{unit}{choices} ({default}{bounds}){only}".replace("%", "%%")

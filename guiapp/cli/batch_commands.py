@@ -69,14 +69,16 @@ def cmd_batch(args: argparse.Namespace) -> int:
     bar, problems, stopped = None, [], None
     try:
         for p in runner.run():
-            if bar is None:
+            if bar is None and not args.quiet:
                 bar = progress_bar(p.total, "batch", "file", own_eta=True)
             if p.row.status in ("error", "failed"):
                 problems.append(f"{p.row.status}: {p.row.error}")
             # The runner's ETA counts only this run's attacks (kept results and skipped files
             # are not work); nan until the first image of this run is done.
             eta = f"ETA {format_seconds(p.eta)}, " if math.isfinite(p.eta) else ""
-            advance(bar, p.done, f"{eta}ok {p.succeeded} failed {p.failed} errors {p.errors} | {p.row.input[-40:]}")
+            if bar is not None:
+                advance(bar, p.done,
+                        f"{eta}ok {p.succeeded} failed {p.failed} errors {p.errors} | {p.row.input[-40:]}")
     except SettingsChangedError as exc:
         raise GuiappError(f"{exc} (--force)") from exc
     except BatchStoppedError as exc:

@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "folder, or absolute inside it; a row naming no image of the folder is refused")
     group.add_argument("--random-targets", action="store_true", help="a seeded random target per image (--seed)")
     p.add_argument("--recursive", "-r", action="store_true")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar (the summary and problems still)")
     p.add_argument("--force", action="store_true", help="redo images already done in an earlier run")
     p.add_argument("--allow-output-in-input", action="store_true",
                    help="permit OUT inside INPUT_DIR (OUT = INPUT_DIR writes NAME.adv.png beside each input)")

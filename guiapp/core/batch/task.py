@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,12 +327,15 @@ class TaskRunner:
 
 
 def answers_text(answers: list[dict]) -> str:
-    """A query-mode run's answers in one cell: "espresso, target 0.02 | goldfish, target 0.63 (agrees)"."""
+    """A query-mode run's answers in one cell, each the victim's top class with its score and
+    the target's when it gave them: "espresso 0.91, target 0.02 | goldfish 0.63 (agrees)"."""
     parts = []
     for a in answers:
-        score = a.get("target_score")
-        parts.append(f"{a.get('top1_name', '?')}" + (f", target {score:.3g}" if score is not None else "")
-                     + (" (agrees)" if a.get("agrees") else ""))
+        top, score = a.get("top1_score"), a.get("target_score")
+        said = f"{a.get('top1_name', '?')}" + (f" {top:.3g}" if isinstance(top, float) and math.isfinite(top) else "")
+        if score is not None and not a.get("agrees"):
+            said += f", target {score:.3g}"
+        parts.append(said + (" (agrees)" if a.get("agrees") else ""))
     return " | ".join(parts)
 
 
