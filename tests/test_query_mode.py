@@ -395,6 +395,8 @@ def test_once_the_victim_scores_the_target_the_search_proposes_patches(fruit_mod
         assert named == []
     else:
         assert named and f"best try (question {best['query']}, target score {best['target_score']:.3f}" in named[0]
+        # the two images' PSNRs, as the answers give them (not the budget's growth: walked, it read as a PSNR)
+        assert f"{best['psnr']:.1f} dB) did not fool" in named[0] and f"{answers[1]['psnr']:.1f} dB);" in named[0]
 
 
 def half_flat_budget():

@@ -338,9 +338,9 @@ class QueryAttack(AttackLoop):
         if not agreed and self.config.max_queries > 0 and not self._cancel.is_set():
             notes.append(f"the victim did not agree within {self.config.max_queries} questions")
         if not agreed and best is not None and said is not None and best.query != said.query:
-            notes.append(f"the result is the noise at the budget (question {said.query}); the search's best try "
-                         f"(question {best.query}, {best_phrase(best)}, +{best.grown_db:g} dB) was louder and "
-                         "is not kept")
+            notes.append(f"the result is the noise at the budget (question {said.query}, {said.psnr:.1f} dB); the "
+                         f"search's best try (question {best.query}, {best_phrase(best)}, {best.psnr:.1f} dB) "
+                         "did not fool the victim either and is not kept")
         if self._target_shared and self.victim is not None:
             notes.append(f"the victim names {self.victim.labels[self.victim_index].name} with a label another class "
                          "shares: its answer cannot say which of them it sees, so it never counts as the target")
