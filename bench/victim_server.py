@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -109,15 +110,22 @@ def serve(net: Net, port: int, k: int) -> None:
         def log_message(self, *args) -> None:
             pass
 
-    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    print(f"answering at http://127.0.0.1:{server.server_port}/ (POST an image to any path; GET /count)",
+          file=sys.stderr, flush=True)
+    server.serve_forever()
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", type=Path, required=True)
-    p.add_argument("--card", type=Path, required=True)
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--top-k", type=int, default=5)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                epilog="POST an image (multipart field 'file', or the raw body) to any path: it "
+                                       "answers [{\"label\": \"<full synonym string>\", \"score\": p}] for its "
+                                       "top k. GET /count answers {\"queries\": N}; POST /reset sets it to 0.")
+    p.add_argument("--model", type=Path, required=True, help="a TorchScript (.pt) or ONNX (.onnx) file")
+    p.add_argument("--card", type=Path, required=True, help="its card (JSON: labels file, input size, mean, std...)")
+    p.add_argument("--port", type=int, default=8765, help="the loopback port (0: any free one)")
+    p.add_argument("--top-k", type=int, default=5, help="labels per answer (1: the top label only)")
     args = p.parse_args()
     torch.set_num_threads(1)
     serve(Net(args.model, args.card), args.port, args.top_k)
