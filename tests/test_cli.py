@@ -268,6 +268,8 @@ def test_transfer_report_gives_each_surrogates_own_verdict(cat_path, tmp_path, c
     lines = [line for line in out.splitlines() if line.startswith("surrogate: ")]
     assert [line.split()[1] for line in lines] == ["efficientnet-lite0", "efficientnet-lite1"]
     assert all(" sees " in line and "target " in line for line in lines)
+    source = next(line for line in out.splitlines() if line.startswith("source : "))
+    assert source.endswith(", as the surrogates see it)")  # whose view of the original (walked: unclear)
 
 
 def test_robust_report_says_what_the_result_survived(cat_path, tmp_path, capsys):

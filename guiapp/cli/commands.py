@@ -96,7 +96,10 @@ def cmd_attack(args: argparse.Namespace) -> int:
         return 0 if report.success else 1
     for note in report.notes:
         print(f"note: {shown(note)}", file=sys.stderr)
-    print(f"source : {report.source_name} ({report.source_conf:.1%})")
+    # Whose view of the original: the surrogates' (their mean) where they craft, never the victim's
+    # (asking it would spend a question).
+    seen_by = "" if strategy.uses_chosen_model else ", as the surrogates see it"
+    print(f"source : {report.source_name} ({report.source_conf:.1%}{seen_by})")
     print(f"target : {report.target_name} [{report.target}]")
     if report.queries is not None:  # query mode: the victim's word on the saved pixels
         print(f"victim : {shown(report.victim_verdict())} (of {shown(report.output)})")
