@@ -495,11 +495,11 @@ class LoudnessVictim:
         self.victim = _Victim(labels, "loudness")
 
 
-@pytest.mark.parametrize("settle", [0, 2, 3])
+@pytest.mark.parametrize("settle", [0, 1, 2, 4])
 def test_once_the_victim_agrees_less_noise_is_asked_about_and_the_quietest_agreed_image_is_kept(
         fruit_model, tmp_path, settle):
-    """settle_queries: after the victim agrees at the full budget, questions about 80% of
-    the noise, then a bisection; the quietest image the victim still agreed with is the result."""
+    """settle_queries: after the victim agrees at the full budget, questions about 90%, 80%,
+    ... of the noise until it refuses; the quietest image it still agreed with is the result."""
     from guiapp.core.attacks import make_config
     from guiapp.core.attacks.query import QueryAttack
 
@@ -513,10 +513,12 @@ def test_once_the_victim_agrees_less_noise_is_asked_about_and_the_quietest_agree
         pass
     records = attack.records
     phases = [r.phase for r in records]
-    # 0.6 (refused), 1.0 (agreed), then the settle questions: 0.8 (agreed), 0.64 (refused), 0.72 (agreed)
-    assert phases == ["ladder", "ladder"] + ["settle"] * settle
-    assert [r.agrees for r in records] == [False, True, True, False, True][:2 + settle]
-    assert [round(r.scale, 2) for r in records[2:]] == [0.8, 0.64, 0.72][:settle]
+    # 0.6 (refused), 1.0 (agreed), then the settle questions: 0.9 and 0.8 (agreed), 0.7
+    # (refused: under 1/sqrt(2)), and the refusal ends it (settle 4 asks 3)
+    asked = min(settle, 3)
+    assert phases == ["ladder", "ladder"] + ["settle"] * asked
+    assert [r.agrees for r in records] == [False, True, True, True, False][:2 + asked]
+    assert [round(r.scale, 2) for r in records[2:]] == [0.9, 0.8, 0.7][:asked]
     kept = [r for r in records if r.agrees][-1]
     result = attack.result
     assert result.success and result.target_conf == pytest.approx(kept.target_score)

@@ -65,8 +65,8 @@ class QueryConfig(TransferConfig):
                             "the victim disagrees; 0 holds the budget", unit="dB", low=0, high=12)
 
     settle_queries: int = option(2, "once the victim agrees at the full budget or above, questions spent asking "
-                                 "about less of that noise (80%, then a bisection); the quietest image it still "
-                                 "agrees with is kept; 0: keep the first image it agrees with", low=0, high=20)
+                                 "about less of that noise (90%, 80%, ... until it refuses); the quietest image it "
+                                 "still agrees with is kept; 0: keep the first image it agrees with", low=0, high=20)
 
     def __post_init__(self) -> None:
         super().__post_init__()
