@@ -315,6 +315,8 @@ def test_batch_total_query_budget_leaves_the_rest_pending(fruit_model, tmp_path,
             in err)
     assert "pending (out of query budget)" in captured.out and "cancelled" not in captured.out
     assert sum(int(r["queries"]) for r in rows if r["queries"]) == victim.count
+    # a pending image's target is known before it is attacked (walked: it read -1)
+    assert all(r["target"] == "2" and r["target_name"] == "cherry" for r in pending)
     assert rc == 1  # not every image reached its target (not an interruption: 130)
 
 

@@ -10,6 +10,7 @@ import csv
 import io
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -59,8 +60,10 @@ class BatchSummary:
         )
 
 
-def build_report(journal: Journal) -> tuple[BatchSummary, list[BatchRow], RunInfo | None]:
-    """The report rows of the folder as the latest run planned it, and their summary."""
+def build_report(journal: Journal, label_name: Callable[[int], str] | None = None,
+                 ) -> tuple[BatchSummary, list[BatchRow], RunInfo | None]:
+    """The report rows of the folder as the latest run planned it, and their summary;
+    `label_name` names a pending image's target (without it, its index alone)."""
     run = journal.last_run()
     latest = journal.latest()
     rows: list[BatchRow] = []
@@ -79,6 +82,9 @@ def build_report(journal: Journal) -> tuple[BatchSummary, list[BatchRow], RunInf
                     resumed_failed += row.status == "failed"
             else:
                 row = BatchRow(entry.input, status="pending")
+                if entry.spec.startswith("class "):  # its target is known before it is attacked
+                    row.target = int(entry.spec.split()[1])
+                    row.target_name = label_name(row.target) if label_name is not None else ""
         counts[row.status] = counts.get(row.status, 0) + 1
         rows.append(row)
     state = "complete" if run is None else run.state
@@ -103,9 +109,10 @@ def build_report(journal: Journal) -> tuple[BatchSummary, list[BatchRow], RunInf
     return summary, rows, run
 
 
-def write_reports(journal: Journal, input_dir: str | None = None) -> BatchSummary:
+def write_reports(journal: Journal, input_dir: str | None = None,
+                  label_name: Callable[[int], str] | None = None) -> BatchSummary:
     """Write report.json and report.csv (atomically) from the journal; returns the summary."""
-    summary, rows, run = build_report(journal)
+    summary, rows, run = build_report(journal, label_name)
     settings = journal.settings_of(run.settings) if run else None
     payload = {
         "input_dir": input_dir or (run.input_dir if run else ""),

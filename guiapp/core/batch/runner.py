@@ -176,6 +176,9 @@ class BatchRunner:
         """(candidate image files, non-image files), relative to the input folder, sorted."""
         return self.folder.listing()
 
+    def _label_name(self, index: int) -> str:
+        return self.labels[index].name
+
     def _spec_text(self, spec: str) -> str:
         if spec.startswith("class "):
             index = int(spec.split()[1])
@@ -331,10 +334,10 @@ class BatchRunner:
             except OutputError:
                 pass  # a full disk: the run reads as interrupted, the rows are there
             try:
-                self._summary = write_reports(journal, str(self.input_dir))
+                self._summary = write_reports(journal, str(self.input_dir), self._label_name)
             except OutputError as exc:
                 self.report_error = str(exc)
-                self._summary = build_report(journal)[0]
+                self._summary = build_report(journal, self._label_name)[0]
         journal.close()
         if created and run_id is None:
             # Nothing ran (workers or Ray could not start, a bad setting): leave the folder as
