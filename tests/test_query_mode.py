@@ -221,19 +221,25 @@ def test_server_allows_only_the_victims_its_operator_named():
     assert header.value.status == 403
 
 
+def query_batch_args(tmp_path, model, url, photos=2, max_queries=5, iterations=30, step_iterations=3):
+    """`guiapp-cli batch` arguments for a query batch over `photos` photos in tmp_path/in (made
+    here), cherry as the target, results in tmp_path/out."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for seed in range(1, photos + 1):
+        photo(folder / f"p{seed}.png", seed=seed)
+    return ["batch", str(folder), "--out", str(tmp_path / "out"), "-t", "cherry", "--mode", "query",
+            "--surrogates", str(model), "--victim", url, "--max-queries", str(max_queries), "--preset", "loud",
+            "--centroids", "none", "--iterations", str(iterations), "--step-iterations", str(step_iterations),
+            "--workers", "1", "--device", "cpu"]
+
+
 def test_batch_reports_each_images_questions_and_a_resume_asks_none_again(fruit_model, tmp_path, capsys):
     import csv
 
     model = load_model(str(fruit_model), "cpu")
     victim = VictimServer(model, "topk")
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for seed in (1, 2):
-        photo(folder / f"p{seed}.png", seed=seed)
-    args = ["batch", str(folder), "--out", str(tmp_path / "out"), "-t", "cherry", "--mode", "query",
-            "--surrogates", str(fruit_model), "--victim", victim.url, "--max-queries", "5", "--preset", "loud",
-            "--centroids", "none", "--iterations", "30", "--step-iterations", "3", "--workers", "1",
-            "--device", "cpu"]
+    args = query_batch_args(tmp_path, fruit_model, victim.url)
     try:
         assert main(args) == 0
         asked = victim.count
@@ -256,14 +262,7 @@ def test_a_resumed_batch_does_not_ask_again_about_images_the_victim_refused(frui
 
     model = load_model(str(fruit_model), "cpu")
     victim = VictimServer(model, "stubborn")  # never agrees
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for seed in (1, 2):
-        photo(folder / f"p{seed}.png", seed=seed)
-    args = ["batch", str(folder), "--out", str(tmp_path / "out"), "-t", "cherry", "--mode", "query",
-            "--surrogates", str(fruit_model), "--victim", victim.url, "--max-queries", "3", "--preset", "loud",
-            "--centroids", "none", "--iterations", "10", "--step-iterations", "2", "--workers", "1",
-            "--device", "cpu"]
+    args = query_batch_args(tmp_path, fruit_model, victim.url, max_queries=3, iterations=10, step_iterations=2)
     try:
         assert main(args) == 1  # both failed
         asked = victim.count
@@ -292,15 +291,8 @@ def test_batch_total_query_budget_leaves_the_rest_pending(fruit_model, tmp_path,
 
     model = load_model(str(fruit_model), "cpu")
     victim = VictimServer(model, "topk")
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for seed in (1, 2, 3):
-        photo(folder / f"p{seed}.png", seed=seed)
     try:
-        rc = main(["batch", str(folder), "--out", str(tmp_path / "out"), "-t", "cherry", "--mode", "query",
-                   "--surrogates", str(fruit_model), "--victim", victim.url, "--max-queries", "5",
-                   "--max-queries-total", "6", "--preset", "loud", "--centroids", "none", "--iterations", "30",
-                   "--step-iterations", "3", "--workers", "1", "--device", "cpu"])
+        rc = main([*query_batch_args(tmp_path, fruit_model, victim.url, photos=3), "--max-queries-total", "6"])
     finally:
         victim.close()
     captured = capsys.readouterr()

@@ -20,12 +20,9 @@ import io
 import json
 import math
 import os
-import re
-import socket
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 import uuid
 from abc import ABC, abstractmethod
@@ -38,6 +35,7 @@ from PIL import Image
 from .errors import GuiappError, LabelError
 from .labels import LabelSet
 from .rate_gate import RateGate
+from .victim_checks import check_model_spec
 
 ANSWER_FORMATS = ("auto", "topk", "mapping", "scores", "label")
 MAX_ANSWER_BYTES = 4 << 20  # a classifier's answer is small; a larger body is not one
@@ -374,27 +372,6 @@ def _show(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def check_reachable(url: str, timeout_s: float) -> None:
-    """Fail now, before any crafting, when nothing listens at a URL victim's host and port
-    (a TCP connection only: no request, so no question is asked or counted). Skipped when a
-    proxy carries the requests: the host is the proxy's to reach."""
-    parts = urllib.parse.urlsplit(url.strip())
-    host = parts.hostname or ""
-    if not host or (urllib.request.getproxies().get(parts.scheme.lower()) and not urllib.request.proxy_bypass(host)):
-        return
-    try:
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    except ValueError as exc:  # a port that is not a number, or out of range
-        raise GuiappError(f"the victim {url[:80]!r} has a bad port: {exc}") from None
-    try:
-        with socket.create_connection((host, port), timeout=min(timeout_s, 10.0)):
-            pass
-    except OSError as exc:
-        why = exc.strerror or type(exc).__name__ if not isinstance(exc, TimeoutError) else "no answer in time"
-        raise GuiappError(f"nothing answers at the victim's {host}:{port} ({why}): is its server running? "
-                          "(checked before crafting; no question was asked)") from None
-
-
 def is_url(spec: str) -> bool:
     """Is a victim spec a URL (else a model spec)?"""
     return spec.strip().lower().startswith(("http://", "https://"))
@@ -408,20 +385,7 @@ def make_victim(spec: str, labels: LabelSet | None = None, options: HttpOptions 
         from .labels import imagenet_labels
 
         return HttpVictim(spec.strip(), labels or imagenet_labels(), options, max_queries)
-    check_model_spec(spec)
+    check_model_spec(spec)  # an address without http:// is not a model file
     from .models import load_model
 
     return ModelVictim(load_model(spec, device), top_k, max_queries)
-
-
-# host:port[/path] or another scheme's URL: never a model spec (those are names, files, or
-# torchvision:NAME-style prefixes without a port number).
-_ADDRESS = re.compile(r"^([a-z][a-z0-9+.-]*://|[a-z0-9.-]+:\d+(/|$)|www\.)", re.IGNORECASE)
-
-
-def check_model_spec(spec: str) -> None:
-    """A victim that is not an http(s) URL is a model spec: say so when it reads as an address."""
-    if _ADDRESS.match(spec.strip()):
-        raise GuiappError(f"the victim {spec.strip()[:80]!r} looks like an address, but a victim URL starts with "
-                          "http:// or https:// (e.g. http://127.0.0.1:8765/classify); anything else is read as a "
-                          "model spec")

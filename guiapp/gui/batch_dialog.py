@@ -31,6 +31,8 @@ from PySide6.QtWidgets import (
 
 from ..core.attacks import strategy_of
 from ..core.batch import BatchProgress, BatchRunner, BatchSummary, TargetSpec
+from ..core.batch.report import BUDGET_SPENT  # the state of a run its total query budget ended
+from ..core.batch.resume import EARLIER  # the note on a result kept from an earlier run
 from ..core.errors import GuiappError
 from ..core.models import Classifier
 from . import dialogs  # dialogs.confirm_stop looked up at call time: tests answer it
@@ -43,8 +45,6 @@ if TYPE_CHECKING:
 
 STATUS_COLOURS = {"ok": Qt.GlobalColor.darkGreen, "failed": Qt.GlobalColor.darkRed, "error": Qt.GlobalColor.darkRed,
                   "skipped": Qt.GlobalColor.gray, "kept": Qt.GlobalColor.darkGreen}
-BUDGET_SPENT = "out of query budget"  # the engine's state of a run its total query budget ended
-EARLIER = "done in an earlier run"  # the engine's note on a result kept from an earlier run
 
 
 def shown_status(row: Any) -> str:

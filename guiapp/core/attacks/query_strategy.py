@@ -12,7 +12,8 @@ import torch
 
 from ..errors import GuiappError
 from ..models import Classifier, load_model
-from ..victims import HttpOptions, Victim, check_model_spec, check_reachable, header_from_env, is_url, make_victim
+from ..victim_checks import check_model_spec, check_reachable
+from ..victims import HttpOptions, Victim, header_from_env, is_url, make_victim
 from .base import AttackLoop, AttackResult
 from .query import LADDER, QueryAttack
 from .query_config import PRESETS, QueryConfig

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import OutputError
 from ..strict_json import json_safe, strict_dumps
 from .journal import Journal, RunInfo
-from .task import BatchRow
+from .task import BatchRow, spec_target
 
 REPORT_JSON = "report.json"
 REPORT_CSV = "report.csv"
@@ -82,9 +82,10 @@ def build_report(journal: Journal, label_name: Callable[[int], str] | None = Non
                     resumed_failed += row.status == "failed"
             else:
                 row = BatchRow(entry.input, status="pending")
-                if entry.spec.startswith("class "):  # its target is known before it is attacked
-                    row.target = int(entry.spec.split()[1])
-                    row.target_name = label_name(row.target) if label_name is not None else ""
+                target = spec_target(entry.spec)
+                if target is not None:  # known before the image is attacked
+                    row.target = target
+                    row.target_name = label_name(target) if label_name is not None else ""
         counts[row.status] = counts.get(row.status, 0) + 1
         rows.append(row)
     state = "complete" if run is None else run.state

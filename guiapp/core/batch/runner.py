@@ -44,6 +44,7 @@ from .task import (
     crafting_identity,
     run_settings,
     settings_key,
+    spec_target,
 )
 
 MAX_GROUP = 64  # images in one loop: each keeps its own graph, so memory grows with the group
@@ -180,10 +181,8 @@ class BatchRunner:
         return self.labels[index].name
 
     def _spec_text(self, spec: str) -> str:
-        if spec.startswith("class "):
-            index = int(spec.split()[1])
-            return f"{self.labels[index].name} [{index}]"
-        return spec
+        index = spec_target(spec)
+        return spec if index is None else f"{self.labels[index].name} [{index}]"
 
     # -- running -------------------------------------------------------------------------
     def run(self) -> Iterator[BatchProgress]:
@@ -256,7 +255,7 @@ class BatchRunner:
                     while (in_flight < executor.capacity and queue and budget_allows()
                            and not (self._stop_after_current.is_set() or fatal)):
                         entry = queue.popleft()
-                        executor.submit(ImageTask(entry.input, entry.output, _spec_target(entry.spec),
+                        executor.submit(ImageTask(entry.input, entry.output, spec_target(entry.spec),
                                                  self.targets.random_seed, entry.key))
                         in_flight += 1
                         first = first or time.perf_counter()
@@ -374,8 +373,3 @@ class BatchRunner:
         if self._summary is None:
             raise GuiappError("the batch has not run yet")
         return self._summary
-
-
-def _spec_target(spec: str) -> int | None:
-    return int(spec.split()[1]) if spec.startswith("class ") else None
-

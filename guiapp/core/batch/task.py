@@ -180,6 +180,11 @@ def target_spec(target: int | None, random_seed: int | None) -> str:
     return f"class {target}" if target is not None else f"random seed {random_seed}"
 
 
+def spec_target(spec: str) -> int | None:
+    """The target a target_spec names (None: a random one, drawn when the image is attacked)."""
+    return int(spec.split()[1]) if spec.startswith("class ") else None
+
+
 def image_key(run_key: str, spec: str) -> str:
     return _short_hash(f"{run_key}|{spec}".encode())
 
