@@ -10,7 +10,8 @@ attack's lifecycle (attack_control), what a finished run reports (run_report), t
 (session, drawn by history, kept on disk by kept_runs), the noise and saliency tabs
 (insights), the Defences tab (defence_box), saving (save_flow), exporting (export),
 background jobs (jobs), menus (menus), what is enabled when (action_state), closing
-(window_close), what is remembered (window_state), dialogs (dialogs, help_dialog).
+(window_close), what is remembered (window_state), dialogs (dialogs, help_dialog), and the
+parts it is made of (window_parts).
 """
 
 from __future__ import annotations
@@ -21,47 +22,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, QSize, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
-from PySide6.QtWidgets import (
-    QComboBox,
-    QLabel,
-    QMainWindow,
-    QMenu,
-    QMessageBox,
-    QProgressBar,
-    QPushButton,
-    QScrollArea,
-    QSplitter,
-    QTabWidget,
-)
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QProgressBar
 
 from . import action_state, menus, window_close, window_state
 from .jobs import Jobs
 from .session import Session
 from .startup import PREPARING, ImportWorker, StartupPanel, import_engine, trace
+from .window_parts import WindowParts
 
 if TYPE_CHECKING:
     from ..core.imageio import LoadedImage
     from ..core.models import Classifier
-    from .attack_control import AttackControl
-    from .defence_box import DefenceBox
-    from .history import HistoryPanel
-    from .image_views import ImageTriptych
-    from .insights import Insights, NoisePanel, SaliencyPanel
-    from .kept_runs import KeptRuns
-    from .live_plot import LivePlot
-    from .run_report import RunReport
-    from .settings_form import SettingsForm
-    from .side_panel import SidePanel
     from .subject import Subject
-    from .target_field import TargetField
-    from .victim_test import VictimTestRow
-    from .widgets import LabelCombo, PredictionsBox, PredictionTable
 
 log = logging.getLogger(__name__)
 FRAME_CHECKS_MS = (0, 250, 1000)  # after the first show: when to make sure the frame fits the screen
 
-class MainWindow(QMainWindow):
+class MainWindow(QMainWindow, WindowParts):
     # Emitted when a job the tests (or users of the window API) wait for ends.
     image_ready = Signal()
     attack_finished = Signal(object)  # AttackResult
@@ -72,58 +50,6 @@ class MainWindow(QMainWindow):
     judges_done = Signal(object)  # list of (model name, top-1 name, confidence, target hit)
     studio_ready = Signal()  # the engine is imported and the studio built
     report_written = Signal(str)
-
-    # Made by menus.build (in __init__): the actions this class enables and disables.
-    act_start: QAction
-    act_stop: QAction
-    act_save: QAction
-    act_export_plot: QAction
-    act_export_report: QAction
-    act_copy_command: QAction
-    act_blink: QAction
-    act_swipe: QAction
-    act_zoom2: QAction
-    act_zoom4: QAction
-    act_add_model: QAction
-    act_check_model: QAction
-    recent_menu: QMenu
-    tab_actions: list[QAction]
-    # Made by studio.build once the engine is imported (self.built): the parts used here.
-    views: ImageTriptych
-    plot: LivePlot
-    tabs: QTabWidget
-    panel: SidePanel
-    target_field: TargetField
-    model_combo: QComboBox
-    form: SettingsForm
-    start_button: QPushButton
-    stop_button: QPushButton
-    defences: DefenceBox
-    history: HistoryPanel
-    kept: KeptRuns
-    attack: AttackControl
-    report: RunReport
-    insights: Insights
-    victim_test: VictimTestRow
-    split: QSplitter  # the views above, the tabs below
-    hsplit: QSplitter  # the studio left, the side panel right
-    bottom: QSplitter  # the plot and the predictions
-    side_scroll: QScrollArea
-    predictions: PredictionsBox
-    pred_original: PredictionTable
-    pred_adversarial: PredictionTable
-    target_combo: LabelCombo
-    noise_panel: NoisePanel
-    saliency_panel: SaliencyPanel
-    live_label: QLabel
-    result_label: QLabel
-    save_label: QLabel
-    judges_label: QLabel
-    act_open: QAction
-    # Made later, when used: the last model check (user_model_ui) and the Batch dialog.
-    last_check: Any
-    check_dialog: Any
-    _batch_dialog: Any
 
     def __init__(self, settings: QSettings | None = None, device: str | None = None, *,
                  deferred: bool = False) -> None:
