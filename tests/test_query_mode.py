@@ -121,6 +121,20 @@ def test_query_mode_asks_the_victim_and_counts_every_question(fruit_model, tmp_p
     assert report["victim"] == victim.url
 
 
+def test_the_progress_line_names_the_budgets_parts(fruit_model, tmp_path, capsys):
+    """A walk: "(at most 230 steps)" said nothing of where the steps go (crafting, then the
+    questions); the line names both, the total beside them."""
+    victim = VictimServer(load_model(str(fruit_model), "cpu"), "topk")
+    try:
+        args = [a for a in query_args(photo(tmp_path / "p.png"), tmp_path / "o.png", fruit_model, victim.url,
+                                      "--max-queries", "6") if a != "--json"]
+        assert main(args) == 0
+    finally:
+        victim.close()
+    err = capsys.readouterr().err
+    assert "(30 crafting steps, then at most 6 questions of 4 steps each; 56 steps at most)" in err, err
+
+
 def test_a_victim_naming_two_classes_alike_is_still_understood(tmp_path, capsys):
     """Found on the held-back pairs: ImageNet's two "crane"s share their whole label, and a
     victim's top 5 holding "crane" stopped the image ("not a classification"). Here two of

@@ -63,7 +63,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     # A white-box attack stops once the target is reached (~9 of the 200 steps allowed): a bar
     # to 200 ended at 4% with an ETA of minutes for seconds of work. It counts steps instead.
     steps = None if strategy.stops_early(config) else strategy.step_budget(config)
-    most = f" (at most {strategy.step_budget(config)} steps)" if steps is None else ""
+    most = f" ({strategy.budget_text(config)})" if steps is None else ""
     bar = None  # created at the first step, so an error found up front is the only output
 
     def on_step(r: StepRecord) -> None:

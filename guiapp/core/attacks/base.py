@@ -151,6 +151,10 @@ class AttackStrategy(ABC):
         """True when a run usually ends long before its budget (it stops at success)."""
         return False
 
+    def budget_text(self, config: Any) -> str:
+        """The step budget in words, for a progress line of a run that stops early."""
+        return f"at most {self.step_budget(config)} steps"
+
     # -- centroids ------------------------------------------------------------------------
     @abstractmethod
     def prepare_centroids(self, config: Any, crafters: list[Classifier], centroids: CentroidsArg) -> Prepared:

@@ -62,6 +62,12 @@ class QueryStrategy(TransferStrategy):
     def stops_early(self, config: Any) -> bool:
         return config.max_queries > 0
 
+    def budget_text(self, config: Any) -> str:
+        # The bare total (crafting + ladder + every question's re-crafting) read as opaque to
+        # a new user: name its parts, the usual run ending after the first few questions.
+        return (f"{config.iterations} crafting steps, then at most {config.max_queries} questions of "
+                f"{int(config.step_iterations) + 1} steps each; {self.step_budget(config)} steps at most")
+
     def build(self, config: Any, crafters: list[Classifier], image: np.ndarray, target: int, source: int,
               centroids: Any) -> AttackLoop:
         # No questions allowed: nobody is asked (and the victim is not even loaded).
