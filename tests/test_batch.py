@@ -388,6 +388,10 @@ def test_sigkill_loses_only_images_in_flight(tmp_path, capsys):
     assert f"done {len(committed)}/8" in capsys.readouterr().out
     summary = _report(out)["summary"]
     assert summary["state"] == "interrupted" and summary["cancelled"] and summary["pending"] == 8 - len(committed)
+    # batch-report loads no model, yet a pending image's target has its name (it gave "goldfish"
+    # only while the batch ran): the run wrote its targets' names down
+    pending = [r for r in _rows(out).values() if r["status"] == "pending"]
+    assert pending and all(r["target"] == 1 and r["target_name"] == "goldfish" for r in pending), pending
 
     assert main(["batch", str(inp), "--out", str(out), "-t", "goldfish", *CPU]) == 0
     assert f"8 succeeded ({len(committed)} in an earlier run)" in capsys.readouterr().out

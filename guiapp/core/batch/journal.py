@@ -158,16 +158,26 @@ class Journal:
         return json.loads(found[0]) if found else None
 
     # -- runs -----------------------------------------------------------------------------
-    def start_run(self, input_dir: str, settings: str, plan: list[PlanEntry]) -> int:
-        """Record a new run and the folder as it is now (replacing the previous plan)."""
+    def start_run(self, input_dir: str, settings: str, plan: list[PlanEntry],
+                  target_names: dict[int, str] | None = None) -> int:
+        """Record a new run and the folder as it is now (replacing the previous plan), and
+        the names of the targets the plan gives (`batch-report` names a pending image's
+        target without loading the model)."""
         self._write([
             ("DELETE FROM plan", ()),
+            ("INSERT OR REPLACE INTO meta VALUES('target_names', ?)",
+             (json.dumps({str(k): v for k, v in (target_names or {}).items()}),)),
             ("INSERT INTO plan VALUES(?,?,?,?,?,?,?,?)",
              [(p.input, p.output, p.kind, p.note, p.key, p.spec, p.size, p.mtime) for p in plan]),
             ("INSERT INTO runs(started, state, input_dir, settings, total) VALUES(?,?,?,?,?)",
              (time.time(), "running", input_dir, settings, len(plan))),
         ])
         return int(self.conn.execute("SELECT MAX(id) FROM runs").fetchone()[0])
+
+    def target_name(self, index: int) -> str:
+        """The name the latest run gave this target index ("" when it named none)."""
+        found = self.conn.execute("SELECT value FROM meta WHERE key='target_names'").fetchone()
+        return str(json.loads(found[0]).get(str(index), "")) if found else ""
 
     def end_run(self, run: int, state: str, attacked: int, seconds: float) -> None:
         self._write([("UPDATE runs SET ended=?, state=?, attacked=?, seconds=? WHERE id=?",

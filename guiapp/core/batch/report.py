@@ -63,7 +63,7 @@ class BatchSummary:
 def build_report(journal: Journal, label_name: Callable[[int], str] | None = None,
                  ) -> tuple[BatchSummary, list[BatchRow], RunInfo | None]:
     """The report rows of the folder as the latest run planned it, and their summary;
-    `label_name` names a pending image's target (without it, its index alone)."""
+    `label_name` names a pending image's target (without it, the name the run wrote down)."""
     run = journal.last_run()
     latest = journal.latest()
     rows: list[BatchRow] = []
@@ -85,7 +85,7 @@ def build_report(journal: Journal, label_name: Callable[[int], str] | None = Non
                 target = spec_target(entry.spec)
                 if target is not None:  # known before the image is attacked
                     row.target = target
-                    row.target_name = label_name(target) if label_name is not None else ""
+                    row.target_name = label_name(target) if label_name is not None else journal.target_name(target)
         counts[row.status] = counts.get(row.status, 0) + 1
         rows.append(row)
     state = "complete" if run is None else run.state

@@ -213,7 +213,9 @@ class BatchRunner:
             in_flight, first = 0, None
             try:
                 journal.save_settings(run_key, settings)
-                run_id = journal.start_run(str(self.input_dir), run_key, entries)
+                named = {t for t in (spec_target(e.spec) for e in entries) if t is not None}
+                run_id = journal.start_run(str(self.input_dir), run_key, entries,
+                                           {t: self._label_name(t) for t in named})
                 total = len(entries)
                 counts = {"ok": 0, "failed": 0, "error": 0}
                 done = 0
