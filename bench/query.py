@@ -178,6 +178,11 @@ def main() -> None:
                    help="the search's move once the victim scores the target (the mode's --refine)")
     p.add_argument("--no-avoid-top", action="store_true", help="the mode's --avoid-top false")
     p.add_argument("--grow-db", type=float, default=None, help="the mode's --grow-db (default: the mode's)")
+    p.add_argument("--budget-psnr", type=float, default=None,
+                   help="the mode's --budget-psnr (default: the quiet default's); lower is louder, to ask how "
+                        "much noise the failures would need")
+    p.add_argument("--min-ssim", type=float, default=None,
+                   help="the mode's --min-ssim (default: the quiet default's); with --budget-psnr, lower is louder")
     p.add_argument("--settle-queries", type=int, default=None,
                    help="the mode's --settle-queries (default: the mode's)")
     p.add_argument("--threads", type=int, default=None,
@@ -220,6 +225,8 @@ def main() -> None:
             config = make_config("query", victim=url, max_queries=args.max_queries, iterations=args.iterations,
                                  refine=args.refine, avoid_top=not args.no_avoid_top,
                                  **({} if args.grow_db is None else {"grow_db": args.grow_db}),
+                                 **({} if args.budget_psnr is None else {"budget_psnr": args.budget_psnr}),
+                                 **({} if args.min_ssim is None else {"min_ssim": args.min_ssim}),
                                  **({} if args.settle_queries is None else {"settle_queries": args.settle_queries}))
             rows: list[dict] = []
             stopped = ""
