@@ -14,8 +14,10 @@ if TYPE_CHECKING:
 
 def start_blocker(win: MainWindow) -> str:
     """Why Start is disabled ('' when it is not)."""
-    if not win.built or win.model is None:
+    if not win.built or (win.model is None and win.jobs.running("model")):
         return "The model is loading…"
+    if win.model is None:  # its load failed (the message said why) and no model was in use before
+        return "No model: pick another in the Model list."
     if win.image is None:
         return "Open an image to start (File > Open, drag and drop, or a sample)."
     if not win.target_field.text():

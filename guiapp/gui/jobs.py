@@ -29,6 +29,7 @@ class _Job:
     on_done: Callable[[Any], None] | None
     on_failed: Callable[[str], None] | None
     message: str
+    own_errors: bool = False
 
 
 class Jobs(QObject):
@@ -51,15 +52,18 @@ class Jobs(QObject):
         on_done: Callable[[Any], None] | None = None,
         on_failed: Callable[[str], None] | None = None,
         message: str = "",
+        *,
+        own_errors: bool = False,
     ) -> int:
         """Run `worker` as the job of `kind`; the previous one of that kind is cancelled
-        and its result will be dropped. Returns the new job's id."""
+        and its result will be dropped. Returns the new job's id. `own_errors`: `on_failed`
+        tells the user itself, so `failed` is not emitted (the window would say it twice)."""
         self.drop(kind)
         self._last_id += 1
         worker.job_id = self._last_id
         worker.done.connect(self._on_done)
         worker.failed.connect(self._on_failed)
-        self._current[kind] = _Job(self._last_id, kind, worker, on_done, on_failed, message)
+        self._current[kind] = _Job(self._last_id, kind, worker, on_done, on_failed, message, own_errors)
         start_worker(worker)
         self._report()
         return self._last_id
@@ -71,9 +75,11 @@ class Jobs(QObject):
         on_done: Callable[[Any], None] | None = None,
         on_failed: Callable[[str], None] | None = None,
         message: str = "",
+        *,
+        own_errors: bool = False,
     ) -> int:
         """`start` for a plain callable run off the GUI thread."""
-        return self.start(kind, FunctionWorker(fn), on_done, on_failed, message)
+        return self.start(kind, FunctionWorker(fn), on_done, on_failed, message, own_errors=own_errors)
 
     def is_current(self, kind: str, job_id: int) -> bool:
         """Is `job_id` the wanted job of `kind` (for the extra signals of a worker)?"""
@@ -129,7 +135,8 @@ class Jobs(QObject):
             return
         if job.on_failed is not None:
             job.on_failed(message)
-        self.failed.emit(job.kind, message)
+        if not job.own_errors:
+            self.failed.emit(job.kind, message)
 
     def _report(self) -> None:
         # Jobs without a message (an attack) show their own progress.

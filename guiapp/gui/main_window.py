@@ -208,7 +208,12 @@ class MainWindow(QMainWindow, WindowParts):
 
     # ---------------------------------------------------------------- model and image
     def load_model(self, name: str) -> None:
+        from . import user_model_ui
+
+        user_model_ui.loading(self, name)  # the one to undo if it fails to load
         self.subject.load_model(name)
+        # Now that the load is under way (jobs.running("model")): Start's hint says "loading".
+        self.set_running(False)
 
     def _open_dialog(self) -> None:
         self.subject.open_dialog()

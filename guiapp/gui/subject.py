@@ -43,7 +43,7 @@ class Subject(QObject):
     # ---------------------------------------------------------------- model
     def start_model_job(self, name: str) -> None:
         win = self.win
-        win.jobs.run("model", lambda: load_model(name, win.device_request), self._model_loaded,
+        win.jobs.run("model", lambda: load_model(name, win.device_request), self.use_model,
                      self._model_failed, f"Loading model {name}…")
 
     def load_model(self, name: str) -> None:
@@ -55,7 +55,9 @@ class Subject(QObject):
         win.set_running(False)
         self.start_model_job(name)
 
-    def _model_loaded(self, model: Classifier) -> None:
+    def use_model(self, model: Classifier) -> None:
+        """`model` becomes the window's: its load finished, or it was in use before another
+        failed to load and is put back (user_model_ui.fall_back)."""
         win = self.win
         win.model = model
         trace("model-ready")

@@ -1,7 +1,8 @@
 """A user's own models in the window: the Model list's *Add model…* entry (a file dialog
 for a model file or its card), the models added before (remembered between sessions),
-what a loaded model is (its card, what was assumed) under the list, and *Check on a
-folder…* (top-1/top-5 on labelled photos, in a worker, with progress and Cancel)."""
+what a loaded model is (its card, what was assumed) under the list, going back to the
+model in use when another fails to load, and *Check on a folder…* (top-1/top-5 on
+labelled photos, in a worker, with progress and Cancel)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from PySide6.QtCore import QObject, QSettings, Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QFileDialog, QMessageBox, QProgressDialog
 
 from ..core.model_specs import is_user_spec
+from . import window_state
 from .workers import Worker
 
 if TYPE_CHECKING:
@@ -38,6 +40,10 @@ def remember(settings: QSettings, spec: str) -> None:
     settings.setValue(USER_MODELS_KEY, specs)
 
 
+def forget(settings: QSettings, spec: str) -> None:
+    settings.setValue(USER_MODELS_KEY, [s for s in remembered(settings) if s != spec])
+
+
 def short_name(spec: str) -> str:
     return Path(spec).name if not spec.startswith(("torchvision:", "timm:")) else spec
 
@@ -52,6 +58,58 @@ def install(win: MainWindow) -> None:
                       "file, or its card (.json); its card NAME.json beside it gives labels and preprocessing "
                       "(docs/MODELS.md)", Qt.ItemDataRole.ToolTipRole)
     combo.activated.connect(lambda _: chosen(win))
+    # studio.start is loading the remembered model already: a failure there is undone too.
+    _Fallback(win, asked=window_state.remembered_model(win.settings))
+
+
+class _Fallback(QObject):
+    """What to go back to when a model fails to load. Subject.load_model lets go of the
+    model in use before the next one loads (win.model is None meanwhile); without this,
+    a file that was not a model left the window on nothing: Start disabled under "The
+    model is loading…" for good, and the file listed as a choice until a restart."""
+
+    def __init__(self, win: MainWindow, asked: str) -> None:
+        super().__init__(win)
+        self.win = win
+        self.asked = asked  # the model being (or last) asked for
+        self.in_use: Any = None  # the last model that loaded: kept alive to be put back
+        # After MainWindow._job_failed (connected first): the error box is up, then this.
+        win.jobs.failed.connect(self._job_failed)
+
+    @Slot(str, str)
+    def _job_failed(self, kind: str, _message: str) -> None:
+        if kind == "model":  # only the wanted load reports: a superseded one's failure is dropped
+            fall_back(self.win, self.asked, self.in_use)
+
+
+def _fallback(win: MainWindow) -> _Fallback | None:
+    return win.findChild(_Fallback)
+
+
+def loading(win: MainWindow, name: str) -> None:
+    """`name` is asked for (MainWindow.load_model): the one to drop should it fail."""
+    fallback = _fallback(win)
+    if fallback is not None:
+        fallback.asked = name
+
+
+def fall_back(win: MainWindow, failed: str, previous: Any) -> None:
+    """`failed` did not load (the error box said why): a user's file leaves the list and
+    the remembered models; the model used before it is back, or the window says to pick one."""
+    combo: QComboBox = win.model_combo
+    if is_user_spec(failed):  # a shipped name stays listed (its tooltip says why it is unusable)
+        forget(win.settings, failed)
+        if (row := combo.findData(failed)) >= 0:
+            combo.removeItem(row)
+    if previous is not None:
+        # As when it loaded: the status bar, the target's labels, the predictions, Start, the list.
+        win.subject.use_model(previous)
+        show_current(win)
+        return
+    combo.setCurrentIndex(-1)  # nothing in use: the list shows no model rather than the failed one
+    win.status_model.setText("no model: pick another in the Model list")
+    win.status_model.setToolTip("")
+    win.set_running(False)  # Start's hint: pick another model (nothing is loading any more)
 
 
 def add_to_combo(combo: QComboBox, spec: str) -> int:
@@ -91,6 +149,9 @@ def show_current(win: MainWindow) -> None:
 
 def model_loaded(win: MainWindow, model: Any) -> None:
     """A user's model that loaded is remembered; the note under the list says what it is."""
+    fallback = _fallback(win)
+    if fallback is not None:
+        fallback.in_use = model
     if is_user_spec(model.name):
         remember(win.settings, model.name)
         win.model_combo.setCurrentIndex(add_to_combo(win.model_combo, model.name))
@@ -99,15 +160,20 @@ def model_loaded(win: MainWindow, model: Any) -> None:
 
 def describe(model: Any) -> str:
     """What a loaded model is, in a few lines of HTML: the card's answer and its notes."""
+    from ..core.models.split import LOGITS_LAYER  # (torch: imported by now, not at the window's start)
+
     spec = model.spec
     how = f"squashed to {spec.crop} px" if spec.squash else f"short side {spec.resize} px, centre crop {spec.crop}"
     first = ", ".join(c.name for c in model.labels.classes[:3])
     lines = [f"{len(model.labels)} classes ({html.escape(first)}…) · {how}"
-             + (" · BGR" if getattr(model, "channel_order", "RGB") == "BGR" else ""),
-             f"features: {html.escape(model.feature_layer)}"]
+             + (" · BGR" if getattr(model, "channel_order", "RGB") == "BGR" else "")]
+    if model.feature_layer != LOGITS_LAYER:  # else its note says so, in more words (walked: said twice)
+        lines.append(f"features: {html.escape(model.feature_layer)}")
     if not model.differentiable:
         lines.append("<b>oracle only</b>: predicts and judges; no attack mode can use it")
-    lines += [f"<i>{html.escape(note)}</i>" for note in model.notes]
+    # The notes name the model (for the CLI's lines); here the list above names it already, and
+    # a file's whole path cost two lines of a panel that must fit 1366x768.
+    lines += [f"<i>{html.escape(note.removeprefix(f'{model.name}: '))}</i>" for note in model.notes]
     return "<br>".join(lines)
 
 
@@ -193,4 +259,5 @@ def check_on_folder(win: MainWindow) -> None:
     relay = _CheckProgress(win, dialog)
     worker.progress.connect(relay.show)
     dialog.canceled.connect(lambda: win.jobs.stop("check"))
-    win.jobs.start("check", worker, finished, failed, message="")
+    # `failed` says it in a "Check model" box (and nothing on Cancel): not the window's box too.
+    win.jobs.start("check", worker, finished, failed, message="", own_errors=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from guiapp.gui.user_model_ui import remember, remembered
+
 from _user_models import COLOURS, ColourNet, colour_photos, export_all, photo, write_card
 from _user_models import fruit_onnx as make_fruit_onnx
 
@@ -54,19 +56,79 @@ def test_add_model_labels_attack_and_remembered(qtbot, window, monkeypatch, frui
     assert again.target_combo.count() == 10
 
 
-def test_add_model_cancelled_keeps_the_model_and_a_bad_file_says_why(qtbot, window, monkeypatch, tmp_path):
+def test_add_model_cancelled_keeps_the_model(qtbot, window, monkeypatch):
     before = window.model.name
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: ("", ""))
     window.act_add_model.trigger()
     assert window.model.name == before and window.model_combo.currentData() == before
-    bad = tmp_path / "broken.onnx"
-    bad.write_bytes(b"not a model")
-    shown = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: shown.append(a[2]) or QMessageBox.Ok)
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]) or QMessageBox.Ok)
+
+
+def test_a_file_that_is_not_a_model_says_why_then_the_model_in_use_is_back(qtbot, window, monkeypatch, tmp_path,
+                                                                            settings):
+    # Walked: after the error box, the list stayed on bad.onnx, Start off under "The model is
+    # loading…" for good, "no model" in the status bar, and bad.onnx listed as a choice.
+    from window_steps import SAMPLES, open_image
+
+    open_image(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+    window.target_combo.set_target(1)
+    before, status = window.model.name, window.status_model.text()
+    assert window.start_button.isEnabled()
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("not a model, a text file")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), ""))
+    errors = []
+    window.error_shown.connect(errors.append)
     window.act_add_model.trigger()
-    qtbot.waitUntil(lambda: "no model" in window.status_model.text(), timeout=60000)
+    qtbot.waitUntil(lambda: window.model is not None, timeout=60000)
+    assert len(errors) == 1 and "is not an ONNX model" in errors[0]
+    assert window.model.name == before and window.model_combo.currentData() == before
+    assert window.status_model.text() == status
+    assert window.start_button.isEnabled() and not window.panel.start_hint.isVisibleTo(window)
+    assert window.model_combo.findData(str(bad)) < 0  # not left as a choice
+    assert str(bad) not in remembered(settings)
+
+
+def test_a_bad_model_with_none_before_says_pick_another(qtbot, monkeypatch, tmp_path, settings):
+    # A remembered file that is no model now: nothing was in use before it.
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("not a model, a text file")
+    settings.setValue("model", str(bad))
+    remember(settings, str(bad))
+    from guiapp.gui.main_window import MainWindow
+
+    win = MainWindow(settings=settings, device="cpu")
+    qtbot.addWidget(win)
+    errors = []
+    win.error_shown.connect(errors.append)
+    win.show()
+    qtbot.waitUntil(lambda: bool(errors), timeout=60000)
+    assert "is not an ONNX model" in errors[0] and win.model is None
+    hint = win.panel.start_hint.text()
+    assert "pick another" in hint and "loading" not in hint and not win.start_button.isEnabled()
+    assert "pick another" in win.status_model.text()
+    assert win.model_combo.findData(str(bad)) < 0 and win.model_combo.currentIndex() == -1
+    assert str(bad) not in remembered(settings)
+    # Another model picked: it loads, and the hint moves on.
+    with qtbot.waitSignal(win.model_ready, timeout=60000):
+        win.load_model("efficientnet-lite0")
+    assert "pick another" not in win.panel.start_hint.text() and win.model is not None
+
+
+def test_check_on_a_folder_without_labelled_images_says_so_once(qtbot, window, monkeypatch):
+    # Walked: "no labelled images in …" in a "Check model" box, then again in a "guiapp" box.
+    from window_steps import SAMPLES
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(SAMPLES))
+    said = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: said.append((a[1], a[2])) or QMessageBox.Ok)
+    monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: said.append((a[1], a[2])) or QMessageBox.Ok)
+    window.error_shown.connect(lambda message: said.append(("guiapp", message)))
+    window.act_check_model.trigger()
+    qtbot.waitUntil(lambda: not window.jobs.running("check"), timeout=60000)
+    qtbot.wait(200)  # anything queued after the job's end would say it again
+    assert len(said) == 1, said
+    title, text = said[0]
+    assert title == "Check model" and "no labelled images in" in text
 
 
 def test_check_on_a_folder_shows_a_wrong_card(qtbot, window, monkeypatch, tmp_path):
@@ -83,3 +145,25 @@ def test_check_on_a_folder_shows_a_wrong_card(qtbot, window, monkeypatch, tmp_pa
     qtbot.waitUntil(lambda: bool(said), timeout=60000)
     kind, text = said[0]
     assert kind == "warning" and "top-1 33.3% (3/9)" in text and "near chance" in text
+
+
+def test_a_models_note_says_each_thing_once_and_names_no_path():
+    """Walked at 1366x768: a SqueezeNet file's note said "features: logits (no linear last layer
+    to split at)" and then the same in a note starting with the file's whole path (9 lines)."""
+    from types import SimpleNamespace
+
+    from guiapp.core.labels import imagenet_labels
+    from guiapp.core.models.split import LOGITS_LAYER
+    from guiapp.gui.user_model_ui import describe
+
+    name = "/very/long/folder/of/models/squeezenet1_0.pt"
+    model = SimpleNamespace(
+        name=name, labels=imagenet_labels(), feature_layer=LOGITS_LAYER, differentiable=True,
+        spec=SimpleNamespace(squash=False, resize=256, crop=224), channel_order="BGR",
+        notes=(f"{name}: its last layer is not linear, so its 'features' are its logits (centroids are built "
+               "in logit space)",))
+    text = describe(model)
+    assert "features:" not in text and name not in text and text.count("logits") == 1
+    assert "<i>its last layer is not linear" in text and "BGR" in text
+    model.feature_layer = "classifier.0"  # a linear last layer: its feature layer is named
+    assert "features: classifier.0" in describe(model)
