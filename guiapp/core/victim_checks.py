@@ -30,7 +30,7 @@ def check_reachable(url: str, timeout_s: float) -> None:
     except OSError as exc:
         why = exc.strerror or type(exc).__name__ if not isinstance(exc, TimeoutError) else "no answer in time"
         raise GuiappError(f"nothing answers at the victim's {host}:{port} ({why}): is its server running? "
-                          "(checked before crafting; no question was asked)") from None
+                          "(a connection only: no question was asked)") from None
 
 
 # host:port[/path] or another scheme's URL: never a model spec (those are names, files, or

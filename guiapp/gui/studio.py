@@ -62,6 +62,10 @@ def build(win: MainWindow) -> None:
     win.victim_test = VictimTestRow(win.jobs, lambda: win.form.values("query"),
                                     lambda: win.image.rgb if win.image else None, lambda: win.target_field.labels)
     win.form.attach("query", "victim", win.victim_test)
+    # Its answer is about one victim and one image: a stale one would read as the current one's.
+    win.form.mode_changed.connect(win.victim_test.forget)
+    for changed in (win.form.changed, win.image_ready):
+        changed.connect(win.victim_test.forget_if_stale)
     win.defences.button.clicked.connect(win.apply_defence)
     win.defences.all_button.clicked.connect(win.apply_all_defences)
     win.defences.done.connect(win.defence_done)

@@ -1,5 +1,8 @@
 """The query mode in the window: a Victim field, run against a victim on the loopback."""
 
+import socket
+import time
+
 from test_query_mode import VictimServer
 from window_steps import SAMPLES, open_image
 
@@ -78,3 +81,88 @@ def test_start_waits_for_a_victim_in_the_query_mode_and_says_so(qtbot, window):
     form.field("victim").setText("")
     form.field("max_queries").setValue(0)  # nobody asked: the transfer mode's result, no victim needed
     assert window.start_button.isEnabled()
+
+
+def dead_victim_url() -> str:
+    """A loopback URL nothing listens at: a port the system just handed out, closed again."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/classify"
+
+
+def answer_of_test(qtbot, row, timeout=30000) -> str:
+    """Click Test and wait for its answer (or its error) to replace "Asking…"."""
+    row.button.click()
+    qtbot.waitUntil(lambda: row.button.isEnabled() and row.answer.text() not in ("", "Asking…"), timeout=timeout)
+    return row.answer.text()
+
+
+def test_the_test_answer_is_forgotten_when_the_victim_the_mode_or_the_image_changes(qtbot, window):
+    """Walked: an error about port 18999 stayed after typing 18666, and the cat's answer
+    stayed beside a grey photo. The line is about one victim and one image: it clears when
+    either changes, or the mode does."""
+    from guiapp.core.labels import imagenet_labels
+
+    names = [", ".join(c.synonyms) for c in imagenet_labels().classes]
+    victim = VictimServer(None, "stubborn", names)  # always its first class: no model needed
+    try:
+        open_image(qtbot, window, SAMPLES / "coffee.jpg")
+        form, row = window.form, window.victim_test
+        form.set_mode("query")
+        form.field("victim").setText(dead_victim_url())
+        assert answer_of_test(qtbot, row) and not row.answer.text().startswith("It answers:")  # an error
+        form.field("victim").setText(victim.url)  # another victim: the error was about the old one
+        assert row.answer.text() == ""
+        assert answer_of_test(qtbot, row).startswith("It answers:")
+        form.field("iterations").setValue(form.field("iterations").value() + 1)  # not about the victim: kept
+        assert row.answer.text().startswith("It answers:")
+        form.set_mode("transfer")
+        form.set_mode("query")
+        assert row.answer.text() == ""
+        assert answer_of_test(qtbot, row).startswith("It answers:")
+        open_image(qtbot, window, SAMPLES / "chelsea_cat.jpg")
+        assert row.answer.text() == ""
+        assert victim.count == 2
+    finally:
+        victim.close()
+
+
+def test_a_long_test_error_takes_three_lines_at_most_and_its_tooltip_the_rest(qtbot, window):
+    """Walked: a stale error 7 lines tall pushed a later run's progress and result off a
+    1366x768 screen. The line is capped at three; the whole message is in its tooltip."""
+    from guiapp.gui.victim_test import MAX_LINES
+
+    window.resize(1366, 768)
+    open_image(qtbot, window, SAMPLES / "coffee.jpg")
+    form, row = window.form, window.victim_test
+    form.set_mode("query")
+    form.field("victim").setText(dead_victim_url())
+    shown = answer_of_test(qtbot, row)
+    full = row.answer.toolTip()
+    assert len(full) > 120 and "victim" in full  # long enough to wrap past three lines in the side panel
+    qtbot.wait(100)  # the row laid out again at the answer's height
+    label = row.answer  # the height its text takes at its width (the row is the button's height at least)
+    assert MAX_LINES == 3 and label.heightForWidth(label.width()) <= 3 * label.fontMetrics().lineSpacing() + 2
+    assert shown.endswith("…") and full.startswith(shown[:-1].rstrip())
+
+
+def test_testing_a_dead_victim_says_at_once_that_nothing_answers_as_start_does(qtbot, window):
+    """Walked: Test of a URL nobody listens at said "Asking…" for 5-8 s (4 tries with backoff);
+    Start said at once that nothing answers there. Test now checks the connection first."""
+    open_image(qtbot, window, SAMPLES / "coffee.jpg")
+    form, row = window.form, window.victim_test
+    form.set_mode("query")
+    url = dead_victim_url()
+    form.field("victim").setText(url)
+    boxes: list[str] = []
+    window.error_shown.connect(boxes.append)
+    began = time.monotonic()
+    answer_of_test(qtbot, row)
+    took = time.monotonic() - began
+    full = row.answer.toolTip() or row.answer.text()
+    port = url.split(":")[2].split("/")[0]
+    assert f"nothing answers at the victim's 127.0.0.1:{port}" in full and "server running?" in full
+    assert took < 3.0, took
+    qtbot.wait(200)
+    assert boxes == []  # said in the row only (walked: an error box said it again)
