@@ -11,8 +11,9 @@ from guiapp.gui.session import MAX_RUNS, RunEntry, Session
 
 
 def fake_run(target_name: str = "goldfish") -> SimpleNamespace:
-    strategy = SimpleNamespace(describe=lambda config: f"white-box, {config}")
-    plan = SimpleNamespace(strategy=strategy, config="PSNR 50 dB", target_name=target_name)
+    strategy = SimpleNamespace(describe=lambda config: f"white-box, {config}", uses_chosen_model=True)
+    plan = SimpleNamespace(strategy=strategy, config="PSNR 50 dB", target_name=target_name,
+                           crafters=[SimpleNamespace(name="/models/mine.onnx")])
     result = SimpleNamespace(success=True, steps=7, adversarial=np.zeros((2, 2, 3), np.uint8))
     return SimpleNamespace(plan=plan, result=result)
 
@@ -97,6 +98,9 @@ def test_runs_read_back_go_first_and_runs_made_meanwhile_are_numbered_after_them
 
 def test_a_runs_title_and_figures_say_what_was_measured():
     entry = RunEntry(3, fake_run(), None, [], "white-box, PSNR 50 dB")
-    assert entry.title() == "#3 goldfish — reached in 7 steps\nwhite-box, PSNR 50 dB" and entry.unsaved
+    # the model it crafted on (walked: runs on three models read alike), a file by its name
+    assert entry.title() == "#3 goldfish — reached in 7 steps\nmine.onnx, white-box, PSNR 50 dB" and entry.unsaved
+    entry.run.plan.strategy.uses_chosen_model = False  # transfer, query: `settings` names the surrogates
+    assert entry.title() == "#3 goldfish — reached in 7 steps\nwhite-box, PSNR 50 dB"
     entry.dist = SimpleNamespace(psnr=49.96, linf=3, ssim=0.9991)
     assert "· 50.0 dB" in entry.title()

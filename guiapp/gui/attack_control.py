@@ -119,6 +119,7 @@ class AttackControl(QObject):
         win.views.set_adversarial_title("Adversarial (preparing…)")
         win.status_rate.setText("")
         self._show_live()
+        win.panel.reveal(win.live_label)  # under a long form (a user's model, the query mode) it was cut off
         self.timer.start(500)
         win.history.select_none()
         win.set_running(True)
@@ -215,7 +216,11 @@ class AttackControl(QObject):
                 win.views.set_adversarial(result.adversarial, f"Adversarial (stopped at step {result.steps})")
             else:
                 win.views.clear_adversarial()
-            win.panel.show_line(win.result_label, f"Stopped after {result.steps} steps; nothing to save.")
+            # Walked: "nothing to save" right after a live line saying the saved image fooled the
+            # model read as a contradiction; say why a stopped run is not kept.
+            win.panel.show_line(win.result_label, f"Stopped after {result.steps} steps. A stopped run is "
+                                "unfinished, so it is not kept and cannot be saved; fewer steps or iterations "
+                                "make a shorter run.")
             # The status bar said the stopped run's rate as if it were still running.
             win.status_rate.setText(f"stopped after {result.steps} steps")
             win.attack_finished.emit(result)

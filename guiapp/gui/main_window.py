@@ -284,6 +284,11 @@ class MainWindow(QMainWindow, WindowParts):
         self.views.set_adversarial(entry.result.adversarial, f"Adversarial (run #{entry.number})")
         self.plot.restore(entry.plot)
         self.report.show_stored(entry)
+        if self.model is not None and entry.table_model and entry.table_model != self.model.name \
+                and not entry.result.cancelled:
+            # Measured with another model (chosen since): the table's Original column is this
+            # model's, so its Adversarial column must be too (walked: one heading, two models).
+            self.report.show(self.model, entry.run, entry, announce=False)
         self.defences.reset()
         if self.model is not None:
             self.insights.show_result(self.model, entry.run)

@@ -89,9 +89,16 @@ class RunReport(QObject):
                 + "".join(f"<br><i>{html.escape(note)}</i>" for note in notes))
 
     def _table_title(self, table_model: str, run: AnyRun) -> None:
-        if table_model in [m.name for m in run.plan.crafters] and not run.plan.strategy.uses_chosen_model:
-            # Not a fair test of transfer: the table's model helped craft the noise.
-            self.predictions.set_model_name(f"{table_model} (a surrogate of this run)")
+        crafters = [m.name for m in run.plan.crafters]
+        if table_model in crafters and not run.plan.strategy.uses_chosen_model:
+            # Not a fair test of transfer: the table's model helped craft the noise. In the query
+            # mode its green target said "fooled" beside a victim that was not (walked).
+            victim = ", not the victim" if getattr(run.plan.config, "max_queries", 0) > 0 else ""
+            self.predictions.set_model_name(f"{table_model} (a surrogate of this run{victim})")
+        elif table_model not in crafters and run.plan.strategy.uses_chosen_model:
+            # The model was changed after the run: the table is another model's view of its noise,
+            # beside a verdict about the model that crafted it (walked: read as a contradiction).
+            self.predictions.set_model_name(f"{table_model} (did not craft this noise)")
         else:
             self.predictions.set_model_name(table_model)
 
@@ -126,6 +133,7 @@ class RunReport(QObject):
                 self.predictions.adversarial.show_predictions(preds, result.target)
                 self._table_title(model.name, run)
                 self.panel.show_line(self.panel.result_label, self._result_line(report, run, preds, model.name))
+                self.panel.reveal(self.panel.result_label)  # below the fold at 1366x768 in the query mode
             if announce:
                 self.measured.emit(result)
 

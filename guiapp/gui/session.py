@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 MAX_RUNS = 30  # per image: a run holds an image-sized result
@@ -62,7 +63,12 @@ class RunEntry:
         r = self.result
         outcome = "reached" if r.success else "not reached"
         psnr = f" · {self.dist.psnr:.1f} dB" if self.dist is not None else ""
-        return f"#{self.number} {self.target_name} — {outcome} in {r.steps} steps{psnr}\n{self.settings}"
+        plan = self.run.plan
+        # The transfer and query modes name their surrogates in `settings`; the others crafted on
+        # the model chosen then (walked: three runs on three models read alike).
+        model = "" if not plan.strategy.uses_chosen_model else \
+            "+".join(Path(m.name).name for m in plan.crafters) + ", "
+        return f"#{self.number} {self.target_name} — {outcome} in {r.steps} steps{psnr}\n{model}{self.settings}"
 
     def figures(self) -> list[tuple[str, str]]:
         """(name, value) rows for the compare view and the report."""

@@ -4,8 +4,17 @@ views, where their preview has room."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..core.labels import LabelSet
 from .model_list import model_statuses
@@ -102,6 +111,21 @@ class SidePanel(QWidget):
         for label in (self.live_label, self.result_label, self.judges_label, self.save_label):
             label.setText("")
             label.setVisible(False)
+
+    def reveal(self, widget: QWidget) -> None:
+        """Scroll the panel so that `widget` is in view (once the layout has placed it): a
+        result or live line under a long form is otherwise below the window's edge."""
+        parent = self.parentWidget()
+        while parent is not None and not isinstance(parent, QScrollArea):
+            parent = parent.parentWidget()
+        if parent is not None:
+            area = parent
+
+            def scroll() -> None:
+                if widget.isVisible():
+                    area.ensureWidgetVisible(widget, 0, 8)
+
+            QTimer.singleShot(0, self, scroll)
 
     @staticmethod
     def show_line(label: QLabel, html: str) -> None:

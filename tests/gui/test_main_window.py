@@ -52,6 +52,8 @@ def test_stop_mid_run(qtbot, window):
         window.stop_attack()
     assert blocker.args[0].cancelled
     assert window.plot.point_count() < 100
+    assert "is unfinished, so it is not kept and cannot be saved" in window.result_label.text()
+    assert not window.act_save.isEnabled()
     assert window.act_start.isEnabled() and not window.act_stop.isEnabled()
 
 
