@@ -115,7 +115,7 @@ def describe_config(config: Any, changed: list[tuple[str, Any, str]] | None = No
                 if isinstance(value, float) else str(value)
 
         line += "<br><b>Not the defaults:</b> " + "; ".join(
-            f"{label} {shown(value)} (default {default})" for label, value, default in changed)
+            f"{label} {shown(value)} (default {default or 'none'})" for label, value, default in changed)
     return line
 
 

@@ -152,3 +152,13 @@ def test_a_batch_result_opens_in_the_window_as_a_run(qtbot, window, tmp_path):
     assert "coffee.jpg → goldfish" in (tmp_path / "row.html").read_text()
     with qtbot.waitSignal(window.defence_done, timeout=30000):
         window.apply_defence()  # on the batch's PNG
+
+
+def test_a_setting_whose_default_is_empty_says_none():
+    """Walked: "Not the defaults: Victim http://127.0.0.1:18666/ (default )"."""
+    from guiapp.core.attacks import make_config
+    from guiapp.gui.batch_dialog import describe_config
+
+    config = make_config("query", victim="http://127.0.0.1:18666/")
+    line = describe_config(config, [("Victim", "http://127.0.0.1:18666/", "")])
+    assert "Victim http://127.0.0.1:18666/ (default none)" in line and "(default )" not in line
