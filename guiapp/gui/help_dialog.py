@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 HOW_IT_WORKS = """
 <h3>How it works</h3>
-<p><b>The idea.</b> A classifier turns an image into a score for each of the 1000 ImageNet classes.
+<p><b>The idea.</b> A classifier turns an image into a score for each of its classes (ImageNet's 1000 here).
 guiapp changes the pixels of your photo, each by at most a few levels out of 255 (the <i>budget</i>),
 until the classifier's top answer is the <i>target</i> you typed. The changes are too small to see,
 but they are exactly where the model is sensitive.</p>
@@ -33,8 +33,13 @@ noise is crafted on stand-in models (<i>surrogates</i>) only, hoping it also foo
 tick <i>judges</i>, models that take no part, to find out. Its <i>quiet</i> preset (the default) changes
 only brightness, hides the change in the photo's texture and covers the whole photo, so the image
 looks unchanged; it fools an unseen model less often than the <i>loud</i> preset, whose coloured
-noise is plainly visible. <i>Noise: perceptual</i> gives the other modes the same brightness-only,
-texture-weighted noise.</p>
+noise is plainly visible. <i>query</i>: for a model you can only ask (a web service, the
+<i>Victim</i>): the transfer mode's noise, steered by the victim's answers, a few questions per photo
+(<i>Max queries</i>); success is the victim's own answer about the saved file. <i>Noise: perceptual</i>
+gives the other modes the same brightness-only, texture-weighted noise.</p>
+<p><b>Your own model.</b> Model &gt; Add model… opens a model file (ONNX, TorchScript) with its card,
+a small JSON file beside it that gives its labels and preprocessing; the target is then one of its
+own labels.</p>
 <p><b>As saved.</b> The result is measured on the 8-bit PNG exactly as saved, through the same
 preprocessing any other program uses. The live line shows the optimiser's own numbers and, a few
 times per run, these "as saved" numbers.</p>

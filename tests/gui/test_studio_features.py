@@ -218,6 +218,7 @@ def test_help_explains_and_lists_the_shortcuts(qtbot, window):
     dialog = window.show_how_it_works()
     text = dialog.text.toPlainText()
     assert "budget" in text and "centre square" in text and "surrogates" in text and "judges" in text
+    assert "Victim" in text and "Add model" in text  # the query mode and your own model (walked: absent)
     dialog.close()
     dialog = window.show_shortcuts()
     text = dialog.text.toPlainText()
