@@ -93,8 +93,10 @@ class RunReport(QObject):
         if table_model in crafters and not run.plan.strategy.uses_chosen_model:
             # Not a fair test of transfer: the table's model helped craft the noise. In the query
             # mode its green target said "fooled" beside a victim that was not (walked).
-            victim = ", not the victim" if getattr(run.plan.config, "max_queries", 0) > 0 else ""
-            self.predictions.set_model_name(f"{table_model} (a surrogate of this run{victim})")
+            # (Short: a longer heading widened the box and squeezed the plot beside it.)
+            victim = "a surrogate, not the victim" if getattr(run.plan.config, "max_queries", 0) > 0 else \
+                "a surrogate of this run"
+            self.predictions.set_model_name(f"{table_model} ({victim})")
         elif table_model not in crafters and run.plan.strategy.uses_chosen_model:
             # The model was changed after the run: the table is another model's view of its noise,
             # beside a verdict about the model that crafted it (walked: read as a contradiction).

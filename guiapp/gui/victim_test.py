@@ -55,14 +55,20 @@ class ShortLabel(QLabel):
         self._cut()
 
     def _cut(self) -> None:
-        shown = cut_to_lines(self._full, self, max(self.contentsRect().width() - 4, 20), MAX_LINES)
+        shown, lines = cut_to_lines(self._full, self, max(self.contentsRect().width() - 4, 20), MAX_LINES)
         if shown != self.text():  # (setText re-lays the row out: not on every resize)
             self.setText(shown)
+        # Exactly the lines shown (one kept when empty, so Start does not jump when an answer
+        # arrives): a word-wrapped label in a form row was given twice its text's height.
+        margins = self.contentsMargins()
+        height = max(lines, 1) * self.fontMetrics().lineSpacing() + margins.top() + margins.bottom() + 2
+        if self.height() != height:
+            self.setFixedHeight(height)
 
 
-def cut_to_lines(text: str, label: QLabel, width: int, lines: int) -> str:
+def cut_to_lines(text: str, label: QLabel, width: int, lines: int) -> tuple[str, int]:
     """`text` as `label` would wrap it at `width` pixels, cut to `lines` lines, the last
-    one elided with '…' when anything is left out."""
+    one elided with '…' when anything is left out; and the number of lines shown."""
     layout = QTextLayout(text, label.font())
     layout.beginLayout()
     starts: list[int] = []  # where each line begins
@@ -74,9 +80,9 @@ def cut_to_lines(text: str, label: QLabel, width: int, lines: int) -> str:
         starts.append(line.textStart())
     layout.endLayout()
     if len(starts) <= lines:
-        return text
+        return text, len(starts) if text else 0
     last = starts[lines - 1]
-    return text[:last] + label.fontMetrics().elidedText(text[last:], Qt.TextElideMode.ElideRight, width)
+    return text[:last] + label.fontMetrics().elidedText(text[last:], Qt.TextElideMode.ElideRight, width), lines
 
 
 class VictimTestRow(QWidget):

@@ -33,7 +33,7 @@ def test_the_query_verdict_is_in_view_and_the_table_says_it_is_not_the_victim(qt
         qtbot.waitUntil(lambda: "the victim" in window.result_label.text(), timeout=60000)
         qtbot.waitUntil(lambda: _in_view(window, window.result_label), timeout=5000)
         assert window.side_scroll.verticalScrollBar().maximum() > 0  # the form is taller than the window here
-        assert "(a surrogate of this run, not the victim)" in window.predictions.title()
+        assert "(a surrogate, not the victim)" in window.predictions.title()
     finally:
         victim.close()
 
