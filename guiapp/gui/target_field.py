@@ -70,8 +70,10 @@ class TargetField(QWidget):
             lead = f"“{html.escape(text)}” names several classes. Which one?"
         elif choices:
             lead = f"No class is called “{html.escape(text)}”. Did you mean:"
-        else:
-            lead = html.escape(message[:1].upper() + message[1:]) + "."
+        else:  # nothing near it (walked: "Unknown label 'blorptastic'." said no next step)
+            lead = (html.escape(message[:1].upper() + message[1:]) + ". Type part of a class name (the list "
+                    f"under the field offers the {len(self.labels)} classes as you type), a WordNet id or an index "
+                    f"0-{len(self.labels) - 1}.")
         links = " · ".join(f"<a href='{c.index}'>{html.escape(label_text(c))}</a>" for c in choices)
         self.hint.setText(f"<span style='color:#d93025'>{lead}</span>" + (f"<br>{links}" if links else ""))
         self.hint.show()

@@ -379,6 +379,17 @@ def test_unknown_label_error_suggests_without_naming_the_cli(qtbot, window):
     assert window.target_field.choice_links()[0] == 1
 
 
+def test_a_label_near_nothing_says_what_to_type_instead(qtbot, window):
+    # Walked: "Unknown label 'blorptastic'." and no next step.
+    _open(qtbot, window, SAMPLES / "coffee.jpg")
+    window.target_combo.setEditText("blorptastic")
+    with qtbot.waitSignal(window.target_field.problem, timeout=5000):
+        window.start_attack()
+    hint = window.target_field.hint.text()
+    assert "blorptastic" in hint and "Type part of a class name" in hint and "0-999" in hint
+    assert window.target_field.choice_links() == []
+
+
 def test_window_fits_1366x768_with_everything_visible(qtbot, window):
     from PySide6.QtCore import QPoint, QSize
 
