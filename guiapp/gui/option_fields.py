@@ -42,6 +42,9 @@ PLAIN = {
                   "is crafted on them only, hoping it also fools models it never saw.",
 }
 
+SHOWN = Qt.ItemDataRole.UserRole + 1  # a checklist item's short name (a user's file: its name, not its path)
+
+
 class ModelChecklist(QListWidget):
     """The installed models, to tick (surrogates, judges); the others are named in the tooltip.
     Every item is visible (no third item half cut off), up to VISIBLE rows before scrolling."""
@@ -76,6 +79,31 @@ class ModelChecklist(QListWidget):
     def _items(self) -> list[QListWidgetItem]:
         return [self.item(i) for i in range(self.count())]
 
+    def add_model(self, spec: str, shown: str) -> None:
+        """A user's model (a file, a card), offered unticked after the installed ones."""
+        if any(it.data(Qt.ItemDataRole.UserRole) == spec for it in self._items()):
+            return
+        item = QListWidgetItem(shown)
+        item.setData(Qt.ItemDataRole.UserRole, spec)
+        item.setData(SHOWN, shown)
+        item.setToolTip(spec)
+        item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
+        item.setCheckState(Qt.CheckState.Unchecked)
+        blocked = self.blockSignals(True)  # an unticked model changes no setting
+        try:
+            self.addItem(item)
+        finally:
+            self.blockSignals(blocked)
+        if self.count() > self.VISIBLE:
+            self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+
+    def remove_model(self, spec: str) -> None:
+        for i, it in enumerate(self._items()):
+            if it.data(Qt.ItemDataRole.UserRole) == spec:
+                self.takeItem(i)
+                self.changed.emit()
+                return
+
     def checked(self) -> list[str]:
         return [it.data(Qt.ItemDataRole.UserRole) for it in self._items() if it.checkState() == Qt.CheckState.Checked]
 
@@ -94,8 +122,9 @@ class ModelChecklist(QListWidget):
                 font.setItalic(name in names)
                 it.setFont(font)
                 it.setForeground(Qt.GlobalColor.gray if name in names else self.palette().text())
-                it.setText(f"{name} (crafting)" if name in names else name)
-                it.setToolTip(why if name in names else "")
+                shown = it.data(SHOWN) or name
+                it.setText(f"{shown} (crafting)" if name in names else shown)
+                it.setToolTip(why if name in names else name if shown != name else "")
         finally:
             self.blockSignals(blocked)
 

@@ -24,6 +24,7 @@ from .jobs import Jobs
 from .run_store import StoredRun
 from .session import Session
 from .side_panel import SidePanel
+from .user_model_ui import short_name
 from .widgets import PredictionsBox
 
 GREEN, RED = "#188038", "#d93025"
@@ -106,7 +107,7 @@ class RunReport(QObject):
 
     @staticmethod
     def judges_html(verdicts) -> str:
-        lines = [f"{html.escape(name)}: {html.escape(top)} {conf:.0%} — "
+        lines = [f"{html.escape(short_name(name))}: {html.escape(top)} {conf:.0%} — "
                  + (coloured("fooled", GREEN) if hit else coloured("not fooled", RED))
                  for name, top, conf, hit in verdicts]
         return "Judges (saved 8-bit image):<br>" + "<br>".join(lines)
@@ -160,7 +161,9 @@ class RunReport(QObject):
         device = plan.crafters[0].device
 
         def work():
-            verdicts = judge(names, result.adversarial, result.target, device)
+            # The target indexes the crafters' labels; a judge with labels of its own (a user's
+            # model) is asked about the class of the same name.
+            verdicts = judge(names, result.adversarial, result.target, device, labels=plan.crafters[0].labels)
             return [(name, v["top1_name"], v["confidence"], v["success"]) for name, v in verdicts.items()]
 
         def done(verdicts) -> None:

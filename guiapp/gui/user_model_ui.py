@@ -20,6 +20,7 @@ from .workers import Worker
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
+    from .option_fields import ModelChecklist
 
 ADD_MODEL = "\x00add-model"  # the combo data of the "Add model…" entry
 USER_MODELS_KEY = "models/user"
@@ -53,6 +54,7 @@ def install(win: MainWindow) -> None:
     combo: QComboBox = win.model_combo
     for spec in remembered(win.settings):
         add_to_combo(combo, spec)
+        offer(win, spec)
     combo.addItem("Add model…", ADD_MODEL)
     combo.setItemData(combo.count() - 1, "Your own classifier: an ONNX, TorchScript (.pt) or torch.export (.pt2) "
                       "file, or its card (.json); its card NAME.json beside it gives labels and preprocessing "
@@ -101,6 +103,8 @@ def fall_back(win: MainWindow, failed: str, previous: Any) -> None:
         forget(win.settings, failed)
         if (row := combo.findData(failed)) >= 0:
             combo.removeItem(row)
+        for checklist in _checklists(win):
+            checklist.remove_model(failed)
     if previous is not None:
         # As when it loaded: the status bar, the target's labels, the predictions, Start, the list.
         win.subject.use_model(previous)
@@ -110,6 +114,19 @@ def fall_back(win: MainWindow, failed: str, previous: Any) -> None:
     win.status_model.setText("no model: pick another in the Model list")
     win.status_model.setToolTip("")
     win.set_running(False)  # Start's hint: pick another model (nothing is loading any more)
+
+
+def _checklists(win: MainWindow) -> list[ModelChecklist]:
+    from .option_fields import ModelChecklist
+
+    return win.form.findChildren(ModelChecklist)
+
+
+def offer(win: MainWindow, spec: str) -> None:
+    """A user's model as a surrogate and a judge too, as the CLI's --surrogates and --judge
+    take any model spec (walked: added models were never offered there)."""
+    for checklist in _checklists(win):
+        checklist.add_model(spec, short_name(spec))
 
 
 def add_to_combo(combo: QComboBox, spec: str) -> int:
@@ -155,6 +172,7 @@ def model_loaded(win: MainWindow, model: Any) -> None:
     if is_user_spec(model.name):
         remember(win.settings, model.name)
         win.model_combo.setCurrentIndex(add_to_combo(win.model_combo, model.name))
+        offer(win, model.name)
     win.panel.show_model_note(describe(model) if is_user_spec(model.name) or model.notes else "")
 
 

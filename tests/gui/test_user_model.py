@@ -4,6 +4,7 @@ by label name, remembered across a restart, and Check on a folder."""
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from guiapp.gui.user_model_ui import remember, remembered
@@ -54,6 +55,7 @@ def test_add_model_labels_attack_and_remembered(qtbot, window, monkeypatch, frui
     qtbot.waitUntil(lambda: again.model is not None, timeout=60000)
     assert again.model.name == str(fruit_onnx) and again.model_combo.findData(str(fruit_onnx)) >= 0
     assert again.target_combo.count() == 10
+    assert again.form.judges.findItems("fruit.onnx (crafting)", Qt.MatchFlag.MatchExactly)  # listed again (it crafts)
 
 
 def test_add_model_cancelled_keeps_the_model(qtbot, window, monkeypatch):
@@ -167,3 +169,24 @@ def test_a_models_note_says_each_thing_once_and_names_no_path():
     assert "<i>its last layer is not linear" in text and "BGR" in text
     model.feature_layer = "classifier.0"  # a linear last layer: its feature layer is named
     assert "features: classifier.0" in describe(model)
+
+
+def test_an_added_model_is_offered_as_a_judge_and_a_surrogate(qtbot, window, monkeypatch, fruit_onnx, settings):
+    """Walked: an added model was never offered as a Surrogate or a Judge, though the CLI's
+    --surrogates and --judge take any model spec. A judge with labels of its own is asked
+    about the target by name: a fruit model cannot see a goldfish."""
+    from window_steps import SAMPLES, open_image, run_attack
+
+    add_model(qtbot, window, monkeypatch, fruit_onnx)
+    spec = str(fruit_onnx)
+    assert window.form.judges.findItems("fruit.onnx", Qt.MatchFlag.MatchExactly)  # one list for every mode
+    surrogates = window.form.field("surrogates", "transfer")
+    assert surrogates.findItems("fruit.onnx", Qt.MatchFlag.MatchExactly)
+    with qtbot.waitSignal(window.model_ready, timeout=60000):
+        window.load_model("efficientnet-lite0")
+    open_image(qtbot, window, SAMPLES / "coffee.jpg")
+    window.form.judges.set_checked([spec])
+    with qtbot.waitSignal(window.judges_done, timeout=120000) as judged:
+        run_attack(qtbot, window, target=1)
+    assert [(name, hit) for name, _top, _conf, hit in judged.args[0]] == [(spec, False)]
+    assert "fruit.onnx: " in window.judges_label.text() and "not fooled" in window.judges_label.text()
