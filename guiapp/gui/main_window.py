@@ -229,8 +229,9 @@ class MainWindow(QMainWindow, WindowParts):
             return
         from . import result_guard
 
-        if result_guard.may_open(self, path):  # a run under way, or unsaved ones: asked first
-            self.subject.open_image(path)
+        if result_guard.may_start_opening(self, path):  # a run under way: asked first
+            # Unsaved runs are asked about once the file is read (an unreadable one just says so).
+            self.subject.open_image(path, lambda: result_guard.may_leave(self, path))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():

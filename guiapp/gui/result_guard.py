@@ -49,15 +49,21 @@ def _ask(win: MainWindow, entries: list[Any], title: str, where: str, discard: s
     return False
 
 
-def may_open(win: MainWindow, path: Path) -> bool:
-    """May the window open `path` now? Asks about a run under way and unsaved runs."""
+def may_start_opening(win: MainWindow, path: Path) -> bool:
+    """May the window start reading `path`? Asks about a run under way (it stops when the new
+    image arrives); unsaved runs are asked about once the file has been read (may_leave)."""
+    if _same_image(win, path) or not win.attack.running:
+        return True
+    return dialogs.confirm_stop(win, f"An attack is running ({win.attack.progress_text()}).", f"Opening {path.name}")
+
+
+def may_leave(win: MainWindow, path: Path) -> bool:
+    """`path` was read: may the window show it instead of the image now open? Asks about the
+    unsaved runs. (After the read, not before: walked, a file that was not an image got the
+    question first and its error after.)"""
     current = win.image.path if win.image is not None else None
-    if current is not None and Path(current) == path:
+    if _same_image(win, path):
         return True  # the same image again: its runs stay where they are
-    if win.attack.running:
-        if not dialogs.confirm_stop(win, f"An attack is running ({win.attack.progress_text()}).",
-                                    f"Opening {path.name}"):
-            return False  # else the run stops when the new image arrives (a cancelled run is not kept)
     unsaved = win.session.unsaved()
     if not unsaved:
         return True
@@ -65,6 +71,11 @@ def may_open(win: MainWindow, path: Path) -> bool:
     return _ask(win, unsaved, "Open another image?", f"They stay in this image's History: open {name} again, "
                 f"now or after a restart, to see them.{_not_kept(win, unsaved)}",
                 "Open without saving", lambda: win.open_image(path))
+
+
+def _same_image(win: MainWindow, path: Path) -> bool:
+    current = win.image.path if win.image is not None else None
+    return current is not None and Path(current) == path
 
 
 def may_close(win: MainWindow) -> bool:

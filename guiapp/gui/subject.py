@@ -4,6 +4,7 @@ outline of the crop the model classifies."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,14 +92,17 @@ class Subject(QObject):
         if path:
             win.open_image(path)
 
-    def open_image(self, path: Path) -> None:
+    def open_image(self, path: Path, may_show: Callable[[], bool] | None = None) -> None:
+        """Read `path` in a worker, then show it if `may_show()` (asked once it was read)."""
         win = self.win
         win.settings.setValue("last_dir", str(path.parent))
         limit = max_pixels(win.settings)
         win.jobs.run("image", lambda: load_image(path, max_pixels=limit),
-                     lambda loaded: self._image_loaded(path, loaded), message=f"Opening {path.name}…")
+                     lambda loaded: self._image_loaded(path, loaded, may_show), message=f"Opening {path.name}…")
 
-    def _image_loaded(self, path: Path, loaded: LoadedImage) -> None:
+    def _image_loaded(self, path: Path, loaded: LoadedImage, may_show: Callable[[], bool] | None = None) -> None:
+        if may_show is not None and not may_show():
+            return  # kept the image open (the user said Cancel, or Save and then opens it again)
         win = self.win
         win.jobs.drop(*PER_IMAGE_JOBS)  # they belong to the previous image
         win.image, win.original_preds = loaded, []

@@ -71,10 +71,20 @@ def test_opening_another_image_after_an_unsaved_run_asks_cancel_or_save(qtbot, w
     monkeypatch.setattr(dialogs, "ask_unsaved", lambda parent, title, text, detail, save, discard:
                         asked.append((title, text, save)) or answers.pop(0))
     window.open_image(SAMPLES / "coffee.jpg")
+    qtbot.waitUntil(lambda: bool(asked), timeout=60000)  # asked once the file is read
     title, text, save = asked[0]
     assert title == "Open another image?" and "#1 (goldfish, chelsea_cat.jpg) is not saved" in text
     assert save == "Save run #1…"
     assert window.image.path.name == "chelsea_cat.jpg" and not window.jobs.running("image")  # cancelled
+    assert window.history.list.count() == 1  # the cat's run still shown
+
+    # A file that is not an image says so, and nothing is asked (walked: the question came
+    # first, then the error).
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("not an image")
+    with qtbot.waitSignal(window.error_shown, timeout=60000) as error:
+        window.open_image(fake)
+    assert "notes.jpg" in error.args[0] and len(asked) == 1 and window.image.path.name == "chelsea_cat.jpg"
     answers.append("save")
     monkeypatch.setattr(save_flow, "choose_output", lambda *a: tmp_path / "kept.png")  # the file dialog
     with qtbot.waitSignal(window.image_ready, timeout=60000):  # saved, then opened
