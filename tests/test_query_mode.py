@@ -350,6 +350,10 @@ def test_the_http_service_runs_the_query_mode_only_against_allowed_victims(fruit
         assert report["success"] and report["queries"] == victim.count >= 1
         r = server.http.post("/v1/attack", files=files, data={**form, "victim": "http://127.0.0.1:9/elsewhere"})
         assert r.status_code == 403 and r.json()["error"] == "victim_not_allowed"
+        # Walked: "PREFIX/../admin" was posted to (a server collapses it to /admin, outside the prefix).
+        for escape in ("/../admin", "/%2e%2e/admin", "/./x/../../admin"):
+            r = server.http.post("/v1/attack", files=files, data={**form, "victim": prefix + escape})
+            assert r.status_code == 403 and r.json()["error"] == "victim_not_allowed", escape
         assert victim.count == report["queries"]  # the refused request asked nobody
     finally:
         server.kill()
@@ -547,3 +551,18 @@ def test_a_batch_rows_answers_cell_gives_the_victims_scores():
                {"top1_name": "goldfish", "top1_score": None, "target_score": None, "agrees": True}]  # label only
     assert answers_text(answers) == ("tiger cat 0.91 | tiger cat 0.55, target 0.031 | goldfish 0.63 (agrees) | "
                                      "goldfish (agrees)")
+
+
+def test_an_allowed_url_prefix_admits_only_paths_under_it():
+    from guiapp.core.attacks.query_strategy import check_victim_allowed
+    from guiapp.core.errors import GuiappError
+
+    allowed = ("http://host:8000/api",)
+    for ok in ("http://host:8000/api", "http://host:8000/api/", "http://host:8000/api/v1/classify",
+               "HTTP://HOST:8000/api/x"):
+        check_victim_allowed(ok, allowed)
+    for bad in ("http://host:8000/apix", "http://host:8000/api/../admin", "http://host:8000/api/%2E%2E/admin",
+                "http://host:8000/api/./../admin", "http://host:8000/api/..", "http://host:8001/api",
+                "https://host:8000/api", "http://host:8000@evil/api", "http://host:8000.evil/api"):
+        with pytest.raises(GuiappError, match="not one this server's operator allows"):
+            check_victim_allowed(bad, allowed)

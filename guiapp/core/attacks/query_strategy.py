@@ -5,7 +5,7 @@ answer to the saved pixels, never the surrogates'."""
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import torch
@@ -106,6 +106,10 @@ def _url_under(url: str, allowed: str) -> bool:
     allowed http://host/api never lets http://host.evil/ or http://host/apix through."""
     u, a = urlsplit(url), urlsplit(allowed)
     if (u.scheme.lower(), u.netloc.lower()) != (a.scheme.lower(), a.netloc.lower()):
+        return False
+    # "." and ".." segments (plain or percent-encoded) are refused outright: servers and proxies
+    # collapse them, so http://host/api/../admin would reach /admin (walked: it was posted to).
+    if any(segment in (".", "..") for segment in unquote(u.path).split("/")):
         return False
     base = a.path.rstrip("/")
     return u.path == base or u.path.startswith(base + "/")
