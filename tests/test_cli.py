@@ -42,7 +42,9 @@ def test_attack_progress_counts_steps_without_a_misleading_total(cat_path, tmp_p
     assert main(["attack", str(cat_path), "-t", "goldfish", "-o", str(tmp_path / "o.png"), "--device", "cpu"]) == 0
     err = capsys.readouterr().err
     # A count of steps, the most it may take said beside it (issue 33 item 12), no ETA to 200.
-    assert "attack chelsea_cat.jpg (at most 200 steps): " in err and " steps [" in err and "/200" not in err
+    assert "attack chelsea_cat.jpg: at most 200 steps\n" in err and " steps [" in err and "/200" not in err
+    # the bar's own description is short (walked: at 80 columns it hid the count and the figures)
+    assert "attack chelsea_cat.jpg: " in err.split("at most 200 steps\n", 1)[1]
 
 
 def test_failed_attack_exits_1(cat_path, tmp_path, capsys):
@@ -286,3 +288,12 @@ def test_robust_report_says_what_the_result_survived(cat_path, tmp_path, capsys)
                         "model's view (every setting checked on the saved image)"]
     else:
         assert not said  # nothing survived: nothing claimed
+
+
+def test_a_long_file_name_is_shortened_in_the_progress_line():
+    from guiapp.cli.text import short_name
+
+    assert short_name("chelsea_cat.jpg") == "chelsea_cat.jpg"
+    long = "n01440764_tench_Tinca_tinca_a_long_name.JPEG"
+    cut = short_name(long)
+    assert len(cut) == 28 and cut.startswith("n01440764_tenc") and cut.endswith("name.JPEG") and "…" in cut

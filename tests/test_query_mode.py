@@ -132,7 +132,7 @@ def test_the_progress_line_names_the_budgets_parts(fruit_model, tmp_path, capsys
     finally:
         victim.close()
     err = capsys.readouterr().err
-    assert "(30 crafting steps, then at most 6 questions of 4 steps each; 56 steps at most)" in err, err
+    assert "attack p.png: 30 crafting steps, then at most 6 questions of 4 steps each; 56 steps at most\n" in err, err
 
 
 def test_a_victim_naming_two_classes_alike_is_still_understood(tmp_path, capsys):

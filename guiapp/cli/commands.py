@@ -12,7 +12,7 @@ from ..core.errors import GuiappError
 from ..core.strict_json import strict_dumps
 from .attack_options import centroids_arg, config_from_args
 from .progress import advance, progress_bar
-from .text import shown
+from .text import short_name, shown
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -63,7 +63,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     # A white-box attack stops once the target is reached (~9 of the 200 steps allowed): a bar
     # to 200 ended at 4% with an ETA of minutes for seconds of work. It counts steps instead.
     steps = None if strategy.stops_early(config) else strategy.step_budget(config)
-    most = f" ({strategy.budget_text(config)})" if steps is None else ""
+    name = short_name(shown(Path(args.image).name))
     bar = None  # created at the first step, so an error found up front is the only output
 
     def on_step(r: StepRecord) -> None:
@@ -71,7 +71,10 @@ def cmd_attack(args: argparse.Namespace) -> int:
         if args.json or args.quiet:
             return
         if bar is None:
-            bar = progress_bar(steps, f"attack {shown(Path(args.image).name)}{most}", "step")
+            if steps is None:  # the most it may take, said once above the bar: in the bar's
+                # description it pushed the count and the figures off an 80-column line (walked)
+                print(f"attack {name}: {strategy.budget_text(config)}", file=sys.stderr)
+            bar = progress_bar(steps, f"attack {name}", "step")
         best = "" if math.isnan(r.best_psnr) else f" best {r.best_psnr:.1f}dB"
         advance(bar, r.step, f"{r.phase} target {r.target_conf:.2f}{best}")
 

@@ -15,3 +15,11 @@ def shown(value: object) -> str:
 def one_line(message: object) -> str:
     """The CLI's errors are one line: fold any newline a message carries."""
     return shown(" ".join(str(message).split()))
+
+
+def short_name(name: str, most: int = 28) -> str:
+    """A file name for a progress line: long ones keep their start and end ("n01440764_te…nch.JPEG")."""
+    if len(name) <= most:
+        return name
+    keep = most - 1
+    return name[: keep - keep // 2] + "…" + name[-(keep // 2):]
