@@ -233,8 +233,9 @@ def test_models_check_shows_a_wrong_card(tmp_path, capsys):
     card = write_card(files["onnx"].with_suffix(".json"), labels="../colours.txt")
     assert load_model(str(files["onnx"]), "cpu").differentiable  # opset 18+: converted down to 17 first
     assert main(["models", "check", str(files["onnx"]), "--images", str(photos), "--json"]) == 0
-    result = json.loads(capsys.readouterr().out.split("\n", 6)[-1])
+    result = json.loads(capsys.readouterr().out)  # stdout is the JSON alone (walked: text lines came first)
     assert result["top1"] == 1.0 and result["images"] == 9 and result["classes"] == 3
+    assert result["labels"] == 3 and result["misses"] == [] and "centre crop" in result["input"]
     write_card(card, labels="../colours.txt", channel_order="BGR")  # wrong: red is read as blue
     assert main(["models", "check", str(files["onnx"]), "--images", str(photos)]) == 1
     captured = capsys.readouterr()

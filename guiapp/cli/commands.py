@@ -181,14 +181,17 @@ def cmd_models_check(args: argparse.Namespace) -> int:
     how = "squashed to" if spec.squash else f"shorter side {spec.resize}, centre crop"
     mean = ", ".join(f"{m:.4g}" for m in spec.mean)
     std = ", ".join(f"{v:.4g}" for v in spec.std)
-    print(f"model      : {model.display_name}")
-    print(f"weights    : {model.weights_source} (fingerprint {model.fingerprint})")
-    print(f"labels     : {len(model.labels)} classes ({model.labels[0].name}, {model.labels[1].name}, ...)"
-          if len(model.labels) > 1 else f"labels     : {len(model.labels)} class")
-    print(f"input      : {how} {spec.crop} px; ([0, 1] pixels - [{mean}]) / [{std}] (RGB order)"
-          + (", then reversed to BGR" if model.channel_order == "BGR" else ""))
-    print(f"features   : {model.feature_layer}")
-    print(f"modes      : {'all (differentiable)' if model.differentiable else 'predict and judge only (an oracle)'}")
+    preprocessing = (f"{how} {spec.crop} px; ([0, 1] pixels - [{mean}]) / [{std}] (RGB order)"
+                     + (", then reversed to BGR" if model.channel_order == "BGR" else ""))
+    modes = "all (differentiable)" if model.differentiable else "predict and judge only (an oracle)"
+    if not args.json:  # --json: stdout is the JSON object alone (walked: these lines came before it)
+        print(f"model      : {model.display_name}")
+        print(f"weights    : {model.weights_source} (fingerprint {model.fingerprint})")
+        print(f"labels     : {len(model.labels)} classes ({model.labels[0].name}, {model.labels[1].name}, ...)"
+              if len(model.labels) > 1 else f"labels     : {len(model.labels)} class")
+        print(f"input      : {preprocessing}")
+        print(f"features   : {model.feature_layer}")
+        print(f"modes      : {modes}")
     pairs = labelled_images(args.images, model, args.n)
     result = None
     with progress_bar(len(pairs), "check", "image") as bar:
@@ -198,9 +201,12 @@ def cmd_models_check(args: argparse.Namespace) -> int:
     for _path, why in result.unreadable:
         print(f"skipped: {shown(why)}", file=sys.stderr)
     if args.json:
-        print(strict_dumps({"model": model.name, "images": result.images, "classes": result.classes,
-                          "top1": result.top1_rate, "top5": result.top5_rate,
-                          "unreadable": len(result.unreadable)}, indent=2))
+        print(strict_dumps({"model": model.name, "weights": model.weights_source, "fingerprint": model.fingerprint,
+                            "labels": len(model.labels), "input": preprocessing, "features": model.feature_layer,
+                            "modes": modes, "images": result.images, "classes": result.classes,
+                            "top1": result.top1_rate, "top5": result.top5_rate,
+                            "misses": [{"image": n, "expected": e, "got": g} for n, e, g in result.misses],
+                            "unreadable": len(result.unreadable)}, indent=2))
     else:
         print(f"images     : {result.images} of {result.classes} classes from {shown(args.images)}")
         print(f"top-1      : {result.top1_rate:.1%} ({result.top1}/{result.images})")
