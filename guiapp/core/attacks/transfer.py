@@ -74,8 +74,10 @@ def ssim_note(original: np.ndarray, adversarial: np.ndarray, config: TransferCon
     value = ssim(original, adversarial)
     if value >= config.min_ssim:
         return None
-    return (f"SSIM {value:.4f} is below Min SSIM {config.min_ssim:g}: the budget predicts SSIM before the run, "
-            "and this photo's noise cost a little more (a higher Budget PSNR keeps it above)")
+    # Named for every front-end (walked: the CLI's note quoted the window's "Min SSIM").
+    return (f"SSIM {value:.4f} is below the minimum SSIM {config.min_ssim:g}: the budget predicts SSIM before "
+            "the run, and this photo's noise cost a little more (a higher budget PSNR keeps it above: "
+            "--budget-psnr, or Budget PSNR in the window)")
 
 
 def load_surrogates(config: TransferConfig, device: str | torch.device | None = None) -> list[Classifier]:
