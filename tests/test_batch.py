@@ -560,3 +560,14 @@ def test_a_targets_row_naming_no_image_of_the_folder_is_refused_before_any_work(
     assert "names 1 file that is not an image of" in err and "photos/cat.jpg" in err
     assert "relative to the input folder" in err
     assert not out.exists() or not any(out.iterdir())  # nothing written: no journal, no report
+
+
+def test_the_summary_line_says_one_error_not_one_errors():
+    from guiapp.core.batch.report import BatchSummary
+
+    one = BatchSummary(total=2, succeeded=1, failed=0, errors=1, skipped=0, cancelled=False, seconds=1.0,
+                       images_per_second=1.0)
+    assert "1 succeeded, 0 failed, 1 error, 0 skipped" in one.line()
+    two = BatchSummary(total=2, succeeded=0, failed=0, errors=2, skipped=0, cancelled=False, seconds=1.0,
+                       images_per_second=1.0)
+    assert ", 2 errors, " in two.line()

@@ -338,7 +338,8 @@ class QueryAttack(AttackLoop):
             notes.append(f"the victim still agreed with less noise than at question {first.query}: the saved image "
                          f"is {said.psnr - first.psnr:.1f} dB quieter (question {said.query})")
         if not agreed and self.config.max_queries > 0 and not self._cancel.is_set():
-            notes.append(f"the victim did not agree within {self.config.max_queries} questions")
+            n = self.config.max_queries
+            notes.append(f"the victim did not agree within {n} question{'' if n == 1 else 's'}")
         if not agreed and best is not None and said is not None and best.query != said.query:
             notes.append(f"the result is the noise at the budget (question {said.query}, {said.psnr:.1f} dB); the "
                          f"search's best try (question {best.query}, {best_phrase(best)}, {best.psnr:.1f} dB) "

@@ -81,13 +81,15 @@ class QueryStrategy(TransferStrategy):
 
     def describe(self, config: Any) -> str:
         victim = config.victim if len(config.victim) <= 60 else config.victim[:57] + "..."
-        return f"query {victim} (at most {config.max_queries} questions), {super().describe(config)}"
+        n = config.max_queries
+        return f"query {victim} (at most {n} question{'' if n == 1 else 's'}), {super().describe(config)}"
 
     def advice(self, config: Any) -> str:
         return "allow more questions (Max queries), or try more iterations or a lower Budget PSNR (more visible)"
 
     def failure_text(self, config: Any, steps: int, final_name: str) -> str:
-        return f"the victim did not see the target within {config.max_queries} questions"
+        n = config.max_queries
+        return f"the victim did not see the target within {n} question{'' if n == 1 else 's'}"
 
 
 def check_victim_allowed(victim: str, allowed: tuple[str, ...]) -> None:

@@ -52,7 +52,7 @@ class BatchSummary:
             f"done {self.done}/{self.total}: {self.succeeded} succeeded"
             f"{f' ({self.resumed} in an earlier run)' if self.resumed else ''}, "
             f"{self.failed} failed{f' ({self.resumed_failed} in an earlier run)' if self.resumed_failed else ''}, "
-            f"{self.errors} errors, {self.skipped} skipped"
+            f"{self.errors} error{'' if self.errors == 1 else 's'}, {self.skipped} skipped"
             f"{f', {self.pending} pending' if self.pending else ''}{state}; "
             # A run that attacked nothing (all kept from an earlier run, or cancelled at once) has no rate.
             + (f"{self.images_per_second:.2f} images/s" if self.images_per_second > 0
