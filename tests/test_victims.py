@@ -184,6 +184,12 @@ def test_parse_answer_names_the_shape_it_expected():
     assert parse_answer(HOSTED, labels, "topk").top == 1
     with pytest.raises(VictimError, match="expected a .label: score. object"):
         parse_answer(HOSTED, labels, "mapping")
+    # Walked: a shape named wrongly read as a broken victim; the error names the shape it has.
+    for wrong in ("label", "scores", "mapping"):
+        with pytest.raises(VictimError, match="it looks like the topk shape: --victim-answers topk"):
+            parse_answer(HOSTED, labels, wrong)
+    with pytest.raises(VictimError, match="expected a list of numbers, one per label; an entry is"):
+        parse_answer(HOSTED, labels, "scores")
     with pytest.raises(GuiappError, match="starts with http"):
         HttpVictim("ftp://example.invalid/x", labels)
     with pytest.raises(GuiappError, match="timeout must be in"):

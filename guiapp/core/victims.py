@@ -283,7 +283,8 @@ def parse_answer(data: Any, labels: LabelSet, fmt: str = "auto") -> Answer:
                     shared[index] = group
             return Answer(max(scores, key=lambda i: scores[i]), scores, shared)
         if kind == "scores":
-            values = [_number(v) for v in _as_list(data, "a list of scores")]
+            values = [v if isinstance(v, (int, float)) else _not_a_score(v) for v in _as_list(data, "a list of scores")]
+            values = [_number(v) for v in values]
             if len(values) != len(labels):
                 raise VictimError(f"the victim answered {len(values)} scores for {len(labels)} labels")
             array = np.asarray(values)
@@ -297,7 +298,12 @@ def parse_answer(data: Any, labels: LabelSet, fmt: str = "auto") -> Answer:
             index, group = _classes(label, labels)
             return Answer(index, {}, {index: group} if len(group) > 1 else {})
     except VictimError as exc:
-        raise VictimError(f"the victim's answer is not a classification ({exc}): {_show(data)}") from None
+        # A shape the user named that the answer does not have: say which one it looks like
+        # (walked: "--victim-answers label" against a top-k victim read as a broken victim).
+        seen = _detect(data) if fmt != "auto" else "unknown"
+        hint = (f"; it looks like the {seen} shape: --victim-answers {seen} (victim_answers), or auto"
+                if seen not in ("unknown", kind) else "")
+        raise VictimError(f"the victim's answer is not a classification ({exc}): {_show(data)}{hint}") from None
     raise VictimError(f"the victim's answer is not a classification in a shape guiapp knows "
                       f"(topk, mapping, scores or label; the victim_answers option, --victim-answers, names one): "
                       f"{_show(data)}")
@@ -344,6 +350,10 @@ def _pair(item: Any) -> tuple[Any, float]:
     if label is None or score is None:
         raise VictimError(f"an entry without a label or a score: {_show(item)}")
     return label, _number(score)
+
+
+def _not_a_score(value: Any) -> float:
+    raise VictimError(f"expected a list of numbers, one per label; an entry is {_show(value)}")
 
 
 def _number(value: Any) -> float:
