@@ -58,6 +58,23 @@ def test_a_graph_ending_in_a_linear_layer_is_cut_there_and_checked(fruit_models)
     assert any("logit space" in n for n in scripted.notes)
 
 
+def test_a_link_to_a_model_file_reads_the_card_beside_the_link(fruit_models, tmp_path):
+    """Walked: a link to a shared model file, a card of the user's own beside the link, was
+    read with the card beside the real file (its labels, its mistakes unnoticed)."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "names.txt").write_text("\n".join(f"thing{i}" for i in range(10)) + "\n")
+    link = mine / "my.onnx"
+    link.symlink_to(fruit_models["onnx"])
+    write_card(mine / "my.json", labels="names.txt")
+    assert load_model(str(link), "cpu").labels.names[:2] == ["thing0", "thing1"]
+    write_card(mine / "my.json", labels="names.txt", input_size=64, crop=64, resize=72)  # not what the net takes
+    with pytest.raises(ModelUnavailableError):
+        load_model(str(link), "cpu")
+    (mine / "my.json").unlink()  # no card beside the link: the one beside the file
+    assert load_model(str(link), "cpu").labels.names[:2] == ["apple", "banana"]
+
+
 def test_memory_estimate_reads_the_card_without_loading(fruit_models):
     spec = input_spec(str(fruit_models["onnx"]))
     assert (spec.resize, spec.crop, spec.mean) == (36, 32, (0.5, 0.5, 0.5))

@@ -59,7 +59,8 @@ def parse_spec(text: str) -> ModelSource:
         if not rest.strip():
             raise ModelUnavailableError(f"{text!r}: name an architecture after '{scheme}:' (e.g. {scheme}:resnet50)")
         return ModelSource(scheme.lower(), rest.strip(), None, f"{scheme.lower()}:{rest.strip()}")
-    path = Path(text).expanduser().resolve()
+    given = Path(text).expanduser().absolute()  # the name the user gave (a link, maybe)
+    path = given.resolve()
     if path.is_dir():
         if (path / "config.json").is_file():
             own = path / "guiapp-card.json"  # a card of our own may sit in the folder too
@@ -81,8 +82,10 @@ def parse_spec(text: str) -> ModelSource:
     if suffix not in kinds:
         raise ModelUnavailableError(f"{path}: unknown model format {suffix or '(no suffix)'}; guiapp reads "
                                     f"{', '.join(FILE_SUFFIXES)} files, torchvision:NAME and timm:NAME")
-    sidecar = card_path_for(path)
-    return ModelSource(kinds[suffix], str(path), sidecar if sidecar.is_file() else None, str(path))
+    # The card beside the name given first: a link to a shared model file with a card of the
+    # user's own beside the link was read with the card beside the file (walked).
+    sidecar = next((c for c in (card_path_for(given), card_path_for(path)) if c.is_file()), None)
+    return ModelSource(kinds[suffix], str(path), sidecar, str(path))
 
 
 def file_stamp(text: str) -> tuple:
