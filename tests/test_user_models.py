@@ -393,3 +393,12 @@ def test_transfer_on_surrogates_with_different_label_lists_maps_the_target_by_na
                  "--centroids", "none", "-o", str(tmp_path / "o2.png")]) == 2
     assert "has no class named like 'kiwi'" in capsys.readouterr().err
     assert not (tmp_path / "o2.png").exists()
+
+
+def test_a_card_whose_mean_is_outside_its_pixel_range_is_refused(fruit_models):
+    card = fruit_models["onnx"].with_suffix(".json")
+    write_card(card, labels="../fruits.txt", pixel_range=[0, 1], mean=[128, 128, 128], std=[128, 128, 128])
+    with pytest.raises(ModelUnavailableError, match=r"mean \[128.0, 128.0, 128.0\] is outside pixel_range"):
+        load_model(str(fruit_models["onnx"]), "cpu")
+    write_card(card, labels="../fruits.txt", pixel_range=[0, 255], mean=[128, 128, 128], std=[128, 128, 128])
+    assert load_model(str(fruit_models["onnx"]), "cpu").spec.mean == pytest.approx((128 / 255 - 0,) * 3, abs=0.01)

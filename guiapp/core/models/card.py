@@ -156,6 +156,13 @@ def parse_card(raw: dict[str, Any], base: Path, source: str) -> ModelCard:
     std = _triple(raw["std"], "std", where) if given("std") else _scaled(IMAGENET_STD, pixel_range, False)
     if any(s <= 0 for s in std):
         raise ModelUnavailableError(f"{where}: std must be positive, not {list(std)}")
+    low, high = min(pixel_range), max(pixel_range)
+    if any(not low <= m <= high for m in mean):
+        # A mean no pixel can reach is a card at odds with itself (walked: [0, 1] pixels with a
+        # mean of 128 predicted nonsense without a word).
+        raise ModelUnavailableError(f"{where}: mean {list(mean)} is outside pixel_range {list(pixel_range)}: give "
+                                    "both in the same units ([0, 1] with means like 0.485, or [0, 255] with means "
+                                    "like 123.7)")
     order = str(raw["channel_order"]).upper() if given("channel_order") else "RGB"
     if order not in ("RGB", "BGR"):
         raise ModelUnavailableError(f"{where}: channel_order must be 'RGB' or 'BGR', not {raw['channel_order']!r}")
