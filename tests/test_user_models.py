@@ -402,3 +402,17 @@ def test_a_card_whose_mean_is_outside_its_pixel_range_is_refused(fruit_models):
         load_model(str(fruit_models["onnx"]), "cpu")
     write_card(card, labels="../fruits.txt", pixel_range=[0, 255], mean=[128, 128, 128], std=[128, 128, 128])
     assert load_model(str(fruit_models["onnx"]), "cpu").spec.mean == pytest.approx((128 / 255 - 0,) * 3, abs=0.01)
+
+
+def test_models_check_n_takes_an_even_spread_of_the_classes(fruit_models, tmp_path):
+    """Walked: with one photo per class, --n 50 of 1000 took the first 50 classes (fish, birds)."""
+    from guiapp.core.model_check import labelled_images
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in FRUITS[:9]:  # one photo per class
+        photo(folder / f"{name}_0.png")
+    model = load_model(str(fruit_models["onnx"]), "cpu")
+    picked = [index for _path, index in labelled_images(folder, model, 3)]
+    assert picked == [0, 3, 6]  # spread over the nine classes, not 0, 1, 2
+    assert [index for _path, index in labelled_images(folder, model)] == list(range(9))

@@ -208,7 +208,8 @@ def cmd_models_check(args: argparse.Namespace) -> int:
                             "misses": [{"image": n, "expected": e, "got": g} for n, e, g in result.misses],
                             "unreadable": len(result.unreadable)}, indent=2))
     else:
-        print(f"images     : {result.images} of {result.classes} classes from {shown(args.images)}")
+        print(f"images     : {result.images} of {result.classes} classes (of {len(model.labels)}) from "
+              f"{shown(args.images)}")
         print(f"top-1      : {result.top1_rate:.1%} ({result.top1}/{result.images})")
         print(f"top-5      : {result.top5_rate:.1%} ({result.top5}/{result.images})")
         for name, expected, got in result.misses[:5]:

@@ -52,7 +52,13 @@ def labelled_images(folder: str | Path, model: Classifier, limit: int | None = N
     depth = max(len(v) for v in per_class.values())
     for i in range(depth):  # one image per class, then a second per class...
         rounds.extend((paths[i], index) for index, paths in sorted(per_class.items()) if i < len(paths))
-    return rounds[: limit or MAX_CHECK_IMAGES]
+    limit = min(limit or MAX_CHECK_IMAGES, len(rounds))
+    first = len(per_class)  # the first round: one image of every class
+    if limit < first:
+        # Evenly spaced over the classes, not the first N of them (walked: --n 50 of ImageNet's
+        # 1000 took 50 fish and birds).
+        return [rounds[j * first // limit] for j in range(limit)]
+    return rounds[:limit]
 
 
 def check_model(model: Classifier, pairs: list[tuple[Path, int]],
