@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from ..errors import GuiappError
-from ..models import Classifier, load_model
-from ..victim_checks import check_model_spec, check_reachable
+from ..models import Classifier
+from ..victim_checks import check_reachable
 from ..victims import HttpOptions, Victim, header_from_env, is_url, make_victim
 from .base import AttackLoop, AttackResult
 from .query import LADDER, QueryAttack
@@ -47,13 +47,12 @@ class QueryStrategy(TransferStrategy):
         crafters = super().load_crafters(config, model, device, weights)
         if config.max_queries <= 0:
             return crafters
-        # A victim that cannot be asked fails before any work (crafting takes a while).
+        # A victim that cannot be asked fails before any work (crafting takes a while): made
+        # once here (an unset $VAR in its header, an address without http://, a model that will
+        # not load: the per-image victims reuse the loaded model), and a URL nobody answers at.
+        victim_of(config, crafters, crafters[0].device)
         if is_url(config.victim):
-            http_options(config)  # an unset $VAR in the header
             check_reachable(config.victim, config.victim_timeout)
-        else:
-            check_model_spec(config.victim)  # an address without http:// is not a model file
-            load_model(config.victim, crafters[0].device)
         return crafters
 
     def step_budget(self, config: Any) -> int:

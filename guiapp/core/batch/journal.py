@@ -174,10 +174,10 @@ class Journal:
         ])
         return int(self.conn.execute("SELECT MAX(id) FROM runs").fetchone()[0])
 
-    def target_name(self, index: int) -> str:
-        """The name the latest run gave this target index ("" when it named none)."""
+    def target_names(self) -> dict[int, str]:
+        """The names of the targets the latest run's plan gives, by class index."""
         found = self.conn.execute("SELECT value FROM meta WHERE key='target_names'").fetchone()
-        return str(json.loads(found[0]).get(str(index), "")) if found else ""
+        return {int(k): str(v) for k, v in json.loads(found[0]).items()} if found else {}
 
     def end_run(self, run: int, state: str, attacked: int, seconds: float) -> None:
         self._write([("UPDATE runs SET ended=?, state=?, attacked=?, seconds=? WHERE id=?",

@@ -10,7 +10,6 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -60,12 +59,12 @@ class BatchSummary:
         )
 
 
-def build_report(journal: Journal, label_name: Callable[[int], str] | None = None,
-                 ) -> tuple[BatchSummary, list[BatchRow], RunInfo | None]:
-    """The report rows of the folder as the latest run planned it, and their summary;
-    `label_name` names a pending image's target (without it, the name the run wrote down)."""
+def build_report(journal: Journal) -> tuple[BatchSummary, list[BatchRow], RunInfo | None]:
+    """The report rows of the folder as the latest run planned it, and their summary (a
+    pending image's target by the name the run wrote down: no model is loaded for it)."""
     run = journal.last_run()
     latest = journal.latest()
+    target_names = journal.target_names()
     rows: list[BatchRow] = []
     counts = {"ok": 0, "failed": 0, "error": 0, "skipped": 0, "pending": 0}
     resumed = resumed_failed = 0
@@ -85,7 +84,7 @@ def build_report(journal: Journal, label_name: Callable[[int], str] | None = Non
                 target = spec_target(entry.spec)
                 if target is not None:  # known before the image is attacked
                     row.target = target
-                    row.target_name = label_name(target) if label_name is not None else journal.target_name(target)
+                    row.target_name = target_names.get(target, "")
         counts[row.status] = counts.get(row.status, 0) + 1
         rows.append(row)
     state = "complete" if run is None else run.state
@@ -110,10 +109,9 @@ def build_report(journal: Journal, label_name: Callable[[int], str] | None = Non
     return summary, rows, run
 
 
-def write_reports(journal: Journal, input_dir: str | None = None,
-                  label_name: Callable[[int], str] | None = None) -> BatchSummary:
+def write_reports(journal: Journal, input_dir: str | None = None) -> BatchSummary:
     """Write report.json and report.csv (atomically) from the journal; returns the summary."""
-    summary, rows, run = build_report(journal, label_name)
+    summary, rows, run = build_report(journal)
     settings = journal.settings_of(run.settings) if run else None
     payload = {
         "input_dir": input_dir or (run.input_dir if run else ""),

@@ -177,9 +177,6 @@ class BatchRunner:
         """(candidate image files, non-image files), relative to the input folder, sorted."""
         return self.folder.listing()
 
-    def _label_name(self, index: int) -> str:
-        return self.labels[index].name
-
     def _spec_text(self, spec: str) -> str:
         index = spec_target(spec)
         return spec if index is None else f"{self.labels[index].name} [{index}]"
@@ -213,9 +210,8 @@ class BatchRunner:
             in_flight, first = 0, None
             try:
                 journal.save_settings(run_key, settings)
-                named = {t for t in (spec_target(e.spec) for e in entries) if t is not None}
-                run_id = journal.start_run(str(self.input_dir), run_key, entries,
-                                           {t: self._label_name(t) for t in named})
+                named = {t: self.labels[t].name for e in entries if (t := spec_target(e.spec)) is not None}
+                run_id = journal.start_run(str(self.input_dir), run_key, entries, named)
                 total = len(entries)
                 counts = {"ok": 0, "failed": 0, "error": 0}
                 done = 0
@@ -233,13 +229,11 @@ class BatchRunner:
                     counts[found.status] += 1
                     # With the earlier run's figures (target, result, PSNR), which still hold:
                     # the file on disk was checked to be that run's.
-                    if found.status == "ok":
-                        row = replace(found.row, input=entry.input, output=entry.output, status="skipped",
-                                      error=EARLIER)
-                    else:  # a query-mode failure: its victim is not asked again
-                        row = replace(found.row, input=entry.input, output=entry.output,
-                                      error=f"{found.row.error} ({ASKED_EARLIER})")
-                    yield progress(row, float("nan"))
+                    # A query-mode failure keeps its status: its victim is not asked again.
+                    status, note = (("skipped", EARLIER) if found.status == "ok"
+                                    else (found.status, f"{found.row.error} ({ASKED_EARLIER})"))
+                    yield progress(replace(found.row, input=entry.input, output=entry.output, status=status,
+                                           error=note), float("nan"))
 
                 by_name = {e.input: e for e in todo}
                 queue = deque(todo)
@@ -335,10 +329,10 @@ class BatchRunner:
             except OutputError:
                 pass  # a full disk: the run reads as interrupted, the rows are there
             try:
-                self._summary = write_reports(journal, str(self.input_dir), self._label_name)
+                self._summary = write_reports(journal, str(self.input_dir))
             except OutputError as exc:
                 self.report_error = str(exc)
-                self._summary = build_report(journal, self._label_name)[0]
+                self._summary = build_report(journal)[0]
         journal.close()
         if created and run_id is None:
             # Nothing ran (workers or Ray could not start, a bad setting): leave the folder as
