@@ -62,45 +62,47 @@ class ModelChecklist(QListWidget):
             if not ok:
                 missing.append(f"{name}: {why}")
                 continue
-            item = QListWidgetItem(name)
-            item.setData(Qt.ItemDataRole.UserRole, name)
-            item.setToolTip(why)
-            item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
-            item.setCheckState(Qt.CheckState.Unchecked)
-            self.addItem(item)
+            self._add_item(name, name, why)
         self.setToolTip(tooltip + ("\n\nNot installed here:\n" + "\n".join(missing) if missing else ""))
-        rows = max(1, min(self.count(), self.VISIBLE))
-        row = self.sizeHintForRow(0) if self.count() else 20
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded if self.count() > self.VISIBLE
-                                        else Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFixedHeight(rows * (row + 2 * self.spacing()) + 2 * self.frameWidth() + 2)
+        self._fit()
         self.itemChanged.connect(lambda _item: self.changed.emit())
 
     def _items(self) -> list[QListWidgetItem]:
         return [self.item(i) for i in range(self.count())]
 
+    def _add_item(self, spec: str, shown: str, tooltip: str) -> None:
+        item = QListWidgetItem(shown)
+        item.setData(Qt.ItemDataRole.UserRole, spec)
+        item.setData(SHOWN, shown)
+        item.setToolTip(tooltip)
+        item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
+        item.setCheckState(Qt.CheckState.Unchecked)
+        self.addItem(item)
+
+    def _fit(self) -> None:
+        """Tall enough for every item up to VISIBLE rows (none half cut off), then a scroll bar."""
+        rows = max(1, min(self.count(), self.VISIBLE))
+        row = self.sizeHintForRow(0) if self.count() else 20
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded if self.count() > self.VISIBLE
+                                        else Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFixedHeight(rows * (row + 2 * self.spacing()) + 2 * self.frameWidth() + 2)
+
     def add_model(self, spec: str, shown: str) -> None:
         """A user's model (a file, a card), offered unticked after the installed ones."""
         if any(it.data(Qt.ItemDataRole.UserRole) == spec for it in self._items()):
             return
-        item = QListWidgetItem(shown)
-        item.setData(Qt.ItemDataRole.UserRole, spec)
-        item.setData(SHOWN, shown)
-        item.setToolTip(spec)
-        item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
-        item.setCheckState(Qt.CheckState.Unchecked)
         blocked = self.blockSignals(True)  # an unticked model changes no setting
         try:
-            self.addItem(item)
+            self._add_item(spec, shown, spec)
         finally:
             self.blockSignals(blocked)
-        if self.count() > self.VISIBLE:
-            self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self._fit()  # walked: a fourth item was half cut off under a list sized for three
 
     def remove_model(self, spec: str) -> None:
         for i, it in enumerate(self._items()):
             if it.data(Qt.ItemDataRole.UserRole) == spec:
                 self.takeItem(i)
+                self._fit()
                 self.changed.emit()
                 return
 
@@ -122,7 +124,7 @@ class ModelChecklist(QListWidget):
                 font.setItalic(name in names)
                 it.setFont(font)
                 it.setForeground(Qt.GlobalColor.gray if name in names else self.palette().text())
-                shown = it.data(SHOWN) or name
+                shown = it.data(SHOWN)
                 it.setText(f"{shown} (crafting)" if name in names else shown)
                 it.setToolTip(why if name in names else name if shown != name else "")
         finally:

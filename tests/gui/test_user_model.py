@@ -177,8 +177,10 @@ def test_an_added_model_is_offered_as_a_judge_and_a_surrogate(qtbot, window, mon
     about the target by name: a fruit model cannot see a goldfish."""
     from window_steps import SAMPLES, open_image, run_attack
 
+    tall = window.form.judges.height()
     add_model(qtbot, window, monkeypatch, fruit_onnx)
     spec = str(fruit_onnx)
+    assert window.form.judges.height() > tall  # room for the new row (walked: it was half cut off)
     assert window.form.judges.findItems("fruit.onnx", Qt.MatchFlag.MatchExactly)  # one list for every mode
     surrogates = window.form.field("surrogates", "transfer")
     assert surrogates.findItems("fruit.onnx", Qt.MatchFlag.MatchExactly)
